@@ -1,0 +1,66 @@
+//! Names the functions and the infrastructure must agree on. The stack builds
+//! the functions' environment and alarms from these constants, and the
+//! functions read their configuration and emit metrics by them.
+
+/// Environment variables of the handler Lambda.
+pub mod handler_env {
+    /// The stage name (`dev`, `staging`, `prod`): a metric dimension and a log field.
+    pub const STAGE: &str = "STAGE";
+    /// The ledger table (accounts, jobs, grants, entries, sweep state).
+    pub const LEDGER_TABLE: &str = "LEDGER_TABLE";
+    /// Every variable, all required.
+    pub const ALL: &[&str] = &[STAGE, LEDGER_TABLE];
+}
+
+/// Environment variables of the sweep Lambda.
+pub mod sweep_env {
+    pub use super::handler_env::{LEDGER_TABLE, STAGE};
+    /// Seconds after which a HELD job is a straggler.
+    pub const HOLD_TIMEOUT_SECONDS: &str = "HOLD_TIMEOUT_SECONDS";
+    /// `expire` or `report`.
+    pub const STRAGGLER_ACTION: &str = "STRAGGLER_ACTION";
+    /// OpenAI-compatible base URL (e.g. `https://api.openai.com/v1`); empty: summarizer off.
+    pub const SUMMARIZER_BASE_URL: &str = "SUMMARIZER_BASE_URL";
+    /// Model name sent to the chat-completions endpoint.
+    pub const SUMMARIZER_MODEL: &str = "SUMMARIZER_MODEL";
+    /// Name of the SSM SecureString parameter holding the API key.
+    pub const SUMMARIZER_API_KEY_PARAMETER: &str = "SUMMARIZER_API_KEY_PARAMETER";
+    /// Upper bound on the whole summarizer call, in milliseconds.
+    pub const SUMMARIZER_TIMEOUT_MS: &str = "SUMMARIZER_TIMEOUT_MS";
+    /// Every variable the stack sets; all are read.
+    pub const ALL: &[&str] = &[
+        STAGE,
+        LEDGER_TABLE,
+        HOLD_TIMEOUT_SECONDS,
+        STRAGGLER_ACTION,
+        SUMMARIZER_BASE_URL,
+        SUMMARIZER_MODEL,
+        SUMMARIZER_API_KEY_PARAMETER,
+        SUMMARIZER_TIMEOUT_MS,
+    ];
+}
+
+/// CloudWatch metrics, emitted in Embedded Metric Format.
+pub mod metrics {
+    /// Namespace of every custom metric.
+    pub const NAMESPACE: &str = "CcAgentReconciler";
+    /// Dimension carried by every custom metric (its value is the stage).
+    pub const STAGE_DIMENSION: &str = "Stage";
+    /// Handler: one per event, dimension `Outcome` (the SPEC §4 word).
+    pub const EVENTS: &str = "Events";
+    pub const OUTCOME_DIMENSION: &str = "Outcome";
+    /// Handler: events that were conflicts (alarmed).
+    pub const CONFLICTS: &str = "Conflicts";
+    /// Handler: debits not covered by a hold.
+    pub const OVERDRAFTS: &str = "Overdrafts";
+    /// Handler: events refused as invalid.
+    pub const INVALID_EVENTS: &str = "InvalidEvents";
+    /// Sweep: HELD jobs older than the hold timeout.
+    pub const STRAGGLERS: &str = "Stragglers";
+    /// Sweep: holds expired.
+    pub const EXPIRED: &str = "Expired";
+    /// Sweep: accounts whose ledger does not sum to their balances (alarmed).
+    pub const LEDGER_DRIFT: &str = "LedgerDrift";
+    /// Sweep: conflicts recorded since the previous sweep.
+    pub const SWEEP_CONFLICTS: &str = "SweepConflicts";
+}

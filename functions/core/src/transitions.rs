@@ -1,0 +1,489 @@
+//! Every cell of SPEC §3's table, through the reference model.
+
+use crate::event::Event;
+use crate::ledger::{JobStatus, LedgerError, Meta, Outcome};
+use crate::memory::MemoryLedger;
+
+fn meta() -> Meta {
+    Meta {
+        event_id: "e".into(),
+        at_ms: 0,
+    }
+}
+fn grant(id: &str, account: &str, c: i64) -> Event {
+    Event::Granted {
+        grant_id: id.into(),
+        account_id: account.into(),
+        credits: c,
+    }
+}
+fn req(job: &str, c: i64) -> Event {
+    Event::Requested {
+        job_id: job.into(),
+        account_id: "a1".into(),
+        credits: c,
+    }
+}
+fn rendered(job: &str, c: i64) -> Event {
+    Event::Rendered {
+        job_id: job.into(),
+        account_id: "a1".into(),
+        credits: c,
+    }
+}
+fn failed(job: &str) -> Event {
+    Event::Failed {
+        job_id: job.into(),
+        account_id: "a1".into(),
+        reason: Some("gpu".into()),
+    }
+}
+
+/// A ledger where a1 was granted 100 and `history` then applied.
+fn ledger(history: &[Event]) -> MemoryLedger {
+    let mut l = MemoryLedger::default();
+    assert_eq!(
+        l.apply(&grant("g0", "a1", 100), &meta()),
+        Ok(Outcome::Granted)
+    );
+    for e in history {
+        l.apply(e, &meta()).unwrap();
+    }
+    l.check_invariants().unwrap();
+    l
+}
+
+/// Applies `event`, checks the outcome, the balances after, the job status and the invariants.
+fn expect(
+    l: &mut MemoryLedger,
+    event: Event,
+    outcome: Outcome,
+    balances: (i64, i64),
+    status: Option<JobStatus>,
+) {
+    let before = l.clone();
+    assert_eq!(l.apply(&event, &meta()), Ok(outcome), "{event:?}");
+    let a = &l.accounts["a1"];
+    assert_eq!((a.available, a.held), balances, "balances after {event:?}");
+    if let Some(job) = event.job_id() {
+        assert_eq!(
+            l.jobs.get(job).map(|j| j.status),
+            status,
+            "status after {event:?}"
+        );
+    }
+    l.check_invariants().unwrap();
+    if matches!(outcome, Outcome::Duplicate | Outcome::Conflict) {
+        assert_eq!(*l, before, "{outcome} must change nothing");
+    }
+    // Redelivering the same event changes nothing, whatever it did.
+    let after = l.clone();
+    let again = l.apply(&event, &meta()).unwrap();
+    assert!(matches!(again, Outcome::Duplicate | Outcome::Conflict));
+    assert_eq!(*l, after, "redelivery of {event:?} changed the ledger");
+}
+
+use JobStatus::*;
+
+#[test]
+fn grants() {
+    let mut l = ledger(&[]);
+    expect(
+        &mut l,
+        grant("g1", "a1", 50),
+        Outcome::Granted,
+        (150, 0),
+        None,
+    );
+    expect(
+        &mut l,
+        grant("g1", "a1", 50),
+        Outcome::Duplicate,
+        (150, 0),
+        None,
+    );
+    expect(
+        &mut l,
+        grant("g1", "a1", 51),
+        Outcome::Conflict,
+        (150, 0),
+        None,
+    );
+    assert_eq!(
+        l.apply(&grant("g1", "a2", 50), &meta()),
+        Ok(Outcome::Conflict)
+    );
+    assert!(
+        !l.accounts.contains_key("a2"),
+        "a conflict creates no account"
+    );
+    assert_eq!(l.accounts["a1"].granted, 150);
+    assert_eq!(l.entries.len(), 2);
+}
+
+#[test]
+fn none_row() {
+    expect(
+        &mut ledger(&[]),
+        req("j", 30),
+        Outcome::Held,
+        (70, 30),
+        Some(Held),
+    );
+    expect(
+        &mut ledger(&[]),
+        req("j", 100),
+        Outcome::Held,
+        (0, 100),
+        Some(Held),
+    );
+    expect(
+        &mut ledger(&[]),
+        req("j", 101),
+        Outcome::Rejected,
+        (100, 0),
+        Some(Rejected),
+    );
+    let mut l = ledger(&[]);
+    expect(
+        &mut l,
+        rendered("j", 130),
+        Outcome::Debited,
+        (-30, 0),
+        Some(Debited),
+    );
+    assert_eq!(l.accounts["a1"].overdrafts, 1, "uncovered debit is counted");
+    assert_eq!(l.entries.last().unwrap().overdraft, 130);
+    let mut l = ledger(&[]);
+    let entries = l.entries.len();
+    expect(
+        &mut l,
+        failed("j"),
+        Outcome::Refunded,
+        (100, 0),
+        Some(Refunded),
+    );
+    assert_eq!(l.entries.len(), entries, "a tombstone moves no money");
+    let mut l = ledger(&[]);
+    assert_eq!(l.expire("j", &meta()), Ok(Outcome::Duplicate));
+}
+
+#[test]
+fn held_row() {
+    let held = || ledger(&[req("j", 30)]);
+    expect(
+        &mut held(),
+        req("j", 30),
+        Outcome::Duplicate,
+        (70, 30),
+        Some(Held),
+    );
+    expect(
+        &mut held(),
+        req("j", 31),
+        Outcome::Conflict,
+        (70, 30),
+        Some(Held),
+    );
+    expect(
+        &mut held(),
+        rendered("j", 30),
+        Outcome::Debited,
+        (70, 0),
+        Some(Debited),
+    );
+    expect(
+        &mut held(),
+        rendered("j", 10),
+        Outcome::Debited,
+        (90, 0),
+        Some(Debited),
+    );
+    let mut l = held();
+    expect(
+        &mut l,
+        rendered("j", 45),
+        Outcome::Debited,
+        (55, 0),
+        Some(Debited),
+    );
+    assert_eq!(
+        l.accounts["a1"].overdrafts, 1,
+        "a > h overdraws the difference"
+    );
+    assert_eq!(l.entries.last().unwrap().overdraft, 15);
+    expect(
+        &mut held(),
+        failed("j"),
+        Outcome::Refunded,
+        (100, 0),
+        Some(Refunded),
+    );
+    let mut l = held();
+    assert_eq!(l.expire("j", &meta()), Ok(Outcome::Expired));
+    assert_eq!(
+        (l.accounts["a1"].available, l.accounts["a1"].held),
+        (100, 0)
+    );
+    assert_eq!(l.jobs["j"].status, Expired);
+    l.check_invariants().unwrap();
+    assert_eq!(
+        l.expire("j", &meta()),
+        Ok(Outcome::Duplicate),
+        "expiry happens once"
+    );
+}
+
+#[test]
+fn debited_row() {
+    let debited = || ledger(&[req("j", 30), rendered("j", 25)]);
+    expect(
+        &mut debited(),
+        req("j", 30),
+        Outcome::Duplicate,
+        (75, 0),
+        Some(Debited),
+    );
+    expect(
+        &mut debited(),
+        req("j", 99),
+        Outcome::Conflict,
+        (75, 0),
+        Some(Debited),
+    );
+    expect(
+        &mut debited(),
+        rendered("j", 25),
+        Outcome::Duplicate,
+        (75, 0),
+        Some(Debited),
+    );
+    expect(
+        &mut debited(),
+        rendered("j", 26),
+        Outcome::Conflict,
+        (75, 0),
+        Some(Debited),
+    );
+    expect(
+        &mut debited(),
+        failed("j"),
+        Outcome::Conflict,
+        (75, 0),
+        Some(Debited),
+    );
+    assert_eq!(debited().expire("j", &meta()), Ok(Outcome::Duplicate));
+    // Settled without ever holding: a late request is a duplicate, whatever its estimate.
+    let direct = || ledger(&[rendered("j", 25)]);
+    expect(
+        &mut direct(),
+        req("j", 7),
+        Outcome::Duplicate,
+        (75, 0),
+        Some(Debited),
+    );
+}
+
+#[test]
+fn refunded_row() {
+    let refunded = || ledger(&[req("j", 30), failed("j")]);
+    expect(
+        &mut refunded(),
+        req("j", 30),
+        Outcome::Duplicate,
+        (100, 0),
+        Some(Refunded),
+    );
+    expect(
+        &mut refunded(),
+        req("j", 5),
+        Outcome::Conflict,
+        (100, 0),
+        Some(Refunded),
+    );
+    expect(
+        &mut refunded(),
+        rendered("j", 30),
+        Outcome::Conflict,
+        (100, 0),
+        Some(Refunded),
+    );
+    expect(
+        &mut refunded(),
+        failed("j"),
+        Outcome::Duplicate,
+        (100, 0),
+        Some(Refunded),
+    );
+    // The tombstone: failed before requested.
+    let tomb = || ledger(&[failed("j")]);
+    expect(
+        &mut tomb(),
+        req("j", 30),
+        Outcome::Duplicate,
+        (100, 0),
+        Some(Refunded),
+    );
+    expect(
+        &mut tomb(),
+        rendered("j", 30),
+        Outcome::Conflict,
+        (100, 0),
+        Some(Refunded),
+    );
+}
+
+#[test]
+fn expired_row() {
+    let expired = || {
+        let mut l = ledger(&[req("j", 30)]);
+        assert_eq!(l.expire("j", &meta()), Ok(Outcome::Expired));
+        l
+    };
+    expect(
+        &mut expired(),
+        req("j", 30),
+        Outcome::Duplicate,
+        (100, 0),
+        Some(Expired),
+    );
+    expect(
+        &mut expired(),
+        failed("j"),
+        Outcome::Duplicate,
+        (100, 0),
+        Some(Expired),
+    );
+    let mut l = expired();
+    expect(
+        &mut l,
+        rendered("j", 40),
+        Outcome::Debited,
+        (60, 0),
+        Some(Debited),
+    );
+    assert_eq!(l.accounts["a1"].overdrafts, 1, "late capture is counted");
+    // After the late capture the job is DEBITED like any other.
+    expect(
+        &mut l,
+        rendered("j", 41),
+        Outcome::Conflict,
+        (60, 0),
+        Some(Debited),
+    );
+    expect(
+        &mut l,
+        failed("j"),
+        Outcome::Conflict,
+        (60, 0),
+        Some(Debited),
+    );
+}
+
+#[test]
+fn rejected_row() {
+    let rejected = || ledger(&[req("j", 500)]);
+    expect(
+        &mut rejected(),
+        req("j", 500),
+        Outcome::Duplicate,
+        (100, 0),
+        Some(Rejected),
+    );
+    expect(
+        &mut rejected(),
+        req("j", 50),
+        Outcome::Conflict,
+        (100, 0),
+        Some(Rejected),
+    );
+    expect(
+        &mut rejected(),
+        failed("j"),
+        Outcome::Duplicate,
+        (100, 0),
+        Some(Rejected),
+    );
+    expect(
+        &mut rejected(),
+        rendered("j", 120),
+        Outcome::Debited,
+        (-20, 0),
+        Some(Debited),
+    );
+    assert_eq!(rejected().expire("j", &meta()), Ok(Outcome::Duplicate));
+}
+
+#[test]
+fn another_account_is_a_conflict() {
+    let mut l = ledger(&[req("j", 30)]);
+    l.apply(&grant("g2", "a2", 100), &meta()).unwrap();
+    let before = l.clone();
+    for e in [
+        Event::Requested {
+            job_id: "j".into(),
+            account_id: "a2".into(),
+            credits: 30,
+        },
+        Event::Rendered {
+            job_id: "j".into(),
+            account_id: "a2".into(),
+            credits: 30,
+        },
+        Event::Failed {
+            job_id: "j".into(),
+            account_id: "a2".into(),
+            reason: None,
+        },
+    ] {
+        assert_eq!(l.apply(&e, &meta()), Ok(Outcome::Conflict), "{e:?}");
+    }
+    assert_eq!(l, before);
+}
+
+#[test]
+fn inconsistent_snapshots_are_refused_not_decided() {
+    let l = ledger(&[req("j", 30)]);
+    let e = rendered("j", 30);
+    let mut known = l.known(&e);
+    known.job = None; // the account says HELD, the job snapshot is older
+    let err = crate::ledger::decide(&e, &known, &meta()).unwrap_err();
+    assert!(matches!(err, LedgerError::Inconsistent(_)), "{err}");
+    let mut known = l.known(&e);
+    known.account.as_mut().unwrap().holds.clear();
+    known.account.as_mut().unwrap().held = 0;
+    assert!(matches!(
+        crate::ledger::decide(&e, &known, &meta()),
+        Err(LedgerError::Inconsistent(_))
+    ));
+}
+
+#[test]
+fn overflow_is_an_error_not_a_wrap() {
+    let mut l = MemoryLedger::default();
+    l.apply(&grant("g0", "a1", 1), &meta()).unwrap();
+    l.accounts.get_mut("a1").unwrap().available = i64::MAX;
+    l.accounts.get_mut("a1").unwrap().granted = i64::MAX;
+    let before = l.clone();
+    assert!(matches!(
+        l.apply(&grant("g1", "a1", 1), &meta()),
+        Err(LedgerError::Overflow { .. })
+    ));
+    assert_eq!(l, before);
+}
+
+#[test]
+fn entries_record_balances_after_and_the_event() {
+    let mut l = ledger(&[]);
+    let m = Meta {
+        event_id: "evt-9".into(),
+        at_ms: 1234,
+    };
+    l.apply(&req("j", 30), &m).unwrap();
+    let e = l.entries.last().unwrap();
+    assert_eq!((e.available_after, e.held_after, e.seq), (70, 30, 2));
+    assert_eq!(
+        (e.event_id.as_str(), e.at_ms, e.key.as_str()),
+        ("evt-9", 1234, "job:j:hold")
+    );
+}
