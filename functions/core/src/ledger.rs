@@ -289,6 +289,8 @@ impl fmt::Display for ConflictReason {
 }
 
 /// What to do with an event: commit a change, or nothing (duplicate / conflict).
+// `Apply` is the common case and short-lived; boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     Apply(Change),

@@ -1,1 +1,27 @@
-fn main() {}
+//! `reconciler-handler`: applies EventBridge credit events to the ledger.
+
+use std::sync::Arc;
+
+use reconciler::config::HandlerConfig;
+use reconciler::handler::Handler;
+use reconciler::store::Ledger;
+use reconciler::telemetry::{self, Metrics};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init_tracing();
+    let config =
+        HandlerConfig::from_env().inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let metrics = Arc::new(Metrics::init(&config.stage)?);
+    let client = aws_sdk_dynamodb::Client::new(&reconciler::aws_config().await);
+    let handler = Arc::new(Handler::new(Ledger::new(client, config.table)));
+    reconciler::runtime::run_raw(move |raw: String| {
+        let (handler, metrics) = (handler.clone(), metrics.clone());
+        async move {
+            let result = handler.handle(raw.as_bytes()).await;
+            metrics.flush();
+            result
+        }
+    })
+    .await
+}

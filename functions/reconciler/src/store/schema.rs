@@ -1,0 +1,67 @@
+//! The ledger table's schema, for local runs and tests. The deployed table is
+//! declared by the stack (`infra`); a test there checks both agree.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+
+use super::items::OPEN_INDEX;
+
+/// Key attributes: (name, key type) of the table, then of the `open-items` index.
+pub const TABLE_KEYS: [(&str, &str); 2] = [("pk", "HASH"), ("sk", "RANGE")];
+pub const OPEN_INDEX_KEYS: [(&str, &str); 2] = [("open_kind", "HASH"), ("open_key", "RANGE")];
+
+fn keys(k: &[(&str, &str)]) -> Vec<KeySchemaElement> {
+    k.iter()
+        .map(|(name, kind)| {
+            KeySchemaElement::builder()
+                .attribute_name(*name)
+                .key_type(KeyType::from(*kind))
+                .build()
+                .expect("key element is complete")
+        })
+        .collect()
+}
+
+/// Creates the ledger table (on-demand) and waits until it is active.
+pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
+    let defs = TABLE_KEYS
+        .iter()
+        .chain(OPEN_INDEX_KEYS.iter())
+        .map(|(n, _)| {
+            AttributeDefinition::builder()
+                .attribute_name(*n)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("definition is complete")
+        })
+        .collect();
+    let gsi = GlobalSecondaryIndex::builder()
+        .index_name(OPEN_INDEX)
+        .set_key_schema(Some(keys(&OPEN_INDEX_KEYS)))
+        .projection(
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build(),
+        )
+        .build()
+        .expect("index is complete");
+    client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(defs))
+        .set_key_schema(Some(keys(&TABLE_KEYS)))
+        .global_secondary_indexes(gsi)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "create table {name}: {}",
+                aws_sdk_dynamodb::error::DisplayErrorContext(e)
+            )
+        })?;
+    Ok(())
+}
