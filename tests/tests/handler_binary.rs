@@ -1,0 +1,178 @@
+//! The release `reconciler-handler` binary, driven through a Lambda Runtime
+//! API against moto, with only the environment the template gives it (plus
+//! what Lambda itself sets).
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use e2e::runtime_api::{Reply, RuntimeApi};
+use reconciler_core::contract::handler_env;
+use serde_json::json;
+
+fn binary() -> PathBuf {
+    let path = std::env::var_os("RECONCILER_HANDLER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| e2e::workspace_root().join("target/release/reconciler-handler"));
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --release -p reconciler` (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
+
+/// Starts the binary like Lambda would: its template environment, the
+/// variables Lambda sets, and the emulator's endpoint.
+fn start(api: &RuntimeApi, template_env: &[(&str, String)]) -> Child {
+    let mut cmd = Command::new(binary());
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "cc-agent-reconciler-dev-handler",
+        )
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL", e2e::moto::endpoint())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in template_env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().expect("start reconciler-handler")
+}
+
+fn event(detail_type: &str, detail: serde_json::Value) -> Vec<u8> {
+    json!({"version": "0", "id": format!("evt-{:x}", fastrand::u32(..)), "detail-type": detail_type,
+           "source": "video.service", "account": "123456789012", "time": "2026-11-29T00:00:00Z",
+           "region": "us-east-1", "resources": [], "detail": detail})
+    .to_string()
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn the_release_binary_applies_events_and_refuses_bad_ones() {
+    let sdk = e2e::sdk_config(e2e::moto::endpoint()).await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = e2e::fresh_table(&client, "binary").await;
+    let api = RuntimeApi::start().await;
+    let mut child = start(
+        &api,
+        &[
+            (handler_env::STAGE, "dev".into()),
+            (handler_env::LEDGER_TABLE, table.clone()),
+        ],
+    );
+
+    let granted = api
+        .invoke(&event(
+            "credits.granted",
+            json!({"grant_id": "g1", "account_id": "a1", "credits": 100}),
+        ))
+        .await;
+    assert_eq!(
+        granted,
+        Reply::Ok(
+            json!({"outcome": "granted", "account": {"account_id": "a1", "available": 100, "held": 0}})
+        )
+    );
+    api.invoke(&event(
+        "video.requested",
+        json!({"job_id": "j1", "account_id": "a1", "credits": 40}),
+    ))
+    .await;
+    let debited = api
+        .invoke(&event(
+            "video.rendered",
+            json!({"job_id": "j1", "account_id": "a1", "credits": 25}),
+        ))
+        .await;
+    assert_eq!(
+        debited,
+        Reply::Ok(json!({"outcome": "debited",
+            "account": {"account_id": "a1", "available": 75, "held": 0},
+            "job": {"job_id": "j1", "status": "DEBITED"}}))
+    );
+    // A redelivery with a new EventBridge id: a duplicate.
+    let again = api
+        .invoke(&event(
+            "video.rendered",
+            json!({"job_id": "j1", "account_id": "a1", "credits": 25}),
+        ))
+        .await;
+    assert!(
+        matches!(&again, Reply::Ok(v) if v["outcome"] == "duplicate"),
+        "{again:?}"
+    );
+
+    for (bad, field) in [
+        (
+            event(
+                "video.rendered",
+                json!({"job_id": "j1", "account_id": "a1", "credits": 2.5}),
+            ),
+            "detail.credits",
+        ),
+        (
+            event("video.paused", json!({"job_id": "j1", "account_id": "a1"})),
+            "detail-type",
+        ),
+        (b"{oops".to_vec(), "$"),
+    ] {
+        match api.invoke(&bad).await {
+            Reply::Error {
+                error_type,
+                message,
+            } => {
+                assert_eq!(error_type, "InvalidEvent");
+                assert!(message.contains(field), "{message:?} should name {field}");
+            }
+            ok => panic!("{} was accepted: {ok:?}", String::from_utf8_lossy(&bad)),
+        }
+    }
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let logs = String::from_utf8_lossy(&out.stdout);
+    let applied = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["message"] == "event applied" && l["outcome"] == "debited")
+        .unwrap_or_else(|| panic!("no JSON log line for the debit in:\n{logs}"));
+    for field in [
+        "event_id",
+        "detail_type",
+        "account_id",
+        "job_id",
+        "latency_ms",
+    ] {
+        assert!(
+            applied.get(field).is_some(),
+            "log line lacks {field}: {applied}"
+        );
+    }
+    assert!(
+        logs.contains("\"_aws\"") && logs.contains("CcAgentReconciler"),
+        "EMF metrics are written:\n{logs}"
+    );
+}
+
+#[tokio::test]
+async fn the_binary_refuses_to_start_without_its_configuration() {
+    let api = RuntimeApi::start().await;
+    let child = start(&api, &[(handler_env::STAGE, "dev".into())]);
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("LEDGER_TABLE"),
+        "the missing variable is named:\n{text}"
+    );
+}
