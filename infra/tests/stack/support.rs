@@ -1,0 +1,110 @@
+//! A small assertion helper over a template's JSON, in the spirit of CDK's
+//! `Template` assertions.
+
+use infra::{Stage, StageConfig, SummarizerConfig};
+use serde_json::Value;
+
+/// A synthesized template, parsed back from its JSON.
+pub struct Synth {
+    pub stage: Stage,
+    pub json: Value,
+}
+
+impl Synth {
+    /// The template of a stage's default config, parsed from `infra::synth`.
+    pub fn of(stage: Stage) -> Self {
+        Self::parse(stage, &infra::synth(stage))
+    }
+
+    /// The template of any config.
+    pub fn of_config(cfg: &StageConfig) -> Self {
+        Self::parse(cfg.stage, &infra::template(cfg).to_json())
+    }
+
+    fn parse(stage: Stage, json: &str) -> Self {
+        let json = serde_json::from_str(json).expect("the template is JSON");
+        Self { stage, json }
+    }
+
+    /// Every resource, with its logical id.
+    pub fn resources(&self) -> Vec<(&str, &Value)> {
+        self.json["Resources"]
+            .as_object()
+            .expect("Resources is an object")
+            .iter()
+            .map(|(id, resource)| (id.as_str(), resource))
+            .collect()
+    }
+
+    /// The resources of one type, with their logical ids.
+    pub fn of_type(&self, type_name: &str) -> Vec<(&str, &Value)> {
+        self.resources()
+            .into_iter()
+            .filter(|(_, resource)| resource["Type"] == type_name)
+            .collect()
+    }
+
+    /// One resource by logical id.
+    pub fn resource(&self, logical_id: &str) -> &Value {
+        let resource = &self.json["Resources"][logical_id];
+        assert!(
+            !resource.is_null(),
+            "{}: no resource {logical_id}",
+            self.stage
+        );
+        resource
+    }
+
+    /// The default value of a parameter.
+    pub fn parameter_default(&self, name: &str) -> &str {
+        self.json["Parameters"][name]["Default"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{}: parameter {name} has no default", self.stage))
+    }
+}
+
+/// `{"Ref": id}`.
+pub fn reference(id: &str) -> Value {
+    serde_json::json!({ "Ref": id })
+}
+
+/// `{"Fn::GetAtt": [id, attribute]}`.
+pub fn get_att(id: &str, attribute: &str) -> Value {
+    serde_json::json!({ "Fn::GetAtt": [id, attribute] })
+}
+
+/// Whether `value` refers to the resource `logical_id` (Ref, GetAtt or in a Sub).
+pub fn refers_to(value: &Value, logical_id: &str) -> bool {
+    if value == &reference(logical_id) {
+        return true;
+    }
+    if value["Fn::GetAtt"][0] == logical_id {
+        return true;
+    }
+    value["Fn::Sub"].as_str().is_some_and(|template| {
+        template.contains(&format!("${{{logical_id}}}"))
+            || template.contains(&format!("${{{logical_id}."))
+    })
+}
+
+/// Every stage's default config, plus prod with every optional feature on
+/// (summarizer, alert e-mail), so the optional parts are checked too.
+pub fn all_configs() -> Vec<StageConfig> {
+    let mut configs: Vec<StageConfig> = Stage::ALL.map(StageConfig::for_stage).to_vec();
+    configs.push(everything_on());
+    configs
+}
+
+/// Prod with the summarizer and an alert e-mail.
+pub fn everything_on() -> StageConfig {
+    StageConfig {
+        alert_email: Some("ops@example.com".to_owned()),
+        summarizer: Some(SummarizerConfig {
+            base_url: "https://api.openai.com/v1".to_owned(),
+            model: "gpt-4o-mini".to_owned(),
+            api_key_parameter: "/cc-agent-reconciler/prod/summarizer-api-key".to_owned(),
+            timeout_ms: 10_000,
+        }),
+        ..StageConfig::for_stage(Stage::Prod)
+    }
+}
