@@ -1,0 +1,215 @@
+//! The local stack: a moto server, and the main job run against it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::Context;
+use aws_sdk_dynamodb::types::AttributeValue;
+use reconciler::handler::Handler;
+use reconciler::store::Ledger;
+
+use crate::tools::Tools;
+
+/// A moto server on 127.0.0.1, stopped when dropped.
+pub struct Moto {
+    pub endpoint: String,
+    child: Child,
+}
+
+impl Moto {
+    pub fn start(tools: &Tools) -> anyhow::Result<Moto> {
+        Self::start_on(tools, e2e::moto::free_port())
+    }
+
+    pub fn start_on(tools: &Tools, port: u16) -> anyhow::Result<Moto> {
+        let child = Command::new(tools.tool("moto_server"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start moto_server")?;
+        let moto = Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        e2e::moto::wait_ready(&moto.endpoint, Duration::from_secs(30));
+        Ok(moto)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(clap::Args)]
+pub struct MotoArgs {
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 5000)]
+    port: u16,
+    /// Also create the ledger table with this name.
+    #[arg(long, default_value = "cc-agent-reconciler-ledger_local")]
+    table: String,
+}
+
+/// Runs a moto server until interrupted, with the ledger table created.
+pub fn moto(args: MotoArgs) -> anyhow::Result<()> {
+    let tools = crate::tools::ensure()?;
+    let mut moto = Moto::start_on(&tools, args.port)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let client = aws_sdk_dynamodb::Client::new(&e2e::sdk_config(&moto.endpoint).await);
+        reconciler::store::schema::create_table(&client, &args.table)
+            .await
+            .map_err(anyhow::Error::msg)
+    })?;
+    println!(
+        "moto server: {}  (ledger table {})",
+        moto.endpoint, args.table
+    );
+    println!("press Ctrl-C to stop");
+    moto.child.wait()?;
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Event stream: one EventBridge event (JSON) per line; `#` lines are comments.
+    #[arg(long, default_value = "examples/events.jsonl")]
+    events: PathBuf,
+    /// Use this emulator (or AWS endpoint) instead of starting a moto server.
+    #[arg(long)]
+    endpoint_url: Option<String>,
+}
+
+/// The main job, locally.
+pub fn run(args: RunArgs) -> anyhow::Result<()> {
+    let path = if args.events.is_absolute() {
+        args.events
+    } else {
+        crate::root().join(args.events)
+    };
+    let stream = std::fs::read_to_string(&path)
+        .with_context(|| format!("read the event stream {}", path.display()))?;
+    let _moto;
+    let endpoint = match args.endpoint_url {
+        Some(e) => e,
+        None => {
+            let tools = crate::tools::ensure()?;
+            let moto = Moto::start(&tools)?;
+            let e = moto.endpoint.clone();
+            _moto = moto;
+            e
+        }
+    };
+    println!("emulator: {endpoint}");
+    tokio::runtime::Runtime::new()?.block_on(feed(&endpoint, &stream))
+}
+
+async fn feed(endpoint: &str, stream: &str) -> anyhow::Result<()> {
+    let client = aws_sdk_dynamodb::Client::new(&e2e::sdk_config(endpoint).await);
+    let table = format!(
+        "cc-agent-reconciler-ledger_local-{:06x}",
+        std::process::id()
+    );
+    reconciler::store::schema::create_table(&client, &table)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    println!("ledger table: {table}\n");
+    let handler = Handler::new(Ledger::new(client.clone(), table.clone()));
+    let mut balances: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    let mut outcomes: BTreeMap<String, u32> = BTreeMap::new();
+    for (n, line) in stream.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let label = describe(line);
+        match handler.handle(line.as_bytes()).await {
+            Ok(r) => {
+                println!(
+                    "{:>3}  {label:<46} -> {:<9} {} available {:>5}, held {:>4}",
+                    n + 1,
+                    r.outcome,
+                    r.account.account_id,
+                    r.account.available,
+                    r.account.held
+                );
+                *outcomes.entry(r.outcome.to_string()).or_default() += 1;
+                balances.insert(r.account.account_id, (r.account.available, r.account.held));
+            }
+            Err(e) => {
+                println!("{:>3}  {label:<46} -> {}: {e}", n + 1, e.error_type());
+                *outcomes.entry(e.error_type().to_string()).or_default() += 1;
+            }
+        }
+    }
+    println!("\noutcomes: {outcomes:?}");
+    println!(
+        "\n{:<12} {:>10} {:>8} {:>12}",
+        "account", "available", "held", "ledger drift"
+    );
+    for (account, (available, held)) in &balances {
+        let (sum_available, sum_held) = ledger_sum(&client, &table, account).await?;
+        println!(
+            "{account:<12} {available:>10} {held:>8} {:>12}",
+            (available - sum_available).abs() + (held - sum_held).abs()
+        );
+    }
+    Ok(())
+}
+
+/// "credits.granted g1 a1 100": a short label for an event line.
+fn describe(line: &str) -> String {
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+        return "(unparseable)".into();
+    };
+    let d = &v["detail"];
+    let key = d["grant_id"]
+        .as_str()
+        .or(d["job_id"].as_str())
+        .unwrap_or("?");
+    let credits = d["credits"].to_string();
+    format!(
+        "{} {key} {} {}",
+        v["detail-type"].as_str().unwrap_or("?"),
+        d["account_id"].as_str().unwrap_or("?"),
+        if credits == "null" { "" } else { &credits }
+    )
+}
+
+/// The sums of an account's ledger entries (available, held).
+async fn ledger_sum(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    account: &str,
+) -> anyhow::Result<(i64, i64)> {
+    let mut sums = (0, 0);
+    let mut pages = client
+        .query()
+        .table_name(table)
+        .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
+        .expression_attribute_values(":pk", AttributeValue::S(format!("ACCOUNT#{account}")))
+        .expression_attribute_values(":e", AttributeValue::S("ENTRY#".into()))
+        .consistent_read(true)
+        .into_paginator()
+        .items()
+        .send();
+    while let Some(item) = pages.next().await {
+        let item = item.context("query ledger entries")?;
+        let n = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse::<i64>().ok())
+                .unwrap_or(0)
+        };
+        sums.0 += n("available_delta");
+        sums.1 += n("held_delta");
+    }
+    Ok(sums)
+}
