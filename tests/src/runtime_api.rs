@@ -131,16 +131,22 @@ impl RuntimeApi {
         api
     }
 
-    /// Invokes the function with `payload` and waits for its reply.
+    /// Invokes the function with `payload` and waits for its reply (deadline: 60 s from now).
     pub async fn invoke(&self, payload: &[u8]) -> Reply {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        self.invoke_with_deadline(payload, now_ms + 60_000).await
+    }
+
+    /// Invokes the function with `payload` and the given deadline (the
+    /// `Lambda-Runtime-Deadline-Ms` header, ms since the Unix epoch), and waits
+    /// for its reply.
+    pub async fn invoke_with_deadline(&self, payload: &[u8], deadline_ms: i64) -> Reply {
         let id = format!("req-{:016x}", fastrand::u64(..));
         let (tx, rx) = oneshot::channel();
         self.waiting.lock().await.insert(id.clone(), tx);
-        let deadline_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64
-            + 60_000;
         self.queue
             .send(Pending {
                 id,

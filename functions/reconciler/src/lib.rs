@@ -2,6 +2,8 @@
 //!
 //! - [`store`]: the DynamoDB adapter (one `TransactWriteItems` per event);
 //! - [`handler`]: validate, apply, respond (SPEC §2–§4);
+//! - [`sweep`]: stragglers, audit, conflicts, the report (SPEC §5), and
+//!   [`summarizer`], its optional chat-completions summary;
 //! - [`config`]: the environment, read once and validated at start;
 //! - [`telemetry`], [`runtime`]: JSON logs, EMF metrics, the Runtime API glue.
 //!
@@ -11,6 +13,8 @@ pub mod config;
 pub mod handler;
 pub mod runtime;
 pub mod store;
+pub mod summarizer;
+pub mod sweep;
 pub mod telemetry;
 
 /// An AWS SDK configuration from the standard environment (region, credentials,

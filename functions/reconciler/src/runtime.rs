@@ -3,7 +3,9 @@
 use std::future::Future;
 
 use lambda_runtime::tower::{Layer, Service};
-use lambda_runtime::{Diagnostic, LambdaEvent, LambdaInvocation, Runtime, layers, service_fn};
+use lambda_runtime::{
+    Context, Diagnostic, LambdaEvent, LambdaInvocation, Runtime, layers, service_fn,
+};
 use serde::Serialize;
 
 /// Runs `f` for every invocation with the payload's raw text.
@@ -19,7 +21,20 @@ where
     R: Serialize + Send + 'static,
     E: Into<Diagnostic> + std::fmt::Debug + Send + 'static,
 {
-    let service = service_fn(move |event: LambdaEvent<String>| f(event.payload));
+    run_raw_with_context(move |payload, _context| f(payload)).await
+}
+
+/// Like [`run_raw`], and also hands over the invocation's [`Context`]: its
+/// `deadline` (milliseconds since the Unix epoch) bounds the sweep's work, its
+/// `request_id` identifies the run in the ledger entries it writes.
+pub async fn run_raw_with_context<F, Fut, R, E>(f: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(String, Context) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<R, E>> + Send + 'static,
+    R: Serialize + Send + 'static,
+    E: Into<Diagnostic> + std::fmt::Debug + Send + 'static,
+{
+    let service = service_fn(move |event: LambdaEvent<String>| f(event.payload, event.context));
     Runtime::new(service)
         .layer(RawPayload)
         .layer(layers::TracingLayer::new())

@@ -8,7 +8,7 @@
 //! | entry   | `ACCOUNT#<id>`   | `ENTRY#<seq:020>`  | —                                   |
 //! | job     | `JOB#<id>`       | `JOB`              | `HELD` / `<held_at_ms:015>#<id>` while HELD |
 //! | grant   | `GRANT#<id>`     | `GRANT`            | —                                   |
-//! | conflict| `CONFLICT#<key>` | `<payload hash>`   | `CONFLICT` / `<at_ms:015>#<key>`    |
+//! | conflict| `CONFLICT#<key>` | `<payload hash>`   | `CONFLICT` / `<at_ms:015>#<key>#<hash>` |
 //! | sweep   | `SWEEP`          | `STATE`            | —                                   |
 //!
 //! Items are (de)serialized with `serde_dynamo`; no hand-written attribute plumbing.
@@ -34,6 +34,10 @@ pub fn job_key(job_id: &str) -> Item {
 }
 pub fn grant_key(grant_id: &str) -> Item {
     key(format!("GRANT#{grant_id}"), "GRANT".into())
+}
+/// The sweep's own state (`SWEEP` / `STATE`).
+pub fn sweep_state_key() -> Item {
+    key("SWEEP".into(), "STATE".into())
 }
 pub fn entry_sk(seq: u64) -> String {
     format!("ENTRY#{seq:020}")
@@ -273,6 +277,18 @@ pub struct ConflictItem {
     pub open_kind: String,
     pub open_key: String,
     pub expires_at: i64,
+}
+
+/// What the sweep remembers between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SweepStateItem {
+    /// `open_key` of the last conflict record a sweep listed: the next sweep
+    /// lists only records after it (a key, not a time, so a sweep stopped by
+    /// its deadline half-way through one millisecond resumes exactly).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflicts_listed_until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_at_ms: Option<i64>,
 }
 
 pub fn to_item<T: Serialize>(value: &T) -> Item {

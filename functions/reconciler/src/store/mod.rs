@@ -18,6 +18,7 @@
 pub mod expr;
 pub mod items;
 pub mod schema;
+pub mod sweep;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -523,9 +524,13 @@ impl Ledger {
             ),
         };
         let detail = event.to_detail().to_string();
+        let sk = fingerprint(&detail);
+        // Unique per record (time, key, payload), so the sweep's "listed up
+        // to here" marker can never fall between two records sharing a key.
+        let open_key = format!("{:015}#{key}#{sk}", meta.at_ms);
         let item = ConflictItem {
             pk: format!("CONFLICT#{key}"),
-            sk: fingerprint(&detail),
+            sk,
             key: key.clone(),
             account_id: event.account_id().into(),
             detail_type: event.detail_type().into(),
@@ -534,7 +539,7 @@ impl Ledger {
             event_id: meta.event_id.clone(),
             at_ms: meta.at_ms,
             open_kind: items::OPEN_CONFLICT.into(),
-            open_key: format!("{:015}#{key}", meta.at_ms),
+            open_key,
             expires_at: meta.at_ms / 1000 + CONFLICT_RETENTION_SECONDS,
         };
         let (names, values) = Expr::new().condition_absent("pk").into_parts();

@@ -1,0 +1,44 @@
+//! `reconciler-sweep`: every 6 hours (or on a manual invoke), expires stale
+//! holds, lists new conflicts and audits the touched accounts (SPEC §5).
+
+use std::sync::Arc;
+
+use reconciler::config::SweepConfig;
+use reconciler::store::Ledger;
+use reconciler::summarizer::Summarizer;
+use reconciler::sweep::{Sweep, SweepError};
+use reconciler::telemetry::{self, Metrics};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init_tracing();
+    let config =
+        SweepConfig::from_env().inspect_err(|e| tracing::error!(error = %e, "cannot start"))?;
+    let metrics = Arc::new(Metrics::init(&config.stage)?);
+    let aws = reconciler::aws_config().await;
+    let ledger = Ledger::new(aws_sdk_dynamodb::Client::new(&aws), config.table.clone());
+    let summarizer = config
+        .summarizer
+        .clone()
+        .map(|s| Summarizer::new(s, aws_sdk_ssm::Client::new(&aws)));
+    let sweep = Arc::new(Sweep::new(ledger, &config, summarizer));
+    reconciler::runtime::run_raw_with_context(move |raw: String, context| {
+        let (sweep, metrics) = (sweep.clone(), metrics.clone());
+        async move {
+            let deadline_ms = i64::try_from(context.deadline).unwrap_or(i64::MAX);
+            let run_id = format!("sweep:{}", context.request_id);
+            let result = sweep.handle(&raw, deadline_ms, &run_id).await;
+            // The sweep's gauges keep their values between invocations: an
+            // invocation refused or aborted before its report must not emit
+            // the previous sweep's numbers again.
+            if result
+                .as_ref()
+                .map_or_else(SweepError::has_report, |_| true)
+            {
+                metrics.flush();
+            }
+            result
+        }
+    })
+    .await
+}

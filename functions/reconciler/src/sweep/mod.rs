@@ -1,0 +1,495 @@
+//! The sweep (SPEC §5): what the event stream never finished, settled every
+//! 6 hours.
+//!
+//! One run does three things, in this order, each through the sparse
+//! `open-items` index so that its reads grow with what is open, never with the
+//! size of the table:
+//!
+//! 1. **conflicts** — lists the conflict records written by the handler since
+//!    the last sweep (a marker in the `SWEEP`/`STATE` item says where the last
+//!    listing stopped), then moves the marker;
+//! 2. **stragglers** — finds HELD jobs whose hold is older than the cutoff and,
+//!    per the stage's straggler action, expires them with [`Ledger::expire`]
+//!    (the handler's conditional transaction: a `video.rendered` racing the
+//!    sweep settles the job exactly once, and late capture covers the rest)
+//!    or only reports them;
+//! 3. **audit** — for every account whose money moved since its last audit,
+//!    recomputes its balances from its ledger entries, reports drift, and
+//!    removes the account's audit mark if the account is still as audited.
+//!
+//! `dry_run` reads and reports but writes nothing. Work stops early enough
+//! before the Lambda deadline ([`Budget`]); whatever is left is still open in
+//! the index, so the next run continues it. Two sweeps at once are harmless:
+//! expiry, mark removal and the conflict marker are all conditional writes.
+
+pub mod audit;
+pub mod budget;
+pub mod input;
+pub mod report;
+
+use std::time::Duration;
+
+use lambda_runtime::Diagnostic;
+use reconciler_core::ledger::Outcome;
+
+use crate::config::{StragglerAction, SweepConfig};
+use crate::store::{Ledger, StoreError, now_ms};
+use crate::summarizer::Summarizer;
+pub use budget::{Budget, Margin};
+pub use input::{InvalidInput, SweepInput, parse_input};
+pub use report::{
+    ConflictView, Phase, Report, StragglerOutcome, StragglerView, SummarySource,
+    deterministic_summary,
+};
+
+/// The summarizer sees at most this much of the report.
+pub const SUMMARIZER_INPUT_BYTES: usize = 8 * 1024;
+
+/// Knobs with production defaults; tests turn them.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    /// Reserve before the deadline (default: 10 s or 15 %).
+    pub margin: Margin,
+    /// Items per `Query` page; `None`: DynamoDB's 1 MB pages.
+    pub page_size: Option<i32>,
+    /// Conflicts younger than this are left for the next sweep, so a record
+    /// still being written (its time is taken before the write) is never
+    /// skipped by a marker that already moved past it.
+    pub conflict_settle: Duration,
+    /// Longest list in the report (counts are always complete).
+    pub list_cap: usize,
+    /// The clock of the cutoff and the budget, in ms since the Unix epoch.
+    pub clock: fn() -> i64,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            margin: Margin::default(),
+            page_size: None,
+            conflict_settle: Duration::from_secs(60),
+            list_cap: 100,
+            clock: now_ms,
+        }
+    }
+}
+
+/// Why a sweep invocation failed. The error type Lambda reports is
+/// [`SweepError::error_type`].
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    /// The payload was refused; nothing was done.
+    #[error(transparent)]
+    InvalidInput(#[from] InvalidInput),
+    /// DynamoDB failed in a way that stops the whole sweep (an index query).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The sweep ran to its end, but some items could not be swept; the
+    /// report was logged. Failing makes the sweep-errors alarm fire.
+    #[error("{failed} item(s) could not be swept, first: {first}. {summary}")]
+    ItemsFailed {
+        failed: u64,
+        first: String,
+        summary: String,
+    },
+}
+
+impl SweepError {
+    /// Whether the sweep ran to its end (report logged, metrics set) before
+    /// failing: only then are there metrics of this invocation to emit.
+    pub fn has_report(&self) -> bool {
+        matches!(self, SweepError::ItemsFailed { .. })
+    }
+
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            SweepError::InvalidInput(_) => InvalidInput::ERROR_TYPE,
+            SweepError::Store(StoreError::Ledger(_) | StoreError::Malformed(_)) => "LedgerError",
+            SweepError::Store(_) => "LedgerUnavailable",
+            SweepError::ItemsFailed { .. } => "SweepItemsFailed",
+        }
+    }
+}
+
+impl From<SweepError> for Diagnostic {
+    fn from(e: SweepError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.error_type().into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
+/// The sweep over one ledger table.
+pub struct Sweep {
+    ledger: Ledger,
+    hold_timeout_seconds: u64,
+    straggler_action: StragglerAction,
+    summarizer: Option<Summarizer>,
+    tuning: Tuning,
+}
+
+/// What the run has done so far, and where it is.
+struct Run<'a> {
+    input: &'a SweepInput,
+    budget: Budget,
+    run_id: &'a str,
+    now_ms: i64,
+    report: Report,
+}
+
+impl Run<'_> {
+    fn fail(&mut self, what: String, cap: usize) {
+        tracing::warn!(run_id = self.run_id, problem = %what, "sweep item failed");
+        self.report.failed_items += 1;
+        push_capped(
+            &mut self.report.errors,
+            what,
+            cap,
+            &mut self.report.lists_truncated,
+        );
+    }
+}
+
+fn push_capped<T>(list: &mut Vec<T>, item: T, cap: usize, truncated: &mut bool) {
+    if list.len() < cap {
+        list.push(item);
+    } else {
+        *truncated = true;
+    }
+}
+
+impl Sweep {
+    /// A sweep with the stage's configuration (the table is the ledger's).
+    pub fn new(ledger: Ledger, config: &SweepConfig, summarizer: Option<Summarizer>) -> Self {
+        Sweep {
+            ledger,
+            hold_timeout_seconds: config.hold_timeout_seconds,
+            straggler_action: config.straggler_action,
+            summarizer,
+            tuning: Tuning::default(),
+        }
+    }
+
+    pub fn with_tuning(mut self, tuning: Tuning) -> Self {
+        self.tuning = tuning;
+        self
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// One invocation: parses the raw payload, runs, emits the metrics, logs
+    /// the report as one JSON line and returns it.
+    ///
+    /// `deadline_ms` is the Lambda deadline (ms since the Unix epoch);
+    /// `run_id` identifies the run in logs and in the entries of the holds it
+    /// expires.
+    pub async fn handle(
+        &self,
+        raw: &str,
+        deadline_ms: i64,
+        run_id: &str,
+    ) -> Result<Report, SweepError> {
+        let input = parse_input(raw).inspect_err(|e| {
+            tracing::error!(
+                run_id,
+                error_type = InvalidInput::ERROR_TYPE,
+                field = %e.field,
+                error = %e,
+                "sweep input refused; nothing done"
+            );
+        })?;
+        let report = self
+            .run(&input, deadline_ms, run_id)
+            .await
+            .inspect_err(|e| {
+                tracing::error!(run_id, error_type = e.error_type(), error = %e, "sweep failed");
+            })?;
+        for (name, value) in report.metric_values() {
+            metrics::gauge!(name).set(value);
+        }
+        tracing::info!(
+            run_id,
+            stragglers = report.stragglers,
+            expired = report.expired,
+            conflicts = report.conflicts,
+            drifted_accounts = report.drifted_accounts,
+            audited_accounts = report.audited_accounts,
+            complete = report.complete,
+            dry_run = report.dry_run,
+            failed_items = report.failed_items,
+            report = %report.to_json(),
+            "sweep report"
+        );
+        if report.failed_items > 0 {
+            return Err(SweepError::ItemsFailed {
+                failed: report.failed_items,
+                first: report.errors.first().cloned().unwrap_or_default(),
+                summary: report.summary.clone(),
+            });
+        }
+        Ok(report)
+    }
+
+    /// Runs the sweep until done or until the budget before `deadline_ms` is spent.
+    pub async fn run(
+        &self,
+        input: &SweepInput,
+        deadline_ms: i64,
+        run_id: &str,
+    ) -> Result<Report, SweepError> {
+        let clock = self.tuning.clock;
+        let started_ms = clock();
+        let older_than = input
+            .older_than_seconds
+            .unwrap_or(self.hold_timeout_seconds);
+        let mut run = Run {
+            input,
+            budget: Budget::new(deadline_ms, self.tuning.margin, clock),
+            run_id,
+            now_ms: started_ms,
+            report: Report::new(
+                run_id,
+                input.dry_run,
+                input.trigger,
+                self.straggler_action,
+                older_than,
+            ),
+        };
+        tracing::info!(
+            run_id,
+            dry_run = input.dry_run,
+            older_than_seconds = older_than,
+            straggler_action = run.report.straggler_action,
+            time_left_ms = run.budget.until_deadline().as_millis() as u64,
+            "sweep started"
+        );
+        for (i, phase) in Phase::ALL.into_iter().enumerate() {
+            let finished = match phase {
+                Phase::Conflicts => self.list_conflicts(&mut run).await?,
+                Phase::Stragglers => self.settle_stragglers(&mut run, older_than).await?,
+                Phase::Audit => self.audit_accounts(&mut run).await?,
+            };
+            if !finished {
+                run.report.remaining = Phase::ALL[i..].to_vec();
+                break;
+            }
+            run.report.remaining.retain(|p| *p != phase);
+        }
+        let mut report = run.report;
+        report.complete = report.remaining.is_empty();
+        if !report.complete {
+            tracing::warn!(
+                run_id,
+                remaining = ?report.remaining,
+                "sweep stopped before its deadline; the next run continues"
+            );
+        }
+        report.summary = deterministic_summary(&report);
+        if let Some(summarizer) = &self.summarizer {
+            // Leave a second to log and answer.
+            let at_most = run
+                .budget
+                .until_deadline()
+                .saturating_sub(Duration::from_secs(1));
+            let input = report.for_summarizer(SUMMARIZER_INPUT_BYTES);
+            match summarizer.summarize(&input, at_most).await {
+                Ok(text) => {
+                    report.summary = text;
+                    report.summary_source = SummarySource::Model;
+                }
+                Err(e) => tracing::warn!(
+                    run_id,
+                    error = %e,
+                    "summarizer failed; the report carries the deterministic summary"
+                ),
+            }
+        }
+        report.duration_ms = (clock() - started_ms).max(0) as u64;
+        Ok(report)
+    }
+
+    /// Phase 1: conflicts recorded since the last sweep. `Ok(false)`: stopped by the budget.
+    async fn list_conflicts(&self, run: &mut Run<'_>) -> Result<bool, StoreError> {
+        if run.budget.exhausted() {
+            return Ok(false);
+        }
+        let cap = self.tuning.list_cap;
+        let state = self.ledger.sweep_state().await?;
+        // Only records older than the settle time: their keys sort below this.
+        let settle_ms = self.tuning.conflict_settle.as_millis() as i64;
+        let bound = format!("{:015}", (run.now_ms - settle_ms).max(0));
+        let after = state.conflicts_listed_until;
+        let mut last_listed: Option<String> = None;
+        let mut start = None;
+        let finished = loop {
+            if run.budget.exhausted() {
+                break false;
+            }
+            let page = self
+                .ledger
+                .conflicts_after(after.as_deref(), self.tuning.page_size, start.take())
+                .await?;
+            let mut reached_bound = false;
+            for c in page.items {
+                if c.open_key >= bound {
+                    reached_bound = true;
+                    break;
+                }
+                run.report.conflicts += 1;
+                let view = ConflictView {
+                    detail: serde_json::from_str(&c.detail)
+                        .unwrap_or(serde_json::Value::String(c.detail)),
+                    key: c.key,
+                    account_id: c.account_id,
+                    detail_type: c.detail_type,
+                    reason: c.reason,
+                    at_ms: c.at_ms,
+                };
+                push_capped(
+                    &mut run.report.conflict_list,
+                    view,
+                    cap,
+                    &mut run.report.lists_truncated,
+                );
+                last_listed = Some(c.open_key);
+            }
+            match page.next {
+                Some(next) if !reached_bound => start = Some(next),
+                _ => break true,
+            }
+        };
+        if let Some(until) = last_listed.filter(|_| !run.input.dry_run) {
+            self.ledger
+                .advance_conflict_marker(&until, run.now_ms)
+                .await?;
+        }
+        Ok(finished)
+    }
+
+    /// Phase 2: HELD jobs older than `older_than` seconds. `Ok(false)`: stopped by the budget.
+    async fn settle_stragglers(
+        &self,
+        run: &mut Run<'_>,
+        older_than: u64,
+    ) -> Result<bool, StoreError> {
+        let cap = self.tuning.list_cap;
+        let older_than_ms = i64::try_from(older_than.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let cutoff_ms = run.now_ms.saturating_sub(older_than_ms);
+        let mut start = None;
+        loop {
+            if run.budget.exhausted() {
+                return Ok(false);
+            }
+            let page = self
+                .ledger
+                .held_before(cutoff_ms, self.tuning.page_size, start.take())
+                .await?;
+            for job in page.items {
+                if run.budget.exhausted() {
+                    return Ok(false);
+                }
+                run.report.stragglers += 1;
+                let outcome = if run.input.dry_run {
+                    StragglerOutcome::DryRun
+                } else if self.straggler_action == StragglerAction::Report {
+                    StragglerOutcome::Reported
+                } else {
+                    match self
+                        .ledger
+                        .expire(&job.job_id, &job.account_id, run.run_id)
+                        .await
+                    {
+                        Ok(applied) if applied.outcome == Outcome::Expired => {
+                            run.report.expired += 1;
+                            StragglerOutcome::Expired
+                        }
+                        Ok(_) => StragglerOutcome::Settled,
+                        Err(e) => {
+                            run.fail(format!("expire job {}: {e}", job.job_id), cap);
+                            StragglerOutcome::Failed
+                        }
+                    }
+                };
+                tracing::debug!(run_id = run.run_id, job_id = %job.job_id, ?outcome, "straggler");
+                let view = StragglerView {
+                    job_id: job.job_id,
+                    account_id: job.account_id,
+                    hold: job.hold,
+                    held_at_ms: job.held_at_ms,
+                    outcome,
+                };
+                push_capped(
+                    &mut run.report.straggler_jobs,
+                    view,
+                    cap,
+                    &mut run.report.lists_truncated,
+                );
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(true),
+            }
+        }
+    }
+
+    /// Phase 3: accounts touched since their last audit. `Ok(false)`: stopped by the budget.
+    async fn audit_accounts(&self, run: &mut Run<'_>) -> Result<bool, StoreError> {
+        let cap = self.tuning.list_cap;
+        let mut start = None;
+        loop {
+            if run.budget.exhausted() {
+                return Ok(false);
+            }
+            let page = self
+                .ledger
+                .audit_marked(self.tuning.page_size, start.take())
+                .await?;
+            for account_id in page.items {
+                if run.budget.exhausted() {
+                    return Ok(false);
+                }
+                if let Err(e) = self.audit_account(run, &account_id).await {
+                    run.fail(format!("audit account {account_id}: {e}"), cap);
+                }
+            }
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(true),
+            }
+        }
+    }
+
+    async fn audit_account(&self, run: &mut Run<'_>, account_id: &str) -> Result<(), StoreError> {
+        let Some(account) = self.ledger.account_item(account_id).await? else {
+            // The index entry outlived its item: nothing to audit.
+            return Ok(());
+        };
+        let entries = self
+            .ledger
+            .entries_upto(account_id, account.seq, self.tuning.page_size)
+            .await?;
+        run.report.audited_accounts += 1;
+        if let Some(drift) = audit::audit(&account, &entries) {
+            tracing::error!(
+                run_id = run.run_id,
+                account_id,
+                problems = ?drift.problems,
+                "ledger drift: the entries do not sum to the balances"
+            );
+            run.report.drifted_accounts += 1;
+            push_capped(
+                &mut run.report.drift,
+                drift,
+                self.tuning.list_cap,
+                &mut run.report.lists_truncated,
+            );
+        }
+        if !run.input.dry_run && !self.ledger.clear_audit_mark(&account).await? {
+            run.report.audit_marks_kept += 1;
+        }
+        Ok(())
+    }
+}
