@@ -5,14 +5,9 @@
 //! into `.venv` on demand, emulators are started and stopped by the command
 //! that needs them.
 
-mod local;
-mod synth;
-mod test;
-mod tools;
-
-use std::path::PathBuf;
-
 use clap::{Parser, Subcommand};
+use xtask::deploy::cli as deploy;
+use xtask::{bench, local, synth, test, tools};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +32,15 @@ enum Cmd {
     Moto(local::MotoArgs),
     /// Write a stage's CloudFormation template (deterministic, offline).
     Synth(synth::Args),
+    /// Show what a deploy of a stage would change (a change set, then deleted).
+    Diff(deploy::DiffArgs),
+    /// Build, upload and deploy a stage through a change set, with guard rails.
+    Deploy(deploy::DeployArgs),
+    /// Delete a stage's stack; says which retained resources stay behind.
+    Destroy(deploy::DestroyArgs),
+    /// Print figures: synth time of every stage, first deploy vs no-op
+    /// redeploy against a fresh moto server.
+    BenchDeploy(bench::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,13 +51,9 @@ fn main() -> anyhow::Result<()> {
         Cmd::Run(args) => local::run(args),
         Cmd::Moto(args) => local::moto(args),
         Cmd::Synth(args) => synth::run(args),
+        Cmd::Diff(args) => deploy::diff(args),
+        Cmd::Deploy(args) => deploy::deploy(args),
+        Cmd::Destroy(args) => deploy::destroy(args),
+        Cmd::BenchDeploy(args) => bench::run(args),
     }
-}
-
-/// The workspace root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask/ has a parent")
-        .to_path_buf()
 }

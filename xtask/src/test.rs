@@ -3,6 +3,7 @@
 use std::process::Command;
 
 use anyhow::{Context, bail};
+use infra::Architecture;
 
 use crate::local::Moto;
 
@@ -39,21 +40,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if !args.no_lint {
         step("rustfmt", cargo().args(["fmt", "--all", "--", "--check"]))?;
     }
-    // One release build of the Lambdas; the end-to-end tests drive these binaries.
-    step(
-        "build the release Lambdas",
-        cargo().args(["build", "--release", "-p", "reconciler", "--bins"]),
-    )?;
+    // One release build of the Lambdas, with cargo-lambda for x86_64 (what
+    // this machine can run): the end-to-end tests drive these binaries, and
+    // the deploy tests reuse the zips (`target/lambda/x86_64`, skipped while
+    // their inputs are unchanged).
+    eprintln!("\nxtask: build the release Lambdas (cargo lambda build --x86-64)");
+    crate::build::ensure_built(&tools, Architecture::X86_64)?;
+    let binary = |bin: &str| crate::build::release_binary(&root, Architecture::X86_64, bin);
     let moto = Moto::start(&tools)?;
     eprintln!("xtask: moto server at {}", moto.endpoint);
-    let release = root.join("target/release");
     let result = step(
         "cargo test --workspace",
         cargo()
             .args(["test", "--workspace"])
             .env("MOTO_ENDPOINT", &moto.endpoint)
-            .env("RECONCILER_HANDLER_BIN", release.join("reconciler-handler"))
-            .env("RECONCILER_SWEEP_BIN", release.join("reconciler-sweep"))
+            .env("RECONCILER_HANDLER_BIN", binary("reconciler-handler"))
+            .env("RECONCILER_SWEEP_BIN", binary("reconciler-sweep"))
             .env("CFN_LINT", tools.tool("cfn-lint"))
             .env("PROPTEST_CASES", args.proptest_cases.to_string())
             .env("PATH", tools.path_env()),

@@ -1,0 +1,494 @@
+//! `cargo xtask deploy`, `diff` and `destroy` against a moto server: the same
+//! library functions the commands run (`xtask::deploy`), with the real
+//! cargo-lambda x86_64 build.
+//!
+//! The release build takes minutes on a cold `target/`; it happens at most
+//! once: every deploy here (and `cargo xtask test`, before the tests) shares
+//! `target/lambda/x86_64`, skipped while its inputs are unchanged.
+//!
+//! Each test has its own moto server: stacks of the same stage share names.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
+use aws_sdk_cloudformation::types::StackStatus;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use infra::stack::params;
+use infra::{Architecture, Stage, StageConfig};
+use xtask::aws::Clients;
+use xtask::deploy::changes::Action;
+use xtask::deploy::{self, DeployOptions, DestroyOptions, Outcome};
+use xtask::local::Moto;
+
+/// A deploy target: a private moto server and an outputs directory.
+struct Env {
+    moto: Moto,
+    clients: Clients,
+    tools: xtask::tools::Tools,
+    outputs_dir: PathBuf,
+}
+
+impl Env {
+    async fn start(label: &str) -> Env {
+        let tools = xtask::tools::ensure().expect("the pinned tools (cargo xtask tools)");
+        let moto = Moto::start(&tools).expect("start a moto server");
+        let clients = Clients::new(&e2e::sdk_config(&moto.endpoint).await);
+        let outputs_dir =
+            std::env::temp_dir().join(format!("deploy-on-moto-{label}-{}", std::process::id()));
+        Env {
+            moto,
+            clients,
+            tools,
+            outputs_dir,
+        }
+    }
+
+    /// Options for `stage`, built for x86_64 (the only target installed here).
+    fn options(&self, stage: Stage) -> DeployOptions {
+        let mut config = StageConfig::for_stage(stage);
+        config.architecture = Architecture::X86_64;
+        let mut opts = DeployOptions::new(config);
+        opts.outputs_dir = self.outputs_dir.clone();
+        opts
+    }
+
+    fn destroy_options(&self, stage: Stage) -> DestroyOptions {
+        DestroyOptions {
+            stage,
+            yes: true,
+            confirm_stack: None,
+            interactive: false,
+            outputs_dir: self.outputs_dir.clone(),
+        }
+    }
+
+    async fn deploy(&self, opts: &DeployOptions) -> anyhow::Result<deploy::DeployReport> {
+        deploy::deploy(&self.clients, &self.tools, opts).await
+    }
+
+    async fn stack_status(&self, stage: Stage) -> Option<String> {
+        xtask::deploy::progress::stack_status(&self.clients.cfn, &infra::stack_name(stage))
+            .await
+            .unwrap()
+    }
+
+    async fn table_exists(&self, name: &str) -> bool {
+        let config = e2e::sdk_config(&self.moto.endpoint).await;
+        aws_sdk_dynamodb::Client::new(&config)
+            .describe_table()
+            .table_name(name)
+            .send()
+            .await
+            .is_ok()
+    }
+
+    /// Every object version in the artifacts bucket: (key, version id).
+    async fn artifact_versions(&self) -> Vec<(String, String)> {
+        let bucket = xtask::artifacts::bucket_name("123456789012", "us-east-1");
+        let out = self
+            .clients
+            .s3
+            .list_object_versions()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        out.versions()
+            .iter()
+            .map(|v| {
+                (
+                    v.key().unwrap_or_default().to_owned(),
+                    v.version_id().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Change sets not executed (moto keeps executed ones listed).
+    async fn change_sets(&self, stage: Stage) -> usize {
+        self.clients
+            .cfn
+            .list_change_sets()
+            .stack_name(infra::stack_name(stage))
+            .send()
+            .await
+            .map(|o| {
+                o.summaries()
+                    .iter()
+                    .filter(|c| {
+                        c.execution_status().map(|s| s.as_str()) != Some("EXECUTE_COMPLETE")
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.outputs_dir);
+    }
+}
+
+/// The stack is deployed: `CREATE_COMPLETE`, or `UPDATE_COMPLETE` after the
+/// outputs refresh moto needs (it computes no outputs for change sets).
+async fn assert_created(env: &Env, stage: Stage) {
+    let status = env.stack_status(stage).await;
+    assert!(
+        matches!(
+            status.as_deref(),
+            Some("CREATE_COMPLETE" | "UPDATE_COMPLETE")
+        ),
+        "{stage}: {status:?}"
+    );
+}
+
+/// Modification times of the built zips: unchanged means not rebuilt.
+fn zip_mtimes() -> Vec<SystemTime> {
+    let dir = xtask::build::lambda_dir(&xtask::root(), Architecture::X86_64);
+    xtask::build::FUNCTIONS
+        .iter()
+        .map(|f| {
+            std::fs::metadata(dir.join(f.bin).join("bootstrap.zip"))
+                .and_then(|m| m.modified())
+                .expect("the zip exists after a deploy")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn deploy_redeploy_modify_refuse_and_destroy_dev() {
+    let env = Env::start("dev").await;
+    let stack = infra::stack_name(Stage::Dev);
+    let opts = env.options(Stage::Dev);
+
+    // From nothing: every resource added, both zips uploaded, outputs written.
+    let first = env.deploy(&opts).await.expect("first deploy");
+    println!("{}", first.summary());
+    assert_eq!(first.outcome, Outcome::Created);
+    assert_eq!(first.uploaded, 2);
+    let template: serde_json::Value = serde_json::from_str(&infra::synth(Stage::Dev)).unwrap();
+    let resources = template["Resources"].as_object().unwrap().len();
+    assert_eq!(first.changes.len(), resources);
+    assert!(first.changes.iter().all(|c| c.action == Action::Add));
+    assert_created(&env, Stage::Dev).await;
+    assert_eq!(
+        first.outputs_file,
+        env.outputs_dir.join(format!("{stack}.outputs.json"))
+    );
+    let written: BTreeMap<String, String> =
+        serde_json::from_str(&std::fs::read_to_string(&first.outputs_file).unwrap()).unwrap();
+    assert_eq!(written, first.outputs);
+    assert_eq!(
+        written[infra::stack::outputs::LEDGER_TABLE_NAME],
+        "cc-agent-reconciler-ledger_dev"
+    );
+    assert_eq!(
+        written.len(),
+        template["Outputs"].as_object().unwrap().len()
+    );
+    let mut versions = env.artifact_versions().await;
+    versions.sort();
+    let mut keys: Vec<String> = versions.iter().map(|(key, _)| key.clone()).collect();
+    keys.sort();
+    let mut expected = first.code_keys.clone();
+    expected.sort();
+    assert_eq!(keys, expected, "one version of each content-hashed zip");
+
+    // Unchanged: "no changes", nothing rebuilt, nothing uploaded.
+    let mtimes = zip_mtimes();
+    let again = env.deploy(&opts).await.expect("no-op redeploy");
+    println!("{}", again.summary());
+    assert_eq!(again.outcome, Outcome::NoChanges);
+    assert!(!again.rebuilt, "unchanged code must not be rebuilt");
+    assert_eq!(again.uploaded, 0, "unchanged code must not be uploaded");
+    assert!(again.changes.is_empty());
+    assert_eq!(zip_mtimes(), mtimes, "the zips were rewritten");
+    let mut now = env.artifact_versions().await;
+    now.sort();
+    assert_eq!(now, versions, "objects were uploaded again");
+    assert_eq!(
+        env.change_sets(Stage::Dev).await,
+        0,
+        "the empty change set is deleted"
+    );
+    assert_eq!(again.outputs, first.outputs);
+
+    // A configuration change: Modify, applied.
+    let mut bigger = env.options(Stage::Dev);
+    bigger.config.handler_memory_mb = 512;
+    let modified = env.deploy(&bigger).await.expect("config change");
+    println!("{}", modified.summary());
+    assert_eq!(modified.outcome, Outcome::Updated);
+    assert_eq!(modified.changes.len(), 1, "{:?}", modified.changes);
+    assert_eq!(modified.changes[0].action, Action::Modify);
+    assert_eq!(
+        modified.changes[0].logical_id,
+        infra::stack::ids::HANDLER_FUNCTION
+    );
+    assert!(!modified.rebuilt && modified.uploaded == 0);
+    assert_eq!(
+        env.stack_status(Stage::Dev).await.as_deref(),
+        Some("UPDATE_COMPLETE")
+    );
+    let config = e2e::sdk_config(&env.moto.endpoint).await;
+    let function = aws_sdk_lambda::Client::new(&config)
+        .get_function()
+        .function_name("cc-agent-reconciler-dev-handler")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(function.configuration().unwrap().memory_size(), Some(512));
+
+    // A change that replaces the table: shown by diff, refused by deploy.
+    let mut renamed = bigger.clone();
+    renamed
+        .parameters
+        .insert(params::TABLE_SUFFIX.to_owned(), "_dev_renamed".to_owned());
+    let diff = deploy::diff(&env.clients, &env.tools, &renamed)
+        .await
+        .expect("diff");
+    print!("{}", diff.table);
+    assert_eq!(
+        diff.destructive
+            .iter()
+            .map(|d| d.logical_id.as_str())
+            .collect::<Vec<_>>(),
+        [infra::stack::ids::LEDGER_TABLE]
+    );
+    assert!(
+        diff.table.contains("TableSuffix: _dev -> _dev_renamed"),
+        "{}",
+        diff.table
+    );
+    assert_eq!(
+        env.change_sets(Stage::Dev).await,
+        0,
+        "diff deletes its change set"
+    );
+    let refused = env
+        .deploy(&renamed)
+        .await
+        .expect_err("replacing the table is refused");
+    let message = refused.to_string();
+    println!("{message}");
+    assert!(
+        message.contains("LedgerTable (AWS::DynamoDB::Table)"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "TableName cc-agent-reconciler-ledger_dev -> cc-agent-reconciler-ledger_dev_renamed"
+        ),
+        "{message}"
+    );
+    assert!(message.contains("--allow-destructive"), "{message}");
+    assert_eq!(
+        env.stack_status(Stage::Dev).await.as_deref(),
+        Some("UPDATE_COMPLETE")
+    );
+    assert_eq!(
+        env.change_sets(Stage::Dev).await,
+        0,
+        "the refused change set is deleted"
+    );
+    assert!(env.table_exists("cc-agent-reconciler-ledger_dev").await);
+    assert!(
+        !env.table_exists("cc-agent-reconciler-ledger_dev_renamed")
+            .await
+    );
+
+    // Destroy: dev retains nothing.
+    let destroyed = deploy::destroy(&env.clients, &env.destroy_options(Stage::Dev))
+        .await
+        .expect("destroy");
+    assert!(destroyed.existed);
+    assert!(destroyed.retained.is_empty(), "{:?}", destroyed.retained);
+    assert_eq!(env.stack_status(Stage::Dev).await, None);
+    assert!(!env.table_exists("cc-agent-reconciler-ledger_dev").await);
+    assert!(!first.outputs_file.exists(), "the outputs file is removed");
+    let nothing = deploy::destroy(&env.clients, &env.destroy_options(Stage::Dev))
+        .await
+        .expect("destroying nothing succeeds");
+    assert!(!nothing.existed);
+}
+
+#[tokio::test]
+async fn prod_needs_confirmations_and_destroy_leaves_retained_resources() {
+    let env = Env::start("prod").await;
+    let stack = infra::stack_name(Stage::Prod);
+    let mut opts = env.options(Stage::Prod);
+
+    // No terminal and no --yes: refused before anything is built or created.
+    let refused = env.deploy(&opts).await.expect_err("prod without --yes");
+    assert!(refused.to_string().contains("pass --yes"), "{refused}");
+    assert_eq!(env.stack_status(Stage::Prod).await, None);
+
+    opts.yes = true;
+    let created = env.deploy(&opts).await.expect("prod deploy with --yes");
+    assert_eq!(created.outcome, Outcome::Created);
+
+    let mut destroy = env.destroy_options(Stage::Prod);
+    destroy.yes = false;
+    destroy.confirm_stack = Some(stack.clone());
+    let error = deploy::destroy(&env.clients, &destroy).await.unwrap_err();
+    assert!(
+        error.to_string().contains("needs --yes and the stack name"),
+        "{error}"
+    );
+    destroy.yes = true;
+    destroy.confirm_stack = Some("cc-agent-reconciler-dev".into());
+    let error = deploy::destroy(&env.clients, &destroy).await.unwrap_err();
+    assert!(error.to_string().contains("does not name"), "{error}");
+    destroy.confirm_stack = None;
+    let error = deploy::destroy(&env.clients, &destroy).await.unwrap_err();
+    assert!(error.to_string().contains("--confirm-stack"), "{error}");
+    assert_created(&env, Stage::Prod).await;
+
+    destroy.confirm_stack = Some(stack);
+    let destroyed = deploy::destroy(&env.clients, &destroy)
+        .await
+        .expect("destroy prod");
+    let retained: Vec<(&str, Option<&str>)> = destroyed
+        .retained
+        .iter()
+        .map(|r| (r.logical_id.as_str(), r.physical_id.as_deref()))
+        .collect();
+    assert_eq!(
+        retained.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        [
+            "DeadLetterQueue",
+            "HandlerLogGroup",
+            "LedgerTable",
+            "SweepLogGroup"
+        ]
+    );
+    assert!(
+        retained.contains(&("LedgerTable", Some("cc-agent-reconciler-ledger_prod"))),
+        "{retained:?}"
+    );
+    assert_eq!(env.stack_status(Stage::Prod).await, None);
+    assert!(
+        env.table_exists("cc-agent-reconciler-ledger_prod").await,
+        "a retained table outlives its stack"
+    );
+}
+
+/// Makes DescribeStacks report a stack moto left in `REVIEW_IN_PROGRESS` as
+/// `ROLLBACK_COMPLETE`, once: what AWS reports after a failed first create.
+#[derive(Debug, Clone, Default)]
+struct ReportRollbackComplete(Arc<AtomicBool>);
+
+impl Intercept for ReportRollbackComplete {
+    fn name(&self) -> &'static str {
+        "ReportRollbackComplete"
+    }
+
+    fn modify_before_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Ok(output)) = context.output_or_error_mut()
+            && let Some(out) = output.downcast_mut::<DescribeStacksOutput>()
+        {
+            for stack in out.stacks.iter_mut().flatten() {
+                if stack.stack_status == Some(StackStatus::ReviewInProgress)
+                    && self.0.swap(false, Ordering::SeqCst)
+                {
+                    stack.stack_status = Some(StackStatus::RollbackComplete);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_failed_first_create_is_deleted_and_created_again() {
+    let env = Env::start("recover").await;
+    let stack = infra::stack_name(Stage::Dev);
+
+    // The first create fails: the functions' code is not where it says.
+    let mut broken = env.options(Stage::Dev);
+    broken.parameters.insert(
+        params::ARTIFACT_BUCKET.to_owned(),
+        "no-such-artifacts-bucket".to_owned(),
+    );
+    let error = env
+        .deploy(&broken)
+        .await
+        .expect_err("the first create fails");
+    let message = format!("{error:#}");
+    println!("{message}");
+    assert!(message.contains("executing the change set"), "{message}");
+    assert!(message.contains("the next deploy deletes it"), "{message}");
+    // moto leaves the stack in REVIEW_IN_PROGRESS with what it created before
+    // the failure; AWS would roll back to ROLLBACK_COMPLETE.
+    assert_eq!(
+        env.stack_status(Stage::Dev).await.as_deref(),
+        Some("REVIEW_IN_PROGRESS")
+    );
+
+    // The next deploy sees ROLLBACK_COMPLETE (as AWS reports it), says so,
+    // deletes the stack and creates it.
+    let rollback_complete = ReportRollbackComplete(Arc::new(AtomicBool::new(true)));
+    let config = e2e::sdk_config(&env.moto.endpoint).await;
+    let mut clients = env.clients.clone();
+    clients.cfn = aws_sdk_cloudformation::Client::from_conf(
+        aws_sdk_cloudformation::config::Builder::from(&config)
+            .interceptor(rollback_complete.clone())
+            .build(),
+    );
+    let recovered = deploy::deploy(&clients, &env.tools, &env.options(Stage::Dev))
+        .await
+        .expect("recovery");
+    println!("{}", recovered.summary());
+    assert!(
+        !rollback_complete.0.load(Ordering::SeqCst),
+        "the status was reported"
+    );
+    assert_eq!(
+        recovered.recovered_from.as_deref(),
+        Some("ROLLBACK_COMPLETE")
+    );
+    assert_eq!(recovered.outcome, Outcome::Created);
+    assert!(
+        recovered
+            .summary()
+            .contains("recovered-from=ROLLBACK_COMPLETE")
+    );
+    assert_created(&env, Stage::Dev).await;
+    let described = env
+        .clients
+        .cfn
+        .describe_stacks()
+        .stack_name(&stack)
+        .send()
+        .await
+        .unwrap();
+    let bucket = described.stacks()[0]
+        .parameters()
+        .iter()
+        .find(|p| p.parameter_key() == Some(params::ARTIFACT_BUCKET))
+        .and_then(|p| p.parameter_value())
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        bucket,
+        xtask::artifacts::bucket_name("123456789012", "us-east-1")
+    );
+    // The leftovers of the failed create were deleted, not duplicated.
+    let sqs = aws_sdk_sqs::Client::new(&config);
+    let queues = sqs.list_queues().send().await.unwrap();
+    assert_eq!(queues.queue_urls().len(), 1, "{:?}", queues.queue_urls());
+}

@@ -1,0 +1,734 @@
+//! A change set, as data: the rows of the table `diff` and `deploy` print,
+//! and the guard that refuses to lose data. Pure functions, unit-tested.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::Value;
+
+/// What CloudFormation will do to a resource.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Action {
+    /// Created.
+    Add,
+    /// Updated in place or replaced (see [`Replacement`]).
+    Modify,
+    /// Deleted (or, with `DeletionPolicy: Retain`, left behind unmanaged).
+    Remove,
+    /// Anything else CloudFormation reports (`Import`, `Dynamic`, …).
+    Other(String),
+}
+
+impl Action {
+    /// From CloudFormation's `ResourceChange.Action`.
+    pub fn parse(action: &str) -> Action {
+        match action {
+            "Add" => Action::Add,
+            "Modify" => Action::Modify,
+            "Remove" => Action::Remove,
+            other => Action::Other(other.to_owned()),
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Add => f.write_str("Add"),
+            Action::Modify => f.write_str("Modify"),
+            Action::Remove => f.write_str("Remove"),
+            Action::Other(other) => f.write_str(other),
+        }
+    }
+}
+
+/// Whether a modified resource is replaced (a new physical resource: for a
+/// table or a queue, a new, empty one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Replacement {
+    /// Replaced.
+    True,
+    /// Replaced depending on values known only during the update.
+    Conditional,
+    /// Updated in place.
+    False,
+}
+
+impl Replacement {
+    /// From CloudFormation's `ResourceChange.Replacement`.
+    pub fn parse(replacement: &str) -> Option<Replacement> {
+        match replacement {
+            "True" => Some(Replacement::True),
+            "Conditional" => Some(Replacement::Conditional),
+            "False" => Some(Replacement::False),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Replacement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Replacement::True => "True",
+            Replacement::Conditional => "Conditional",
+            Replacement::False => "False",
+        })
+    }
+}
+
+/// One row of a change set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceChange {
+    /// What happens.
+    pub action: Action,
+    /// The logical id in the template.
+    pub logical_id: String,
+    /// `AWS::DynamoDB::Table`, …
+    pub resource_type: String,
+    /// For `Modify`: whether it is replaced. `None`: CloudFormation did not
+    /// say (an emulator: moto reports no replacement details).
+    pub replacement: Option<Replacement>,
+    /// Why we know it is replaced, when we found out ourselves
+    /// (see [`replacement_evidence`]).
+    pub evidence: Option<String>,
+}
+
+/// Resource types holding data: `infra::stateful_resource_types()`.
+pub fn is_stateful(resource_type: &str) -> bool {
+    infra::stateful_resource_types().contains(&resource_type)
+}
+
+/// A template parameter whose value changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParameterChange {
+    /// The parameter.
+    pub name: String,
+    /// The deployed value (`None`: a new parameter).
+    pub old: Option<String>,
+    /// The value this deploy passes.
+    pub new: String,
+}
+
+/// The parameters whose values differ between the deployed stack and this
+/// deploy, by name.
+pub fn parameter_changes(
+    deployed: &BTreeMap<String, String>,
+    proposed: &BTreeMap<String, String>,
+) -> Vec<ParameterChange> {
+    proposed
+        .iter()
+        .filter(|(name, value)| deployed.get(*name) != Some(value))
+        .map(|(name, value)| ParameterChange {
+            name: name.clone(),
+            old: deployed.get(name).cloned(),
+            new: value.clone(),
+        })
+        .collect()
+}
+
+/// The printed replacement column.
+fn replacement_cell(change: &ResourceChange) -> String {
+    match (&change.action, change.replacement) {
+        (Action::Modify, Some(r)) => r.to_string(),
+        // Modify without details: the emulator's change sets.
+        (Action::Modify, None) => "?".to_owned(),
+        _ => "-".to_owned(),
+    }
+}
+
+/// The change-set table: action, logical id, type, replacement; stateful
+/// resources marked with `!` (and in bold red/yellow when `color`), parameter
+/// changes and the evidence of replacements below. Rows are in action order
+/// (Add, Modify, Remove, others), then by logical id.
+pub fn render(changes: &[ResourceChange], parameters: &[ParameterChange], color: bool) -> String {
+    let mut rows: Vec<&ResourceChange> = changes.iter().collect();
+    rows.sort_by(|a, b| (&a.action, &a.logical_id).cmp(&(&b.action, &b.logical_id)));
+    let header = ["Action", "Logical ID", "Type", "Replacement"];
+    let cells: Vec<[String; 4]> = rows
+        .iter()
+        .map(|c| {
+            [
+                c.action.to_string(),
+                c.logical_id.clone(),
+                c.resource_type.clone(),
+                replacement_cell(c),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |marker: &str, row: [&str; 4]| {
+        let text = format!(
+            "{marker} {:<w0$}  {:<w1$}  {:<w2$}  {}",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+        );
+        text.trim_end().to_owned()
+    };
+    let mut out = String::new();
+    if rows.is_empty() {
+        out.push_str("No resource changes.\n");
+    } else {
+        out.push_str(&line(" ", header));
+        out.push('\n');
+        for (change, row) in rows.iter().zip(&cells) {
+            let stateful = is_stateful(&change.resource_type);
+            let text = line(
+                if stateful { "!" } else { " " },
+                row.each_ref().map(String::as_str),
+            );
+            let text = match (color, stateful, destructive_reason(change)) {
+                (true, true, Some(_)) => format!("\x1b[1;31m{text}\x1b[0m"),
+                (true, true, None) => format!("\x1b[1;33m{text}\x1b[0m"),
+                _ => text,
+            };
+            out.push_str(&text);
+            out.push('\n');
+        }
+        if rows.iter().any(|c| is_stateful(&c.resource_type)) {
+            out.push_str("  ! holds data (");
+            out.push_str(&infra::stateful_resource_types().join(", "));
+            out.push_str(")\n");
+        }
+        if rows
+            .iter()
+            .any(|c| c.action == Action::Modify && c.replacement.is_none())
+        {
+            out.push_str(
+                "  ? the endpoint reported no replacement details (an emulator); a stateful \
+                 resource is then treated as possibly replaced\n",
+            );
+        }
+    }
+    for change in rows.iter().filter(|c| c.evidence.is_some()) {
+        out.push_str(&format!(
+            "  {} is replaced: {}\n",
+            change.logical_id,
+            change.evidence.as_deref().unwrap_or_default()
+        ));
+    }
+    if !parameters.is_empty() {
+        out.push_str("Parameters:\n");
+        for p in parameters {
+            out.push_str(&format!(
+                "  {}: {} -> {}\n",
+                p.name,
+                p.old.as_deref().unwrap_or("(new)"),
+                p.new
+            ));
+        }
+    }
+    out
+}
+
+/// Why a change loses data, if it does: a stateful resource removed, or
+/// replaced (`True` or `Conditional`, or not reported at all).
+pub fn destructive_reason(change: &ResourceChange) -> Option<String> {
+    if !is_stateful(&change.resource_type) {
+        return None;
+    }
+    match (&change.action, change.replacement) {
+        (Action::Remove, _) => Some(
+            "it would be removed from the stack (deleted, or left unmanaged if retained)"
+                .to_owned(),
+        ),
+        (Action::Modify, Some(Replacement::True)) => Some(match &change.evidence {
+            Some(evidence) => format!("it would be replaced by a new, empty one ({evidence})"),
+            None => "it would be replaced by a new, empty one (Replacement: True)".to_owned(),
+        }),
+        (Action::Modify, Some(Replacement::Conditional)) => Some(
+            "it may be replaced by a new, empty one (Replacement: Conditional)".to_owned(),
+        ),
+        (Action::Modify, None) => Some(
+            "it may be replaced: the endpoint did not report whether it is (treated as Conditional)"
+                .to_owned(),
+        ),
+        _ => None,
+    }
+}
+
+/// A refused change: which resource, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Destructive {
+    /// The logical id.
+    pub logical_id: String,
+    /// Its type.
+    pub resource_type: String,
+    /// What would happen to it.
+    pub why: String,
+}
+
+impl fmt::Display for Destructive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.logical_id, self.resource_type, self.why
+        )
+    }
+}
+
+/// The changes that would lose data, in logical-id order.
+pub fn destructive_changes(changes: &[ResourceChange]) -> Vec<Destructive> {
+    let mut found: Vec<Destructive> = changes
+        .iter()
+        .filter_map(|c| {
+            destructive_reason(c).map(|why| Destructive {
+                logical_id: c.logical_id.clone(),
+                resource_type: c.resource_type.clone(),
+                why,
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
+    found
+}
+
+/// The deploy guard: refuses a change set that removes or replaces a table or
+/// the queue, unless `allow_destructive`. Returns the destructive changes let
+/// through (empty when there are none).
+///
+/// # Errors
+/// The refusal, naming each resource and why, and how to override.
+pub fn guard(
+    changes: &[ResourceChange],
+    allow_destructive: bool,
+) -> Result<Vec<Destructive>, String> {
+    let destructive = destructive_changes(changes);
+    if destructive.is_empty() || allow_destructive {
+        return Ok(destructive);
+    }
+    let mut message = String::from("refusing to deploy: this change set would lose data:\n");
+    for d in &destructive {
+        message.push_str(&format!("  - {d}\n"));
+    }
+    message.push_str(
+        "Nothing was changed. If this is intended (the data is backed up or disposable), \
+         deploy again with --allow-destructive.",
+    );
+    Err(message)
+}
+
+/// Properties of a stateful resource whose change replaces it.
+fn identity_properties(resource_type: &str) -> &'static [&'static str] {
+    match resource_type {
+        "AWS::DynamoDB::Table" => &["TableName", "KeySchema", "LocalSecondaryIndexes"],
+        "AWS::SQS::Queue" => &["QueueName", "FifoQueue"],
+        _ => &[],
+    }
+}
+
+/// Evidence, from the templates themselves, that a stateful resource is
+/// replaced: its type, name or key schema changes (names resolved with each
+/// side's parameter values). CloudFormation reports this as `Replacement:
+/// True`; an emulator may report nothing, or (moto, for a parameter-only
+/// change) not list the resource at all.
+///
+/// Returns `logical id → what changes`.
+pub fn replacement_evidence(
+    deployed_template: &Value,
+    deployed_parameters: &BTreeMap<String, String>,
+    template: &Value,
+    parameters: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let old_params = effective_parameters(deployed_template, deployed_parameters);
+    let new_params = effective_parameters(template, parameters);
+    let mut evidence = BTreeMap::new();
+    let Some(resources) = template["Resources"].as_object() else {
+        return evidence;
+    };
+    for (id, new) in resources {
+        let old = &deployed_template["Resources"][id];
+        let (Some(old_type), Some(new_type)) = (old["Type"].as_str(), new["Type"].as_str()) else {
+            continue;
+        };
+        if !is_stateful(old_type) && !is_stateful(new_type) {
+            continue;
+        }
+        if old_type != new_type {
+            evidence.insert(id.clone(), format!("type {old_type} -> {new_type}"));
+            continue;
+        }
+        let changed: Vec<String> = identity_properties(new_type)
+            .iter()
+            .filter_map(|property| {
+                let before = resolve(&old["Properties"][*property], &old_params);
+                let after = resolve(&new["Properties"][*property], &new_params);
+                (before != after)
+                    .then(|| format!("{property} {} -> {}", brief(&before), brief(&after)))
+            })
+            .collect();
+        if !changed.is_empty() {
+            evidence.insert(id.clone(), changed.join("; "));
+        }
+    }
+    evidence
+}
+
+/// Adds the evidence to the change set: a listed `Modify` becomes
+/// `Replacement: True`; a resource the endpoint did not list at all is added
+/// as a `Modify` row.
+pub fn merge_evidence(
+    changes: &mut Vec<ResourceChange>,
+    evidence: &BTreeMap<String, String>,
+    template: &Value,
+) {
+    for (id, why) in evidence {
+        if let Some(change) = changes.iter_mut().find(|c| &c.logical_id == id) {
+            if change.action == Action::Modify {
+                change.replacement = Some(Replacement::True);
+                change.evidence = Some(why.clone());
+            }
+        } else {
+            changes.push(ResourceChange {
+                action: Action::Modify,
+                logical_id: id.clone(),
+                resource_type: template["Resources"][id]["Type"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_owned(),
+                replacement: Some(Replacement::True),
+                evidence: Some(why.clone()),
+            });
+        }
+    }
+}
+
+/// Parameter values: the given ones over the template's defaults.
+fn effective_parameters(
+    template: &Value,
+    given: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    let mut values: BTreeMap<String, String> = template["Parameters"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, p)| p["Default"].as_str().map(|d| (name.clone(), d.to_owned())))
+        .collect();
+    values.extend(given.iter().map(|(k, v)| (k.clone(), v.clone())));
+    values
+}
+
+/// Resolves `Ref` to a parameter and `${Parameter}` in `Fn::Sub` strings;
+/// everything else is compared as written.
+fn resolve(value: &Value, params: &BTreeMap<String, String>) -> Value {
+    if let Some(name) = value.get("Ref").and_then(Value::as_str)
+        && let Some(v) = params.get(name)
+    {
+        return Value::String(v.clone());
+    }
+    if let Some(Value::String(template)) = value.get("Fn::Sub") {
+        let mut out = template.clone();
+        for (name, v) in params {
+            out = out.replace(&format!("${{{name}}}"), v);
+        }
+        return Value::String(out);
+    }
+    match value {
+        Value::Array(items) => Value::Array(items.iter().map(|v| resolve(v, params)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), resolve(v, params)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+fn brief(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Resources a stack deletion leaves behind (`DeletionPolicy: Retain` or
+/// `RetainExceptOnCreate`): `(logical id, type)`, by logical id.
+pub fn retained_resources(template: &Value) -> Vec<(String, String)> {
+    template["Resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, r)| {
+            matches!(
+                r["DeletionPolicy"].as_str(),
+                Some("Retain" | "RetainExceptOnCreate")
+            )
+        })
+        .map(|(id, r)| (id.clone(), r["Type"].as_str().unwrap_or("?").to_owned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn change(action: &str, id: &str, ty: &str, replacement: Option<&str>) -> ResourceChange {
+        ResourceChange {
+            action: Action::parse(action),
+            logical_id: id.into(),
+            resource_type: ty.into(),
+            replacement: replacement.and_then(Replacement::parse),
+            evidence: None,
+        }
+    }
+
+    const TABLE: &str = "AWS::DynamoDB::Table";
+    const QUEUE: &str = "AWS::SQS::Queue";
+    const FUNCTION: &str = "AWS::Lambda::Function";
+
+    #[test]
+    fn the_table_lists_every_change_with_stateful_resources_marked() {
+        let changes = vec![
+            change("Modify", "LedgerTable", TABLE, Some("Conditional")),
+            change("Add", "SweepFunction", FUNCTION, None),
+            change("Modify", "HandlerFunction", FUNCTION, Some("False")),
+            change("Remove", "DeadLetterQueue", QUEUE, None),
+        ];
+        let params = vec![ParameterChange {
+            name: "HandlerCodeKey".into(),
+            old: Some("handler/aa.zip".into()),
+            new: "handler/bb.zip".into(),
+        }];
+        let expected = "  Action  Logical ID       Type                   Replacement
+  Add     SweepFunction    AWS::Lambda::Function  -
+  Modify  HandlerFunction  AWS::Lambda::Function  False
+! Modify  LedgerTable      AWS::DynamoDB::Table   Conditional
+! Remove  DeadLetterQueue  AWS::SQS::Queue        -
+  ! holds data (AWS::DynamoDB::Table, AWS::SQS::Queue)
+Parameters:
+  HandlerCodeKey: handler/aa.zip -> handler/bb.zip
+";
+        assert_eq!(render(&changes, &params, false), expected);
+        let colored = render(&changes, &params, true);
+        assert!(
+            colored.contains("\x1b[1;31m! Modify  LedgerTable"),
+            "{colored}"
+        );
+        assert!(!colored.contains("\x1b[1;31m  Add"), "{colored}");
+    }
+
+    #[test]
+    fn missing_replacement_details_and_evidence_are_explained() {
+        let mut changes = vec![change("Modify", "DeadLetterQueue", QUEUE, None)];
+        let evidence = BTreeMap::from([(
+            "LedgerTable".to_owned(),
+            "TableName ledger_dev -> ledger_x".to_owned(),
+        )]);
+        let template = json!({"Resources": {"LedgerTable": {"Type": TABLE}}});
+        merge_evidence(&mut changes, &evidence, &template);
+        let text = render(&changes, &[], false);
+        assert!(
+            text.contains("! Modify  DeadLetterQueue  AWS::SQS::Queue       ?"),
+            "{text}"
+        );
+        assert!(
+            text.contains("! Modify  LedgerTable      AWS::DynamoDB::Table  True"),
+            "{text}"
+        );
+        assert!(text.contains("no replacement details"), "{text}");
+        assert!(
+            text.contains("LedgerTable is replaced: TableName ledger_dev -> ledger_x"),
+            "{text}"
+        );
+        assert_eq!(render(&[], &[], false), "No resource changes.\n");
+    }
+
+    #[test]
+    fn the_guard_refuses_removing_or_replacing_tables_and_queues() {
+        let refused = [
+            change("Remove", "LedgerTable", TABLE, None),
+            change("Remove", "DeadLetterQueue", QUEUE, None),
+            change("Modify", "LedgerTable", TABLE, Some("True")),
+            change("Modify", "LedgerTable", TABLE, Some("Conditional")),
+            change("Modify", "DeadLetterQueue", QUEUE, Some("Conditional")),
+            change("Modify", "LedgerTable", TABLE, None),
+        ];
+        for c in refused {
+            let error = guard(std::slice::from_ref(&c), false).unwrap_err();
+            assert!(error.contains(&c.logical_id), "{error}");
+            assert!(error.contains("--allow-destructive"), "{error}");
+            let allowed = guard(std::slice::from_ref(&c), true).unwrap();
+            assert_eq!(allowed.len(), 1, "{c:?}");
+        }
+        let error = guard(
+            &[change("Modify", "LedgerTable", TABLE, Some("Conditional"))],
+            false,
+        )
+        .unwrap_err();
+        assert!(error.contains("may be replaced"), "{error}");
+        assert!(error.contains("Conditional"), "{error}");
+    }
+
+    #[test]
+    fn the_guard_lets_everything_else_through() {
+        let fine = [
+            change("Add", "LedgerTable", TABLE, None),
+            change("Modify", "LedgerTable", TABLE, Some("False")),
+            change("Modify", "HandlerFunction", FUNCTION, Some("True")),
+            change("Modify", "HandlerFunction", FUNCTION, None),
+            change("Remove", "HandlerFunction", FUNCTION, None),
+            change("Import", "LedgerTable", TABLE, None),
+        ];
+        assert_eq!(guard(&fine, false), Ok(Vec::new()));
+        assert_eq!(guard(&[], false), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn the_guard_names_every_resource_and_why() {
+        let error = guard(
+            &[
+                change("Remove", "DeadLetterQueue", QUEUE, None),
+                change("Modify", "LedgerTable", TABLE, Some("True")),
+                change("Modify", "HandlerFunction", FUNCTION, Some("True")),
+            ],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            error.contains("DeadLetterQueue (AWS::SQS::Queue): it would be removed from the stack"),
+            "{error}"
+        );
+        assert!(error.contains(
+            "LedgerTable (AWS::DynamoDB::Table): it would be replaced by a new, empty one (Replacement: True)"
+        ), "{error}");
+        assert!(!error.contains("HandlerFunction"), "{error}");
+    }
+
+    fn stack_template(suffix_default: &str, key: &str) -> Value {
+        json!({
+            "Parameters": {"TableSuffix": {"Type": "String", "Default": suffix_default},
+                           "Stage": {"Type": "String", "Default": "dev"}},
+            "Resources": {
+                "LedgerTable": {"Type": TABLE, "Properties": {
+                    "TableName": {"Fn::Sub": "ledger${TableSuffix}"},
+                    "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
+                    "BillingMode": "PAY_PER_REQUEST"}},
+                "DeadLetterQueue": {"Type": QUEUE, "Properties": {
+                    "QueueName": {"Fn::Sub": "dlq-${Stage}"}}},
+                "HandlerFunction": {"Type": FUNCTION, "Properties": {
+                    "FunctionName": {"Fn::Sub": "fn-${Stage}"}}}
+            }
+        })
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn evidence_of_replacement_comes_from_names_keys_and_types() {
+        let base = stack_template("_dev", "pk");
+        let none = BTreeMap::new();
+        assert!(replacement_evidence(&base, &none, &base, &none).is_empty());
+        // The same name reached through a parameter instead of a default.
+        assert!(
+            replacement_evidence(&base, &params(&[("TableSuffix", "_dev")]), &base, &none)
+                .is_empty()
+        );
+        let renamed = replacement_evidence(&base, &none, &base, &params(&[("TableSuffix", "_x")]));
+        assert_eq!(
+            renamed,
+            BTreeMap::from([(
+                "LedgerTable".to_owned(),
+                "TableName ledger_dev -> ledger_x".to_owned()
+            )])
+        );
+        let default_changed =
+            replacement_evidence(&base, &none, &stack_template("_y", "pk"), &none);
+        assert_eq!(default_changed.keys().collect::<Vec<_>>(), ["LedgerTable"]);
+        let rekeyed = replacement_evidence(&base, &none, &stack_template("_dev", "id"), &none);
+        assert!(
+            rekeyed["LedgerTable"].starts_with("KeySchema"),
+            "{rekeyed:?}"
+        );
+        // Stage renames the queue (and the function, which is not stateful).
+        let staged = replacement_evidence(&base, &none, &base, &params(&[("Stage", "prod")]));
+        assert_eq!(
+            staged,
+            BTreeMap::from([(
+                "DeadLetterQueue".to_owned(),
+                "QueueName dlq-dev -> dlq-prod".to_owned()
+            )])
+        );
+        let mut retyped = base.clone();
+        retyped["Resources"]["DeadLetterQueue"]["Type"] = json!("AWS::SNS::Topic");
+        let evidence = replacement_evidence(&base, &none, &retyped, &none);
+        assert_eq!(
+            evidence["DeadLetterQueue"],
+            "type AWS::SQS::Queue -> AWS::SNS::Topic"
+        );
+    }
+
+    #[test]
+    fn evidence_turns_into_replacement_rows() {
+        let template = stack_template("_dev", "pk");
+        let evidence = BTreeMap::from([("LedgerTable".to_owned(), "TableName a -> b".to_owned())]);
+        let mut listed = vec![change("Modify", "LedgerTable", TABLE, None)];
+        merge_evidence(&mut listed, &evidence, &template);
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].replacement, Some(Replacement::True));
+        let mut unlisted = Vec::new();
+        merge_evidence(&mut unlisted, &evidence, &template);
+        assert_eq!(unlisted[0].action, Action::Modify);
+        assert_eq!(unlisted[0].resource_type, TABLE);
+        let error = guard(&unlisted, false).unwrap_err();
+        assert!(error.contains("(TableName a -> b)"), "{error}");
+    }
+
+    #[test]
+    fn parameter_changes_list_new_and_changed_values() {
+        let deployed = params(&[("A", "1"), ("B", "2")]);
+        let proposed = params(&[("A", "1"), ("B", "3"), ("C", "4")]);
+        assert_eq!(
+            parameter_changes(&deployed, &proposed),
+            vec![
+                ParameterChange {
+                    name: "B".into(),
+                    old: Some("2".into()),
+                    new: "3".into()
+                },
+                ParameterChange {
+                    name: "C".into(),
+                    old: None,
+                    new: "4".into()
+                },
+            ]
+        );
+        assert!(parameter_changes(&proposed, &proposed).is_empty());
+    }
+
+    #[test]
+    fn staging_and_prod_retain_their_data_and_dev_retains_nothing() {
+        let parse = |stage| serde_json::from_str::<Value>(&infra::synth(stage)).unwrap();
+        assert!(retained_resources(&parse(infra::Stage::Dev)).is_empty());
+        for stage in [infra::Stage::Staging, infra::Stage::Prod] {
+            let retained = retained_resources(&parse(stage));
+            let ids: Vec<&str> = retained.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!(
+                ids,
+                [
+                    "DeadLetterQueue",
+                    "HandlerLogGroup",
+                    "LedgerTable",
+                    "SweepLogGroup"
+                ],
+                "{stage}"
+            );
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! Decisions taken before touching the stack: what its current status allows,
+//! and whether a human must confirm. Pure functions, unit-tested.
+
+use infra::Stage;
+
+/// What a deploy does, given the stack's current status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StackPlan {
+    /// No stack: a `CREATE` change set.
+    Create,
+    /// A stack in a stable state: an `UPDATE` change set.
+    Update,
+    /// A stack that holds no resources and cannot be updated (a failed first
+    /// create, `ROLLBACK_COMPLETE`; or a create change set that was never
+    /// executed or whose execution failed on an emulator,
+    /// `REVIEW_IN_PROGRESS`): delete it, then create.
+    Recreate {
+        /// The status found.
+        status: String,
+    },
+    /// The stack is busy or needs a human.
+    Blocked {
+        /// The status found.
+        status: String,
+        /// What to do.
+        advice: String,
+    },
+}
+
+/// The plan for a stack in `status` (`None`: no such stack).
+pub fn plan(status: Option<&str>) -> StackPlan {
+    let Some(status) = status else {
+        return StackPlan::Create;
+    };
+    let blocked = |advice: &str| StackPlan::Blocked {
+        status: status.to_owned(),
+        advice: advice.to_owned(),
+    };
+    match status {
+        "DELETE_COMPLETE" => StackPlan::Create,
+        "ROLLBACK_COMPLETE" | "REVIEW_IN_PROGRESS" => StackPlan::Recreate {
+            status: status.to_owned(),
+        },
+        "CREATE_COMPLETE"
+        | "UPDATE_COMPLETE"
+        | "UPDATE_ROLLBACK_COMPLETE"
+        | "UPDATE_FAILED"
+        | "IMPORT_COMPLETE"
+        | "IMPORT_ROLLBACK_COMPLETE" => StackPlan::Update,
+        "UPDATE_ROLLBACK_FAILED" => blocked(
+            "the stack could not roll back an update: fix the cause, then run \
+             `aws cloudformation continue-update-rollback`, and deploy again",
+        ),
+        "ROLLBACK_FAILED" | "CREATE_FAILED" | "DELETE_FAILED" => blocked(
+            "the stack is stuck: run `cargo xtask destroy` for this stage (or delete it in the \
+             console, retaining what cannot be deleted), then deploy again",
+        ),
+        s if s.ends_with("_IN_PROGRESS") => blocked(
+            "another operation is running on this stack: wait for it to finish, then deploy again",
+        ),
+        _ => blocked("unknown stack status: inspect the stack before deploying"),
+    }
+}
+
+/// Whether to go on without asking, ask, or stop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Go on.
+    Proceed,
+    /// Ask on the terminal: the question.
+    Ask(String),
+    /// Stop, with this error.
+    Refuse(String),
+}
+
+/// Deploying prod needs a confirmation: `--yes`, or a yes typed on a
+/// terminal. Without a terminal nothing is asked: `--yes` is required.
+pub fn deploy_confirmation(stage: Stage, yes: bool, interactive: bool) -> Confirmation {
+    match (stage, yes, interactive) {
+        (Stage::Prod, false, true) => Confirmation::Ask(format!(
+            "Deploy these changes to {}? Type yes to go on",
+            infra::stack_name(stage)
+        )),
+        (Stage::Prod, false, false) => Confirmation::Refuse(format!(
+            "deploying {} needs a confirmation and there is no terminal to ask on: \
+             pass --yes",
+            infra::stack_name(stage)
+        )),
+        _ => Confirmation::Proceed,
+    }
+}
+
+/// Destroying a stack needs a confirmation: `--yes`, or a yes on a terminal;
+/// prod needs `--yes` *and* the stack name, passed (`--confirm-stack`) or
+/// typed on a terminal.
+pub fn destroy_confirmation(
+    stage: Stage,
+    yes: bool,
+    confirm_stack: Option<&str>,
+    interactive: bool,
+) -> Confirmation {
+    let stack = infra::stack_name(stage);
+    if stage != Stage::Prod {
+        return match (yes, interactive) {
+            (true, _) => Confirmation::Proceed,
+            (false, true) => {
+                Confirmation::Ask(format!("Delete the stack {stack}? Type yes to go on"))
+            }
+            (false, false) => Confirmation::Refuse(format!(
+                "deleting {stack} needs a confirmation and there is no terminal to ask on: pass --yes"
+            )),
+        };
+    }
+    if !yes {
+        return Confirmation::Refuse(format!(
+            "destroying {stack} (prod) needs --yes and the stack name: \
+             --yes --confirm-stack {stack}"
+        ));
+    }
+    match (confirm_stack, interactive) {
+        (Some(name), _) if name == stack => Confirmation::Proceed,
+        (Some(name), _) => Confirmation::Refuse(format!(
+            "--confirm-stack {name} does not name the stack to destroy ({stack}); nothing deleted"
+        )),
+        (None, true) => Confirmation::Ask(format!("Type the stack name ({stack}) to delete it")),
+        (None, false) => Confirmation::Refuse(format!(
+            "destroying {stack} (prod) needs the stack name and there is no terminal to type it \
+             on: pass --confirm-stack {stack}"
+        )),
+    }
+}
+
+/// Whether an answer typed at [`Confirmation::Ask`] confirms: `yes` (or `y`),
+/// or the exact stack name when that was asked for.
+pub fn confirms(answer: &str, expected: &str) -> bool {
+    let answer = answer.trim();
+    if expected == "yes" {
+        answer.eq_ignore_ascii_case("yes") || answer.eq_ignore_ascii_case("y")
+    } else {
+        answer == expected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stack_status_decides_create_update_or_recreate() {
+        assert_eq!(plan(None), StackPlan::Create);
+        assert_eq!(plan(Some("DELETE_COMPLETE")), StackPlan::Create);
+        for status in [
+            "CREATE_COMPLETE",
+            "UPDATE_COMPLETE",
+            "UPDATE_ROLLBACK_COMPLETE",
+            "IMPORT_COMPLETE",
+        ] {
+            assert_eq!(plan(Some(status)), StackPlan::Update, "{status}");
+        }
+        for status in ["ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"] {
+            assert_eq!(
+                plan(Some(status)),
+                StackPlan::Recreate {
+                    status: status.into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn busy_or_stuck_stacks_are_left_alone_with_advice() {
+        for (status, advice) in [
+            ("UPDATE_IN_PROGRESS", "wait"),
+            ("CREATE_IN_PROGRESS", "wait"),
+            ("ROLLBACK_IN_PROGRESS", "wait"),
+            ("UPDATE_ROLLBACK_FAILED", "continue-update-rollback"),
+            ("ROLLBACK_FAILED", "destroy"),
+            ("DELETE_FAILED", "destroy"),
+            ("SOMETHING_NEW", "inspect"),
+        ] {
+            match plan(Some(status)) {
+                StackPlan::Blocked {
+                    status: s,
+                    advice: a,
+                } => {
+                    assert_eq!(s, status);
+                    assert!(a.contains(advice), "{status}: {a}");
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn only_prod_deploys_need_a_confirmation() {
+        for interactive in [true, false] {
+            for yes in [true, false] {
+                assert_eq!(
+                    deploy_confirmation(Stage::Dev, yes, interactive),
+                    Confirmation::Proceed
+                );
+                assert_eq!(
+                    deploy_confirmation(Stage::Staging, yes, interactive),
+                    Confirmation::Proceed
+                );
+            }
+            assert_eq!(
+                deploy_confirmation(Stage::Prod, true, interactive),
+                Confirmation::Proceed
+            );
+        }
+        assert!(matches!(
+            deploy_confirmation(Stage::Prod, false, true),
+            Confirmation::Ask(_)
+        ));
+        let Confirmation::Refuse(error) = deploy_confirmation(Stage::Prod, false, false) else {
+            panic!("must refuse without a terminal");
+        };
+        assert!(
+            error.contains("--yes") && error.contains("no terminal"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn destroying_prod_needs_yes_and_the_stack_name() {
+        let name = "cc-agent-reconciler-prod";
+        assert_eq!(
+            destroy_confirmation(Stage::Prod, true, Some(name), false),
+            Confirmation::Proceed
+        );
+        for interactive in [true, false] {
+            let Confirmation::Refuse(e) =
+                destroy_confirmation(Stage::Prod, false, Some(name), interactive)
+            else {
+                panic!("--yes is required");
+            };
+            assert!(e.contains("--yes") && e.contains("--confirm-stack"), "{e}");
+            let Confirmation::Refuse(e) = destroy_confirmation(
+                Stage::Prod,
+                true,
+                Some("cc-agent-reconciler-dev"),
+                interactive,
+            ) else {
+                panic!("a wrong name is refused");
+            };
+            assert!(e.contains("does not name"), "{e}");
+        }
+        assert!(matches!(
+            destroy_confirmation(Stage::Prod, true, None, true),
+            Confirmation::Ask(q) if q.contains(name)
+        ));
+        assert!(matches!(
+            destroy_confirmation(Stage::Prod, true, None, false),
+            Confirmation::Refuse(e) if e.contains("--confirm-stack cc-agent-reconciler-prod")
+        ));
+    }
+
+    #[test]
+    fn destroying_other_stages_needs_yes_or_a_terminal() {
+        assert_eq!(
+            destroy_confirmation(Stage::Dev, true, None, false),
+            Confirmation::Proceed
+        );
+        assert!(matches!(
+            destroy_confirmation(Stage::Staging, false, None, true),
+            Confirmation::Ask(_)
+        ));
+        assert!(matches!(
+            destroy_confirmation(Stage::Dev, false, None, false),
+            Confirmation::Refuse(_)
+        ));
+    }
+
+    #[test]
+    fn answers_must_match() {
+        assert!(confirms("yes\n", "yes") && confirms("Y", "yes"));
+        assert!(!confirms("", "yes") && !confirms("no", "yes"));
+        assert!(confirms(
+            "cc-agent-reconciler-prod\n",
+            "cc-agent-reconciler-prod"
+        ));
+        assert!(!confirms("yes", "cc-agent-reconciler-prod"));
+    }
+}

@@ -1,0 +1,23 @@
+//! The commands behind `cargo xtask`, as a library: the binary (`main.rs`)
+//! parses the command line, and the end-to-end tests call the same functions
+//! (e.g. [`deploy::deploy`]) against a moto server.
+
+pub mod artifacts;
+pub mod aws;
+pub mod bench;
+pub mod build;
+pub mod deploy;
+pub mod local;
+pub mod synth;
+pub mod test;
+pub mod tools;
+
+use std::path::PathBuf;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ has a parent")
+        .to_path_buf()
+}
