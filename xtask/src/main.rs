@@ -7,7 +7,7 @@
 
 use clap::{Parser, Subcommand};
 use xtask::deploy::cli as deploy;
-use xtask::{bench, local, synth, test, tools};
+use xtask::{bench, dlq, local, smoke, synth, test, tools};
 
 #[derive(Parser)]
 #[command(
@@ -38,6 +38,11 @@ enum Cmd {
     Deploy(deploy::DeployArgs),
     /// Delete a stage's stack; says which retained resources stay behind.
     Destroy(deploy::DestroyArgs),
+    /// Inspect, replay or purge a stage's dead-letter queue.
+    Dlq(dlq::Args),
+    /// Send a good and a forced-bad event to a stage; wait for the errors
+    /// alarm and the dead letter; report.
+    Smoke(smoke::Args),
     /// Print figures: synth time of every stage, first deploy vs no-op
     /// redeploy against a fresh moto server.
     BenchDeploy(bench::Args),
@@ -54,6 +59,8 @@ fn main() -> anyhow::Result<()> {
         Cmd::Diff(args) => deploy::diff(args),
         Cmd::Deploy(args) => deploy::deploy(args),
         Cmd::Destroy(args) => deploy::destroy(args),
+        Cmd::Dlq(args) => dlq::run(args),
+        Cmd::Smoke(args) => smoke::run(args),
         Cmd::BenchDeploy(args) => bench::run(args),
     }
 }
