@@ -5,10 +5,14 @@
 //! - [`proxy`]: a loopback proxy in front of it that injects faults
 //!   (throttling, lost responses) into chosen requests;
 //! - [`runtime_api`]: a Lambda Runtime API, to drive the real binaries;
-//! - [`counting`]: an SDK interceptor counting the HTTP requests a client sends.
+//! - [`counting`]: an SDK interceptor counting the HTTP requests a client sends;
+//! - [`lambda`]: starting a release Lambda binary with a template environment;
+//! - [`events`]: business events for tests.
 
 pub mod counting;
+pub mod events;
 pub mod http;
+pub mod lambda;
 pub mod moto;
 pub mod proxy;
 pub mod runtime_api;

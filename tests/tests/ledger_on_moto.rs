@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use e2e::counting::RequestCounter;
+use e2e::events::*;
 use e2e::proxy::{Fault, FaultProxy};
 use reconciler::handler::Handler;
 use reconciler::store::items::{EntryItem, from_item};
@@ -91,35 +92,6 @@ impl Env {
         for (i, e) in entries.iter().enumerate() {
             assert_eq!(e.seq, i as u64 + 1, "entries are numbered without gaps");
         }
-    }
-}
-
-fn grant(id: &str, account: &str, c: i64) -> Event {
-    Event::Granted {
-        grant_id: id.into(),
-        account_id: account.into(),
-        credits: c,
-    }
-}
-fn req(job: &str, account: &str, c: i64) -> Event {
-    Event::Requested {
-        job_id: job.into(),
-        account_id: account.into(),
-        credits: c,
-    }
-}
-fn rendered(job: &str, account: &str, c: i64) -> Event {
-    Event::Rendered {
-        job_id: job.into(),
-        account_id: account.into(),
-        credits: c,
-    }
-}
-fn failed(job: &str, account: &str) -> Event {
-    Event::Failed {
-        job_id: job.into(),
-        account_id: account.into(),
-        reason: Some("gpu fault".into()),
     }
 }
 

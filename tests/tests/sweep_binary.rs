@@ -2,8 +2,7 @@
 //! against moto, with only the environment the template gives it (plus what
 //! Lambda itself sets).
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 
 use e2e::runtime_api::{Reply, RuntimeApi};
 use reconciler::store::{Ledger, now_ms};
@@ -12,18 +11,6 @@ use reconciler_core::event::Event;
 use serde_json::{Value, json};
 use tokio::io::BufReader;
 use tokio::net::TcpListener;
-
-fn binary() -> PathBuf {
-    let path = std::env::var_os("RECONCILER_SWEEP_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| e2e::workspace_root().join("target/release/reconciler-sweep"));
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --release -p reconciler` (cargo xtask test does)",
-        path.display()
-    );
-    path
-}
 
 /// The template's environment for a stage without a summarizer.
 fn template_env(table: &str) -> Vec<(&'static str, String)> {
@@ -39,26 +26,16 @@ fn template_env(table: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
-/// Starts the binary like Lambda would: its template environment, the
-/// variables Lambda sets, and the emulator's endpoint.
+/// Starts the binary like Lambda would, with `template_env`.
 fn start(api: &RuntimeApi, template_env: &[(&str, String)]) -> Child {
-    let mut cmd = Command::new(binary());
-    cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "cc-agent-reconciler-dev-sweep")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL", e2e::moto::endpoint())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in template_env {
-        cmd.env(k, v);
-    }
-    cmd.spawn().expect("start reconciler-sweep")
+    let binary = e2e::lambda::binary("RECONCILER_SWEEP_BIN", "reconciler-sweep");
+    e2e::lambda::start(
+        &binary,
+        "cc-agent-reconciler-dev-sweep",
+        512,
+        api,
+        template_env,
+    )
 }
 
 /// Stops the binary and returns its log lines that are JSON.

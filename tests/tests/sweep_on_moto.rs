@@ -17,6 +17,7 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use e2e::counting::RequestCounter;
+use e2e::events::*;
 use e2e::http::{Request, read_request, write_response};
 use e2e::proxy::FaultProxy;
 use reconciler::config::{StragglerAction, SummarizerConfig, SweepConfig};
@@ -245,28 +246,6 @@ impl Env {
                 "moto processes every batch"
             );
         }
-    }
-}
-
-fn grant(id: &str, account: &str, c: i64) -> Event {
-    Event::Granted {
-        grant_id: id.into(),
-        account_id: account.into(),
-        credits: c,
-    }
-}
-fn req(job: &str, account: &str, c: i64) -> Event {
-    Event::Requested {
-        job_id: job.into(),
-        account_id: account.into(),
-        credits: c,
-    }
-}
-fn rendered(job: &str, account: &str, c: i64) -> Event {
-    Event::Rendered {
-        job_id: job.into(),
-        account_id: account.into(),
-        credits: c,
     }
 }
 

@@ -590,117 +590,84 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(ms)).await;
 }
 
+/// A `Put` of `item`, guarded by `guard`, returning the old item if the guard fails.
+fn guarded_put(table: &str, item: Item, guard: Expr) -> TransactWriteItem {
+    let (cond, values) = guard.into_parts();
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression(cond.0)
+        .set_expression_attribute_names(Some(cond.1))
+        .set_expression_attribute_values(values)
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .build()
+        .expect("put is complete");
+    TransactWriteItem::builder().put(put).build()
+}
+
 /// The one `TransactWriteItems` of a change: the account (put or checked,
 /// conditioned on its version), the job (created, or moved from the status the
 /// decision assumed), the grant record, and the ledger entry.
 fn transaction(table: &str, change: &Change, meta: &Meta) -> Vec<(Role, TransactWriteItem)> {
-    let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
     let now = meta.at_ms;
+    let absent = || Expr::new().condition_absent("pk");
     let mut items = Vec::new();
 
     let account = &change.account_after;
     let account_guard = match &change.account_before {
-        None => Expr::new().condition_absent("pk"),
+        None => absent(),
         Some(before) => Expr::new().condition_eq("seq", before.seq as i64),
     };
     let item = if change.moves_money() {
-        let (cond, values) = account_guard.into_parts();
-        TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(table)
-                    .set_item(Some(to_item(&AccountItem::new(account, now))))
-                    .condition_expression(cond.0)
-                    .set_expression_attribute_names(Some(cond.1))
-                    .set_expression_attribute_values(values)
-                    .return_values_on_condition_check_failure(all_old.clone())
-                    .build()
-                    .expect("put is complete"),
-            )
-            .build()
+        guarded_put(
+            table,
+            to_item(&AccountItem::new(account, now)),
+            account_guard,
+        )
     } else {
         let (cond, values) = account_guard.into_parts();
-        TransactWriteItem::builder()
-            .condition_check(
-                ConditionCheck::builder()
-                    .table_name(table)
-                    .set_key(Some(account_key(&account.account_id)))
-                    .condition_expression(cond.0)
-                    .set_expression_attribute_names(Some(cond.1))
-                    .set_expression_attribute_values(values)
-                    .return_values_on_condition_check_failure(all_old.clone())
-                    .build()
-                    .expect("condition check is complete"),
-            )
+        let check = ConditionCheck::builder()
+            .table_name(table)
+            .set_key(Some(account_key(&account.account_id)))
+            .condition_expression(cond.0)
+            .set_expression_attribute_names(Some(cond.1))
+            .set_expression_attribute_values(values)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
+            .expect("condition check is complete");
+        TransactWriteItem::builder().condition_check(check).build()
     };
     items.push((Role::Account, item));
 
     if let Some((before, after)) = &change.job {
         let write = match before {
-            None => {
-                let (cond, values) = Expr::new().condition_absent("pk").into_parts();
-                TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .table_name(table)
-                            .set_item(Some(to_item(&JobItem::new(after, now))))
-                            .condition_expression(cond.0)
-                            .set_expression_attribute_names(Some(cond.1))
-                            .set_expression_attribute_values(values)
-                            .return_values_on_condition_check_failure(all_old.clone())
-                            .build()
-                            .expect("put is complete"),
-                    )
-                    .build()
-            }
+            None => guarded_put(table, to_item(&JobItem::new(after, now)), absent()),
             Some(before) => {
                 let update = expr::job_transition(before, after, now);
-                TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .table_name(table)
-                            .set_key(Some(job_key(&after.job_id)))
-                            .update_expression(update.update)
-                            .condition_expression(update.condition)
-                            .set_expression_attribute_names(Some(update.names))
-                            .set_expression_attribute_values(Some(update.values))
-                            .return_values_on_condition_check_failure(all_old.clone())
-                            .build()
-                            .expect("update is complete"),
+                let update = Update::builder()
+                    .table_name(table)
+                    .set_key(Some(job_key(&after.job_id)))
+                    .update_expression(update.update)
+                    .condition_expression(update.condition)
+                    .set_expression_attribute_names(Some(update.names))
+                    .set_expression_attribute_values(Some(update.values))
+                    .return_values_on_condition_check_failure(
+                        ReturnValuesOnConditionCheckFailure::AllOld,
                     )
                     .build()
+                    .expect("update is complete");
+                TransactWriteItem::builder().update(update).build()
             }
         };
         items.push((Role::Job, write));
     }
-
     if let Some(grant) = &change.grant {
-        let (cond, values) = Expr::new().condition_absent("pk").into_parts();
-        let put = Put::builder()
-            .table_name(table)
-            .set_item(Some(to_item(&GrantItem::new(grant, &meta.event_id, now))))
-            .condition_expression(cond.0)
-            .set_expression_attribute_names(Some(cond.1))
-            .set_expression_attribute_values(values)
-            .return_values_on_condition_check_failure(all_old.clone())
-            .build()
-            .expect("put is complete");
-        items.push((Role::Grant, TransactWriteItem::builder().put(put).build()));
+        let item = to_item(&GrantItem::new(grant, &meta.event_id, now));
+        items.push((Role::Grant, guarded_put(table, item, absent())));
     }
-
     if let Some(entry) = &change.entry {
-        let (cond, values) = Expr::new().condition_absent("pk").into_parts();
-        let put = Put::builder()
-            .table_name(table)
-            .set_item(Some(to_item(&EntryItem::new(entry))))
-            .condition_expression(cond.0)
-            .set_expression_attribute_names(Some(cond.1))
-            .set_expression_attribute_values(values)
-            .return_values_on_condition_check_failure(all_old)
-            .build()
-            .expect("put is complete");
-        items.push((Role::Entry, TransactWriteItem::builder().put(put).build()));
+        let item = to_item(&EntryItem::new(entry));
+        items.push((Role::Entry, guarded_put(table, item, absent())));
     }
     items
 }
@@ -763,6 +730,19 @@ mod tests {
                 }
                 ledger.apply(event, &meta).unwrap();
             }
+        }
+        // The sweep's expiry of a hold.
+        let mut ledger = MemoryLedger::default();
+        for event in [grant("g", 10), req(5)] {
+            ledger.apply(&event, &meta).unwrap();
+        }
+        let known = ledger.known(&req(5));
+        let Decision::Apply(change) = decide_expiry("j", &known, &meta).unwrap() else {
+            panic!("a HELD job expires");
+        };
+        for (_, item) in transaction("t", &change, &meta) {
+            expr::assert_aws_grammar(&item);
+            checked += 1;
         }
         assert!(checked >= 20, "checked {checked} items");
     }

@@ -1,0 +1,49 @@
+//! Starting a release Lambda binary the way Lambda does: an empty
+//! environment, then the function's template environment, the variables
+//! Lambda itself sets, and the emulator's endpoint.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use crate::runtime_api::RuntimeApi;
+
+/// The binary named by `env_var` (set by `cargo xtask test`), else `target/release/<bin>`.
+pub fn binary(env_var: &str, bin: &str) -> PathBuf {
+    let path = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::workspace_root().join("target/release").join(bin));
+    assert!(
+        path.exists(),
+        "{} is missing: build it with `cargo build --release -p reconciler` (cargo xtask test does)",
+        path.display()
+    );
+    path
+}
+
+/// Starts `binary` as the function `function_name` polling `api`.
+pub fn start(
+    binary: &PathBuf,
+    function_name: &str,
+    memory_mb: u32,
+    api: &RuntimeApi,
+    template_env: &[(&str, String)],
+) -> Child {
+    let mut cmd = Command::new(binary);
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
+        .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL", crate::moto::endpoint())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in template_env {
+        cmd.env(k, v);
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()))
+}
