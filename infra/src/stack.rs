@@ -220,7 +220,11 @@ fn add_ledger_table(t: &mut Template, cfg: &StageConfig) {
                 KeySchemaElement::range("open_key"),
             ],
             projection: Projection {
-                projection_type: ProjectionType::All,
+                projection_type: ProjectionType::Include,
+                non_key_attributes: reconciler_core::contract::OPEN_INDEX_ATTRIBUTES
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect(),
             },
         }],
         time_to_live_specification: Some(TimeToLiveSpecification {
@@ -292,8 +296,15 @@ struct FunctionSpec {
 
 fn add_functions(t: &mut Template, cfg: &StageConfig) {
     let ledger_arn = || Expr::get_att(ids::LEDGER_TABLE, "Arn");
-    // TransactWriteItems is authorized by the per-item actions it contains.
-    let ledger_actions = [
+    // TransactWriteItems (TransactGetItems) is authorized by the per-item
+    // actions it contains. The handler never queries; the sweep reads entries.
+    let handler_actions = [
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ];
+    let sweep_actions = [
         "dynamodb:ConditionCheckItem",
         "dynamodb:GetItem",
         "dynamodb:PutItem",
@@ -314,13 +325,13 @@ fn add_functions(t: &mut Template, cfg: &StageConfig) {
         environment: handler_environment(),
         statements: vec![Statement::allow(
             "LedgerReadWrite",
-            &ledger_actions,
+            &handler_actions,
             vec![ledger_arn()],
         )],
     };
 
     let mut sweep_statements = vec![
-        Statement::allow("LedgerReadWrite", &ledger_actions, vec![ledger_arn()]),
+        Statement::allow("LedgerReadWrite", &sweep_actions, vec![ledger_arn()]),
         Statement::allow(
             "LedgerOpenItemsIndex",
             &["dynamodb:Query"],

@@ -64,3 +64,25 @@ pub mod metrics {
     /// Sweep: conflicts recorded since the previous sweep.
     pub const SWEEP_CONFLICTS: &str = "SweepConflicts";
 }
+
+/// The ledger table's sparse index `open-items`: the non-key attributes it
+/// copies. Those the sweep reads from HELD jobs and conflict records; not the
+/// accounts' balances and `holds` map, which would make every account write
+/// rewrite a large index entry.
+pub const OPEN_INDEX_ATTRIBUTES: &[&str] = &[
+    "job_id",
+    "account_id",
+    "status",
+    "requested",
+    "hold",
+    "debited",
+    "reason",
+    "held_at_ms",
+    "updated_at_ms",
+    "key",
+    "detail_type",
+    "detail",
+    "event_id",
+    "at_ms",
+    "expires_at",
+];

@@ -64,8 +64,7 @@ impl HandlerError {
     pub fn error_type(&self) -> &'static str {
         match self {
             HandlerError::Invalid(_) => InvalidEvent::ERROR_TYPE,
-            HandlerError::Store(StoreError::Ledger(_) | StoreError::Malformed(_)) => "LedgerError",
-            HandlerError::Store(_) => "LedgerUnavailable",
+            HandlerError::Store(e) => e.error_type(),
         }
     }
 }

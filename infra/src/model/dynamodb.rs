@@ -125,6 +125,9 @@ pub struct GlobalSecondaryIndex {
 pub struct Projection {
     /// Which attributes are projected.
     pub projection_type: ProjectionType,
+    /// With `INCLUDE`: the non-key attributes copied.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub non_key_attributes: Vec<String>,
 }
 
 /// `ProjectionType`.
@@ -135,6 +138,8 @@ pub enum ProjectionType {
     All,
     /// Only the keys.
     KeysOnly,
+    /// The keys and `NonKeyAttributes`.
+    Include,
 }
 
 /// `TimeToLiveSpecification`.

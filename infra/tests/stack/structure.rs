@@ -330,7 +330,10 @@ fn the_ledger_table_has_its_keys_index_ttl_backups_and_encryption() {
                     { "AttributeName": "open_kind", "KeyType": "HASH" },
                     { "AttributeName": "open_key", "KeyType": "RANGE" }
                 ],
-                "Projection": { "ProjectionType": "ALL" }
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": reconciler_core::contract::OPEN_INDEX_ATTRIBUTES,
+                }
             }])
         );
         assert_eq!(

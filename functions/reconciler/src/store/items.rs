@@ -6,9 +6,9 @@
 //! |---------|------------------|--------------------|-------------------------------------|
 //! | account | `ACCOUNT#<id>`   | `ACCOUNT`          | `AUDIT` / `<id>` until audited      |
 //! | entry   | `ACCOUNT#<id>`   | `ENTRY#<seq:020>`  | —                                   |
-//! | job     | `JOB#<id>`       | `JOB`              | `HELD` / `<held_at_ms:015>#<id>` while HELD |
+//! | job     | `JOB#<id>`       | `JOB`              | `HELD` / `<held_at_ms:015>#<hash of id>` while HELD |
 //! | grant   | `GRANT#<id>`     | `GRANT`            | —                                   |
-//! | conflict| `CONFLICT#<key>` | `<payload hash>`   | `CONFLICT` / `<at_ms:015>#<key>#<hash>` |
+//! | conflict| `CONFLICT#<key>` | `<payload hash>`   | `CONFLICT` / `<at_ms:015>#<hash of key, payload>` |
 //! | sweep   | `SWEEP`          | `STATE`            | —                                   |
 //!
 //! Items are (de)serialized with `serde_dynamo`; no hand-written attribute plumbing.
@@ -51,9 +51,20 @@ pub fn key(pk: String, sk: String) -> Item {
     ])
 }
 
-/// Open-index sort key of a HELD job: ordered by when the hold was taken.
+/// Open-index sort key of a HELD job: ordered by when the hold was taken,
+/// made unique by a hash of the job id (index sort keys are capped at 1,024
+/// bytes; a job id may be 256 characters of up to 4 bytes each).
 pub fn held_open_key(held_at_ms: i64, job_id: &str) -> String {
-    format!("{held_at_ms:015}#{job_id}")
+    format!("{held_at_ms:015}#{}", &fingerprint(job_id)[..32])
+}
+
+/// A stable fingerprint (SHA-256, hex), for idempotent records and index keys.
+pub fn fingerprint(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -70,6 +70,10 @@ pub struct Applied {
 pub enum StoreError {
     #[error("DynamoDB request failed: {0}")]
     Aws(String),
+    /// DynamoDB refused the request itself (e.g. an item over its size limit):
+    /// retrying the same event cannot succeed.
+    #[error("DynamoDB refused the request: {0}")]
+    Refused(String),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("the ledger table holds a malformed item: {0}")]
@@ -78,8 +82,35 @@ pub enum StoreError {
     Contention(String),
 }
 
-fn aws<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> StoreError {
-    StoreError::Aws(DisplayErrorContext(e).to_string())
+impl StoreError {
+    /// The error type reported to Lambda: `LedgerError` for what retrying
+    /// cannot fix (a refused request, a malformed item, an overflow),
+    /// `LedgerUnavailable` for what it may (DynamoDB unreachable, contention).
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            StoreError::Ledger(_) | StoreError::Malformed(_) | StoreError::Refused(_) => {
+                "LedgerError"
+            }
+            StoreError::Aws(_) | StoreError::Contention(_) => "LedgerUnavailable",
+        }
+    }
+}
+
+fn aws<E, R>(e: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug,
+{
+    let refused = e
+        .as_service_error()
+        .and_then(|s| s.code())
+        .is_some_and(|code| code == "ValidationException");
+    let text = DisplayErrorContext(e).to_string();
+    if refused {
+        StoreError::Refused(text)
+    } else {
+        StoreError::Aws(text)
+    }
 }
 
 /// What the command is about.
@@ -266,7 +297,11 @@ impl Ledger {
             requests += 1;
             match self.commit(&change, &meta).await? {
                 None => {
-                    self.remember(&change.account_after);
+                    // A change that moved no money on an account that does not
+                    // exist left it non-existent: nothing to remember.
+                    if change.moves_money() || change.account_before.is_some() {
+                        self.remember(&change.account_after);
+                    }
                     let job = change
                         .job
                         .as_ref()
@@ -289,7 +324,9 @@ impl Ledger {
                     if retry_later || verified {
                         backoff(attempt).await;
                     }
-                    verified = true;
+                    // After a conflict or throttling, items whose reason is not
+                    // a failed condition were not confirmed.
+                    verified = verified || !retry_later;
                 }
             }
         }
@@ -385,10 +422,14 @@ impl Ledger {
         cancelled: Cancelled,
     ) -> Result<Known, StoreError> {
         let failed = |r: &CancellationReason| r.code() == Some("ConditionalCheckFailed");
-        let account_held = cancelled
-            .reasons
-            .iter()
-            .any(|(role, r)| *role == Role::Account && !failed(r));
+        // A condition is known to hold only when its reason is `None` and the
+        // transaction was not cut short by a conflict or throttling (then the
+        // other items' reasons say nothing about their conditions).
+        let account_held = !cancelled.retryable
+            && cancelled
+                .reasons
+                .iter()
+                .any(|(role, r)| *role == Role::Account && r.code() == Some("None"));
         for (role, reason) in cancelled.reasons {
             if !failed(&reason) {
                 continue;
@@ -491,10 +532,15 @@ impl Ledger {
                         | "ProvisionedThroughputExceeded"
                         | "RequestLimitExceeded" => retryable = true,
                         other => {
-                            return Err(StoreError::Aws(format!(
+                            let text = format!(
                                 "transaction cancelled: {other}: {}",
                                 reason.message().unwrap_or("")
-                            )));
+                            );
+                            return Err(if other == "ValidationError" {
+                                StoreError::Refused(text)
+                            } else {
+                                StoreError::Aws(text)
+                            });
                         }
                     }
                     codes.push(code.to_string());
@@ -524,10 +570,16 @@ impl Ledger {
             ),
         };
         let detail = event.to_detail().to_string();
-        let sk = fingerprint(&detail);
+        let sk = items::fingerprint(&detail);
         // Unique per record (time, key, payload), so the sweep's "listed up
         // to here" marker can never fall between two records sharing a key.
-        let open_key = format!("{:015}#{key}#{sk}", meta.at_ms);
+        // Hashed, not spelled out: index sort keys are capped at 1,024 bytes
+        // and ids may be 256 characters of up to 4 bytes each.
+        let open_key = format!(
+            "{:015}#{}",
+            meta.at_ms,
+            items::fingerprint(&format!("{key}\n{detail}"))
+        );
         let item = ConflictItem {
             pk: format!("CONFLICT#{key}"),
             sk,
@@ -572,15 +624,6 @@ struct Cancelled {
     reasons: Vec<(Role, CancellationReason)>,
     retryable: bool,
     describe: String,
-}
-
-/// A stable fingerprint of a payload (SHA-256, hex), for idempotent records.
-fn fingerprint(s: &str) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Exponential backoff with full jitter: up to 20 ms · 2^attempt, capped at 1 s.
@@ -677,6 +720,55 @@ mod tests {
     use super::*;
     use reconciler_core::memory::MemoryLedger;
 
+    fn offline_ledger() -> Ledger {
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build();
+        Ledger::new(Client::from_conf(conf), "t")
+    }
+
+    fn reason(code: &str) -> CancellationReason {
+        CancellationReason::builder().code(code).build()
+    }
+
+    #[test]
+    fn a_transaction_conflict_confirms_nothing() {
+        let ledger = offline_ledger();
+        let event = Event::Granted {
+            grant_id: "g".into(),
+            account_id: "a".into(),
+            credits: 1,
+        };
+        let cmd = Command::Event(&event);
+        // The account lost a race (not a failed condition); the next entry
+        // exists because the account moved on. Not a malformed ledger.
+        let raced = Cancelled {
+            reasons: vec![
+                (Role::Account, reason("TransactionConflict")),
+                (Role::Grant, reason("None")),
+                (Role::Entry, reason("ConditionalCheckFailed")),
+            ],
+            retryable: true,
+            describe: String::new(),
+        };
+        assert!(ledger.learn(&cmd, Known::default(), raced).is_ok());
+        // The account's condition held, yet its next entry exists: malformed.
+        let broken = Cancelled {
+            reasons: vec![
+                (Role::Account, reason("None")),
+                (Role::Grant, reason("None")),
+                (Role::Entry, reason("ConditionalCheckFailed")),
+            ],
+            retryable: false,
+            describe: String::new(),
+        };
+        assert!(matches!(
+            ledger.learn(&cmd, Known::default(), broken),
+            Err(StoreError::Malformed(_))
+        ));
+    }
+
     /// Every transaction the adapter can build, for every kind of change,
     /// follows DynamoDB's expression grammar (the emulator is more lenient).
     #[test]
@@ -722,10 +814,9 @@ mod tests {
             for event in &history {
                 let decision = decide(event, &ledger.known(event), &meta).unwrap();
                 if let Decision::Apply(change) = &decision {
-                    for (role, item) in transaction("t", change, &meta) {
+                    for (_, item) in transaction("t", change, &meta) {
                         expr::assert_aws_grammar(&item);
                         checked += 1;
-                        let _ = role;
                     }
                 }
                 ledger.apply(event, &meta).unwrap();

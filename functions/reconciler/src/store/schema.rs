@@ -43,7 +43,13 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
         .set_key_schema(Some(keys(&OPEN_INDEX_KEYS)))
         .projection(
             Projection::builder()
-                .projection_type(ProjectionType::All)
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(
+                    reconciler_core::contract::OPEN_INDEX_ATTRIBUTES
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect(),
+                ))
                 .build(),
         )
         .build()
