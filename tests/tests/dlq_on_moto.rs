@@ -380,6 +380,148 @@ async fn dead_letters_are_listed_replayed_and_purged() {
     assert!(env.list().await.is_empty());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
+    let env = Env::start(Stage::Dev).await;
+    // Refused by the handler: credits is not a number.
+    let invalid_id = env
+        .dead_letter(
+            &on_failure_record(
+                envelope(
+                    "video.requested",
+                    json!({"job_id": "job-bad", "account_id": "acme", "credits": "x"}),
+                ),
+                "InvalidEvent",
+                "invalid event: field `detail.credits` must be a JSON number",
+            ),
+            &[],
+        )
+        .await;
+    // Not delivered (a transient failure), but invalid anyway: no account_id.
+    let undeliverable_invalid_id = env
+        .dead_letter(
+            &envelope("video.failed", json!({"job_id": "job-no-account"})).to_string(),
+            &[
+                ("ERROR_CODE", "SDK_CLIENT_ERROR"),
+                ("ERROR_MESSAGE", "Rate Exceeded."),
+            ],
+        )
+        .await;
+    // Failed for a transient reason: replayed.
+    let transient_detail = json!({"grant_id": "g-1", "account_id": "acme", "credits": 3});
+    let transient_id = env
+        .dead_letter(
+            &on_failure_record(
+                envelope("credits.granted", transient_detail.clone()),
+                "LedgerUnavailable",
+                "DynamoDB timed out",
+            ),
+            &[],
+        )
+        .await;
+    let unknown_id = env.dead_letter("not a dead letter", &[]).await;
+
+    let mut opts = ReplayOptions {
+        selection: Selection::All,
+        dry_run: true,
+        bus_name: dlq::default_bus_name(env.stage),
+        stage: env.stage,
+    };
+    let dry = dlq::replay(&env.sqs, &env.events, &env.dlq_url, &opts)
+        .await
+        .unwrap();
+    let would: Vec<&str> = dry
+        .iter()
+        .filter(|o| o.action == ReplayAction::WouldReplay)
+        .map(|o| o.message_id.as_str())
+        .collect();
+    assert_eq!(would, [transient_id.as_str()], "{dry:#?}");
+
+    // replay --all: only the transient failure goes back on the bus.
+    opts.dry_run = false;
+    let outcomes = dlq::replay(&env.sqs, &env.events, &env.dlq_url, &opts)
+        .await
+        .unwrap();
+    let action = |id: &str| {
+        outcomes
+            .iter()
+            .find(|o| o.message_id == id)
+            .map(|o| o.action.clone())
+            .unwrap()
+    };
+    assert_eq!(
+        action(&transient_id),
+        ReplayAction::Replayed,
+        "{outcomes:#?}"
+    );
+    for (id, field) in [
+        (&invalid_id, "detail.credits"),
+        (&undeliverable_invalid_id, "detail.account_id"),
+    ] {
+        let ReplayAction::Kept(why) = action(id) else {
+            panic!("{id} not kept: {outcomes:#?}");
+        };
+        assert!(why.starts_with("invalid: "), "{why}");
+        assert!(why.contains(field), "{why}");
+        assert!(why.contains("fix the producer"), "{why}");
+        assert!(
+            why.contains(&format!("dlq delete --stage dev --id {id}")),
+            "{why}"
+        );
+    }
+    assert!(!outcomes.iter().any(dlq::ReplayOutcome::is_failure));
+    let report = dlq::replay_report(&outcomes, false);
+    assert!(report.contains("1 replayed, 3 kept"), "{report}");
+    let captured = env.captured().await;
+    assert_eq!(captured.len(), 1, "{captured:#?}");
+    assert_eq!(captured[0]["detail"], transient_detail);
+
+    // Replaying again sends nothing: the invalid ones are still kept.
+    let again = dlq::replay(&env.sqs, &env.events, &env.dlq_url, &opts)
+        .await
+        .unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|o| matches!(o.action, ReplayAction::Kept(_))),
+        "{again:#?}"
+    );
+    assert!(env.captured().await.is_empty());
+
+    // delete --id: exactly that letter goes; an unknown id is reported.
+    let outcomes = dlq::delete(
+        &env.sqs,
+        &env.dlq_url,
+        &[invalid_id.clone(), "no-such-id".into(), invalid_id.clone()],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        outcomes
+            .iter()
+            .map(|o| (o.message_id.as_str(), &o.action))
+            .collect::<Vec<_>>(),
+        [
+            (invalid_id.as_str(), &dlq::DeleteAction::Deleted),
+            ("no-such-id", &dlq::DeleteAction::NotFound),
+        ]
+    );
+    assert_eq!(outcomes[0].business_key.as_deref(), Some("job-bad"));
+    let mut left: Vec<String> = env.list().await.into_iter().map(|l| l.message_id).collect();
+    left.sort();
+    let mut expected = vec![undeliverable_invalid_id.clone(), unknown_id.clone()];
+    expected.sort();
+    assert_eq!(left, expected);
+    assert!(env.captured().await.is_empty());
+
+    // Deleting it again: not found, nothing else touched.
+    let outcomes = dlq::delete(&env.sqs, &env.dlq_url, std::slice::from_ref(&invalid_id))
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0].action, dlq::DeleteAction::NotFound);
+    assert_eq!(env.list().await.len(), 2);
+}
+
 /// An alarm named like the stage's errors alarm (moto keeps it in INSUFFICIENT_DATA).
 async fn put_errors_alarm(cloudwatch: &aws_sdk_cloudwatch::Client, stage: Stage) {
     cloudwatch

@@ -1,4 +1,4 @@
-//! `cargo xtask dlq list|replay|purge`: the stage's dead-letter queue
+//! `cargo xtask dlq list|replay|delete|purge`: the stage's dead-letter queue
 //! `cc-agent-reconciler-dlq-<stage>` (SPEC §6, §7).
 //!
 //! Dead letters arrive in two shapes, and [`classify`] tells them apart:
@@ -13,6 +13,13 @@
 //!
 //! Anything else is [`Shape::Unknown`]: listed, never replayed.
 //!
+//! A business event that is invalid — its original event fails
+//! [`parse_envelope`], the handler's own validation, or the handler refused it
+//! with `InvalidEvent` — is [`Replay::Invalid`]: never re-sent (it would fail
+//! again, page again and come back). Fix the producer, send a corrected
+//! event, and remove the letter with `dlq delete --id`. Replay is for letters
+//! that failed for transient reasons (`LedgerUnavailable`, delivery failures).
+//!
 //! Replaying is safe: the reconciler keys every effect on the business key
 //! (`grant_id`, `job_id` + transition), never on the EventBridge `id`, so a
 //! replayed event that was in fact applied is a `duplicate` and moves no money.
@@ -24,7 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use infra::Stage;
-use reconciler_core::event::DETAIL_TYPES;
+use reconciler_core::event::{DETAIL_TYPES, InvalidEvent, parse_envelope};
 use serde_json::{Value, json};
 
 use crate::aws::AwsArgs;
@@ -82,6 +89,13 @@ pub enum Replay {
         detail: Value,
         /// The original `time`, if any.
         time: Option<String>,
+    },
+    /// A business event that is invalid: its original event fails
+    /// [`parse_envelope`] (the handler's validation), or the handler refused
+    /// it with `InvalidEvent`. Not re-sent: it would fail again.
+    Invalid {
+        /// Why: the validation's message, else the recorded error message.
+        message: String,
     },
     /// A failed sweep invocation (or another non-business payload of a known
     /// shape): not re-sent; invoke the sweep instead.
@@ -176,16 +190,21 @@ pub fn classify(body: &str, attributes: &BTreeMap<String, String>) -> Classifica
         .iter()
         .find_map(|k| str_at(&original, &["detail", k]))
         .map(str::to_owned);
-    let replay = match (&detail_type, original.get("detail")) {
-        (Some(dt), Some(detail)) if DETAIL_TYPES.contains(&dt.as_str()) => Replay::Event {
-            source: str_at(&original, &["source"])
-                .filter(|s| !s.is_empty())
-                .unwrap_or(FALLBACK_SOURCE)
-                .to_owned(),
-            detail_type: dt.clone(),
-            detail: detail.clone(),
-            time: str_at(&original, &["time"]).map(str::to_owned),
-        },
+    let replay = match &detail_type {
+        Some(dt) if DETAIL_TYPES.contains(&dt.as_str()) => {
+            match invalid_reason(&original, error_type.as_deref(), error_message.as_deref()) {
+                Some(message) => Replay::Invalid { message },
+                None => Replay::Event {
+                    source: str_at(&original, &["source"])
+                        .filter(|s| !s.is_empty())
+                        .unwrap_or(FALLBACK_SOURCE)
+                        .to_owned(),
+                    detail_type: dt.clone(),
+                    detail: original["detail"].clone(),
+                    time: str_at(&original, &["time"]).map(str::to_owned),
+                },
+            }
+        }
         _ => Replay::Sweep,
     };
     Classification {
@@ -197,6 +216,28 @@ pub fn classify(body: &str, attributes: &BTreeMap<String, String>) -> Classifica
         target,
         replay,
         original: Some(original),
+    }
+}
+
+/// Why a dead business event must not be re-sent, if it must not: its
+/// original event fails [`parse_envelope`] (the same validation the handler
+/// runs; its message), or the recorded error type is `InvalidEvent` (the
+/// recorded message). `None`: it failed for a transient reason (e.g.
+/// `LedgerUnavailable`, a delivery failure) and may be replayed.
+pub fn invalid_reason(
+    original: &Value,
+    error_type: Option<&str>,
+    error_message: Option<&str>,
+) -> Option<String> {
+    match parse_envelope(original) {
+        Err(invalid) => Some(invalid.to_string()),
+        Ok(_) if error_type == Some(InvalidEvent::ERROR_TYPE) => Some(
+            error_message
+                .filter(|m| !m.trim().is_empty())
+                .unwrap_or("the handler refused it (InvalidEvent)")
+                .to_owned(),
+        ),
+        Ok(_) => None,
     }
 }
 
@@ -236,8 +277,13 @@ impl DeadLetter {
             "age_seconds": self.age(now_ms).map(|a| a.as_secs()),
             "replay": match c.replay {
                 Replay::Event { .. } => "event",
+                Replay::Invalid { .. } => "never-invalid",
                 Replay::Sweep => "invoke-sweep",
                 Replay::Unknown => "never",
+            },
+            "invalid": match &c.replay {
+                Replay::Invalid { message } => Some(message),
+                _ => None,
             },
             "original_event": c.original,
             "body": if c.original.is_none() { Some(&self.body) } else { None },
@@ -371,10 +417,21 @@ pub async fn receive_all(
     queue_url: &str,
     opts: ReceiveOptions,
 ) -> anyhow::Result<Vec<DeadLetter>> {
+    receive_until(sqs, queue_url, opts, |_| false).await
+}
+
+/// [`receive_all`], stopping early once `done` holds for the messages
+/// received so far.
+async fn receive_until(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    opts: ReceiveOptions,
+    done: impl Fn(&[DeadLetter]) -> bool,
+) -> anyhow::Result<Vec<DeadLetter>> {
     let mut letters: Vec<DeadLetter> = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     for _ in 0..opts.max_rounds {
-        if letters.len() >= opts.max_messages {
+        if letters.len() >= opts.max_messages || done(&letters) {
             break;
         }
         let out = sqs
@@ -586,9 +643,18 @@ pub struct ReplayOptions {
     pub stage: Stage,
 }
 
-/// Replays dead letters: each business event goes back on the bus with its
-/// original source, detail-type and detail; its message is deleted only when
-/// PutEvents reports no failed entry. Sweep failures and unknown messages stay.
+/// Why `replay` keeps a dead letter whose event is invalid, and what to do.
+pub fn invalid_kept_reason(message: &str, stage: Stage, message_id: &str) -> String {
+    format!(
+        "invalid: {message}; fix the producer and send a corrected event, or delete this \
+         letter with `cargo xtask dlq delete --stage {stage} --id {message_id}`"
+    )
+}
+
+/// Replays dead letters: each valid business event goes back on the bus with
+/// its original source, detail-type and detail; its message is deleted only
+/// when PutEvents reports no failed entry. Invalid events (see
+/// [`invalid_reason`]), sweep failures and unknown messages stay.
 ///
 /// # Errors
 /// SQS failed while reading the queue (per-message failures are outcomes).
@@ -614,10 +680,15 @@ pub async fn replay(
                 "unknown message shape: never replayed automatically; inspect it with `dlq list --json`"
                     .to_owned(),
             ),
+            Replay::Invalid { message } => {
+                ReplayAction::Kept(invalid_kept_reason(message, opts.stage, &letter.message_id))
+            }
             Replay::Sweep => ReplayAction::Kept(format!(
                 "not a business event (a sweep failure): not re-sent; invoke the sweep instead \
-                 (function cc-agent-reconciler-{}-sweep), then purge",
-                opts.stage
+                 (function cc-agent-reconciler-{stage}-sweep), then delete this letter with \
+                 `cargo xtask dlq delete --stage {stage} --id {id}`",
+                stage = opts.stage,
+                id = letter.message_id
             )),
             Replay::Event { .. } if opts.dry_run => ReplayAction::WouldReplay,
             Replay::Event {
@@ -766,6 +837,131 @@ pub fn replay_report(outcomes: &[ReplayOutcome], dry_run: bool) -> String {
     out
 }
 
+/// What `delete` did with one message id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeleteAction {
+    /// Deleted from the queue.
+    Deleted,
+    /// No such message id in the queue.
+    NotFound,
+    /// DeleteMessage failed; the message stays.
+    Failed(String),
+}
+
+/// One line of a delete report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeleteOutcome {
+    /// The SQS message id asked for.
+    pub message_id: String,
+    /// The event's detail-type, if found and any.
+    pub detail_type: Option<String>,
+    /// The event's business key, if found and any.
+    pub business_key: Option<String>,
+    /// What happened.
+    pub action: DeleteAction,
+}
+
+/// Deletes exactly the messages with these ids: receives until every id is
+/// found (or the queue is exhausted), deletes each found one by its receipt
+/// handle, makes every other received message visible again at once, and
+/// reports ids that are not in the queue as [`DeleteAction::NotFound`].
+///
+/// # Errors
+/// SQS failed while reading the queue (per-message failures are outcomes).
+pub async fn delete(
+    sqs: &aws_sdk_sqs::Client,
+    queue_url: &str,
+    ids: &[String],
+) -> anyhow::Result<Vec<DeleteOutcome>> {
+    let mut wanted: Vec<&String> = Vec::new();
+    for id in ids {
+        if !wanted.contains(&id) {
+            wanted.push(id);
+        }
+    }
+    let letters = receive_until(sqs, queue_url, ReceiveOptions::default(), |got| {
+        wanted
+            .iter()
+            .all(|id| got.iter().any(|l| &l.message_id == *id))
+    })
+    .await?;
+    let mut outcomes = Vec::new();
+    let mut deleted: HashSet<&str> = HashSet::new();
+    for id in &wanted {
+        let Some(letter) = letters.iter().find(|l| &l.message_id == *id) else {
+            outcomes.push(DeleteOutcome {
+                message_id: (*id).clone(),
+                detail_type: None,
+                business_key: None,
+                action: DeleteAction::NotFound,
+            });
+            continue;
+        };
+        let action = match sqs
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(&letter.receipt_handle)
+            .send()
+            .await
+        {
+            Ok(_) => {
+                deleted.insert(letter.message_id.as_str());
+                DeleteAction::Deleted
+            }
+            Err(e) => DeleteAction::Failed(sdk_error(&e)),
+        };
+        outcomes.push(DeleteOutcome {
+            message_id: letter.message_id.clone(),
+            detail_type: letter.classification.detail_type.clone(),
+            business_key: letter.classification.business_key.clone(),
+            action,
+        });
+    }
+    release(
+        sqs,
+        queue_url,
+        letters
+            .iter()
+            .filter(|l| !deleted.contains(l.message_id.as_str())),
+    )
+    .await;
+    Ok(outcomes)
+}
+
+/// The report `delete` prints.
+pub fn delete_report(outcomes: &[DeleteOutcome]) -> String {
+    let mut out = String::new();
+    for o in outcomes {
+        let what = format!(
+            "{} ({}, {})",
+            o.message_id,
+            o.detail_type.as_deref().unwrap_or("-"),
+            o.business_key.as_deref().unwrap_or("-")
+        );
+        let line = match &o.action {
+            DeleteAction::Deleted => format!("deleted      {what}"),
+            DeleteAction::NotFound => {
+                format!(
+                    "NOT FOUND    {}: no such message in the queue",
+                    o.message_id
+                )
+            }
+            DeleteAction::Failed(e) => format!("FAILED       {what}: {e}; kept in the queue"),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let deleted = outcomes
+        .iter()
+        .filter(|o| o.action == DeleteAction::Deleted)
+        .count();
+    out.push_str(&format!(
+        "{deleted} deleted, {} not found or failed.\n",
+        outcomes.len() - deleted
+    ));
+    out
+}
+
 /// What `purge` does about confirming.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PurgeConfirmation {
@@ -780,14 +976,60 @@ pub enum PurgeConfirmation {
 /// Whether `purge` may go ahead: `--yes` always; prod only with `--yes`;
 /// otherwise ask, never without a terminal.
 pub fn purge_confirmation(stage: Stage, yes: bool, interactive: bool) -> PurgeConfirmation {
+    confirmation(
+        stage,
+        yes,
+        interactive,
+        "purging the prod dead-letter queue",
+        "the purge",
+    )
+}
+
+/// Whether `delete` may go ahead: the same rules as [`purge_confirmation`].
+pub fn delete_confirmation(stage: Stage, yes: bool, interactive: bool) -> PurgeConfirmation {
+    confirmation(
+        stage,
+        yes,
+        interactive,
+        "deleting from the prod dead-letter queue",
+        "the deletion",
+    )
+}
+
+fn confirmation(
+    stage: Stage,
+    yes: bool,
+    interactive: bool,
+    prod_doing: &str,
+    what: &str,
+) -> PurgeConfirmation {
     match (yes, stage, interactive) {
         (true, _, _) => PurgeConfirmation::Proceed,
-        (false, Stage::Prod, _) => PurgeConfirmation::Refuse(
-            "purging the prod dead-letter queue deletes its messages for good: pass --yes".into(),
-        ),
+        (false, Stage::Prod, _) => PurgeConfirmation::Refuse(format!(
+            "{prod_doing} deletes its messages for good: pass --yes"
+        )),
         (false, _, true) => PurgeConfirmation::Ask,
         (false, _, false) => {
-            PurgeConfirmation::Refuse("no terminal to confirm the purge on: pass --yes".into())
+            PurgeConfirmation::Refuse(format!("no terminal to confirm {what} on: pass --yes"))
+        }
+    }
+}
+
+/// Asks `question [y/N]` on the terminal; `Ok(())` only for yes.
+fn confirm(confirmation: PurgeConfirmation, question: &str, refused: &str) -> anyhow::Result<()> {
+    match confirmation {
+        PurgeConfirmation::Proceed => Ok(()),
+        PurgeConfirmation::Refuse(why) => bail!(why),
+        PurgeConfirmation::Ask => {
+            print!("{question} [y/N] ");
+            std::io::stdout().flush()?;
+            let mut answer = String::new();
+            std::io::stdin().read_line(&mut answer)?;
+            if matches!(answer.trim(), "y" | "Y" | "yes") {
+                Ok(())
+            } else {
+                bail!("{refused}")
+            }
         }
     }
 }
@@ -829,7 +1071,7 @@ pub struct Target {
     pub aws: AwsArgs,
 }
 
-/// `dlq list|replay|purge`.
+/// `dlq list|replay|delete|purge`.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// Show the dead letters (without consuming them): shape, detail-type,
@@ -845,7 +1087,8 @@ pub enum Command {
         max: usize,
     },
     /// Put dead business events back on the bus, deleting each once
-    /// accepted. Safe: effects are keyed on business keys.
+    /// accepted. Safe: effects are keyed on business keys. Invalid events
+    /// are kept (fix the producer, then `delete` them).
     Replay {
         #[command(flatten)]
         target: Target,
@@ -861,6 +1104,18 @@ pub enum Command {
         /// The bus to replay onto (default: `cc-agent-reconciler-<stage>`).
         #[arg(long, value_name = "NAME")]
         bus: Option<String>,
+    },
+    /// Delete exactly these messages, e.g. an invalid event once its producer
+    /// is fixed (prod: --yes required).
+    Delete {
+        #[command(flatten)]
+        target: Target,
+        /// Delete this message id (repeatable).
+        #[arg(long = "id", value_name = "MESSAGE_ID", required = true)]
+        ids: Vec<String>,
+        /// Do not ask (required for prod and without a terminal).
+        #[arg(long)]
+        yes: bool,
     },
     /// Delete every message of the queue (prod: --yes required).
     Purge {
@@ -903,10 +1158,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 } else {
                     print!("{}", table(&letters, now));
                     println!(
-                        "{} dead letter(s) in {}. Replay business events with \
-                         `cargo xtask dlq replay --stage {} --all` (safe: keyed on business keys).",
+                        "{} dead letter(s) in {}. Replay business events that failed for \
+                         transient reasons with `cargo xtask dlq replay --stage {} --all` (safe: \
+                         keyed on business keys). Invalid events are not replayed: fix the \
+                         producer, then `cargo xtask dlq delete --stage {} --id <MESSAGE_ID>`.",
                         letters.len(),
                         queue_name(target.stage),
+                        target.stage,
                         target.stage
                     );
                 }
@@ -942,21 +1200,33 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 }
                 Ok(())
             }
+            Command::Delete { target, ids, yes } => {
+                let name = queue_name(target.stage);
+                confirm(
+                    delete_confirmation(target.stage, yes, std::io::stdin().is_terminal()),
+                    &format!(
+                        "Delete {} message(s) of {name} for good ({})?",
+                        ids.len(),
+                        ids.join(", ")
+                    ),
+                    "nothing deleted",
+                )?;
+                let (sqs, _) = clients(&target.aws).await?;
+                let url = queue_url(&sqs, &name).await?;
+                let outcomes = delete(&sqs, &url, &ids).await?;
+                print!("{}", delete_report(&outcomes));
+                if outcomes.iter().any(|o| o.action != DeleteAction::Deleted) {
+                    bail!("some dead letters were not deleted (see above)");
+                }
+                Ok(())
+            }
             Command::Purge { target, yes } => {
                 let name = queue_name(target.stage);
-                match purge_confirmation(target.stage, yes, std::io::stdin().is_terminal()) {
-                    PurgeConfirmation::Proceed => {}
-                    PurgeConfirmation::Refuse(why) => bail!(why),
-                    PurgeConfirmation::Ask => {
-                        print!("Delete every message of {name}? [y/N] ");
-                        std::io::stdout().flush()?;
-                        let mut answer = String::new();
-                        std::io::stdin().read_line(&mut answer)?;
-                        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                            bail!("not purged");
-                        }
-                    }
-                }
+                confirm(
+                    purge_confirmation(target.stage, yes, std::io::stdin().is_terminal()),
+                    &format!("Delete every message of {name}?"),
+                    "not purged",
+                )?;
                 let (sqs, _) = clients(&target.aws).await?;
                 let url = queue_url(&sqs, &name).await?;
                 let before = approximate_count(&sqs, &url).await.ok();
@@ -1060,8 +1330,146 @@ mod tests {
         assert!(c.target.unwrap().contains("handler"));
         assert_eq!(c.original, Some(payload));
         assert!(
-            matches!(c.replay, Replay::Event { ref detail_type, .. } if detail_type == "credits.granted")
+            matches!(c.replay, Replay::Invalid { ref message } if message.contains("detail.credits")),
+            "{:?}",
+            c.replay
         );
+    }
+
+    fn lambda_letter(payload: Value, error_type: &str, message: &str) -> Classification {
+        classify(
+            &on_failure(
+                payload,
+                json!({"errorType": error_type, "errorMessage": message}),
+            ),
+            &BTreeMap::new(),
+        )
+    }
+
+    #[test]
+    fn an_event_failing_the_handlers_validation_is_never_re_sent() {
+        // Whatever the recorded error: the event itself is invalid.
+        let bad = event(
+            "video.requested",
+            json!({"job_id": "j1", "account_id": "a", "credits": -3}),
+        );
+        let c = lambda_letter(bad.clone(), "LedgerUnavailable", "timeout");
+        let expected = parse_envelope(&bad).unwrap_err().to_string();
+        assert!(expected.contains("detail.credits"), "{expected}");
+        assert_eq!(
+            c.replay,
+            Replay::Invalid {
+                message: expected.clone()
+            }
+        );
+        // The same event dead-lettered by EventBridge (a delivery failure).
+        let c = classify(&bad.to_string(), &attrs(&[("ERROR_CODE", "THROTTLING")]));
+        assert_eq!(c.replay, Replay::Invalid { message: expected });
+        // A business detail-type without a detail.
+        let mut no_detail = event("video.failed", json!({}));
+        no_detail.as_object_mut().unwrap().remove("detail");
+        let c = classify(&no_detail.to_string(), &attrs(&[("ERROR_CODE", "X")]));
+        assert!(
+            matches!(&c.replay, Replay::Invalid { message } if message.contains("`detail` is missing")),
+            "{:?}",
+            c.replay
+        );
+    }
+
+    #[test]
+    fn an_event_the_handler_refused_as_invalid_is_never_re_sent() {
+        // Valid by today's validation, but the handler said InvalidEvent: keep it.
+        let ok = event(
+            "credits.granted",
+            json!({"grant_id": "g1", "account_id": "a", "credits": 5}),
+        );
+        let c = lambda_letter(
+            ok.clone(),
+            "InvalidEvent",
+            "invalid event: field `detail.x` odd",
+        );
+        assert_eq!(
+            c.replay,
+            Replay::Invalid {
+                message: "invalid event: field `detail.x` odd".into()
+            }
+        );
+        let c = lambda_letter(ok, "InvalidEvent", "");
+        assert!(
+            matches!(&c.replay, Replay::Invalid { message } if message.contains("InvalidEvent"))
+        );
+    }
+
+    #[test]
+    fn valid_events_that_failed_for_transient_reasons_are_replayed() {
+        let ok = event(
+            "video.rendered",
+            json!({"job_id": "j1", "account_id": "a", "credits": 5}),
+        );
+        for error_type in ["LedgerUnavailable", "LedgerError", "Unhandled"] {
+            let c = lambda_letter(ok.clone(), error_type, "x");
+            assert!(matches!(c.replay, Replay::Event { .. }), "{error_type}");
+        }
+        let c = classify(
+            &ok.to_string(),
+            &attrs(&[
+                ("ERROR_CODE", "SDK_CLIENT_ERROR"),
+                ("ERROR_MESSAGE", "Rate Exceeded."),
+            ]),
+        );
+        assert!(matches!(c.replay, Replay::Event { .. }));
+        assert_eq!(invalid_reason(&ok, Some("LedgerUnavailable"), None), None);
+    }
+
+    #[test]
+    fn the_reason_an_invalid_letter_is_kept_says_what_to_do() {
+        let why = invalid_kept_reason(
+            "invalid event: field `detail.credits` is negative (-3)",
+            Stage::Prod,
+            "m-7",
+        );
+        assert!(
+            why.starts_with("invalid: invalid event: field `detail.credits` is negative"),
+            "{why}"
+        );
+        assert!(why.contains("fix the producer and send a corrected event"));
+        assert!(why.contains("`cargo xtask dlq delete --stage prod --id m-7`"));
+        let letter = DeadLetter {
+            message_id: "m-7".into(),
+            receipt_handle: "h".into(),
+            sent_at_ms: None,
+            body: String::new(),
+            classification: lambda_letter(
+                event("video.failed", json!({"job_id": "j", "account_id": 7})),
+                "InvalidEvent",
+                "bad",
+            ),
+        };
+        let j = letter.to_json(0);
+        assert_eq!(j["replay"], "never-invalid");
+        assert!(j["invalid"].as_str().unwrap().contains("detail.account_id"));
+    }
+
+    #[test]
+    fn the_delete_report_names_what_was_not_found() {
+        let outcomes = vec![
+            DeleteOutcome {
+                message_id: "m1".into(),
+                detail_type: Some("video.requested".into()),
+                business_key: Some("j1".into()),
+                action: DeleteAction::Deleted,
+            },
+            DeleteOutcome {
+                message_id: "nope".into(),
+                detail_type: None,
+                business_key: None,
+                action: DeleteAction::NotFound,
+            },
+        ];
+        let r = delete_report(&outcomes);
+        assert!(r.contains("deleted      m1 (video.requested, j1)"), "{r}");
+        assert!(r.contains("NOT FOUND    nope"), "{r}");
+        assert!(r.contains("1 deleted, 1 not found or failed."), "{r}");
     }
 
     #[test]
@@ -1187,7 +1595,8 @@ mod tests {
         }
         let j = letter.to_json(61_000);
         assert_eq!(j["age_seconds"], 60);
-        assert_eq!(j["replay"], "event");
+        assert_eq!(j["replay"], "never-invalid");
+        assert!(j["invalid"].as_str().unwrap().contains("`detail.credits`"));
         assert_eq!(j["business_key"], "j1");
     }
 
@@ -1217,6 +1626,22 @@ mod tests {
             purge_confirmation(Stage::Dev, true, false),
             PurgeConfirmation::Proceed
         );
+        // delete: the same rules.
+        for stage in [Stage::Dev, Stage::Staging, Stage::Prod] {
+            for yes in [true, false] {
+                for interactive in [true, false] {
+                    assert_eq!(
+                        std::mem::discriminant(&delete_confirmation(stage, yes, interactive)),
+                        std::mem::discriminant(&purge_confirmation(stage, yes, interactive)),
+                        "{stage:?} {yes} {interactive}"
+                    );
+                }
+            }
+        }
+        assert!(matches!(
+            delete_confirmation(Stage::Prod, false, true),
+            PurgeConfirmation::Refuse(why) if why.contains("--yes")
+        ));
     }
 
     #[derive(clap::Parser)]
@@ -1283,6 +1708,21 @@ mod tests {
             Command::Purge { yes: true, .. }
         ));
         assert!(Cli::try_parse_from(["x", "purge"]).is_err());
+        let Command::Delete { target, ids, yes } = Cli::parse_from([
+            "x", "delete", "--stage", "prod", "--id", "m1", "--id", "m2", "--yes",
+        ])
+        .command
+        else {
+            panic!("not delete");
+        };
+        assert_eq!(
+            (target.stage, ids, yes),
+            (Stage::Prod, vec!["m1".to_owned(), "m2".to_owned()], true)
+        );
+        assert!(
+            Cli::try_parse_from(["x", "delete", "--stage", "dev"]).is_err(),
+            "an id is required"
+        );
     }
 
     #[test]
