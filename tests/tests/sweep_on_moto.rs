@@ -24,6 +24,7 @@ use reconciler::config::{StragglerAction, SummarizerConfig, SweepConfig};
 use reconciler::store::items::{
     AccountItem, EntryItem, Item, JobItem, account_key, from_item, job_key, to_item,
 };
+use reconciler::store::sweep::{AuditCheckpointItem, audit_checkpoint_key};
 use reconciler::store::{Ledger, now_ms};
 use reconciler::summarizer::Summarizer;
 use reconciler::sweep::{
@@ -169,6 +170,12 @@ impl Env {
             .await
             .expect("account exists");
         from_item(item, "account").unwrap()
+    }
+
+    /// The account's audit checkpoint, if a clean audit wrote one.
+    async fn checkpoint(&self, account_id: &str) -> Option<AuditCheckpointItem> {
+        let item = self.get(audit_checkpoint_key(account_id)).await?;
+        Some(from_item(item, "audit checkpoint").unwrap())
     }
 
     async fn balances(&self, account_id: &str) -> (i64, i64) {
@@ -420,10 +427,22 @@ async fn a_dry_run_changes_nothing() {
         report.summary
     );
     assert_eq!(env.snapshot().await, before, "not one item changed");
+    // It emits what it found, not what it would have done: the conflict it
+    // listed is listed again by the next real sweep and must count once.
+    assert_eq!(
+        report.metric_values(),
+        [
+            ("Stragglers", 3.0),
+            ("Expired", 0.0),
+            ("LedgerDrift", 0.0),
+            ("SweepConflicts", 0.0)
+        ]
+    );
 
     // A real run then does what the dry run only reported.
     let real = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((real.stragglers, real.expired, real.conflicts), (2, 2, 1));
+    assert_eq!(real.metric_values()[3], ("SweepConflicts", 1.0));
 }
 
 #[tokio::test]
@@ -651,8 +670,9 @@ async fn the_sweeps_reads_grow_with_stragglers_and_touched_accounts_not_the_tabl
     assert_eq!(report.drift, vec![]);
     assert!(!operations.iter().any(|op| op == "Scan"), "{operations:?}");
     // Per straggler: a consistent read and the expiry transaction. Per touched
-    // account: the account, its entries, the mark removal. Plus one page per
-    // index query and the sweep's state: about 2·5 + 3·3 + 5 = 24.
+    // account: the account with its checkpoint (one Query), its entries, the
+    // mark removal with the new checkpoint (one transaction). Plus one page
+    // per index query and the sweep's state: about 2·5 + 3·3 + 5 = 24.
     let bound = 2 * stragglers + 3 * touched + 6;
     assert!(
         requests as u64 <= bound,
@@ -664,9 +684,98 @@ async fn the_sweeps_reads_grow_with_stragglers_and_touched_accounts_not_the_tabl
         "the stragglers were read and expired"
     );
 
+    for account in ["a1", "a2", "a3"] {
+        let checkpoint = env
+            .checkpoint(account)
+            .await
+            .expect("a clean audit checkpoints");
+        assert_eq!(checkpoint.audited_seq, env.account(account).await.seq);
+    }
+    env.counter.take();
+    env.operations.take();
+
     // Nothing open any more: a few requests, whatever the table holds.
     sweep_once(&sweep, SweepInput::default()).await;
     assert!(env.counter.take() <= 5, "{:?}", env.operations.take());
+}
+
+#[tokio::test]
+async fn the_next_audit_reads_only_the_entries_after_the_checkpoint() {
+    let env = Env::new("checkpoint").await;
+    let handler = env.ledger();
+    for g in 0..40 {
+        apply(&handler, grant(&format!("g{g}"), "a1", 1)).await;
+    }
+    let sweep = env.sweep(StragglerAction::Expire); // pages of 2 items
+    let queries = |ops: Vec<String>| ops.iter().filter(|op| *op == "Query").count();
+    env.operations.take();
+
+    // The first audit reads all 40 entries: 20 pages or more.
+    let first = sweep_once(&sweep, SweepInput::default()).await;
+    assert_eq!((first.audited_accounts, first.drifted_accounts), (1, 0));
+    let first_queries = queries(env.operations.take());
+    assert!(first_queries >= 20, "{first_queries} queries");
+    let checkpoint = env.checkpoint("a1").await.expect("checkpoint");
+    assert_eq!(
+        (
+            checkpoint.audited_seq,
+            checkpoint.audited_available,
+            checkpoint.audited_held,
+            checkpoint.audited_granted,
+            checkpoint.audited_debited
+        ),
+        (40, 40, 0, 40, 0)
+    );
+    assert!(env.account("a1").await.open_kind.is_none(), "mark removed");
+
+    // The handler writes the account again (a full Put): the checkpoint,
+    // a separate item, survives it.
+    apply(&handler, req("j1", "a1", 5)).await;
+    assert_eq!(env.account("a1").await.seq, 41);
+    assert_eq!(env.checkpoint("a1").await, Some(checkpoint));
+
+    // The second audit reads entry 41 only: one page of entries, plus the
+    // straggler, audit-mark, account and conflict queries.
+    env.operations.take();
+    let second = sweep_once(&sweep, SweepInput::default()).await;
+    assert_eq!((second.audited_accounts, second.drifted_accounts), (1, 0));
+    let second_queries = queries(env.operations.take());
+    assert!(second_queries <= 5, "{second_queries} queries");
+    let moved = env.checkpoint("a1").await.expect("checkpoint");
+    assert_eq!(
+        (
+            moved.audited_seq,
+            moved.audited_available,
+            moved.audited_held
+        ),
+        (41, 35, 5)
+    );
+
+    // A corruption after the checkpoint is still drift, recomputed from it.
+    apply(&handler, rendered("j1", "a1", 5)).await;
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .set_key(Some(account_key("a1")))
+        .update_expression("SET available = :corrupted")
+        .expression_attribute_values(":corrupted", AttributeValue::N("99".into()))
+        .send()
+        .await
+        .unwrap();
+    let drifted = sweep_once(&sweep, SweepInput::default()).await;
+    assert_eq!(drifted.drifted_accounts, 1);
+    assert_eq!(
+        (
+            drifted.drift[0].stored.available,
+            drifted.drift[0].recomputed.available
+        ),
+        (99, 35)
+    );
+    assert_eq!(
+        env.checkpoint("a1").await.unwrap().audited_seq,
+        41,
+        "a drifted account's checkpoint does not move"
+    );
 }
 
 #[tokio::test]
@@ -714,7 +823,38 @@ async fn drift_after_a_direct_corruption_is_reported() {
             .contains("ledger drift in 1 of 3 audited accounts")
     );
 
-    // Reported once; the next sweep audits only what was touched since.
+    assert!(env.checkpoint("a1").await.is_some());
+    assert_eq!(env.checkpoint("a2").await, None, "no checkpoint on drift");
+
+    // Not cleared: the next sweep audits and reports a2 again (the clean
+    // accounts were cleared), so the LedgerDrift alarm holds…
+    let again = sweep_once(&sweep, SweepInput::default()).await;
+    assert_eq!((again.audited_accounts, again.drifted_accounts), (1, 1));
+    assert_eq!(again.drift[0].account_id, "a2");
+    assert_eq!(again.metric_values()[2], ("LedgerDrift", 1.0));
+    assert_eq!(env.account("a2").await.open_kind.as_deref(), Some("AUDIT"));
+    assert_eq!(env.checkpoint("a2").await, None);
+
+    // …until someone corrects the account from its entries.
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .set_key(Some(account_key("a2")))
+        .update_expression("SET available = :fixed")
+        .expression_attribute_values(":fixed", AttributeValue::N("75".into()))
+        .send()
+        .await
+        .unwrap();
+    let fixed = sweep_once(&sweep, SweepInput::default()).await;
+    assert_eq!((fixed.audited_accounts, fixed.drifted_accounts), (1, 0));
+    assert_eq!(fixed.metric_values()[2], ("LedgerDrift", 0.0));
+    let checkpoint = env.checkpoint("a2").await.expect("checkpoint");
+    assert_eq!(
+        (checkpoint.audited_seq, checkpoint.audited_available),
+        (3, 75)
+    );
+
+    // Nothing touched since: nothing to audit.
     let next = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((next.audited_accounts, next.drifted_accounts), (0, 0));
     assert_eq!(next.metric_values()[2], ("LedgerDrift", 0.0));
@@ -775,7 +915,11 @@ async fn the_time_budget_stops_the_sweep_and_the_next_run_finishes() {
         .await
         .unwrap();
     assert!(!first.complete);
-    assert_eq!(first.remaining, [Phase::Stragglers, Phase::Audit]);
+    // Stragglers come first: stopped in them, the audit and the conflicts wait.
+    assert_eq!(
+        first.remaining,
+        [Phase::Stragglers, Phase::Audit, Phase::Conflicts]
+    );
     assert!(
         first.expired > 0 && first.expired < 12,
         "some work done, some left: {}",

@@ -5,6 +5,7 @@
 //! | item    | pk               | sk                 | open-items index (sparse)           |
 //! |---------|------------------|--------------------|-------------------------------------|
 //! | account | `ACCOUNT#<id>`   | `ACCOUNT`          | `AUDIT` / `<id>` until audited      |
+//! | audit checkpoint | `ACCOUNT#<id>` | `AUDIT`     | — (sweep only, see `store::sweep`)  |
 //! | entry   | `ACCOUNT#<id>`   | `ENTRY#<seq:020>`  | —                                   |
 //! | job     | `JOB#<id>`       | `JOB`              | `HELD` / `<held_at_ms:015>#<hash of id>` while HELD |
 //! | grant   | `GRANT#<id>`     | `GRANT`            | —                                   |

@@ -1,6 +1,7 @@
 //! What the sweep reads and writes besides [`Ledger::expire`]: pages of the
-//! sparse `open-items` index, one account's ledger entries, the conditional
-//! removal of an account's audit mark, and the sweep's state item.
+//! sparse `open-items` index, one account with its audit checkpoint, its newer
+//! ledger entries, the conditional removal of an account's audit mark (with
+//! the move of its checkpoint), and the sweep's state item.
 //!
 //! Every read is a `GetItem` or a `Query` on a key. What they return is what is
 //! *open* — HELD jobs, accounts touched since their last audit, conflicts not
@@ -9,14 +10,62 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use serde::{Deserialize, Serialize};
 
 use super::items::{
-    AccountItem, ConflictItem, ENTRY_SK_PREFIX, EntryItem, Item, JobItem, OPEN_AUDIT,
-    OPEN_CONFLICT, OPEN_HELD, OPEN_INDEX, SweepStateItem, account_key, entry_sk, from_item,
-    sweep_state_key,
+    AccountItem, ConflictItem, EntryItem, Item, JobItem, OPEN_AUDIT, OPEN_CONFLICT, OPEN_HELD,
+    OPEN_INDEX, SweepStateItem, account_key, entry_sk, from_item, key, sweep_state_key, to_item,
 };
 use super::{Ledger, StoreError, aws};
+
+/// Sort key of an account's audit checkpoint (next to `ACCOUNT`, before the
+/// `ENTRY#…` items).
+pub const AUDIT_CHECKPOINT_SK: &str = "AUDIT";
+
+/// `ACCOUNT#<id>` / `AUDIT`: the account's balances at its last clean audit.
+pub fn audit_checkpoint_key(account_id: &str) -> Item {
+    key(format!("ACCOUNT#{account_id}"), AUDIT_CHECKPOINT_SK.into())
+}
+
+/// What the last clean audit of an account established: its entries
+/// `1..=audited_seq` sum to these balances. Written only by the sweep, in the
+/// transaction that removes the account's audit mark (so only while the
+/// account is still exactly as audited); the handler never writes it, so its
+/// `Put`s of the account leave it alone. The next audit sums only the entries
+/// after `audited_seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpointItem {
+    pub pk: String,
+    pub sk: String,
+    pub account_id: String,
+    pub audited_seq: u64,
+    pub audited_available: i64,
+    pub audited_held: i64,
+    pub audited_granted: i64,
+    pub audited_debited: i64,
+    pub audited_at_ms: i64,
+    /// The sweep run that audited it.
+    pub run_id: String,
+}
+
+impl AuditCheckpointItem {
+    /// The checkpoint of a clean audit of `audited`.
+    pub fn new(audited: &AccountItem, now_ms: i64, run_id: &str) -> Self {
+        AuditCheckpointItem {
+            pk: format!("ACCOUNT#{}", audited.account_id),
+            sk: AUDIT_CHECKPOINT_SK.into(),
+            account_id: audited.account_id.clone(),
+            audited_seq: audited.seq,
+            audited_available: audited.available,
+            audited_held: audited.held,
+            audited_granted: audited.granted,
+            audited_debited: audited.debited,
+            audited_at_ms: now_ms,
+            run_id: run_id.into(),
+        }
+    }
+}
 
 /// One page of a query, and where the next one starts (`None`: this was the last).
 #[derive(Debug, Clone)]
@@ -97,6 +146,23 @@ pub fn audit_mark_removal(table: &str, audited: &AccountItem) -> Update {
         .set_expression_attribute_values(Some(values))
         .build()
         .expect("update is complete")
+}
+
+/// The checkpoint of a clean audit, moved only forward (a slower sweep that
+/// audited an older version cannot move it back; its mark removal fails anyway).
+pub fn audit_checkpoint_put(table: &str, checkpoint: &AuditCheckpointItem) -> Put {
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(to_item(checkpoint)))
+        .condition_expression("attribute_not_exists(#pk) OR #audited_seq <= :seq")
+        .expression_attribute_names("#pk", "pk")
+        .expression_attribute_names("#audited_seq", "audited_seq")
+        .expression_attribute_values(
+            ":seq",
+            AttributeValue::N(checkpoint.audited_seq.to_string()),
+        )
+        .build()
+        .expect("put is complete")
 }
 
 /// Moves the conflict marker to `listed_until`, only forward: two sweeps
@@ -236,19 +302,49 @@ impl Ledger {
             .transpose()
     }
 
-    /// The account's ledger entries up to `upto_seq`, in order (strongly
+    /// The account item as it is now and its audit checkpoint, in one
+    /// strongly consistent `Query` (`sk BETWEEN "ACCOUNT" AND "AUDIT"`).
+    pub async fn account_for_audit(
+        &self,
+        account_id: &str,
+    ) -> Result<Option<(AccountItem, Option<AuditCheckpointItem>)>, StoreError> {
+        let q = KeyQuery::new("#pk = :pk AND #sk BETWEEN :account AND :audit")
+            .name("#pk", "pk")
+            .name("#sk", "sk")
+            .value(":pk", format!("ACCOUNT#{account_id}"))
+            .value(":account", "ACCOUNT")
+            .value(":audit", AUDIT_CHECKPOINT_SK);
+        let (items, _) = self.query_page(None, q, true, None, None).await?;
+        let (mut account, mut checkpoint) = (None, None);
+        for item in items {
+            match item.get("sk") {
+                Some(AttributeValue::S(sk)) if sk == AUDIT_CHECKPOINT_SK => {
+                    checkpoint =
+                        Some(from_item(item, "audit checkpoint").map_err(StoreError::Malformed)?);
+                }
+                Some(AttributeValue::S(sk)) if sk == "ACCOUNT" => {
+                    account = Some(from_item(item, "account").map_err(StoreError::Malformed)?);
+                }
+                _ => {}
+            }
+        }
+        Ok(account.map(|a| (a, checkpoint)))
+    }
+
+    /// The account's ledger entries `first_seq..=last_seq`, in order (strongly
     /// consistent, every page). Entries are append-only and written in the same
     /// transaction as the account, so entries `1..=seq` of an account read at
     /// version `seq` exist, whatever is written meanwhile: the audit compares
     /// a snapshot with exactly its own history.
-    pub async fn entries_upto(
+    pub async fn entries_between(
         &self,
         account_id: &str,
-        upto_seq: u64,
+        first_seq: u64,
+        last_seq: u64,
         limit: Option<i32>,
     ) -> Result<Vec<EntryItem>, StoreError> {
         let mut entries = Vec::new();
-        if upto_seq == 0 {
+        if first_seq > last_seq {
             return Ok(entries);
         }
         let mut start = None;
@@ -257,8 +353,8 @@ impl Ledger {
                 .name("#pk", "pk")
                 .name("#sk", "sk")
                 .value(":pk", format!("ACCOUNT#{account_id}"))
-                .value(":first", ENTRY_SK_PREFIX)
-                .value(":last", entry_sk(upto_seq));
+                .value(":first", entry_sk(first_seq))
+                .value(":last", entry_sk(last_seq));
             let (items, next) = self.query_page(None, q, true, limit, start).await?;
             for item in items {
                 entries.push(from_item(item, "entry").map_err(StoreError::Malformed)?);
@@ -270,31 +366,26 @@ impl Ledger {
         }
     }
 
-    /// Removes the account's audit mark if it is still as audited.
-    /// `Ok(false)`: it changed meanwhile; the mark stays for the next sweep.
-    pub async fn clear_audit_mark(&self, audited: &AccountItem) -> Result<bool, StoreError> {
-        let u = audit_mark_removal(&self.table, audited);
-        let result = self
-            .client
-            .update_item()
-            .table_name(u.table_name())
-            .set_key(Some(u.key().clone()))
-            .update_expression(u.update_expression())
-            .set_condition_expression(u.condition_expression().map(str::to_string))
-            .set_expression_attribute_names(u.expression_attribute_names().cloned())
-            .set_expression_attribute_values(u.expression_attribute_values().cloned())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(aws(e)),
-        }
+    /// After a clean audit: removes the account's audit mark and moves its
+    /// checkpoint to the audited balances, in one transaction, if the account
+    /// is still as audited. `Ok(false)`: it changed meanwhile; the mark and
+    /// the old checkpoint stay for the next sweep.
+    pub async fn clear_audit_mark(
+        &self,
+        audited: &AccountItem,
+        now_ms: i64,
+        run_id: &str,
+    ) -> Result<bool, StoreError> {
+        let checkpoint = AuditCheckpointItem::new(audited, now_ms, run_id);
+        self.conditional_transaction(vec![
+            TransactWriteItem::builder()
+                .update(audit_mark_removal(&self.table, audited))
+                .build(),
+            TransactWriteItem::builder()
+                .put(audit_checkpoint_put(&self.table, &checkpoint))
+                .build(),
+        ])
+        .await
     }
 
     /// The sweep's state (default when no sweep ever recorded one).
@@ -321,7 +412,12 @@ impl Ledger {
         listed_until: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let u = conflict_marker_advance(&self.table, listed_until, now_ms);
+        self.conditional_update(conflict_marker_advance(&self.table, listed_until, now_ms))
+            .await
+    }
+
+    /// Sends `u` as an `UpdateItem`. `Ok(false)`: its condition failed.
+    pub async fn conditional_update(&self, u: Update) -> Result<bool, StoreError> {
         let result = self
             .client
             .update_item()
@@ -342,6 +438,41 @@ impl Ledger {
                 Ok(false)
             }
             Err(e) => Err(aws(e)),
+        }
+    }
+
+    /// Sends `items` as one `TransactWriteItems`. `Ok(false)`: a condition
+    /// failed, or a concurrent write to one of its items cancelled it (the
+    /// item changed: the same as a failed condition to a caller that retries
+    /// next sweep).
+    async fn conditional_transaction(
+        &self,
+        items: Vec<TransactWriteItem>,
+    ) -> Result<bool, StoreError> {
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(true),
+            Err(err) => err,
+        };
+        match err.as_service_error() {
+            Some(E::TransactionCanceledException(t))
+                if t.cancellation_reasons().iter().all(|r| {
+                    matches!(
+                        r.code().unwrap_or("None"),
+                        "None" | "ConditionalCheckFailed" | "TransactionConflict"
+                    )
+                }) =>
+            {
+                Ok(false)
+            }
+            Some(E::TransactionInProgressException(_)) => Ok(false),
+            _ => Err(aws(err)),
         }
     }
 }
@@ -365,6 +496,18 @@ mod tests {
             AttributeValue::N("3".into())
         );
         assert_aws_grammar(&TransactWriteItem::builder().update(removal).build());
+        let checkpoint = AuditCheckpointItem::new(&AccountItem::new(&account, 1), 2, "run");
+        let put = audit_checkpoint_put("t", &checkpoint);
+        assert_eq!(
+            put.item()["sk"],
+            AttributeValue::S(AUDIT_CHECKPOINT_SK.into())
+        );
+        assert_eq!(put.item()["audited_seq"], AttributeValue::N("3".into()));
+        assert_eq!(
+            put.item()["audited_available"],
+            AttributeValue::N("5".into())
+        );
+        assert_aws_grammar(&TransactWriteItem::builder().put(put).build());
         let marker = conflict_marker_advance("t", "000000000000001#k", 2);
         assert_aws_grammar(&TransactWriteItem::builder().update(marker).build());
     }

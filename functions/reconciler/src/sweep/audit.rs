@@ -27,19 +27,28 @@ pub struct Drift {
     pub problems: Vec<String>,
 }
 
-/// Audits `account` against `entries` (its entries `1..=account.seq`, in order).
-/// `None`: no drift.
-pub fn audit(account: &AccountItem, entries: &[EntryItem]) -> Option<Drift> {
-    let stored = Balances {
-        available: account.available,
-        held: account.held,
-        granted: account.granted,
-        debited: account.debited,
-        seq: account.seq,
-    };
-    let mut recomputed = Balances::default();
+impl Balances {
+    /// The balances stored on `account`.
+    pub fn stored(account: &AccountItem) -> Balances {
+        Balances {
+            available: account.available,
+            held: account.held,
+            granted: account.granted,
+            debited: account.debited,
+            seq: account.seq,
+        }
+    }
+}
+
+/// Audits `account` against `base` (what its entries `1..=base.seq` sum to:
+/// zero, or the checkpoint of its last clean audit) plus `entries` (its
+/// entries `base.seq + 1..=account.seq`, in order). `None`: no drift, and the
+/// stored balances are the next checkpoint.
+pub fn audit(account: &AccountItem, base: Balances, entries: &[EntryItem]) -> Option<Drift> {
+    let stored = Balances::stored(account);
+    let mut recomputed = base;
     let mut problems = Vec::new();
-    for (position, entry) in (1u64..).zip(entries) {
+    for (position, entry) in (base.seq + 1..).zip(entries) {
         if entry.seq != position && problems.is_empty() {
             problems.push(format!(
                 "entry {position} of the ledger carries seq {}: entries are missing or misnumbered",
@@ -132,16 +141,20 @@ mod tests {
     fn an_honest_ledger_has_no_drift() {
         let (account, entries) = history();
         assert_eq!((account.available, account.held, account.seq), (65, 10, 4));
-        assert_eq!(audit(&account, &entries), None);
+        assert_eq!(audit(&account, Balances::default(), &entries), None);
         let fresh = AccountItem::new(&Account::new("a0"), 1);
-        assert_eq!(audit(&fresh, &[]), None, "a new account with no entries");
+        assert_eq!(
+            audit(&fresh, Balances::default(), &[]),
+            None,
+            "a new account with no entries"
+        );
     }
 
     #[test]
     fn a_corrupted_balance_is_drift_with_both_views() {
         let (mut account, entries) = history();
         account.available += 7;
-        let drift = audit(&account, &entries).expect("drift");
+        let drift = audit(&account, Balances::default(), &entries).expect("drift");
         assert_eq!(drift.account_id, "a1");
         assert_eq!(
             (drift.stored.available, drift.recomputed.available),
@@ -164,7 +177,7 @@ mod tests {
     fn a_missing_entry_and_a_hold_map_mismatch_are_drift() {
         let (account, mut entries) = history();
         entries.remove(1);
-        let drift = audit(&account, &entries).expect("drift");
+        let drift = audit(&account, Balances::default(), &entries).expect("drift");
         assert!(
             drift.problems[0].contains("entry 2"),
             "{:?}",
@@ -174,10 +187,43 @@ mod tests {
 
         let (mut account, entries) = history();
         account.holds.insert("j9".into(), 5);
-        let drift = audit(&account, &entries).expect("drift");
+        let drift = audit(&account, Balances::default(), &entries).expect("drift");
         assert_eq!(drift.stored, drift.recomputed, "the balances agree");
         assert!(
             drift.problems[0].contains("sum of holds"),
+            "{:?}",
+            drift.problems
+        );
+    }
+
+    #[test]
+    fn an_audit_from_a_checkpoint_sums_only_the_newer_entries() {
+        let (account, entries) = history();
+        // The clean audit at seq 2, then entries 3 and 4 on top.
+        let checkpoint = {
+            let mut base = Balances::default();
+            for e in &entries[..2] {
+                base.available += e.available_delta;
+                base.held += e.held_delta;
+                base.granted += e.granted_delta;
+                base.debited += e.debited_delta;
+                base.seq += 1;
+            }
+            base
+        };
+        assert_eq!(audit(&account, checkpoint, &entries[2..]), None);
+        // A corrupted balance is still drift, recomputed from the checkpoint.
+        let mut corrupted = account.clone();
+        corrupted.available += 7;
+        let drift = audit(&corrupted, checkpoint, &entries[2..]).expect("drift");
+        assert_eq!(
+            (drift.stored.available, drift.recomputed.available),
+            (72, 65)
+        );
+        // A missing newer entry too: numbering continues from the checkpoint.
+        let drift = audit(&account, checkpoint, &entries[3..]).expect("drift");
+        assert!(
+            drift.problems[0].contains("entry 3"),
             "{:?}",
             drift.problems
         );

@@ -5,17 +5,23 @@
 //! `open-items` index so that its reads grow with what is open, never with the
 //! size of the table:
 //!
-//! 1. **conflicts** — lists the conflict records written by the handler since
-//!    the last sweep (a marker in the `SWEEP`/`STATE` item says where the last
-//!    listing stopped), then moves the marker;
-//! 2. **stragglers** — finds HELD jobs whose hold is older than the cutoff and,
+//! 1. **stragglers** — finds HELD jobs whose hold is older than the cutoff and,
 //!    per the stage's straggler action, expires them with [`Ledger::expire`]
 //!    (the handler's conditional transaction: a `video.rendered` racing the
 //!    sweep settles the job exactly once, and late capture covers the rest)
-//!    or only reports them;
-//! 3. **audit** — for every account whose money moved since its last audit,
-//!    recomputes its balances from its ledger entries, reports drift, and
-//!    removes the account's audit mark if the account is still as audited.
+//!    or only reports them. First: releasing blocked credits matters most
+//!    when the time budget is tight;
+//! 2. **audit** — for every account whose money moved since its last audit,
+//!    recomputes its balances from its audit checkpoint plus the ledger
+//!    entries after it, and reports drift. A clean account loses its audit
+//!    mark and gets a new checkpoint if it is still as audited; a drifted one
+//!    keeps both, so every sweep reports it until it is fixed. After the
+//!    stragglers, so the accounts their expiries touched are audited in the
+//!    same run;
+//! 3. **conflicts** — lists the conflict records written by the handler since
+//!    the last sweep (a marker in the `SWEEP`/`STATE` item says where the last
+//!    listing stopped), then moves the marker. Last: it only reports, and
+//!    what it does not reach is listed by the next sweep.
 //!
 //! `dry_run` reads and reports but writes nothing. Work stops early enough
 //! before the Lambda deadline ([`Budget`]); whatever is left is still open in
@@ -35,6 +41,7 @@ use reconciler_core::ledger::Outcome;
 use crate::config::{StragglerAction, SweepConfig};
 use crate::store::{Ledger, StoreError, now_ms};
 use crate::summarizer::Summarizer;
+use audit::Balances;
 pub use budget::{Budget, Margin};
 pub use input::{InvalidInput, SweepInput, parse_input};
 pub use report::{
@@ -104,8 +111,7 @@ impl SweepError {
     pub fn error_type(&self) -> &'static str {
         match self {
             SweepError::InvalidInput(_) => InvalidInput::ERROR_TYPE,
-            SweepError::Store(StoreError::Ledger(_) | StoreError::Malformed(_)) => "LedgerError",
-            SweepError::Store(_) => "LedgerUnavailable",
+            SweepError::Store(e) => e.error_type(),
             SweepError::ItemsFailed { .. } => "SweepItemsFailed",
         }
     }
@@ -268,9 +274,9 @@ impl Sweep {
         );
         for (i, phase) in Phase::ALL.into_iter().enumerate() {
             let finished = match phase {
-                Phase::Conflicts => self.list_conflicts(&mut run).await?,
                 Phase::Stragglers => self.settle_stragglers(&mut run, older_than).await?,
                 Phase::Audit => self.audit_accounts(&mut run).await?,
+                Phase::Conflicts => self.list_conflicts(&mut run).await?,
             };
             if !finished {
                 run.report.remaining = Phase::ALL[i..].to_vec();
@@ -311,7 +317,7 @@ impl Sweep {
         Ok(report)
     }
 
-    /// Phase 1: conflicts recorded since the last sweep. `Ok(false)`: stopped by the budget.
+    /// Phase 3: conflicts recorded since the last sweep. `Ok(false)`: stopped by the budget.
     async fn list_conflicts(&self, run: &mut Run<'_>) -> Result<bool, StoreError> {
         if run.budget.exhausted() {
             return Ok(false);
@@ -369,7 +375,7 @@ impl Sweep {
         Ok(finished)
     }
 
-    /// Phase 2: HELD jobs older than `older_than` seconds. `Ok(false)`: stopped by the budget.
+    /// Phase 1: HELD jobs older than `older_than` seconds. `Ok(false)`: stopped by the budget.
     async fn settle_stragglers(
         &self,
         run: &mut Run<'_>,
@@ -435,7 +441,7 @@ impl Sweep {
         }
     }
 
-    /// Phase 3: accounts touched since their last audit. `Ok(false)`: stopped by the budget.
+    /// Phase 2: accounts touched since their last audit. `Ok(false)`: stopped by the budget.
     async fn audit_accounts(&self, run: &mut Run<'_>) -> Result<bool, StoreError> {
         let cap = self.tuning.list_cap;
         let mut start = None;
@@ -463,16 +469,32 @@ impl Sweep {
     }
 
     async fn audit_account(&self, run: &mut Run<'_>, account_id: &str) -> Result<(), StoreError> {
-        let Some(account) = self.ledger.account_item(account_id).await? else {
+        let Some((account, checkpoint)) = self.ledger.account_for_audit(account_id).await? else {
             // The index entry outlived its item: nothing to audit.
             return Ok(());
         };
+        // From the last clean audit, or from the first entry. A checkpoint
+        // ahead of the account (a racing sweep saw a newer version, or the
+        // account was restored alone) proves nothing about this version:
+        // audit it from the first entry.
+        let base = checkpoint
+            .filter(|c| c.audited_seq <= account.seq)
+            .map_or_else(Balances::default, |c| Balances {
+                available: c.audited_available,
+                held: c.audited_held,
+                granted: c.audited_granted,
+                debited: c.audited_debited,
+                seq: c.audited_seq,
+            });
         let entries = self
             .ledger
-            .entries_upto(account_id, account.seq, self.tuning.page_size)
+            .entries_between(account_id, base.seq + 1, account.seq, self.tuning.page_size)
             .await?;
         run.report.audited_accounts += 1;
-        if let Some(drift) = audit::audit(&account, &entries) {
+        if let Some(drift) = audit::audit(&account, base, &entries) {
+            // The mark stays and the checkpoint does not move: the account is
+            // audited (and reported) again by every sweep until it is fixed,
+            // so the LedgerDrift alarm stays in ALARM until then.
             tracing::error!(
                 run_id = run.run_id,
                 account_id,
@@ -486,8 +508,14 @@ impl Sweep {
                 self.tuning.list_cap,
                 &mut run.report.lists_truncated,
             );
+            return Ok(());
         }
-        if !run.input.dry_run && !self.ledger.clear_audit_mark(&account).await? {
+        if !run.input.dry_run
+            && !self
+                .ledger
+                .clear_audit_mark(&account, run.now_ms, run.run_id)
+                .await?
+        {
             run.report.audit_marks_kept += 1;
         }
         Ok(())

@@ -16,16 +16,16 @@ use crate::config::StragglerAction;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
-    /// List the conflicts recorded since the last sweep.
-    Conflicts,
     /// Find (and expire) HELD jobs older than the hold timeout.
     Stragglers,
     /// Audit the accounts touched since their last audit.
     Audit,
+    /// List the conflicts recorded since the last sweep.
+    Conflicts,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 3] = [Phase::Conflicts, Phase::Stragglers, Phase::Audit];
+    pub const ALL: [Phase; 3] = [Phase::Stragglers, Phase::Audit, Phase::Conflicts];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -170,12 +170,20 @@ impl Report {
     /// The metric values of this sweep, by the alarms' metric names. All four
     /// are emitted on every sweep, zeros included, so an alarm on `LedgerDrift`
     /// returns to OK when a sweep finds none.
+    ///
+    /// `Stragglers` and `LedgerDrift` are what the sweep *found* (stale holds,
+    /// drifted accounts: both still open afterwards unless expired or fixed),
+    /// the same in a dry run. `Expired` and `SweepConflicts` count what the
+    /// sweep *did* — holds expired, conflicts listed past the marker — so a
+    /// dry run, which does neither, emits 0 for both: the next real sweep
+    /// lists the same conflicts again, and they must count once.
     pub fn metric_values(&self) -> [(&'static str, f64); 4] {
+        let done = |n: u64| if self.dry_run { 0.0 } else { n as f64 };
         [
             (names::STRAGGLERS, self.stragglers as f64),
-            (names::EXPIRED, self.expired as f64),
+            (names::EXPIRED, done(self.expired)),
             (names::LEDGER_DRIFT, self.drifted_accounts as f64),
-            (names::SWEEP_CONFLICTS, self.conflicts as f64),
+            (names::SWEEP_CONFLICTS, done(self.conflicts)),
         ]
     }
 
@@ -338,7 +346,7 @@ mod tests {
         assert_eq!(value["remaining"], serde_json::json!([]));
         assert_eq!(
             Report::new("r", true, Trigger::Schedule, StragglerAction::Report, 1).to_json()["remaining"],
-            serde_json::json!(["conflicts", "stragglers", "audit"])
+            serde_json::json!(["stragglers", "audit", "conflicts"])
         );
     }
 
@@ -360,6 +368,17 @@ mod tests {
             report().metric_values()[2],
             ("LedgerDrift", 0.0),
             "zero is emitted too"
+        );
+        // A dry run emits what it found, not what it would have done.
+        r.dry_run = true;
+        assert_eq!(
+            r.metric_values(),
+            [
+                ("Stragglers", 2.0),
+                ("Expired", 0.0),
+                ("LedgerDrift", 3.0),
+                ("SweepConflicts", 0.0)
+            ]
         );
     }
 
