@@ -47,3 +47,14 @@ pub fn start(
     cmd.spawn()
         .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()))
 }
+
+/// Waits for a binary that must refuse to start; returns everything it printed.
+pub fn refusal_output(child: Child) -> String {
+    let out = child.wait_with_output().expect("wait for the binary");
+    assert!(!out.status.success(), "the binary started anyway");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}

@@ -138,13 +138,7 @@ async fn the_release_binary_applies_events_and_refuses_bad_ones() {
 async fn the_binary_refuses_to_start_without_its_configuration() {
     let api = RuntimeApi::start().await;
     let child = start(&api, &[(handler_env::STAGE, "dev".into())]);
-    let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = e2e::lambda::refusal_output(child);
     assert!(
         text.contains("LEDGER_TABLE"),
         "the missing variable is named:\n{text}"

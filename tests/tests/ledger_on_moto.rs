@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::AttributeValue;
 use e2e::counting::RequestCounter;
 use e2e::events::*;
 use e2e::proxy::{Fault, FaultProxy};
 use reconciler::handler::Handler;
-use reconciler::store::items::{EntryItem, from_item};
+use reconciler::store::items::EntryItem;
 use reconciler::store::{Applied, Ledger};
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{JobStatus, Outcome};
@@ -63,20 +62,10 @@ impl Env {
 
     /// The account's ledger entries, in order.
     async fn entries(&self, account: &str) -> Vec<EntryItem> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("ACCOUNT#{account}")))
-            .expression_attribute_values(":e", AttributeValue::S("ENTRY#".into()))
-            .send()
+        self.instance()
+            .entries_between(account, 1, u64::MAX, None)
             .await
-            .unwrap();
-        out.items()
-            .iter()
-            .map(|i| from_item(i.clone(), "entry").unwrap())
-            .collect()
+            .unwrap()
     }
 
     /// Invariant 3 on the real table: entries sum to the stored balances.

@@ -289,13 +289,7 @@ async fn the_binary_refuses_to_start_without_its_configuration() {
     let mut env = template_env("t");
     env.retain(|(name, _)| *name != sweep_env::STRAGGLER_ACTION);
     let child = start(&api, &env);
-    let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = e2e::lambda::refusal_output(child);
     assert!(
         text.contains("STRAGGLER_ACTION"),
         "the missing variable is named:\n{text}"

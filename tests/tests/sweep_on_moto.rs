@@ -185,21 +185,10 @@ impl Env {
 
     /// The account's ledger entries, in order.
     async fn entries(&self, account_id: &str) -> Vec<EntryItem> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("ACCOUNT#{account_id}")))
-            .expression_attribute_values(":e", AttributeValue::S("ENTRY#".into()))
-            .consistent_read(true)
-            .send()
+        Ledger::new(self.client.clone(), self.table.clone())
+            .entries_between(account_id, 1, u64::MAX, None)
             .await
-            .unwrap();
-        out.items()
-            .iter()
-            .map(|i| from_item(i.clone(), "entry").unwrap())
-            .collect()
+            .unwrap()
     }
 
     /// Every item of the table, keyed by pk/sk (tests may scan; the sweep may not).

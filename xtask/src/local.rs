@@ -6,7 +6,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::Context;
-use aws_sdk_dynamodb::types::AttributeValue;
 use reconciler::handler::Handler;
 use reconciler::store::Ledger;
 
@@ -155,7 +154,7 @@ async fn feed(endpoint: &str, stream: &str) -> anyhow::Result<()> {
         "account", "available", "held", "ledger drift"
     );
     for (account, (available, held)) in &balances {
-        let (sum_available, sum_held) = ledger_sum(&client, &table, account).await?;
+        let (sum_available, sum_held) = ledger_sum(handler.ledger(), account).await?;
         println!(
             "{account:<12} {available:>10} {held:>8} {:>12}",
             (available - sum_available).abs() + (held - sum_held).abs()
@@ -184,32 +183,12 @@ fn describe(line: &str) -> String {
 }
 
 /// The sums of an account's ledger entries (available, held).
-async fn ledger_sum(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    account: &str,
-) -> anyhow::Result<(i64, i64)> {
-    let mut sums = (0, 0);
-    let mut pages = client
-        .query()
-        .table_name(table)
-        .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
-        .expression_attribute_values(":pk", AttributeValue::S(format!("ACCOUNT#{account}")))
-        .expression_attribute_values(":e", AttributeValue::S("ENTRY#".into()))
-        .consistent_read(true)
-        .into_paginator()
-        .items()
-        .send();
-    while let Some(item) = pages.next().await {
-        let item = item.context("query ledger entries")?;
-        let n = |k: &str| {
-            item.get(k)
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse::<i64>().ok())
-                .unwrap_or(0)
-        };
-        sums.0 += n("available_delta");
-        sums.1 += n("held_delta");
-    }
-    Ok(sums)
+async fn ledger_sum(ledger: &Ledger, account: &str) -> anyhow::Result<(i64, i64)> {
+    let entries = ledger
+        .entries_between(account, 1, u64::MAX, None)
+        .await
+        .context("query ledger entries")?;
+    Ok(entries.iter().fold((0, 0), |(a, h), e| {
+        (a + e.available_delta, h + e.held_delta)
+    }))
 }
