@@ -7,14 +7,17 @@ use std::process::{Child, Command, Stdio};
 
 use crate::runtime_api::RuntimeApi;
 
-/// The binary named by `env_var` (set by `cargo xtask test`), else `target/release/<bin>`.
-pub fn binary(env_var: &str, bin: &str) -> PathBuf {
-    let path = std::env::var_os(env_var)
+/// The Lambda binary `bin`: in `$LAMBDA_BIN_DIR` (set by `cargo xtask
+/// test`), else in `target/debug` (what `cargo build -p reconciler --bins`
+/// builds).
+pub fn binary(bin: &str) -> PathBuf {
+    let dir = std::env::var_os("LAMBDA_BIN_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::workspace_root().join("target/release").join(bin));
+        .unwrap_or_else(|| xtask::root().join("target/debug"));
+    let path = dir.join(bin);
     assert!(
         path.exists(),
-        "{} is missing: build it with `cargo build --release -p reconciler` (cargo xtask test does)",
+        "{} is missing: build it with `cargo build -p reconciler --bins` (cargo xtask test does)",
         path.display()
     );
     path
@@ -37,7 +40,7 @@ pub fn start(
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL", crate::moto::endpoint())
+        .env("AWS_ENDPOINT_URL", xtask::emulator::moto::shared_endpoint())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

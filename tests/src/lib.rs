@@ -1,56 +1,46 @@
-//! Test tooling shared by the end-to-end tests (and `cargo xtask`):
+//! Tooling of the end-to-end tests (`tests/tests/e2e/`); the emulator itself
+//! (moto, the fault proxy, request counting) is `xtask::emulator`, shared
+//! with the commands.
 //!
-//! - [`moto`]: a real moto server on a free loopback port, started on demand
-//!   (or reused from `MOTO_ENDPOINT`), stopped with the test process;
-//! - [`proxy`]: a loopback proxy in front of it that injects faults
-//!   (throttling, lost responses) into chosen requests;
 //! - [`runtime_api`]: a Lambda Runtime API, to drive the real binaries;
-//! - [`counting`]: an SDK interceptor counting the HTTP requests a client sends;
-//! - [`lambda`]: starting a release Lambda binary with a template environment;
+//! - [`lambda`]: starting a Lambda binary with a template environment;
 //! - [`events`]: business events for tests.
 
-pub mod counting;
+// Test tooling: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 pub mod events;
-pub mod http;
 pub mod lambda;
-pub mod moto;
-pub mod proxy;
 pub mod runtime_api;
 
-use std::path::PathBuf;
-
-/// The workspace root (this crate lives in `<root>/tests`).
-pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
-}
-
-/// A tool of the project's virtualenv (`.venv/bin/<name>`), installed by `cargo xtask tools`.
-pub fn venv_tool(name: &str) -> PathBuf {
-    let venv = std::env::var_os("RECONCILER_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join(".venv"));
-    let path = venv.join("bin").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo xtask test` (or `cargo xtask tools`), which installs the pinned Python tools into .venv",
-        path.display()
-    );
-    path
-}
-
-/// An SDK configuration for the emulator at `endpoint` (fixed test credentials).
-pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "testing", "testing", None, None, "e2e",
-        ))
-        .load()
-        .await
+/// Lambda packages of the binaries the tests drive (`target/debug`, what
+/// `cargo xtask test` builds), laid out as cargo-lambda lays them out
+/// (`<dir>/<bin>/bootstrap.zip`), for deploys to the emulator: the tests
+/// build for the host, the release build is the deploy's (see README).
+/// Packed once per test process, with fixed timestamps.
+pub fn prebuilt_artifacts() -> std::path::PathBuf {
+    use std::io::Write;
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("e2e-artifacts-{}", std::process::id()));
+        for function in xtask::build::FUNCTIONS {
+            let binary = lambda::binary(function.bin);
+            let bytes = std::fs::read(&binary).unwrap();
+            let out = dir.join(function.bin);
+            std::fs::create_dir_all(&out).unwrap();
+            let mut zip =
+                zip::ZipWriter::new(std::fs::File::create(out.join("bootstrap.zip")).unwrap());
+            let options = zip::write::SimpleFileOptions::default()
+                .unix_permissions(0o755)
+                .last_modified_time(zip::DateTime::default())
+                .compression_method(zip::CompressionMethod::Stored);
+            zip.start_file("bootstrap", options).unwrap();
+            zip.write_all(&bytes).unwrap();
+            zip.finish().unwrap();
+        }
+        dir
+    })
+    .clone()
 }
 
 /// A fresh, uniquely named ledger table on the emulator.

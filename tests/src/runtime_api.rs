@@ -10,7 +10,7 @@ use tokio::io::BufReader;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::http::{read_request, write_response};
+use xtask::emulator::http::{read_request, write_response};
 
 /// What the function answered.
 #[derive(Debug, Clone, PartialEq)]

@@ -24,9 +24,6 @@ pub struct AwsArgs {
     pub profile: Option<String>,
 }
 
-/// The region an emulator is assumed to be in when none is configured.
-pub const EMULATOR_REGION: &str = "us-east-1";
-
 /// Loads the SDK configuration: the standard chain (environment, profile,
 /// SSO/web identity, container/instance credentials), with the options on top.
 ///
@@ -43,13 +40,7 @@ pub async fn sdk_config(args: &AwsArgs) -> anyhow::Result<SdkConfig> {
     if let Some(endpoint) = &args.endpoint_url {
         loader = loader.endpoint_url(endpoint);
         if !credentials_configured(args.profile.is_some(), |name| std::env::var_os(name)) {
-            loader = loader.credentials_provider(aws_sdk_sts::config::Credentials::new(
-                "testing",
-                "testing",
-                None,
-                None,
-                "xtask-emulator",
-            ));
+            loader = loader.credentials_provider(crate::emulator::credentials());
         }
     }
     let config = loader.load().await;
@@ -59,7 +50,7 @@ pub async fn sdk_config(args: &AwsArgs) -> anyhow::Result<SdkConfig> {
     if args.endpoint_url.is_some() {
         return Ok(config
             .into_builder()
-            .region(Region::new(EMULATOR_REGION))
+            .region(Region::new(crate::emulator::REGION))
             .build());
     }
     bail!("no AWS region configured: pass --region, set AWS_REGION, or set one in the profile")
@@ -121,7 +112,7 @@ impl Clients {
             region: config
                 .region()
                 .map(|r| r.to_string())
-                .unwrap_or_else(|| EMULATOR_REGION.to_owned()),
+                .unwrap_or_else(|| crate::emulator::REGION.to_owned()),
             custom_endpoint: config.endpoint_url().is_some(),
         }
     }

@@ -14,7 +14,7 @@ use infra::{Stage, StageConfig};
 use crate::aws::Clients;
 use crate::deploy::cli::ArchArg;
 use crate::deploy::{self, DeployOptions, Outcome};
-use crate::local::Moto;
+use crate::emulator::moto::Moto;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -75,7 +75,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut opts = DeployOptions::new(config);
     opts.outputs_dir = outputs.clone();
     let result = tokio::runtime::Runtime::new()?.block_on(async {
-        let clients = Clients::new(&e2e::sdk_config(&moto.endpoint).await);
+        let clients = Clients::new(&crate::emulator::sdk_config(&moto.endpoint).await);
         let started = Instant::now();
         let first = deploy::deploy(&clients, &tools, &opts).await?;
         let first_time = started.elapsed();

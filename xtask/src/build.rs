@@ -105,6 +105,80 @@ pub struct Built {
     pub zips: Vec<Zip>,
 }
 
+/// Where a deploy's code comes from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Source {
+    /// Built here with cargo-lambda (release profile) for the stage's
+    /// architecture; skipped while its inputs are unchanged.
+    #[default]
+    Build,
+    /// Packages built elsewhere (CI, another machine), laid out as
+    /// cargo-lambda lays them out: `<dir>/<bin>/bootstrap.zip` per function.
+    Prebuilt(PathBuf),
+}
+
+/// The packages of `source`: built (or reused) for `arch`, or read from a
+/// prebuilt directory.
+///
+/// # Errors
+/// See [`ensure_built`]; a prebuilt directory missing a package.
+pub fn packages(tools: &Tools, arch: Architecture, source: &Source) -> anyhow::Result<Built> {
+    match source {
+        Source::Build => ensure_built(tools, arch),
+        Source::Prebuilt(dir) => {
+            let paths = FUNCTIONS
+                .iter()
+                .map(|f| {
+                    let path = dir.join(f.bin).join("bootstrap.zip");
+                    if path.is_file() {
+                        Ok(path)
+                    } else {
+                        bail!(
+                            "{} is missing: --artifacts needs <dir>/<bin>/bootstrap.zip for {}",
+                            path.display(),
+                            FUNCTIONS.map(|f| f.bin).join(" and ")
+                        )
+                    }
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok(Built {
+                arch,
+                rebuilt: false,
+                zips: hashed(paths)?,
+            })
+        }
+    }
+}
+
+/// Fails now, before any AWS call, if [`packages`] could not deliver.
+///
+/// # Errors
+/// What is missing and how to get it.
+pub fn check_source(tools: &Tools, arch: Architecture, source: &Source) -> anyhow::Result<()> {
+    match source {
+        Source::Build => check_buildable(tools, arch),
+        Source::Prebuilt(dir) if dir.is_dir() => Ok(()),
+        Source::Prebuilt(dir) => bail!("--artifacts {}: no such directory", dir.display()),
+    }
+}
+
+fn hashed(paths: Vec<PathBuf>) -> anyhow::Result<Vec<Zip>> {
+    FUNCTIONS
+        .iter()
+        .zip(paths)
+        .map(|(function, path)| {
+            let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+            let sha256 = zip_content_sha256(&bytes)
+                .with_context(|| format!("read the zip {}", path.display()))?;
+            Ok(Zip {
+                function: *function,
+                path,
+                sha256,
+            })
+        })
+        .collect()
+}
+
 /// Serializes builds within a process (tests deploy in parallel).
 static BUILD_LOCK: Mutex<()> = Mutex::new(());
 
@@ -147,24 +221,10 @@ pub fn ensure_built(tools: &Tools, arch: Architecture) -> anyhow::Result<Built> 
         std::fs::write(&stamp, &fingerprint)
             .with_context(|| format!("write {}", stamp.display()))?;
     }
-    let zips = FUNCTIONS
-        .iter()
-        .zip(zip_paths)
-        .map(|(function, path)| {
-            let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-            let sha256 = zip_content_sha256(&bytes)
-                .with_context(|| format!("read the zip {}", path.display()))?;
-            Ok(Zip {
-                function: *function,
-                path,
-                sha256,
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
     Ok(Built {
         arch,
         rebuilt: !up_to_date,
-        zips,
+        zips: hashed(zip_paths)?,
     })
 }
 
@@ -300,6 +360,19 @@ fn zig_available(tools: &Tools) -> bool {
 /// Whether the toolchain's sysroot has the standard library for `triple`
 /// (what `rustup target list --installed` reports, without needing rustup).
 fn rust_target_installed(triple: &str) -> anyhow::Result<bool> {
+    Ok(sysroot()?
+        .join("lib/rustlib")
+        .join(triple)
+        .join("lib")
+        .is_dir())
+}
+
+/// The toolchain's sysroot (`rustc --print sysroot`, in the workspace, so
+/// `rust-toolchain.toml` picks the toolchain).
+///
+/// # Errors
+/// rustc could not run.
+pub fn sysroot() -> anyhow::Result<PathBuf> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
     let out = Command::new(&rustc)
         .args(["--print", "sysroot"])
@@ -309,12 +382,7 @@ fn rust_target_installed(triple: &str) -> anyhow::Result<bool> {
     if !out.status.success() {
         bail!("{rustc} --print sysroot failed");
     }
-    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    Ok(sysroot
-        .join("lib/rustlib")
-        .join(triple)
-        .join("lib")
-        .is_dir())
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 /// A fingerprint of everything a Lambda build reads: the architecture, the
@@ -346,7 +414,7 @@ pub fn inputs_fingerprint(root: &Path, arch: Architecture) -> anyhow::Result<Str
         hasher.update((content.len() as u64).to_le_bytes());
         hasher.update(&content);
     }
-    Ok(hex(&hasher.finalize()))
+    Ok(hex::encode(hasher.finalize()))
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
@@ -367,187 +435,70 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SHA-256 of a zip's *content*: each entry's name, Unix mode, compression
-/// method, CRC and stored bytes, in name order. Timestamps and the archive's
-/// layout are left out, so re-zipping identical code gives the same hash
-/// (and so the same S3 key).
+/// SHA-256 of a Lambda package's *content*: each entry's name, Unix mode and
+/// bytes, in name order. Timestamps, compression and the archive's layout are
+/// left out, so re-zipping identical code gives the same hash (and so the
+/// same S3 key).
 ///
 /// # Errors
-/// Not a zip (or a ZIP64 one, which a Lambda package never needs).
+/// Not a readable zip.
 pub fn zip_content_sha256(zip: &[u8]) -> anyhow::Result<String> {
-    let mut entries = zip_entries(zip)?;
-    entries.sort_by(|a, b| a.name.cmp(b.name));
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).context("not a zip")?;
+    let mut names = archive
+        .file_names()
+        .map(|n| n.map(|n| n.into_owned()))
+        .collect::<Result<Vec<String>, _>>()
+        .context("read the zip's entry names")?;
+    names.sort();
     let mut hasher = Sha256::new();
-    for e in entries {
-        hasher.update((e.name.len() as u64).to_le_bytes());
-        hasher.update(e.name);
-        hasher.update(e.unix_mode.to_le_bytes());
-        hasher.update(e.method.to_le_bytes());
-        hasher.update(e.crc32.to_le_bytes());
-        hasher.update(e.uncompressed_size.to_le_bytes());
-        hasher.update((e.data.len() as u64).to_le_bytes());
-        hasher.update(e.data);
+    for name in names {
+        let mut entry = archive
+            .by_name(&name)
+            .with_context(|| format!("read the zip entry {name}"))?;
+        let mut data = Vec::new();
+        entry
+            .read_to_end(&mut data)
+            .with_context(|| format!("read the zip entry {name}"))?;
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update(entry.unix_mode().unwrap_or(0).to_le_bytes());
+        hasher.update((data.len() as u64).to_le_bytes());
+        hasher.update(&data);
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-/// One entry of a zip's central directory.
-struct ZipEntry<'a> {
-    name: &'a [u8],
-    unix_mode: u16,
-    method: u16,
-    crc32: u32,
-    uncompressed_size: u32,
-    /// The stored (possibly compressed) bytes.
-    data: &'a [u8],
-}
-
-fn zip_entries(zip: &[u8]) -> anyhow::Result<Vec<ZipEntry<'_>>> {
-    let u16_at = |at: usize| -> anyhow::Result<u16> {
-        zip.get(at..at + 2)
-            .map(|b| u16::from_le_bytes([b[0], b[1]]))
-            .context("truncated zip")
-    };
-    let u32_at = |at: usize| -> anyhow::Result<u32> {
-        zip.get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .context("truncated zip")
-    };
-    const EOCD: u32 = 0x0605_4b50;
-    const CENTRAL: u32 = 0x0201_4b50;
-    const LOCAL: u32 = 0x0403_4b50;
-    // The end-of-central-directory record: the last 22 bytes, plus a comment.
-    let earliest = zip.len().saturating_sub(22 + usize::from(u16::MAX));
-    let eocd = (earliest..=zip.len().saturating_sub(22))
-        .rev()
-        .find(|&at| u32_at(at).ok() == Some(EOCD))
-        .context("not a zip: no end-of-central-directory record")?;
-    let count = u16_at(eocd + 10)?;
-    let central_offset = u32_at(eocd + 16)?;
-    if count == u16::MAX || central_offset == u32::MAX {
-        bail!("ZIP64 archives are not supported");
-    }
-    let mut at = central_offset as usize;
-    let mut entries = Vec::with_capacity(usize::from(count));
-    for _ in 0..count {
-        if u32_at(at)? != CENTRAL {
-            bail!("corrupt zip: bad central directory entry at {at}");
-        }
-        let method = u16_at(at + 10)?;
-        let crc32 = u32_at(at + 16)?;
-        let compressed_size = u32_at(at + 20)? as usize;
-        let uncompressed_size = u32_at(at + 24)?;
-        let name_len = usize::from(u16_at(at + 28)?);
-        let extra_len = usize::from(u16_at(at + 30)?);
-        let comment_len = usize::from(u16_at(at + 32)?);
-        let external_attributes = u32_at(at + 38)?;
-        let local = u32_at(at + 42)? as usize;
-        let name = zip
-            .get(at + 46..at + 46 + name_len)
-            .context("truncated zip")?;
-        if u32_at(local)? != LOCAL {
-            bail!(
-                "corrupt zip: bad local header for {}",
-                String::from_utf8_lossy(name)
-            );
-        }
-        let data_start =
-            local + 30 + usize::from(u16_at(local + 26)?) + usize::from(u16_at(local + 28)?);
-        let data = zip
-            .get(data_start..data_start + compressed_size)
-            .context("truncated zip data")?;
-        entries.push(ZipEntry {
-            name,
-            unix_mode: (external_attributes >> 16) as u16,
-            method,
-            crc32,
-            uncompressed_size,
-            data,
-        });
-        at += 46 + name_len + extra_len + comment_len;
-    }
-    Ok(entries)
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
 
-    /// A stored (uncompressed) zip of `files`, with the given DOS time stamp.
-    pub(crate) fn stored_zip(files: &[(&str, &[u8])], dos_time: u16) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut central = Vec::new();
+    /// A zip of `files` (compressed or stored), stamped with `minute`.
+    pub(crate) fn zip_of(files: &[(&str, &[u8])], minute: u8, compressed: bool) -> Vec<u8> {
+        use std::io::Write;
+        let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let time = zip::DateTime::from_date_and_time(2026, 1, 1, 0, minute, 0).unwrap();
+        let options = zip::write::SimpleFileOptions::default()
+            .unix_permissions(0o755)
+            .last_modified_time(time)
+            .compression_method(if compressed {
+                zip::CompressionMethod::Deflated
+            } else {
+                zip::CompressionMethod::Stored
+            });
         for (name, data) in files {
-            let offset = out.len() as u32;
-            let crc = crc32(data);
-            let header = |sig: u32, central_entry: bool| {
-                let mut h = Vec::new();
-                h.extend(sig.to_le_bytes());
-                if central_entry {
-                    h.extend(0x031e_u16.to_le_bytes()); // made by: Unix
-                }
-                h.extend(20_u16.to_le_bytes()); // version needed
-                h.extend(0_u16.to_le_bytes()); // flags
-                h.extend(0_u16.to_le_bytes()); // method: stored
-                h.extend(dos_time.to_le_bytes());
-                h.extend(0x5a21_u16.to_le_bytes()); // date
-                h.extend(crc.to_le_bytes());
-                h.extend((data.len() as u32).to_le_bytes());
-                h.extend((data.len() as u32).to_le_bytes());
-                h.extend((name.len() as u16).to_le_bytes());
-                h.extend(0_u16.to_le_bytes()); // extra
-                if central_entry {
-                    h.extend(0_u16.to_le_bytes()); // comment
-                    h.extend(0_u16.to_le_bytes()); // disk
-                    h.extend(0_u16.to_le_bytes()); // internal attributes
-                    h.extend((0o100_755_u32 << 16).to_le_bytes());
-                    h.extend(offset.to_le_bytes());
-                }
-                h.extend(name.as_bytes());
-                h
-            };
-            out.extend(header(0x0403_4b50, false));
-            out.extend(*data);
-            central.extend(header(0x0201_4b50, true));
+            out.start_file(*name, options).unwrap();
+            out.write_all(data).unwrap();
         }
-        let central_offset = out.len() as u32;
-        out.extend(&central);
-        out.extend(0x0605_4b50_u32.to_le_bytes());
-        out.extend([0, 0, 0, 0]);
-        out.extend((files.len() as u16).to_le_bytes());
-        out.extend((files.len() as u16).to_le_bytes());
-        out.extend((central.len() as u32).to_le_bytes());
-        out.extend(central_offset.to_le_bytes());
-        out.extend(0_u16.to_le_bytes());
-        out
-    }
-
-    fn crc32(data: &[u8]) -> u32 {
-        let mut crc = !0_u32;
-        for &byte in data {
-            crc ^= u32::from(byte);
-            for _ in 0..8 {
-                crc = if crc & 1 == 1 {
-                    (crc >> 1) ^ 0xedb8_8320
-                } else {
-                    crc >> 1
-                };
-            }
-        }
-        !crc
+        out.finish().unwrap().into_inner()
     }
 
     #[test]
     fn the_zip_hash_ignores_timestamps_and_order_but_not_content() {
-        let a = stored_zip(&[("bootstrap", b"binary v1"), ("README", b"x")], 0x1000);
-        let later = stored_zip(&[("README", b"x"), ("bootstrap", b"binary v1")], 0x7000);
-        let changed = stored_zip(&[("bootstrap", b"binary v2"), ("README", b"x")], 0x1000);
-        let renamed = stored_zip(&[("bootstrap2", b"binary v1"), ("README", b"x")], 0x1000);
+        let a = zip_of(&[("bootstrap", b"binary v1"), ("README", b"x")], 1, false);
+        let later = zip_of(&[("README", b"x"), ("bootstrap", b"binary v1")], 7, true);
+        let changed = zip_of(&[("bootstrap", b"binary v2"), ("README", b"x")], 1, false);
+        let renamed = zip_of(&[("bootstrap2", b"binary v1"), ("README", b"x")], 1, false);
         assert_ne!(a, later, "the archives differ byte for byte");
         let hash = |z: &[u8]| zip_content_sha256(z).unwrap();
         assert_eq!(hash(&a), hash(&later));
@@ -560,7 +511,7 @@ pub(crate) mod tests {
     fn a_non_zip_is_refused() {
         let error = zip_content_sha256(b"not a zip at all, just some bytes").unwrap_err();
         assert!(error.to_string().contains("not a zip"), "{error}");
-        let truncated = &stored_zip(&[("bootstrap", b"abc")], 0)[5..];
+        let truncated = &zip_of(&[("bootstrap", b"abc")], 0, false)[5..];
         assert!(zip_content_sha256(truncated).is_err());
     }
 

@@ -5,9 +5,11 @@
 //! into `.venv` on demand, emulators are started and stopped by the command
 //! that needs them.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 use xtask::deploy::cli as deploy;
-use xtask::{bench, dlq, local, smoke, synth, test, tools};
+use xtask::{bench, dlq, run, smoke, synth, test, tools};
 
 #[derive(Parser)]
 #[command(
@@ -27,9 +29,9 @@ enum Cmd {
     Test(test::Args),
     /// The main job, locally: start moto, create the ledger, feed an event stream
     /// through the handler, print the balances.
-    Run(local::RunArgs),
+    Run(run::RunArgs),
     /// Start a moto server on 127.0.0.1 and keep it running (for `cargo lambda watch`).
-    Moto(local::MotoArgs),
+    Moto(run::MotoArgs),
     /// Write a stage's CloudFormation template (deterministic, offline).
     Synth(synth::Args),
     /// Show what a deploy of a stage would change (a change set, then deleted).
@@ -48,13 +50,29 @@ enum Cmd {
     BenchDeploy(bench::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+/// A failed command prints one line (what went wrong, what to do), also when
+/// `RUST_BACKTRACE` is set; `XTASK_BACKTRACE=1` adds the error's backtrace
+/// (bugs panic, and panics keep Rust's own report).
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if std::env::var_os("XTASK_BACKTRACE").is_some_and(|v| v == "1") {
+                eprintln!("{}", e.backtrace());
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Cmd::Tools => tools::ensure().map(|_| ()),
         Cmd::Test(args) => test::run(args),
-        Cmd::Run(args) => local::run(args),
-        Cmd::Moto(args) => local::moto(args),
+        Cmd::Run(args) => run::run(args),
+        Cmd::Moto(args) => run::moto(args),
         Cmd::Synth(args) => synth::run(args),
         Cmd::Diff(args) => deploy::diff(args),
         Cmd::Deploy(args) => deploy::deploy(args),

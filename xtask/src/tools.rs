@@ -26,6 +26,25 @@ impl Tools {
     }
 }
 
+impl Tools {
+    /// The tools as installed, without installing anything (the tests use
+    /// this: `cargo xtask test` installs them first).
+    ///
+    /// # Errors
+    /// They are not installed.
+    pub fn installed() -> anyhow::Result<Tools> {
+        let bin = crate::root().join(".venv/bin");
+        if !bin.join("moto_server").exists() {
+            bail!(
+                "{} has no moto_server: run `cargo xtask tools` (or `cargo xtask test`), which \
+                 installs the pinned Python tools",
+                bin.display()
+            );
+        }
+        Ok(Tools { bin })
+    }
+}
+
 /// Creates `.venv` and installs `xtask/requirements.txt` into it, unless the
 /// installed set already matches the file (a hash stamp).
 pub fn ensure() -> anyhow::Result<Tools> {
@@ -34,10 +53,7 @@ pub fn ensure() -> anyhow::Result<Tools> {
     let requirements = root.join("xtask/requirements.txt");
     let wanted =
         std::fs::read(&requirements).with_context(|| format!("read {}", requirements.display()))?;
-    let hash: String = Sha256::digest(&wanted)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let hash = hex::encode(Sha256::digest(&wanted));
     let stamp = venv.join(".requirements.sha256");
     let bin = venv.join("bin");
     if std::fs::read_to_string(&stamp).ok().as_deref() == Some(hash.as_str()) {

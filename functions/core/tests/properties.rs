@@ -11,6 +11,8 @@ use reconciler_core::memory::MemoryLedger;
 
 const ACCOUNTS: [&str; 3] = ["a0", "a1", "a2"];
 
+// The test (not the core) reads its knob from the environment.
+#[allow(clippy::disallowed_methods)]
 fn config() -> ProptestConfig {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()

@@ -79,10 +79,6 @@ impl Summarizer {
         Summarizer { config, ssm }
     }
 
-    pub fn config(&self) -> &SummarizerConfig {
-        &self.config
-    }
-
     /// Summarizes `report_json` within the configured timeout, or within
     /// `at_most` if that is shorter (the sweep's own deadline).
     pub async fn summarize(

@@ -5,19 +5,19 @@ use infra::{Stage, StageConfig, SummarizerConfig};
 use serde_json::Value;
 
 /// A synthesized template, parsed back from its JSON.
-pub struct Synth {
+pub(crate) struct Synth {
     pub stage: Stage,
     pub json: Value,
 }
 
 impl Synth {
     /// The template of a stage's default config, parsed from `infra::synth`.
-    pub fn of(stage: Stage) -> Self {
+    pub(crate) fn of(stage: Stage) -> Self {
         Self::parse(stage, &infra::synth(stage))
     }
 
     /// The template of any config.
-    pub fn of_config(cfg: &StageConfig) -> Self {
+    pub(crate) fn of_config(cfg: &StageConfig) -> Self {
         Self::parse(cfg.stage, &infra::template(cfg).to_json())
     }
 
@@ -27,7 +27,7 @@ impl Synth {
     }
 
     /// Every resource, with its logical id.
-    pub fn resources(&self) -> Vec<(&str, &Value)> {
+    pub(crate) fn resources(&self) -> Vec<(&str, &Value)> {
         self.json["Resources"]
             .as_object()
             .expect("Resources is an object")
@@ -37,7 +37,7 @@ impl Synth {
     }
 
     /// The resources of one type, with their logical ids.
-    pub fn of_type(&self, type_name: &str) -> Vec<(&str, &Value)> {
+    pub(crate) fn of_type(&self, type_name: &str) -> Vec<(&str, &Value)> {
         self.resources()
             .into_iter()
             .filter(|(_, resource)| resource["Type"] == type_name)
@@ -45,7 +45,7 @@ impl Synth {
     }
 
     /// One resource by logical id.
-    pub fn resource(&self, logical_id: &str) -> &Value {
+    pub(crate) fn resource(&self, logical_id: &str) -> &Value {
         let resource = &self.json["Resources"][logical_id];
         assert!(
             !resource.is_null(),
@@ -56,7 +56,7 @@ impl Synth {
     }
 
     /// The default value of a parameter.
-    pub fn parameter_default(&self, name: &str) -> &str {
+    pub(crate) fn parameter_default(&self, name: &str) -> &str {
         self.json["Parameters"][name]["Default"]
             .as_str()
             .unwrap_or_else(|| panic!("{}: parameter {name} has no default", self.stage))
@@ -64,17 +64,17 @@ impl Synth {
 }
 
 /// `{"Ref": id}`.
-pub fn reference(id: &str) -> Value {
+pub(crate) fn reference(id: &str) -> Value {
     serde_json::json!({ "Ref": id })
 }
 
 /// `{"Fn::GetAtt": [id, attribute]}`.
-pub fn get_att(id: &str, attribute: &str) -> Value {
+pub(crate) fn get_att(id: &str, attribute: &str) -> Value {
     serde_json::json!({ "Fn::GetAtt": [id, attribute] })
 }
 
 /// Whether `value` refers to the resource `logical_id` (Ref, GetAtt or in a Sub).
-pub fn refers_to(value: &Value, logical_id: &str) -> bool {
+pub(crate) fn refers_to(value: &Value, logical_id: &str) -> bool {
     if value == &reference(logical_id) {
         return true;
     }
@@ -89,14 +89,14 @@ pub fn refers_to(value: &Value, logical_id: &str) -> bool {
 
 /// Every stage's default config, plus prod with every optional feature on
 /// (summarizer, alert e-mail), so the optional parts are checked too.
-pub fn all_configs() -> Vec<StageConfig> {
+pub(crate) fn all_configs() -> Vec<StageConfig> {
     let mut configs: Vec<StageConfig> = Stage::ALL.map(StageConfig::for_stage).to_vec();
     configs.push(everything_on());
     configs
 }
 
 /// Prod with the summarizer and an alert e-mail.
-pub fn everything_on() -> StageConfig {
+pub(crate) fn everything_on() -> StageConfig {
     StageConfig {
         alert_email: Some("ops@example.com".to_owned()),
         summarizer: Some(SummarizerConfig {

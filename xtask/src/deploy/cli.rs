@@ -44,6 +44,11 @@ pub struct StackArgs {
     /// e.g. `--parameter TableSuffix=_dev2`.
     #[arg(long = "parameter", value_name = "NAME=VALUE", value_parser = parse_parameter)]
     pub parameters: Vec<(String, String)>,
+    /// Deploy packages built elsewhere instead of building here:
+    /// `DIR/<bin>/bootstrap.zip` per function, as `cargo lambda build
+    /// --output-format zip --lambda-dir DIR` lays them out.
+    #[arg(long, value_name = "DIR")]
+    pub artifacts: Option<std::path::PathBuf>,
 }
 
 impl StackArgs {
@@ -61,6 +66,9 @@ impl StackArgs {
         opts.parameters = self.parameters.iter().cloned().collect::<BTreeMap<_, _>>();
         opts.interactive = std::io::stdin().is_terminal();
         opts.color = std::io::stdout().is_terminal();
+        if let Some(dir) = &self.artifacts {
+            opts.code = crate::build::Source::Prebuilt(dir.clone());
+        }
         opts
     }
 }

@@ -54,6 +54,8 @@ pub struct DeployOptions {
     pub color: bool,
     /// Where the outputs file is written (`target/cfn`).
     pub outputs_dir: PathBuf,
+    /// Where the functions' code comes from.
+    pub code: build::Source,
 }
 
 impl DeployOptions {
@@ -68,6 +70,7 @@ impl DeployOptions {
             interactive: false,
             color: false,
             outputs_dir: crate::root().join("target/cfn"),
+            code: build::Source::Build,
         }
     }
 
@@ -183,7 +186,7 @@ pub async fn deploy(
     {
         bail!(error);
     }
-    build::check_buildable(tools, opts.config.architecture)?;
+    build::check_source(tools, opts.config.architecture, &opts.code)?;
     let template = infra::template(&opts.config).to_json();
     let stack_plan = plan::plan(
         progress::stack_status(&clients.cfn, &stack)
@@ -194,7 +197,7 @@ pub async fn deploy(
         bail!("{stack} is {status}: {advice}");
     }
 
-    let built = build::ensure_built(tools, opts.config.architecture)?;
+    let built = build::packages(tools, opts.config.architecture, &opts.code)?;
     let account = artifacts::account_id(clients).await?;
     let bucket = artifacts::bucket_name(&account, &clients.region);
     artifacts::ensure_bucket(clients, &bucket).await?;
@@ -307,7 +310,7 @@ pub async fn diff(
 ) -> anyhow::Result<DiffReport> {
     let stack = opts.stack_name();
     opts.config.validate().map_err(anyhow::Error::msg)?;
-    build::check_buildable(tools, opts.config.architecture)?;
+    build::check_source(tools, opts.config.architecture, &opts.code)?;
     let template = infra::template(&opts.config).to_json();
     let stack_plan = plan::plan(
         progress::stack_status(&clients.cfn, &stack)
@@ -323,7 +326,7 @@ pub async fn diff(
             (all_added(&template)?, Vec::new())
         }
         StackPlan::Update => {
-            let built = build::ensure_built(tools, opts.config.architecture)?;
+            let built = build::packages(tools, opts.config.architecture, &opts.code)?;
             let account = artifacts::account_id(clients).await?;
             let bucket = artifacts::bucket_name(&account, &clients.region);
             let keys: Vec<String> = built

@@ -43,7 +43,6 @@ pub fn sweep_state_key() -> Item {
 pub fn entry_sk(seq: u64) -> String {
     format!("ENTRY#{seq:020}")
 }
-pub const ENTRY_SK_PREFIX: &str = "ENTRY#";
 
 pub fn key(pk: String, sk: String) -> Item {
     HashMap::from([
@@ -62,10 +61,7 @@ pub fn held_open_key(held_at_ms: i64, job_id: &str) -> String {
 /// A stable fingerprint (SHA-256, hex), for idempotent records and index keys.
 pub fn fingerprint(s: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(s.as_bytes()))
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -188,21 +188,8 @@ impl Ledger {
         self
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     pub fn now_ms(&self) -> i64 {
         (self.clock)()
-    }
-
-    /// Forgets every cached account (the next event per account costs a second request).
-    pub fn forget(&self) {
-        self.cache.lock().expect("cache lock").clear();
     }
 
     fn cached(&self, account_id: &str) -> Option<Account> {

@@ -286,22 +286,6 @@ impl Ledger {
         Ok(Page { items, next })
     }
 
-    /// The account item as it is now (a strongly consistent read).
-    pub async fn account_item(&self, account_id: &str) -> Result<Option<AccountItem>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(account_key(account_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(aws)?;
-        out.item
-            .map(|i| from_item(i, "account").map_err(StoreError::Malformed))
-            .transpose()
-    }
-
     /// The account item as it is now and its audit checkpoint, in one
     /// strongly consistent `Query` (`sk BETWEEN "ACCOUNT" AND "AUDIT"`).
     pub async fn account_for_audit(

@@ -4,15 +4,15 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::Client;
-use e2e::counting::RequestCounter;
 use e2e::events::*;
-use e2e::proxy::{Fault, FaultProxy};
 use reconciler::handler::Handler;
 use reconciler::store::items::EntryItem;
 use reconciler::store::{Applied, Ledger};
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{JobStatus, Outcome};
 use reconciler_core::memory::MemoryLedger;
+use xtask::emulator::counting::RequestCounter;
+use xtask::emulator::proxy::{Fault, FaultProxy};
 
 struct Env {
     client: Client,
@@ -22,12 +22,12 @@ struct Env {
 
 impl Env {
     async fn new(label: &str) -> Env {
-        Self::at(e2e::moto::endpoint(), label, None).await
+        Self::at(xtask::emulator::moto::shared_endpoint(), label, None).await
     }
 
     async fn at(endpoint: &str, label: &str, table: Option<String>) -> Env {
         let counter = RequestCounter::default();
-        let sdk = e2e::sdk_config(endpoint).await;
+        let sdk = xtask::emulator::sdk_config(endpoint).await;
         let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
             .interceptor(counter.clone())
             .build();
@@ -276,7 +276,7 @@ async fn the_common_path_costs_one_request_per_event() {
 
 #[tokio::test]
 async fn a_lost_response_changes_nothing() {
-    let moto = e2e::moto::endpoint();
+    let moto = xtask::emulator::moto::shared_endpoint();
     let proxy = FaultProxy::start(moto).await;
     let direct = Env::new("lost").await;
     let env = Env::at(&proxy.endpoint, "lost", Some(direct.table.clone())).await;
@@ -316,7 +316,7 @@ async fn a_lost_response_changes_nothing() {
 
 #[tokio::test]
 async fn a_throttled_request_is_retried() {
-    let moto = e2e::moto::endpoint();
+    let moto = xtask::emulator::moto::shared_endpoint();
     let proxy = FaultProxy::start(moto).await;
     let direct = Env::new("throttle").await;
     let env = Env::at(&proxy.endpoint, "throttle", Some(direct.table.clone())).await;
@@ -338,7 +338,7 @@ async fn concurrent_instances_never_lose_an_update() {
     // writing the same account at once, through the serializing proxy (moto's
     // transactions are not isolated from each other; DynamoDB's are).
     let direct = Env::new("contention").await;
-    let proxy = FaultProxy::start(e2e::moto::endpoint()).await;
+    let proxy = FaultProxy::start(xtask::emulator::moto::shared_endpoint()).await;
     let env = Env::at(&proxy.endpoint, "contention", Some(direct.table.clone())).await;
     env.instance()
         .apply(&grant("g0", "a1", 1_000), "e")

@@ -16,10 +16,7 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
-use e2e::counting::RequestCounter;
 use e2e::events::*;
-use e2e::http::{Request, read_request, write_response};
-use e2e::proxy::FaultProxy;
 use reconciler::config::{StragglerAction, SummarizerConfig, SweepConfig};
 use reconciler::store::items::{
     AccountItem, EntryItem, Item, JobItem, account_key, from_item, job_key, to_item,
@@ -36,6 +33,9 @@ use reconciler_core::ledger::{Account, Entry, EntryKind, Job, JobStatus, Outcome
 use serde_json::{Value, json};
 use tokio::io::BufReader;
 use tokio::net::TcpListener;
+use xtask::emulator::counting::RequestCounter;
+use xtask::emulator::http::{Request, read_request, write_response};
+use xtask::emulator::proxy::FaultProxy;
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -91,11 +91,11 @@ struct Env {
 
 impl Env {
     async fn new(label: &str) -> Env {
-        Self::at(e2e::moto::endpoint(), label).await
+        Self::at(xtask::emulator::moto::shared_endpoint(), label).await
     }
 
     async fn at(endpoint: &str, label: &str) -> Env {
-        let sdk = e2e::sdk_config(endpoint).await;
+        let sdk = xtask::emulator::sdk_config(endpoint).await;
         let counter = RequestCounter::default();
         let operations = OperationLog::default();
         let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
@@ -510,7 +510,7 @@ async fn a_render_after_the_sweep_is_a_late_capture() {
 /// (not over an account's version).
 #[tokio::test]
 async fn a_sweep_racing_renders_settles_each_hold_once() {
-    let proxy = FaultProxy::start(e2e::moto::endpoint()).await;
+    let proxy = FaultProxy::start(xtask::emulator::moto::shared_endpoint()).await;
     let env = Env::at(&proxy.endpoint, "race-concurrent").await;
     let old = env.ledger_at(seven_hours_ago);
     let jobs: Vec<(String, String)> = (0..20)
@@ -1217,7 +1217,7 @@ async fn every_summarizer_failure_falls_back_to_the_deterministic_summary() {
     assert!(fake.received().is_empty());
 
     // Nobody listening.
-    let port = e2e::moto::free_port();
+    let port = xtask::emulator::moto::free_port().unwrap();
     let (report, _) = summarized(
         &env,
         &format!("http://127.0.0.1:{port}/v1"),

@@ -12,12 +12,12 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_cloudformation::types::{Capability, Parameter};
-use e2e::moto::free_port;
+
 use infra::Stage;
 use infra::stack::{OPEN_ITEMS_INDEX, outputs, params};
 use reconciler::store::schema::{OPEN_INDEX_KEYS, TABLE_KEYS};
 use reconciler_core::contract::{handler_env, sweep_env};
-use xtask::local::Moto;
+use xtask::emulator::moto::Moto;
 use xtask::tools::Tools;
 
 const ACCOUNT: &str = "123456789012";
@@ -26,11 +26,8 @@ const BUCKET: &str = "stack-on-moto-artifacts";
 
 /// A private moto server from the project's virtualenv.
 fn private_moto() -> Moto {
-    let moto_server = e2e::venv_tool("moto_server");
-    let tools = Tools {
-        bin: moto_server.parent().expect("the venv's bin/").to_path_buf(),
-    };
-    Moto::start_on(&tools, free_port()).expect("start a moto server")
+    let tools = Tools::installed().unwrap();
+    Moto::start(&tools).expect("start a moto server")
 }
 
 /// The smallest valid zip (no entries): moto's Lambda fetches the object
@@ -47,7 +44,7 @@ fn pairs(keys: &[(&str, &str)]) -> Vec<(String, String)> {
 
 async fn deploy_and_check(stage: Stage) {
     let moto = private_moto();
-    let config = e2e::sdk_config(&moto.endpoint).await;
+    let config = xtask::emulator::sdk_config(&moto.endpoint).await;
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&config)
             .force_path_style(true)

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::http::{read_request, write_response};
+use super::http::{read_request, write_response};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -36,7 +36,12 @@ impl FaultProxy {
     /// Starts a proxy to `upstream` (e.g. `http://127.0.0.1:5000`) on a free port.
     pub async fn start(upstream: &str) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let endpoint = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .expect("a bound listener has an address")
+        );
         let upstream = upstream.trim_start_matches("http://").to_string();
         let proxy = FaultProxy {
             endpoint,
@@ -58,13 +63,16 @@ impl FaultProxy {
 
     /// The next requests for `operation` (e.g. `TransactWriteItems`) get these faults.
     pub fn inject(&self, operation: &str, faults: &[Fault]) {
-        *self.operation.lock().unwrap() = operation.into();
-        self.script.lock().unwrap().extend(faults.iter().copied());
+        *self.operation.lock().expect("proxy state lock") = operation.into();
+        self.script
+            .lock()
+            .expect("proxy state lock")
+            .extend(faults.iter().copied());
     }
 
     /// Faults not yet used.
     pub fn pending(&self) -> usize {
-        self.script.lock().unwrap().len()
+        self.script.lock().expect("proxy state lock").len()
     }
 
     async fn serve(&self, conn: TcpStream, upstream: &str) -> std::io::Result<()> {
@@ -73,9 +81,9 @@ impl FaultProxy {
         while let Some(req) = read_request(&mut reader).await? {
             let target = req.header("x-amz-target").unwrap_or_default().to_string();
             let fault = {
-                let op = self.operation.lock().unwrap().clone();
+                let op = self.operation.lock().expect("proxy state lock").clone();
                 if !op.is_empty() && target.contains(&op) {
-                    self.script.lock().unwrap().pop_front()
+                    self.script.lock().expect("proxy state lock").pop_front()
                 } else {
                     None
                 }

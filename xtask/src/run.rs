@@ -1,50 +1,14 @@
-//! The local stack: a moto server, and the main job run against it.
+//! `cargo xtask run` (the main job, against a local emulator) and
+//! `cargo xtask moto` (an emulator with the ledger table, for `cargo lambda watch`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use anyhow::Context;
 use reconciler::handler::Handler;
 use reconciler::store::Ledger;
 
-use crate::tools::Tools;
-
-/// A moto server on 127.0.0.1, stopped when dropped.
-pub struct Moto {
-    pub endpoint: String,
-    child: Child,
-}
-
-impl Moto {
-    pub fn start(tools: &Tools) -> anyhow::Result<Moto> {
-        Self::start_on(tools, e2e::moto::free_port())
-    }
-
-    pub fn start_on(tools: &Tools, port: u16) -> anyhow::Result<Moto> {
-        let child = Command::new(tools.tool("moto_server"))
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("start moto_server")?;
-        let moto = Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        e2e::moto::wait_ready(&moto.endpoint, Duration::from_secs(30));
-        Ok(moto)
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::emulator::{self, moto::Moto};
 
 #[derive(clap::Args)]
 pub struct MotoArgs {
@@ -62,7 +26,7 @@ pub fn moto(args: MotoArgs) -> anyhow::Result<()> {
     let mut moto = Moto::start_on(&tools, args.port)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let client = aws_sdk_dynamodb::Client::new(&e2e::sdk_config(&moto.endpoint).await);
+        let client = aws_sdk_dynamodb::Client::new(&emulator::sdk_config(&moto.endpoint).await);
         reconciler::store::schema::create_table(&client, &args.table)
             .await
             .map_err(anyhow::Error::msg)
@@ -72,7 +36,7 @@ pub fn moto(args: MotoArgs) -> anyhow::Result<()> {
         moto.endpoint, args.table
     );
     println!("press Ctrl-C to stop");
-    moto.child.wait()?;
+    moto.wait()?;
     Ok(())
 }
 
@@ -111,7 +75,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn feed(endpoint: &str, stream: &str) -> anyhow::Result<()> {
-    let client = aws_sdk_dynamodb::Client::new(&e2e::sdk_config(endpoint).await);
+    let client = aws_sdk_dynamodb::Client::new(&emulator::sdk_config(endpoint).await);
     let table = format!(
         "cc-agent-reconciler-ledger_local-{:06x}",
         std::process::id()

@@ -28,7 +28,7 @@ fn template_env(table: &str) -> Vec<(&'static str, String)> {
 
 /// Starts the binary like Lambda would, with `template_env`.
 fn start(api: &RuntimeApi, template_env: &[(&str, String)]) -> Child {
-    let binary = e2e::lambda::binary("RECONCILER_SWEEP_BIN", "reconciler-sweep");
+    let binary = e2e::lambda::binary("reconciler-sweep");
     e2e::lambda::start(
         &binary,
         "cc-agent-reconciler-dev-sweep",
@@ -54,7 +54,7 @@ fn seven_hours_ago() -> i64 {
 
 /// A fresh table where `a1` has two holds taken 7 hours ago and one just now.
 async fn table_with_stragglers() -> (aws_config::SdkConfig, String) {
-    let sdk = e2e::sdk_config(e2e::moto::endpoint()).await;
+    let sdk = xtask::emulator::sdk_config(xtask::emulator::moto::shared_endpoint()).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = e2e::fresh_table(&client, "sweep-binary").await;
     let old = Ledger::new(client.clone(), table.clone()).with_clock(seven_hours_ago);
@@ -237,13 +237,13 @@ async fn the_binary_summarizes_with_a_key_from_ssm() {
     let server = tokio::spawn(async move {
         let (conn, _) = listener.accept().await.unwrap();
         let (r, mut w) = conn.into_split();
-        let request = e2e::http::read_request(&mut BufReader::new(r))
+        let request = xtask::emulator::http::read_request(&mut BufReader::new(r))
             .await
             .unwrap()
             .unwrap();
         let body = json!({"choices": [{"message": {"role": "assistant",
             "content": "Two stale holds released; the ledger is exact."}}]});
-        e2e::http::write_response(&mut w, 200, &[], body.to_string().as_bytes())
+        xtask::emulator::http::write_response(&mut w, 200, &[], body.to_string().as_bytes())
             .await
             .unwrap();
         request

@@ -1,10 +1,8 @@
 //! `cargo xtask deploy`, `diff` and `destroy` against a moto server: the same
-//! library functions the commands run (`xtask::deploy`), with the real
-//! cargo-lambda x86_64 build.
-//!
-//! The release build takes minutes on a cold `target/`; it happens at most
-//! once: every deploy here (and `cargo xtask test`, before the tests) shares
-//! `target/lambda/x86_64`, skipped while its inputs are unchanged.
+//! library functions the commands run (`xtask::deploy`), deploying packages
+//! of the binaries the tests build (`--artifacts`): the tests build for the
+//! host; the release build with cargo-lambda is the deploy's, and its command
+//! line and preflight are unit-tested in `xtask::build`.
 //!
 //! Each test has its own moto server: stacks of the same stage share names.
 
@@ -26,7 +24,7 @@ use infra::{Architecture, Stage, StageConfig};
 use xtask::aws::Clients;
 use xtask::deploy::changes::Action;
 use xtask::deploy::{self, DeployOptions, DestroyOptions, Outcome};
-use xtask::local::Moto;
+use xtask::emulator::moto::Moto;
 
 /// A deploy target: a private moto server and an outputs directory.
 struct Env {
@@ -40,7 +38,7 @@ impl Env {
     async fn start(label: &str) -> Env {
         let tools = xtask::tools::ensure().expect("the pinned tools (cargo xtask tools)");
         let moto = Moto::start(&tools).expect("start a moto server");
-        let clients = Clients::new(&e2e::sdk_config(&moto.endpoint).await);
+        let clients = Clients::new(&xtask::emulator::sdk_config(&moto.endpoint).await);
         let outputs_dir =
             std::env::temp_dir().join(format!("deploy-on-moto-{label}-{}", std::process::id()));
         Env {
@@ -57,6 +55,7 @@ impl Env {
         config.architecture = Architecture::X86_64;
         let mut opts = DeployOptions::new(config);
         opts.outputs_dir = self.outputs_dir.clone();
+        opts.code = xtask::build::Source::Prebuilt(e2e::prebuilt_artifacts());
         opts
     }
 
@@ -81,7 +80,7 @@ impl Env {
     }
 
     async fn table_exists(&self, name: &str) -> bool {
-        let config = e2e::sdk_config(&self.moto.endpoint).await;
+        let config = xtask::emulator::sdk_config(&self.moto.endpoint).await;
         aws_sdk_dynamodb::Client::new(&config)
             .describe_table()
             .table_name(name)
@@ -151,9 +150,9 @@ async fn assert_created(env: &Env, stage: Stage) {
     );
 }
 
-/// Modification times of the built zips: unchanged means not rebuilt.
+/// Modification times of the packages deployed: unchanged means not rebuilt.
 fn zip_mtimes() -> Vec<SystemTime> {
-    let dir = xtask::build::lambda_dir(&xtask::root(), Architecture::X86_64);
+    let dir = e2e::prebuilt_artifacts();
     xtask::build::FUNCTIONS
         .iter()
         .map(|f| {
@@ -239,7 +238,7 @@ async fn deploy_redeploy_modify_refuse_and_destroy_dev() {
         env.stack_status(Stage::Dev).await.as_deref(),
         Some("UPDATE_COMPLETE")
     );
-    let config = e2e::sdk_config(&env.moto.endpoint).await;
+    let config = xtask::emulator::sdk_config(&env.moto.endpoint).await;
     let function = aws_sdk_lambda::Client::new(&config)
         .get_function()
         .function_name("cc-agent-reconciler-dev-handler")
@@ -442,7 +441,7 @@ async fn a_failed_first_create_is_deleted_and_created_again() {
     // The next deploy sees ROLLBACK_COMPLETE (as AWS reports it), says so,
     // deletes the stack and creates it.
     let rollback_complete = ReportRollbackComplete(Arc::new(AtomicBool::new(true)));
-    let config = e2e::sdk_config(&env.moto.endpoint).await;
+    let config = xtask::emulator::sdk_config(&env.moto.endpoint).await;
     let mut clients = env.clients.clone();
     clients.cfn = aws_sdk_cloudformation::Client::from_conf(
         aws_sdk_cloudformation::config::Builder::from(&config)

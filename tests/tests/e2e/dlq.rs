@@ -18,22 +18,19 @@ use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
-use e2e::moto::free_port;
+
 use infra::Stage;
 use reconciler_core::event::DETAIL_TYPES;
 use serde_json::{Value, json};
 use xtask::dlq::{self, Replay, ReplayAction, ReplayOptions, Selection, Shape};
-use xtask::local::Moto;
+use xtask::emulator::moto::Moto;
 use xtask::smoke::{self, CheckOutcome, SmokeClients, SmokeEvents, SmokeOptions};
 use xtask::tools::Tools;
 
 /// A private moto server from the project's virtualenv.
 fn private_moto() -> Moto {
-    let moto_server = e2e::venv_tool("moto_server");
-    let tools = Tools {
-        bin: moto_server.parent().expect("the venv's bin/").to_path_buf(),
-    };
-    Moto::start_on(&tools, free_port()).expect("start a moto server")
+    let tools = Tools::installed().unwrap();
+    Moto::start(&tools).expect("start a moto server")
 }
 
 /// The stage's DLQ and bus on a private moto, the bus's rule feeding a capture queue.
@@ -50,7 +47,7 @@ struct Env {
 impl Env {
     async fn start(stage: Stage) -> Env {
         let moto = private_moto();
-        let config = e2e::sdk_config(&moto.endpoint).await;
+        let config = xtask::emulator::sdk_config(&moto.endpoint).await;
         let sqs = aws_sdk_sqs::Client::new(&config);
         let events = aws_sdk_eventbridge::Client::new(&config);
         let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);

@@ -10,7 +10,7 @@ use serde_json::json;
 
 /// Starts the binary like Lambda would, with `template_env`.
 fn start(api: &RuntimeApi, template_env: &[(&str, String)]) -> Child {
-    let binary = e2e::lambda::binary("RECONCILER_HANDLER_BIN", "reconciler-handler");
+    let binary = e2e::lambda::binary("reconciler-handler");
     e2e::lambda::start(
         &binary,
         "cc-agent-reconciler-dev-handler",
@@ -30,7 +30,7 @@ fn event(detail_type: &str, detail: serde_json::Value) -> Vec<u8> {
 
 #[tokio::test]
 async fn the_release_binary_applies_events_and_refuses_bad_ones() {
-    let sdk = e2e::sdk_config(e2e::moto::endpoint()).await;
+    let sdk = xtask::emulator::sdk_config(xtask::emulator::moto::shared_endpoint()).await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let table = e2e::fresh_table(&client, "binary").await;
     let api = RuntimeApi::start().await;

@@ -1,0 +1,16 @@
+//! The end-to-end tests: one test binary (one link of the AWS SDK), a module
+//! per area, every test against a real moto server (`cargo xtask test` starts
+//! one and passes `MOTO_ENDPOINT`; run alone, the first test starts one from
+//! the project's virtualenv). Their tooling is the `e2e` library
+//! (`tests/src`) and the emulator tooling of `xtask::emulator`.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod deploy;
+mod dlq;
+mod handler_binary;
+mod ledger;
+mod stack;
+mod sweep;
+mod sweep_binary;
