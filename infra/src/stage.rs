@@ -72,40 +72,7 @@ pub enum Architecture {
     X86_64,
 }
 
-/// What the sweep does with a HELD job older than the hold timeout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StragglerAction {
-    /// Expire the hold (give the credits back).
-    Expire,
-    /// Only list it in the report.
-    Report,
-}
-
-impl StragglerAction {
-    /// The value of the sweep's `STRAGGLER_ACTION` variable.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StragglerAction::Expire => "expire",
-            StragglerAction::Report => "report",
-        }
-    }
-}
-
-/// The sweep's optional report summarizer (an OpenAI-compatible
-/// chat-completions endpoint).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SummarizerConfig {
-    /// Base URL, e.g. `https://api.openai.com/v1`.
-    pub base_url: String,
-    /// The model name.
-    pub model: String,
-    /// Name of the SSM SecureString parameter holding the API key, e.g.
-    /// `/cc-agent-reconciler/prod/summarizer-api-key`. The sweep may read
-    /// this one parameter and no other.
-    pub api_key_parameter: String,
-    /// Upper bound on the whole call, in milliseconds; below the sweep's timeout.
-    pub timeout_ms: u32,
-}
+pub use reconciler_core::contract::{StragglerAction, SummarizerConfig};
 
 /// Everything that differs between stages. The stack is described once, in
 /// [`crate::stack`], and derives every stage's template from this.
@@ -265,7 +232,7 @@ impl StageConfig {
             )?;
             let sweep_budget_ms = u64::from(self.sweep_timeout_seconds) * 1000;
             check(
-                summarizer.timeout_ms > 0 && u64::from(summarizer.timeout_ms) < sweep_budget_ms,
+                summarizer.timeout_ms > 0 && summarizer.timeout_ms < sweep_budget_ms,
                 || {
                     format!(
                         "{stage}: summarizer timeout {} ms must be positive and below the sweep timeout ({sweep_budget_ms} ms)",

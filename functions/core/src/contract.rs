@@ -40,6 +40,57 @@ pub mod sweep_env {
     ];
 }
 
+/// What the sweep does with a HELD job older than the hold timeout (the
+/// sweep's `STRAGGLER_ACTION`, set from the stage's config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StragglerAction {
+    /// Release the hold (EXPIRED): the credits become available again.
+    Expire,
+    /// Only list it in the report.
+    Report,
+}
+
+impl StragglerAction {
+    /// The word the environment variable and the report carry.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StragglerAction::Expire => "expire",
+            StragglerAction::Report => "report",
+        }
+    }
+}
+
+impl std::str::FromStr for StragglerAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "expire" => Ok(StragglerAction::Expire),
+            "report" => Ok(StragglerAction::Report),
+            other => Err(format!("expected `expire` or `report`, got {other:?}")),
+        }
+    }
+}
+
+/// The sweep's optional report summarizer: an OpenAI-compatible
+/// chat-completions endpoint. The stage's config sets it; the sweep reads it
+/// from its environment (the `SUMMARIZER_*` variables).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SummarizerConfig {
+    /// Base URL, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// The model name.
+    pub model: String,
+    /// Name of the SSM SecureString parameter holding the API key, fetched at
+    /// run time (never in the template, never logged). The sweep may read this
+    /// one parameter and no other.
+    pub api_key_parameter: String,
+    /// Upper bound on the whole call, in milliseconds; below the sweep's timeout.
+    pub timeout_ms: u64,
+}
+
+/// The summarizer's timeout when none is configured.
+pub const DEFAULT_SUMMARIZER_TIMEOUT_MS: u64 = 5_000;
+
 /// CloudWatch metrics, emitted in Embedded Metric Format.
 pub mod metrics {
     /// Namespace of every custom metric.
@@ -49,6 +100,10 @@ pub mod metrics {
     /// Handler: one per event, dimension `Outcome` (the SPEC §4 word).
     pub const EVENTS: &str = "Events";
     pub const OUTCOME_DIMENSION: &str = "Outcome";
+    /// Handler: events replayed from the bus's archive (the envelope carries
+    /// a `replay-name`), one per event, dimension `Outcome`: "1,204 replayed,
+    /// 1,198 duplicate, 6 applied" for a window.
+    pub const REPLAYED_EVENTS: &str = "ReplayedEvents";
     /// Handler: events that were conflicts (alarmed).
     pub const CONFLICTS: &str = "Conflicts";
     /// Handler: debits not covered by a hold.
@@ -57,6 +112,8 @@ pub mod metrics {
     pub const INVALID_EVENTS: &str = "InvalidEvents";
     /// Sweep: HELD jobs older than the hold timeout.
     pub const STRAGGLERS: &str = "Stragglers";
+    /// Sweep: credits held by those stragglers.
+    pub const STRAGGLER_CREDITS: &str = "StragglerCredits";
     /// Sweep: holds expired.
     pub const EXPIRED: &str = "Expired";
     /// Sweep: accounts whose ledger does not sum to their balances (alarmed).

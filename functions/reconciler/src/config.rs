@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use reconciler_core::contract::{handler_env, sweep_env};
+use reconciler_core::contract::{DEFAULT_SUMMARIZER_TIMEOUT_MS, handler_env, sweep_env};
+pub use reconciler_core::contract::{StragglerAction, SummarizerConfig};
 
 /// A configuration problem, naming the variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,36 +99,6 @@ impl HandlerConfig {
     }
 }
 
-/// What the sweep does with stragglers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StragglerAction {
-    /// Release their holds (EXPIRED).
-    Expire,
-    /// Only report them.
-    Report,
-}
-
-impl std::str::FromStr for StragglerAction {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "expire" => Ok(StragglerAction::Expire),
-            "report" => Ok(StragglerAction::Report),
-            other => Err(format!("expected `expire` or `report`, got {other:?}")),
-        }
-    }
-}
-
-/// The optional summarizer (an OpenAI-compatible chat-completions endpoint).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SummarizerConfig {
-    pub base_url: String,
-    pub model: String,
-    /// SSM parameter holding the API key (fetched at run time, never logged).
-    pub api_key_parameter: String,
-    pub timeout_ms: u64,
-}
-
 /// The sweep's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SweepConfig {
@@ -161,7 +132,7 @@ impl SweepConfig {
                     problem: "must be set when SUMMARIZER_BASE_URL is".into(),
                 })?,
                 timeout_ms: match timeout {
-                    None => 5_000,
+                    None => DEFAULT_SUMMARIZER_TIMEOUT_MS,
                     Some(_) => env.parse(sweep_env::SUMMARIZER_TIMEOUT_MS)?,
                 },
             }),

@@ -144,10 +144,7 @@ impl Report {
             complete: false,
             remaining: Phase::ALL.to_vec(),
             trigger,
-            straggler_action: match straggler_action {
-                StragglerAction::Expire => "expire",
-                StragglerAction::Report => "report",
-            },
+            straggler_action: straggler_action.as_str(),
             older_than_seconds,
             audited_accounts: 0,
             drifted_accounts: 0,
