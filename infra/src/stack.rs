@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use reconciler_core::contract::{handler_env, metrics, sweep_env};
+use reconciler_core::contract::{handler_env, metrics, sweep_env, table};
 use reconciler_core::event::DETAIL_TYPES;
 
 use crate::model::cloudwatch::{
@@ -118,9 +118,6 @@ pub mod outputs {
     pub const SWEEP_FUNCTION_NAME: &str = "SweepFunctionName";
 }
 
-/// The sparse index of open items: HELD jobs, accounts awaiting audit and
-/// conflict records carry `open_kind`/`open_key`.
-pub const OPEN_ITEMS_INDEX: &str = "open-items";
 /// The sweep's schedule.
 pub const SWEEP_SCHEDULE: &str = "rate(6 hours)";
 /// EventBridge delivery retries of a rule target, after the first attempt.
@@ -209,26 +206,34 @@ fn add_ledger_table(t: &mut Template, cfg: &StageConfig) {
     let table = Table {
         table_name: Expr::sub("cc-agent-reconciler-ledger${TableSuffix}"),
         billing_mode: BillingMode::PayPerRequest,
-        attribute_definitions: ["pk", "sk", "open_kind", "open_key"]
-            .map(AttributeDefinition::string)
-            .to_vec(),
-        key_schema: vec![KeySchemaElement::hash("pk"), KeySchemaElement::range("sk")],
+        attribute_definitions: [
+            table::PARTITION_KEY,
+            table::SORT_KEY,
+            table::OPEN_INDEX_PARTITION_KEY,
+            table::OPEN_INDEX_SORT_KEY,
+        ]
+        .map(AttributeDefinition::string)
+        .to_vec(),
+        key_schema: vec![
+            KeySchemaElement::hash(table::PARTITION_KEY),
+            KeySchemaElement::range(table::SORT_KEY),
+        ],
         global_secondary_indexes: vec![GlobalSecondaryIndex {
-            index_name: OPEN_ITEMS_INDEX.to_owned(),
+            index_name: table::OPEN_INDEX.to_owned(),
             key_schema: vec![
-                KeySchemaElement::hash("open_kind"),
-                KeySchemaElement::range("open_key"),
+                KeySchemaElement::hash(table::OPEN_INDEX_PARTITION_KEY),
+                KeySchemaElement::range(table::OPEN_INDEX_SORT_KEY),
             ],
             projection: Projection {
                 projection_type: ProjectionType::Include,
-                non_key_attributes: reconciler_core::contract::OPEN_INDEX_ATTRIBUTES
+                non_key_attributes: table::OPEN_INDEX_ATTRIBUTES
                     .iter()
                     .map(|a| a.to_string())
                     .collect(),
             },
         }],
         time_to_live_specification: Some(TimeToLiveSpecification {
-            attribute_name: "expires_at".to_owned(),
+            attribute_name: table::TTL_ATTRIBUTE.to_owned(),
             enabled: true,
         }),
         point_in_time_recovery_specification: Some(PointInTimeRecoverySpecification {
@@ -336,7 +341,8 @@ fn add_functions(t: &mut Template, cfg: &StageConfig) {
             "LedgerOpenItemsIndex",
             &["dynamodb:Query"],
             vec![Expr::sub(format!(
-                "${{LedgerTable.Arn}}/index/{OPEN_ITEMS_INDEX}"
+                "${{LedgerTable.Arn}}/index/{}",
+                table::OPEN_INDEX
             ))],
         ),
     ];

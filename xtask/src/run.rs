@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use reconciler::handler::Handler;
 use reconciler::store::Ledger;
+use reconciler_core::audit::{self as money, Balances};
 
 use crate::emulator::{self, moto::Moto};
 
@@ -117,12 +118,17 @@ async fn feed(endpoint: &str, stream: &str) -> anyhow::Result<()> {
         "\n{:<12} {:>10} {:>8} {:>12}",
         "account", "available", "held", "ledger drift"
     );
+    let mut drifted = Vec::new();
     for (account, (available, held)) in &balances {
-        let (sum_available, sum_held) = ledger_sum(handler.ledger(), account).await?;
+        let problems = audit(handler.ledger(), account).await?;
         println!(
             "{account:<12} {available:>10} {held:>8} {:>12}",
-            (available - sum_available).abs() + (held - sum_held).abs()
+            problems.len()
         );
+        drifted.extend(problems.into_iter().map(|p| format!("{account}: {p}")));
+    }
+    if !drifted.is_empty() {
+        anyhow::bail!("ledger drift:\n  {}", drifted.join("\n  "));
     }
     Ok(())
 }
@@ -146,13 +152,21 @@ fn describe(line: &str) -> String {
     )
 }
 
-/// The sums of an account's ledger entries (available, held).
-async fn ledger_sum(ledger: &Ledger, account: &str) -> anyhow::Result<(i64, i64)> {
+/// The core's audit of an account as stored (every entry, and the jobs whose
+/// holds they took or released): its problems, none for an exact ledger.
+async fn audit(ledger: &Ledger, account_id: &str) -> anyhow::Result<Vec<String>> {
+    let Some(account) = ledger.account(account_id).await? else {
+        // Only rejections and tombstones: no money moved, no account item.
+        return Ok(Vec::new());
+    };
     let entries = ledger
-        .entries_between(account, 1, u64::MAX, None)
+        .entries_between(account_id, 1, account.seq, None)
         .await
-        .context("query ledger entries")?;
-    Ok(entries.iter().fold((0, 0), |(a, h), e| {
-        (a + e.available_delta, h + e.held_delta)
-    }))
+        .context("query the ledger entries")?;
+    let jobs = ledger.jobs(&money::jobs_holding(&entries)).await?;
+    let mut problems = money::audit(&account, Balances::default(), &entries)
+        .map(|d| d.problems)
+        .unwrap_or_default();
+    problems.extend(money::audit_holds(&account, &entries, &jobs).problems);
+    Ok(problems)
 }

@@ -122,24 +122,38 @@ pub mod metrics {
     pub const SWEEP_CONFLICTS: &str = "SweepConflicts";
 }
 
-/// The ledger table's sparse index `open-items`: the non-key attributes it
-/// copies. Those the sweep reads from HELD jobs and conflict records; not the
-/// accounts' balances and `holds` map, which would make every account write
-/// rewrite a large index entry.
-pub const OPEN_INDEX_ATTRIBUTES: &[&str] = &[
-    "job_id",
-    "account_id",
-    "status",
-    "requested",
-    "hold",
-    "debited",
-    "reason",
-    "held_at_ms",
-    "updated_at_ms",
-    "key",
-    "detail_type",
-    "detail",
-    "event_id",
-    "at_ms",
-    "expires_at",
-];
+/// The ledger table's schema: the facts the table's definition (the stack's,
+/// and the one local runs create) and the adapter's requests share.
+pub mod table {
+    /// Partition key (a string).
+    pub const PARTITION_KEY: &str = "pk";
+    /// Sort key (a string).
+    pub const SORT_KEY: &str = "sk";
+    /// The sparse index of what is open: HELD jobs, accounts awaiting an
+    /// audit, conflicts not yet listed. Only items carrying its keys are in it.
+    pub const OPEN_INDEX: &str = "open-items";
+    /// The index's partition key (a string): `HELD`, `AUDIT` or `CONFLICT`.
+    pub const OPEN_INDEX_PARTITION_KEY: &str = "open_kind";
+    /// The index's sort key (a string).
+    pub const OPEN_INDEX_SORT_KEY: &str = "open_key";
+    /// The non-key attributes the index copies: exactly what the sweep reads
+    /// from HELD jobs and conflict records. Nothing an account write changes
+    /// (its balances, `updated_at_ms`), so an account write costs no index
+    /// write unless its audit mark comes back.
+    pub const OPEN_INDEX_ATTRIBUTES: &[&str] = &[
+        "v",
+        "job_id",
+        "account_id",
+        "hold",
+        "held_at_ms",
+        "key",
+        "detail_type",
+        "detail",
+        "reason",
+        "event_id",
+        "at_ms",
+        "expires_at",
+    ];
+    /// The attribute DynamoDB's TTL deletes expired conflict records by.
+    pub const TTL_ATTRIBUTE: &str = "expires_at";
+}

@@ -10,16 +10,24 @@ use serde_json::{Map, Value};
 
 /// Ids are non-empty strings of at most this many characters.
 pub const MAX_ID_CHARS: usize = 256;
-/// `credits` is an integer in `0..=MAX_CREDITS`.
+/// `credits` is an integer in `0..=MAX_CREDITS`; an adjustment's in
+/// `-MAX_CREDITS..=MAX_CREDITS`, not 0.
 pub const MAX_CREDITS: i64 = 1_000_000_000_000;
+/// An adjustment's `reason` has 1 to this many characters.
+pub const MAX_REASON_CHARS: usize = 512;
 
-/// The `detail-type`s the reconciler understands, as they appear on the bus.
+/// The `detail-type`s the reconciler consumes from the bus (the rule's pattern).
 pub const DETAIL_TYPES: [&str; 4] = [
     "credits.granted",
     "video.requested",
     "video.rendered",
     "video.failed",
 ];
+
+/// An operator's correction (SPEC §3 "Corrections"). It reaches the handler
+/// only by a direct invocation (`cargo xtask ledger adjust`), never through
+/// the bus: the rule does not match it, and on the bus it is an unrouted event.
+pub const ADJUSTMENT_DETAIL_TYPE: &str = "credits.adjusted";
 
 /// One validated business event (the envelope's `detail`, typed by its `detail-type`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -48,6 +56,13 @@ pub enum Event {
         account_id: String,
         reason: Option<String>,
     },
+    /// `credits.adjusted`: an operator moves `available` by `credits` (signed).
+    Adjusted {
+        adjustment_id: String,
+        account_id: String,
+        credits: i64,
+        reason: String,
+    },
 }
 
 impl Event {
@@ -56,14 +71,15 @@ impl Event {
             Event::Granted { account_id, .. }
             | Event::Requested { account_id, .. }
             | Event::Rendered { account_id, .. }
-            | Event::Failed { account_id, .. } => account_id,
+            | Event::Failed { account_id, .. }
+            | Event::Adjusted { account_id, .. } => account_id,
         }
     }
 
-    /// The job this event is about; `None` for grants.
+    /// The job this event is about; `None` for grants and adjustments.
     pub fn job_id(&self) -> Option<&str> {
         match self {
-            Event::Granted { .. } => None,
+            Event::Granted { .. } | Event::Adjusted { .. } => None,
             Event::Requested { job_id, .. }
             | Event::Rendered { job_id, .. }
             | Event::Failed { job_id, .. } => Some(job_id),
@@ -76,6 +92,21 @@ impl Event {
             Event::Requested { .. } => DETAIL_TYPES[1],
             Event::Rendered { .. } => DETAIL_TYPES[2],
             Event::Failed { .. } => DETAIL_TYPES[3],
+            Event::Adjusted { .. } => ADJUSTMENT_DETAIL_TYPE,
+        }
+    }
+
+    /// The key its effect is applied once by (SPEC §2): `grant:<id>`,
+    /// `adjustment:<id>`, or `job:<id>:<detail-type>`.
+    pub fn business_key(&self) -> String {
+        match self {
+            Event::Granted { grant_id, .. } => format!("grant:{grant_id}"),
+            Event::Adjusted { adjustment_id, .. } => format!("adjustment:{adjustment_id}"),
+            other => format!(
+                "job:{}:{}",
+                other.job_id().unwrap_or_default(),
+                other.detail_type()
+            ),
         }
     }
 
@@ -112,6 +143,17 @@ impl Event {
                 }
                 detail
             }
+            Event::Adjusted {
+                adjustment_id,
+                account_id,
+                credits,
+                reason,
+            } => serde_json::json!({
+                "adjustment_id": adjustment_id,
+                "account_id": account_id,
+                "credits": credits,
+                "reason": reason,
+            }),
         }
     }
 }
@@ -124,6 +166,9 @@ pub struct Envelope {
     pub id: Option<String>,
     /// EventBridge's `time`, if present (informational).
     pub time: Option<String>,
+    /// The archive replay that delivered it (EventBridge's `replay-name`),
+    /// if it is a replayed event.
+    pub replay_name: Option<String>,
     pub event: Event,
 }
 
@@ -178,6 +223,7 @@ pub fn parse_envelope(value: &Value) -> Result<Envelope, InvalidEvent> {
     })?;
     let id = optional_string(obj, "id", "id")?;
     let time = optional_string(obj, "time", "time")?;
+    let replay_name = optional_string(obj, "replay-name", "replay-name")?;
     let detail_type = match obj.get("detail-type") {
         None => return Err(InvalidEvent::new("detail-type", "is missing")),
         Some(Value::String(s)) => s.as_str(),
@@ -192,16 +238,21 @@ pub fn parse_envelope(value: &Value) -> Result<Envelope, InvalidEvent> {
         .get("detail")
         .ok_or_else(|| InvalidEvent::new("detail", "is missing"))?;
     let event = parse_detail(detail_type, detail)?;
-    Ok(Envelope { id, time, event })
+    Ok(Envelope {
+        id,
+        time,
+        replay_name,
+        event,
+    })
 }
 
 /// Validates a `detail` for the given `detail-type`.
 pub fn parse_detail(detail_type: &str, detail: &Value) -> Result<Event, InvalidEvent> {
-    if !DETAIL_TYPES.contains(&detail_type) {
+    if !DETAIL_TYPES.contains(&detail_type) && detail_type != ADJUSTMENT_DETAIL_TYPE {
         return Err(InvalidEvent::new(
             "detail-type",
             format!(
-                "is {detail_type:?}, which is not one of {}",
+                "is {detail_type:?}, which is not one of {} (or {ADJUSTMENT_DETAIL_TYPE}, by direct invocation)",
                 DETAIL_TYPES.join(", ")
             ),
         ));
@@ -232,6 +283,12 @@ pub fn parse_detail(detail_type: &str, detail: &Value) -> Result<Event, InvalidE
             job_id: id(d, "job_id")?,
             account_id: id(d, "account_id")?,
             reason: optional_string(d, "reason", "detail.reason")?,
+        },
+        ADJUSTMENT_DETAIL_TYPE => Event::Adjusted {
+            adjustment_id: id(d, "adjustment_id")?,
+            account_id: id(d, "account_id")?,
+            credits: signed_credits(d)?,
+            reason: reason(d)?,
         },
         _ => unreachable!("checked against DETAIL_TYPES above"),
     };
@@ -288,6 +345,63 @@ fn credits(d: &Map<String, Value>) -> Result<i64, InvalidEvent> {
         Some(other) => Err(InvalidEvent::new(
             field,
             format!("must be a JSON number ({range}), got {}", kind(other)),
+        )),
+    }
+}
+
+/// An adjustment's `credits`: a signed integer, not 0, at most
+/// [`MAX_CREDITS`] either way.
+fn signed_credits(d: &Map<String, Value>) -> Result<i64, InvalidEvent> {
+    let field = "detail.credits";
+    let range = format!("a non-zero integer from -{MAX_CREDITS} to {MAX_CREDITS}");
+    match d.get("credits") {
+        None | Some(Value::Null) => Err(InvalidEvent::new(field, "is missing")),
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(0) => Err(InvalidEvent::new(
+                field,
+                format!("is 0; an adjustment must move credits: {range}"),
+            )),
+            Some(i) if (-MAX_CREDITS..=MAX_CREDITS).contains(&i) => Ok(i),
+            Some(i) => Err(InvalidEvent::new(
+                field,
+                format!("is too large ({i}); it must be {range}"),
+            )),
+            None if n.is_u64() => Err(InvalidEvent::new(
+                field,
+                format!("is too large ({n}); it must be {range}"),
+            )),
+            None => Err(InvalidEvent::new(
+                field,
+                format!("is not an integer ({n}); it must be {range}"),
+            )),
+        },
+        Some(other) => Err(InvalidEvent::new(
+            field,
+            format!("must be a JSON number ({range}), got {}", kind(other)),
+        )),
+    }
+}
+
+/// An adjustment's `reason`: 1 to [`MAX_REASON_CHARS`] characters, not blank.
+fn reason(d: &Map<String, Value>) -> Result<String, InvalidEvent> {
+    let field = "detail.reason";
+    match d.get("reason") {
+        None | Some(Value::Null) => Err(InvalidEvent::new(
+            field,
+            "is missing: say why the account is corrected",
+        )),
+        Some(Value::String(s)) if s.trim().is_empty() => Err(InvalidEvent::new(field, "is empty")),
+        Some(Value::String(s)) if s.chars().count() > MAX_REASON_CHARS => Err(InvalidEvent::new(
+            field,
+            format!(
+                "is {} characters long; at most {MAX_REASON_CHARS} are allowed",
+                s.chars().count()
+            ),
+        )),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(other) => Err(InvalidEvent::new(
+            field,
+            format!("must be a string, got {}", kind(other)),
         )),
     }
 }
@@ -520,6 +634,98 @@ mod tests {
                 err.to_string()
             );
         }
+    }
+
+    #[test]
+    fn adjustments_parse_and_every_invalid_one_names_its_field() {
+        let ok = json!({"adjustment_id": "adj-1", "account_id": "a1", "credits": -25,
+                        "reason": "double charge on job j9"});
+        let event = parse_envelope(&envelope(ADJUSTMENT_DETAIL_TYPE, ok.clone()))
+            .unwrap()
+            .event;
+        assert_eq!(
+            event,
+            Event::Adjusted {
+                adjustment_id: "adj-1".into(),
+                account_id: "a1".into(),
+                credits: -25,
+                reason: "double charge on job j9".into(),
+            }
+        );
+        assert_eq!(event.business_key(), "adjustment:adj-1");
+        assert_eq!(
+            parse_detail(ADJUSTMENT_DETAIL_TYPE, &event.to_detail()).unwrap(),
+            event
+        );
+        assert!(
+            !DETAIL_TYPES.contains(&ADJUSTMENT_DETAIL_TYPE),
+            "never on the bus rule"
+        );
+        let with = |k: &str, v: Value| {
+            let mut d = ok.clone();
+            d[k] = v;
+            envelope(ADJUSTMENT_DETAIL_TYPE, d)
+        };
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (with("credits", json!(0)), "detail.credits", "is 0"),
+            (
+                with("credits", json!(-MAX_CREDITS - 1)),
+                "detail.credits",
+                "too large",
+            ),
+            (
+                with("credits", json!(1.5)),
+                "detail.credits",
+                "not an integer",
+            ),
+            (
+                with("credits", json!("-5")),
+                "detail.credits",
+                "got a string",
+            ),
+            (with("reason", json!("")), "detail.reason", "empty"),
+            (with("reason", json!("  ")), "detail.reason", "empty"),
+            (
+                with("reason", json!("x".repeat(513))),
+                "detail.reason",
+                "513 characters",
+            ),
+            (with("reason", Value::Null), "detail.reason", "missing"),
+            (
+                with("adjustment_id", json!("")),
+                "detail.adjustment_id",
+                "empty",
+            ),
+        ];
+        for (input, field, words) in cases {
+            let err = invalid(input.clone());
+            assert_eq!(err.field, field, "input {input}");
+            assert!(
+                err.to_string().contains(words),
+                "{err} should say {words:?}"
+            );
+        }
+        assert_eq!(
+            parse_envelope(&with("credits", json!(MAX_CREDITS)))
+                .unwrap()
+                .event
+                .to_detail()["credits"],
+            json!(MAX_CREDITS)
+        );
+    }
+
+    #[test]
+    fn a_replayed_event_carries_its_replay_name() {
+        let mut v = envelope(
+            "credits.granted",
+            json!({"grant_id": "g", "account_id": "a", "credits": 1}),
+        );
+        assert_eq!(parse_envelope(&v).unwrap().replay_name, None);
+        v["replay-name"] = json!("window-2026-11-30");
+        assert_eq!(
+            parse_envelope(&v).unwrap().replay_name.as_deref(),
+            Some("window-2026-11-30")
+        );
     }
 
     #[test]

@@ -5,7 +5,6 @@
 //! it into one `TransactWriteItems`, guarded by the `before` state it was
 //! computed from), or a `duplicate`/`conflict` that changes no money.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::event::Event;
@@ -22,13 +21,14 @@ pub struct Account {
     pub granted: i64,
     /// Total ever debited.
     pub debited: i64,
-    /// Number of ledger entries written for this account; the version that
-    /// every write is conditioned on (optimistic concurrency, no lost update).
+    /// Net total of the operators' corrections (signed).
+    pub adjusted: i64,
+    /// Number of ledger entries written for this account: entry `seq` is the
+    /// last one. Every write is conditioned on the whole account as decided on
+    /// (optimistic concurrency: no lost update, no overwritten correction).
     pub seq: u64,
     /// Number of debits not covered by a hold (SPEC's "overdraft … counted").
     pub overdrafts: u64,
-    /// The holds of this account's HELD jobs: job id → credits. `held` is their sum.
-    pub holds: BTreeMap<String, i64>,
 }
 
 impl Account {
@@ -39,23 +39,28 @@ impl Account {
         }
     }
 
-    /// SPEC §3 invariants 1 and 2 for one account.
+    /// SPEC §3 invariant 1 on one account (conservation), and `held` never
+    /// negative. Invariant 2 (`held` = the holds of its HELD jobs) needs the
+    /// jobs: [`crate::audit`] and [`crate::memory::MemoryLedger`] check it.
     pub fn check(&self) -> Result<(), String> {
-        if self.available + self.held != self.granted - self.debited {
+        let owned = i128::from(self.available) + i128::from(self.held);
+        let net = i128::from(self.granted) - i128::from(self.debited) + i128::from(self.adjusted);
+        if owned != net {
             return Err(format!(
-                "account {}: conservation broken: available {} + held {} != granted {} - debited {}",
-                self.account_id, self.available, self.held, self.granted, self.debited
+                "account {}: conservation broken: available {} + held {} != granted {} - debited {} + adjusted {}",
+                self.account_id,
+                self.available,
+                self.held,
+                self.granted,
+                self.debited,
+                self.adjusted
             ));
         }
-        let holds: i64 = self.holds.values().sum();
-        if self.held != holds {
+        if self.held < 0 {
             return Err(format!(
-                "account {}: held {} != sum of holds {}",
-                self.account_id, self.held, holds
+                "account {}: held {} is negative",
+                self.account_id, self.held
             ));
-        }
-        if self.held < 0 || self.holds.values().any(|h| *h < 0) {
-            return Err(format!("account {}: negative hold", self.account_id));
         }
         Ok(())
     }
@@ -115,21 +120,32 @@ pub struct Job {
     pub debited: Option<i64>,
     /// The failure reason of an applied `video.failed`.
     pub reason: Option<String>,
+    /// The account's entries that moved this job's money (their `seq`s), in
+    /// order: its history is these entries, and the audit tells a job that
+    /// moved after the version it audits by the last one.
+    pub entries: Vec<u64>,
 }
 
 impl Job {
-    /// The job as it must be when `account.holds` names it: HELD with exactly
-    /// that hold. The account and the job are always written together, so the
-    /// hold map is an exact index of HELD jobs.
-    pub fn held(job_id: &str, account_id: &str, hold: i64) -> Job {
-        Job {
-            job_id: job_id.into(),
-            account_id: account_id.into(),
-            status: JobStatus::Held,
-            requested: Some(hold),
-            hold: Some(hold),
-            debited: None,
-            reason: None,
+    /// What every stored job must satisfy: a HELD or EXPIRED job has a
+    /// non-negative hold, a DEBITED job its debit, a REJECTED job its
+    /// estimate. The adapter refuses a stored job that breaks this (a
+    /// malformed item) before anything is decided on it.
+    pub fn check(&self) -> Result<(), String> {
+        let problem = match self.status {
+            JobStatus::Held | JobStatus::Expired if self.hold.is_none_or(|h| h < 0) => {
+                Some("has no valid hold")
+            }
+            JobStatus::Debited if self.debited.is_none_or(|d| d < 0) => Some("has no valid debit"),
+            JobStatus::Rejected if self.requested.is_none() => Some("has no estimate"),
+            _ => None,
+        };
+        match problem {
+            Some(problem) => Err(format!(
+                "job {} is {} but {problem}",
+                self.job_id, self.status
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -142,6 +158,16 @@ pub struct Grant {
     pub credits: i64,
 }
 
+/// An operator's correction already applied (its idempotency record).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adjustment {
+    pub adjustment_id: String,
+    pub account_id: String,
+    /// Signed: moves `available` by this much.
+    pub credits: i64,
+    pub reason: String,
+}
+
 /// What a change of money was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
@@ -150,6 +176,7 @@ pub enum EntryKind {
     Debit,
     Refund,
     Expire,
+    Adjustment,
 }
 
 impl EntryKind {
@@ -160,6 +187,7 @@ impl EntryKind {
             EntryKind::Debit => "debit",
             EntryKind::Refund => "refund",
             EntryKind::Expire => "expire",
+            EntryKind::Adjustment => "adjustment",
         }
     }
 
@@ -170,6 +198,7 @@ impl EntryKind {
             EntryKind::Debit,
             EntryKind::Refund,
             EntryKind::Expire,
+            EntryKind::Adjustment,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -183,7 +212,8 @@ pub struct Entry {
     /// Position in the account's ledger, 1-based; equals the account's `seq` after it.
     pub seq: u64,
     pub kind: EntryKind,
-    /// The business key the entry applies: `grant:<id>` or `job:<id>:<kind>`.
+    /// The business key the entry applies: `grant:<id>`, `job:<id>:<kind>`
+    /// or `adjustment:<id>`.
     pub key: String,
     /// The credits the event named (grant amount, hold, actual cost).
     pub amount: i64,
@@ -191,6 +221,7 @@ pub struct Entry {
     pub held_delta: i64,
     pub granted_delta: i64,
     pub debited_delta: i64,
+    pub adjusted_delta: i64,
     /// Credits of this debit not covered by a hold (0 when covered).
     pub overdraft: i64,
     pub available_after: i64,
@@ -198,6 +229,17 @@ pub struct Entry {
     pub event_id: String,
     /// Milliseconds since the Unix epoch.
     pub at_ms: i64,
+}
+
+impl Entry {
+    /// The job whose money the entry moved, for job entries
+    /// (`job:<id>:<kind>`).
+    pub fn job_id(&self) -> Option<&str> {
+        let rest = self.key.strip_prefix("job:")?;
+        ["hold", "debit", "refund", "expire"]
+            .iter()
+            .find_map(|kind| rest.strip_suffix(kind)?.strip_suffix(':'))
+    }
 }
 
 /// The outcome words of SPEC §4, plus the sweep's `expired`.
@@ -208,18 +250,20 @@ pub enum Outcome {
     Rejected,
     Debited,
     Refunded,
+    Adjusted,
     Duplicate,
     Conflict,
     Expired,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Granted,
         Outcome::Held,
         Outcome::Rejected,
         Outcome::Debited,
         Outcome::Refunded,
+        Outcome::Adjusted,
         Outcome::Duplicate,
         Outcome::Conflict,
         Outcome::Expired,
@@ -232,6 +276,7 @@ impl Outcome {
             Outcome::Rejected => "rejected",
             Outcome::Debited => "debited",
             Outcome::Refunded => "refunded",
+            Outcome::Adjusted => "adjusted",
             Outcome::Duplicate => "duplicate",
             Outcome::Conflict => "conflict",
             Outcome::Expired => "expired",
@@ -250,6 +295,8 @@ impl fmt::Display for Outcome {
 pub enum ConflictReason {
     /// The grant id was applied before with another account or amount.
     GrantMismatch { applied: Grant },
+    /// The adjustment id was applied before with another account, amount or reason.
+    AdjustmentMismatch { applied: Adjustment },
     /// The job belongs to another account.
     AccountMismatch { job_account_id: String },
     /// The transition was applied before with another amount.
@@ -269,6 +316,11 @@ impl fmt::Display for ConflictReason {
                 f,
                 "grant {} was already applied as {} credits to account {}",
                 applied.grant_id, applied.credits, applied.account_id
+            ),
+            ConflictReason::AdjustmentMismatch { applied } => write!(
+                f,
+                "adjustment {} was already applied as {} credits to account {} ({:?})",
+                applied.adjustment_id, applied.credits, applied.account_id, applied.reason
             ),
             ConflictReason::AccountMismatch { job_account_id } => {
                 write!(f, "the job belongs to account {job_account_id}")
@@ -309,6 +361,8 @@ pub struct Change {
     pub job: Option<(Option<Job>, Job)>,
     /// A grant to record (grants only).
     pub grant: Option<Grant>,
+    /// An adjustment to record (adjustments only).
+    pub adjustment: Option<Adjustment>,
     /// The ledger entry, when money moves.
     pub entry: Option<Entry>,
 }
@@ -329,6 +383,8 @@ pub struct Known {
     pub job: Option<Job>,
     /// The grant with the event's grant id; `None` if never applied.
     pub grant: Option<Grant>,
+    /// The adjustment with the event's adjustment id; `None` if never applied.
+    pub adjustment: Option<Adjustment>,
 }
 
 /// Identity of the event being applied, recorded on the entry.
@@ -344,9 +400,6 @@ pub enum LedgerError {
     /// A balance would leave `i64` (each event is at most 10^12 credits, so this
     /// takes millions of maximal grants to one account). Nothing is written.
     Overflow { account_id: String },
-    /// The known account and job disagree (snapshots of different moments);
-    /// read them together and decide again.
-    Inconsistent(String),
 }
 
 impl fmt::Display for LedgerError {
@@ -356,7 +409,6 @@ impl fmt::Display for LedgerError {
                 f,
                 "balance of account {account_id} would overflow a 64-bit integer"
             ),
-            LedgerError::Inconsistent(what) => write!(f, "inconsistent snapshot: {what}"),
         }
     }
 }
@@ -372,6 +424,7 @@ struct Movement {
     held: i64,
     granted: i64,
     debited: i64,
+    adjusted: i64,
     overdraft: i64,
 }
 
@@ -381,8 +434,53 @@ pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, Led
     if let Some(a) = &known.account {
         assert_eq!(a.account_id, account_id, "known account is the event's");
     }
-    check_consistent(known, event.job_id())?;
     match event {
+        Event::Adjusted {
+            adjustment_id,
+            credits,
+            reason,
+            ..
+        } => {
+            let adjustment = Adjustment {
+                adjustment_id: adjustment_id.clone(),
+                account_id: account_id.into(),
+                credits: *credits,
+                reason: reason.clone(),
+            };
+            if let Some(applied) = &known.adjustment {
+                return Ok(if *applied == adjustment {
+                    Decision::Duplicate
+                } else {
+                    Decision::Conflict(ConflictReason::AdjustmentMismatch {
+                        applied: applied.clone(),
+                    })
+                });
+            }
+            let movement = Movement {
+                kind: EntryKind::Adjustment,
+                key: format!("adjustment:{adjustment_id}"),
+                amount: *credits,
+                available: *credits,
+                held: 0,
+                granted: 0,
+                debited: 0,
+                adjusted: *credits,
+                overdraft: 0,
+            };
+            let mut change = change(
+                Outcome::Adjusted,
+                account_id,
+                known,
+                None,
+                None,
+                Some(movement),
+                meta,
+            )?;
+            if let Decision::Apply(c) = &mut change {
+                c.adjustment = Some(adjustment);
+            }
+            Ok(change)
+        }
         Event::Granted {
             grant_id, credits, ..
         } => {
@@ -410,10 +508,12 @@ pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, Led
                 held: 0,
                 granted: *credits,
                 debited: 0,
+                adjusted: 0,
                 overdraft: 0,
             };
             change(
                 Outcome::Granted,
+                account_id,
                 known,
                 None,
                 Some(grant),
@@ -454,13 +554,30 @@ pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, Led
                     held: c,
                     granted: 0,
                     debited: 0,
+                    adjusted: 0,
                     overdraft: 0,
                 };
-                change(Outcome::Held, known, Some(job), None, Some(movement), meta)
+                change(
+                    Outcome::Held,
+                    account_id,
+                    known,
+                    Some(job),
+                    None,
+                    Some(movement),
+                    meta,
+                )
             } else {
                 let mut job = new_job(job_id, account_id, JobStatus::Rejected);
                 job.requested = Some(c);
-                change(Outcome::Rejected, known, Some(job), None, None, meta)
+                change(
+                    Outcome::Rejected,
+                    account_id,
+                    known,
+                    Some(job),
+                    None,
+                    None,
+                    meta,
+                )
             }
         }
         Event::Rendered {
@@ -503,10 +620,12 @@ pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, Led
                 held: -hold,
                 granted: 0,
                 debited: a,
+                adjusted: 0,
                 overdraft: (a - hold).max(0),
             };
             change(
                 Outcome::Debited,
+                account_id,
                 known,
                 Some(job),
                 None,
@@ -518,7 +637,15 @@ pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, Led
             None => {
                 let mut job = new_job(job_id, account_id, JobStatus::Refunded);
                 job.reason = reason.clone();
-                change(Outcome::Refunded, known, Some(job), None, None, meta)
+                change(
+                    Outcome::Refunded,
+                    account_id,
+                    known,
+                    Some(job),
+                    None,
+                    None,
+                    meta,
+                )
             }
             Some(job) if job.account_id != account_id => Ok(account_mismatch(job)),
             Some(job) => match job.status {
@@ -535,10 +662,12 @@ pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, Led
                         held: -h,
                         granted: 0,
                         debited: 0,
+                        adjusted: 0,
                         overdraft: 0,
                     };
                     change(
                         Outcome::Refunded,
+                        account_id,
                         known,
                         Some(after),
                         None,
@@ -561,11 +690,11 @@ pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, Led
 /// hold released. Anything else (already settled, gone) is a `Duplicate`: the
 /// sweep lost a race it is glad to lose.
 pub fn decide_expiry(job_id: &str, known: &Known, meta: &Meta) -> Result<Decision, LedgerError> {
-    check_consistent(known, Some(job_id))?;
     let Some(job) = known.job.as_ref().filter(|j| j.status == JobStatus::Held) else {
         return Ok(Decision::Duplicate);
     };
     assert_eq!(job.job_id, job_id);
+    let account_id = job.account_id.as_str();
     let h = job.hold.expect("a HELD job has a hold");
     let mut after = job.clone();
     after.status = JobStatus::Expired;
@@ -577,10 +706,12 @@ pub fn decide_expiry(job_id: &str, known: &Known, meta: &Meta) -> Result<Decisio
         held: -h,
         granted: 0,
         debited: 0,
+        adjusted: 0,
         overdraft: 0,
     };
     change(
         Outcome::Expired,
+        account_id,
         known,
         Some(after),
         None,
@@ -598,6 +729,7 @@ fn new_job(job_id: &str, account_id: &str, status: JobStatus) -> Job {
         hold: None,
         debited: None,
         reason: None,
+        entries: Vec::new(),
     }
 }
 
@@ -613,39 +745,9 @@ fn add(a: i64, b: i64, account_id: &str) -> Result<i64, LedgerError> {
     })
 }
 
-/// Knowledge is consistent when the account's hold map and the job agree on
-/// whether (and how much) the job holds. Snapshots taken at different times
-/// can disagree; deciding on them would be deciding on a state that never was.
-fn check_consistent(known: &Known, job_id: Option<&str>) -> Result<(), LedgerError> {
-    let Some(account) = &known.account else {
-        return Ok(());
-    };
-    let Some(job) = &known.job else {
-        return match job_id.filter(|j| account.holds.contains_key(*j)) {
-            Some(j) => Err(LedgerError::Inconsistent(format!(
-                "account {} holds credits for job {j}, which is unknown",
-                account.account_id
-            ))),
-            None => Ok(()),
-        };
-    };
-    if job.account_id != account.account_id {
-        return Ok(());
-    }
-    let in_map = account.holds.get(&job.job_id).copied();
-    let by_job = (job.status == JobStatus::Held).then(|| job.hold.unwrap_or(-1));
-    if in_map == by_job {
-        Ok(())
-    } else {
-        Err(LedgerError::Inconsistent(format!(
-            "account {} holds {:?} for job {} but the job is {} with hold {:?}",
-            account.account_id, in_map, job.job_id, job.status, job.hold
-        )))
-    }
-}
-
 fn change(
     outcome: Outcome,
+    account_id: &str,
     known: &Known,
     job_after: Option<Job>,
     grant: Option<Grant>,
@@ -653,11 +755,7 @@ fn change(
     meta: &Meta,
 ) -> Result<Decision, LedgerError> {
     let account_before = known.account.clone();
-    let account_id = job_after
-        .as_ref()
-        .map(|j| j.account_id.clone())
-        .or_else(|| grant.as_ref().map(|g| g.account_id.clone()))
-        .expect("a change names an account");
+    let account_id = account_id.to_owned();
     let mut after = account_before
         .clone()
         .unwrap_or_else(|| Account::new(account_id.clone()));
@@ -667,6 +765,7 @@ fn change(
         after.held = add(after.held, m.held, &account_id)?;
         after.granted = add(after.granted, m.granted, &account_id)?;
         after.debited = add(after.debited, m.debited, &account_id)?;
+        after.adjusted = add(after.adjusted, m.adjusted, &account_id)?;
         after.seq += 1;
         if m.overdraft > 0 {
             after.overdrafts += 1;
@@ -681,6 +780,7 @@ fn change(
             held_delta: m.held,
             granted_delta: m.granted,
             debited_delta: m.debited,
+            adjusted_delta: m.adjusted,
             overdraft: m.overdraft,
             available_after: after.available,
             held_after: after.held,
@@ -688,17 +788,23 @@ fn change(
             at_ms: meta.at_ms,
         });
     }
-    if let Some(job) = &job_after {
-        match job.status {
-            JobStatus::Held => {
-                after
-                    .holds
-                    .insert(job.job_id.clone(), job.hold.expect("HELD has a hold"));
-            }
-            _ => {
-                after.holds.remove(&job.job_id);
-            }
-        }
+    let mut job_after = job_after;
+    if let (Some(job), Some(entry)) = (&mut job_after, &entry) {
+        job.entries.push(entry.seq);
+    }
+    // Invariant 2, as the transaction keeps it: `held` moves by exactly the
+    // hold the job takes or releases in the same change.
+    let holding = |job: Option<&Job>| {
+        job.filter(|j| j.status == JobStatus::Held)
+            .map_or(0, |j| j.hold.unwrap_or(0))
+    };
+    let held_delta = entry.as_ref().map_or(0, |e| e.held_delta);
+    if job_after.is_some()
+        && held_delta != holding(job_after.as_ref()) - holding(known.job.as_ref())
+    {
+        panic!(
+            "ledger invariant broken by {outcome}: held moves by {held_delta}, the job's hold does not"
+        );
     }
     // TigerBeetle's habit: a change that breaks an invariant is a bug, and must
     // never reach the ledger.
@@ -712,6 +818,7 @@ fn change(
         account_after: after,
         job,
         grant,
+        adjustment: None,
         entry,
     }))
 }

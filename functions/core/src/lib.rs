@@ -2,17 +2,23 @@
 //!
 //! - [`event`]: the four business events and their validation (SPEC §2);
 //! - [`ledger`]: the job state machine, deciding what an event does (SPEC §3);
+//! - [`audit`]: the money audit (invariants 1–3), written once, used by the
+//!   sweep, the local run, the reference model and the tests;
 //! - [`memory`]: an in-memory ledger applying decisions, the reference model
 //!   the property tests check the invariants on;
+//! - [`oracle`]: SPEC §3 written again from the contract alone, the
+//!   independent model the property tests and the simulator compare with;
 //! - [`contract`]: names shared with the infrastructure (environment variables,
 //!   metric names), so the template and the functions cannot drift apart.
 //!
 //! Nothing here does I/O, reads a clock or allocates an id.
 
+pub mod audit;
 pub mod contract;
 pub mod event;
 pub mod ledger;
 pub mod memory;
+pub mod oracle;
 
 #[cfg(test)]
 mod transitions;

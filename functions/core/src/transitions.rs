@@ -441,21 +441,110 @@ fn another_account_is_a_conflict() {
     assert_eq!(l, before);
 }
 
+fn adjust(id: &str, credits: i64, reason: &str) -> Event {
+    Event::Adjusted {
+        adjustment_id: id.into(),
+        account_id: "a1".into(),
+        credits,
+        reason: reason.into(),
+    }
+}
+
+/// SPEC §3 "Corrections": idempotent by adjustment id, another payload is a
+/// conflict, `available` moves by the signed credits, and invariant 1 counts
+/// them (`adjusted`).
 #[test]
-fn inconsistent_snapshots_are_refused_not_decided() {
-    let l = ledger(&[req("j", 30)]);
-    let e = rendered("j", 30);
-    let mut known = l.known(&e);
-    known.job = None; // the account says HELD, the job snapshot is older
-    let err = crate::ledger::decide(&e, &known, &meta()).unwrap_err();
-    assert!(matches!(err, LedgerError::Inconsistent(_)), "{err}");
-    let mut known = l.known(&e);
-    known.account.as_mut().unwrap().holds.clear();
-    known.account.as_mut().unwrap().held = 0;
-    assert!(matches!(
-        crate::ledger::decide(&e, &known, &meta()),
-        Err(LedgerError::Inconsistent(_))
-    ));
+fn adjustments() {
+    let mut l = ledger(&[req("j", 30)]);
+    expect(
+        &mut l,
+        adjust("adj1", -25, "double charge"),
+        Outcome::Adjusted,
+        (45, 30),
+        None,
+    );
+    expect(
+        &mut l,
+        adjust("adj1", -25, "double charge"),
+        Outcome::Duplicate,
+        (45, 30),
+        None,
+    );
+    expect(
+        &mut l,
+        adjust("adj1", -24, "double charge"),
+        Outcome::Conflict,
+        (45, 30),
+        None,
+    );
+    expect(
+        &mut l,
+        adjust("adj1", -25, "another reason"),
+        Outcome::Conflict,
+        (45, 30),
+        None,
+    );
+    // Below zero is allowed: it is a correction, not a spend.
+    expect(
+        &mut l,
+        adjust("adj2", -100, "chargeback"),
+        Outcome::Adjusted,
+        (-55, 30),
+        None,
+    );
+    expect(
+        &mut l,
+        adjust("adj3", 55, "goodwill"),
+        Outcome::Adjusted,
+        (0, 30),
+        None,
+    );
+    let a = &l.accounts["a1"];
+    assert_eq!(a.adjusted, -70);
+    assert_eq!(a.available + a.held, a.granted - a.debited + a.adjusted);
+    let entry = l.entries.last().unwrap();
+    assert_eq!(
+        (
+            entry.kind.as_str(),
+            entry.key.as_str(),
+            entry.adjusted_delta
+        ),
+        ("adjustment", "adjustment:adj3", 55)
+    );
+    // An adjustment of an account that has none creates it.
+    let mut fresh = MemoryLedger::default();
+    let new_account = Event::Adjusted {
+        adjustment_id: "adj9".into(),
+        account_id: "a9".into(),
+        credits: 7,
+        reason: "migration".into(),
+    };
+    assert_eq!(fresh.apply(&new_account, &meta()), Ok(Outcome::Adjusted));
+    assert_eq!(fresh.accounts["a9"].available, 7);
+    fresh.check_invariants().unwrap();
+}
+
+#[test]
+fn a_stored_job_that_breaks_its_shape_is_refused() {
+    let l = ledger(&[req("j", 30), req("k", 5), rendered("k", 5)]);
+    for job in l.jobs.values() {
+        job.check().unwrap();
+    }
+    let mut held = l.jobs["j"].clone();
+    held.hold = None;
+    assert!(held.check().unwrap_err().contains("no valid hold"));
+    let mut debited = l.jobs["k"].clone();
+    debited.debited = None;
+    assert!(debited.check().unwrap_err().contains("no valid debit"));
+}
+
+#[test]
+fn a_job_remembers_the_entries_that_moved_its_money() {
+    let l = ledger(&[req("j", 30), req("r", 500), rendered("j", 20)]);
+    assert_eq!(l.jobs["j"].entries, [2, 3], "held by entry 2, debited by 3");
+    assert!(l.jobs["r"].entries.is_empty(), "a rejection moves no money");
+    assert_eq!(l.entries[2].job_id(), Some("j"));
+    assert_eq!(l.entries[0].job_id(), None, "the grant");
 }
 
 #[test]

@@ -109,6 +109,10 @@ impl Handler {
         };
         let event = &envelope.event;
         let event_id = envelope.id.as_deref().unwrap_or("none");
+        // An event replayed from the bus's archive: logged and counted as such,
+        // so an operator sees what a replay window applied and what it found
+        // already applied.
+        let replay_name = envelope.replay_name.as_deref();
         let result = self.ledger.apply(event, event_id).await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         let applied = match result {
@@ -120,6 +124,8 @@ impl Handler {
                     detail_type = event.detail_type(),
                     account_id = event.account_id(),
                     job_id = event.job_id(),
+                    business_key = %event.business_key(),
+                    replay_name,
                     latency_ms,
                     error_type = err.error_type(),
                     error = %err,
@@ -130,6 +136,10 @@ impl Handler {
         };
         metrics::counter!(names::EVENTS, names::OUTCOME_DIMENSION => applied.outcome.as_str())
             .increment(1);
+        if replay_name.is_some() {
+            metrics::counter!(names::REPLAYED_EVENTS, names::OUTCOME_DIMENSION => applied.outcome.as_str())
+                .increment(1);
+        }
         if applied.outcome == Outcome::Conflict {
             metrics::counter!(names::CONFLICTS).increment(1);
         }
@@ -150,8 +160,10 @@ impl Handler {
                 account_id = fields.2,
                 job_id = fields.3,
                 outcome = applied.outcome.as_str(),
+                replay_name,
                 latency_ms,
                 requests = applied.requests,
+                attempts = applied.attempts,
                 %reason,
                 "conflict: recorded for the sweep report, no money moved"
             );
@@ -162,8 +174,10 @@ impl Handler {
                 account_id = fields.2,
                 job_id = fields.3,
                 outcome = applied.outcome.as_str(),
+                replay_name,
                 latency_ms,
                 requests = applied.requests,
+                attempts = applied.attempts,
                 available = applied.account.available,
                 held = applied.account.held,
                 overdraft = applied.overdraft,

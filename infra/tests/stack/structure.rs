@@ -332,7 +332,7 @@ fn the_ledger_table_has_its_keys_index_ttl_backups_and_encryption() {
                 ],
                 "Projection": {
                     "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": reconciler_core::contract::OPEN_INDEX_ATTRIBUTES,
+                    "NonKeyAttributes": reconciler_core::contract::table::OPEN_INDEX_ATTRIBUTES,
                 }
             }])
         );

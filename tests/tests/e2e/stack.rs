@@ -14,8 +14,9 @@ use std::collections::BTreeSet;
 use aws_sdk_cloudformation::types::{Capability, Parameter};
 
 use infra::Stage;
-use infra::stack::{OPEN_ITEMS_INDEX, outputs, params};
+use infra::stack::{outputs, params};
 use reconciler::store::schema::{OPEN_INDEX_KEYS, TABLE_KEYS};
+use reconciler_core::contract::table::OPEN_INDEX;
 use reconciler_core::contract::{handler_env, sweep_env};
 use xtask::emulator::moto::Moto;
 use xtask::tools::Tools;
@@ -144,9 +145,8 @@ async fn deploy_and_check(stage: Stage) {
     let index = table
         .global_secondary_indexes()
         .iter()
-        .find(|i| i.index_name() == Some(reconciler::store::items::OPEN_INDEX))
+        .find(|i| i.index_name() == Some(OPEN_INDEX))
         .unwrap_or_else(|| panic!("{stage}: the open-items index is missing"));
-    assert_eq!(OPEN_ITEMS_INDEX, reconciler::store::items::OPEN_INDEX);
     assert_eq!(
         keys(index.key_schema()),
         pairs(&OPEN_INDEX_KEYS),

@@ -19,9 +19,9 @@ use aws_smithy_types::config_bag::ConfigBag;
 use e2e::events::*;
 use reconciler::config::{StragglerAction, SummarizerConfig, SweepConfig};
 use reconciler::store::items::{
-    AccountItem, EntryItem, Item, JobItem, account_key, from_item, job_key, to_item,
+    AccountItem, AuditCheckpointItem, EntryItem, JobItem, from_item, to_item,
 };
-use reconciler::store::sweep::{AuditCheckpointItem, audit_checkpoint_key};
+use reconciler::store::keys::{Item, account_key, audit_checkpoint_key, job_key};
 use reconciler::store::{Ledger, now_ms};
 use reconciler::summarizer::Summarizer;
 use reconciler::sweep::{
@@ -184,7 +184,7 @@ impl Env {
     }
 
     /// The account's ledger entries, in order.
-    async fn entries(&self, account_id: &str) -> Vec<EntryItem> {
+    async fn entries(&self, account_id: &str) -> Vec<Entry> {
         Ledger::new(self.client.clone(), self.table.clone())
             .entries_between(account_id, 1, u64::MAX, None)
             .await
@@ -321,7 +321,10 @@ async fn stragglers_are_found_and_expired() {
     );
     assert_eq!(env.balances("a1").await, (90, 10));
     let entries = env.entries("a1").await;
-    let expiries: Vec<_> = entries.iter().filter(|e| e.kind == "expire").collect();
+    let expiries: Vec<_> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Expire)
+        .collect();
     assert_eq!(expiries.len(), 2);
     assert!(expiries.iter().all(|e| e.event_id == report.run_id));
     assert_eq!(
@@ -422,6 +425,7 @@ async fn a_dry_run_changes_nothing() {
         report.metric_values(),
         [
             ("Stragglers", 3.0),
+            ("StragglerCredits", 60.0),
             ("Expired", 0.0),
             ("LedgerDrift", 0.0),
             ("SweepConflicts", 0.0)
@@ -431,7 +435,7 @@ async fn a_dry_run_changes_nothing() {
     // A real run then does what the dry run only reported.
     let real = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((real.stragglers, real.expired, real.conflicts), (2, 2, 1));
-    assert_eq!(real.metric_values()[3], ("SweepConflicts", 1.0));
+    assert_eq!(real.metric_values()[4], ("SweepConflicts", 1.0));
 }
 
 #[tokio::test]
@@ -454,7 +458,7 @@ async fn a_render_before_the_sweep_leaves_nothing_to_expire() {
         .entries("a1")
         .await
         .into_iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind.as_str().to_owned())
         .collect();
     assert_eq!(
         kinds,
@@ -490,7 +494,7 @@ async fn a_render_after_the_sweep_is_a_late_capture() {
         .entries("a1")
         .await
         .into_iter()
-        .map(|e| e.kind)
+        .map(|e| e.kind.as_str().to_owned())
         .collect();
     assert_eq!(kinds, ["grant", "hold", "expire", "debit"]);
 
@@ -542,7 +546,7 @@ async fn a_sweep_racing_renders_settles_each_hold_once() {
             .entries(account)
             .await
             .into_iter()
-            .map(|e| e.kind)
+            .map(|e| e.kind.as_str().to_owned())
             .collect();
         match kinds.as_slice() {
             [_, _, debit] => assert_eq!(debit, "debit", "{job}: {kinds:?}"),
@@ -585,8 +589,9 @@ fn settled_jobs(n: usize) -> Vec<Item> {
                 hold: Some(10),
                 debited: Some(10),
                 reason: None,
+                entries: vec![1, 2],
             };
-            to_item(&JobItem::new(&job, 1_000))
+            to_item(&JobItem::new(&job, "seed", 1_000))
         })
         .collect()
 }
@@ -607,6 +612,7 @@ fn audited_accounts_with_history(per_account: u64) -> Vec<Item> {
                 held_delta: 0,
                 granted_delta: 1,
                 debited_delta: 0,
+                adjusted_delta: 0,
                 overdraft: 0,
                 available_after: seq as i64,
                 held_after: 0,
@@ -660,9 +666,10 @@ async fn the_sweeps_reads_grow_with_stragglers_and_touched_accounts_not_the_tabl
     assert!(!operations.iter().any(|op| op == "Scan"), "{operations:?}");
     // Per straggler: a consistent read and the expiry transaction. Per touched
     // account: the account with its checkpoint (one Query), its entries, the
-    // mark removal with the new checkpoint (one transaction). Plus one page
-    // per index query and the sweep's state: about 2·5 + 3·3 + 5 = 24.
-    let bound = 2 * stragglers + 3 * touched + 6;
+    // jobs its hold entries name (one BatchGetItem), the mark removal with the
+    // new checkpoint (one transaction). Plus one page per index query and the
+    // sweep's state: about 2·5 + 4·3 + 5 = 27.
+    let bound = 2 * stragglers + 4 * touched + 6;
     assert!(
         requests as u64 <= bound,
         "{requests} requests for {stragglers} stragglers and {touched} accounts \
@@ -820,7 +827,7 @@ async fn drift_after_a_direct_corruption_is_reported() {
     let again = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((again.audited_accounts, again.drifted_accounts), (1, 1));
     assert_eq!(again.drift[0].account_id, "a2");
-    assert_eq!(again.metric_values()[2], ("LedgerDrift", 1.0));
+    assert_eq!(again.metric_values()[3], ("LedgerDrift", 1.0));
     assert_eq!(env.account("a2").await.open_kind.as_deref(), Some("AUDIT"));
     assert_eq!(env.checkpoint("a2").await, None);
 
@@ -836,7 +843,7 @@ async fn drift_after_a_direct_corruption_is_reported() {
         .unwrap();
     let fixed = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((fixed.audited_accounts, fixed.drifted_accounts), (1, 0));
-    assert_eq!(fixed.metric_values()[2], ("LedgerDrift", 0.0));
+    assert_eq!(fixed.metric_values()[3], ("LedgerDrift", 0.0));
     let checkpoint = env.checkpoint("a2").await.expect("checkpoint");
     assert_eq!(
         (checkpoint.audited_seq, checkpoint.audited_available),
@@ -846,7 +853,7 @@ async fn drift_after_a_direct_corruption_is_reported() {
     // Nothing touched since: nothing to audit.
     let next = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((next.audited_accounts, next.drifted_accounts), (0, 0));
-    assert_eq!(next.metric_values()[2], ("LedgerDrift", 0.0));
+    assert_eq!(next.metric_values()[3], ("LedgerDrift", 0.0));
 }
 
 /// A clock that moves one second forward at every reading.
@@ -1234,7 +1241,17 @@ async fn an_item_that_cannot_be_swept_fails_the_invocation_after_the_others() {
     two_stragglers_and_a_fresh_hold(&env).await;
     // A HELD-indexed job the ledger cannot read (an unknown status), older than
     // the real stragglers so the sweep meets it first.
-    let mut bogus = to_item(&JobItem::new(&Job::held("j0", "a1", 5), 1_000));
+    let held = Job {
+        job_id: "j0".into(),
+        account_id: "a1".into(),
+        status: JobStatus::Held,
+        requested: Some(5),
+        hold: Some(5),
+        debited: None,
+        reason: None,
+        entries: vec![],
+    };
+    let mut bogus = to_item(&JobItem::new(&held, "seed", 1_000));
     bogus.insert("status".into(), AttributeValue::S("PAUSED".into()));
     env.client
         .put_item()

@@ -1,81 +1,63 @@
-//! The ledger table's items and their mapping to the core's types.
+//! The ledger table's items and their mapping to the core's types (keys:
+//! [`super::keys`]). Items are (de)serialized with `serde_dynamo`, and every
+//! item read is validated before anything is decided on it: its format
+//! version, its key against its content, the core's rules for its type. A
+//! stored item that fails is *malformed*: an error naming the item, never a
+//! panic and never a retry.
 //!
-//! One table, keys `pk`/`sk` (see ARCHITECTURE.md, "The ledger table"):
-//!
-//! | item    | pk               | sk                 | open-items index (sparse)           |
-//! |---------|------------------|--------------------|-------------------------------------|
-//! | account | `ACCOUNT#<id>`   | `ACCOUNT`          | `AUDIT` / `<id>` until audited      |
-//! | audit checkpoint | `ACCOUNT#<id>` | `AUDIT`     | — (sweep only, see `store::sweep`)  |
-//! | entry   | `ACCOUNT#<id>`   | `ENTRY#<seq:020>`  | —                                   |
-//! | job     | `JOB#<id>`       | `JOB`              | `HELD` / `<held_at_ms:015>#<hash of id>` while HELD |
-//! | grant   | `GRANT#<id>`     | `GRANT`            | —                                   |
-//! | conflict| `CONFLICT#<key>` | `<payload hash>`   | `CONFLICT` / `<at_ms:015>#<hash of key, payload>` |
-//! | sweep   | `SWEEP`          | `STATE`            | —                                   |
-//!
-//! Items are (de)serialized with `serde_dynamo`; no hand-written attribute plumbing.
-
-use std::collections::{BTreeMap, HashMap};
+//! Every item carries `v`, the item format version ([`FORMAT_VERSION`]), so
+//! that the next change of layout can migrate: a reader refuses a version it
+//! does not know instead of misreading it.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use reconciler_core::ledger::{Account, Entry, EntryKind, Grant, Job, JobStatus};
+use reconciler_core::ledger::{Account, Adjustment, Entry, EntryKind, Grant, Job, JobStatus};
 use serde::{Deserialize, Serialize};
 
-pub type Item = HashMap<String, AttributeValue>;
+use super::keys::{
+    self, ACCOUNT_SK, ADJUSTMENT_SK, AUDIT_SK, GRANT_SK, Item, JOB_SK, OPEN_AUDIT, OPEN_HELD,
+};
 
-pub const OPEN_INDEX: &str = "open-items";
-pub const OPEN_HELD: &str = "HELD";
-pub const OPEN_AUDIT: &str = "AUDIT";
-pub const OPEN_CONFLICT: &str = "CONFLICT";
+/// The item format this code writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
 
-pub fn account_key(account_id: &str) -> Item {
-    key(format!("ACCOUNT#{account_id}"), "ACCOUNT".into())
-}
-pub fn job_key(job_id: &str) -> Item {
-    key(format!("JOB#{job_id}"), "JOB".into())
-}
-pub fn grant_key(grant_id: &str) -> Item {
-    key(format!("GRANT#{grant_id}"), "GRANT".into())
-}
-/// The sweep's own state (`SWEEP` / `STATE`).
-pub fn sweep_state_key() -> Item {
-    key("SWEEP".into(), "STATE".into())
-}
-pub fn entry_sk(seq: u64) -> String {
-    format!("ENTRY#{seq:020}")
+/// Checks an item's format version.
+fn version(v: u32, what: &str) -> Result<(), String> {
+    if v == FORMAT_VERSION {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} has item format version {v}; this code reads version {FORMAT_VERSION} \
+             (deploy the code that wrote it, or migrate the item)"
+        ))
+    }
 }
 
-pub fn key(pk: String, sk: String) -> Item {
-    HashMap::from([
-        ("pk".to_string(), AttributeValue::S(pk)),
-        ("sk".to_string(), AttributeValue::S(sk)),
-    ])
+fn key_matches(what: &str, pk: &str, expected: &str) -> Result<(), String> {
+    if pk == expected {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} is stored under key {pk:?} but names {expected:?}"
+        ))
+    }
 }
 
-/// Open-index sort key of a HELD job: ordered by when the hold was taken,
-/// made unique by a hash of the job id (index sort keys are capped at 1,024
-/// bytes; a job id may be 256 characters of up to 4 bytes each).
-pub fn held_open_key(held_at_ms: i64, job_id: &str) -> String {
-    format!("{held_at_ms:015}#{}", &fingerprint(job_id)[..32])
-}
-
-/// A stable fingerprint (SHA-256, hex), for idempotent records and index keys.
-pub fn fingerprint(s: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `ACCOUNT#<id>` / `ACCOUNT`: the balances. No map of holds: an account's
+/// item stays the same size however many jobs it has open (the holds live
+/// on the jobs; ARCHITECTURE.md, "The ledger table").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountItem {
     pub pk: String,
     pub sk: String,
+    pub v: u32,
     pub account_id: String,
     pub available: i64,
     pub held: i64,
     pub granted: i64,
     pub debited: i64,
+    pub adjusted: i64,
     pub seq: u64,
     pub overdrafts: u64,
-    pub holds: BTreeMap<String, i64>,
     pub updated_at_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_kind: Option<String>,
@@ -87,40 +69,51 @@ impl AccountItem {
     /// The account item after a money-moving write: it awaits the next audit.
     pub fn new(a: &Account, now_ms: i64) -> Self {
         AccountItem {
-            pk: format!("ACCOUNT#{}", a.account_id),
-            sk: "ACCOUNT".into(),
+            pk: keys::account_pk(&a.account_id),
+            sk: ACCOUNT_SK.into(),
+            v: FORMAT_VERSION,
             account_id: a.account_id.clone(),
             available: a.available,
             held: a.held,
             granted: a.granted,
             debited: a.debited,
+            adjusted: a.adjusted,
             seq: a.seq,
             overdrafts: a.overdrafts,
-            holds: a.holds.clone(),
             updated_at_ms: now_ms,
             open_kind: Some(OPEN_AUDIT.into()),
             open_key: Some(a.account_id.clone()),
         }
     }
 
-    pub fn account(&self) -> Account {
-        Account {
+    /// The account, validated.
+    pub fn account(&self) -> Result<Account, String> {
+        let what = format!("account item {}", self.pk);
+        version(self.v, &what)?;
+        key_matches(&what, &self.pk, &keys::account_pk(&self.account_id))?;
+        if self.sk != ACCOUNT_SK {
+            return Err(format!("{what} has sort key {:?}", self.sk));
+        }
+        Ok(Account {
             account_id: self.account_id.clone(),
             available: self.available,
             held: self.held,
             granted: self.granted,
             debited: self.debited,
+            adjusted: self.adjusted,
             seq: self.seq,
             overdrafts: self.overdrafts,
-            holds: self.holds.clone(),
-        }
+        })
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `JOB#<id>` / `JOB`: a job's status, its hold while HELD, and the entries
+/// that moved its money.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobItem {
     pub pk: String,
     pub sk: String,
+    pub v: u32,
     pub job_id: String,
     pub account_id: String,
     pub status: String,
@@ -132,6 +125,15 @@ pub struct JobItem {
     pub debited: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The account entries that moved its money, in order.
+    #[serde(default)]
+    pub entries: Vec<u64>,
+    /// The event (or sweep run) that applied its `video.requested`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_event: Option<String>,
+    /// The event (or sweep run) that last settled it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_event: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_at_ms: Option<i64>,
     pub updated_at_ms: i64,
@@ -142,11 +144,14 @@ pub struct JobItem {
 }
 
 impl JobItem {
-    pub fn new(job: &Job, now_ms: i64) -> Self {
+    /// A new job item (its first transition), written by event `event_id`.
+    pub fn new(job: &Job, event_id: &str, now_ms: i64) -> Self {
         let held = job.status == JobStatus::Held;
+        let requested = matches!(job.status, JobStatus::Held | JobStatus::Rejected);
         JobItem {
-            pk: format!("JOB#{}", job.job_id),
-            sk: "JOB".into(),
+            pk: keys::job_pk(&job.job_id),
+            sk: JOB_SK.into(),
+            v: FORMAT_VERSION,
             job_id: job.job_id.clone(),
             account_id: job.account_id.clone(),
             status: job.status.as_str().into(),
@@ -154,31 +159,44 @@ impl JobItem {
             hold: job.hold,
             debited: job.debited,
             reason: job.reason.clone(),
+            entries: job.entries.clone(),
+            request_event: requested.then(|| event_id.to_owned()),
+            settle_event: (!requested).then(|| event_id.to_owned()),
             held_at_ms: held.then_some(now_ms),
             updated_at_ms: now_ms,
             open_kind: held.then(|| OPEN_HELD.into()),
-            open_key: held.then(|| held_open_key(now_ms, &job.job_id)),
+            open_key: held.then(|| keys::held_open_key(now_ms, &job.job_id)),
         }
     }
 
+    /// The job, validated.
     pub fn job(&self) -> Result<Job, String> {
-        Ok(Job {
+        let what = format!("job item {}", self.pk);
+        version(self.v, &what)?;
+        key_matches(&what, &self.pk, &keys::job_pk(&self.job_id))?;
+        let status = JobStatus::parse(&self.status)
+            .ok_or_else(|| format!("{what} has an unknown status {:?}", self.status))?;
+        let job = Job {
             job_id: self.job_id.clone(),
             account_id: self.account_id.clone(),
-            status: JobStatus::parse(&self.status)
-                .ok_or_else(|| format!("job {}: unknown status {:?}", self.job_id, self.status))?,
+            status,
             requested: self.requested,
             hold: self.hold,
             debited: self.debited,
             reason: self.reason.clone(),
-        })
+            entries: self.entries.clone(),
+        };
+        job.check().map_err(|e| format!("{what}: {e}"))?;
+        Ok(job)
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `GRANT#<id>` / `GRANT`: the idempotency record of `credits.granted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantItem {
     pub pk: String,
     pub sk: String,
+    pub v: u32,
     pub grant_id: String,
     pub account_id: String,
     pub credits: i64,
@@ -189,8 +207,9 @@ pub struct GrantItem {
 impl GrantItem {
     pub fn new(g: &Grant, event_id: &str, now_ms: i64) -> Self {
         GrantItem {
-            pk: format!("GRANT#{}", g.grant_id),
-            sk: "GRANT".into(),
+            pk: keys::grant_pk(&g.grant_id),
+            sk: GRANT_SK.into(),
+            v: FORMAT_VERSION,
             grant_id: g.grant_id.clone(),
             account_id: g.account_id.clone(),
             credits: g.credits,
@@ -198,19 +217,68 @@ impl GrantItem {
             at_ms: now_ms,
         }
     }
-    pub fn grant(&self) -> Grant {
-        Grant {
+
+    pub fn grant(&self) -> Result<Grant, String> {
+        let what = format!("grant item {}", self.pk);
+        version(self.v, &what)?;
+        key_matches(&what, &self.pk, &keys::grant_pk(&self.grant_id))?;
+        Ok(Grant {
             grant_id: self.grant_id.clone(),
             account_id: self.account_id.clone(),
             credits: self.credits,
-        }
+        })
     }
 }
 
+/// `ADJUSTMENT#<id>` / `ADJUSTMENT`: the idempotency record of an operator's
+/// correction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdjustmentItem {
+    pub pk: String,
+    pub sk: String,
+    pub v: u32,
+    pub adjustment_id: String,
+    pub account_id: String,
+    pub credits: i64,
+    pub reason: String,
+    pub event_id: String,
+    pub at_ms: i64,
+}
+
+impl AdjustmentItem {
+    pub fn new(a: &Adjustment, event_id: &str, now_ms: i64) -> Self {
+        AdjustmentItem {
+            pk: keys::adjustment_pk(&a.adjustment_id),
+            sk: ADJUSTMENT_SK.into(),
+            v: FORMAT_VERSION,
+            adjustment_id: a.adjustment_id.clone(),
+            account_id: a.account_id.clone(),
+            credits: a.credits,
+            reason: a.reason.clone(),
+            event_id: event_id.into(),
+            at_ms: now_ms,
+        }
+    }
+
+    pub fn adjustment(&self) -> Result<Adjustment, String> {
+        let what = format!("adjustment item {}", self.pk);
+        version(self.v, &what)?;
+        key_matches(&what, &self.pk, &keys::adjustment_pk(&self.adjustment_id))?;
+        Ok(Adjustment {
+            adjustment_id: self.adjustment_id.clone(),
+            account_id: self.account_id.clone(),
+            credits: self.credits,
+            reason: self.reason.clone(),
+        })
+    }
+}
+
+/// `ACCOUNT#<id>` / `ENTRY#<seq>`: one append-only ledger entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryItem {
     pub pk: String,
     pub sk: String,
+    pub v: u32,
     pub account_id: String,
     pub seq: u64,
     pub kind: String,
@@ -220,6 +288,7 @@ pub struct EntryItem {
     pub held_delta: i64,
     pub granted_delta: i64,
     pub debited_delta: i64,
+    pub adjusted_delta: i64,
     pub overdraft: i64,
     pub available_after: i64,
     pub held_after: i64,
@@ -230,8 +299,9 @@ pub struct EntryItem {
 impl EntryItem {
     pub fn new(e: &Entry) -> Self {
         EntryItem {
-            pk: format!("ACCOUNT#{}", e.account_id),
-            sk: entry_sk(e.seq),
+            pk: keys::account_pk(&e.account_id),
+            sk: keys::entry_sk(e.seq),
+            v: FORMAT_VERSION,
             account_id: e.account_id.clone(),
             seq: e.seq,
             kind: e.kind.as_str().into(),
@@ -241,6 +311,7 @@ impl EntryItem {
             held_delta: e.held_delta,
             granted_delta: e.granted_delta,
             debited_delta: e.debited_delta,
+            adjusted_delta: e.adjusted_delta,
             overdraft: e.overdraft,
             available_after: e.available_after,
             held_after: e.held_after,
@@ -250,17 +321,22 @@ impl EntryItem {
     }
 
     pub fn entry(&self) -> Result<Entry, String> {
+        let what = format!("entry item {} {}", self.pk, self.sk);
+        version(self.v, &what)?;
+        key_matches(&what, &self.pk, &keys::account_pk(&self.account_id))?;
+        key_matches(&what, &self.sk, &keys::entry_sk(self.seq))?;
         Ok(Entry {
             account_id: self.account_id.clone(),
             seq: self.seq,
             kind: EntryKind::parse(&self.kind)
-                .ok_or_else(|| format!("entry {}: unknown kind {:?}", self.sk, self.kind))?,
+                .ok_or_else(|| format!("{what} has an unknown kind {:?}", self.kind))?,
             key: self.key.clone(),
             amount: self.amount,
             available_delta: self.available_delta,
             held_delta: self.held_delta,
             granted_delta: self.granted_delta,
             debited_delta: self.debited_delta,
+            adjusted_delta: self.adjusted_delta,
             overdraft: self.overdraft,
             available_after: self.available_after,
             held_after: self.held_after,
@@ -270,11 +346,13 @@ impl EntryItem {
     }
 }
 
-/// A conflict, kept for a human (listed by the next sweep, expires after 90 days).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// `CONFLICT#<key>` / `<payload hash>`: a conflict, kept for a human (listed
+/// by the next sweep, expires after 90 days).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConflictItem {
     pub pk: String,
     pub sk: String,
+    pub v: u32,
     pub key: String,
     pub account_id: String,
     pub detail_type: String,
@@ -287,9 +365,75 @@ pub struct ConflictItem {
     pub expires_at: i64,
 }
 
-/// What the sweep remembers between runs.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A HELD job as the open-items index shows it: what the sweep needs to
+/// expire it (the index is eventually consistent: the expiry reads the job).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenHold {
+    pub v: u32,
+    pub job_id: String,
+    pub account_id: String,
+    pub hold: i64,
+    pub held_at_ms: i64,
+}
+
+/// `ACCOUNT#<id>` / `AUDIT`: what the last clean audit of an account
+/// established: its entries `1..=audited_seq` sum to these balances, and its
+/// `audited_held` was the holds of its HELD jobs. Written only by the sweep,
+/// in the transaction that removes the account's audit mark (so only while
+/// the account is still exactly as audited).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditCheckpointItem {
+    pub pk: String,
+    pub sk: String,
+    pub v: u32,
+    pub account_id: String,
+    pub audited_seq: u64,
+    pub audited_available: i64,
+    pub audited_held: i64,
+    pub audited_granted: i64,
+    pub audited_debited: i64,
+    pub audited_adjusted: i64,
+    pub audited_at_ms: i64,
+    /// The sweep run that audited it.
+    pub run_id: String,
+}
+
+impl AuditCheckpointItem {
+    /// The checkpoint of a clean audit of `audited`.
+    pub fn new(audited: &Account, now_ms: i64, run_id: &str) -> Self {
+        AuditCheckpointItem {
+            pk: keys::account_pk(&audited.account_id),
+            sk: AUDIT_SK.into(),
+            v: FORMAT_VERSION,
+            account_id: audited.account_id.clone(),
+            audited_seq: audited.seq,
+            audited_available: audited.available,
+            audited_held: audited.held,
+            audited_granted: audited.granted,
+            audited_debited: audited.debited,
+            audited_adjusted: audited.adjusted,
+            audited_at_ms: now_ms,
+            run_id: run_id.into(),
+        }
+    }
+
+    /// The balances the checkpoint vouches for.
+    pub fn balances(&self) -> reconciler_core::audit::Balances {
+        reconciler_core::audit::Balances {
+            available: self.audited_available,
+            held: self.audited_held,
+            granted: self.audited_granted,
+            debited: self.audited_debited,
+            adjusted: self.audited_adjusted,
+            seq: self.audited_seq,
+        }
+    }
+}
+
+/// What the sweep remembers between runs (`SWEEP` / `STATE`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SweepStateItem {
+    pub v: u32,
     /// `open_key` of the last conflict record a sweep listed: the next sweep
     /// lists only records after it (a key, not a time, so a sweep stopped by
     /// its deadline half-way through one millisecond resumes exactly).
@@ -299,10 +443,107 @@ pub struct SweepStateItem {
     pub updated_at_ms: Option<i64>,
 }
 
+impl Default for SweepStateItem {
+    fn default() -> Self {
+        SweepStateItem {
+            v: FORMAT_VERSION,
+            conflicts_listed_until: None,
+            updated_at_ms: None,
+        }
+    }
+}
+
+/// An item as the SDK carries it.
+///
+/// # Panics
+/// Never for the ledger's items, which are plain structs of strings and
+/// numbers.
 pub fn to_item<T: Serialize>(value: &T) -> Item {
     serde_dynamo::to_item(value).expect("ledger items always serialize")
 }
 
+/// Reads an item of type `T`; `what` names it in the error.
 pub fn from_item<T: for<'de> Deserialize<'de>>(item: Item, what: &str) -> Result<T, String> {
-    serde_dynamo::from_item(item).map_err(|e| format!("malformed {what} item: {e}"))
+    let key = describe_key(&item);
+    serde_dynamo::from_item(item).map_err(|e| format!("malformed {what} item {key}: {e}"))
+}
+
+/// `pk / sk` of an item, for messages.
+pub fn describe_key(item: &Item) -> String {
+    let part = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        Some(other) => format!("{other:?}"),
+        None => "?".into(),
+    };
+    format!(
+        "{} / {}",
+        part(reconciler_core::contract::table::PARTITION_KEY),
+        part(reconciler_core::contract::table::SORT_KEY)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> Job {
+        Job {
+            job_id: "j1".into(),
+            account_id: "a1".into(),
+            status: JobStatus::Held,
+            requested: Some(5),
+            hold: Some(5),
+            debited: None,
+            reason: None,
+            entries: vec![2],
+        }
+    }
+
+    #[test]
+    fn items_round_trip_through_the_sdk_form() {
+        let item = JobItem::new(&job(), "e1", 7);
+        let back: JobItem = from_item(to_item(&item), "job").unwrap();
+        assert_eq!(back.job().unwrap(), job());
+        assert_eq!(back.request_event.as_deref(), Some("e1"));
+        assert_eq!(back.open_kind.as_deref(), Some(OPEN_HELD));
+        let mut account = Account::new("a1");
+        account.available = 3;
+        account.adjusted = 3;
+        account.seq = 1;
+        let item = AccountItem::new(&account, 1);
+        let back: AccountItem = from_item(to_item(&item), "account").unwrap();
+        assert_eq!(back.account().unwrap(), account);
+    }
+
+    #[test]
+    fn a_malformed_item_is_refused_with_its_key_named() {
+        let mut held = JobItem::new(&job(), "e1", 7);
+        held.hold = None;
+        let err = held.job().unwrap_err();
+        assert!(
+            err.contains("JOB#j1") && err.contains("no valid hold"),
+            "{err}"
+        );
+
+        let mut moved = AccountItem::new(&Account::new("a1"), 1);
+        moved.account_id = "a2".into();
+        let err = moved.account().unwrap_err();
+        assert!(
+            err.contains("ACCOUNT#a1") && err.contains("ACCOUNT#a2"),
+            "{err}"
+        );
+
+        let mut newer = AccountItem::new(&Account::new("a1"), 1);
+        newer.v = 2;
+        assert!(newer.account().unwrap_err().contains("format version 2"));
+
+        let mut item = to_item(&AccountItem::new(&Account::new("a1"), 1));
+        item.insert("available".into(), AttributeValue::S("lots".into()));
+        let err = from_item::<AccountItem>(item, "account").unwrap_err();
+        assert!(err.contains("ACCOUNT#a1 / ACCOUNT"), "{err}");
+
+        let mut status = JobItem::new(&job(), "e1", 7);
+        status.status = "PAUSED".into();
+        assert!(status.job().unwrap_err().contains("unknown status"));
+    }
 }

@@ -7,11 +7,15 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType,
 };
 
-use super::items::OPEN_INDEX;
+use reconciler_core::contract::table;
 
 /// Key attributes: (name, key type) of the table, then of the `open-items` index.
-pub const TABLE_KEYS: [(&str, &str); 2] = [("pk", "HASH"), ("sk", "RANGE")];
-pub const OPEN_INDEX_KEYS: [(&str, &str); 2] = [("open_kind", "HASH"), ("open_key", "RANGE")];
+pub const TABLE_KEYS: [(&str, &str); 2] =
+    [(table::PARTITION_KEY, "HASH"), (table::SORT_KEY, "RANGE")];
+pub const OPEN_INDEX_KEYS: [(&str, &str); 2] = [
+    (table::OPEN_INDEX_PARTITION_KEY, "HASH"),
+    (table::OPEN_INDEX_SORT_KEY, "RANGE"),
+];
 
 fn keys(k: &[(&str, &str)]) -> Vec<KeySchemaElement> {
     k.iter()
@@ -39,13 +43,13 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
         })
         .collect();
     let gsi = GlobalSecondaryIndex::builder()
-        .index_name(OPEN_INDEX)
+        .index_name(table::OPEN_INDEX)
         .set_key_schema(Some(keys(&OPEN_INDEX_KEYS)))
         .projection(
             Projection::builder()
                 .projection_type(ProjectionType::Include)
                 .set_non_key_attributes(Some(
-                    reconciler_core::contract::OPEN_INDEX_ATTRIBUTES
+                    table::OPEN_INDEX_ATTRIBUTES
                         .iter()
                         .map(|a| a.to_string())
                         .collect(),

@@ -41,9 +41,9 @@ use reconciler_core::ledger::Outcome;
 use crate::config::{StragglerAction, SweepConfig};
 use crate::store::{Ledger, StoreError, now_ms};
 use crate::summarizer::Summarizer;
-use audit::Balances;
 pub use budget::{Budget, Margin};
 pub use input::{InvalidInput, SweepInput, parse_input};
+use reconciler_core::audit::{self as money, Balances};
 pub use report::{
     ConflictView, Phase, Report, StragglerOutcome, StragglerView, SummarySource,
     deterministic_summary,
@@ -398,6 +398,8 @@ impl Sweep {
                     return Ok(false);
                 }
                 run.report.stragglers += 1;
+                run.report.straggler_credits =
+                    run.report.straggler_credits.saturating_add(job.hold);
                 let outcome = if run.input.dry_run {
                     StragglerOutcome::DryRun
                 } else if self.straggler_action == StragglerAction::Report {
@@ -423,8 +425,8 @@ impl Sweep {
                 let view = StragglerView {
                     job_id: job.job_id,
                     account_id: job.account_id,
-                    hold: job.hold,
-                    held_at_ms: job.held_at_ms,
+                    hold: Some(job.hold),
+                    held_at_ms: Some(job.held_at_ms),
                     outcome,
                 };
                 push_capped(
@@ -479,19 +481,30 @@ impl Sweep {
         // audit it from the first entry.
         let base = checkpoint
             .filter(|c| c.audited_seq <= account.seq)
-            .map_or_else(Balances::default, |c| Balances {
-                available: c.audited_available,
-                held: c.audited_held,
-                granted: c.audited_granted,
-                debited: c.audited_debited,
-                seq: c.audited_seq,
-            });
+            .map_or_else(Balances::default, |c| c.balances());
         let entries = self
             .ledger
             .entries_between(account_id, base.seq + 1, account.seq, self.tuning.page_size)
             .await?;
         run.report.audited_accounts += 1;
-        if let Some(drift) = audit::audit(&account, base, &entries) {
+        // Invariants 1 and 3 on the balances; invariant 2 on the jobs whose
+        // holds these entries took or released (reads: what changed).
+        let jobs = self.ledger.jobs(&money::jobs_holding(&entries)).await?;
+        let holds = money::audit_holds(&account, &entries, &jobs);
+        let drift = match money::audit(&account, base, &entries) {
+            Some(mut drift) => {
+                drift.problems.extend(holds.problems);
+                Some(drift)
+            }
+            None if !holds.problems.is_empty() => Some(money::Drift {
+                account_id: account.account_id.clone(),
+                stored: Balances::of(&account),
+                recomputed: Balances::of(&account),
+                problems: holds.problems,
+            }),
+            None => None,
+        };
+        if let Some(drift) = drift {
             // The mark stays and the checkpoint does not move: the account is
             // audited (and reported) again by every sweep until it is fixed,
             // so the LedgerDrift alarm stays in ALARM until then.
@@ -499,15 +512,20 @@ impl Sweep {
                 run_id = run.run_id,
                 account_id,
                 problems = ?drift.problems,
-                "ledger drift: the entries do not sum to the balances"
+                "ledger drift: the entries do not sum to the balances, or the jobs do not back the holds"
             );
             run.report.drifted_accounts += 1;
             push_capped(
                 &mut run.report.drift,
-                drift,
+                drift.into(),
                 self.tuning.list_cap,
                 &mut run.report.lists_truncated,
             );
+            return Ok(());
+        }
+        if !holds.moved_since.is_empty() {
+            // A job moved after this version: nothing proven yet.
+            run.report.audit_marks_kept += 1;
             return Ok(());
         }
         if !run.input.dry_run

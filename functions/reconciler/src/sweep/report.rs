@@ -8,7 +8,7 @@ use reconciler_core::contract::metrics as names;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::audit::Drift;
+use super::audit::DriftView;
 use super::input::Trigger;
 use crate::config::StragglerAction;
 
@@ -94,7 +94,7 @@ pub struct Report {
     /// Conflicts recorded since the last sweep (listed in `conflict_list`).
     pub conflicts: u64,
     /// Accounts whose ledger and balances disagree (at most `list_cap`).
-    pub drift: Vec<Drift>,
+    pub drift: Vec<DriftView>,
     /// A few sentences for a human.
     pub summary: String,
 
@@ -106,6 +106,8 @@ pub struct Report {
     pub trigger: Trigger,
     pub straggler_action: &'static str,
     pub older_than_seconds: u64,
+    /// Credits held by the stragglers found.
+    pub straggler_credits: i64,
     /// Accounts audited (touched since their previous audit).
     pub audited_accounts: u64,
     /// Accounts with drift (the `LedgerDrift` metric); `drift` lists at most `list_cap`.
@@ -146,6 +148,7 @@ impl Report {
             trigger,
             straggler_action: straggler_action.as_str(),
             older_than_seconds,
+            straggler_credits: 0,
             audited_accounts: 0,
             drifted_accounts: 0,
             audit_marks_kept: 0,
@@ -164,7 +167,7 @@ impl Report {
         serde_json::to_value(self).expect("a report always serializes")
     }
 
-    /// The metric values of this sweep, by the alarms' metric names. All four
+    /// The metric values of this sweep, by the alarms' metric names. All five
     /// are emitted on every sweep, zeros included, so an alarm on `LedgerDrift`
     /// returns to OK when a sweep finds none.
     ///
@@ -174,10 +177,11 @@ impl Report {
     /// sweep *did* — holds expired, conflicts listed past the marker — so a
     /// dry run, which does neither, emits 0 for both: the next real sweep
     /// lists the same conflicts again, and they must count once.
-    pub fn metric_values(&self) -> [(&'static str, f64); 4] {
+    pub fn metric_values(&self) -> [(&'static str, f64); 5] {
         let done = |n: u64| if self.dry_run { 0.0 } else { n as f64 };
         [
             (names::STRAGGLERS, self.stragglers as f64),
+            (names::STRAGGLER_CREDITS, self.straggler_credits as f64),
             (names::EXPIRED, done(self.expired)),
             (names::LEDGER_DRIFT, self.drifted_accounts as f64),
             (names::SWEEP_CONFLICTS, done(self.conflicts)),
@@ -267,7 +271,7 @@ pub fn deterministic_summary(r: &Report) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sweep::audit::Balances;
+    use crate::sweep::audit::BalancesView as Balances;
 
     fn report() -> Report {
         let mut r = Report::new(
@@ -352,17 +356,19 @@ mod tests {
         let mut r = report();
         r.drifted_accounts = 3;
         r.conflicts = 4;
+        r.straggler_credits = 50;
         assert_eq!(
             r.metric_values(),
             [
                 ("Stragglers", 2.0),
+                ("StragglerCredits", 50.0),
                 ("Expired", 2.0),
                 ("LedgerDrift", 3.0),
                 ("SweepConflicts", 4.0)
             ]
         );
         assert_eq!(
-            report().metric_values()[2],
+            report().metric_values()[3],
             ("LedgerDrift", 0.0),
             "zero is emitted too"
         );
@@ -372,6 +378,7 @@ mod tests {
             r.metric_values(),
             [
                 ("Stragglers", 2.0),
+                ("StragglerCredits", 50.0),
                 ("Expired", 0.0),
                 ("LedgerDrift", 3.0),
                 ("SweepConflicts", 0.0)
@@ -392,7 +399,7 @@ mod tests {
                 outcome: StragglerOutcome::Expired,
             });
         }
-        r.drift.push(Drift {
+        r.drift.push(DriftView {
             account_id: "a2".into(),
             stored: Balances::default(),
             recomputed: Balances::default(),

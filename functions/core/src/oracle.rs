@@ -1,0 +1,276 @@
+//! An oracle for the tests: SPEC §3 written down again, as plainly as it
+//! reads, from the contract alone and not from [`crate::ledger::decide`].
+//!
+//! The property tests run the same `decide()` as the code under test, so
+//! invariants 1–3 hold by construction and a self-consistent wrong amount
+//! would pass them. This model is the independent second opinion: the
+//! property tests and the simulator compare every outcome and every balance
+//! with it. It shares nothing with the ledger but the event type; keep it
+//! that way (and keep it dull).
+
+use std::collections::BTreeMap;
+
+use crate::event::Event;
+
+/// An account as SPEC §3 describes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Money {
+    pub available: i64,
+    pub held: i64,
+    pub granted: i64,
+    pub debited: i64,
+    pub adjusted: i64,
+}
+
+/// A job's row of the SPEC §3 table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Row {
+    Held { hold: i64 },
+    Debited { amount: i64 },
+    Refunded,
+    Expired,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRow {
+    pub account: String,
+    pub row: Row,
+    /// The estimate of the `video.requested` that was applied (held or rejected).
+    pub estimate: Option<i64>,
+}
+
+/// The whole ledger, as the contract sees it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Oracle {
+    pub accounts: BTreeMap<String, Money>,
+    pub jobs: BTreeMap<String, JobRow>,
+    grants: BTreeMap<String, (String, i64)>,
+    adjustments: BTreeMap<String, (String, i64, String)>,
+}
+
+impl Oracle {
+    /// An account's money (zero if nothing ever happened to it).
+    pub fn money(&self, account: &str) -> Money {
+        self.accounts.get(account).copied().unwrap_or_default()
+    }
+
+    fn account(&mut self, account: &str) -> &mut Money {
+        self.accounts.entry(account.to_owned()).or_default()
+    }
+
+    /// Applies one event; returns the SPEC §4 outcome word.
+    pub fn apply(&mut self, event: &Event) -> &'static str {
+        match event {
+            Event::Granted {
+                grant_id,
+                account_id,
+                credits,
+            } => match self.grants.get(grant_id) {
+                Some(applied) if *applied == (account_id.clone(), *credits) => "duplicate",
+                Some(_) => "conflict",
+                None => {
+                    self.grants
+                        .insert(grant_id.clone(), (account_id.clone(), *credits));
+                    let a = self.account(account_id);
+                    a.available += credits;
+                    a.granted += credits;
+                    "granted"
+                }
+            },
+            Event::Adjusted {
+                adjustment_id,
+                account_id,
+                credits,
+                reason,
+            } => {
+                let payload = (account_id.clone(), *credits, reason.clone());
+                match self.adjustments.get(adjustment_id) {
+                    Some(applied) if *applied == payload => "duplicate",
+                    Some(_) => "conflict",
+                    None => {
+                        self.adjustments.insert(adjustment_id.clone(), payload);
+                        let a = self.account(account_id);
+                        a.available += credits;
+                        a.adjusted += credits;
+                        "adjusted"
+                    }
+                }
+            }
+            Event::Requested {
+                job_id,
+                account_id,
+                credits,
+            } => {
+                if let Some(job) = self.jobs.get(job_id) {
+                    if job.account != *account_id {
+                        return "conflict";
+                    }
+                    // Repeating the request: the same estimate (or a job that
+                    // settled without ever holding) is a duplicate, another
+                    // estimate a conflict.
+                    return match job.estimate {
+                        Some(estimate) if estimate != *credits => "conflict",
+                        _ => "duplicate",
+                    };
+                }
+                let a = self.account(account_id);
+                let (row, outcome) = if a.available >= *credits {
+                    a.available -= credits;
+                    a.held += credits;
+                    (Row::Held { hold: *credits }, "held")
+                } else {
+                    (Row::Rejected, "rejected")
+                };
+                self.jobs.insert(
+                    job_id.clone(),
+                    JobRow {
+                        account: account_id.clone(),
+                        row,
+                        estimate: Some(*credits),
+                    },
+                );
+                outcome
+            }
+            Event::Rendered {
+                job_id,
+                account_id,
+                credits,
+            } => {
+                let (row, estimate) = match self.jobs.get(job_id) {
+                    Some(job) if job.account != *account_id => return "conflict",
+                    Some(job) => (Some(job.row), job.estimate),
+                    None => (None, None),
+                };
+                let a = self.account(account_id);
+                match row {
+                    Some(Row::Debited { amount }) if amount == *credits => return "duplicate",
+                    Some(Row::Debited { .. }) | Some(Row::Refunded) => return "conflict",
+                    Some(Row::Held { hold }) => {
+                        a.held -= hold;
+                        a.available += hold - credits;
+                    }
+                    None | Some(Row::Expired) | Some(Row::Rejected) => a.available -= credits,
+                }
+                a.debited += credits;
+                self.jobs.insert(
+                    job_id.clone(),
+                    JobRow {
+                        account: account_id.clone(),
+                        row: Row::Debited { amount: *credits },
+                        estimate,
+                    },
+                );
+                "debited"
+            }
+            Event::Failed {
+                job_id, account_id, ..
+            } => {
+                let job = self.jobs.get(job_id).cloned();
+                match job {
+                    Some(job) if job.account != *account_id => "conflict",
+                    Some(JobRow {
+                        row: Row::Debited { .. },
+                        ..
+                    }) => "conflict",
+                    Some(JobRow {
+                        row: Row::Refunded | Row::Expired | Row::Rejected,
+                        ..
+                    }) => "duplicate",
+                    Some(JobRow {
+                        row: Row::Held { hold },
+                        estimate,
+                        ..
+                    }) => {
+                        let a = self.account(account_id);
+                        a.held -= hold;
+                        a.available += hold;
+                        self.jobs.insert(
+                            job_id.clone(),
+                            JobRow {
+                                account: account_id.clone(),
+                                row: Row::Refunded,
+                                estimate,
+                            },
+                        );
+                        "refunded"
+                    }
+                    None => {
+                        // A tombstone: the job is refunded, no money moves.
+                        self.jobs.insert(
+                            job_id.clone(),
+                            JobRow {
+                                account: account_id.clone(),
+                                row: Row::Refunded,
+                                estimate: None,
+                            },
+                        );
+                        "refunded"
+                    }
+                }
+            }
+        }
+    }
+
+    /// The sweep finds `job_id`'s hold too old: `expired`, or nothing
+    /// (`duplicate`) for a job that is not HELD.
+    pub fn expire(&mut self, job_id: &str) -> &'static str {
+        let Some(job) = self.jobs.get(job_id).cloned() else {
+            return "duplicate";
+        };
+        let Row::Held { hold } = job.row else {
+            return "duplicate";
+        };
+        let a = self.account(&job.account);
+        a.held -= hold;
+        a.available += hold;
+        self.jobs.insert(
+            job_id.to_owned(),
+            JobRow {
+                row: Row::Expired,
+                ..job
+            },
+        );
+        "expired"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_by_hand() {
+        let mut o = Oracle::default();
+        let grant = Event::Granted {
+            grant_id: "g".into(),
+            account_id: "a".into(),
+            credits: 100,
+        };
+        let req = Event::Requested {
+            job_id: "j".into(),
+            account_id: "a".into(),
+            credits: 30,
+        };
+        let rendered = Event::Rendered {
+            job_id: "j".into(),
+            account_id: "a".into(),
+            credits: 40,
+        };
+        assert_eq!(o.apply(&grant), "granted");
+        assert_eq!(o.apply(&req), "held");
+        assert_eq!(o.apply(&rendered), "debited");
+        assert_eq!(o.apply(&rendered), "duplicate");
+        assert_eq!(
+            o.money("a"),
+            Money {
+                available: 60,
+                held: 0,
+                granted: 100,
+                debited: 40,
+                adjusted: 0
+            }
+        );
+        assert_eq!(o.expire("j"), "duplicate");
+    }
+}

@@ -1,0 +1,156 @@
+//! Every key of the ledger table, spelled once.
+//!
+//! | item             | pk                  | sk                 | open-items index (sparse)                   |
+//! |------------------|---------------------|--------------------|---------------------------------------------|
+//! | account          | `ACCOUNT#<id>`      | `ACCOUNT`          | `AUDIT` / `<id>` until audited              |
+//! | audit checkpoint | `ACCOUNT#<id>`      | `AUDIT`            | —                                           |
+//! | entry            | `ACCOUNT#<id>`      | `ENTRY#<seq:020>`  | —                                           |
+//! | job              | `JOB#<id>`          | `JOB`              | `HELD` / `<held_at_ms:015>#<hash>` while HELD |
+//! | grant            | `GRANT#<id>`        | `GRANT`            | —                                           |
+//! | adjustment       | `ADJUSTMENT#<id>`   | `ADJUSTMENT`       | —                                           |
+//! | conflict         | `CONFLICT#<key>`    | `<payload hash>`   | `CONFLICT` / `<at_ms:015>#<hash>`           |
+//! | sweep state      | `SWEEP`             | `STATE`            | —                                           |
+//!
+//! Index sort keys are capped at 1,024 bytes and ids may be 256 characters
+//! of up to 4 bytes each: keys built from ids are hashed.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use reconciler_core::contract::table;
+
+/// An item, or a key, as the SDK carries it.
+pub type Item = HashMap<String, AttributeValue>;
+
+const ACCOUNT: &str = "ACCOUNT";
+const JOB: &str = "JOB";
+const GRANT: &str = "GRANT";
+const ADJUSTMENT: &str = "ADJUSTMENT";
+const CONFLICT: &str = "CONFLICT";
+/// The sort key of an account's audit checkpoint: next to `ACCOUNT`, before
+/// the `ENTRY#…` items.
+pub const AUDIT_SK: &str = "AUDIT";
+const ENTRY: &str = "ENTRY#";
+
+/// `open_kind` of HELD jobs.
+pub const OPEN_HELD: &str = "HELD";
+/// `open_kind` of accounts written since their last audit.
+pub const OPEN_AUDIT: &str = "AUDIT";
+/// `open_kind` of conflict records not yet listed by a sweep.
+pub const OPEN_CONFLICT: &str = "CONFLICT";
+
+/// An account's partition: its item, its audit checkpoint, its entries.
+pub fn account_pk(account_id: &str) -> String {
+    format!("{ACCOUNT}#{account_id}")
+}
+
+/// The account id of an account partition key.
+pub fn account_of_pk(pk: &str) -> Option<&str> {
+    pk.strip_prefix(ACCOUNT)?.strip_prefix('#')
+}
+
+pub fn job_pk(job_id: &str) -> String {
+    format!("{JOB}#{job_id}")
+}
+
+pub fn grant_pk(grant_id: &str) -> String {
+    format!("{GRANT}#{grant_id}")
+}
+
+pub fn adjustment_pk(adjustment_id: &str) -> String {
+    format!("{ADJUSTMENT}#{adjustment_id}")
+}
+
+pub fn conflict_pk(business_key: &str) -> String {
+    format!("{CONFLICT}#{business_key}")
+}
+
+/// The sort key of an account's entry `seq`.
+pub fn entry_sk(seq: u64) -> String {
+    format!("{ENTRY}{seq:020}")
+}
+
+/// The sort keys an item of each kind has (besides entries and conflicts).
+pub const ACCOUNT_SK: &str = ACCOUNT;
+pub const JOB_SK: &str = JOB;
+pub const GRANT_SK: &str = GRANT;
+pub const ADJUSTMENT_SK: &str = ADJUSTMENT;
+
+pub fn account_key(account_id: &str) -> Item {
+    key(account_pk(account_id), ACCOUNT_SK)
+}
+
+pub fn audit_checkpoint_key(account_id: &str) -> Item {
+    key(account_pk(account_id), AUDIT_SK)
+}
+
+pub fn job_key(job_id: &str) -> Item {
+    key(job_pk(job_id), JOB_SK)
+}
+
+pub fn grant_key(grant_id: &str) -> Item {
+    key(grant_pk(grant_id), GRANT_SK)
+}
+
+pub fn adjustment_key(adjustment_id: &str) -> Item {
+    key(adjustment_pk(adjustment_id), ADJUSTMENT_SK)
+}
+
+/// The sweep's own state.
+pub fn sweep_state_key() -> Item {
+    key("SWEEP".to_owned(), "STATE")
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([
+        (table::PARTITION_KEY.to_owned(), AttributeValue::S(pk)),
+        (table::SORT_KEY.to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
+/// Open-index sort key of a HELD job: ordered by when the hold was taken,
+/// made unique by a hash of the job id.
+pub fn held_open_key(held_at_ms: i64, job_id: &str) -> String {
+    format!("{}#{}", time_key(held_at_ms), &fingerprint(job_id)[..32])
+}
+
+/// Open-index sort key of a conflict record: ordered by time, unique per
+/// record (key and payload), so the sweep's "listed up to here" marker can
+/// never fall between two records of one millisecond.
+pub fn conflict_open_key(at_ms: i64, business_key: &str, detail: &str) -> String {
+    format!(
+        "{}#{}",
+        time_key(at_ms),
+        fingerprint(&format!("{business_key}\n{detail}"))
+    )
+}
+
+/// A time as the index orders it: milliseconds, zero-padded to 15 digits.
+/// Every open key of a kind starts with one, so a range query bounds time.
+pub fn time_key(at_ms: i64) -> String {
+    format!("{:015}", at_ms.max(0))
+}
+
+/// A stable fingerprint (SHA-256, hex), for idempotent records, index keys
+/// and transaction tokens.
+pub fn fingerprint(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_and_sort() {
+        assert_eq!(account_of_pk(&account_pk("a#1")), Some("a#1"));
+        assert_eq!(account_of_pk("JOB#a"), None);
+        assert!(entry_sk(9) < entry_sk(10), "entries sort by seq");
+        assert!(ACCOUNT_SK < AUDIT_SK && AUDIT_SK < entry_sk(1).as_str());
+        let long = "é".repeat(256);
+        assert!(held_open_key(1, &long).len() < 64);
+        assert!(conflict_open_key(1, &long, &long).len() < 100);
+        assert!(held_open_key(9, "a") < held_open_key(10, "a"));
+    }
+}
