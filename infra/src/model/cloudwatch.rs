@@ -1,4 +1,4 @@
-//! `AWS::CloudWatch::Alarm`.
+//! `AWS::CloudWatch::Alarm` and `AWS::CloudWatch::Dashboard`.
 
 use serde::Serialize;
 
@@ -139,4 +139,15 @@ pub enum ComparisonOperator {
 pub enum TreatMissingData {
     /// A period without data is good.
     NotBreaching,
+}
+
+/// `AWS::CloudWatch::Dashboard`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Dashboard {
+    /// The dashboard name.
+    pub dashboard_name: Expr,
+    /// The body as JSON text: [`Expr::sub_json`] of a
+    /// [`super::dashboard::DashboardBody`].
+    pub dashboard_body: Expr,
 }

@@ -163,7 +163,21 @@ pub struct PointInTimeRecoverySpecification {
 /// `SSESpecification`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct SseSpecification {
-    /// `true`: encrypted with the AWS managed KMS key `aws/dynamodb`.
+    /// `true` alone: the AWS managed key `aws/dynamodb`; with a key: that key.
     #[serde(rename = "SSEEnabled")]
     pub sse_enabled: bool,
+    /// `KMS` (required with a key id).
+    #[serde(rename = "SSEType", skip_serializing_if = "Option::is_none")]
+    pub sse_type: Option<SseType>,
+    /// The customer managed key's ARN.
+    #[serde(rename = "KMSMasterKeyId", skip_serializing_if = "Option::is_none")]
+    pub kms_master_key_id: Option<Expr>,
+}
+
+/// `SSEType`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum SseType {
+    /// AWS KMS.
+    #[serde(rename = "KMS")]
+    Kms,
 }

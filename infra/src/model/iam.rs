@@ -84,11 +84,23 @@ impl Statement {
         }
     }
 
+    /// `Deny` of `actions` on `resources`, to everyone (`Principal: "*"`).
+    pub fn deny_all(sid: &str, actions: &[&str], resources: Vec<Expr>) -> Self {
+        Self {
+            effect: Effect::Deny,
+            principal: Some(Principal::Everyone),
+            ..Self::allow(sid, actions, resources)
+        }
+    }
+
     /// Sets the principal to an AWS service (e.g. `events.amazonaws.com`).
-    pub fn for_service(mut self, service: &str) -> Self {
-        self.principal = Some(Principal {
-            service: service.to_owned(),
-        });
+    pub fn for_service(self, service: &str) -> Self {
+        self.for_principal(Principal::Service(Expr::lit(service)))
+    }
+
+    /// Sets the principal.
+    pub fn for_principal(mut self, principal: Principal) -> Self {
+        self.principal = Some(principal);
         self
     }
 
@@ -111,10 +123,27 @@ pub enum Effect {
     Deny,
 }
 
-/// `Principal`: an AWS service.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct Principal {
-    /// The service principal, e.g. `lambda.amazonaws.com`.
-    pub service: String,
+/// `Principal`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Principal {
+    /// `{"Service": ...}`: an AWS service, e.g. `lambda.amazonaws.com`.
+    Service(Expr),
+    /// `{"AWS": ...}`: an account or IAM principal ARN.
+    Aws(Expr),
+    /// `"*"`: everyone (only in `Deny` statements here).
+    Everyone,
+}
+
+impl Serialize for Principal {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let (key, value) = match self {
+            Self::Service(service) => ("Service", service),
+            Self::Aws(principal) => ("AWS", principal),
+            Self::Everyone => return serializer.serialize_str("*"),
+        };
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(key, value)?;
+        map.end()
+    }
 }

@@ -39,6 +39,68 @@ impl Expr {
     pub fn sub(template: impl Into<String>) -> Self {
         Self::Sub(template.into())
     }
+
+    /// `value` as compact JSON text inside one `Fn::Sub`, for the properties
+    /// CloudFormation takes as a JSON *string* (a dashboard body, a key
+    /// policy the local emulator needs as a string). Every intrinsic in
+    /// `value` becomes its `${...}` placeholder; a literal `${` is escaped
+    /// as `${!`. Object keys come out sorted, so the text is deterministic.
+    ///
+    /// # Panics
+    /// If `value` does not serialize to JSON (never for the model's types), or
+    /// holds a `Fn::Sub` whose template is not a plain string.
+    pub fn sub_json(value: &impl Serialize) -> Self {
+        let mut value = serde_json::to_value(value).expect("the model serializes to JSON");
+        inline_intrinsics(&mut value);
+        let text = serde_json::to_string(&value).expect("a JSON value serializes");
+        if text.contains("${") {
+            Self::Sub(text)
+        } else {
+            Self::Literal(text)
+        }
+    }
+
+    /// The expression as a piece of a `Fn::Sub` template.
+    pub fn to_sub_template(&self) -> String {
+        match self {
+            Self::Literal(value) => value.replace("${", "${!"),
+            Self::Ref(name) => format!("${{{name}}}"),
+            Self::GetAtt(logical_id, attribute) => format!("${{{logical_id}.{attribute}}}"),
+            Self::Sub(template) => template.clone(),
+        }
+    }
+}
+
+/// Replaces every intrinsic object in `value` by its `${...}` placeholder
+/// and escapes `${` in literal strings.
+fn inline_intrinsics(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    let replacement = match value {
+        Value::String(text) => Some(text.replace("${", "${!")),
+        Value::Object(map) if map.len() == 1 => {
+            let (key, inner) = map.iter().next().expect("one entry");
+            match (key.as_str(), inner) {
+                ("Ref", Value::String(name)) => Some(format!("${{{name}}}")),
+                ("Fn::GetAtt", Value::Array(parts)) => {
+                    let parts: Vec<&str> = parts.iter().filter_map(Value::as_str).collect();
+                    Some(format!("${{{}}}", parts.join(".")))
+                }
+                ("Fn::Sub", Value::String(template)) => Some(template.clone()),
+                ("Fn::Sub", _) => panic!("only a plain Fn::Sub template can be inlined"),
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    if let Some(text) = replacement {
+        *value = Value::String(text);
+        return;
+    }
+    match value {
+        Value::Object(map) => map.values_mut().for_each(inline_intrinsics),
+        Value::Array(items) => items.iter_mut().for_each(inline_intrinsics),
+        _ => {}
+    }
 }
 
 impl From<&str> for Expr {
@@ -96,5 +158,23 @@ mod tests {
         for (expr, expected) in cases {
             assert_eq!(serde_json::to_value(&expr).unwrap(), expected);
         }
+    }
+
+    #[test]
+    fn json_in_a_sub_inlines_intrinsics_and_escapes_literals() {
+        let value = json!({
+            "b": [Expr::reference("Stage"), Expr::get_att("Queue", "Arn")],
+            "a": Expr::sub("arn:${AWS::Partition}:x"),
+            "c": "literal ${not} a placeholder",
+        });
+        assert_eq!(
+            Expr::sub_json(&value),
+            Expr::sub(
+                r#"{"a":"arn:${AWS::Partition}:x","b":["${Stage}","${Queue.Arn}"],"c":"literal ${!not} a placeholder"}"#
+            )
+        );
+        assert_eq!(Expr::sub_json(&json!({"a": 1})), Expr::lit(r#"{"a":1}"#));
+        assert_eq!(Expr::lit("a${b").to_sub_template(), "a${!b");
+        assert_eq!(Expr::get_att("K", "Arn").to_sub_template(), "${K.Arn}");
     }
 }

@@ -25,6 +25,10 @@ pub struct Function {
     pub memory_size: u32,
     /// Timeout in seconds (1–900).
     pub timeout: u32,
+    /// Concurrent executions reserved for (and capping) the function; `None`:
+    /// the account's unreserved pool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reserved_concurrent_executions: Option<u32>,
     /// The execution role's ARN.
     pub role: Expr,
     /// Where the deployment package is.

@@ -12,6 +12,10 @@ pub struct LogGroup {
     pub log_group_name: Expr,
     /// Days log events are kept (one of the values CloudWatch Logs allows).
     pub retention_in_days: u32,
+    /// The customer managed key's **ARN** (not its id); `None`: CloudWatch
+    /// Logs' default encryption.
+    #[serde(rename = "KmsKeyId", skip_serializing_if = "Option::is_none")]
+    pub kms_key_id: Option<Expr>,
 }
 
 /// The values `RetentionInDays` accepts.

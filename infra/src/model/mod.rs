@@ -7,10 +7,12 @@
 //! same model always gives byte-identical JSON.
 
 pub mod cloudwatch;
+pub mod dashboard;
 pub mod dynamodb;
 pub mod events;
 pub mod iam;
 pub mod intrinsic;
+pub mod kms;
 pub mod lambda;
 pub mod logs;
 pub mod sns;
@@ -122,12 +124,23 @@ impl Template {
         serde_json::to_value(self).expect("a template always serializes")
     }
 
-    /// The template as CloudFormation JSON: pretty-printed with two-space
-    /// indentation and a trailing newline; byte-identical for equal templates.
+    /// The template as CloudFormation receives it: compact JSON, so that
+    /// it fits the 51,200 bytes `TemplateBody` allows (the pretty form of
+    /// staging and prod does not); byte-identical for equal templates.
     ///
     /// # Panics
     /// Never: every part of the model serializes.
     pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a template always serializes")
+    }
+
+    /// The template for people (`cargo xtask synth`, the snapshots):
+    /// pretty-printed with two-space indentation and a trailing newline;
+    /// byte-identical for equal templates. The same JSON as [`Self::to_json`].
+    ///
+    /// # Panics
+    /// Never: every part of the model serializes.
+    pub fn to_pretty_json(&self) -> String {
         let mut json = serde_json::to_string_pretty(self).expect("a template always serializes");
         json.push('\n');
         json
@@ -244,6 +257,19 @@ pub struct Resource {
     pub deletion_policy: Option<DeletionPolicy>,
     /// `UpdateReplacePolicy`, if set.
     pub update_replace_policy: Option<DeletionPolicy>,
+    /// `Metadata`: the checkov findings skipped on this resource, each with
+    /// its reason. Empty: no `Metadata`.
+    pub checkov_skips: Vec<CheckovSkip>,
+}
+
+/// A checkov check skipped on one resource (`Metadata.checkov.skip[]`), with
+/// the one-sentence reason a reviewer reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CheckovSkip {
+    /// The check, e.g. `CKV_AWS_117`.
+    pub id: &'static str,
+    /// Why it does not apply or is accepted.
+    pub comment: String,
 }
 
 impl Resource {
@@ -253,6 +279,7 @@ impl Resource {
             kind: kind.into(),
             deletion_policy: None,
             update_replace_policy: None,
+            checkov_skips: Vec::new(),
         }
     }
 
@@ -260,6 +287,24 @@ impl Resource {
     pub fn with_policies(mut self, policy: DeletionPolicy) -> Self {
         self.deletion_policy = Some(policy);
         self.update_replace_policy = Some(policy);
+        self
+    }
+
+    /// Skips the checkov check `id` on this resource, for `comment`.
+    ///
+    /// # Panics
+    /// If the comment is empty or the check is skipped twice (a bug in the stack).
+    pub fn with_checkov_skip(mut self, id: &'static str, comment: impl Into<String>) -> Self {
+        let comment = comment.into();
+        assert!(
+            !comment.trim().is_empty(),
+            "checkov skip {id} needs a reason"
+        );
+        assert!(
+            self.checkov_skips.iter().all(|skip| skip.id != id),
+            "checkov skip {id} twice"
+        );
+        self.checkov_skips.push(CheckovSkip { id, comment });
         self
     }
 
@@ -278,6 +323,12 @@ impl Serialize for Resource {
         }
         if let Some(policy) = &self.update_replace_policy {
             map.serialize_entry("UpdateReplacePolicy", policy)?;
+        }
+        if !self.checkov_skips.is_empty() {
+            // `{"checkov": {"skip": [{"id", "comment"}]}}`, the form checkov
+            // reads (a misspelled key is silently ignored, a wrong shape crashes it).
+            let skips = BTreeMap::from([("skip", &self.checkov_skips)]);
+            map.serialize_entry("Metadata", &BTreeMap::from([("checkov", skips)]))?;
         }
         map.serialize_entry("Properties", &PropertiesOf(&self.kind))?;
         map.end()
@@ -334,14 +385,22 @@ macro_rules! resource_kinds {
 resource_kinds! {
     /// `AWS::CloudWatch::Alarm`.
     Alarm(cloudwatch::Alarm) = "AWS::CloudWatch::Alarm",
+    /// `AWS::CloudWatch::Dashboard`.
+    Dashboard(cloudwatch::Dashboard) = "AWS::CloudWatch::Dashboard",
     /// `AWS::DynamoDB::Table`.
     Table(dynamodb::Table) = "AWS::DynamoDB::Table",
     /// `AWS::Events::EventBus`.
     EventBus(events::EventBus) = "AWS::Events::EventBus",
     /// `AWS::Events::Rule`.
     Rule(events::Rule) = "AWS::Events::Rule",
+    /// `AWS::Events::Archive`.
+    Archive(events::Archive) = "AWS::Events::Archive",
     /// `AWS::IAM::Role`.
     Role(iam::Role) = "AWS::IAM::Role",
+    /// `AWS::KMS::Key`.
+    Key(kms::Key) = "AWS::KMS::Key",
+    /// `AWS::KMS::Alias`.
+    Alias(kms::Alias) = "AWS::KMS::Alias",
     /// `AWS::Lambda::EventInvokeConfig`.
     EventInvokeConfig(lambda::EventInvokeConfig) = "AWS::Lambda::EventInvokeConfig",
     /// `AWS::Lambda::Function`.
@@ -354,6 +413,8 @@ resource_kinds! {
     Subscription(sns::Subscription) = "AWS::SNS::Subscription",
     /// `AWS::SNS::Topic`.
     Topic(sns::Topic) = "AWS::SNS::Topic",
+    /// `AWS::SNS::TopicPolicy`.
+    TopicPolicy(sns::TopicPolicy) = "AWS::SNS::TopicPolicy",
     /// `AWS::SQS::Queue`.
     Queue(sqs::Queue) = "AWS::SQS::Queue",
     /// `AWS::SQS::QueuePolicy`.
@@ -369,23 +430,31 @@ mod tests {
         let queue = sqs::Queue {
             queue_name: Expr::sub("q-${Stage}"),
             message_retention_period: 60,
-            sqs_managed_sse_enabled: true,
+            encryption: sqs::QueueEncryption::SqsManaged,
         };
-        let resource = Resource::new(queue).with_policies(DeletionPolicy::Retain);
+        let resource = Resource::new(queue)
+            .with_policies(DeletionPolicy::Retain)
+            .with_checkov_skip("CKV_AWS_27", "Encrypted with SSE-SQS.");
         let json = serde_json::to_string(&resource).unwrap();
         assert_eq!(
             json,
-            r#"{"Type":"AWS::SQS::Queue","DeletionPolicy":"Retain","UpdateReplacePolicy":"Retain","Properties":{"QueueName":{"Fn::Sub":"q-${Stage}"},"MessageRetentionPeriod":60,"SqsManagedSseEnabled":true}}"#
+            r#"{"Type":"AWS::SQS::Queue","DeletionPolicy":"Retain","UpdateReplacePolicy":"Retain","Metadata":{"checkov":{"skip":[{"id":"CKV_AWS_27","comment":"Encrypted with SSE-SQS."}]}},"Properties":{"QueueName":{"Fn::Sub":"q-${Stage}"},"MessageRetentionPeriod":60,"SqsManagedSseEnabled":true}}"#
         );
     }
 
     #[test]
-    fn to_json_is_pretty_with_a_trailing_newline() {
+    fn to_pretty_json_is_pretty_with_a_trailing_newline_and_to_json_compact() {
         let mut template = Template::new("t");
         template.add_parameter("Stage", Parameter::string("s").with_default("dev"));
-        let json = template.to_json();
+        let json = template.to_pretty_json();
         assert!(json.ends_with("}\n"));
         assert!(json.contains("\n  \"Parameters\": {\n    \"Stage\": {"));
+        let compact = template.to_json();
+        assert!(!compact.contains('\n'));
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&compact).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&json).unwrap()
+        );
     }
 
     #[test]
@@ -394,7 +463,7 @@ mod tests {
         let queue = sqs::Queue {
             queue_name: Expr::lit("q"),
             message_retention_period: 60,
-            sqs_managed_sse_enabled: true,
+            encryption: sqs::QueueEncryption::SqsManaged,
         };
         let mut template = Template::new("t");
         template.add_resource("Q", queue.clone());

@@ -13,8 +13,46 @@ pub struct Queue {
     pub queue_name: Expr,
     /// Seconds a message is kept (60–1209600).
     pub message_retention_period: u32,
-    /// Encryption at rest with SQS-owned keys.
-    pub sqs_managed_sse_enabled: bool,
+    /// Encryption at rest.
+    #[serde(flatten)]
+    pub encryption: QueueEncryption,
+}
+
+/// How a queue is encrypted at rest: SQS accepts one kind at a time, so
+/// the model cannot express both.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueEncryption {
+    /// SSE-SQS: `SqsManagedSseEnabled: true`.
+    SqsManaged,
+    /// SSE-KMS with a customer managed key: `KmsMasterKeyId` and
+    /// `KmsDataKeyReusePeriodSeconds` (60–86400).
+    Kms {
+        /// The key's ARN.
+        key: Expr,
+        /// Seconds SQS reuses a data key before calling KMS again.
+        data_key_reuse_period_seconds: u32,
+    },
+}
+
+impl Serialize for QueueEncryption {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        match self {
+            Self::SqsManaged => map.serialize_entry("SqsManagedSseEnabled", &true)?,
+            Self::Kms {
+                key,
+                data_key_reuse_period_seconds,
+            } => {
+                map.serialize_entry("KmsMasterKeyId", key)?;
+                map.serialize_entry(
+                    "KmsDataKeyReusePeriodSeconds",
+                    data_key_reuse_period_seconds,
+                )?;
+            }
+        }
+        map.end()
+    }
 }
 
 /// `AWS::SQS::QueuePolicy`.

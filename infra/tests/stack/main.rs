@@ -1,5 +1,6 @@
 //! Tests of the synthesized templates: snapshots, structural assertions,
-//! the function contract, and cfn-lint.
+//! the function contract, the typed outputs, the stage files, cfn-lint and
+//! checkov.
 
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -7,6 +8,9 @@
 mod support;
 
 mod cfn_lint;
+mod checkov;
 mod contract;
+mod outputs;
 mod snapshot;
+mod stage_files;
 mod structure;

@@ -2,12 +2,18 @@
 
 use std::collections::BTreeSet;
 
+use std::collections::BTreeMap;
+
 use infra::stack::{ids, params};
-use infra::{Stage, StageConfig, stateful_resource_types};
+use infra::{Stage, StageConfig, names, stateful_resource_types};
+use reconciler_core::contract::metrics;
 use reconciler_core::event::DETAIL_TYPES;
 use serde_json::{Value, json};
 
-use crate::support::{Synth, all_configs, everything_on, get_att, reference, refers_to};
+use crate::support::{
+    Synth, all_configs, every_subscription, everything_on, get_att, loaded, reference, refers_to,
+    sub_json,
+};
 
 fn dead_letter_arn() -> Value {
     get_att(ids::DEAD_LETTER_QUEUE, "Arn")
@@ -24,17 +30,13 @@ fn every_rule_target_retries_and_dead_letters() {
         let rules = synth.of_type("AWS::Events::Rule");
         assert_eq!(
             rules.len(),
-            2,
-            "{}: the events rule and the schedule",
+            3,
+            "{}: the events rule, the schedule and the unrouted rule",
             cfg.stage
         );
         for (rule_id, rule) in rules {
             let targets = rule["Properties"]["Targets"].as_array().expect("targets");
-            assert!(
-                !targets.is_empty(),
-                "{}: {rule_id} has no target",
-                cfg.stage
-            );
+            assert_eq!(targets.len(), 1, "{}: {rule_id}", cfg.stage);
             for target in targets {
                 let retry = &target["RetryPolicy"];
                 assert_eq!(retry["MaximumRetryAttempts"], 3, "{}: {rule_id}", cfg.stage);
@@ -49,10 +51,32 @@ fn every_rule_target_retries_and_dead_letters() {
                     "{}: {rule_id}",
                     cfg.stage
                 );
-                // The rule may invoke its function, and only that rule.
-                let function_id = target["Arn"]["Fn::GetAtt"][0]
+                let target_id = target["Arn"]["Fn::GetAtt"][0]
                     .as_str()
-                    .expect("a function target");
+                    .expect("a stack target");
+                let target_type = synth.resource(target_id)["Type"].as_str().unwrap();
+                if target_type == "AWS::SQS::Queue" {
+                    // The queue's policy lets exactly this rule send.
+                    let allowed =
+                        synth
+                            .of_type("AWS::SQS::QueuePolicy")
+                            .into_iter()
+                            .any(|(_, policy)| {
+                                let p = &policy["Properties"];
+                                p["Queues"] == json!([reference(target_id)])
+                                    && p["PolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"]
+                                        ["aws:SourceArn"]
+                                        == json!([get_att(rule_id, "Arn")])
+                            });
+                    assert!(
+                        allowed,
+                        "{}: {rule_id} may not send to {target_id}",
+                        cfg.stage
+                    );
+                    continue;
+                }
+                // The rule may invoke its function, and only that rule.
+                assert_eq!(target_type, "AWS::Lambda::Function");
                 let permitted =
                     synth
                         .of_type("AWS::Lambda::Permission")
@@ -60,17 +84,82 @@ fn every_rule_target_retries_and_dead_letters() {
                         .any(|(_, permission)| {
                             let p = &permission["Properties"];
                             p["SourceArn"] == get_att(rule_id, "Arn")
-                                && refers_to(&p["FunctionName"], function_id)
+                                && refers_to(&p["FunctionName"], target_id)
                                 && p["Principal"] == "events.amazonaws.com"
                                 && p["Action"] == "lambda:InvokeFunction"
                         });
                 assert!(
                     permitted,
-                    "{}: {rule_id} may not invoke {function_id}",
+                    "{}: {rule_id} may not invoke {target_id}",
                     cfg.stage
                 );
             }
         }
+    }
+}
+
+#[test]
+fn the_unrouted_rule_catches_exactly_what_the_ledger_rule_does_not() {
+    for stage in Stage::ALL {
+        let synth = Synth::of(stage);
+        let unrouted = &synth.resource(ids::UNROUTED_EVENTS_RULE)["Properties"];
+        assert_eq!(
+            unrouted["Name"],
+            json!({ "Fn::Sub": "cc-agent-reconciler-${Stage}-unrouted-events" })
+        );
+        assert_eq!(unrouted["EventBusName"], get_att(ids::EVENT_BUS, "Name"));
+        assert_eq!(unrouted["State"], "ENABLED");
+        // Anything but exactly the four ledger detail-types, any source.
+        assert_eq!(
+            unrouted["EventPattern"],
+            json!({ "detail-type": [{ "anything-but": DETAIL_TYPES }] })
+        );
+        let ledger = &synth.resource(ids::LEDGER_EVENTS_RULE)["Properties"]["EventPattern"];
+        let excluded = &unrouted["EventPattern"]["detail-type"][0]["anything-but"];
+        assert_eq!(&ledger["detail-type"], excluded, "{stage}: the complement");
+        assert_eq!(
+            unrouted["Targets"][0]["Arn"],
+            get_att(ids::UNROUTED_QUEUE, "Arn")
+        );
+        let queue = &synth.resource(ids::UNROUTED_QUEUE);
+        assert_eq!(
+            queue["Properties"]["QueueName"],
+            json!({ "Fn::Sub": "cc-agent-reconciler-unrouted-${Stage}" })
+        );
+        assert_eq!(queue["Properties"]["MessageRetentionPeriod"], 1_209_600);
+        assert_eq!(
+            queue["DeletionPolicy"],
+            synth.resource(ids::DEAD_LETTER_QUEUE)["DeletionPolicy"],
+            "{stage}: kept like the DLQ"
+        );
+        let alarm = &synth.resource(ids::UNROUTED_EVENTS_ALARM)["Properties"];
+        assert_eq!(
+            alarm["AlarmName"],
+            json!({ "Fn::Sub": "cc-agent-reconciler-unrouted-${Stage}" })
+        );
+        assert_eq!(
+            (
+                &alarm["Namespace"],
+                &alarm["MetricName"],
+                &alarm["Statistic"],
+                &alarm["Period"],
+                &alarm["Threshold"],
+                &alarm["ComparisonOperator"]
+            ),
+            (
+                &json!("AWS/SQS"),
+                &json!("ApproximateNumberOfMessagesVisible"),
+                &json!("Maximum"),
+                &json!(300),
+                &json!(0.0),
+                &json!("GreaterThanThreshold")
+            )
+        );
+        assert_eq!(
+            alarm["Dimensions"],
+            json!([{ "Name": "QueueName", "Value": get_att(ids::UNROUTED_QUEUE, "QueueName") }])
+        );
+        assert_eq!(alarm["AlarmActions"], json!([topic()]));
     }
 }
 
@@ -196,6 +285,7 @@ fn every_alarm_notifies_the_topic_on_alarm_and_ok() {
         "drift",
         "conflicts",
         "throttles",
+        "unrouted",
     ]
     .map(|name| format!("cc-agent-reconciler-{name}-${{Stage}}"))
     .into();
@@ -278,14 +368,26 @@ fn every_alarm_notifies_the_topic_on_alarm_and_ok() {
 fn staging_and_prod_retain_their_stateful_resources() {
     for cfg in all_configs() {
         let synth = Synth::of_config(&cfg);
-        let expected = if cfg.stage == Stage::Dev {
-            "Delete"
-        } else {
+        let expected = if cfg.retain_stateful_resources {
             "Retain"
+        } else {
+            "Delete"
         };
+        assert_eq!(cfg.retain_stateful_resources, cfg.stage != Stage::Dev);
+        for type_name in ["AWS::Logs::LogGroup"] {
+            for (id, resource) in synth.of_type(type_name) {
+                assert_eq!(resource["DeletionPolicy"], expected, "{}: {id}", cfg.stage);
+            }
+        }
         for type_name in stateful_resource_types() {
             let resources = synth.of_type(type_name);
-            assert!(!resources.is_empty(), "{}: no {type_name}", cfg.stage);
+            let expected_here = *type_name != "AWS::KMS::Key" || cfg.customer_managed_key;
+            assert_eq!(
+                !resources.is_empty(),
+                expected_here,
+                "{}: {type_name}",
+                cfg.stage
+            );
             for (id, resource) in resources {
                 assert_eq!(resource["DeletionPolicy"], expected, "{}: {id}", cfg.stage);
                 assert_eq!(
@@ -348,17 +450,213 @@ fn the_ledger_table_has_its_keys_index_ttl_backups_and_encryption() {
     }
 }
 
+/// Where each encrypted resource names its key, and what a stage without
+/// the customer managed key has instead.
+#[test]
+fn every_encrypted_resource_uses_the_stage_key_exactly_when_the_stage_has_one() {
+    let key_arn = get_att(ids::STAGE_KEY, "Arn");
+    for cfg in all_configs() {
+        let synth = Synth::of_config(&cfg);
+        let context = format!("{} (key: {})", cfg.stage, cfg.customer_managed_key);
+        let uses_key: Vec<(&str, &Value)> = vec![
+            (
+                ids::LEDGER_TABLE,
+                &synth.resource(ids::LEDGER_TABLE)["Properties"]["SSESpecification"]["KMSMasterKeyId"],
+            ),
+            (
+                ids::HANDLER_LOG_GROUP,
+                &synth.resource(ids::HANDLER_LOG_GROUP)["Properties"]["KmsKeyId"],
+            ),
+            (
+                ids::SWEEP_LOG_GROUP,
+                &synth.resource(ids::SWEEP_LOG_GROUP)["Properties"]["KmsKeyId"],
+            ),
+            (
+                ids::DEAD_LETTER_QUEUE,
+                &synth.resource(ids::DEAD_LETTER_QUEUE)["Properties"]["KmsMasterKeyId"],
+            ),
+            (
+                ids::UNROUTED_QUEUE,
+                &synth.resource(ids::UNROUTED_QUEUE)["Properties"]["KmsMasterKeyId"],
+            ),
+            (
+                ids::OPS_ALERTS_TOPIC,
+                &synth.resource(ids::OPS_ALERTS_TOPIC)["Properties"]["KmsMasterKeyId"],
+            ),
+            (
+                ids::EVENT_ARCHIVE,
+                &synth.resource(ids::EVENT_ARCHIVE)["Properties"]["KmsKeyIdentifier"],
+            ),
+        ];
+        for (id, key) in uses_key {
+            if cfg.customer_managed_key {
+                assert_eq!(key, &key_arn, "{context}: {id} (the key's ARN, not its id)");
+            } else {
+                assert!(key.is_null(), "{context}: {id} has a key {key}");
+            }
+        }
+        let table = &synth.resource(ids::LEDGER_TABLE)["Properties"]["SSESpecification"];
+        assert_eq!(table["SSEEnabled"], true, "{context}");
+        for queue in [ids::DEAD_LETTER_QUEUE, ids::UNROUTED_QUEUE] {
+            let p = &synth.resource(queue)["Properties"];
+            if cfg.customer_managed_key {
+                assert_eq!(table["SSEType"], "KMS", "{context}");
+                // SQS accepts one kind of encryption at a time.
+                assert!(
+                    p.get("SqsManagedSseEnabled").is_none(),
+                    "{context}: {queue}"
+                );
+                assert_eq!(p["KmsDataKeyReusePeriodSeconds"], 300);
+            } else {
+                assert_eq!(p["SqsManagedSseEnabled"], true, "{context}: {queue}");
+            }
+        }
+        let keys = synth.of_type("AWS::KMS::Key");
+        let aliases = synth.of_type("AWS::KMS::Alias");
+        if !cfg.customer_managed_key {
+            assert!(keys.is_empty() && aliases.is_empty(), "{context}");
+            assert!(synth.json["Outputs"].get("KmsKeyArn").is_none());
+            continue;
+        }
+        assert_eq!(keys.len(), 1, "{context}");
+        let key = synth.resource(ids::STAGE_KEY);
+        assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+        assert_eq!(key["Properties"]["KeySpec"], "SYMMETRIC_DEFAULT");
+        assert!(
+            key["Properties"].get("Tags").is_none(),
+            "the emulator fails on key tags"
+        );
+        let alias = &synth.resource(ids::STAGE_KEY_ALIAS)["Properties"];
+        assert_eq!(
+            alias["AliasName"],
+            json!({ "Fn::Sub": "alias/cc-agent-reconciler-${Stage}" })
+        );
+        assert_eq!(alias["TargetKeyId"], reference(ids::STAGE_KEY));
+        assert_eq!(synth.json["Outputs"]["KmsKeyArn"]["Value"], key_arn);
+    }
+}
+
+/// The key policy: a JSON string (the emulator breaks on an object), the
+/// account administers, and each service may use the key only for this
+/// stage's resources.
+#[test]
+fn the_key_policy_lets_each_service_use_the_key_only_for_this_stage() {
+    for stage in [Stage::Staging, Stage::Prod] {
+        let synth = Synth::of(stage);
+        let policy_value = &synth.resource(ids::STAGE_KEY)["Properties"]["KeyPolicy"];
+        let text = policy_value["Fn::Sub"].as_str().expect("a Sub string");
+        // No Ref/GetAtt of the stack's resources: they use the key (a cycle).
+        for piece in text.split("${").skip(1) {
+            let name = piece.split('}').next().unwrap();
+            assert!(
+                name.starts_with("AWS::") || ["Stage", "EventBusName"].contains(&name),
+                "{stage}: the key policy references {name}"
+            );
+        }
+        let policy = sub_json(policy_value);
+        assert_eq!(policy["Version"], "2012-10-17");
+        let statements: BTreeMap<&str, &Value> = policy["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["Sid"].as_str().unwrap(), s))
+            .collect();
+        assert_eq!(
+            statements.keys().copied().collect::<Vec<_>>(),
+            [
+                "AccountAdministersKeyAndEnablesIamPolicies",
+                "CloudWatchAlarmsPublishToOpsAlertsTopic",
+                "CloudWatchLogsEncryptsFunctionLogGroups",
+                "EventBridgeDeliversToEncryptedQueues",
+                "EventBridgeDescribesKeyForArchive",
+                "EventBridgeEncryptsArchive",
+            ]
+        );
+        for statement in statements.values() {
+            assert_eq!(statement["Effect"], "Allow");
+            assert_eq!(
+                statement["Resource"],
+                json!(["*"]),
+                "a key policy's own resource"
+            );
+            assert_ne!(statement["Principal"], json!("*"));
+        }
+        let root = statements["AccountAdministersKeyAndEnablesIamPolicies"];
+        assert_eq!(
+            root["Principal"],
+            json!({ "AWS": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root" })
+        );
+        let alarms = statements["CloudWatchAlarmsPublishToOpsAlertsTopic"];
+        assert_eq!(
+            alarms["Principal"],
+            json!({ "Service": "cloudwatch.amazonaws.com" })
+        );
+        assert_eq!(
+            alarms["Action"],
+            json!(["kms:Decrypt", "kms:GenerateDataKey*"])
+        );
+        assert_eq!(
+            alarms["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sns:topicArn"],
+            json!([
+                "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:cc-agent-reconciler-ops-alerts-${Stage}"
+            ])
+        );
+        let logs = statements["CloudWatchLogsEncryptsFunctionLogGroups"];
+        assert_eq!(
+            logs["Principal"],
+            json!({ "Service": "logs.${AWS::Region}.amazonaws.com" })
+        );
+        assert_eq!(
+            logs["Condition"]["ArnEquals"]["kms:EncryptionContext:aws:logs:arn"],
+            json!([
+                "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/cc-agent-reconciler-${Stage}-handler",
+                "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/cc-agent-reconciler-${Stage}-sweep"
+            ])
+        );
+        let queues = statements["EventBridgeDeliversToEncryptedQueues"];
+        assert_eq!(
+            queues["Principal"],
+            json!({ "Service": "events.amazonaws.com" })
+        );
+        assert_eq!(
+            queues["Condition"]["StringEquals"]["aws:SourceAccount"],
+            json!(["${AWS::AccountId}"])
+        );
+        assert_eq!(
+            queues["Condition"]["ArnEquals"]["aws:SourceArn"],
+            json!([
+                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-ledger-events",
+                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/cc-agent-reconciler-${Stage}-sweep-schedule",
+                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-unrouted-events"
+            ]),
+            "{stage}: the three rules delivering to the encrypted queues"
+        );
+        let archive = statements["EventBridgeEncryptsArchive"];
+        assert_eq!(
+            archive["Condition"]["StringEquals"]["kms:EncryptionContext:aws:events:event-bus:arn"],
+            json!([
+                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"
+            ])
+        );
+    }
+}
+
 #[test]
 fn the_dead_letter_queue_keeps_14_days_encrypted_and_only_the_stage_rules_may_send() {
-    for stage in Stage::ALL {
-        let synth = Synth::of(stage);
+    for cfg in all_configs() {
+        let synth = Synth::of_config(&cfg);
+        let stage = cfg.stage;
         let queue = &synth.resource(ids::DEAD_LETTER_QUEUE)["Properties"];
         assert_eq!(queue["MessageRetentionPeriod"], 1_209_600);
-        assert_eq!(queue["SqsManagedSseEnabled"], true);
+        assert!(
+            queue["SqsManagedSseEnabled"] == true
+                || queue["KmsMasterKeyId"] == get_att(ids::STAGE_KEY, "Arn"),
+            "{stage}: encrypted"
+        );
         let policy = &synth.resource(ids::DEAD_LETTER_QUEUE_POLICY)["Properties"];
         assert_eq!(policy["Queues"], json!([reference(ids::DEAD_LETTER_QUEUE)]));
         let statements = policy["PolicyDocument"]["Statement"].as_array().unwrap();
-        assert_eq!(statements.len(), 1);
+        assert_eq!(statements.len(), 2);
         let statement = &statements[0];
         assert_eq!(statement["Effect"], "Allow");
         assert_eq!(
@@ -372,6 +670,7 @@ fn the_dead_letter_queue_keeps_14_days_encrypted_and_only_the_stage_rules_may_se
             .into_iter()
             .map(|(id, _)| get_att(id, "Arn").to_string())
             .collect();
+        assert_eq!(rule_arns.len(), 3);
         let allowed: BTreeSet<String> = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
             .as_array()
             .unwrap()
@@ -379,6 +678,53 @@ fn the_dead_letter_queue_keeps_14_days_encrypted_and_only_the_stage_rules_may_se
             .map(Value::to_string)
             .collect();
         assert_eq!(allowed, rule_arns, "{stage}: exactly the stage's rules");
+        assert_denies_insecure_transport(&statements[1], "sqs:*", &json!([dead_letter_arn()]));
+        let unrouted = &synth.resource(ids::UNROUTED_QUEUE_POLICY)["Properties"];
+        let unrouted_arn = json!([get_att(ids::UNROUTED_QUEUE, "Arn")]);
+        assert_denies_insecure_transport(
+            &unrouted["PolicyDocument"]["Statement"][1],
+            "sqs:*",
+            &unrouted_arn,
+        );
+    }
+}
+
+fn assert_denies_insecure_transport(statement: &Value, action: &str, resource: &Value) {
+    assert_eq!(
+        statement,
+        &json!({
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": [action],
+            "Resource": resource,
+            "Condition": { "Bool": { "aws:SecureTransport": ["false"] } }
+        })
+    );
+}
+
+#[test]
+fn only_cloudwatch_of_this_account_may_publish_to_the_topic_and_only_over_tls() {
+    for cfg in all_configs() {
+        let synth = Synth::of_config(&cfg);
+        let policies = synth.of_type("AWS::SNS::TopicPolicy");
+        assert_eq!(policies.len(), 1);
+        let p = &synth.resource(ids::OPS_ALERTS_TOPIC_POLICY)["Properties"];
+        assert_eq!(p["Topics"], json!([topic()]));
+        let statements = p["PolicyDocument"]["Statement"].as_array().unwrap();
+        assert_eq!(statements.len(), 2, "{}", cfg.stage);
+        assert_eq!(
+            statements[0],
+            json!({
+                "Sid": "CloudWatchAlarmsOfThisAccountPublish",
+                "Effect": "Allow",
+                "Principal": { "Service": "cloudwatch.amazonaws.com" },
+                "Action": ["sns:Publish"],
+                "Resource": [topic()],
+                "Condition": { "StringEquals": { "aws:SourceAccount": [reference("AWS::AccountId")] } }
+            })
+        );
+        assert_denies_insecure_transport(&statements[1], "sns:Publish", &json!([topic()]));
     }
 }
 
@@ -409,25 +755,42 @@ fn strings_in(value: &Value) -> Vec<&str> {
     }
 }
 
+/// No `*` action anywhere. Wildcards only where AWS's own forms need them:
+/// `sqs:*` in the TLS `Deny` (it must cover every action), and none in any
+/// `Allow` of a role or a resource policy. (The key policy, a string, is
+/// checked in `the_key_policy_lets_each_service_use_the_key_only_for_this_stage`.)
 #[test]
 fn no_iam_statement_has_a_wildcard_action_or_resource() {
     for cfg in all_configs() {
         let synth = Synth::of_config(&cfg);
         let statements = iam_statements(&synth);
         assert!(
-            statements.len() >= 8,
-            "the roles and the queue policy have statements"
+            statements.len() >= 12,
+            "the roles and the queue and topic policies have statements"
         );
         for (context, statement) in statements {
             let actions = strings_in(&statement["Action"]);
             assert!(!actions.is_empty(), "{context}: no action");
+            let deny = statement["Effect"] == "Deny";
             for action in actions {
-                assert!(!action.contains('*'), "{context}: wildcard action {action}");
+                assert_ne!(action, "*", "{context}");
+                if deny {
+                    assert!(
+                        action == "sqs:*" || !action.contains('*'),
+                        "{context}: {action}"
+                    );
+                } else {
+                    assert!(!action.contains('*'), "{context}: wildcard action {action}");
+                }
             }
             assert!(statement.get("NotAction").is_none() && statement.get("NotResource").is_none());
+            assert_ne!(
+                statement["Principal"] == "*",
+                statement["Principal"].is_null() || !deny,
+                "{context}: only a Deny names everyone"
+            );
             // Resources are ARNs of the stack's own resources or parameters:
-            // no `*`, not even inside a Sub (the log-group GetAtt's own `:*` is
-            // AWS's stream suffix of that one group).
+            // no `*`, not even inside a Sub.
             for resource in strings_in(&statement["Resource"]) {
                 assert!(
                     !resource.contains('*'),
@@ -435,11 +798,29 @@ fn no_iam_statement_has_a_wildcard_action_or_resource() {
                 );
             }
         }
+        // The key policy: no `*` action, `*` resource only as the key
+        // policy's own `Resource`.
+        if cfg.customer_managed_key {
+            let policy = sub_json(&synth.resource(ids::STAGE_KEY)["Properties"]["KeyPolicy"]);
+            for statement in policy["Statement"].as_array().unwrap() {
+                for action in strings_in(&statement["Action"]) {
+                    assert_ne!(action, "*");
+                }
+            }
+        }
     }
 }
 
 /// The actions of a role's inline policies, by statement id.
 fn role_actions(synth: &Synth, role_id: &str) -> Vec<(String, Vec<String>, Value)> {
+    role_statements(synth, role_id)
+        .into_iter()
+        .map(|(sid, actions, resources, _)| (sid, actions, resources))
+        .collect()
+}
+
+/// A role's statements: sid, actions, resources, condition.
+fn role_statements(synth: &Synth, role_id: &str) -> Vec<(String, Vec<String>, Value, Value)> {
     synth.resource(role_id)["Properties"]["Policies"]
         .as_array()
         .unwrap()
@@ -454,6 +835,7 @@ fn role_actions(synth: &Synth, role_id: &str) -> Vec<(String, Vec<String>, Value
                 s["Sid"].as_str().unwrap().to_owned(),
                 actions,
                 s["Resource"].clone(),
+                s["Condition"].clone(),
             )
         })
         .collect()
@@ -484,6 +866,10 @@ fn each_role_may_touch_only_its_own_table_log_group_queue_and_parameter() {
                     ],
                     "logs" => vec![json!([get_att(log_group_id, "Arn")])],
                     "sqs" => vec![json!([dead_letter_arn()])],
+                    "kms" => {
+                        assert!(cfg.customer_managed_key, "{context}: kms without a key");
+                        vec![json!([get_att(ids::STAGE_KEY, "Arn")])]
+                    }
                     "ssm" => {
                         assert_eq!(
                             role_id,
@@ -514,6 +900,13 @@ fn each_role_may_touch_only_its_own_table_log_group_queue_and_parameter() {
                             "dynamodb:PutItem",
                             "dynamodb:Query",
                             "dynamodb:UpdateItem",
+                            "kms:Decrypt",
+                            "kms:DescribeKey",
+                            "kms:Encrypt",
+                            "kms:GenerateDataKey",
+                            "kms:GenerateDataKeyWithoutPlaintext",
+                            "kms:ReEncryptFrom",
+                            "kms:ReEncryptTo",
                             "logs:CreateLogStream",
                             "logs:PutLogEvents",
                             "sqs:SendMessage",
@@ -524,6 +917,29 @@ fn each_role_may_touch_only_its_own_table_log_group_queue_and_parameter() {
                     );
                 }
             }
+        }
+        for role_id in [ids::HANDLER_ROLE, ids::SWEEP_ROLE] {
+            let kms: Vec<_> = role_statements(&synth, role_id)
+                .into_iter()
+                .filter(|(_, actions, _, _)| actions[0].starts_with("kms:"))
+                .collect();
+            let via: Vec<&str> = kms
+                .iter()
+                .map(|(_, _, _, condition)| {
+                    condition["StringEquals"]["kms:ViaService"][0]["Fn::Sub"]
+                        .as_str()
+                        .expect("kms only through a service")
+                })
+                .collect();
+            let expected: &[&str] = if cfg.customer_managed_key {
+                &[
+                    "dynamodb.${AWS::Region}.amazonaws.com",
+                    "sqs.${AWS::Region}.amazonaws.com",
+                ]
+            } else {
+                &[]
+            };
+            assert_eq!(via, expected, "{}: {role_id}", cfg.stage);
         }
         let sweep_reads_parameter = role_actions(&synth, ids::SWEEP_ROLE)
             .iter()
@@ -540,6 +956,9 @@ fn each_role_may_touch_only_its_own_table_log_group_queue_and_parameter() {
 /// The property holding each named resource type's physical name.
 const NAME_PROPERTIES: &[(&str, &str)] = &[
     ("AWS::CloudWatch::Alarm", "AlarmName"),
+    ("AWS::CloudWatch::Dashboard", "DashboardName"),
+    ("AWS::Events::Archive", "ArchiveName"),
+    ("AWS::KMS::Alias", "AliasName"),
     ("AWS::DynamoDB::Table", "TableName"),
     ("AWS::Events::EventBus", "Name"),
     ("AWS::Events::Rule", "Name"),
@@ -588,8 +1007,14 @@ fn every_physical_name_carries_the_stage() {
             };
             assert!(resolved.contains(cfg.stage.as_str()), "{id}: {resolved}");
             assert!(resolved.contains("cc-agent-reconciler"), "{id}: {resolved}");
+            // ... and it is one of `infra::names`, the one home of names.
+            let pattern = names::all()
+                .into_iter()
+                .find(|pattern| &serde_json::to_value(pattern.expr()).unwrap() == name)
+                .unwrap_or_else(|| panic!("{id}: {name} is not in infra::names"));
+            assert_eq!(pattern.resolve(&cfg), resolved, "{id}");
         }
-        assert!(named >= 14, "{}: only {named} named resources", cfg.stage);
+        assert!(named >= 20, "{}: only {named} named resources", cfg.stage);
     }
 }
 
@@ -675,18 +1100,43 @@ fn every_reference_resolves_and_every_parameter_is_used() {
 }
 
 #[test]
-fn the_optional_subscription_follows_the_config() {
-    let with_email = Synth::of_config(&everything_on());
-    let subscription = &with_email.resource(ids::OPS_ALERTS_EMAIL_SUBSCRIPTION)["Properties"];
-    assert_eq!(subscription["Protocol"], "email");
-    assert_eq!(subscription["Endpoint"], "ops@example.com");
-    assert_eq!(subscription["TopicArn"], topic());
+fn each_alert_subscription_is_a_subscription_of_the_topic() {
+    let config = everything_on();
+    let synth = Synth::of_config(&config);
+    let subscriptions = synth.of_type("AWS::SNS::Subscription");
+    let found: BTreeSet<(String, String)> = subscriptions
+        .iter()
+        .map(|(id, subscription)| {
+            assert!(id.starts_with(ids::OPS_ALERTS_SUBSCRIPTION_PREFIX), "{id}");
+            let p = &subscription["Properties"];
+            assert_eq!(p["TopicArn"], topic());
+            (
+                p["Protocol"].as_str().unwrap().to_owned(),
+                p["Endpoint"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = every_subscription()
+        .into_iter()
+        .map(|s| (s.protocol.as_str().to_owned(), s.endpoint))
+        .collect();
+    assert_eq!(found, expected);
+    // Stable ids: reordering the list recreates nothing.
+    let mut reversed = config.clone();
+    reversed.alert_subscriptions.reverse();
+    let ids_of = |cfg: &StageConfig| -> BTreeSet<String> {
+        infra::template(cfg)
+            .resources_of_type("AWS::SNS::Subscription")
+            .map(|(id, _)| id.to_owned())
+            .collect()
+    };
+    assert_eq!(ids_of(&config), ids_of(&reversed));
     for stage in Stage::ALL {
         assert!(
             Synth::of(stage)
                 .of_type("AWS::SNS::Subscription")
                 .is_empty(),
-            "{stage}: no e-mail by default"
+            "{stage}: no subscription in the stage files"
         );
     }
 }
@@ -696,8 +1146,19 @@ fn synth_is_deterministic() {
     for cfg in all_configs() {
         let first = infra::template(&cfg);
         assert_eq!(first, infra::template(&cfg));
-        let json = first.to_json();
-        assert_eq!(json, infra::template(&cfg).to_json(), "{}", cfg.stage);
+        assert_eq!(
+            first.to_json(),
+            infra::template(&cfg).to_json(),
+            "{}",
+            cfg.stage
+        );
+        let json = first.to_pretty_json();
+        assert_eq!(
+            json,
+            infra::template(&cfg).to_pretty_json(),
+            "{}",
+            cfg.stage
+        );
         assert!(json.ends_with("}\n") && !json.ends_with("\n\n"));
         assert!(json.starts_with("{\n  \"AWSTemplateFormatVersion\": \"2010-09-09\",\n"));
         assert!(json.is_ascii(), "{}: keep the template ASCII", cfg.stage);
@@ -706,8 +1167,9 @@ fn synth_is_deterministic() {
         assert_eq!(infra::synth(stage), infra::synth(stage));
         assert_eq!(
             infra::synth(stage),
-            infra::template(&StageConfig::for_stage(stage)).to_json()
+            infra::template(&loaded(stage)).to_pretty_json()
         );
+        assert_eq!(infra::try_synth(stage), Ok(infra::synth(stage)));
     }
 }
 
@@ -722,11 +1184,249 @@ fn names_of_stacks_and_files() {
         "cc-agent-reconciler-prod.template.json"
     );
     let template = infra::template(&StageConfig::for_stage(Stage::Dev));
-    assert_eq!(template.resources_of_type("AWS::SQS::Queue").count(), 1);
+    assert_eq!(template.resources_of_type("AWS::SQS::Queue").count(), 2);
     assert_eq!(
         template
             .resource(ids::LEDGER_TABLE)
             .map(infra::model::Resource::type_name),
         Some("AWS::DynamoDB::Table")
     );
+}
+
+#[test]
+fn every_alarm_description_names_its_runbook_entry() {
+    let anchors = infra::runbook_anchors();
+    assert_eq!(
+        anchors.iter().map(|a| a.alarm).collect::<Vec<_>>(),
+        names::ALARMS.map(|(short, _)| short).to_vec()
+    );
+    for cfg in all_configs() {
+        let synth = Synth::of_config(&cfg);
+        let alarms = synth.of_type("AWS::CloudWatch::Alarm");
+        assert_eq!(alarms.len(), anchors.len());
+        for (id, alarm) in alarms {
+            let p = &alarm["Properties"];
+            let name = p["AlarmName"]["Fn::Sub"].as_str().unwrap();
+            let anchor = anchors
+                .iter()
+                .find(|a| name == format!("cc-agent-reconciler-{}-${{Stage}}", a.alarm))
+                .unwrap_or_else(|| panic!("{id}: {name} has no runbook entry"));
+            assert_eq!(anchor.anchor, format!("alarm-{}", anchor.alarm));
+            let description = p["AlarmDescription"].as_str().unwrap();
+            assert!(
+                description.ends_with(&format!(
+                    " Runbook: {}#{}",
+                    infra::stack::RUNBOOK_FILE,
+                    anchor.anchor
+                )),
+                "{id}: {description}"
+            );
+            assert!(description.len() <= 1024, "{id}: AlarmDescription ≤ 1024");
+        }
+    }
+}
+
+#[test]
+fn the_archive_keeps_the_ledger_events_for_the_stage_retention() {
+    for cfg in all_configs() {
+        let synth = Synth::of_config(&cfg);
+        let archive = synth.resource(ids::EVENT_ARCHIVE);
+        let p = &archive["Properties"];
+        assert_eq!(
+            p["ArchiveName"],
+            json!({ "Fn::Sub": "cc-agent-reconciler-${Stage}-ledger-archive" })
+        );
+        assert_eq!(p["SourceArn"], get_att(ids::EVENT_BUS, "Arn"));
+        // A JSON string (the emulator fails on an object): the four types.
+        let pattern: Value =
+            serde_json::from_str(p["EventPattern"].as_str().expect("a string")).unwrap();
+        assert_eq!(pattern, json!({ "detail-type": DETAIL_TYPES }));
+        assert_eq!(p["RetentionDays"], cfg.archive_retention_days);
+    }
+    let retention = |stage| {
+        Synth::of(stage).resource(ids::EVENT_ARCHIVE)["Properties"]["RetentionDays"].clone()
+    };
+    assert_eq!(retention(Stage::Prod), 365);
+    assert_eq!(retention(Stage::Staging), 30);
+    assert_eq!(retention(Stage::Dev), 7);
+}
+
+#[test]
+fn reserved_concurrency_follows_the_stage_config() {
+    let reserved = |synth: &Synth, id: &str| {
+        synth.resource(id)["Properties"]["ReservedConcurrentExecutions"].as_u64()
+    };
+    for (stage, handler, sweep) in [
+        (Stage::Dev, None, None),
+        (Stage::Staging, Some(5), Some(1)),
+        (Stage::Prod, Some(10), Some(1)),
+    ] {
+        let synth = Synth::of(stage);
+        assert_eq!(reserved(&synth, ids::HANDLER_FUNCTION), handler, "{stage}");
+        assert_eq!(reserved(&synth, ids::SWEEP_FUNCTION), sweep, "{stage}");
+    }
+}
+
+/// Every checkov skip sits in `Metadata.checkov.skip` with an id and a reason.
+#[test]
+fn checkov_skips_have_the_form_checkov_reads_and_a_reason() {
+    for cfg in all_configs() {
+        let synth = Synth::of_config(&cfg);
+        for (id, resource) in synth.resources() {
+            let Some(metadata) = resource.get("Metadata") else {
+                continue;
+            };
+            let skips = metadata["checkov"]["skip"].as_array().expect("a skip list");
+            assert!(!skips.is_empty(), "{id}");
+            for skip in skips {
+                assert!(
+                    skip["id"].as_str().is_some_and(|i| i.starts_with("CKV")),
+                    "{id}"
+                );
+                assert!(
+                    skip["comment"]
+                        .as_str()
+                        .is_some_and(|c| c.ends_with('.') && c.len() > 20),
+                    "{id}: {skip}"
+                );
+            }
+        }
+    }
+}
+
+/// The dashboard: a JSON body with the alarm states and every graph the
+/// operators read, names and region substituted by CloudFormation.
+#[test]
+fn the_dashboard_shows_the_alarms_outcomes_functions_queues_and_sweep() {
+    for stage in Stage::ALL {
+        let synth = Synth::of(stage);
+        let p = &synth.resource(ids::DASHBOARD)["Properties"];
+        assert_eq!(
+            p["DashboardName"],
+            json!({ "Fn::Sub": "cc-agent-reconciler-${Stage}" })
+        );
+        let body = sub_json(&p["DashboardBody"]);
+        let widgets = body["widgets"].as_array().unwrap();
+        let alarms = &widgets[0];
+        assert_eq!(alarms["type"], "alarm");
+        let expected_alarms: Vec<String> = names::ALARMS
+            .iter()
+            .map(|(_, n)| format!("arn:${{AWS::Partition}}:cloudwatch:${{AWS::Region}}:${{AWS::AccountId}}:alarm:{n}"))
+            .collect();
+        assert_eq!(alarms["properties"]["alarms"], json!(expected_alarms));
+        let graph = |title: &str| -> &Value {
+            widgets
+                .iter()
+                .find(|w| {
+                    w["properties"]["title"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with(title))
+                })
+                .unwrap_or_else(|| panic!("no widget {title}"))
+        };
+        let lines = |title: &str| {
+            graph(title)["properties"]["metrics"]
+                .as_array()
+                .unwrap()
+                .clone()
+        };
+        let outcomes = [
+            "granted",
+            "held",
+            "rejected",
+            "debited",
+            "refunded",
+            "adjusted",
+            "duplicate",
+            "conflict",
+        ];
+        for (title, metric) in [
+            ("Events by outcome", metrics::EVENTS),
+            ("Replayed events by outcome", metrics::REPLAYED_EVENTS),
+        ] {
+            let lines = lines(title);
+            let found: Vec<&str> = lines
+                .iter()
+                .map(|line| {
+                    assert_eq!(line[0], metrics::NAMESPACE);
+                    assert_eq!(line[1], metric);
+                    assert_eq!(line[2], metrics::STAGE_DIMENSION);
+                    assert_eq!(line[3], "${Stage}");
+                    assert_eq!(line[4], metrics::OUTCOME_DIMENSION);
+                    line[5].as_str().unwrap()
+                })
+                .collect();
+            assert_eq!(found, outcomes, "{title}");
+        }
+        let metric_names = |title: &str| -> Vec<String> {
+            lines(title)
+                .iter()
+                .map(|l| l[1].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(
+            metric_names("Errors and throttles"),
+            ["Errors", "Errors", "Throttles", "Throttles"]
+        );
+        let stats: Vec<String> = lines("Duration")
+            .iter()
+            .map(|l| {
+                l.as_array().unwrap().last().unwrap()["stat"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(stats, ["p50", "p50", "p99", "p99"]);
+        let queues: Vec<String> = lines("Queue depth")
+            .iter()
+            .map(|l| l[3].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            queues,
+            [
+                "cc-agent-reconciler-dlq-${Stage}",
+                "cc-agent-reconciler-unrouted-${Stage}"
+            ]
+        );
+        let rules = lines("Rule matches");
+        assert_eq!(rules[0][1], "MatchedEvents");
+        assert_eq!(rules[0][5], "cc-agent-reconciler-${Stage}-unrouted-events");
+        assert_eq!(
+            metric_names("Sweep"),
+            [
+                metrics::STRAGGLERS,
+                metrics::STRAGGLER_CREDITS,
+                metrics::EXPIRED,
+                metrics::LEDGER_DRIFT
+            ]
+        );
+        assert_eq!(
+            metric_names("Conflicts"),
+            [metrics::CONFLICTS, metrics::SWEEP_CONFLICTS]
+        );
+        for widget in widgets {
+            let x = widget["x"].as_u64().unwrap();
+            assert!(x + widget["width"].as_u64().unwrap() <= 24);
+            if widget["type"] == "metric" {
+                assert_eq!(widget["properties"]["region"], "${AWS::Region}");
+            }
+        }
+    }
+}
+
+/// CloudFormation takes at most 51,200 bytes as `TemplateBody`; what a
+/// deploy sends is `Template::to_json`. Past it, deploys must upload the
+/// template to S3 and pass `TemplateURL`.
+#[test]
+fn every_template_fits_a_template_body() {
+    for cfg in all_configs() {
+        let size = infra::template(&cfg).to_json().len();
+        assert!(
+            size <= 51_200 - 4_096,
+            "{}: {size} bytes leaves less than 4 KiB below CloudFormation's 51,200-byte \
+             TemplateBody limit: shrink it or deploy through TemplateURL",
+            cfg.stage
+        );
+    }
 }

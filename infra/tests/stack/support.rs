@@ -1,7 +1,7 @@
 //! A small assertion helper over a template's JSON, in the spirit of CDK's
 //! `Template` assertions.
 
-use infra::{Stage, StageConfig, SummarizerConfig};
+use infra::{AlertProtocol, AlertSubscription, Stage, StageConfig, SummarizerConfig};
 use serde_json::Value;
 
 /// A synthesized template, parsed back from its JSON.
@@ -11,7 +11,8 @@ pub(crate) struct Synth {
 }
 
 impl Synth {
-    /// The template of a stage's default config, parsed from `infra::synth`.
+    /// The template of a stage (its stage file over the defaults), parsed
+    /// from `infra::synth`.
     pub(crate) fn of(stage: Stage) -> Self {
         Self::parse(stage, &infra::synth(stage))
     }
@@ -87,24 +88,66 @@ pub(crate) fn refers_to(value: &Value, logical_id: &str) -> bool {
     })
 }
 
-/// Every stage's default config, plus prod with every optional feature on
-/// (summarizer, alert e-mail), so the optional parts are checked too.
+/// The stage's config as `synth` uses it (defaults and stage file).
+pub(crate) fn loaded(stage: Stage) -> StageConfig {
+    StageConfig::load(stage).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Every stage's config, plus prod with every optional feature on
+/// (summarizer, one subscription of each protocol) and dev with the key
+/// and reserved concurrency on, so the optional parts are checked too.
 pub(crate) fn all_configs() -> Vec<StageConfig> {
-    let mut configs: Vec<StageConfig> = Stage::ALL.map(StageConfig::for_stage).to_vec();
+    let mut configs: Vec<StageConfig> = Stage::ALL.map(loaded).to_vec();
     configs.push(everything_on());
+    configs.push(StageConfig {
+        customer_managed_key: true,
+        handler_reserved_concurrency: Some(2),
+        sweep_reserved_concurrency: Some(1),
+        ..loaded(Stage::Dev)
+    });
     configs
 }
 
-/// Prod with the summarizer and an alert e-mail.
+/// One subscription of each protocol.
+pub(crate) fn every_subscription() -> Vec<AlertSubscription> {
+    [
+        (AlertProtocol::Email, "ops@example.com"),
+        (AlertProtocol::Https, "https://hooks.example.com/alerts"),
+        (
+            AlertProtocol::Sqs,
+            "arn:aws:sqs:us-east-1:123456789012:ops-alerts",
+        ),
+        (
+            AlertProtocol::Lambda,
+            "arn:aws:lambda:us-east-1:123456789012:function:page-oncall",
+        ),
+    ]
+    .map(|(protocol, endpoint)| AlertSubscription {
+        protocol,
+        endpoint: endpoint.to_owned(),
+    })
+    .to_vec()
+}
+
+/// Prod with the summarizer and a subscription of each protocol.
 pub(crate) fn everything_on() -> StageConfig {
     StageConfig {
-        alert_email: Some("ops@example.com".to_owned()),
+        alert_subscriptions: every_subscription(),
         summarizer: Some(SummarizerConfig {
             base_url: "https://api.openai.com/v1".to_owned(),
             model: "gpt-4o-mini".to_owned(),
             api_key_parameter: "/cc-agent-reconciler/prod/summarizer-api-key".to_owned(),
             timeout_ms: 10_000,
         }),
-        ..StageConfig::for_stage(Stage::Prod)
+        ..loaded(Stage::Prod)
     }
+}
+
+/// The JSON text inside a `Fn::Sub` (a key policy, a dashboard body), parsed
+/// with every `${...}` placeholder left as a string.
+pub(crate) fn sub_json(value: &Value) -> Value {
+    let text = value["Fn::Sub"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not a Sub: {value}"));
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }

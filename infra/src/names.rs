@@ -1,0 +1,261 @@
+//! One home for every physical name of the stack (SPEC §6 fixes them).
+//!
+//! Each name is one [`NamePattern`] over the template parameters `Stage`,
+//! `TableSuffix` and `EventBusName`. The stack uses it as the resource's
+//! `Fn::Sub` ([`NamePattern::expr`]); the tooling resolves it for a stage's
+//! config ([`NamePattern::resolve`]) when it needs a name without a deployed
+//! stack. Deployed names are better read from the stack's outputs
+//! ([`crate::outputs::StackOutputs`]).
+//!
+//! ```
+//! use infra::{Stage, StageConfig, names};
+//! let prod = StageConfig::for_stage(Stage::Prod);
+//! assert_eq!(names::DEAD_LETTER_QUEUE.resolve(&prod), "cc-agent-reconciler-dlq-prod");
+//! assert_eq!(names::LEDGER_TABLE.resolve(&prod), "cc-agent-reconciler-ledger_prod");
+//! ```
+
+use crate::model::Expr;
+use crate::stage::StageConfig;
+
+/// A physical name: a `Fn::Sub` template over the parameters `Stage`,
+/// `TableSuffix` and `EventBusName` (and nothing else).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NamePattern(&'static str);
+
+/// A parameter's value for a config.
+type Resolver = fn(&StageConfig) -> String;
+
+/// The parameters a name may use, with how a config resolves each.
+const PARAMETERS: [(&str, Resolver); 3] = [
+    ("${Stage}", |cfg| cfg.stage.as_str().to_owned()),
+    ("${TableSuffix}", |cfg| cfg.table_suffix.clone()),
+    ("${EventBusName}", |cfg| cfg.event_bus_name.clone()),
+];
+
+impl NamePattern {
+    /// The pattern, e.g. `cc-agent-reconciler-dlq-${Stage}`.
+    pub const fn pattern(self) -> &'static str {
+        self.0
+    }
+
+    /// The name in a template: `{"Ref": Param}` when the name is exactly one
+    /// parameter, else `{"Fn::Sub": pattern}`.
+    pub fn expr(self) -> Expr {
+        match self.0.strip_prefix("${").and_then(|p| p.strip_suffix('}')) {
+            Some(parameter) if !parameter.contains(['$', '{', '}']) => Expr::reference(parameter),
+            _ => Expr::sub(self.0),
+        }
+    }
+
+    /// The name for `cfg`, as the deployed stack has it with the default
+    /// parameter values.
+    pub fn resolve(self, cfg: &StageConfig) -> String {
+        PARAMETERS
+            .iter()
+            .fold(self.0.to_owned(), |name, (placeholder, value)| {
+                name.replace(placeholder, &value(cfg))
+            })
+    }
+
+    /// The resource's ARN in this account and region, as a `Fn::Sub`:
+    /// `arn:${AWS::Partition}:<service>:${AWS::Region}:${AWS::AccountId}:<prefix><name>`.
+    /// For ARNs that must not reference the resource itself (key policies,
+    /// dashboards: no dependency cycle, nothing the emulator must resolve).
+    pub fn arn(self, service: &str, prefix: &str) -> Expr {
+        Expr::sub(format!(
+            "arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{prefix}{}",
+            self.0
+        ))
+    }
+}
+
+impl std::fmt::Display for NamePattern {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// The ledger table.
+pub const LEDGER_TABLE: NamePattern = NamePattern("cc-agent-reconciler-ledger${TableSuffix}");
+/// The stage's event bus.
+pub const EVENT_BUS: NamePattern = NamePattern("${EventBusName}");
+/// Rule: the ledger events on the bus → the handler.
+pub const LEDGER_EVENTS_RULE: NamePattern =
+    NamePattern("cc-agent-reconciler-${Stage}-ledger-events");
+/// Rule: every 6 hours → the sweep (on the default bus).
+pub const SWEEP_SCHEDULE_RULE: NamePattern =
+    NamePattern("cc-agent-reconciler-${Stage}-sweep-schedule");
+/// Rule: every other event on the bus → the unrouted queue.
+pub const UNROUTED_EVENTS_RULE: NamePattern =
+    NamePattern("cc-agent-reconciler-${Stage}-unrouted-events");
+/// The archive of the ledger events (at most 48 characters).
+pub const ARCHIVE: NamePattern = NamePattern("cc-agent-reconciler-${Stage}-ledger-archive");
+/// The handler function.
+pub const HANDLER_FUNCTION: NamePattern = NamePattern("cc-agent-reconciler-${Stage}-handler");
+/// The sweep function.
+pub const SWEEP_FUNCTION: NamePattern = NamePattern("cc-agent-reconciler-${Stage}-sweep");
+/// The handler's log group.
+pub const HANDLER_LOG_GROUP: NamePattern =
+    NamePattern("/aws/lambda/cc-agent-reconciler-${Stage}-handler");
+/// The sweep's log group.
+pub const SWEEP_LOG_GROUP: NamePattern =
+    NamePattern("/aws/lambda/cc-agent-reconciler-${Stage}-sweep");
+/// The dead-letter queue.
+pub const DEAD_LETTER_QUEUE: NamePattern = NamePattern("cc-agent-reconciler-dlq-${Stage}");
+/// The queue of unrouted events.
+pub const UNROUTED_QUEUE: NamePattern = NamePattern("cc-agent-reconciler-unrouted-${Stage}");
+/// The ops-alerts topic.
+pub const OPS_ALERTS_TOPIC: NamePattern = NamePattern("cc-agent-reconciler-ops-alerts-${Stage}");
+/// The dashboard.
+pub const DASHBOARD: NamePattern = NamePattern("cc-agent-reconciler-${Stage}");
+/// The alias of the stage's customer managed key.
+pub const KEY_ALIAS: NamePattern = NamePattern("alias/cc-agent-reconciler-${Stage}");
+
+/// Alarm: handler errors ≥ 1 in 5 minutes.
+pub const ERRORS_ALARM: NamePattern = NamePattern("cc-agent-reconciler-errors-${Stage}");
+/// Alarm: sweep errors.
+pub const SWEEP_ERRORS_ALARM: NamePattern =
+    NamePattern("cc-agent-reconciler-sweep-errors-${Stage}");
+/// Alarm: messages in the dead-letter queue.
+pub const DLQ_MESSAGES_ALARM: NamePattern =
+    NamePattern("cc-agent-reconciler-dlq-messages-${Stage}");
+/// Alarm: ledger drift.
+pub const DRIFT_ALARM: NamePattern = NamePattern("cc-agent-reconciler-drift-${Stage}");
+/// Alarm: conflicting events.
+pub const CONFLICTS_ALARM: NamePattern = NamePattern("cc-agent-reconciler-conflicts-${Stage}");
+/// Alarm: throttled invocations.
+pub const THROTTLES_ALARM: NamePattern = NamePattern("cc-agent-reconciler-throttles-${Stage}");
+/// Alarm: unrouted events waiting in their queue.
+pub const UNROUTED_ALARM: NamePattern = NamePattern("cc-agent-reconciler-unrouted-${Stage}");
+
+/// Every alarm, by short name, in the fixed order of the `AlarmNames`
+/// output: `cc-agent-reconciler-<short name>-<stage>`.
+pub const ALARMS: [(&str, NamePattern); 7] = [
+    ("errors", ERRORS_ALARM),
+    ("sweep-errors", SWEEP_ERRORS_ALARM),
+    ("dlq-messages", DLQ_MESSAGES_ALARM),
+    ("drift", DRIFT_ALARM),
+    ("conflicts", CONFLICTS_ALARM),
+    ("throttles", THROTTLES_ALARM),
+    ("unrouted", UNROUTED_ALARM),
+];
+
+/// Every name of the stack (for tests and tooling), alarms included.
+pub fn all() -> Vec<NamePattern> {
+    let mut all = vec![
+        LEDGER_TABLE,
+        EVENT_BUS,
+        LEDGER_EVENTS_RULE,
+        SWEEP_SCHEDULE_RULE,
+        UNROUTED_EVENTS_RULE,
+        ARCHIVE,
+        HANDLER_FUNCTION,
+        SWEEP_FUNCTION,
+        HANDLER_LOG_GROUP,
+        SWEEP_LOG_GROUP,
+        DEAD_LETTER_QUEUE,
+        UNROUTED_QUEUE,
+        OPS_ALERTS_TOPIC,
+        DASHBOARD,
+        KEY_ALIAS,
+    ];
+    all.extend(ALARMS.map(|(_, pattern)| pattern));
+    all
+}
+
+/// The alarm names as one comma-joined `Fn::Sub`, in [`ALARMS`] order (the
+/// `AlarmNames` output; built from the patterns, not from `Ref`s to the
+/// alarms, which the local emulator skips).
+pub fn alarm_names_expr() -> Expr {
+    let patterns: Vec<&str> = ALARMS.iter().map(|(_, p)| p.pattern()).collect();
+    Expr::sub(patterns.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Stage;
+
+    #[test]
+    fn patterns_resolve_for_a_config() {
+        let prod = StageConfig::for_stage(Stage::Prod);
+        assert_eq!(
+            DEAD_LETTER_QUEUE.resolve(&prod),
+            "cc-agent-reconciler-dlq-prod"
+        );
+        assert_eq!(
+            LEDGER_TABLE.resolve(&prod),
+            "cc-agent-reconciler-ledger_prod"
+        );
+        assert_eq!(EVENT_BUS.resolve(&prod), "cc-agent-reconciler-prod");
+        assert_eq!(
+            ERRORS_ALARM.resolve(&prod),
+            "cc-agent-reconciler-errors-prod"
+        );
+        assert_eq!(
+            UNROUTED_ALARM.resolve(&prod),
+            "cc-agent-reconciler-unrouted-prod"
+        );
+        assert_eq!(DASHBOARD.resolve(&prod), "cc-agent-reconciler-prod");
+        assert_eq!(
+            HANDLER_FUNCTION.resolve(&prod),
+            "cc-agent-reconciler-prod-handler"
+        );
+    }
+
+    #[test]
+    fn a_single_parameter_is_a_ref_anything_else_a_sub() {
+        assert_eq!(EVENT_BUS.expr(), Expr::reference("EventBusName"));
+        assert_eq!(
+            DEAD_LETTER_QUEUE.expr(),
+            Expr::sub("cc-agent-reconciler-dlq-${Stage}")
+        );
+    }
+
+    #[test]
+    fn names_use_only_the_stage_parameters_and_fit_their_limits() {
+        for stage in Stage::ALL {
+            let cfg = StageConfig::for_stage(stage);
+            for pattern in all() {
+                let resolved = pattern.resolve(&cfg);
+                assert!(!resolved.contains("${"), "{pattern}: {resolved}");
+                assert!(resolved.contains(stage.as_str()), "{pattern}");
+                assert!(resolved.contains("cc-agent-reconciler"), "{pattern}");
+            }
+            // EventBridge: archive names ≤ 48, rule names ≤ 64; Lambda ≤ 64;
+            // SQS ≤ 80.
+            assert!(ARCHIVE.resolve(&cfg).len() <= 48);
+            for rule in [
+                LEDGER_EVENTS_RULE,
+                SWEEP_SCHEDULE_RULE,
+                UNROUTED_EVENTS_RULE,
+            ] {
+                assert!(rule.resolve(&cfg).len() <= 64);
+            }
+        }
+        let mut patterns: Vec<&str> = all().iter().map(|p| p.pattern()).collect();
+        patterns.sort_unstable();
+        let count = patterns.len();
+        patterns.dedup();
+        // The unrouted queue and its alarm share the name SPEC gives them
+        // (different resource types).
+        assert_eq!(patterns.len(), count - 1, "names are unique per type");
+    }
+
+    #[test]
+    fn the_alarm_names_output_joins_every_alarm_in_order() {
+        let Expr::Sub(joined) = alarm_names_expr() else {
+            panic!("a Sub");
+        };
+        assert_eq!(
+            joined.split(',').collect::<Vec<_>>(),
+            ALARMS.map(|(_, p)| p.pattern()).to_vec()
+        );
+        for (short, pattern) in ALARMS {
+            assert_eq!(
+                pattern.pattern(),
+                format!("cc-agent-reconciler-{short}-${{Stage}}")
+            );
+        }
+    }
+}
