@@ -174,6 +174,7 @@ fn run_steps(args: &Args, timings: &mut Timings) -> anyhow::Result<()> {
                 .env("MOTO_ENDPOINT", &moto.endpoint)
                 .env("LAMBDA_BIN_DIR", &bin_dir)
                 .env("CFN_LINT", tools.tool("cfn-lint"))
+                .env("CHECKOV", tools.tool("checkov"))
                 .env("PROPTEST_CASES", args.proptest_cases.to_string())
                 .env("PATH", tools.path_env()),
         )

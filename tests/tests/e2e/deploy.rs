@@ -366,8 +366,11 @@ async fn prod_needs_confirmations_and_destroy_leaves_retained_resources() {
         [
             "DeadLetterQueue",
             "HandlerLogGroup",
+            "LedgerEventsArchive",
             "LedgerTable",
-            "SweepLogGroup"
+            "StageKey",
+            "SweepLogGroup",
+            "UnroutedQueue"
         ]
     );
     assert!(
@@ -489,5 +492,18 @@ async fn a_failed_first_create_is_deleted_and_created_again() {
     // The leftovers of the failed create were deleted, not duplicated.
     let sqs = aws_sdk_sqs::Client::new(&config);
     let queues = sqs.list_queues().send().await.unwrap();
-    assert_eq!(queues.queue_urls().len(), 1, "{:?}", queues.queue_urls());
+    let mut names: Vec<&str> = queues
+        .queue_urls()
+        .iter()
+        .filter_map(|u| u.rsplit('/').next())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "cc-agent-reconciler-dlq-dev",
+            "cc-agent-reconciler-unrouted-dev"
+        ],
+        "one of each"
+    );
 }

@@ -194,10 +194,13 @@ pub fn render(changes: &[ResourceChange], parameters: &[ParameterChange], color:
             out.push_str(&text);
             out.push('\n');
         }
-        if rows.iter().any(|c| is_stateful(&c.resource_type)) {
-            out.push_str("  ! holds data (");
-            out.push_str(&infra::stateful_resource_types().join(", "));
-            out.push_str(")\n");
+        let holding: Vec<&str> = infra::stateful_resource_types()
+            .iter()
+            .copied()
+            .filter(|t| rows.iter().any(|c| c.resource_type == *t))
+            .collect();
+        if !holding.is_empty() {
+            out.push_str(&format!("  ! holds data ({})\n", holding.join(", ")));
         }
         if rows
             .iter()
@@ -724,8 +727,11 @@ Parameters:
                 [
                     "DeadLetterQueue",
                     "HandlerLogGroup",
+                    "LedgerEventsArchive",
                     "LedgerTable",
-                    "SweepLogGroup"
+                    "StageKey",
+                    "SweepLogGroup",
+                    "UnroutedQueue"
                 ],
                 "{stage}"
             );
