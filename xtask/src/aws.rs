@@ -1,10 +1,16 @@
-//! Where the AWS commands send their requests: the options every one of them
-//! takes (`--endpoint-url`, `--region`, `--profile`) and the SDK clients.
+//! Where the AWS commands act, and as whom: the options every one of them
+//! takes (`--stage`, `--endpoint-url`, `--region`, `--profile`), the SDK
+//! configuration (the standard credential chain, IAM Identity Center and
+//! `credential_process` profiles included), who and where the credentials
+//! resolve to (`sts:GetCallerIdentity`), the stage's pins on account and
+//! region, and credential errors as one line with what to do.
 
+use std::fmt;
 use std::path::PathBuf;
 
 use anyhow::bail;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use infra::{StackOutputs, Stage, StageConfig};
 
 /// Options common to every command that talks to AWS.
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -18,14 +24,26 @@ pub struct AwsArgs {
     /// `--endpoint-url`).
     #[arg(long)]
     pub region: Option<String>,
-    /// A named profile of the shared AWS config files (default: the standard
+    /// A named profile of the shared AWS config files: access keys, IAM
+    /// Identity Center (SSO) or `credential_process` (default: the standard
     /// credential chain).
     #[arg(long)]
     pub profile: Option<String>,
 }
 
+/// A stage and where it runs: what every operator command takes.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Target {
+    /// dev, staging or prod.
+    #[arg(long)]
+    pub stage: Stage,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
 /// Loads the SDK configuration: the standard chain (environment, profile,
-/// SSO/web identity, container/instance credentials), with the options on top.
+/// SSO/web identity, `credential_process`, container/instance credentials),
+/// with the options on top.
 ///
 /// # Errors
 /// No region configured for real AWS.
@@ -53,7 +71,14 @@ pub async fn sdk_config(args: &AwsArgs) -> anyhow::Result<SdkConfig> {
             .region(Region::new(crate::emulator::REGION))
             .build());
     }
-    bail!("no AWS region configured: pass --region, set AWS_REGION, or set one in the profile")
+    bail!(
+        "no AWS region configured: pass --region, set AWS_REGION, or set `region` in the \
+         profile{}",
+        args.profile
+            .as_deref()
+            .map(|p| format!(" ({p})"))
+            .unwrap_or_default()
+    )
 }
 
 /// Whether the user configured credentials of their own (so an emulator gets
@@ -81,6 +106,211 @@ pub fn credentials_configured(
         .map(PathBuf::from)
         .or_else(|| env("HOME").map(|home| PathBuf::from(home).join(".aws/credentials")));
     credentials_file.is_some_and(|f| f.is_file())
+}
+
+/// Who and where: what the credentials resolve to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub account: String,
+    pub region: String,
+    /// The caller's ARN (a user, an assumed role, an SSO permission set).
+    pub principal: String,
+}
+
+impl fmt::Display for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "account {}, region {}, as {}",
+            self.account, self.region, self.principal
+        )
+    }
+}
+
+/// Asks STS who the credentials are (`GetCallerIdentity`, which needs no
+/// permission): the first request of every AWS command, so a credential
+/// problem surfaces here, as one line with what to do.
+///
+/// # Errors
+/// The credentials could not be resolved or were refused.
+pub async fn whoami(config: &SdkConfig, profile: Option<&str>) -> anyhow::Result<Identity> {
+    let sts = aws_sdk_sts::Client::new(config);
+    let out = sts.get_caller_identity().send().await.map_err(|e| {
+        let text = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+        anyhow::anyhow!(explain_credentials(&text, profile))
+    })?;
+    Ok(Identity {
+        account: out.account().unwrap_or_default().to_owned(),
+        region: config.region().map(|r| r.to_string()).unwrap_or_default(),
+        principal: out.arn().unwrap_or_default().to_owned(),
+    })
+}
+
+/// A credential or connection failure as one line: what is wrong and what
+/// to do (pure: the tests feed it the SDK's texts).
+pub fn explain_credentials(error: &str, profile: Option<&str>) -> String {
+    let lower = error.to_lowercase();
+    let profile_flag = profile
+        .map(|p| format!(" --profile {p}"))
+        .unwrap_or_default();
+    let first_line = error.lines().next().unwrap_or(error).trim();
+    if lower.contains("sso") && (lower.contains("expired") || lower.contains("token")) {
+        format!(
+            "the SSO session has expired or was never started: run `aws sso login{profile_flag}` \
+             and try again"
+        )
+    } else if lower.contains("requires following cargo feature") {
+        format!("this build cannot use the profile's sign-in method: {first_line}")
+    } else if lower.contains("no credentials")
+        || lower.contains("credentials provider was not enabled")
+        || lower.contains("failed to load credentials")
+        || lower.contains("could not find") && lower.contains("credentials")
+    {
+        "no AWS credentials found: pass --profile, set AWS_PROFILE (or AWS_ACCESS_KEY_ID and \
+         AWS_SECRET_ACCESS_KEY), or sign in with `aws sso login`"
+            .to_owned()
+    } else if lower.contains("expiredtoken") || lower.contains("token has expired") {
+        format!(
+            "the credentials have expired: sign in again (`aws sso login{profile_flag}`, or new keys)"
+        )
+    } else if lower.contains("invalidclienttokenid")
+        || lower.contains("unrecognizedclient")
+        || lower.contains("signaturedoesnotmatch")
+    {
+        "AWS refused the credentials (unknown or wrong keys): check the profile or the \
+         AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in use"
+            .to_owned()
+    } else if lower.contains("dispatch failure")
+        || lower.contains("dns")
+        || lower.contains("connect")
+    {
+        format!(
+            "AWS could not be reached ({first_line}): check the network, --region, and \
+             --endpoint-url if you meant a local emulator"
+        )
+    } else {
+        format!("who am I (sts:GetCallerIdentity) failed: {first_line}")
+    }
+}
+
+/// Refuses to act on an account or region the stage is not pinned to
+/// (pure). A mismatch is refused on every endpoint; against real AWS, prod
+/// must pin both (an emulator, reached with `--endpoint-url`, is never a
+/// production account).
+pub fn check_pins(stage: &StageConfig, who: &Identity, emulator: bool) -> Result<(), String> {
+    let file = format!("infra/stages/{}.toml", stage.stage);
+    if let Some(account) = &stage.account
+        && *account != who.account
+    {
+        return Err(format!(
+            "refusing to act: stage {} is pinned to account {account} ({file}), but these \
+             credentials are for account {} (as {})",
+            stage.stage, who.account, who.principal
+        ));
+    }
+    if let Some(region) = &stage.region
+        && *region != who.region
+    {
+        return Err(format!(
+            "refusing to act: stage {} is pinned to region {region} ({file}), but the command \
+             runs in region {} (pass --region {region})",
+            stage.stage, who.region
+        ));
+    }
+    if stage.stage == Stage::Prod
+        && !emulator
+        && (stage.account.is_none() || stage.region.is_none())
+    {
+        return Err(format!(
+            "refusing to act on prod: {file} must pin `account` and `region` (these credentials \
+             are for account {} in {})",
+            who.account, who.region
+        ));
+    }
+    Ok(())
+}
+
+/// An opened target: its stage's configuration, the SDK configuration, and
+/// who and where that is.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub stage: StageConfig,
+    pub config: SdkConfig,
+    pub identity: Identity,
+    /// Requests go to `--endpoint-url` (an emulator), not to AWS.
+    pub emulator: bool,
+}
+
+impl Session {
+    /// Loads the stage's configuration (`infra/stages/<stage>.toml` over
+    /// its defaults), the SDK configuration, and asks who the credentials are.
+    ///
+    /// # Errors
+    /// A bad stage file, no region, or unusable credentials (one line each).
+    pub async fn open(target: &Target) -> anyhow::Result<Session> {
+        let stage = StageConfig::load(target.stage).map_err(anyhow::Error::msg)?;
+        Session::with_config(stage, &target.aws).await
+    }
+
+    /// [`Session::open`] with a given stage configuration.
+    ///
+    /// # Errors
+    /// See [`Session::open`].
+    pub async fn with_config(stage: StageConfig, aws: &AwsArgs) -> anyhow::Result<Session> {
+        let config = sdk_config(aws).await?;
+        let identity = whoami(&config, aws.profile.as_deref()).await?;
+        Ok(Session {
+            stage,
+            emulator: config.endpoint_url().is_some(),
+            config,
+            identity,
+        })
+    }
+
+    /// The line every writing command prints first (and repeats in its
+    /// confirmation question).
+    pub fn who_and_where(&self) -> String {
+        format!(
+            "{}: {}{}",
+            infra::stack_name(self.stage.stage),
+            self.identity,
+            if self.emulator { " (emulator)" } else { "" }
+        )
+    }
+
+    /// Prints who and where, and refuses to go on if the stage's pins say
+    /// this is the wrong account or region (whatever `--yes` says).
+    ///
+    /// # Errors
+    /// The pins refuse.
+    pub fn before_writing(&self) -> anyhow::Result<()> {
+        eprintln!("{}", self.who_and_where());
+        check_pins(&self.stage, &self.identity, self.emulator).map_err(anyhow::Error::msg)
+    }
+
+    /// The deployed stack's outputs: the names the operator commands act on.
+    ///
+    /// # Errors
+    /// The stack does not exist here, or lacks outputs (an older stack).
+    pub async fn outputs(&self) -> anyhow::Result<StackOutputs> {
+        let stack = infra::stack_name(self.stage.stage);
+        let cfn = aws_sdk_cloudformation::Client::new(&self.config);
+        let described = crate::deploy::progress::describe_stack(&cfn, &stack).await?;
+        let Some(described) = described else {
+            bail!(
+                "{stack} does not exist in {} {}: deploy it first (`cargo xtask deploy --stage {}`)",
+                self.identity.account,
+                self.identity.region,
+                self.stage.stage
+            );
+        };
+        let outputs = described
+            .outputs()
+            .iter()
+            .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+            .collect();
+        StackOutputs::from_outputs(&outputs).map_err(|e| anyhow::anyhow!("{stack}: {e}"))
+    }
 }
 
 /// The clients the deploy commands use.
@@ -115,14 +345,6 @@ impl Clients {
                 .unwrap_or_else(|| crate::emulator::REGION.to_owned()),
             custom_endpoint: config.endpoint_url().is_some(),
         }
-    }
-
-    /// Clients for the options.
-    ///
-    /// # Errors
-    /// See [`sdk_config`].
-    pub async fn from_args(args: &AwsArgs) -> anyhow::Result<Clients> {
-        Ok(Clients::new(&sdk_config(args).await?))
     }
 }
 
@@ -183,5 +405,79 @@ mod tests {
         let clients = Clients::new(&config);
         assert_eq!(clients.region, "eu-west-1");
         assert!(clients.custom_endpoint);
+    }
+
+    fn who(account: &str, region: &str) -> Identity {
+        Identity {
+            account: account.into(),
+            region: region.into(),
+            principal: "arn:aws:sts::1:assumed-role/ops/me".into(),
+        }
+    }
+
+    #[test]
+    fn the_pins_refuse_the_wrong_account_or_region_and_prod_must_pin() {
+        let mut prod = StageConfig::for_stage(Stage::Prod);
+        let err = check_pins(&prod, &who("111122223333", "eu-west-1"), false).unwrap_err();
+        assert!(err.contains("must pin `account` and `region`"), "{err}");
+        assert_eq!(
+            check_pins(&prod, &who("1", "r"), true),
+            Ok(()),
+            "an emulator"
+        );
+        prod.account = Some("111122223333".into());
+        prod.region = Some("eu-west-1".into());
+        assert_eq!(
+            check_pins(&prod, &who("111122223333", "eu-west-1"), false),
+            Ok(())
+        );
+        let err = check_pins(&prod, &who("444455556666", "eu-west-1"), false).unwrap_err();
+        assert!(
+            err.contains("111122223333") && err.contains("444455556666"),
+            "one line naming both values: {err}"
+        );
+        assert!(!err.contains('\n'));
+        let err = check_pins(&prod, &who("111122223333", "us-east-1"), true).unwrap_err();
+        assert!(
+            err.contains("eu-west-1") && err.contains("us-east-1"),
+            "a pin holds on an emulator too: {err}"
+        );
+        let dev = StageConfig::for_stage(Stage::Dev);
+        assert_eq!(check_pins(&dev, &who("1", "r"), false), Ok(()));
+    }
+
+    #[test]
+    fn credential_errors_are_one_line_with_what_to_do() {
+        let cases = [
+            (
+                "dispatch failure: other: no credentials in the property bag",
+                "no AWS credentials found",
+            ),
+            (
+                "failed to load credentials: the credential provider was not enabled",
+                "no AWS credentials found",
+            ),
+            (
+                "ProviderError: the SSO token for this profile has expired",
+                "aws sso login --profile ops",
+            ),
+            (
+                "service error: ExpiredToken: The security token included in the request is expired",
+                "have expired",
+            ),
+            (
+                "service error: InvalidClientTokenId: The security token included in the request is invalid",
+                "refused the credentials",
+            ),
+            (
+                "dispatch failure: io error: dns error: failed to lookup address",
+                "could not be reached",
+            ),
+        ];
+        for (text, expected) in cases {
+            let line = explain_credentials(text, Some("ops"));
+            assert!(line.contains(expected), "{text:?} -> {line:?}");
+            assert!(!line.contains('\n'), "{line:?}");
+        }
     }
 }

@@ -15,6 +15,7 @@ pub mod smoke;
 pub mod synth;
 pub mod test;
 pub mod tools;
+pub mod ui;
 
 use std::path::PathBuf;
 

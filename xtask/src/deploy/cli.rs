@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use infra::{Architecture, Stage, StageConfig};
 
 use super::{DeployOptions, DestroyOptions};
-use crate::aws::{AwsArgs, Clients};
+use crate::aws::{AwsArgs, Clients, Session};
 
 /// An architecture on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -52,24 +52,28 @@ pub struct StackArgs {
 }
 
 impl StackArgs {
-    /// The stage's configuration with the `--arch` override.
-    pub fn config(&self) -> StageConfig {
-        let mut config = StageConfig::for_stage(self.stage);
+    /// The stage's configuration (its stage file over its defaults) with
+    /// the `--arch` override.
+    ///
+    /// # Errors
+    /// A bad stage file.
+    pub fn config(&self) -> anyhow::Result<StageConfig> {
+        let mut config = StageConfig::load(self.stage).map_err(anyhow::Error::msg)?;
         if let Some(arch) = self.arch {
             config.architecture = arch.into();
         }
-        config
+        Ok(config)
     }
 
-    fn options(&self) -> DeployOptions {
-        let mut opts = DeployOptions::new(self.config());
+    fn options(&self) -> anyhow::Result<DeployOptions> {
+        let mut opts = DeployOptions::new(self.config()?);
         opts.parameters = self.parameters.iter().cloned().collect::<BTreeMap<_, _>>();
         opts.interactive = std::io::stdin().is_terminal();
         opts.color = std::io::stdout().is_terminal();
         if let Some(dir) = &self.artifacts {
             opts.code = crate::build::Source::Prebuilt(dir.clone());
         }
-        opts
+        Ok(opts)
     }
 }
 
@@ -126,11 +130,13 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Runs `cargo xtask deploy`.
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let tools = crate::tools::ensure()?;
-    let mut opts = args.stack.options();
+    let mut opts = args.stack.options()?;
     opts.allow_destructive = args.allow_destructive;
     opts.yes = args.yes;
     runtime()?.block_on(async {
-        let clients = Clients::from_args(&args.stack.aws).await?;
+        let session = Session::with_config(opts.config.clone(), &args.stack.aws).await?;
+        session.before_writing()?;
+        let clients = Clients::new(&session.config);
         let report = super::deploy(&clients, &tools, &opts).await?;
         println!("{}", report.summary());
         Ok(())
@@ -140,9 +146,11 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
 /// Runs `cargo xtask diff`.
 pub fn diff(args: DiffArgs) -> anyhow::Result<()> {
     let tools = crate::tools::ensure()?;
-    let opts = args.stack.options();
+    let opts = args.stack.options()?;
     runtime()?.block_on(async {
-        let clients = Clients::from_args(&args.stack.aws).await?;
+        let session = Session::with_config(opts.config.clone(), &args.stack.aws).await?;
+        eprintln!("{}", session.who_and_where());
+        let clients = Clients::new(&session.config);
         let report = super::diff(&clients, &tools, &opts).await?;
         println!(
             "Diff of {} ({}):",
@@ -178,7 +186,13 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
         outputs_dir: crate::root().join("target/cfn"),
     };
     runtime()?.block_on(async {
-        let clients = Clients::from_args(&args.aws).await?;
+        let session = Session::open(&crate::aws::Target {
+            stage: args.stage,
+            aws: args.aws.clone(),
+        })
+        .await?;
+        session.before_writing()?;
+        let clients = Clients::new(&session.config);
         super::destroy(&clients, &opts).await.map(|_| ())
     })
 }
@@ -197,11 +211,17 @@ mod tests {
     #[test]
     fn the_arch_flag_overrides_the_stage_architecture() {
         let cli = Cli::parse_from(["x", "--stage", "dev", "--arch", "x86_64", "--yes"]);
-        assert_eq!(cli.deploy.stack.config().architecture, Architecture::X86_64);
+        assert_eq!(
+            cli.deploy.stack.config().unwrap().architecture,
+            Architecture::X86_64
+        );
         assert!(cli.deploy.yes && !cli.deploy.allow_destructive);
         let cli = Cli::parse_from(["x", "--stage", "prod"]);
-        assert_eq!(cli.deploy.stack.config().architecture, Architecture::Arm64);
-        assert_eq!(cli.deploy.stack.config().stage, Stage::Prod);
+        assert_eq!(
+            cli.deploy.stack.config().unwrap().architecture,
+            Architecture::Arm64
+        );
+        assert_eq!(cli.deploy.stack.config().unwrap().stage, Stage::Prod);
     }
 
     #[test]

@@ -18,7 +18,6 @@ pub mod plan;
 pub mod progress;
 
 use std::collections::BTreeMap;
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,8 +32,9 @@ use crate::artifacts;
 use crate::aws::Clients;
 use crate::build::{self, Built};
 use crate::tools::Tools;
+use crate::ui::Confirmation;
 use changes::{ParameterChange, ResourceChange};
-use plan::{Confirmation, StackPlan};
+use plan::StackPlan;
 
 /// What to deploy, and how careful to be.
 #[derive(Clone, Debug)]
@@ -278,9 +278,9 @@ pub async fn deploy(
     for d in &destructive {
         eprintln!("warning: --allow-destructive: {d}");
     }
-    if let Confirmation::Ask(question) =
+    if let Confirmation::Ask { question, expected } =
         plan::deploy_confirmation(opts.config.stage, opts.yes, opts.interactive)
-        && !ask(&question, "yes")?
+        && !crate::ui::ask(&question, &expected)?
     {
         discard(clients, &stack, &change_set_id, create).await;
         bail!("not confirmed: nothing deployed");
@@ -437,18 +437,7 @@ pub async fn destroy(clients: &Clients, opts: &DestroyOptions) -> anyhow::Result
         opts.confirm_stack.as_deref(),
         opts.interactive,
     ) {
-        Confirmation::Proceed => {}
-        Confirmation::Refuse(error) => bail!(error),
-        Confirmation::Ask(question) => {
-            let expected = if opts.stage == infra::Stage::Prod {
-                stack.as_str()
-            } else {
-                "yes"
-            };
-            if !ask(&question, expected)? {
-                bail!("not confirmed: nothing deleted");
-            }
-        }
+        confirmation => confirmation.resolve("nothing deleted")?,
     }
     let after = progress::latest_event_id(&clients.cfn, &stack).await?;
     clients
@@ -949,15 +938,4 @@ async fn read_outputs(clients: &Clients, stack: &str) -> anyhow::Result<BTreeMap
         .iter()
         .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
         .collect())
-}
-
-/// Asks on the terminal; true when the answer confirms (see [`plan::confirms`]).
-fn ask(question: &str, expected: &str) -> anyhow::Result<bool> {
-    eprint!("{question}: ");
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .context("read the answer")?;
-    Ok(plan::confirms(&answer, expected))
 }

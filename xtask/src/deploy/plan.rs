@@ -3,6 +3,8 @@
 
 use infra::Stage;
 
+use crate::ui::Confirmation;
+
 /// What a deploy does, given the stack's current status.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StackPlan {
@@ -62,23 +64,12 @@ pub fn plan(status: Option<&str>) -> StackPlan {
     }
 }
 
-/// Whether to go on without asking, ask, or stop.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Confirmation {
-    /// Go on.
-    Proceed,
-    /// Ask on the terminal: the question.
-    Ask(String),
-    /// Stop, with this error.
-    Refuse(String),
-}
-
 /// Deploying prod needs a confirmation: `--yes`, or a yes typed on a
 /// terminal. Without a terminal nothing is asked: `--yes` is required.
 pub fn deploy_confirmation(stage: Stage, yes: bool, interactive: bool) -> Confirmation {
     match (stage, yes, interactive) {
-        (Stage::Prod, false, true) => Confirmation::Ask(format!(
-            "Deploy these changes to {}? Type yes to go on",
+        (Stage::Prod, false, true) => Confirmation::ask_yes(format!(
+            "Deploy these changes to {}?",
             infra::stack_name(stage)
         )),
         (Stage::Prod, false, false) => Confirmation::Refuse(format!(
@@ -103,9 +94,7 @@ pub fn destroy_confirmation(
     if stage != Stage::Prod {
         return match (yes, interactive) {
             (true, _) => Confirmation::Proceed,
-            (false, true) => {
-                Confirmation::Ask(format!("Delete the stack {stack}? Type yes to go on"))
-            }
+            (false, true) => Confirmation::ask_yes(format!("Delete the stack {stack}?")),
             (false, false) => Confirmation::Refuse(format!(
                 "deleting {stack} needs a confirmation and there is no terminal to ask on: pass --yes"
             )),
@@ -122,22 +111,14 @@ pub fn destroy_confirmation(
         (Some(name), _) => Confirmation::Refuse(format!(
             "--confirm-stack {name} does not name the stack to destroy ({stack}); nothing deleted"
         )),
-        (None, true) => Confirmation::Ask(format!("Type the stack name ({stack}) to delete it")),
+        (None, true) => Confirmation::Ask {
+            question: format!("Delete the stack {stack}?"),
+            expected: stack.clone(),
+        },
         (None, false) => Confirmation::Refuse(format!(
             "destroying {stack} (prod) needs the stack name and there is no terminal to type it \
              on: pass --confirm-stack {stack}"
         )),
-    }
-}
-
-/// Whether an answer typed at [`Confirmation::Ask`] confirms: `yes` (or `y`),
-/// or the exact stack name when that was asked for.
-pub fn confirms(answer: &str, expected: &str) -> bool {
-    let answer = answer.trim();
-    if expected == "yes" {
-        answer.eq_ignore_ascii_case("yes") || answer.eq_ignore_ascii_case("y")
-    } else {
-        answer == expected
     }
 }
 
@@ -211,7 +192,7 @@ mod tests {
         }
         assert!(matches!(
             deploy_confirmation(Stage::Prod, false, true),
-            Confirmation::Ask(_)
+            Confirmation::Ask { .. }
         ));
         let Confirmation::Refuse(error) = deploy_confirmation(Stage::Prod, false, false) else {
             panic!("must refuse without a terminal");
@@ -248,7 +229,7 @@ mod tests {
         }
         assert!(matches!(
             destroy_confirmation(Stage::Prod, true, None, true),
-            Confirmation::Ask(q) if q.contains(name)
+            Confirmation::Ask { question, expected } if question.contains(name) && expected == name
         ));
         assert!(matches!(
             destroy_confirmation(Stage::Prod, true, None, false),
@@ -264,22 +245,11 @@ mod tests {
         );
         assert!(matches!(
             destroy_confirmation(Stage::Staging, false, None, true),
-            Confirmation::Ask(_)
+            Confirmation::Ask { .. }
         ));
         assert!(matches!(
             destroy_confirmation(Stage::Dev, false, None, false),
             Confirmation::Refuse(_)
         ));
-    }
-
-    #[test]
-    fn answers_must_match() {
-        assert!(confirms("yes\n", "yes") && confirms("Y", "yes"));
-        assert!(!confirms("", "yes") && !confirms("no", "yes"));
-        assert!(confirms(
-            "cc-agent-reconciler-prod\n",
-            "cc-agent-reconciler-prod"
-        ));
-        assert!(!confirms("yes", "cc-agent-reconciler-prod"));
     }
 }

@@ -96,6 +96,10 @@ pub fn adjustment_key(adjustment_id: &str) -> Item {
     key(adjustment_pk(adjustment_id), ADJUSTMENT_SK)
 }
 
+pub fn entry_key(account_id: &str, seq: u64) -> Item {
+    key(account_pk(account_id), &entry_sk(seq))
+}
+
 /// The sweep's own state.
 pub fn sweep_state_key() -> Item {
     key("SWEEP".to_owned(), "STATE")

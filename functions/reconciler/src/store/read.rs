@@ -37,6 +37,43 @@ impl Ledger {
             .transpose()
     }
 
+    /// The job item as it is now (strongly consistent), if it exists: the
+    /// job, and who moved it when (`cargo xtask ledger job`).
+    pub async fn job_item(&self, job_id: &str) -> Result<Option<JobItem>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(keys::job_key(job_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws)?;
+        out.item
+            .map(|i| from_item::<JobItem>(i, "job").map_err(StoreError::Malformed))
+            .transpose()
+    }
+
+    /// The account's entries with these `seq`s (a job's history), in order.
+    pub async fn entries(&self, account_id: &str, seqs: &[u64]) -> Result<Vec<Entry>, StoreError> {
+        let keys = seqs
+            .iter()
+            .map(|seq| keys::entry_key(account_id, *seq))
+            .collect();
+        let mut entries = self
+            .batch_get(keys)
+            .await?
+            .into_iter()
+            .map(|i| {
+                from_item::<EntryItem>(i, "entry")
+                    .and_then(|e| e.entry())
+                    .map_err(StoreError::Malformed)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        entries.sort_by_key(|e| e.seq);
+        Ok(entries)
+    }
+
     /// The account's ledger entries `first_seq..=last_seq`, in order (one
     /// strongly consistent query on its partition, every page). Entries are
     /// append-only and written in the same transaction as the account, so

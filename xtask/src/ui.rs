@@ -1,0 +1,208 @@
+//! What the commands print and ask, one way: tables, colors (the `console`
+//! crate: no raw escape codes, and none when the output is not a terminal),
+//! and confirmations.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Context;
+
+/// A plain table: a header, rows, columns separated by two spaces, the last
+/// one unpadded, trailing space trimmed.
+pub fn table<R: AsRef<[String]>>(header: &[&str], rows: &[R]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row.as_ref()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        let last = cells.len().saturating_sub(1);
+        for (i, cell) in cells.iter().enumerate() {
+            s.push_str(cell);
+            if i < last {
+                s.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        s.trim_end().to_owned() + "\n"
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.as_ref().iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// At most `max` characters of `s` on one line (`…` when cut).
+pub fn clip(s: &str, max: usize) -> String {
+    let one_line = s.replace(['\n', '\r'], " ");
+    if one_line.chars().count() <= max {
+        one_line
+    } else {
+        let mut out: String = one_line.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}
+
+/// How loud a line is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tone {
+    /// Data is at stake (red, bold).
+    Danger,
+    /// Look at it (yellow, bold).
+    Warning,
+    /// All is well (green).
+    Good,
+}
+
+/// `text` in `tone` when `color` (a terminal), else as is.
+pub fn paint(text: &str, tone: Tone, color: bool) -> String {
+    let style = match tone {
+        Tone::Danger => console::Style::new().red().bold(),
+        Tone::Warning => console::Style::new().yellow().bold(),
+        Tone::Good => console::Style::new().green(),
+    };
+    style.force_styling(color).apply_to(text).to_string()
+}
+
+/// Whether standard output is a terminal (colors, progress bars).
+pub fn color() -> bool {
+    std::io::stdout().is_terminal()
+}
+
+/// Whether a human can be asked (standard input is a terminal).
+pub fn interactive() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// Whether to go on without asking, ask, or stop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// Go on.
+    Proceed,
+    /// Ask on the terminal: the question, and the answer that confirms
+    /// (`yes`, or a name to type).
+    Ask { question: String, expected: String },
+    /// Stop, with this error.
+    Refuse(String),
+}
+
+impl Confirmation {
+    /// Ask `question`; `yes` (or `y`) confirms.
+    pub fn ask_yes(question: impl Into<String>) -> Confirmation {
+        Confirmation::Ask {
+            question: question.into(),
+            expected: "yes".into(),
+        }
+    }
+
+    /// The usual rule: `--yes` goes on; otherwise ask on a terminal, and
+    /// without one refuse, saying that `--yes` is needed to `doing`.
+    pub fn yes_or_ask(yes: bool, interactive: bool, question: &str, doing: &str) -> Confirmation {
+        match (yes, interactive) {
+            (true, _) => Confirmation::Proceed,
+            (false, true) => Confirmation::ask_yes(question),
+            (false, false) => Confirmation::Refuse(format!(
+                "{doing} needs a confirmation and there is no terminal to ask on: pass --yes"
+            )),
+        }
+    }
+
+    /// Goes on, asks (on standard error, reading standard input), or stops.
+    ///
+    /// # Errors
+    /// Refused, or not confirmed (`not_confirmed` says what did not happen).
+    pub fn resolve(self, not_confirmed: &str) -> anyhow::Result<()> {
+        match self {
+            Confirmation::Proceed => Ok(()),
+            Confirmation::Refuse(why) => anyhow::bail!(why),
+            Confirmation::Ask { question, expected } => {
+                if ask(&question, &expected)? {
+                    Ok(())
+                } else {
+                    anyhow::bail!("not confirmed: {not_confirmed}")
+                }
+            }
+        }
+    }
+}
+
+/// Asks on the terminal; true when the answer confirms (see [`confirms`]).
+///
+/// # Errors
+/// Standard input could not be read.
+pub fn ask(question: &str, expected: &str) -> anyhow::Result<bool> {
+    let hint = if expected == "yes" {
+        "type yes to go on".to_owned()
+    } else {
+        format!("type {expected} to go on")
+    };
+    eprint!("{question} ({hint}): ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("read the answer")?;
+    Ok(confirms(&answer, expected))
+}
+
+/// Whether an answer confirms: `yes` (or `y`) when that was asked for, else
+/// exactly the expected text (e.g. a stack's name).
+pub fn confirms(answer: &str, expected: &str) -> bool {
+    let answer = answer.trim();
+    if expected == "yes" {
+        answer.eq_ignore_ascii_case("yes") || answer.eq_ignore_ascii_case("y")
+    } else {
+        answer == expected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_aligns_its_columns() {
+        let rows = vec![
+            vec!["a".to_owned(), "long value".to_owned(), "x".to_owned()],
+            vec!["bbb".to_owned(), "v".to_owned(), String::new()],
+        ];
+        assert_eq!(
+            table(&["K", "VALUE", "LAST"], &rows),
+            "K    VALUE       LAST\na    long value  x\nbbb  v\n"
+        );
+    }
+
+    #[test]
+    fn colors_only_on_a_terminal() {
+        assert_eq!(paint("x", Tone::Danger, false), "x");
+        assert_ne!(paint("x", Tone::Danger, true), "x");
+        assert_eq!(clip("ab\ncd", 10), "ab cd");
+        assert_eq!(clip("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn confirmations() {
+        assert!(confirms(" YES\n", "yes") && confirms("y", "yes"));
+        assert!(!confirms("no", "yes"));
+        assert!(confirms(
+            "cc-agent-reconciler-prod\n",
+            "cc-agent-reconciler-prod"
+        ));
+        assert!(!confirms("yes", "cc-agent-reconciler-prod"));
+        assert_eq!(
+            Confirmation::yes_or_ask(true, false, "q", "purging"),
+            Confirmation::Proceed
+        );
+        assert!(matches!(
+            Confirmation::yes_or_ask(false, false, "q", "purging"),
+            Confirmation::Refuse(why) if why.contains("pass --yes")
+        ));
+        assert!(matches!(
+            Confirmation::Refuse("no".into()).resolve("nothing done"),
+            Err(e) if e.to_string() == "no"
+        ));
+    }
+}
