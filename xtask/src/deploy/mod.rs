@@ -431,14 +431,13 @@ pub async fn destroy(clients: &Clients, opts: &DestroyOptions) -> anyhow::Result
         println!("These stay behind (DeletionPolicy: Retain):");
         print!("{}", retained_lines(&retained));
     }
-    match plan::destroy_confirmation(
+    plan::destroy_confirmation(
         opts.stage,
         opts.yes,
         opts.confirm_stack.as_deref(),
         opts.interactive,
-    ) {
-        confirmation => confirmation.resolve("nothing deleted")?,
-    }
+    )
+    .resolve("nothing deleted")?;
     let after = progress::latest_event_id(&clients.cfn, &stack).await?;
     clients
         .cfn
