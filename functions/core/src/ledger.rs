@@ -400,6 +400,10 @@ pub enum LedgerError {
     /// A balance would leave `i64` (each event is at most 10^12 credits, so this
     /// takes millions of maximal grants to one account). Nothing is written.
     Overflow { account_id: String },
+    /// The stored account breaks an invariant (a change made out of band, a
+    /// corruption): nothing is decided on it until it is repaired, so the
+    /// breakage is neither overwritten nor built upon.
+    Broken { account_id: String, problem: String },
 }
 
 impl fmt::Display for LedgerError {
@@ -408,6 +412,14 @@ impl fmt::Display for LedgerError {
             LedgerError::Overflow { account_id } => write!(
                 f,
                 "balance of account {account_id} would overflow a 64-bit integer"
+            ),
+            LedgerError::Broken {
+                account_id,
+                problem,
+            } => write!(
+                f,
+                "account {account_id} is broken ({problem}): nothing is decided on it until it \
+                 is repaired (docs/operations.md#alarm-drift)"
             ),
         }
     }
@@ -433,6 +445,7 @@ pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, Led
     let account_id = event.account_id();
     if let Some(a) = &known.account {
         assert_eq!(a.account_id, account_id, "known account is the event's");
+        refuse_broken(a)?;
     }
     match event {
         Event::Adjusted {
@@ -695,6 +708,9 @@ pub fn decide_expiry(job_id: &str, known: &Known, meta: &Meta) -> Result<Decisio
     };
     assert_eq!(job.job_id, job_id);
     let account_id = job.account_id.as_str();
+    if let Some(a) = &known.account {
+        refuse_broken(a)?;
+    }
     let h = job.hold.expect("a HELD job has a hold");
     let mut after = job.clone();
     after.status = JobStatus::Expired;
@@ -718,6 +734,14 @@ pub fn decide_expiry(job_id: &str, known: &Known, meta: &Meta) -> Result<Decisio
         Some(movement),
         meta,
     )
+}
+
+/// Invariant 1 on a stored account, before anything is decided on it.
+fn refuse_broken(account: &Account) -> Result<(), LedgerError> {
+    account.check().map_err(|problem| LedgerError::Broken {
+        account_id: account.account_id.clone(),
+        problem,
+    })
 }
 
 fn new_job(job_id: &str, account_id: &str, status: JobStatus) -> Job {

@@ -11,6 +11,7 @@ mod deploy;
 mod dlq;
 mod handler_binary;
 mod ledger;
+mod semantics;
 mod stack;
 mod sweep;
 mod sweep_binary;

@@ -1,40 +1,135 @@
-//! A loopback proxy in front of the emulator that injects faults.
+//! A loopback proxy in front of the emulator: it serializes requests (moto
+//! applies a transaction item by item, without isolation), injects faults,
+//! and — with [`Semantics`] on — gives the tests the real services'
+//! behaviours moto skips (`../shared/notes/local-aws.md`, last section):
 //!
-//! Each request whose `X-Amz-Target` contains the chosen operation takes the
-//! next fault from the script; everything else is forwarded untouched.
+//! - **transaction conflicts**: a transaction stays "in flight" on its items
+//!   for [`Semantics::conflict_window`] after moto applied it; another
+//!   `TransactWriteItems` or `TransactGetItems` touching one of those items
+//!   meanwhile is cancelled (`TransactionConflict`), a plain `PutItem` /
+//!   `UpdateItem` / `DeleteItem` on one fails with
+//!   `TransactionConflictException`;
+//! - **request tokens**: a `TransactWriteItems` resent with the same
+//!   `ClientRequestToken` within 10 minutes gets the original success
+//!   without being applied again; with other parameters,
+//!   `IdempotentParameterMismatchException`; while the first is still in
+//!   flight, `TransactionInProgressException`;
+//! - **limits**: an item over 400 KB, or two actions on one item in a
+//!   transaction, is a `ValidationException`;
+//! - **empty SQS receives**: a short-polling `ReceiveMessage` may answer
+//!   nothing while messages exist;
+//! - **latency**: a delay before every request, so concurrent clients race.
 //!
-//! Requests are forwarded one at a time: moto applies a transaction item by
-//! item without isolation from concurrent requests (and rolls back by
-//! restoring a table snapshot), so racing clients must reach it serialized,
-//! as DynamoDB's serializable transactions would order them.
+//! Faults are scripted ([`Proxy::inject`]: the next requests of an operation
+//! get these faults) or random ([`Chaos`], from a seed). Every request of
+//! the run is counted by what happened to it ([`Proxy::counts`]).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::http::{read_request, write_response};
+use super::http::{Request, read_request, write_response};
 
+/// A scripted fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
     /// Answer `400 ThrottlingException` without forwarding.
     Throttle,
-    /// Forward (the emulator commits), then drop the connection unanswered.
+    /// Forward (the emulator applies it), then drop the connection unanswered.
     LoseResponse,
+    /// Answer a short-polling `ReceiveMessage` with no message, without forwarding.
+    EmptyReceive,
 }
 
+/// The real services' behaviours the proxy adds (all off by default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Semantics {
+    /// Transactions conflict on the items they touch while in flight.
+    pub conflicts: bool,
+    /// How long a transaction stays in flight after moto applied it.
+    pub conflict_window: Duration,
+    /// `ClientRequestToken` idempotency.
+    pub tokens: bool,
+    /// The 400 KB item limit and one action per item in a transaction.
+    pub limits: bool,
+    /// A delay before every request (its network and service time).
+    pub latency: Duration,
+}
+
+impl Semantics {
+    /// DynamoDB's behaviours, with a realistic 5 ms per request.
+    pub fn aws() -> Semantics {
+        Semantics {
+            conflicts: true,
+            conflict_window: Duration::from_millis(5),
+            tokens: true,
+            limits: true,
+            latency: Duration::from_millis(5),
+        }
+    }
+}
+
+/// Random faults, from a seed: each DynamoDB request is throttled or loses
+/// its response with these probabilities, each short-polling SQS receive
+/// answers empty with `empty_receive`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Chaos {
+    pub seed: u64,
+    pub throttle: f64,
+    pub lose_response: f64,
+    pub empty_receive: f64,
+}
+
+/// What happened to the requests, by kind.
+pub type Counts = BTreeMap<&'static str, u64>;
+
+/// DynamoDB's item limit.
+const MAX_ITEM_BYTES: usize = 400 * 1024;
+/// How long a request token is remembered.
+const TOKEN_TTL: Duration = Duration::from_secs(600);
+
+#[derive(Default)]
+struct State {
+    script: VecDeque<(String, Fault)>,
+    semantics: Semantics,
+    chaos: Option<(Chaos, fastrand::Rng)>,
+    /// Items held by in-flight transactions: key → holders.
+    in_flight: HashMap<String, u32>,
+    /// Tokens: in flight, or done with (body fingerprint, response, when).
+    tokens: HashMap<String, TokenState>,
+    counts: Counts,
+}
+
+enum TokenState {
+    InFlight,
+    Done {
+        body: String,
+        response: Vec<u8>,
+        at: Instant,
+    },
+}
+
+/// The proxy: `endpoint` takes the place of the emulator's.
 #[derive(Clone)]
-pub struct FaultProxy {
+pub struct Proxy {
     pub endpoint: String,
-    script: Arc<Mutex<VecDeque<Fault>>>,
-    operation: Arc<Mutex<String>>,
+    state: Arc<Mutex<State>>,
     one_at_a_time: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl FaultProxy {
+/// The name the tests used before the proxy learned the real semantics.
+pub type FaultProxy = Proxy;
+
+impl Proxy {
     /// Starts a proxy to `upstream` (e.g. `http://127.0.0.1:5000`) on a free port.
-    pub async fn start(upstream: &str) -> FaultProxy {
+    ///
+    /// # Panics
+    /// No loopback port could be bound.
+    pub async fn start(upstream: &str) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let endpoint = format!(
             "http://{}",
@@ -43,11 +138,10 @@ impl FaultProxy {
                 .expect("a bound listener has an address")
         );
         let upstream = upstream.trim_start_matches("http://").to_string();
-        let proxy = FaultProxy {
+        let proxy = Proxy {
             endpoint,
-            script: Default::default(),
-            operation: Arc::new(Mutex::new(String::new())),
-            one_at_a_time: Default::default(),
+            state: Arc::default(),
+            one_at_a_time: Arc::default(),
         };
         let p = proxy.clone();
         tokio::spawn(async move {
@@ -61,63 +155,438 @@ impl FaultProxy {
         proxy
     }
 
-    /// The next requests for `operation` (e.g. `TransactWriteItems`) get these faults.
-    pub fn inject(&self, operation: &str, faults: &[Fault]) {
-        *self.operation.lock().expect("proxy state lock") = operation.into();
-        self.script
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
             .lock()
-            .expect("proxy state lock")
-            .extend(faults.iter().copied());
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Faults not yet used.
+    /// Turns on the real services' behaviours.
+    pub fn with_semantics(self, semantics: Semantics) -> Proxy {
+        self.state().semantics = semantics;
+        self
+    }
+
+    /// Turns on random faults.
+    pub fn with_chaos(self, chaos: Chaos) -> Proxy {
+        self.state().chaos = Some((chaos, fastrand::Rng::with_seed(chaos.seed)));
+        self
+    }
+
+    /// The next requests for `operation` (e.g. `TransactWriteItems`) get these faults.
+    pub fn inject(&self, operation: &str, faults: &[Fault]) {
+        let mut state = self.state();
+        for fault in faults {
+            state.script.push_back((operation.to_owned(), *fault));
+        }
+    }
+
+    /// Scripted faults not yet used.
     pub fn pending(&self) -> usize {
-        self.script.lock().expect("proxy state lock").len()
+        self.state().script.len()
+    }
+
+    /// What happened to the requests so far, by kind (`forwarded`,
+    /// `throttled`, `lost`, `conflict`, `token-replayed`, `in-progress`,
+    /// `mismatch`, `too-large`, `same-item`, `empty-receive`).
+    pub fn counts(&self) -> Counts {
+        self.state().counts.clone()
+    }
+
+    fn count(&self, what: &'static str) {
+        *self.state().counts.entry(what).or_default() += 1;
     }
 
     async fn serve(&self, conn: TcpStream, upstream: &str) -> std::io::Result<()> {
         let (r, mut w) = conn.into_split();
         let mut reader = BufReader::new(r);
         while let Some(req) = read_request(&mut reader).await? {
-            let target = req.header("x-amz-target").unwrap_or_default().to_string();
-            let fault = {
-                let op = self.operation.lock().expect("proxy state lock").clone();
-                if !op.is_empty() && target.contains(&op) {
-                    self.script.lock().expect("proxy state lock").pop_front()
-                } else {
-                    None
+            match self.handle(&req, upstream).await? {
+                Answer::Bytes(response) => {
+                    w.write_all(&response).await?;
+                    w.flush().await?;
+                    // The upstream answered close-delimited: so do we.
+                    return Ok(());
                 }
-            };
-            match fault {
-                Some(Fault::Throttle) => {
-                    let body = br#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate of requests exceeds the allowed throughput."}"#;
+                Answer::Error { status, body } => {
                     write_response(
                         &mut w,
-                        400,
+                        status,
                         &[("content-type", "application/x-amz-json-1.0".into())],
-                        body,
+                        body.to_string().as_bytes(),
                     )
                     .await?;
                 }
-                Some(Fault::LoseResponse) => {
-                    let _serial = self.one_at_a_time.lock().await;
-                    let _ = forward(upstream, &req.raw).await?;
-                    return Ok(()); // close without answering
-                }
-                None => {
-                    let response = {
-                        let _serial = self.one_at_a_time.lock().await;
-                        forward(upstream, &req.raw).await?
-                    };
-                    w.write_all(&response).await?;
-                    w.flush().await?;
-                    // The upstream answered HTTP/1.0-style (close-delimited): so do we.
-                    return Ok(());
-                }
+                Answer::Drop => return Ok(()),
             }
         }
         Ok(())
     }
+
+    async fn handle(&self, req: &Request, upstream: &str) -> std::io::Result<Answer> {
+        let target = req.header("x-amz-target").unwrap_or_default().to_owned();
+        let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+        let dynamodb = target.starts_with("DynamoDB_");
+        let semantics = self.state().semantics;
+        if !semantics.latency.is_zero() {
+            tokio::time::sleep(semantics.latency).await;
+        }
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let fault = self.fault(&operation, dynamodb, &body);
+        match fault {
+            Some(Fault::Throttle) => {
+                self.count("throttled");
+                return Ok(error(
+                    "ThrottlingException",
+                    "Rate of requests exceeds the allowed throughput.",
+                ));
+            }
+            Some(Fault::EmptyReceive) => {
+                self.count("empty-receive");
+                return Ok(Answer::Error {
+                    status: 200,
+                    body: json!({}),
+                });
+            }
+            Some(Fault::LoseResponse) | None => {}
+        }
+        if dynamodb && semantics.limits {
+            if let Some(answer) = self.check_limits(&operation, &body) {
+                return Ok(answer);
+            }
+        }
+        let token = (dynamodb && semantics.tokens && operation == "TransactWriteItems")
+            .then(|| body["ClientRequestToken"].as_str().map(str::to_owned))
+            .flatten();
+        if let Some(token) = &token {
+            let fingerprint = fingerprint_without_token(&body);
+            let mut state = self.state();
+            state.tokens.retain(
+                |_, t| !matches!(t, TokenState::Done { at, .. } if at.elapsed() > TOKEN_TTL),
+            );
+            let seen = match state.tokens.get(token) {
+                Some(TokenState::InFlight) => Some(None),
+                Some(TokenState::Done { body, response, .. }) if *body == fingerprint => {
+                    Some(Some(Ok(response.clone())))
+                }
+                Some(TokenState::Done { .. }) => Some(Some(Err(()))),
+                None => None,
+            };
+            match seen {
+                Some(None) => {
+                    *state.counts.entry("in-progress").or_default() += 1;
+                    return Ok(error(
+                        "TransactionInProgressException",
+                        "The transaction with the given request token is already in progress.",
+                    ));
+                }
+                Some(Some(Ok(response))) => {
+                    *state.counts.entry("token-replayed").or_default() += 1;
+                    return Ok(Answer::Bytes(response));
+                }
+                Some(Some(Err(()))) => {
+                    *state.counts.entry("mismatch").or_default() += 1;
+                    return Ok(error(
+                        "IdempotentParameterMismatchException",
+                        "The request uses the same client token as a previous, but non-identical request.",
+                    ));
+                }
+                None => {
+                    state.tokens.insert(token.clone(), TokenState::InFlight);
+                }
+            }
+        }
+        let response = self.forward_held(req, upstream, &operation, &body).await;
+        if let Some(token) = &token {
+            let mut state = self.state();
+            match &response {
+                Ok(Answer::Bytes(bytes))
+                    if bytes.starts_with(b"HTTP/1.1 200") || bytes.starts_with(b"HTTP/1.0 200") =>
+                {
+                    state.tokens.insert(
+                        token.clone(),
+                        TokenState::Done {
+                            body: fingerprint_without_token(&body),
+                            response: bytes.clone(),
+                            at: Instant::now(),
+                        },
+                    );
+                }
+                // A failed request does not spend its token.
+                _ => {
+                    state.tokens.remove(token);
+                }
+            }
+        }
+        if fault == Some(Fault::LoseResponse) {
+            // Applied (or refused) upstream; the answer never arrives.
+            self.count("lost");
+            response?;
+            return Ok(Answer::Drop);
+        }
+        response
+    }
+
+    /// The fault this request gets, if any: scripted first, then random.
+    fn fault(&self, operation: &str, dynamodb: bool, body: &Value) -> Option<Fault> {
+        let mut state = self.state();
+        if let Some(position) = state.script.iter().position(|(op, _)| op == operation) {
+            return state.script.remove(position).map(|(_, f)| f);
+        }
+        let short_poll =
+            operation == "ReceiveMessage" && body["WaitTimeSeconds"].as_i64().unwrap_or(0) == 0;
+        let (chaos, rng) = state.chaos.as_mut()?;
+        if short_poll && rng.f64() < chaos.empty_receive {
+            return Some(Fault::EmptyReceive);
+        }
+        if !dynamodb {
+            return None;
+        }
+        let roll = rng.f64();
+        if roll < chaos.throttle {
+            Some(Fault::Throttle)
+        } else if roll < chaos.throttle + chaos.lose_response {
+            Some(Fault::LoseResponse)
+        } else {
+            None
+        }
+    }
+
+    /// The limits DynamoDB enforces before anything runs.
+    fn check_limits(&self, operation: &str, body: &Value) -> Option<Answer> {
+        let puts: Vec<&Value> = match operation {
+            "PutItem" => vec![&body["Item"]],
+            "TransactWriteItems" => body["TransactItems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.get("Put").map(|p| &p["Item"]))
+                .collect(),
+            _ => Vec::new(),
+        };
+        // An update cannot write more than it sends: its values alone past
+        // the limit make the item too large (DynamoDB checks the result).
+        let updates: Vec<&Value> = match operation {
+            "UpdateItem" => vec![&body["ExpressionAttributeValues"]],
+            "TransactWriteItems" => body["TransactItems"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|a| a.get("Update").map(|u| &u["ExpressionAttributeValues"]))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if puts
+            .iter()
+            .chain(&updates)
+            .any(|item| json_item_size(item) > MAX_ITEM_BYTES)
+        {
+            self.count("too-large");
+            return Some(error(
+                "ValidationException",
+                "Item size has exceeded the maximum allowed size",
+            ));
+        }
+        if operation == "TransactWriteItems" {
+            let keys = item_keys(operation, body);
+            let mut seen = std::collections::HashSet::new();
+            if keys.iter().any(|k| !seen.insert(k)) {
+                self.count("same-item");
+                return Some(error(
+                    "ValidationException",
+                    "Transaction request cannot include multiple operations on one item",
+                ));
+            }
+        }
+        None
+    }
+
+    /// Forwards, serialized, with the request's items held in flight (and
+    /// conflicts detected) when the conflict semantics are on.
+    async fn forward_held(
+        &self,
+        req: &Request,
+        upstream: &str,
+        operation: &str,
+        body: &Value,
+    ) -> std::io::Result<Answer> {
+        let semantics = self.state().semantics;
+        let keys = if semantics.conflicts {
+            item_keys(operation, body)
+        } else {
+            Vec::new()
+        };
+        let transactional = operation.starts_with("Transact");
+        if !keys.is_empty() {
+            let mut state = self.state();
+            let busy: Vec<bool> = keys
+                .iter()
+                .map(|k| state.in_flight.get(k).is_some_and(|n| *n > 0))
+                .collect();
+            if busy.iter().any(|b| *b) {
+                *state.counts.entry("conflict").or_default() += 1;
+                drop(state);
+                return Ok(if transactional {
+                    cancelled_by_conflict(&busy)
+                } else {
+                    error(
+                        "TransactionConflictException",
+                        "Transaction is ongoing for the item",
+                    )
+                });
+            }
+            if transactional {
+                for k in &keys {
+                    *state.in_flight.entry(k.clone()).or_default() += 1;
+                }
+            }
+        }
+        let response = {
+            let _serial = self.one_at_a_time.lock().await;
+            forward(upstream, &req.raw).await
+        };
+        self.count("forwarded");
+        if transactional && !keys.is_empty() {
+            let state = self.state.clone();
+            let window = semantics.conflict_window;
+            tokio::spawn(async move {
+                tokio::time::sleep(window).await;
+                let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+                for k in &keys {
+                    if let Some(n) = state.in_flight.get_mut(k) {
+                        *n = n.saturating_sub(1);
+                    }
+                }
+            });
+        }
+        Ok(Answer::Bytes(response?))
+    }
+}
+
+enum Answer {
+    /// A response to pass on as it is.
+    Bytes(Vec<u8>),
+    /// A JSON answer of the proxy's own.
+    Error { status: u16, body: Value },
+    /// Close the connection without answering.
+    Drop,
+}
+
+fn error(code: &str, message: &str) -> Answer {
+    Answer::Error {
+        status: 400,
+        body: json!({
+            "__type": format!("com.amazonaws.dynamodb.v20120810#{code}"),
+            "message": message,
+        }),
+    }
+}
+
+/// A transaction cancelled because `busy` items were in another in-flight
+/// transaction: those reasons are `TransactionConflict`, the others `None`.
+fn cancelled_by_conflict(busy: &[bool]) -> Answer {
+    let reasons: Vec<Value> = busy
+        .iter()
+        .map(|b| {
+            if *b {
+                json!({"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"})
+            } else {
+                json!({"Code": "None"})
+            }
+        })
+        .collect();
+    let codes: Vec<&str> = busy
+        .iter()
+        .map(|b| if *b { "TransactionConflict" } else { "None" })
+        .collect();
+    Answer::Error {
+        status: 400,
+        body: json!({
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "Message": format!(
+                "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+                codes.join(", ")
+            ),
+            "CancellationReasons": reasons,
+        }),
+    }
+}
+
+/// `table/pk/sk` of every item a request touches, in request order.
+fn item_keys(operation: &str, body: &Value) -> Vec<String> {
+    let key = |table: &Value, k: &Value| {
+        let attr = |name: &str| {
+            k.get(name)
+                .and_then(|v| v.as_object())
+                .and_then(|o| o.values().next())
+                .map(|v| v.to_string())
+                .unwrap_or_default()
+        };
+        format!(
+            "{}/{}/{}",
+            table.as_str().unwrap_or_default(),
+            attr("pk"),
+            attr("sk")
+        )
+    };
+    match operation {
+        "TransactWriteItems" | "TransactGetItems" => body["TransactItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|action| {
+                let (kind, inner) = action.as_object()?.iter().next()?;
+                let k = if kind == "Put" {
+                    &inner["Item"]
+                } else {
+                    &inner["Key"]
+                };
+                Some(key(&inner["TableName"], k))
+            })
+            .collect(),
+        "PutItem" => vec![key(&body["TableName"], &body["Item"])],
+        "UpdateItem" | "DeleteItem" => vec![key(&body["TableName"], &body["Key"])],
+        _ => Vec::new(),
+    }
+}
+
+/// A request's parameters without its token (what a resend must repeat).
+fn fingerprint_without_token(body: &Value) -> String {
+    let mut body = body.clone();
+    if let Some(o) = body.as_object_mut() {
+        o.remove("ClientRequestToken");
+    }
+    body.to_string()
+}
+
+/// An item's size by DynamoDB's rules, from its JSON wire form.
+fn json_item_size(item: &Value) -> usize {
+    fn value(v: &Value) -> usize {
+        let Some((kind, inner)) = v.as_object().and_then(|o| o.iter().next()) else {
+            return 0;
+        };
+        match (kind.as_str(), inner) {
+            ("S" | "B", Value::String(s)) => s.len(),
+            ("N", Value::String(n)) => n.len().div_ceil(2) + 1,
+            ("BOOL" | "NULL", _) => 1,
+            ("L", Value::Array(items)) => 3 + items.iter().map(|i| 1 + value(i)).sum::<usize>(),
+            ("M", Value::Object(map)) => {
+                3 + map
+                    .iter()
+                    .map(|(k, v)| 1 + k.len() + value(v))
+                    .sum::<usize>()
+            }
+            ("SS" | "NS" | "BS", Value::Array(items)) => {
+                items.iter().map(|i| i.as_str().map_or(0, str::len)).sum()
+            }
+            _ => 0,
+        }
+    }
+    item.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, v)| name.len() + value(v))
+        .sum()
 }
 
 /// Sends one request on a fresh connection and reads the response to EOF.
@@ -141,4 +610,41 @@ async fn forward(upstream: &str, raw: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     s.read_to_end(&mut out).await?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_items_a_request_touches() {
+        let body = json!({"TransactItems": [
+            {"Put": {"TableName": "t", "Item": {"pk": {"S": "A"}, "sk": {"S": "B"}, "x": {"N": "1"}}}},
+            {"Update": {"TableName": "t", "Key": {"pk": {"S": "J"}, "sk": {"S": "JOB"}}}},
+            {"ConditionCheck": {"TableName": "t", "Key": {"pk": {"S": "A"}, "sk": {"S": "B"}}}},
+        ]});
+        let keys = item_keys("TransactWriteItems", &body);
+        assert_eq!(keys.len(), 3);
+        assert_eq!(keys[0], keys[2]);
+        assert_ne!(keys[0], keys[1]);
+        let get = json!({"TransactItems": [{"Get": {"TableName": "t", "Key": {"pk": {"S": "A"}, "sk": {"S": "B"}}}}]});
+        assert_eq!(item_keys("TransactGetItems", &get), vec![keys[0].clone()]);
+    }
+
+    #[test]
+    fn item_sizes_follow_the_rules() {
+        let item = json!({"pk": {"S": "ACCOUNT#a"}, "n": {"N": "12345"}, "l": {"L": [{"N": "7"}]}});
+        assert_eq!(json_item_size(&item), 11 + 5 + 7);
+        let big = json!({"pk": {"S": "x".repeat(MAX_ITEM_BYTES)}});
+        assert!(json_item_size(&big) > MAX_ITEM_BYTES);
+    }
+
+    #[test]
+    fn the_token_fingerprint_ignores_the_token_only() {
+        let a = json!({"ClientRequestToken": "t1", "TransactItems": [1]});
+        let b = json!({"ClientRequestToken": "t2", "TransactItems": [1]});
+        let c = json!({"ClientRequestToken": "t1", "TransactItems": [2]});
+        assert_eq!(fingerprint_without_token(&a), fingerprint_without_token(&b));
+        assert_ne!(fingerprint_without_token(&a), fingerprint_without_token(&c));
+    }
 }
