@@ -11,6 +11,7 @@ pub mod dlq;
 pub mod emulator;
 pub mod hygiene;
 pub mod run;
+pub mod sim;
 pub mod smoke;
 pub mod synth;
 pub mod test;

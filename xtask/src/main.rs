@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use xtask::deploy::cli as deploy;
-use xtask::{bench, dlq, run, smoke, synth, test, tools};
+use xtask::{bench, dlq, run, sim, smoke, synth, test, tools};
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +45,10 @@ enum Cmd {
     /// Send a good and a forced-bad event to a stage; wait for the errors
     /// alarm and the dead letter; report.
     Smoke(smoke::Args),
+    /// Run the simulator: random histories through concurrent handlers and
+    /// sweeps, under DynamoDB's real semantics and random faults, checked
+    /// against the invariants and an independent oracle.
+    Simulate(sim::Args),
     /// Print figures: synth time of every stage, first deploy vs no-op
     /// redeploy against a fresh moto server.
     BenchDeploy(bench::Args),
@@ -80,5 +84,6 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Dlq(args) => dlq::run(args),
         Cmd::Smoke(args) => smoke::run(args),
         Cmd::BenchDeploy(args) => bench::run(args),
+        Cmd::Simulate(args) => sim::command(args),
     }
 }

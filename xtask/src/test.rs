@@ -19,6 +19,9 @@ pub struct Args {
     /// Property-test cases (the full run uses 10,000).
     #[arg(long, default_value_t = 10_000)]
     proptest_cases: u32,
+    /// Simulator seeds (`cargo xtask simulate` runs more, and bigger ones).
+    #[arg(long, default_value_t = crate::sim::CI_SEEDS)]
+    sim_seeds: u32,
     /// Skip clippy, rustfmt and the hygiene checks (faster local iterations).
     #[arg(long)]
     no_lint: bool,
@@ -176,6 +179,7 @@ fn run_steps(args: &Args, timings: &mut Timings) -> anyhow::Result<()> {
                 .env("CFN_LINT", tools.tool("cfn-lint"))
                 .env("CHECKOV", tools.tool("checkov"))
                 .env("PROPTEST_CASES", args.proptest_cases.to_string())
+                .env("SIM_SEEDS", args.sim_seeds.to_string())
                 .env("PATH", tools.path_env()),
         )
     });

@@ -404,6 +404,11 @@ pub enum LedgerError {
     /// corruption): nothing is decided on it until it is repaired, so the
     /// breakage is neither overwritten nor built upon.
     Broken { account_id: String, problem: String },
+    /// What is known cannot all be true at once (a HELD job holding more
+    /// than its account holds in all): pictures of different moments, e.g. a
+    /// job remembered from before the sweep expired it. Read the account and
+    /// the job together and decide again.
+    Inconsistent(String),
 }
 
 impl fmt::Display for LedgerError {
@@ -413,6 +418,7 @@ impl fmt::Display for LedgerError {
                 f,
                 "balance of account {account_id} would overflow a 64-bit integer"
             ),
+            LedgerError::Inconsistent(what) => write!(f, "inconsistent knowledge: {what}"),
             LedgerError::Broken {
                 account_id,
                 problem,
@@ -447,6 +453,7 @@ pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, Led
         assert_eq!(a.account_id, account_id, "known account is the event's");
         refuse_broken(a)?;
     }
+    check_consistent(known)?;
     match event {
         Event::Adjusted {
             adjustment_id,
@@ -711,6 +718,7 @@ pub fn decide_expiry(job_id: &str, known: &Known, meta: &Meta) -> Result<Decisio
     if let Some(a) = &known.account {
         refuse_broken(a)?;
     }
+    check_consistent(known)?;
     let h = job.hold.expect("a HELD job has a hold");
     let mut after = job.clone();
     after.status = JobStatus::Expired;
@@ -742,6 +750,22 @@ fn refuse_broken(account: &Account) -> Result<(), LedgerError> {
         account_id: account.account_id.clone(),
         problem,
     })
+}
+
+/// A HELD job's hold is part of its account's `held` (invariant 2): known
+/// pictures where it cannot be are of different moments.
+fn check_consistent(known: &Known) -> Result<(), LedgerError> {
+    if let (Some(account), Some(job)) = (&known.account, &known.job)
+        && job.status == JobStatus::Held
+        && job.account_id == account.account_id
+        && job.hold.unwrap_or(0) > account.held
+    {
+        return Err(LedgerError::Inconsistent(format!(
+            "job {} holds {:?} but account {} holds {} in all",
+            job.job_id, job.hold, account.account_id, account.held
+        )));
+    }
+    Ok(())
 }
 
 fn new_job(job_id: &str, account_id: &str, status: JobStatus) -> Job {

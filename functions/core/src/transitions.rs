@@ -576,3 +576,21 @@ fn entries_record_balances_after_and_the_event() {
         ("evt-9", 1234, "job:j:hold")
     );
 }
+
+/// A job remembered HELD after its hold was released (by a sweep, say):
+/// the picture cannot be true, and is refused rather than decided on (held
+/// would go negative).
+#[test]
+fn a_held_job_holding_more_than_its_account_is_refused() {
+    let l = ledger(&[req("j", 30)]);
+    let event = rendered("j", 30);
+    let mut known = l.known(&event);
+    known.account.as_mut().unwrap().held = 0;
+    known.account.as_mut().unwrap().available = 100;
+    let err = crate::ledger::decide(&event, &known, &meta()).unwrap_err();
+    assert!(matches!(err, LedgerError::Inconsistent(_)), "{err}");
+    assert!(matches!(
+        crate::ledger::decide_expiry("j", &known, &meta()),
+        Err(LedgerError::Inconsistent(_))
+    ));
+}

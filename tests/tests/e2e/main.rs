@@ -12,6 +12,7 @@ mod dlq;
 mod handler_binary;
 mod ledger;
 mod semantics;
+mod sim;
 mod stack;
 mod sweep;
 mod sweep_binary;

@@ -21,7 +21,7 @@ use aws_sdk_dynamodb::types::{CancellationReason, Get, TransactGetItem};
 use reconciler_core::contract::table;
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{
-    Account, ConflictReason, Decision, Known, Meta, Outcome, decide, decide_expiry,
+    Account, ConflictReason, Decision, Known, LedgerError, Meta, Outcome, decide, decide_expiry,
 };
 
 use super::expr::Expr;
@@ -151,7 +151,23 @@ impl Ledger {
             let decided = match cmd {
                 Command::Event(event) => decide(event, &k.known, &meta),
                 Command::Expire { job_id, .. } => decide_expiry(job_id, &k.known, &meta),
-            }?;
+            };
+            let decided = match decided {
+                // Remembered pictures of different moments: read them together.
+                Err(LedgerError::Inconsistent(why)) if !k.confirmed(&cmd) => {
+                    tracing::debug!(%why, "reading a consistent snapshot");
+                    k = self.read(&cmd, started, &mut requests).await?;
+                    continue;
+                }
+                // A consistent snapshot that breaks invariant 2: a broken ledger.
+                Err(LedgerError::Inconsistent(why)) => {
+                    return Err(StoreError::Ledger(LedgerError::Broken {
+                        account_id: cmd.account_id().to_owned(),
+                        problem: why,
+                    }));
+                }
+                other => other?,
+            };
             let change = match decided {
                 Decision::Duplicate | Decision::Conflict(_) if !k.confirmed(&cmd) => {
                     // Never answer duplicate/conflict from an unconfirmed guess.
