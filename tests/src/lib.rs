@@ -2,7 +2,6 @@
 //! (moto, the fault proxy, request counting) is `xtask::emulator`, shared
 //! with the commands.
 //!
-//! - [`runtime_api`]: a Lambda Runtime API, to drive the real binaries;
 //! - [`lambda`]: starting a Lambda binary with a template environment;
 //! - [`events`]: business events for tests.
 
@@ -11,7 +10,10 @@
 
 pub mod events;
 pub mod lambda;
-pub mod runtime_api;
+
+/// The Lambda Runtime API lives with the emulator tooling (`cargo xtask
+/// bench` drives the release binaries with it too).
+pub use xtask::emulator::runtime_api;
 
 /// Lambda packages of the binaries the tests drive (`target/debug`, what
 /// `cargo xtask test` builds), laid out as cargo-lambda lays them out

@@ -1,7 +1,8 @@
 //! The local AWS the commands and the tests run against: a real moto server
 //! ([`moto`]), a loopback proxy in front of it that injects faults and the
-//! real services' behaviours the emulator lacks ([`proxy`]), and an SDK
-//! interceptor counting requests ([`counting`]).
+//! real services' behaviours the emulator lacks ([`proxy`]), an SDK
+//! interceptor counting requests ([`counting`]), and a Lambda Runtime API
+//! that drives the real binaries the way Lambda does ([`runtime_api`]).
 //!
 //! This is the one place that starts an emulator or builds an SDK
 //! configuration with test credentials: `cargo xtask run`, `moto`, `test`,
@@ -11,6 +12,7 @@ pub mod counting;
 pub mod http;
 pub mod moto;
 pub mod proxy;
+pub mod runtime_api;
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 

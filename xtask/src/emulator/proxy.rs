@@ -250,10 +250,11 @@ impl Proxy {
             }
             Some(Fault::LoseResponse) | None => {}
         }
-        if dynamodb && semantics.limits {
-            if let Some(answer) = self.check_limits(&operation, &body) {
-                return Ok(answer);
-            }
+        if dynamodb
+            && semantics.limits
+            && let Some(answer) = self.check_limits(&operation, &body)
+        {
+            return Ok(answer);
         }
         let token = (dynamodb && semantics.tokens && operation == "TransactWriteItems")
             .then(|| body["ClientRequestToken"].as_str().map(str::to_owned))
