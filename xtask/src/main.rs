@@ -49,9 +49,13 @@ enum Cmd {
     /// sweeps, under DynamoDB's real semantics and random faults, checked
     /// against the invariants and an independent oracle.
     Simulate(sim::Args),
+    /// Print the figures (requests and capacity per event, core CPU time,
+    /// cold start, package sizes, the sweep's reads, a busy account) and
+    /// write target/bench/bench.json.
+    Bench(bench::Args),
     /// Print figures: synth time of every stage, first deploy vs no-op
     /// redeploy against a fresh moto server.
-    BenchDeploy(bench::Args),
+    BenchDeploy(bench::deploy::Args),
 }
 
 /// A failed command prints one line (what went wrong, what to do), also when
@@ -83,7 +87,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Cmd::Destroy(args) => deploy::destroy(args),
         Cmd::Dlq(args) => dlq::run(args),
         Cmd::Smoke(args) => smoke::run(args),
-        Cmd::BenchDeploy(args) => bench::run(args),
+        Cmd::Bench(args) => bench::run(args),
+        Cmd::BenchDeploy(args) => bench::deploy::run(args),
         Cmd::Simulate(args) => sim::command(args),
     }
 }

@@ -1,5 +1,8 @@
-//! The one moto launcher: a `moto_server` from the project's virtualenv on a
-//! free loopback port, tied to this process.
+//! The one moto launcher: moto's server from the project's virtualenv on a
+//! free loopback port, tied to this process. It runs through
+//! `moto_server.py`, which keeps moto's transactions as they are but
+//! snapshots only the items a transaction touches (moto deep-copies whole
+//! tables, which makes every transaction slower as its table grows).
 //!
 //! The server runs under a watchdog shell, in a process group of its own:
 //! dropping [`Moto`] stops the group, and the watchdog stops the server when
@@ -42,11 +45,14 @@ impl Moto {
     pub fn start_on(tools: &Tools, port: u16) -> anyhow::Result<Moto> {
         use std::os::unix::process::CommandExt;
         let script = format!(
-            "{moto} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & child=$!; \
+            "{python} {server} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & child=$!; \
              trap 'kill $child 2>/dev/null; exit 0' TERM INT; \
              while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; \
              kill $child 2>/dev/null",
-            moto = tools.tool("moto_server").display(),
+            python = tools.tool("python").display(),
+            server = crate::root()
+                .join("xtask/src/emulator/moto_server.py")
+                .display(),
             parent = std::process::id()
         );
         let watchdog = Command::new("sh")
@@ -112,6 +118,30 @@ pub fn shared_endpoint() -> &'static str {
             SERVER.get_or_init(|| moto).endpoint.clone()
         }
     })
+}
+
+/// Wipes every resource of the server at `endpoint` (`POST /moto-api/reset`).
+/// moto's transactions copy their whole table first, so a big table slows
+/// every later transaction on it: the bench starts each section afresh.
+///
+/// # Errors
+/// The server did not answer.
+pub fn reset(endpoint: &str) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).context("connect to moto")?;
+    write!(
+        s,
+        "POST /moto-api/reset HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+    )?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer)?;
+    anyhow::ensure!(
+        answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
+        "moto reset: {}",
+        answer.lines().next().unwrap_or("")
+    );
+    Ok(())
 }
 
 /// A port that was free a moment ago on 127.0.0.1.

@@ -118,7 +118,9 @@ enum TokenState {
 pub struct Proxy {
     pub endpoint: String,
     state: Arc<Mutex<State>>,
-    one_at_a_time: Arc<tokio::sync::Mutex<()>>,
+    /// The one connection to the emulator, kept alive: requests reach it
+    /// one at a time.
+    upstream: Arc<tokio::sync::Mutex<Upstream>>,
 }
 
 /// The name the tests used before the proxy learned the real semantics.
@@ -137,18 +139,20 @@ impl Proxy {
                 .local_addr()
                 .expect("a bound listener has an address")
         );
-        let upstream = upstream.trim_start_matches("http://").to_string();
         let proxy = Proxy {
             endpoint,
             state: Arc::default(),
-            one_at_a_time: Arc::default(),
+            upstream: Arc::new(tokio::sync::Mutex::new(Upstream {
+                address: upstream.trim_start_matches("http://").to_string(),
+                connection: None,
+            })),
         };
         let p = proxy.clone();
         tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                let (p, upstream) = (p.clone(), upstream.clone());
+                let p = p.clone();
                 tokio::spawn(async move {
-                    let _ = p.serve(conn, &upstream).await;
+                    let _ = p.serve(conn).await;
                 });
             }
         });
@@ -197,16 +201,15 @@ impl Proxy {
         *self.state().counts.entry(what).or_default() += 1;
     }
 
-    async fn serve(&self, conn: TcpStream, upstream: &str) -> std::io::Result<()> {
+    async fn serve(&self, conn: TcpStream) -> std::io::Result<()> {
+        conn.set_nodelay(true)?;
         let (r, mut w) = conn.into_split();
         let mut reader = BufReader::new(r);
         while let Some(req) = read_request(&mut reader).await? {
-            match self.handle(&req, upstream).await? {
+            match self.handle(&req).await? {
                 Answer::Bytes(response) => {
                     w.write_all(&response).await?;
                     w.flush().await?;
-                    // The upstream answered close-delimited: so do we.
-                    return Ok(());
                 }
                 Answer::Error { status, body } => {
                     write_response(
@@ -223,7 +226,7 @@ impl Proxy {
         Ok(())
     }
 
-    async fn handle(&self, req: &Request, upstream: &str) -> std::io::Result<Answer> {
+    async fn handle(&self, req: &Request) -> std::io::Result<Answer> {
         let target = req.header("x-amz-target").unwrap_or_default().to_owned();
         let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
         let dynamodb = target.starts_with("DynamoDB_");
@@ -297,7 +300,7 @@ impl Proxy {
                 }
             }
         }
-        let response = self.forward_held(req, upstream, &operation, &body).await;
+        let response = self.forward_held(req, &operation, &body).await;
         if let Some(token) = &token {
             let mut state = self.state();
             match &response {
@@ -407,7 +410,6 @@ impl Proxy {
     async fn forward_held(
         &self,
         req: &Request,
-        upstream: &str,
         operation: &str,
         body: &Value,
     ) -> std::io::Result<Answer> {
@@ -442,10 +444,7 @@ impl Proxy {
                 }
             }
         }
-        let response = {
-            let _serial = self.one_at_a_time.lock().await;
-            forward(upstream, &req.raw).await
-        };
+        let response = self.upstream.lock().await.forward(&req.raw).await;
         self.count("forwarded");
         if transactional && !keys.is_empty() {
             let state = self.state.clone();
@@ -590,14 +589,48 @@ fn json_item_size(item: &Value) -> usize {
         .sum()
 }
 
-/// Sends one request on a fresh connection and reads the response to EOF.
-async fn forward(upstream: &str, raw: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut s = TcpStream::connect(upstream).await?;
-    // Ask the upstream to close after answering, so EOF delimits the response.
+/// The emulator, over one kept-alive connection.
+struct Upstream {
+    address: String,
+    connection: Option<BufReader<TcpStream>>,
+}
+
+impl Upstream {
+    /// Sends one request and reads its whole response (by its
+    /// `content-length`; a response without one ends the connection).
+    async fn forward(&mut self, raw: &[u8]) -> std::io::Result<Vec<u8>> {
+        for attempt in 0..2 {
+            let conn = match &mut self.connection {
+                Some(conn) => conn,
+                None => {
+                    let s = TcpStream::connect(&self.address).await?;
+                    s.set_nodelay(true)?;
+                    self.connection.insert(BufReader::new(s))
+                }
+            };
+            match exchange(conn, raw).await {
+                Ok((response, keep)) => {
+                    if !keep {
+                        self.connection = None;
+                    }
+                    return Ok(response);
+                }
+                // A kept connection the emulator closed meanwhile: once more, afresh.
+                Err(_) if attempt == 0 => self.connection = None,
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("the second attempt returns")
+    }
+}
+
+/// Writes a request (as keep-alive) and reads one response.
+async fn exchange(conn: &mut BufReader<TcpStream>, raw: &[u8]) -> std::io::Result<(Vec<u8>, bool)> {
+    use tokio::io::AsyncBufReadExt;
     let text = String::from_utf8_lossy(raw);
     let (head, _) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let head_len = head.len() + 4;
-    let mut rewritten = Vec::with_capacity(raw.len() + 20);
+    let mut rewritten = Vec::with_capacity(raw.len() + 30);
     for line in head.split("\r\n") {
         if line.to_ascii_lowercase().starts_with("connection:") {
             continue;
@@ -605,12 +638,44 @@ async fn forward(upstream: &str, raw: &[u8]) -> std::io::Result<Vec<u8>> {
         rewritten.extend_from_slice(line.as_bytes());
         rewritten.extend_from_slice(b"\r\n");
     }
-    rewritten.extend_from_slice(b"connection: close\r\n\r\n");
+    rewritten.extend_from_slice(b"connection: keep-alive\r\n\r\n");
     rewritten.extend_from_slice(&raw[head_len.min(raw.len())..]);
-    s.write_all(&rewritten).await?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await?;
-    Ok(out)
+    conn.get_mut().write_all(&rewritten).await?;
+    let mut response = Vec::new();
+    let mut length = None;
+    let mut keep = true;
+    loop {
+        let mut line = String::new();
+        if conn.read_line(&mut line).await? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the emulator closed the connection",
+            ));
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse::<usize>().ok();
+        }
+        if lower.starts_with("connection:") && lower.contains("close") {
+            keep = false;
+        }
+        response.extend_from_slice(line.as_bytes());
+        if line == "\r\n" || line == "\n" {
+            break;
+        }
+    }
+    match length {
+        Some(n) => {
+            let mut body = vec![0; n];
+            conn.read_exact(&mut body).await?;
+            response.extend_from_slice(&body);
+        }
+        None => {
+            conn.read_to_end(&mut response).await?;
+            keep = false;
+        }
+    }
+    Ok((response, keep))
 }
 
 #[cfg(test)]

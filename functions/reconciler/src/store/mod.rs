@@ -255,10 +255,22 @@ impl Ledger {
 
 /// Exponential backoff with full jitter: up to `base · 2^attempt`, capped.
 async fn backoff(policy: &RetryPolicy, attempt: u32) {
+    tokio::time::sleep(backoff_delay(policy, attempt, Duration::ZERO)).await;
+}
+
+/// The backoff before attempt `attempt + 1` of a command that has waited
+/// `waited` already: full jitter up to `base · 2^attempt` (capped), shrunk as
+/// the wait grows towards [`RetryPolicy::patience`], after which it retries
+/// at once. Plain exponential backoff lets the unluckiest waiter wait
+/// longest and lose again (on a busy account, some events starve); this
+/// favours the oldest waiters, so an account's writers take turns roughly
+/// in the order they arrived.
+fn backoff_delay(policy: &RetryPolicy, attempt: u32, waited: Duration) -> Duration {
     let cap = policy
         .base
         .saturating_mul(1 << attempt.min(16))
         .min(policy.cap);
-    let ms = fastrand::u64(0..=cap.as_millis() as u64);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
+    let left = 1.0 - (waited.as_secs_f64() / policy.patience.as_secs_f64().max(1e-3)).min(1.0);
+    let ceiling = (cap.as_millis() as f64 * left) as u64;
+    Duration::from_millis(fastrand::u64(0..=ceiling))
 }

@@ -31,7 +31,7 @@ use super::items::{
 };
 use super::keys::{self, Item};
 use super::txn::{Role, Transaction, transaction};
-use super::{Applied, Command, Ledger, StoreError, aws, backoff};
+use super::{Applied, Command, Ledger, StoreError, aws, backoff, backoff_delay};
 
 /// How long a command keeps trying, and how it backs off.
 #[derive(Debug, Clone, Copy)]
@@ -44,6 +44,9 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// Largest backoff ceiling.
     pub cap: Duration,
+    /// How long a command waits before it stops backing off and retries at
+    /// once on each loss (so the oldest waiters go first).
+    pub patience: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -52,6 +55,7 @@ impl Default for RetryPolicy {
             budget: Duration::from_secs(20),
             base: Duration::from_millis(10),
             cap: Duration::from_millis(500),
+            patience: Duration::from_secs(5),
         }
     }
 }
@@ -231,7 +235,8 @@ impl Ledger {
                     // A wrong first guess is corrected at once; losing again
                     // means others write the same items: back off.
                     if contended || losses > 0 {
-                        backoff(&self.retry, losses).await;
+                        let delay = backoff_delay(&self.retry, losses, started.elapsed());
+                        tokio::time::sleep(delay).await;
                     }
                     losses += 1;
                 }
