@@ -9,6 +9,8 @@ use reconciler_core::event::{Event, parse_envelope_bytes};
 use reconciler_core::ledger::Meta;
 use reconciler_core::memory::MemoryLedger;
 
+// The bench (not the core) reads a clock.
+#[allow(clippy::disallowed_methods)]
 fn main() {
     let events: Vec<Event> = (0..10_000)
         .flat_map(|n| {
