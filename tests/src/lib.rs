@@ -4,14 +4,21 @@
 //!
 //! - [`runtime_api`]: a Lambda Runtime API, to drive the real binaries;
 //! - [`lambda`]: starting a Lambda binary with a template environment;
+//! - [`lambda_api`]: a Lambda Invoke API shim in front of the emulator,
+//!   running the real binaries (and shipping their logs);
+//! - [`intercept`]: a proxy answering some requests itself, forwarding the rest;
+//! - [`stage`]: a stage's resources built by hand, with their outputs;
 //! - [`events`]: business events for tests.
 
 // Test tooling: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
 pub mod events;
+pub mod intercept;
 pub mod lambda;
+pub mod lambda_api;
 pub mod runtime_api;
+pub mod stage;
 
 /// Lambda packages of the binaries the tests drive (`target/debug`, what
 /// `cargo xtask test` builds), laid out as cargo-lambda lays them out
