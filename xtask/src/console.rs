@@ -7,6 +7,8 @@ use std::future::Future;
 use std::process::ExitCode;
 
 use aws_config::SdkConfig;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use infra::{StackOutputs, Stage};
 
@@ -29,8 +31,8 @@ pub struct OpsClients {
     pub events: aws_sdk_eventbridge::Client,
     /// The functions' log groups.
     pub logs: aws_sdk_cloudwatchlogs::Client,
-    /// The functions (code version, direct invocations). Honours
-    /// `AWS_ENDPOINT_URL_LAMBDA` over `--endpoint-url`, as the SDK does.
+    /// The functions (code version, direct invocations): at
+    /// `AWS_ENDPOINT_URL_LAMBDA` when it is set ([`lambda_endpoint`]).
     pub lambda: aws_sdk_lambda::Client,
     /// The ops-alerts topic's subscribers.
     pub sns: aws_sdk_sns::Client,
@@ -38,16 +40,30 @@ pub struct OpsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
+/// Where the Lambda client sends requests when `AWS_ENDPOINT_URL_LAMBDA` is
+/// set (pure: `env` reads the environment). The SDK lets `--endpoint-url`
+/// (a programmatic endpoint) win over it; here the service's own variable
+/// wins, so that against a local emulator, which cannot run functions, the
+/// invocations can go to a Lambda-compatible endpoint (a Runtime API shim,
+/// `cargo lambda watch`) while everything else goes to the emulator.
+pub fn lambda_endpoint(env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    env("AWS_ENDPOINT_URL_LAMBDA").filter(|e| !e.trim().is_empty())
+}
+
 impl OpsClients {
-    /// Every client from `config`.
+    /// Every client from `config` (see [`lambda_endpoint`]).
     pub fn new(config: &SdkConfig) -> OpsClients {
+        let mut lambda = aws_sdk_lambda::config::Builder::from(config);
+        if let Some(endpoint) = lambda_endpoint(|name| std::env::var(name).ok()) {
+            lambda = lambda.endpoint_url(endpoint);
+        }
         OpsClients {
             cfn: aws_sdk_cloudformation::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             sqs: aws_sdk_sqs::Client::new(config),
             events: aws_sdk_eventbridge::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
-            lambda: aws_sdk_lambda::Client::new(config),
+            lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
             sns: aws_sdk_sns::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
         }
@@ -104,21 +120,25 @@ impl Console {
     }
 }
 
-/// An AWS error in one line: `Code: message`, or the whole chain when the
-/// service sent no code (e.g. a connection error).
-pub fn sdk_error<E>(e: &E) -> String
+/// An AWS error in one line: `Code: message`; an answer the SDK could not
+/// read as `HTTP <status> …` (e.g. an emulator's error page for an action
+/// it does not implement); else the chain, cut short.
+pub fn sdk_error<E>(e: &SdkError<E, HttpResponse>) -> String
 where
-    E: ProvideErrorMetadata + std::error::Error,
+    E: ProvideErrorMetadata + std::error::Error + 'static,
 {
-    match (e.code(), e.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        (Some(code), None) => code.to_owned(),
-        _ => aws_smithy_types::error::display::DisplayErrorContext(e)
-            .to_string()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned(),
+    match (e.code(), e.message(), e.raw_response()) {
+        (Some(code), Some(message), _) => format!("{code}: {message}"),
+        (Some(code), None, _) => code.to_owned(),
+        (None, _, Some(raw)) => format!(
+            "HTTP {} with an answer the SDK could not read (does this endpoint implement the \
+             action?)",
+            raw.status().as_u16()
+        ),
+        (None, _, None) => crate::ui::clip(
+            &aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
+            300,
+        ),
     }
 }
 
@@ -181,4 +201,27 @@ pub async fn put_event(
         return Err("PutEvents reported a failed entry".to_owned());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lambda_endpoint_comes_from_its_own_variable() {
+        let env = |value: Option<&'static str>| {
+            move |name: &str| {
+                (name == "AWS_ENDPOINT_URL_LAMBDA")
+                    .then_some(value)
+                    .flatten()
+                    .map(str::to_owned)
+            }
+        };
+        assert_eq!(lambda_endpoint(env(None)), None);
+        assert_eq!(lambda_endpoint(env(Some(" "))), None);
+        assert_eq!(
+            lambda_endpoint(env(Some("http://127.0.0.1:9001"))).as_deref(),
+            Some("http://127.0.0.1:9001")
+        );
+    }
 }

@@ -14,6 +14,7 @@ use xtask::{bench, dlq, ledger, logs, replay, run, smoke, status, sweep, synth, 
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "Credit reconciler: build, test, run and operate"
 )]
 struct Cli {

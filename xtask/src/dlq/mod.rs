@@ -191,6 +191,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         match args.command {
             Command::List { target, json, max } => {
                 let console = Console::open(&target).await?;
+                eprintln!("{}", console.session.who_and_where());
                 let queue = Queue::dead_letters(&console.outputs);
                 let opts = ReceiveOptions {
                     max_messages: max,
@@ -238,7 +239,9 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                     }
                 };
                 let console = Console::open(&target).await?;
-                if !dry_run {
+                if dry_run {
+                    eprintln!("{}", console.session.who_and_where());
+                } else {
                     console.session.before_writing()?;
                 }
                 let opts = ReplayOptions {
@@ -346,6 +349,7 @@ pub fn run_unrouted(args: UnroutedArgs) -> anyhow::Result<std::process::ExitCode
         match args.command {
             UnroutedCommand::List { target, max } => {
                 let console = Console::open(&target).await?;
+                eprintln!("{}", console.session.who_and_where());
                 let queue = Queue::unrouted(&console.outputs);
                 let opts = ReceiveOptions {
                     max_messages: max,
