@@ -17,6 +17,8 @@ pub mod ledger;
 pub mod logs;
 pub mod replay;
 pub mod run;
+#[cfg(test)]
+mod runbook_check;
 pub mod smoke;
 pub mod status;
 pub mod sweep;

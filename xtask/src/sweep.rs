@@ -131,7 +131,11 @@ pub fn render_report(report: &Value) -> String {
             s.failed_items.to_string(),
         ]],
     ));
-    out.push_str(&format!("Summary: {}\n", s.summary));
+    out.push_str(&format!(
+        "Summary ({}): {}\n",
+        report["summary_source"].as_str().unwrap_or("deterministic"),
+        s.summary
+    ));
     let list = |key: &str| report[key].as_array().cloned().unwrap_or_default();
     let stragglers = list("straggler_jobs");
     if !stragglers.is_empty() {
@@ -334,7 +338,7 @@ mod tests {
             figures.split_whitespace().collect::<Vec<_>>(),
             ["2", "2", "1", "1", "3", "0"]
         );
-        assert!(text.contains("Summary: 2 stragglers found"));
+        assert!(text.contains("Summary (deterministic): 2 stragglers found"));
         assert!(
             text.contains("j1")
                 && text.contains("2026-11-29T10:00:00Z")
