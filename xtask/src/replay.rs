@@ -316,6 +316,33 @@ pub async fn wait(
     }
 }
 
+/// Starts the replay and follows it to its end (see [`wait`]).
+///
+/// # Errors
+/// EventBridge refused or failed, or the replay ended other than
+/// `COMPLETED` (its state and reason, one line).
+pub async fn execute(
+    events: &aws_sdk_eventbridge::Client,
+    plan: &ReplayPlan,
+    interval: Duration,
+    progress: &(dyn Fn(&str) + Sync),
+) -> anyhow::Result<Progress> {
+    start(events, plan).await?;
+    let done = wait(events, plan, interval, progress).await?;
+    if done.state != "COMPLETED" {
+        bail!(
+            "the replay {} ended {}{}",
+            plan.name,
+            done.state,
+            done.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        );
+    }
+    Ok(done)
+}
+
 /// What the handler did with a replay's events, from its log lines.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct OutcomeCounts {
@@ -511,22 +538,13 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             .resolve("no replay started")?;
         }
         let started = crate::when::now_ms();
-        start(&console.clients.events, &plan).await?;
-        let done = wait(
+        let done = execute(
             &console.clients.events,
             &plan,
             Duration::from_secs(5),
             &|line| eprintln!("{line}"),
         )
         .await?;
-        if done.state != "COMPLETED" {
-            bail!(
-                "the replay {} ended {}{}",
-                plan.name,
-                done.state,
-                done.reason.map(|r| format!(": {r}")).unwrap_or_default()
-            );
-        }
         println!(
             "Replay {} completed{}.",
             plan.name,

@@ -12,6 +12,13 @@
 
 use std::time::Duration;
 
+use aws_sdk_eventbridge::operation::describe_replay::DescribeReplayOutput;
+use aws_sdk_eventbridge::types::ReplayState;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use e2e::lambda_api::LambdaShim;
 use e2e::stage::HandBuilt;
 use infra::Stage;
@@ -63,8 +70,7 @@ async fn replay_once(
     progress: &(dyn Fn(&str) + Sync),
 ) -> (Vec<Value>, replay::OutcomeCounts) {
     let c = s.clients();
-    replay::start(&c.events, plan).await.unwrap();
-    let done = replay::wait(&c.events, plan, Duration::from_millis(200), progress)
+    let done = replay::execute(&c.events, plan, Duration::from_millis(200), progress)
         .await
         .unwrap();
     assert_eq!(done.state, "COMPLETED");
@@ -247,4 +253,67 @@ async fn replaying_a_window_twice_applies_it_once() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("describe the archive nope"), "{error}");
+}
+
+/// Makes DescribeReplay report the replay FAILED (moto's replays always
+/// complete at once), as AWS does when, say, the archive was deleted.
+#[derive(Debug, Clone)]
+struct ReportFailed;
+
+impl Intercept for ReportFailed {
+    fn name(&self) -> &'static str {
+        "ReportFailed"
+    }
+
+    fn modify_before_completion(
+        &self,
+        context: &mut FinalizerInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(Ok(output)) = context.output_or_error_mut()
+            && let Some(out) = output.downcast_mut::<DescribeReplayOutput>()
+        {
+            out.state = Some(ReplayState::Failed);
+            out.state_reason =
+                Some("Archive cc-agent-reconciler-dev-archive does not exist".into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_replay_is_an_error_with_its_reason() {
+    let config = xtask::emulator::sdk_config(xtask::emulator::moto::shared_endpoint()).await;
+    let s = HandBuilt::create(&config, Stage::Dev).await;
+    let events = aws_sdk_eventbridge::Client::from_conf(
+        aws_sdk_eventbridge::config::Builder::from(&config)
+            .interceptor(ReportFailed)
+            .build(),
+    );
+    let now = xtask::when::now_ms();
+    let failing = plan(&s, now - 60_000, now, fastrand::u16(..));
+    let heard = std::sync::Mutex::new(Vec::<String>::new());
+    let error = replay::execute(&events, &failing, Duration::from_millis(100), &|l| {
+        heard.lock().unwrap().push(l.to_owned())
+    })
+    .await
+    .unwrap_err()
+    .to_string();
+    assert_eq!(
+        error,
+        format!(
+            "the replay {} ended FAILED: Archive cc-agent-reconciler-dev-archive does not exist",
+            failing.name
+        )
+    );
+    assert!(
+        heard.lock().unwrap()[0]
+            .ends_with("FAILED: Archive cc-agent-reconciler-dev-archive does not exist")
+    );
+    // A window the archive cannot have: refused before anything starts.
+    let archive = replay::describe_archive(&s.clients().events, &s.outputs.archive_name)
+        .await
+        .unwrap();
+    assert!(replay::check_window(now, now - 1, now, &archive).is_err());
 }
