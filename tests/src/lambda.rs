@@ -61,3 +61,28 @@ pub fn refusal_output(child: Child) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// The handler's template environment for `stage` and `table`.
+pub fn handler_env(stage: &str, table: &str) -> Vec<(&'static str, String)> {
+    use reconciler_core::contract::handler_env;
+    vec![
+        (handler_env::STAGE, stage.into()),
+        (handler_env::LEDGER_TABLE, table.into()),
+    ]
+}
+
+/// The sweep's template environment for `stage` and `table`, without a
+/// summarizer: a 6-hour hold timeout, stragglers expired.
+pub fn sweep_env(stage: &str, table: &str) -> Vec<(&'static str, String)> {
+    use reconciler_core::contract::sweep_env;
+    vec![
+        (sweep_env::STAGE, stage.into()),
+        (sweep_env::LEDGER_TABLE, table.into()),
+        (sweep_env::HOLD_TIMEOUT_SECONDS, "21600".into()),
+        (sweep_env::STRAGGLER_ACTION, "expire".into()),
+        (sweep_env::SUMMARIZER_BASE_URL, String::new()),
+        (sweep_env::SUMMARIZER_MODEL, String::new()),
+        (sweep_env::SUMMARIZER_API_KEY_PARAMETER, String::new()),
+        (sweep_env::SUMMARIZER_TIMEOUT_MS, String::new()),
+    ]
+}

@@ -3,13 +3,20 @@
 //! with the commands.
 //!
 //! - [`lambda`]: starting a Lambda binary with a template environment;
+//! - [`lambda_api`]: a Lambda Invoke API shim in front of the emulator,
+//!   running the real binaries (and shipping their logs);
+//! - [`intercept`]: a proxy answering some requests itself, forwarding the rest;
+//! - [`stage`]: a stage's resources built by hand, with their outputs;
 //! - [`events`]: business events for tests.
 
 // Test tooling: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
 pub mod events;
+pub mod intercept;
 pub mod lambda;
+pub mod lambda_api;
+pub mod stage;
 
 /// The Lambda Runtime API lives with the emulator tooling (`cargo xtask
 /// bench` drives the release binaries with it too).

@@ -2,21 +2,32 @@
 //! parses the command line, and the end-to-end tests call the same functions
 //! (e.g. [`deploy::deploy`]) against a moto server.
 
+pub mod alerts;
 pub mod artifacts;
 pub mod aws;
 pub mod bench;
 pub mod build;
+pub mod console;
 pub mod deploy;
 pub mod dlq;
 pub mod emulator;
 pub mod hygiene;
+pub mod invoke;
+pub mod ledger;
+pub mod logs;
+pub mod replay;
 pub mod run;
+#[cfg(test)]
+mod runbook_check;
 pub mod sim;
 pub mod smoke;
+pub mod status;
+pub mod sweep;
 pub mod synth;
 pub mod test;
 pub mod tools;
 pub mod ui;
+pub mod when;
 
 use std::path::PathBuf;
 

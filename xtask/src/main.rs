@@ -9,11 +9,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use xtask::deploy::cli as deploy;
-use xtask::{bench, dlq, run, sim, smoke, synth, test, tools};
+use xtask::{bench, dlq, ledger, logs, replay, run, sim, smoke, status, sweep, synth, test, tools};
 
 #[derive(Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "Credit reconciler: build, test, run and operate"
 )]
 struct Cli {
@@ -42,9 +43,23 @@ enum Cmd {
     Destroy(deploy::DestroyArgs),
     /// Inspect, replay or purge a stage's dead-letter queue.
     Dlq(dlq::Args),
-    /// Send a good and a forced-bad event to a stage; wait for the errors
-    /// alarm and the dead letter; report.
+    /// Inspect unrouted events (no ledger detail-type); resend one under the
+    /// right detail-type, only when told to.
+    Unrouted(dlq::UnroutedArgs),
+    /// Send a good and a forced-bad event to a stage; check the ledger, the
+    /// errors alarm and its notification, and the dead letter; report.
     Smoke(smoke::Args),
+    /// One screen about a deployed stage: who and where, stack, code, alarms,
+    /// queues, last sweep, stragglers; exit code 2 when a person is needed.
+    Status(status::Args),
+    /// The functions' JSON logs, readable and filtered; --follow to tail.
+    Logs(logs::Args),
+    /// An account's statement, a job's history, or a correction (adjustment).
+    Ledger(ledger::Args),
+    /// Invoke the deployed sweep (SPEC §5) and print its report.
+    Sweep(sweep::Args),
+    /// Replay a window of the archived ledger events onto the handler's rule.
+    Replay(replay::Args),
     /// Run the simulator: random histories through concurrent handlers and
     /// sweeps, under DynamoDB's real semantics and random faults, checked
     /// against the invariants and an independent oracle.
@@ -64,7 +79,7 @@ enum Cmd {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match dispatch(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             if std::env::var_os("XTASK_BACKTRACE").is_some_and(|v| v == "1") {
@@ -75,20 +90,28 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli) -> anyhow::Result<()> {
+/// Runs the command: its exit code (2: it ran, and a person is needed).
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Cmd::Tools => tools::ensure().map(|_| ()),
-        Cmd::Test(args) => test::run(args),
-        Cmd::Run(args) => run::run(args),
-        Cmd::Moto(args) => run::moto(args),
-        Cmd::Synth(args) => synth::run(args),
-        Cmd::Diff(args) => deploy::diff(args),
-        Cmd::Deploy(args) => deploy::deploy(args),
-        Cmd::Destroy(args) => deploy::destroy(args),
+        Cmd::Tools => done(tools::ensure().map(|_| ())),
+        Cmd::Test(args) => done(test::run(args)),
+        Cmd::Run(args) => done(run::run(args)),
+        Cmd::Moto(args) => done(run::moto(args)),
+        Cmd::Synth(args) => done(synth::run(args)),
+        Cmd::Diff(args) => done(deploy::diff(args)),
+        Cmd::Deploy(args) => done(deploy::deploy(args)),
+        Cmd::Destroy(args) => done(deploy::destroy(args)),
         Cmd::Dlq(args) => dlq::run(args),
+        Cmd::Unrouted(args) => dlq::run_unrouted(args),
         Cmd::Smoke(args) => smoke::run(args),
-        Cmd::Bench(args) => bench::run(args),
-        Cmd::BenchDeploy(args) => bench::deploy::run(args),
-        Cmd::Simulate(args) => sim::command(args),
+        Cmd::Status(args) => status::run(args),
+        Cmd::Logs(args) => logs::run(args),
+        Cmd::Ledger(args) => ledger::run(args),
+        Cmd::Sweep(args) => sweep::run(args),
+        Cmd::Replay(args) => replay::run(args),
+        Cmd::Simulate(args) => done(sim::command(args)),
+        Cmd::Bench(args) => done(bench::run(args)),
+        Cmd::BenchDeploy(args) => done(bench::deploy::run(args)),
     }
 }

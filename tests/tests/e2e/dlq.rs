@@ -1,224 +1,88 @@
-//! `cargo xtask dlq` and `cargo xtask smoke` against a moto server: the same
-//! library functions the commands run (`xtask::dlq`, `xtask::smoke`).
-//!
-//! moto cannot deliver EventBridge events to Lambda targets (PutEvents then
-//! fails), so the stage's real stack is not used here. Instead each test
-//! builds what the commands touch, named as the stack names it: the DLQ
-//! `cc-agent-reconciler-dlq-<stage>`, the bus `cc-agent-reconciler-<stage>`
-//! with a rule on SPEC §2's detail-types targeting a *capture queue* (moto
-//! delivers the full envelope to SQS), and, for smoke, the errors alarm
-//! `cc-agent-reconciler-errors-<stage>`. moto never evaluates alarms, so a
-//! background task plays AWS: it sets the alarm to ALARM and dead-letters the
-//! bad event.
-//!
-//! Each test has its own moto server: the names are per stage.
+//! `cargo xtask dlq` and `cargo xtask unrouted` against a moto server: the
+//! same library functions the commands run (`xtask::dlq`), on a hand-built
+//! stage (`e2e::stage::HandBuilt`: the queues, the bus with its rules — the
+//! ledger rule feeding a capture queue, since moto cannot deliver to a
+//! Lambda target — under unique names, and the outputs naming them).
 
 use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
-use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
-use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
-
+use e2e::intercept::{Answer, InterceptProxy, Responder};
+use e2e::stage::{HandBuilt, envelope, on_failure_record};
 use infra::Stage;
-use reconciler_core::event::DETAIL_TYPES;
 use serde_json::{Value, json};
-use xtask::dlq::{self, Replay, ReplayAction, ReplayOptions, Selection, Shape};
-use xtask::emulator::moto::Moto;
-use xtask::smoke::{self, CheckOutcome, SmokeClients, SmokeEvents, SmokeOptions};
-use xtask::tools::Tools;
+use xtask::dlq::unrouted::{self, ResendOutcome};
+use xtask::dlq::{
+    self, Queue, ReceiveOptions, Replay, ReplayAction, ReplayOptions, Selection, Shape,
+};
 
-/// A private moto server from the project's virtualenv.
-fn private_moto() -> Moto {
-    let tools = Tools::installed().unwrap();
-    Moto::start(&tools).expect("start a moto server")
+async fn stage(stage: Stage) -> HandBuilt {
+    let config = xtask::emulator::sdk_config(xtask::emulator::moto::shared_endpoint()).await;
+    HandBuilt::create(&config, stage).await
 }
 
-/// The stage's DLQ and bus on a private moto, the bus's rule feeding a capture queue.
-struct Env {
-    _moto: Moto,
-    stage: Stage,
-    sqs: aws_sdk_sqs::Client,
-    events: aws_sdk_eventbridge::Client,
-    cloudwatch: aws_sdk_cloudwatch::Client,
-    dlq_url: String,
-    capture_url: String,
-}
-
-impl Env {
-    async fn start(stage: Stage) -> Env {
-        let moto = private_moto();
-        let config = xtask::emulator::sdk_config(&moto.endpoint).await;
-        let sqs = aws_sdk_sqs::Client::new(&config);
-        let events = aws_sdk_eventbridge::Client::new(&config);
-        let cloudwatch = aws_sdk_cloudwatch::Client::new(&config);
-        let dlq_url = create_queue(&sqs, &dlq::queue_name(stage)).await;
-        let capture_url = create_queue(&sqs, &format!("capture-{stage}")).await;
-        let capture_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&capture_url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes()
-            .unwrap()[&QueueAttributeName::QueueArn]
-            .clone();
-        let bus = dlq::default_bus_name(stage);
-        events.create_event_bus().name(&bus).send().await.unwrap();
-        let rule = format!("cc-agent-reconciler-{stage}-ledger-events");
-        events
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(&bus)
-            .event_pattern(json!({ "detail-type": DETAIL_TYPES }).to_string())
-            .send()
-            .await
-            .unwrap();
-        let targets = events
-            .put_targets()
-            .rule(&rule)
-            .event_bus_name(&bus)
-            .targets(
-                aws_sdk_eventbridge::types::Target::builder()
-                    .id("capture")
-                    .arn(capture_arn)
-                    .build()
-                    .unwrap(),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(targets.failed_entry_count(), 0);
-        Env {
-            _moto: moto,
-            stage,
-            sqs,
-            events,
-            cloudwatch,
-            dlq_url,
-            capture_url,
-        }
-    }
-
-    /// Sends a dead letter to the DLQ; returns its message id.
-    async fn dead_letter(&self, body: &str, attributes: &[(&str, &str)]) -> String {
-        send_dead_letter(&self.sqs, &self.dlq_url, body, attributes).await
-    }
-
-    /// Every message the capture queue received (consumed).
-    async fn captured(&self) -> Vec<Value> {
-        let mut all = Vec::new();
-        for _ in 0..10 {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.capture_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            if out.messages().is_empty() {
-                break;
-            }
-            for m in out.messages() {
-                all.push(serde_json::from_str(m.body().unwrap()).unwrap());
-                self.sqs
-                    .delete_message()
-                    .queue_url(&self.capture_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-        all
-    }
-
-    async fn list(&self) -> Vec<dlq::DeadLetter> {
-        dlq::list(&self.sqs, &self.dlq_url, 1000).await.unwrap()
+fn replay_options(s: &HandBuilt, selection: Selection, dry_run: bool) -> ReplayOptions {
+    ReplayOptions {
+        selection,
+        dry_run,
+        bus_name: s.outputs.bus_name.clone(),
+        sweep_function: s.outputs.sweep_function_name.clone(),
+        stage: s.stage,
+        receive: ReceiveOptions::default(),
     }
 }
 
-async fn create_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
-    sqs.create_queue()
-        .queue_name(name)
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned()
+async fn replay(s: &HandBuilt, selection: Selection, dry_run: bool) -> Vec<dlq::ReplayOutcome> {
+    let c = s.clients();
+    dlq::replay(
+        &c.sqs,
+        &c.events,
+        &s.outputs.dead_letter_queue_url,
+        &replay_options(s, selection, dry_run),
+    )
+    .await
+    .unwrap()
 }
 
-async fn send_dead_letter(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
-    body: &str,
-    attributes: &[(&str, &str)],
-) -> String {
-    let mut send = sqs.send_message().queue_url(url).message_body(body);
-    for (name, value) in attributes {
-        send = send.message_attributes(
-            *name,
-            MessageAttributeValue::builder()
-                .data_type("String")
-                .string_value(*value)
-                .build()
-                .unwrap(),
-        );
-    }
-    send.send().await.unwrap().message_id().unwrap().to_owned()
-}
-
-fn envelope(detail_type: &str, detail: Value) -> Value {
-    json!({"version": "0", "id": "evt-original", "detail-type": detail_type,
-           "source": "video.service", "account": "123456789012",
-           "time": "2026-11-29T10:00:00Z", "region": "us-east-1", "resources": [],
-           "detail": detail})
-}
-
-fn on_failure_record(payload: Value, error_type: &str, message: &str) -> String {
-    json!({
-        "version": "1.0",
-        "timestamp": "2026-11-29T10:00:05.000Z",
-        "requestContext": {
-            "requestId": "5e0b1c1e-0000-4000-8000-000000000001",
-            "functionArn": "arn:aws:lambda:us-east-1:123456789012:function:cc-agent-reconciler-dev-handler:$LATEST",
-            "condition": "RetriesExhausted",
-            "approximateInvokeCount": 3
-        },
-        "requestPayload": payload,
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "responsePayload": {"errorType": error_type, "errorMessage": message}
-    })
-    .to_string()
+async fn list(s: &HandBuilt) -> Vec<dlq::DeadLetter> {
+    let received = dlq::list(
+        &s.clients().sqs,
+        &s.outputs.dead_letter_queue_url,
+        &ReceiveOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(received.drained);
+    received.letters
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dead_letters_are_listed_replayed_and_purged() {
-    let env = Env::start(Stage::Dev).await;
+    let s = stage(Stage::Dev).await;
+    let (sqs, events) = (s.clients().sqs, s.clients().events);
+    let dlq_url = s.outputs.dead_letter_queue_url.clone();
     let eb_detail = json!({"job_id": "job-eb", "account_id": "acme", "reason": "gpu"});
-    let eb_id = env
-        .dead_letter(
+    let eb_id = s
+        .send(
+            &dlq_url,
             &envelope("video.failed", eb_detail.clone()).to_string(),
             &[
                 ("ERROR_CODE", "SDK_CLIENT_ERROR"),
                 ("ERROR_MESSAGE", "Rate Exceeded."),
-                (
-                    "RULE_ARN",
-                    "arn:aws:events:us-east-1:123456789012:rule/cc-agent-reconciler-dev/x",
-                ),
+                ("RULE_ARN", "arn:aws:events:us-east-1:123456789012:rule/b/x"),
                 (
                     "TARGET_ARN",
-                    "arn:aws:lambda:us-east-1:123456789012:function:cc-agent-reconciler-dev-handler",
+                    "arn:aws:lambda:us-east-1:123456789012:function:h",
                 ),
             ],
         )
         .await;
     let lambda_detail = json!({"grant_id": "g-lambda", "account_id": "acme", "credits": 7});
-    let lambda_id = env
-        .dead_letter(
+    let lambda_id = s
+        .send(
+            &dlq_url,
             &on_failure_record(
                 envelope("credits.granted", lambda_detail.clone()),
                 "DynamoDbError",
@@ -227,8 +91,9 @@ async fn dead_letters_are_listed_replayed_and_purged() {
             &[],
         )
         .await;
-    let sweep_id = env
-        .dead_letter(
+    let sweep_id = s
+        .send(
+            &dlq_url,
             &on_failure_record(
                 json!({"older_than_seconds": 3600, "dry_run": false}),
                 "SweepError",
@@ -237,11 +102,11 @@ async fn dead_letters_are_listed_replayed_and_purged() {
             &[],
         )
         .await;
-    let unknown_id = env.dead_letter("hello, not a dead letter", &[]).await;
+    let unknown_id = s.send(&dlq_url, "hello, not a dead letter", &[]).await;
 
     // list: every message, classified, and nothing consumed (twice in a row).
     for _ in 0..2 {
-        let letters = env.list().await;
+        let letters = list(&s).await;
         let by_id: HashMap<&str, &dlq::DeadLetter> =
             letters.iter().map(|l| (l.message_id.as_str(), l)).collect();
         assert_eq!(by_id.len(), 4, "{letters:#?}");
@@ -268,34 +133,23 @@ async fn dead_letters_are_listed_replayed_and_purged() {
             letters.iter().all(|l| l.sent_at_ms.is_some()),
             "SentTimestamp"
         );
-        let table = dlq::table(&letters, dlq::now_ms());
+        let table = dlq::table(&letters, xtask::when::now_ms());
         assert_eq!(table.lines().count(), 5, "{table}");
     }
 
-    let mut opts = ReplayOptions {
-        selection: Selection::All,
-        dry_run: true,
-        bus_name: dlq::default_bus_name(env.stage),
-        stage: env.stage,
-    };
     // A dry run sends nothing and deletes nothing.
-    let dry = dlq::replay(&env.sqs, &env.events, &env.dlq_url, &opts)
-        .await
-        .unwrap();
+    let dry = replay(&s, Selection::All, true).await;
     assert_eq!(
         dry.iter()
             .filter(|o| o.action == ReplayAction::WouldReplay)
             .count(),
         2
     );
-    assert!(env.captured().await.is_empty());
-    assert_eq!(env.list().await.len(), 4);
+    assert!(s.drain(&s.capture_url).await.is_empty());
+    assert_eq!(list(&s).await.len(), 4);
 
     // replay --all: the two business events go back on the bus, the others stay.
-    opts.dry_run = false;
-    let outcomes = dlq::replay(&env.sqs, &env.events, &env.dlq_url, &opts)
-        .await
-        .unwrap();
+    let outcomes = replay(&s, Selection::All, false).await;
     let action = |id: &str| {
         outcomes
             .iter()
@@ -306,14 +160,14 @@ async fn dead_letters_are_listed_replayed_and_purged() {
     assert_eq!(action(&eb_id), ReplayAction::Replayed, "{outcomes:#?}");
     assert_eq!(action(&lambda_id), ReplayAction::Replayed);
     assert!(
-        matches!(action(&sweep_id), ReplayAction::Kept(why) if why.contains("invoke the sweep"))
+        matches!(action(&sweep_id), ReplayAction::Kept(why) if why.contains("cargo xtask sweep") && why.contains(&s.outputs.sweep_function_name))
     );
     assert!(matches!(action(&unknown_id), ReplayAction::Kept(_)));
     assert!(!outcomes.iter().any(dlq::ReplayOutcome::is_failure));
     let report = dlq::replay_report(&outcomes, false);
     assert!(report.contains("2 replayed, 2 kept"), "{report}");
 
-    let captured = env.captured().await;
+    let captured = s.drain(&s.capture_url).await;
     let mut got: BTreeMap<String, (Value, Value)> = captured
         .iter()
         .map(|e| {
@@ -333,26 +187,29 @@ async fn dead_letters_are_listed_replayed_and_purged() {
         Some((lambda_detail, json!("video.service")))
     );
 
-    let left: Vec<String> = env.list().await.into_iter().map(|l| l.message_id).collect();
+    let left: Vec<String> = list(&s).await.into_iter().map(|l| l.message_id).collect();
     assert_eq!(left.len(), 2, "{left:?}");
     assert!(left.contains(&sweep_id) && left.contains(&unknown_id));
 
     // replay --id of an unknown id: not found (a failure), nothing sent.
-    opts.selection = Selection::Ids(vec!["no-such-id".into(), sweep_id.clone()]);
-    let outcomes = dlq::replay(&env.sqs, &env.events, &env.dlq_url, &opts)
-        .await
-        .unwrap();
+    let outcomes = replay(
+        &s,
+        Selection::Ids(vec!["no-such-id".into(), sweep_id.clone()]),
+        false,
+    )
+    .await;
     assert_eq!(outcomes.len(), 2);
     assert!(
         outcomes
             .iter()
             .any(|o| o.message_id == "no-such-id" && o.action == ReplayAction::NotFound)
     );
-    assert!(env.captured().await.is_empty());
+    assert!(s.drain(&s.capture_url).await.is_empty());
 
     // A bus that does not exist: PutEvents fails, the message stays.
-    let eb_again = env
-        .dead_letter(
+    let eb_again = s
+        .send(
+            &dlq_url,
             &envelope(
                 "video.requested",
                 json!({"job_id": "j2", "account_id": "a", "credits": 1}),
@@ -361,28 +218,29 @@ async fn dead_letters_are_listed_replayed_and_purged() {
             &[("ERROR_CODE", "X")],
         )
         .await;
-    opts.selection = Selection::Ids(vec![eb_again.clone()]);
+    let mut opts = replay_options(&s, Selection::Ids(vec![eb_again.clone()]), false);
     opts.bus_name = "no-such-bus".into();
-    let outcomes = dlq::replay(&env.sqs, &env.events, &env.dlq_url, &opts)
-        .await
-        .unwrap();
+    let outcomes = dlq::replay(&sqs, &events, &dlq_url, &opts).await.unwrap();
     assert!(
         matches!(&outcomes[0].action, ReplayAction::Failed(_)),
         "{outcomes:#?}"
     );
-    assert_eq!(env.list().await.len(), 3);
+    assert_eq!(list(&s).await.len(), 3);
 
     // purge: empty.
-    dlq::purge(&env.sqs, &env.dlq_url).await.unwrap();
-    assert!(env.list().await.is_empty());
+    dlq::purge(&sqs, &dlq_url).await.unwrap();
+    assert!(list(&s).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
-    let env = Env::start(Stage::Dev).await;
+    let s = stage(Stage::Dev).await;
+    let sqs = s.clients().sqs;
+    let dlq_url = s.outputs.dead_letter_queue_url.clone();
     // Refused by the handler: credits is not a number.
-    let invalid_id = env
-        .dead_letter(
+    let invalid_id = s
+        .send(
+            &dlq_url,
             &on_failure_record(
                 envelope(
                     "video.requested",
@@ -395,8 +253,9 @@ async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
         )
         .await;
     // Not delivered (a transient failure), but invalid anyway: no account_id.
-    let undeliverable_invalid_id = env
-        .dead_letter(
+    let undeliverable_invalid_id = s
+        .send(
+            &dlq_url,
             &envelope("video.failed", json!({"job_id": "job-no-account"})).to_string(),
             &[
                 ("ERROR_CODE", "SDK_CLIENT_ERROR"),
@@ -406,8 +265,9 @@ async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
         .await;
     // Failed for a transient reason: replayed.
     let transient_detail = json!({"grant_id": "g-1", "account_id": "acme", "credits": 3});
-    let transient_id = env
-        .dead_letter(
+    let transient_id = s
+        .send(
+            &dlq_url,
             &on_failure_record(
                 envelope("credits.granted", transient_detail.clone()),
                 "LedgerUnavailable",
@@ -416,17 +276,9 @@ async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
             &[],
         )
         .await;
-    let unknown_id = env.dead_letter("not a dead letter", &[]).await;
+    let unknown_id = s.send(&dlq_url, "not a dead letter", &[]).await;
 
-    let mut opts = ReplayOptions {
-        selection: Selection::All,
-        dry_run: true,
-        bus_name: dlq::default_bus_name(env.stage),
-        stage: env.stage,
-    };
-    let dry = dlq::replay(&env.sqs, &env.events, &env.dlq_url, &opts)
-        .await
-        .unwrap();
+    let dry = replay(&s, Selection::All, true).await;
     let would: Vec<&str> = dry
         .iter()
         .filter(|o| o.action == ReplayAction::WouldReplay)
@@ -435,10 +287,7 @@ async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
     assert_eq!(would, [transient_id.as_str()], "{dry:#?}");
 
     // replay --all: only the transient failure goes back on the bus.
-    opts.dry_run = false;
-    let outcomes = dlq::replay(&env.sqs, &env.events, &env.dlq_url, &opts)
-        .await
-        .unwrap();
+    let outcomes = replay(&s, Selection::All, false).await;
     let action = |id: &str| {
         outcomes
             .iter()
@@ -469,27 +318,26 @@ async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
     assert!(!outcomes.iter().any(dlq::ReplayOutcome::is_failure));
     let report = dlq::replay_report(&outcomes, false);
     assert!(report.contains("1 replayed, 3 kept"), "{report}");
-    let captured = env.captured().await;
+    let captured = s.drain(&s.capture_url).await;
     assert_eq!(captured.len(), 1, "{captured:#?}");
     assert_eq!(captured[0]["detail"], transient_detail);
 
     // Replaying again sends nothing: the invalid ones are still kept.
-    let again = dlq::replay(&env.sqs, &env.events, &env.dlq_url, &opts)
-        .await
-        .unwrap();
+    let again = replay(&s, Selection::All, false).await;
     assert!(
         again
             .iter()
             .all(|o| matches!(o.action, ReplayAction::Kept(_))),
         "{again:#?}"
     );
-    assert!(env.captured().await.is_empty());
+    assert!(s.drain(&s.capture_url).await.is_empty());
 
     // delete --id: exactly that letter goes; an unknown id is reported.
     let outcomes = dlq::delete(
-        &env.sqs,
-        &env.dlq_url,
+        &sqs,
+        &dlq_url,
         &[invalid_id.clone(), "no-such-id".into(), invalid_id.clone()],
+        &ReceiveOptions::default(),
     )
     .await
     .unwrap();
@@ -504,158 +352,250 @@ async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
         ]
     );
     assert_eq!(outcomes[0].business_key.as_deref(), Some("job-bad"));
-    let mut left: Vec<String> = env.list().await.into_iter().map(|l| l.message_id).collect();
+    let mut left: Vec<String> = list(&s).await.into_iter().map(|l| l.message_id).collect();
     left.sort();
     let mut expected = vec![undeliverable_invalid_id.clone(), unknown_id.clone()];
     expected.sort();
     assert_eq!(left, expected);
-    assert!(env.captured().await.is_empty());
+    assert!(s.drain(&s.capture_url).await.is_empty());
 
     // Deleting it again: not found, nothing else touched.
-    let outcomes = dlq::delete(&env.sqs, &env.dlq_url, std::slice::from_ref(&invalid_id))
-        .await
-        .unwrap();
-    assert_eq!(outcomes[0].action, dlq::DeleteAction::NotFound);
-    assert_eq!(env.list().await.len(), 2);
-}
-
-/// An alarm named like the stage's errors alarm (moto keeps it in INSUFFICIENT_DATA).
-async fn put_errors_alarm(cloudwatch: &aws_sdk_cloudwatch::Client, stage: Stage) {
-    cloudwatch
-        .put_metric_alarm()
-        .alarm_name(smoke::errors_alarm_name(stage))
-        .namespace("AWS/Lambda")
-        .metric_name("Errors")
-        .dimensions(
-            aws_sdk_cloudwatch::types::Dimension::builder()
-                .name("FunctionName")
-                .value(format!("cc-agent-reconciler-{stage}-handler"))
-                .build(),
-        )
-        .statistic(Statistic::Sum)
-        .period(300)
-        .evaluation_periods(1)
-        .threshold(1.0)
-        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
-        .send()
-        .await
-        .unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smoke_passes_when_the_alarm_fires_and_the_bad_event_is_dead_lettered() {
-    let env = Env::start(Stage::Staging).await;
-    put_errors_alarm(&env.cloudwatch, env.stage).await;
-    // An unrelated dead letter is there already: it must not satisfy the check.
-    env.dead_letter(
-        &on_failure_record(
-            envelope(
-                "video.requested",
-                json!({"job_id": "other", "account_id": "a", "credits": "x"}),
-            ),
-            "InvalidEvent",
-            "bad",
-        ),
-        &[],
+    let outcomes = dlq::delete(
+        &sqs,
+        &dlq_url,
+        std::slice::from_ref(&invalid_id),
+        &ReceiveOptions::default(),
     )
-    .await;
-    let events = SmokeEvents::new(env.stage, dlq::now_ms());
-    let mut opts = SmokeOptions::new(env.stage, Duration::from_secs(30));
-    opts.poll_interval = Duration::from_millis(300);
+    .await
+    .unwrap();
+    assert_eq!(outcomes[0].action, dlq::DeleteAction::NotFound);
+    assert_eq!(list(&s).await.len(), 2);
+}
 
-    // Plays AWS: once the bad event is on the bus (the capture queue has it),
-    // the handler's failures fire the alarm and the on-failure destination
-    // dead-letters it.
-    let aws = {
-        let (sqs, cloudwatch, capture_url, dlq_url, stage) = (
-            env.sqs.clone(),
-            env.cloudwatch.clone(),
-            env.capture_url.clone(),
-            env.dlq_url.clone(),
-            env.stage,
-        );
-        let bad_job_id = events.bad_job_id.clone();
-        tokio::spawn(async move {
-            let mut bad = None;
-            for _ in 0..30 {
-                let out = sqs
-                    .receive_message()
-                    .queue_url(&capture_url)
-                    .max_number_of_messages(10)
-                    .wait_time_seconds(1)
-                    .send()
-                    .await
-                    .unwrap();
-                let found = out.messages().iter().find_map(|m| {
-                    let e: Value = serde_json::from_str(m.body().unwrap()).unwrap();
-                    (e["detail"]["job_id"] == bad_job_id.as_str()).then_some(e)
-                });
-                if found.is_some() {
-                    bad = found;
-                    break;
-                }
+/// A proxy in front of moto answering the first `empty` ReceiveMessage calls
+/// with no message without asking moto (as SQS short polling may while
+/// messages exist); it counts every receive.
+async fn empty_receives(empty: u32) -> (InterceptProxy, Arc<AtomicU32>) {
+    let receives = Arc::new(AtomicU32::new(0));
+    let seen = receives.clone();
+    let responder: Responder = Arc::new(move |req| {
+        let seen = seen.clone();
+        Box::pin(async move {
+            let receive = req
+                .header("x-amz-target")
+                .is_some_and(|t| t.ends_with("ReceiveMessage"));
+            if receive && seen.fetch_add(1, Ordering::SeqCst) < empty {
+                return Some(Answer::json(
+                    "application/x-amz-json-1.0",
+                    r#"{"Messages": []}"#,
+                ));
             }
-            let bad = bad.expect("the bad event reached the bus within 30 s");
-            assert_eq!(bad["detail"]["credits"], "not-a-number");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            cloudwatch
-                .set_alarm_state()
-                .alarm_name(smoke::errors_alarm_name(stage))
-                .state_value(StateValue::Alarm)
-                .state_reason("Threshold Crossed: 1 datapoint [3.0] >= 1.0")
-                .send()
-                .await
-                .unwrap();
-            send_dead_letter(
-                &sqs,
-                &dlq_url,
-                &on_failure_record(bad, "InvalidEvent", "invalid event: field `detail.credits`"),
-                &[],
-            )
-            .await;
+            None
         })
-    };
-
-    let clients = SmokeClients {
-        events: env.events.clone(),
-        sqs: env.sqs.clone(),
-        cloudwatch: env.cloudwatch.clone(),
-    };
-    let report = smoke::smoke(&clients, &opts, &events).await.unwrap();
-    aws.await.expect("the simulated AWS side");
-    assert!(report.passed(), "{}", report.render());
-    assert_eq!(report.checks.len(), 4);
-    assert!(report.checks.iter().all(|c| c.outcome.is_ok()));
-    assert!(report.render().contains("Smoke test passed"));
+    });
+    let proxy = InterceptProxy::start(xtask::emulator::moto::shared_endpoint(), responder).await;
+    (proxy, receives)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smoke_reports_timeouts_when_nothing_happens() {
-    let env = Env::start(Stage::Prod).await;
-    put_errors_alarm(&env.cloudwatch, env.stage).await;
-    let events = SmokeEvents::new(env.stage, dlq::now_ms());
-    let opts = SmokeOptions::new(env.stage, Duration::from_secs(2));
-    let clients = SmokeClients {
-        events: env.events.clone(),
-        sqs: env.sqs.clone(),
-        cloudwatch: env.cloudwatch.clone(),
+async fn reading_long_polls_through_empty_answers_until_the_queue_is_drained() {
+    let s = stage(Stage::Dev).await;
+    let dlq_url = s.outputs.dead_letter_queue_url.clone();
+    let mut ids = Vec::new();
+    for i in 0..13 {
+        ids.push(
+            s.send(
+                &dlq_url,
+                &envelope(
+                    "video.failed",
+                    json!({"job_id": format!("j{i}"), "account_id": "a"}),
+                )
+                .to_string(),
+                &[("ERROR_CODE", "X")],
+            )
+            .await,
+        );
+    }
+    let (proxy, receives) = empty_receives(3).await;
+    let sqs = aws_sdk_sqs::Client::new(&xtask::emulator::sdk_config(&proxy.endpoint).await);
+    let opts = ReceiveOptions {
+        wait_seconds: 1,
+        ..ReceiveOptions::default()
     };
-    let start = std::time::Instant::now();
-    let report = smoke::smoke(&clients, &opts, &events).await.unwrap();
-    assert!(
-        start.elapsed() < Duration::from_secs(15),
-        "bounded by the timeout"
+    // Three empty answers in a row, and 13 messages (two pages): all found.
+    let received = dlq::list(&sqs, &dlq_url, &opts).await.unwrap();
+    let mut got: Vec<String> = received
+        .letters
+        .iter()
+        .map(|l| l.message_id.clone())
+        .collect();
+    got.sort();
+    ids.sort();
+    assert_eq!(got, ids);
+    assert!(received.drained, "it stopped because nothing was visible");
+    assert_eq!(
+        receives.load(Ordering::SeqCst),
+        5,
+        "3 empty answers, then 2 pages"
     );
-    assert!(!report.passed());
-    let outcomes: Vec<&CheckOutcome> = report.checks.iter().map(|c| &c.outcome).collect();
-    assert!(outcomes[0].is_ok() && outcomes[1].is_ok(), "{outcomes:?}");
-    assert_eq!(outcomes[2], &CheckOutcome::TimedOut(None));
-    assert_eq!(outcomes[3], &CheckOutcome::TimedOut(None));
-    let text = report.render();
+
+    // delete finds its id behind empty answers too.
+    let (proxy, _) = empty_receives(2).await;
+    let sqs = aws_sdk_sqs::Client::new(&xtask::emulator::sdk_config(&proxy.endpoint).await);
+    let outcomes = dlq::delete(&sqs, &dlq_url, &ids[12..], &opts)
+        .await
+        .unwrap();
+    assert_eq!(outcomes[0].action, dlq::DeleteAction::Deleted);
+    assert_eq!(list(&s).await.len(), 12);
+
+    // A drained queue is not waited on: the count says empty, no receive at all.
+    dlq::purge(&s.clients().sqs, &dlq_url).await.unwrap();
+    let (proxy, receives) = empty_receives(0).await;
+    let sqs = aws_sdk_sqs::Client::new(&xtask::emulator::sdk_config(&proxy.endpoint).await);
+    let start = Instant::now();
+    let received = dlq::list(&sqs, &dlq_url, &ReceiveOptions::default())
+        .await
+        .unwrap();
+    assert!(received.letters.is_empty() && received.drained);
     assert!(
-        text.contains("TIMED OUT") && text.contains("Smoke test FAILED"),
-        "{text}"
+        start.elapsed() < Duration::from_secs(5),
+        "no 20-second wait"
     );
-    // The events did go out on the stage's bus.
-    assert_eq!(env.captured().await.len(), 2);
+    assert_eq!(receives.load(Ordering::SeqCst), 0);
+
+    // Answers that never bring anything while messages exist: bounded.
+    s.send(&dlq_url, "x", &[]).await;
+    let (proxy, receives) = empty_receives(u32::MAX).await;
+    let sqs = aws_sdk_sqs::Client::new(&xtask::emulator::sdk_config(&proxy.endpoint).await);
+    let received = dlq::list(&sqs, &dlq_url, &opts).await.unwrap();
+    assert!(
+        received.letters.is_empty() && !received.drained,
+        "said: not drained"
+    );
+    assert_eq!(receives.load(Ordering::SeqCst), 5, "max_empty_rounds");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unrouted_events_are_listed_and_resent_only_when_asked() {
+    let s = stage(Stage::Staging).await;
+    let c = s.clients();
+    let unrouted_url = s.outputs.unrouted_queue_url.clone();
+    // A producer's typo, and an adjustment someone tried to send on the bus.
+    let typo = json!({"job_id": "j1", "account_id": "acme", "credits": 25});
+    for (detail_type, detail) in [
+        ("video.renderd", typo.clone()),
+        (
+            "credits.adjusted",
+            json!({"adjustment_id": "x", "account_id": "acme", "credits": 5, "reason": "r"}),
+        ),
+    ] {
+        xtask::console::put_event(
+            &c.events,
+            &s.outputs.bus_name,
+            "render.farm",
+            detail_type,
+            &detail,
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    assert!(
+        s.drain(&s.capture_url).await.is_empty(),
+        "the ledger rule saw neither"
+    );
+
+    let received = dlq::list(&c.sqs, &unrouted_url, &ReceiveOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(received.letters.len(), 2);
+    let views: Vec<unrouted::UnroutedView> = received
+        .letters
+        .iter()
+        .map(|l| unrouted::view(l, xtask::when::now_ms()))
+        .collect();
+    let typo_view = views
+        .iter()
+        .find(|v| v.detail_type.as_deref() == Some("video.renderd"))
+        .unwrap();
+    assert!(typo_view.fits.contains(&"video.rendered"));
+    assert_eq!(typo_view.source.as_deref(), Some("render.farm"));
+    let adjusted = views
+        .iter()
+        .find(|v| v.detail_type.as_deref() == Some("credits.adjusted"))
+        .unwrap();
+    assert!(adjusted.fits.is_empty(), "{adjusted:?}");
+    let table = unrouted::list_table(&views);
+    assert_eq!(table.lines().count(), 3, "{table}");
+    // Listing consumed nothing, and sent nothing anywhere.
+    assert!(s.drain(&s.capture_url).await.is_empty());
+
+    let resend = |id: String, as_type: &'static str| {
+        let c = c.clone();
+        let (url, bus) = (unrouted_url.clone(), s.outputs.bus_name.clone());
+        async move {
+            unrouted::resend(
+                &c.sqs,
+                &c.events,
+                &url,
+                &bus,
+                &id,
+                as_type,
+                &ReceiveOptions::default(),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    // Refused: as a detail-type its detail does not fit; as an adjustment; unknown id.
+    let refused = resend(typo_view.message_id.clone(), "credits.granted").await;
+    assert!(
+        matches!(&refused, ResendOutcome::Refused(why) if why.contains("detail.grant_id")),
+        "{refused:?}"
+    );
+    let refused = resend(adjusted.message_id.clone(), "credits.adjusted").await;
+    assert!(
+        matches!(&refused, ResendOutcome::Refused(why) if why.contains("ledger adjust")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        resend("no-such-id".into(), "video.failed").await,
+        ResendOutcome::NotFound
+    );
+    assert!(s.drain(&s.capture_url).await.is_empty(), "nothing was sent");
+
+    // Resent as the operator says: the ledger rule gets it, with its source and detail.
+    let done = resend(typo_view.message_id.clone(), "video.rendered").await;
+    assert_eq!(done, ResendOutcome::Resent);
+    let captured = s.drain(&s.capture_url).await;
+    assert_eq!(captured.len(), 1, "{captured:#?}");
+    assert_eq!(captured[0]["detail-type"], "video.rendered");
+    assert_eq!(captured[0]["source"], "render.farm");
+    assert_eq!(captured[0]["detail"], typo);
+    let left = dlq::list(&c.sqs, &unrouted_url, &ReceiveOptions::default())
+        .await
+        .unwrap()
+        .letters;
+    assert_eq!(
+        left.len(),
+        1,
+        "the resent one left the queue, the other stays"
+    );
+    assert_eq!(left[0].message_id, adjusted.message_id);
+
+    // delete removes exactly the one asked for.
+    let outcomes = dlq::delete(
+        &c.sqs,
+        &unrouted_url,
+        std::slice::from_ref(&adjusted.message_id),
+        &ReceiveOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcomes[0].action, dlq::DeleteAction::Deleted);
+    let queue = Queue::unrouted(&s.outputs);
+    assert_eq!(
+        dlq::approximate_counts(&c.sqs, &queue.url).await.unwrap(),
+        (0, 0)
+    );
 }

@@ -14,16 +14,7 @@ use tokio::net::TcpListener;
 
 /// The template's environment for a stage without a summarizer.
 fn template_env(table: &str) -> Vec<(&'static str, String)> {
-    vec![
-        (sweep_env::STAGE, "dev".into()),
-        (sweep_env::LEDGER_TABLE, table.into()),
-        (sweep_env::HOLD_TIMEOUT_SECONDS, "21600".into()),
-        (sweep_env::STRAGGLER_ACTION, "expire".into()),
-        (sweep_env::SUMMARIZER_BASE_URL, String::new()),
-        (sweep_env::SUMMARIZER_MODEL, String::new()),
-        (sweep_env::SUMMARIZER_API_KEY_PARAMETER, String::new()),
-        (sweep_env::SUMMARIZER_TIMEOUT_MS, String::new()),
-    ]
+    e2e::lambda::sweep_env("dev", table)
 }
 
 /// Starts the binary like Lambda would, with `template_env`.

@@ -1,0 +1,615 @@
+//! `cargo xtask logs --stage S [--function handler|sweep] [--since 1h]
+//! [--follow] [--filter TEXT] [--account ID] [--job ID]`: the functions' JSON
+//! log lines (log groups from the stack's outputs), readable.
+//!
+//! The filtering is CloudWatch Logs' (`FilterLogEvents` with a filter
+//! pattern, [`filter_pattern`]): `--filter` is a quoted text term,
+//! `--account`/`--job` a JSON pattern (`{ $.account_id = "x" }`). Lines are
+//! checked again here ([`matches`]) so that the output is exact whatever the
+//! service did with the pattern (a `*` in an id is a wildcard there; a
+//! local emulator ignores JSON patterns), and `--filter` combined with
+//! `--account`/`--job` (one pattern cannot hold both) is applied here.
+//! `--follow` polls with a cursor ([`Cursor`]).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::aws::Target;
+use crate::console::{Console, run_command, sdk_error};
+use crate::when::{format_time, parse_time};
+
+/// Which function's logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Function {
+    /// The event handler.
+    Handler,
+    /// The sweep.
+    Sweep,
+}
+
+impl Function {
+    /// `handler` or `sweep`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Function::Handler => "handler",
+            Function::Sweep => "sweep",
+        }
+    }
+}
+
+/// What to show.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LogFilter {
+    /// Lines containing this text.
+    pub text: Option<String>,
+    /// Lines about this account (`account_id`).
+    pub account: Option<String>,
+    /// Lines about this job (`job_id`).
+    pub job: Option<String>,
+}
+
+/// A string value in a CloudWatch Logs filter pattern: quoted, with `\` and
+/// `"` escaped.
+fn quoted(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The CloudWatch Logs filter pattern of `filter` (pure): a JSON pattern for
+/// `--account`/`--job` (both: joined with `&&`), else the quoted `--filter`
+/// text; `None` for everything.
+pub fn filter_pattern(filter: &LogFilter) -> Option<String> {
+    let mut terms = Vec::new();
+    if let Some(account) = &filter.account {
+        terms.push(format!("$.account_id = {}", quoted(account)));
+    }
+    if let Some(job) = &filter.job {
+        terms.push(format!("$.job_id = {}", quoted(job)));
+    }
+    match terms.as_slice() {
+        [] => filter.text.as_deref().map(quoted),
+        [one] => Some(format!("{{ {one} }}")),
+        many => Some(format!(
+            "{{ {} }}",
+            many.iter()
+                .map(|t| format!("({t})"))
+                .collect::<Vec<_>>()
+                .join(" && ")
+        )),
+    }
+}
+
+/// One log event of a function.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogLine {
+    /// `handler` or `sweep`.
+    pub function: &'static str,
+    /// When CloudWatch Logs received it (ms since the epoch).
+    pub timestamp_ms: i64,
+    /// CloudWatch Logs' event id (the cursor's key).
+    pub event_id: String,
+    /// The line as written.
+    pub message: String,
+}
+
+impl LogLine {
+    /// The line as JSON, if it is.
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_str::<Value>(self.message.trim())
+            .ok()
+            .filter(Value::is_object)
+    }
+}
+
+/// Whether `line` is what `filter` asks for, exactly (pure).
+pub fn matches(line: &LogLine, filter: &LogFilter) -> bool {
+    let json = line.json();
+    let field = |key: &str| {
+        json.as_ref()
+            .and_then(|j| j.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    filter
+        .account
+        .as_ref()
+        .is_none_or(|a| field("account_id").as_ref() == Some(a))
+        && filter
+            .job
+            .as_ref()
+            .is_none_or(|j| field("job_id").as_ref() == Some(j))
+        && filter
+            .text
+            .as_ref()
+            .is_none_or(|t| line.message.contains(t.as_str()))
+}
+
+/// A line, readable (pure): time, function, level, outcome, detail-type,
+/// account, job, balances, message; `None` for metric documents (EMF).
+pub fn render(line: &LogLine) -> Option<String> {
+    let time = format_time(line.timestamp_ms);
+    let Some(j) = line.json() else {
+        let text = line.message.trim_end();
+        return Some(format!("{time} {:<7} {text}", line.function));
+    };
+    if j.get("_aws").is_some() {
+        return None;
+    }
+    let s = |key: &str| j.get(key).and_then(Value::as_str).map(str::to_owned);
+    if let Some(kind) = s("type").filter(|t| t.starts_with("platform.")) {
+        // Lambda's own lines (JSON log format): start, runtime done, report.
+        let request = j["record"]["requestId"].as_str().unwrap_or("-");
+        let extra = match kind.as_str() {
+            "platform.report" => format!(
+                " duration {} ms, memory {} MB",
+                j["record"]["metrics"]["durationMs"], j["record"]["metrics"]["maxMemoryUsedMB"]
+            ),
+            "platform.runtimeDone" => format!(" status {}", j["record"]["status"]),
+            _ => String::new(),
+        };
+        return Some(format!(
+            "{time} {:<7} {:<5} {kind} {request}{extra}",
+            line.function, ""
+        ));
+    }
+    let level = s("level").unwrap_or_default();
+    let message = s("message").unwrap_or_default();
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(outcome) = s("outcome") {
+        parts.push(format!("{outcome:<9}"));
+    }
+    if let Some(dt) = s("detail_type") {
+        parts.push(dt);
+    }
+    if let Some(a) = s("account_id") {
+        parts.push(format!("account {a}"));
+    }
+    if let Some(job) = s("job_id") {
+        parts.push(format!("job {job}"));
+    }
+    if let (Some(a), Some(h)) = (j.get("available"), j.get("held")) {
+        parts.push(format!("available {a} held {h}"));
+    }
+    if message == "sweep report" {
+        parts.push(format!(
+            "stragglers {} expired {} conflicts {} drifted accounts {}{}",
+            j["stragglers"],
+            j["expired"],
+            j["conflicts"],
+            j["drifted_accounts"],
+            if j["dry_run"] == Value::Bool(true) {
+                " (dry run)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(error_type) = s("error_type") {
+        parts.push(format!("{error_type}: {}", s("error").unwrap_or_default()));
+    }
+    if let Some(reason) = s("reason") {
+        parts.push(format!("reason: {reason}"));
+    }
+    parts.push(message);
+    if let Some(replay) = s("replay_name") {
+        parts.push(format!("[replay {replay}]"));
+    }
+    if let Some(id) = s("event_id") {
+        parts.push(format!("[event {id}]"));
+    }
+    Some(format!(
+        "{time} {:<7} {:<5} {}",
+        line.function,
+        level,
+        parts.join("  ")
+    ))
+}
+
+/// Where `--follow` has read to: the last timestamp, and the events seen at
+/// it (CloudWatch's `startTime` is inclusive).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Cursor {
+    /// Ask from here next time.
+    pub since_ms: i64,
+    seen_at_since: HashSet<String>,
+}
+
+impl Cursor {
+    /// A cursor starting at `since_ms`.
+    pub fn new(since_ms: i64) -> Cursor {
+        Cursor {
+            since_ms,
+            seen_at_since: HashSet::new(),
+        }
+    }
+
+    /// The lines of `batch` not shown yet, in time order; moves the cursor
+    /// past them (pure).
+    pub fn take_new(&mut self, mut batch: Vec<LogLine>) -> Vec<LogLine> {
+        batch.sort_by(|a, b| (a.timestamp_ms, &a.event_id).cmp(&(b.timestamp_ms, &b.event_id)));
+        let mut new = Vec::new();
+        for line in batch {
+            if line.timestamp_ms < self.since_ms
+                || (line.timestamp_ms == self.since_ms
+                    && self.seen_at_since.contains(&line.event_id))
+            {
+                continue;
+            }
+            if line.timestamp_ms > self.since_ms {
+                self.since_ms = line.timestamp_ms;
+                self.seen_at_since.clear();
+            }
+            self.seen_at_since.insert(line.event_id.clone());
+            new.push(line);
+        }
+        new
+    }
+}
+
+/// A function's log group (from the stack's outputs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogGroup {
+    /// `handler` or `sweep`.
+    pub function: &'static str,
+    /// The log group's name.
+    pub name: String,
+}
+
+/// The log groups of `function` (both when `None`).
+pub fn log_groups(outputs: &infra::StackOutputs, function: Option<Function>) -> Vec<LogGroup> {
+    let all = [
+        (Function::Handler, &outputs.handler_log_group_name),
+        (Function::Sweep, &outputs.sweep_log_group_name),
+    ];
+    all.into_iter()
+        .filter(|(f, _)| function.is_none_or(|want| want == *f))
+        .map(|(f, name)| LogGroup {
+            function: f.as_str(),
+            name: name.clone(),
+        })
+        .collect()
+}
+
+/// The log events of `groups` from `start_ms` (to `end_ms`), matching
+/// `pattern` (every page, at most `limit` lines a group), in time order.
+///
+/// # Errors
+/// A log group does not exist, or CloudWatch Logs failed.
+pub async fn fetch(
+    logs: &aws_sdk_cloudwatchlogs::Client,
+    groups: &[LogGroup],
+    start_ms: i64,
+    end_ms: Option<i64>,
+    pattern: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<Vec<LogLine>> {
+    let mut lines = Vec::new();
+    for group in groups {
+        let mut next: Option<String> = None;
+        let mut got = 0;
+        loop {
+            let out = logs
+                .filter_log_events()
+                .log_group_name(&group.name)
+                .start_time(start_ms)
+                .set_end_time(end_ms)
+                .set_filter_pattern(pattern.map(str::to_owned))
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("read the log group {}: {}", group.name, sdk_error(&e))
+                })?;
+            for e in out.events() {
+                lines.push(LogLine {
+                    function: group.function,
+                    timestamp_ms: e.timestamp().unwrap_or(0),
+                    event_id: e.event_id().unwrap_or_default().to_owned(),
+                    message: e.message().unwrap_or_default().to_owned(),
+                });
+                got += 1;
+            }
+            match out.next_token() {
+                Some(token) if got < limit && !token.is_empty() => next = Some(token.to_owned()),
+                _ => break,
+            }
+        }
+    }
+    lines.sort_by(|a, b| (a.timestamp_ms, &a.event_id).cmp(&(b.timestamp_ms, &b.event_id)));
+    Ok(lines)
+}
+
+/// `cargo xtask logs`.
+#[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  cargo xtask logs --stage prod --since 30m\n  \
+                        cargo xtask logs --stage prod --account acme --since 2d\n  \
+                        cargo xtask logs --stage prod --function sweep --filter \"sweep report\"\n  \
+                        cargo xtask logs --stage prod --follow"
+)]
+pub struct Args {
+    #[command(flatten)]
+    pub target: Target,
+    /// Only this function (default: both).
+    #[arg(long, value_enum)]
+    pub function: Option<Function>,
+    /// From when: 1h (ago), 2d, 2026-11-29, 2026-11-29T10:00:00Z.
+    #[arg(long, default_value = "1h", value_name = "TIME")]
+    pub since: String,
+    /// Until when (default: now).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Keep polling for new lines (Ctrl-C to stop).
+    #[arg(long)]
+    pub follow: bool,
+    /// Lines containing this text (e.g. a replay name, an error type).
+    #[arg(long, value_name = "TEXT")]
+    pub filter: Option<String>,
+    /// Lines about this account.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// Lines about this job.
+    #[arg(long, value_name = "ID")]
+    pub job: Option<String>,
+    /// Print the lines as written (JSON), not rendered.
+    #[arg(long)]
+    pub raw: bool,
+    /// At most this many lines a log group (without --follow).
+    #[arg(long, default_value_t = 10_000)]
+    pub limit: usize,
+}
+
+fn print_lines(lines: &[LogLine], filter: &LogFilter, raw: bool) {
+    for line in lines.iter().filter(|l| matches(l, filter)) {
+        if raw {
+            println!("{}", line.message.trim_end());
+        } else if let Some(text) = render(line) {
+            println!("{text}");
+        }
+    }
+}
+
+/// Runs `cargo xtask logs`.
+///
+/// # Errors
+/// A bad time, the stage is not deployed, or CloudWatch Logs failed.
+pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
+    run_command(async {
+        let now = crate::when::now_ms();
+        let since = parse_time(&args.since, now).map_err(anyhow::Error::msg)?;
+        let until = args
+            .until
+            .as_deref()
+            .map(|u| parse_time(u, now))
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        let console = Console::open(&args.target).await?;
+        eprintln!("{}", console.session.who_and_where());
+        let groups = log_groups(&console.outputs, args.function);
+        let filter = LogFilter {
+            text: args.filter,
+            account: args.account,
+            job: args.job,
+        };
+        let pattern = filter_pattern(&filter);
+        let logs = &console.clients.logs;
+        let mut cursor = Cursor::new(since);
+        let first = fetch(logs, &groups, since, until, pattern.as_deref(), args.limit).await?;
+        print_lines(&cursor.take_new(first), &filter, args.raw);
+        if args.follow {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let batch = fetch(
+                    logs,
+                    &groups,
+                    cursor.since_ms,
+                    None,
+                    pattern.as_deref(),
+                    args.limit,
+                )
+                .await?;
+                print_lines(&cursor.take_new(batch), &filter, args.raw);
+            }
+        }
+        Ok(false)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn line(ts: i64, id: &str, message: Value) -> LogLine {
+        LogLine {
+            function: "handler",
+            timestamp_ms: ts,
+            event_id: id.into(),
+            message: message.to_string(),
+        }
+    }
+
+    #[test]
+    fn filter_patterns_are_cloudwatch_syntax() {
+        let f = |text: Option<&str>, account: Option<&str>, job: Option<&str>| {
+            filter_pattern(&LogFilter {
+                text: text.map(Into::into),
+                account: account.map(Into::into),
+                job: job.map(Into::into),
+            })
+        };
+        assert_eq!(f(None, None, None), None);
+        assert_eq!(
+            f(Some("sweep report"), None, None).as_deref(),
+            Some("\"sweep report\"")
+        );
+        assert_eq!(
+            f(Some("say \"hi\" \\o/"), None, None).as_deref(),
+            Some(r#""say \"hi\" \\o/""#)
+        );
+        assert_eq!(
+            f(None, Some("acme"), None).as_deref(),
+            Some(r#"{ $.account_id = "acme" }"#)
+        );
+        assert_eq!(
+            f(Some("ignored here"), Some("a\"b"), Some("j1")).as_deref(),
+            Some(r#"{ ($.account_id = "a\"b") && ($.job_id = "j1") }"#)
+        );
+        assert_eq!(
+            f(None, None, Some("j1")).as_deref(),
+            Some(r#"{ $.job_id = "j1" }"#)
+        );
+    }
+
+    #[test]
+    fn lines_are_matched_exactly_here_too() {
+        let l = line(
+            1,
+            "e1",
+            json!({"message": "event applied", "account_id": "acme", "job_id": "j1"}),
+        );
+        let f = |text: Option<&str>, account: Option<&str>, job: Option<&str>| LogFilter {
+            text: text.map(Into::into),
+            account: account.map(Into::into),
+            job: job.map(Into::into),
+        };
+        assert!(matches(&l, &f(None, None, None)));
+        assert!(matches(&l, &f(Some("applied"), Some("acme"), Some("j1"))));
+        assert!(
+            !matches(&l, &f(None, Some("acm*"), None)),
+            "no wildcard here"
+        );
+        assert!(!matches(&l, &f(None, None, Some("j2"))));
+        assert!(!matches(&l, &f(Some("refused"), None, None)));
+        let plain = LogLine {
+            message: "START RequestId: x".into(),
+            ..l
+        };
+        assert!(!matches(&plain, &f(None, Some("acme"), None)));
+    }
+
+    #[test]
+    fn handler_lines_render_with_their_business_fields() {
+        let applied = line(
+            1_795_946_400_000,
+            "e1",
+            json!({"timestamp": "…", "level": "INFO", "message": "event applied",
+                   "event_id": "evt-1", "detail_type": "video.rendered", "account_id": "acme",
+                   "job_id": "j1", "outcome": "debited", "available": 75, "held": 0,
+                   "replay_name": "cc-agent-reconciler-dev-x"}),
+        );
+        let text = render(&applied).unwrap();
+        assert!(
+            text.starts_with("2026-11-29T10:00:00Z handler INFO  debited"),
+            "{text}"
+        );
+        for part in [
+            "video.rendered",
+            "account acme",
+            "job j1",
+            "available 75 held 0",
+            "event applied",
+            "[replay cc-agent-reconciler-dev-x]",
+            "[event evt-1]",
+        ] {
+            assert!(text.contains(part), "{part} in {text}");
+        }
+        let refused = line(
+            1,
+            "e2",
+            json!({"level": "ERROR", "message": "event refused; nothing written",
+            "error_type": "InvalidEvent", "error": "invalid event: field `detail.credits` is missing"}),
+        );
+        assert!(
+            render(&refused)
+                .unwrap()
+                .contains("InvalidEvent: invalid event: field `detail.credits`")
+        );
+        let report = line(
+            1,
+            "e3",
+            json!({"level": "INFO", "message": "sweep report", "stragglers": 2,
+            "expired": 2, "conflicts": 0, "drifted_accounts": 0, "dry_run": true}),
+        );
+        assert!(
+            render(&report)
+                .unwrap()
+                .contains("stragglers 2 expired 2 conflicts 0 drifted accounts 0 (dry run)")
+        );
+        let emf = line(
+            1,
+            "e4",
+            json!({"_aws": {"CloudWatchMetrics": []}, "Events": 1}),
+        );
+        assert_eq!(render(&emf), None, "metric documents are not log lines");
+        let platform = line(
+            1,
+            "e5",
+            json!({"time": "…", "type": "platform.report",
+            "record": {"requestId": "r-1", "metrics": {"durationMs": 12.5, "maxMemoryUsedMB": 30}}}),
+        );
+        assert!(
+            render(&platform)
+                .unwrap()
+                .contains("platform.report r-1 duration 12.5 ms")
+        );
+        let plain = LogLine {
+            message: "START RequestId: r-1\n".into(),
+            ..line(1, "e6", json!({}))
+        };
+        assert!(
+            render(&plain)
+                .unwrap()
+                .ends_with("handler START RequestId: r-1")
+        );
+    }
+
+    #[test]
+    fn the_cursor_shows_each_line_once_in_order() {
+        let mut cursor = Cursor::new(100);
+        let first = cursor.take_new(vec![
+            line(120, "b", json!({})),
+            line(90, "old", json!({})),
+            line(110, "a", json!({})),
+            line(120, "c", json!({})),
+        ]);
+        let ids: Vec<&str> = first.iter().map(|l| l.event_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(cursor.since_ms, 120);
+        // The next poll asks from 120 (inclusive): b and c again, plus new ones.
+        let second = cursor.take_new(vec![
+            line(120, "b", json!({})),
+            line(120, "c", json!({})),
+            line(120, "d", json!({})),
+            line(130, "e", json!({})),
+        ]);
+        let ids: Vec<&str> = second.iter().map(|l| l.event_id.as_str()).collect();
+        assert_eq!(ids, ["d", "e"]);
+        assert!(cursor.take_new(vec![line(130, "e", json!({}))]).is_empty());
+    }
+
+    #[test]
+    fn the_log_groups_come_from_the_outputs() {
+        let outputs: std::collections::BTreeMap<String, String> =
+            infra::StackOutputs::REQUIRED_KEYS
+                .iter()
+                .map(|k| ((*k).to_owned(), format!("<{k}>")))
+                .collect();
+        let outputs = infra::StackOutputs::from_outputs(&outputs).unwrap();
+        assert_eq!(
+            log_groups(&outputs, None),
+            [
+                LogGroup {
+                    function: "handler",
+                    name: "<HandlerLogGroupName>".into()
+                },
+                LogGroup {
+                    function: "sweep",
+                    name: "<SweepLogGroupName>".into()
+                },
+            ]
+        );
+        assert_eq!(log_groups(&outputs, Some(Function::Sweep)).len(), 1);
+    }
+}
