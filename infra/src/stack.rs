@@ -32,7 +32,7 @@ use crate::model::lambda::{
 use crate::model::logs::LogGroup;
 use crate::model::sns::{Subscription, Topic, TopicPolicy};
 use crate::model::sqs::{Queue, QueueEncryption, QueuePolicy};
-use crate::model::{DeletionPolicy, Expr, Output, Parameter, Resource, Template};
+use crate::model::{DeletionPolicy, Expr, Flag, Output, Parameter, Resource, Template};
 use crate::names::{self, NamePattern};
 use crate::stage::{Architecture, StageConfig};
 
@@ -50,6 +50,17 @@ pub mod params {
     pub const HANDLER_CODE_KEY: &str = "HandlerCodeKey";
     /// S3 key of the sweep's zip (content-hashed by the deploy step).
     pub const SWEEP_CODE_KEY: &str = "SweepCodeKey";
+    /// `"true"`/`"false"`: the table's deletion protection. The deploy keeps
+    /// it off for a stack's first create, so that a failed create can be
+    /// rolled back with its table, and turns it on right after (see
+    /// `xtask::deploy`); its default is the stage's setting.
+    pub const TABLE_DELETION_PROTECTION: &str = "TableDeletionProtection";
+}
+
+/// Conditions of the template.
+pub mod conditions {
+    /// `TableDeletionProtection` is `"true"`.
+    pub const PROTECT_TABLE: &str = "ProtectTable";
 }
 
 /// Logical ids of the resources.
@@ -254,6 +265,23 @@ fn add_parameters(t: &mut Template, cfg: &StageConfig) {
             ),
     );
     t.add_parameter(
+        params::TABLE_DELETION_PROTECTION,
+        Parameter::string(
+            "Whether the ledger table refuses deletion (off only during a first create).",
+        )
+        .with_default(if cfg.deletion_protection {
+            "true"
+        } else {
+            "false"
+        })
+        .with_allowed_values(["true", "false"]),
+    );
+    t.add_condition_equals(
+        conditions::PROTECT_TABLE,
+        params::TABLE_DELETION_PROTECTION,
+        "true",
+    );
+    t.add_parameter(
         params::ARTIFACT_BUCKET,
         Parameter::string("S3 bucket holding the functions' deployment packages.")
             .with_allowed_pattern("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", "an S3 bucket name"),
@@ -323,7 +351,7 @@ fn add_ledger_table(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>) {
             sse_type: key.map(|_| SseType::Kms),
             kms_master_key_id: key.cloned(),
         }),
-        deletion_protection_enabled: cfg.deletion_protection,
+        deletion_protection_enabled: Flag::When(conditions::PROTECT_TABLE.to_owned()),
     };
     let table = Resource::new(table).with_policies(stateful_policy(cfg));
     t.add_resource(

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::Expr;
+use super::{Expr, Flag};
 
 /// `AWS::DynamoDB::Table`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -29,7 +29,7 @@ pub struct Table {
     #[serde(rename = "SSESpecification", skip_serializing_if = "Option::is_none")]
     pub sse_specification: Option<SseSpecification>,
     /// Whether the table refuses `DeleteTable`.
-    pub deletion_protection_enabled: bool,
+    pub deletion_protection_enabled: Flag,
 }
 
 /// `BillingMode`.

@@ -36,6 +36,9 @@ pub struct Template {
     pub description: String,
     /// Parameters by name.
     pub parameters: BTreeMap<String, Parameter>,
+    /// Conditions by name: `{"Fn::Equals": [a, b]}` (see [`Flag::When`]).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub conditions: BTreeMap<String, serde_json::Value>,
     /// Resources by logical id.
     pub resources: BTreeMap<String, Resource>,
     /// Outputs by name.
@@ -50,6 +53,7 @@ impl Template {
             format_version: "2010-09-09",
             description: description.into(),
             parameters: BTreeMap::new(),
+            conditions: BTreeMap::new(),
             resources: BTreeMap::new(),
             outputs: BTreeMap::new(),
         }
@@ -62,6 +66,16 @@ impl Template {
     pub fn add_parameter(&mut self, name: &str, parameter: Parameter) {
         let previous = self.parameters.insert(name.to_owned(), parameter);
         assert!(previous.is_none(), "duplicate parameter {name}");
+    }
+
+    /// Adds the condition `name`: the parameter `parameter` equals `value`.
+    ///
+    /// # Panics
+    /// If a condition of that name exists already (a bug in the stack).
+    pub fn add_condition_equals(&mut self, name: &str, parameter: &str, value: &str) {
+        let condition = serde_json::json!({"Fn::Equals": [{"Ref": parameter}, value]});
+        let previous = self.conditions.insert(name.to_owned(), condition);
+        assert!(previous.is_none(), "duplicate condition {name}");
     }
 
     /// Adds a resource.
@@ -419,6 +433,29 @@ resource_kinds! {
     Queue(sqs::Queue) = "AWS::SQS::Queue",
     /// `AWS::SQS::QueuePolicy`.
     QueuePolicy(sqs::QueuePolicy) = "AWS::SQS::QueuePolicy",
+}
+
+/// A Boolean property: a literal, or true exactly when a condition of the
+/// template holds (`{"Fn::If": [condition, true, false]}`): a real Boolean
+/// either way, where a parameter's `"false"` string would be one only
+/// after CloudFormation's coercion (and is truthy to some emulators).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Flag {
+    /// `true` or `false`.
+    Literal(bool),
+    /// True when the named condition holds.
+    When(String),
+}
+
+impl Serialize for Flag {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Flag::Literal(value) => serializer.serialize_bool(*value),
+            Flag::When(condition) => {
+                serde_json::json!({"Fn::If": [condition, true, false]}).serialize(serializer)
+            }
+        }
+    }
 }
 
 #[cfg(test)]

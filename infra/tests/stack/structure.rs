@@ -398,13 +398,29 @@ fn staging_and_prod_retain_their_stateful_resources() {
             }
         }
         for (id, table) in synth.of_type("AWS::DynamoDB::Table") {
+            // A parameter whose default is the stage's setting: the deploy
+            // keeps it off during a first create only.
             assert_eq!(
                 table["Properties"]["DeletionProtectionEnabled"],
-                cfg.stage != Stage::Dev,
+                serde_json::json!({"Fn::If": [infra::stack::conditions::PROTECT_TABLE, true, false]}),
                 "{}: {id}",
                 cfg.stage
             );
         }
+        assert_eq!(
+            synth.json["Conditions"][infra::stack::conditions::PROTECT_TABLE],
+            serde_json::json!({"Fn::Equals": [{"Ref": infra::stack::params::TABLE_DELETION_PROTECTION}, "true"]})
+        );
+        assert_eq!(
+            synth.json["Parameters"][infra::stack::params::TABLE_DELETION_PROTECTION]["Default"],
+            if cfg.stage == Stage::Dev {
+                "false"
+            } else {
+                "true"
+            },
+            "{}",
+            cfg.stage
+        );
     }
 }
 
@@ -1083,6 +1099,7 @@ fn every_reference_resolves_and_every_parameter_is_used() {
         let mut found = Vec::new();
         references(&synth.json["Resources"], &mut found);
         references(&synth.json["Outputs"], &mut found);
+        references(&synth.json["Conditions"], &mut found);
         for name in &found {
             let known = name.starts_with("AWS::")
                 || parameters.contains(name.as_str())
