@@ -1,4 +1,4 @@
-"""moto_server, with one fix the tests and the bench need.
+"""moto_server, with four fixes the tests and the bench need.
 
 moto 5.2.5's TransactWriteItems deep-copies every table it touches (once per
 action) so that it can roll back a cancelled transaction: a transaction costs
@@ -8,6 +8,27 @@ and a big table written by one test slows every other. This launcher keeps
 moto's transaction exactly as it is but snapshots only the items the
 transaction touches, and restores (or deletes) those on rollback: the same
 behaviour, in time proportional to the transaction.
+
+moto 5.2.5's ExecuteChangeSet updates a stack's template and resources but
+not the parameters it compares the next change set with: a change set that
+puts a parameter back to its value at creation (a rollback to the first
+release) is then refused as "didn't contain changes". AWS compares with the
+parameters last deployed; so does this launcher.
+
+moto 5.2.5 answers a change set whose execution fails with an error and
+leaves the stack in REVIEW_IN_PROGRESS with what it created. AWS accepts
+the execution, then rolls the stack back: a failed first create ends in
+ROLLBACK_COMPLETE, its resources deleted except those a `Retain` policy
+keeps, unless the execution said `RetainExceptOnCreate` (delete what this
+operation created, whatever its policy) or `DisableRollback` (keep it all,
+CREATE_FAILED). This launcher does the same, so the deploy's recovery is
+tested against what AWS does.
+
+moto 5.2.5 ignores a stack update of a DynamoDB table (it has no update
+handler for the type), and does not see that a resource changes when only
+a parameter behind one of its conditions (`Fn::If`) does: AWS updates
+`DeletionProtectionEnabled` in place when its condition turns, and so does
+this launcher.
 
 Started by `xtask::emulator::moto` as `python moto_server.py -H 127.0.0.1 -p PORT`.
 """
@@ -24,7 +45,11 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.comparisons import get_filter_expression as _filter
+from moto.cloudformation.models import CloudFormationBackend, Event
+from moto.cloudformation.parsing import ResourceMap
+from moto.cloudformation.responses import CloudFormationResponse
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 
 
 def _key_of(backend, op_type, op):
@@ -135,6 +160,136 @@ def transact_write_items(self, transact_items):
 
 
 DynamoDBBackend.transact_write_items = transact_write_items
+
+
+_execute_change_set = CloudFormationBackend.execute_change_set
+
+
+def _find_change_set(backend, name):
+    for change_set in backend.change_sets.values():
+        if name in (change_set.change_set_id, change_set.change_set_name):
+            return change_set
+    return None
+
+
+def execute_change_set(self, change_set_name, stack_name=None):
+    change_set = _find_change_set(self, change_set_name)
+    options = getattr(self, "_execution_options", {})
+    try:
+        _execute_change_set(self, change_set_name, stack_name)
+    except Exception as error:
+        if change_set is None or change_set.change_set_type != "CREATE":
+            raise
+        stack = self.stacks[change_set.stack_id]
+        resources = stack.resource_map
+        failed = next(
+            (k for k in resources._resource_json_map if k not in resources._parsed_resources),
+            stack.name,
+        )
+        stack.events.append(
+            Event(
+                stack_id=stack.stack_id,
+                stack_name=stack.name,
+                logical_resource_id=failed,
+                physical_resource_id="",
+                resource_type=resources._resource_json_map.get(failed, {}).get(
+                    "Type", "AWS::CloudFormation::Stack"
+                ),
+                resource_status="CREATE_FAILED",
+                resource_status_reason=str(error),
+                resource_properties=None,
+            )
+        )
+        if options.get("DisableRollback"):
+            stack.status = "CREATE_FAILED"
+            stack._add_stack_event("CREATE_FAILED", resource_status_reason=str(error))
+            return
+        stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=str(error))
+        if options.get("RetainExceptOnCreate"):
+            for resource in resources._resource_json_map.values():
+                resource.pop("DeletionPolicy", None)
+        resources.delete()
+        stack.status = "ROLLBACK_COMPLETE"
+        stack._add_stack_event("ROLLBACK_COMPLETE")
+        change_set.execution_status = "EXECUTE_FAILED"
+        return
+    if change_set is not None:
+        self.stacks[change_set.stack_id].parameters = change_set.parameters
+
+
+_respond_execute_change_set = CloudFormationResponse.execute_change_set
+
+
+def respond_execute_change_set(self):
+    self.cloudformation_backend._execution_options = {
+        name: self._get_param(name) in ("true", True)
+        for name in ("RetainExceptOnCreate", "DisableRollback")
+    }
+    return _respond_execute_change_set(self)
+
+
+CloudFormationResponse.execute_change_set = respond_execute_change_set
+
+
+def update_table_from_cloudformation_json(
+    original_resource, new_resource_name, cloudformation_json, account_id, region_name
+):
+    properties = cloudformation_json.get("Properties", {})
+    value = properties.get("DeletionProtectionEnabled", False)
+    original_resource.deletion_protection_enabled = value in (True, "true")
+    return original_resource
+
+
+Table.update_from_cloudformation_json = staticmethod(update_table_from_cloudformation_json)
+
+
+def _refs(value):
+    if isinstance(value, dict):
+        if isinstance(value.get("Ref"), str):
+            yield value["Ref"]
+        for inner in value.values():
+            yield from _refs(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _refs(inner)
+
+
+def _conditions_used(value):
+    if isinstance(value, dict):
+        condition = value.get("Fn::If")
+        if isinstance(condition, list) and condition and isinstance(condition[0], str):
+            yield condition[0]
+        for inner in value.values():
+            yield from _conditions_used(inner)
+    elif isinstance(value, list):
+        for inner in value:
+            yield from _conditions_used(inner)
+
+
+_build_resource_diff = ResourceMap.build_resource_diff
+
+
+def build_resource_diff(self, other_template, parameters=None):
+    diff = _build_resource_diff(self, other_template, parameters)
+    if parameters:
+        changed = {p for p in parameters if self.input_parameters.get(p) != parameters[p]}
+        turned = {
+            name
+            for name, condition in other_template.get("Conditions", {}).items()
+            if changed & set(_refs(condition))
+        }
+        for name, resource in other_template.get("Resources", {}).items():
+            if (
+                name in self._resource_json_map
+                and name not in diff["Modify"]
+                and turned & set(_conditions_used(resource))
+            ):
+                diff["Modify"].append(name)
+    return diff
+
+
+ResourceMap.build_resource_diff = build_resource_diff
+CloudFormationBackend.execute_change_set = execute_change_set
 
 if __name__ == "__main__":
     from moto.server import main
