@@ -28,28 +28,44 @@ pub use xtask::emulator::runtime_api;
 /// build for the host, the release build is the deploy's (see README).
 /// Packed once per test process, with fixed timestamps.
 pub fn prebuilt_artifacts() -> std::path::PathBuf {
-    use std::io::Write;
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("e2e-artifacts-{}", std::process::id()));
-        for function in xtask::build::FUNCTIONS {
-            let binary = lambda::binary(function.bin);
-            let bytes = std::fs::read(&binary).unwrap();
-            let out = dir.join(function.bin);
-            std::fs::create_dir_all(&out).unwrap();
-            let mut zip =
-                zip::ZipWriter::new(std::fs::File::create(out.join("bootstrap.zip")).unwrap());
-            let options = zip::write::SimpleFileOptions::default()
-                .unix_permissions(0o755)
-                .last_modified_time(zip::DateTime::default())
-                .compression_method(zip::CompressionMethod::Stored);
-            zip.start_file("bootstrap", options).unwrap();
-            zip.write_all(&bytes).unwrap();
-            zip.finish().unwrap();
+    DIR.get_or_init(|| pack(None)).clone()
+}
+
+/// The same binaries packed with a `release.txt` of `tag` next to them:
+/// other content, so other code keys and another release version, as a
+/// new build of the code would have.
+pub fn prebuilt_release(tag: &str) -> std::path::PathBuf {
+    pack(Some(tag))
+}
+
+fn pack(tag: Option<&str>) -> std::path::PathBuf {
+    use std::io::Write;
+    let dir = std::env::temp_dir().join(format!(
+        "e2e-artifacts-{}{}",
+        std::process::id(),
+        tag.map(|t| format!("-{t}")).unwrap_or_default()
+    ));
+    for function in xtask::build::FUNCTIONS {
+        let binary = lambda::binary(function.bin);
+        let bytes = std::fs::read(&binary).unwrap();
+        let out = dir.join(function.bin);
+        std::fs::create_dir_all(&out).unwrap();
+        let mut zip =
+            zip::ZipWriter::new(std::fs::File::create(out.join("bootstrap.zip")).unwrap());
+        let options = zip::write::SimpleFileOptions::default()
+            .unix_permissions(0o755)
+            .last_modified_time(zip::DateTime::default())
+            .compression_method(zip::CompressionMethod::Stored);
+        zip.start_file("bootstrap", options).unwrap();
+        zip.write_all(&bytes).unwrap();
+        if let Some(tag) = tag {
+            zip.start_file("release.txt", options).unwrap();
+            zip.write_all(tag.as_bytes()).unwrap();
         }
-        dir
-    })
-    .clone()
+        zip.finish().unwrap();
+    }
+    dir
 }
 
 /// A fresh, uniquely named ledger table on the emulator.

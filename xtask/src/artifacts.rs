@@ -1,6 +1,13 @@
 //! The artifacts bucket: one per account and region, holding the functions'
-//! zips under content-hashed keys (`<function>/<sha256>.zip`), so a key never
-//! changes meaning and an unchanged zip is never uploaded twice.
+//! zips under content-hashed keys (`<function>/<sha256>.zip`, so a key never
+//! changes meaning and an unchanged zip is never uploaded twice), the
+//! templates too large to send inline, and the record of every release.
+//!
+//! Every call names the bucket's expected owner (`ExpectedBucketOwner`): a
+//! bucket of that name in another account is refused, never written to. The
+//! bucket is private (all public access blocked), versioned, encrypted and
+//! TLS-only; [`ensure_bucket`] converges it to that on every deploy, so a run
+//! that died half-way through creating it is completed by the next one.
 
 use std::path::Path;
 
@@ -12,6 +19,7 @@ use aws_sdk_s3::types::{
     PublicAccessBlockConfiguration, ServerSideEncryption, ServerSideEncryptionByDefault,
     ServerSideEncryptionConfiguration, ServerSideEncryptionRule, VersioningConfiguration,
 };
+use serde_json::json;
 
 use crate::aws::Clients;
 use crate::build::Zip;
@@ -26,112 +34,226 @@ pub fn object_key(function: &str, sha256: &str) -> String {
     format!("{function}/{sha256}.zip")
 }
 
-/// The account the credentials belong to (STS GetCallerIdentity).
-///
-/// # Errors
-/// STS refused (no or bad credentials).
-pub async fn account_id(clients: &Clients) -> anyhow::Result<String> {
-    let identity = clients
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "who am I (sts:GetCallerIdentity): {}",
-                DisplayErrorContext(e)
-            )
-        })?;
-    identity
-        .account()
-        .map(str::to_owned)
-        .context("sts:GetCallerIdentity returned no account")
+/// The artifacts bucket of an account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bucket {
+    pub name: String,
+    /// The account that must own it.
+    pub owner: String,
 }
 
-/// Creates the bucket unless it exists: versioned, encrypted (SSE-S3), all
-/// public access blocked. Returns whether it was created.
-///
-/// # Errors
-/// The bucket exists but is not ours, or S3 refused a setting.
-pub async fn ensure_bucket(clients: &Clients, bucket: &str) -> anyhow::Result<bool> {
-    let s3 = &clients.s3;
-    match s3.head_bucket().bucket(bucket).send().await {
-        Ok(_) => return Ok(false),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
-        Err(e) => {
-            anyhow::bail!(
-                "artifacts bucket {bucket} exists but is not accessible with these credentials: {}",
-                DisplayErrorContext(e)
-            )
+impl Bucket {
+    /// The bucket of `account` in `region`.
+    pub fn of(account: &str, region: &str) -> Bucket {
+        Bucket {
+            name: bucket_name(account, region),
+            owner: account.to_owned(),
         }
     }
-    let mut create = s3.create_bucket().bucket(bucket);
-    // us-east-1 is the one region that refuses an explicit location constraint.
-    if clients.region != "us-east-1" {
-        create = create.create_bucket_configuration(
-            CreateBucketConfiguration::builder()
-                .location_constraint(BucketLocationConstraint::from(clients.region.as_str()))
-                .build(),
-        );
-    }
-    create.send().await.map_err(|e| {
-        anyhow::anyhow!(
-            "create the artifacts bucket {bucket}: {}",
-            DisplayErrorContext(e)
-        )
-    })?;
-    s3.put_public_access_block()
-        .bucket(bucket)
-        .public_access_block_configuration(
-            PublicAccessBlockConfiguration::builder()
-                .block_public_acls(true)
-                .ignore_public_acls(true)
-                .block_public_policy(true)
-                .restrict_public_buckets(true)
-                .build(),
-        )
+}
+
+/// The bucket policy: TLS only.
+pub fn tls_only_policy(bucket: &str) -> String {
+    json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }],
+    })
+    .to_string()
+}
+
+/// What [`ensure_bucket`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BucketReport {
+    /// The bucket was created by this run.
+    pub created: bool,
+    /// Settings it lacked and now has (a run that died half-way, or an older bucket).
+    pub completed: Vec<&'static str>,
+}
+
+/// Makes the bucket exist, owned by `bucket.owner`, with all public access
+/// blocked, versioning, default encryption and a TLS-only policy (the policy
+/// only when `tls_policy`: the emulator enforces its deny on plain HTTP,
+/// which is all it speaks).
+///
+/// # Errors
+/// The bucket exists in another account (or is not accessible), or S3
+/// refused a setting.
+pub async fn ensure_bucket(
+    clients: &Clients,
+    bucket: &Bucket,
+    tls_policy: bool,
+) -> anyhow::Result<BucketReport> {
+    let s3 = &clients.s3;
+    let (name, owner) = (bucket.name.as_str(), bucket.owner.as_str());
+    let mut report = BucketReport::default();
+    match s3
+        .head_bucket()
+        .bucket(name)
+        .expected_bucket_owner(owner)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "block public access to {bucket}: {}",
-                DisplayErrorContext(e)
-            )
-        })?;
-    s3.put_bucket_encryption()
-        .bucket(bucket)
-        .server_side_encryption_configuration(
-            ServerSideEncryptionConfiguration::builder()
-                .rules(
-                    ServerSideEncryptionRule::builder()
-                        .apply_server_side_encryption_by_default(
-                            ServerSideEncryptionByDefault::builder()
-                                .sse_algorithm(ServerSideEncryption::Aes256)
-                                .build()
-                                .expect("the algorithm is set"),
-                        )
+    {
+        Ok(_) => {}
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+            let mut create = s3.create_bucket().bucket(name);
+            // us-east-1 is the one region that refuses an explicit location constraint.
+            if clients.region != "us-east-1" {
+                create = create.create_bucket_configuration(
+                    CreateBucketConfiguration::builder()
+                        .location_constraint(BucketLocationConstraint::from(
+                            clients.region.as_str(),
+                        ))
                         .build(),
+                );
+            }
+            create.send().await.map_err(|e| {
+                anyhow::anyhow!(
+                    "create the artifacts bucket {name}: {}",
+                    DisplayErrorContext(e)
                 )
-                .build()
-                .expect("the rules are set"),
-        )
+            })?;
+            report.created = true;
+        }
+        Err(e) => anyhow::bail!(
+            "artifacts bucket {name} exists but not in account {owner} (or is not accessible with \
+             these credentials): {}",
+            DisplayErrorContext(e)
+        ),
+    }
+    let blocked = s3
+        .get_public_access_block()
+        .bucket(name)
+        .expected_bucket_owner(owner)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("encrypt {bucket}: {}", DisplayErrorContext(e)))?;
-    s3.put_bucket_versioning()
-        .bucket(bucket)
-        .versioning_configuration(
-            VersioningConfiguration::builder()
-                .status(BucketVersioningStatus::Enabled)
-                .build(),
-        )
+        .ok()
+        .and_then(|o| o.public_access_block_configuration)
+        .is_some_and(|c| {
+            c.block_public_acls() == Some(true)
+                && c.ignore_public_acls() == Some(true)
+                && c.block_public_policy() == Some(true)
+                && c.restrict_public_buckets() == Some(true)
+        });
+    if !blocked {
+        s3.put_public_access_block()
+            .bucket(name)
+            .expected_bucket_owner(owner)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("block public access to {name}: {}", DisplayErrorContext(e))
+            })?;
+        report.completed.push("public access blocked");
+    }
+    let encrypted = s3
+        .get_bucket_encryption()
+        .bucket(name)
+        .expected_bucket_owner(owner)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!("enable versioning on {bucket}: {}", DisplayErrorContext(e))
-        })?;
-    eprintln!("artifacts: created s3://{bucket} (versioned, encrypted, public access blocked)");
-    Ok(true)
+        .ok()
+        .and_then(|o| o.server_side_encryption_configuration)
+        .is_some_and(|c| !c.rules().is_empty());
+    if !encrypted {
+        s3.put_bucket_encryption()
+            .bucket(name)
+            .expected_bucket_owner(owner)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(
+                        ServerSideEncryptionRule::builder()
+                            .apply_server_side_encryption_by_default(
+                                ServerSideEncryptionByDefault::builder()
+                                    .sse_algorithm(ServerSideEncryption::Aes256)
+                                    .build()
+                                    .expect("the algorithm is set"),
+                            )
+                            .build(),
+                    )
+                    .build()
+                    .expect("the rules are set"),
+            )
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("encrypt {name}: {}", DisplayErrorContext(e)))?;
+        report.completed.push("default encryption");
+    }
+    // `None`: unreadable (moto answers with an XML root the SDK refuses):
+    // set again, which is idempotent, without calling it missing.
+    let versioned = s3
+        .get_bucket_versioning()
+        .bucket(name)
+        .expected_bucket_owner(owner)
+        .send()
+        .await
+        .ok()
+        .map(|o| o.status() == Some(&BucketVersioningStatus::Enabled));
+    if versioned != Some(true) {
+        s3.put_bucket_versioning()
+            .bucket(name)
+            .expected_bucket_owner(owner)
+            .versioning_configuration(
+                VersioningConfiguration::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("enable versioning on {name}: {}", DisplayErrorContext(e))
+            })?;
+        if versioned == Some(false) {
+            report.completed.push("versioning");
+        }
+    }
+    if tls_policy {
+        let policy = tls_only_policy(name);
+        let current = s3
+            .get_bucket_policy()
+            .bucket(name)
+            .expected_bucket_owner(owner)
+            .send()
+            .await
+            .ok()
+            .and_then(|o| o.policy);
+        let same = current
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(&c).ok())
+            .is_some_and(|c| Some(c) == serde_json::from_str(&policy).ok());
+        if !same {
+            s3.put_bucket_policy()
+                .bucket(name)
+                .expected_bucket_owner(owner)
+                .policy(policy)
+                .send()
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "set the TLS-only policy of {name}: {}",
+                        DisplayErrorContext(e)
+                    )
+                })?;
+            report.completed.push("TLS-only policy");
+        }
+    }
+    if report.created {
+        report.completed.clear();
+    }
+    Ok(report)
 }
 
 /// Uploads a zip to its content-hashed key unless an object is already
@@ -141,37 +263,157 @@ pub async fn ensure_bucket(clients: &Clients, bucket: &str) -> anyhow::Result<bo
 /// S3 refused, or the zip is unreadable.
 pub async fn upload_if_missing(
     clients: &Clients,
-    bucket: &str,
+    bucket: &Bucket,
     zip: &Zip,
 ) -> anyhow::Result<(String, bool)> {
     let key = object_key(zip.function.name, &zip.sha256);
-    match clients
-        .s3
-        .head_object()
-        .bucket(bucket)
-        .key(&key)
-        .send()
-        .await
-    {
-        Ok(_) => return Ok((key, false)),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
-        Err(e) => anyhow::bail!("look up s3://{bucket}/{key}: {}", DisplayErrorContext(e)),
+    if exists(clients, bucket, &key).await? {
+        return Ok((key, false));
     }
     let body = ByteStream::from_path(Path::new(&zip.path))
         .await
         .with_context(|| format!("read {}", zip.path.display()))?;
+    put(clients, bucket, &key, "application/zip", body, &zip.sha256).await?;
+    Ok((key, true))
+}
+
+/// Whether an object is at `key`.
+///
+/// # Errors
+/// S3 failed other than with "not found".
+pub async fn exists(clients: &Clients, bucket: &Bucket, key: &str) -> anyhow::Result<bool> {
+    match clients
+        .s3
+        .head_object()
+        .bucket(&bucket.name)
+        .key(key)
+        .expected_bucket_owner(&bucket.owner)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+        Err(e) => anyhow::bail!(
+            "look up s3://{}/{key}: {}",
+            bucket.name,
+            DisplayErrorContext(e)
+        ),
+    }
+}
+
+/// Writes an object (its content's SHA-256 in the metadata).
+///
+/// # Errors
+/// S3 refused.
+pub async fn put(
+    clients: &Clients,
+    bucket: &Bucket,
+    key: &str,
+    content_type: &str,
+    body: ByteStream,
+    sha256: &str,
+) -> anyhow::Result<()> {
     clients
         .s3
         .put_object()
-        .bucket(bucket)
-        .key(&key)
-        .content_type("application/zip")
-        .metadata("content-sha256", &zip.sha256)
+        .bucket(&bucket.name)
+        .key(key)
+        .expected_bucket_owner(&bucket.owner)
+        .content_type(content_type)
+        .metadata("content-sha256", sha256)
         .body(body)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("upload s3://{bucket}/{key}: {}", DisplayErrorContext(e)))?;
-    Ok((key, true))
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "upload s3://{}/{key}: {}",
+                bucket.name,
+                DisplayErrorContext(e)
+            )
+        })?;
+    Ok(())
+}
+
+/// Writes bytes to `key` (a template, a release record).
+///
+/// # Errors
+/// S3 refused.
+pub async fn put_bytes(
+    clients: &Clients,
+    bucket: &Bucket,
+    key: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> anyhow::Result<()> {
+    use sha2::Digest;
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    put(
+        clients,
+        bucket,
+        key,
+        content_type,
+        ByteStream::from(bytes),
+        &sha256,
+    )
+    .await
+}
+
+/// Reads an object's bytes.
+///
+/// # Errors
+/// S3 refused or the object is missing.
+pub async fn get(clients: &Clients, bucket: &Bucket, key: &str) -> anyhow::Result<Vec<u8>> {
+    let out = clients
+        .s3
+        .get_object()
+        .bucket(&bucket.name)
+        .key(key)
+        .expected_bucket_owner(&bucket.owner)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "read s3://{}/{key}: {}",
+                bucket.name,
+                DisplayErrorContext(e)
+            )
+        })?;
+    Ok(out
+        .body
+        .collect()
+        .await
+        .with_context(|| format!("read s3://{}/{key}", bucket.name))?
+        .into_bytes()
+        .to_vec())
+}
+
+/// The keys under `prefix`, every page (the SDK's paginator).
+///
+/// # Errors
+/// S3 refused.
+pub async fn list(clients: &Clients, bucket: &Bucket, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let pages = clients
+        .s3
+        .list_objects_v2()
+        .bucket(&bucket.name)
+        .prefix(prefix)
+        .expected_bucket_owner(&bucket.owner)
+        .into_paginator()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "list s3://{}/{prefix}: {}",
+                bucket.name,
+                DisplayErrorContext(e)
+            )
+        })?;
+    Ok(pages
+        .iter()
+        .flat_map(|p| p.contents())
+        .filter_map(|o| o.key().map(str::to_owned))
+        .collect())
 }
 
 #[cfg(test)]
@@ -179,14 +421,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_carry_account_region_function_and_content_hash() {
+    fn names_and_keys() {
         assert_eq!(
             bucket_name("123456789012", "eu-west-1"),
             "cc-agent-reconciler-artifacts-123456789012-eu-west-1"
         );
         assert_eq!(object_key("handler", "ab12"), "handler/ab12.zip");
-        // The template's ArtifactBucket pattern accepts the longest region names.
-        let longest = bucket_name("123456789012", "ap-southeast-3");
-        assert!(longest.len() <= 63, "{longest}");
+        let bucket = Bucket::of("1", "r");
+        assert_eq!(bucket.owner, "1");
+    }
+
+    #[test]
+    fn the_policy_denies_every_request_without_tls() {
+        let policy: serde_json::Value = serde_json::from_str(&tls_only_policy("b")).unwrap();
+        let statement = &policy["Statement"][0];
+        assert_eq!(statement["Effect"], "Deny");
+        assert_eq!(
+            statement["Condition"]["Bool"]["aws:SecureTransport"],
+            "false"
+        );
+        assert_eq!(statement["Resource"][1], "arn:aws:s3:::b/*");
     }
 }

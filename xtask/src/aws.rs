@@ -322,10 +322,14 @@ pub struct Clients {
     pub s3: aws_sdk_s3::Client,
     /// STS (the account id).
     pub sts: aws_sdk_sts::Client,
+    /// Lambda (`deploy --hotswap`).
+    pub lambda: aws_sdk_lambda::Client,
+    /// SNS (who is subscribed to the alerts).
+    pub sns: aws_sdk_sns::Client,
     /// The region, for the artifacts bucket's name and location.
     pub region: String,
-    /// Requests go to `--endpoint-url` (an emulator), not to AWS.
-    pub custom_endpoint: bool,
+    /// `--endpoint-url` (an emulator), when requests do not go to AWS.
+    pub endpoint: Option<String>,
 }
 
 impl Clients {
@@ -339,13 +343,46 @@ impl Clients {
             cfn: aws_sdk_cloudformation::Client::new(config),
             s3: aws_sdk_s3::Client::from_conf(s3),
             sts: aws_sdk_sts::Client::new(config),
+            lambda: aws_sdk_lambda::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
             region: config
                 .region()
                 .map(|r| r.to_string())
                 .unwrap_or_else(|| crate::emulator::REGION.to_owned()),
-            custom_endpoint: config.endpoint_url().is_some(),
+            endpoint: config.endpoint_url().map(str::to_owned),
         }
     }
+
+    /// Whether requests go to an emulator (`--endpoint-url`), not to AWS.
+    pub fn on_emulator(&self) -> bool {
+        self.endpoint.is_some()
+    }
+
+    /// Who the credentials are: account and principal (`GetCallerIdentity`).
+    ///
+    /// # Errors
+    /// The credentials could not be resolved or were refused (one line).
+    pub async fn caller(&self) -> anyhow::Result<Caller> {
+        let out = self.sts.get_caller_identity().send().await.map_err(|e| {
+            let text = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
+            anyhow::anyhow!(explain_credentials(&text, None))
+        })?;
+        Ok(Caller {
+            account: out
+                .account()
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow::anyhow!("STS named no account for these credentials"))?,
+            principal: out.arn().unwrap_or_default().to_owned(),
+        })
+    }
+}
+
+/// Who the credentials are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub account: String,
+    /// The caller's ARN.
+    pub principal: String,
 }
 
 #[cfg(test)]
@@ -404,7 +441,7 @@ mod tests {
         assert!(config.credentials_provider().is_some());
         let clients = Clients::new(&config);
         assert_eq!(clients.region, "eu-west-1");
-        assert!(clients.custom_endpoint);
+        assert!(clients.on_emulator());
     }
 
     fn who(account: &str, region: &str) -> Identity {

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, bail};
 use infra::Architecture;
-use infra::stack::params;
+use infra::stack::{ids, params};
 use sha2::{Digest, Sha256};
 
 use crate::tools::Tools;
@@ -26,6 +26,8 @@ pub struct Function {
     pub bin: &'static str,
     /// The template parameter receiving its S3 key.
     pub code_key_parameter: &'static str,
+    /// Its logical id in the template.
+    pub logical_id: &'static str,
 }
 
 /// The stack's functions, in a fixed order.
@@ -34,11 +36,13 @@ pub const FUNCTIONS: [Function; 2] = [
         name: "handler",
         bin: "reconciler-handler",
         code_key_parameter: params::HANDLER_CODE_KEY,
+        logical_id: ids::HANDLER_FUNCTION,
     },
     Function {
         name: "sweep",
         bin: "reconciler-sweep",
         code_key_parameter: params::SWEEP_CODE_KEY,
+        logical_id: ids::SWEEP_FUNCTION,
     },
 ];
 

@@ -15,6 +15,8 @@ pub mod hygiene;
 pub mod invoke;
 pub mod ledger;
 pub mod logs;
+#[cfg(test)]
+mod mocks;
 pub mod replay;
 pub mod run;
 #[cfg(test)]

@@ -18,6 +18,9 @@ use xtask::{bench, dlq, ledger, logs, replay, run, sim, smoke, status, sweep, sy
     about = "Credit reconciler: build, test, run and operate"
 )]
 struct Cli {
+    /// On an error, also print its backtrace (for bug reports).
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -41,6 +44,13 @@ enum Cmd {
     Deploy(deploy::DeployArgs),
     /// Delete a stage's stack; says which retained resources stay behind.
     Destroy(deploy::DestroyArgs),
+    /// The code versions deployed to a stage (newest first, the live one marked).
+    Releases(deploy::ReleasesArgs),
+    /// Redeploy a previous release's code without rebuilding, through a change set.
+    Rollback(deploy::RollbackArgs),
+    /// CloudFormation drift detection: resources changed outside the stack;
+    /// exit code 2 on drift.
+    Drift(deploy::DriftArgs),
     /// Inspect, replay or purge a stage's dead-letter queue.
     Dlq(dlq::Args),
     /// Inspect unrouted events (no ledger detail-type); resend one under the
@@ -74,15 +84,21 @@ enum Cmd {
 }
 
 /// A failed command prints one line (what went wrong, what to do), also when
-/// `RUST_BACKTRACE` is set; `XTASK_BACKTRACE=1` adds the error's backtrace
-/// (bugs panic, and panics keep Rust's own report).
+/// `RUST_BACKTRACE` is set; `-v` (or `XTASK_BACKTRACE=1`) adds the error's
+/// backtrace (bugs panic, and panics keep Rust's own report).
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let verbose = cli.verbose || std::env::var_os("XTASK_BACKTRACE").is_some_and(|v| v == "1");
+    if verbose {
+        // SAFETY: no other thread exists yet (the runtimes start in the
+        // commands); errors capture a backtrace from here on.
+        unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "1") };
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if std::env::var_os("XTASK_BACKTRACE").is_some_and(|v| v == "1") {
+            if verbose {
                 eprintln!("{}", e.backtrace());
             }
             ExitCode::FAILURE
@@ -99,9 +115,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Run(args) => done(run::run(args)),
         Cmd::Moto(args) => done(run::moto(args)),
         Cmd::Synth(args) => done(synth::run(args)),
-        Cmd::Diff(args) => done(deploy::diff(args)),
+        Cmd::Diff(args) => deploy::diff(args),
         Cmd::Deploy(args) => done(deploy::deploy(args)),
         Cmd::Destroy(args) => done(deploy::destroy(args)),
+        Cmd::Releases(args) => done(deploy::releases(args)),
+        Cmd::Rollback(args) => done(deploy::rollback(args)),
+        Cmd::Drift(args) => deploy::drift(args),
         Cmd::Dlq(args) => dlq::run(args),
         Cmd::Unrouted(args) => dlq::run_unrouted(args),
         Cmd::Smoke(args) => smoke::run(args),

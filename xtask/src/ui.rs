@@ -76,6 +76,118 @@ pub fn interactive() -> bool {
     std::io::stdin().is_terminal()
 }
 
+/// Where a long operation talks to its operator: notes while it works
+/// (progress, warnings), the result, and questions. The commands use
+/// [`Terminal`]; the tests use [`Recorder`] and read back what was said, so
+/// the operation itself never prints.
+pub trait Out: Send + Sync {
+    /// A note while working (standard error on a terminal).
+    fn note(&self, line: &str);
+    /// Part of the result (standard output on a terminal).
+    fn show(&self, text: &str);
+    /// Asks a person; true when the answer confirms (see [`confirms`]).
+    ///
+    /// # Errors
+    /// The answer could not be read.
+    fn ask(&self, question: &str, expected: &str) -> anyhow::Result<bool>;
+}
+
+/// The terminal: notes on standard error, results on standard output,
+/// questions asked on standard error and answered on standard input.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Terminal;
+
+impl Out for Terminal {
+    fn note(&self, line: &str) {
+        eprintln!("{line}");
+    }
+
+    fn show(&self, text: &str) {
+        print!("{text}");
+        if !text.ends_with('\n') {
+            println!();
+        }
+    }
+
+    fn ask(&self, question: &str, expected: &str) -> anyhow::Result<bool> {
+        ask(question, expected)
+    }
+}
+
+/// Keeps what was said (and answers every question with `answer`), for
+/// tests; notes are echoed to standard error so a failing test shows them.
+#[derive(Debug, Default)]
+pub struct Recorder {
+    lines: std::sync::Mutex<Vec<String>>,
+    /// The answer to every question.
+    pub answer: bool,
+}
+
+impl Recorder {
+    /// A recorder answering every question with `answer`.
+    pub fn answering(answer: bool) -> Recorder {
+        Recorder {
+            lines: std::sync::Mutex::default(),
+            answer,
+        }
+    }
+
+    /// Everything said so far, one entry per note, result or question
+    /// (questions start with `? `).
+    pub fn said(&self) -> Vec<String> {
+        self.lines.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Everything said, as one text.
+    pub fn text(&self) -> String {
+        self.said().join("\n")
+    }
+
+    fn keep(&self, line: String) {
+        eprintln!("{line}");
+        if let Ok(mut lines) = self.lines.lock() {
+            lines.push(line);
+        }
+    }
+}
+
+impl Out for Recorder {
+    fn note(&self, line: &str) {
+        self.keep(line.to_owned());
+    }
+
+    fn show(&self, text: &str) {
+        self.keep(text.trim_end().to_owned());
+    }
+
+    fn ask(&self, question: &str, _expected: &str) -> anyhow::Result<bool> {
+        self.keep(format!("? {question}"));
+        Ok(self.answer)
+    }
+}
+
+/// Goes on, asks through `out`, or stops.
+///
+/// # Errors
+/// Refused, or not confirmed (`not_confirmed` says what did not happen).
+pub fn settle(
+    confirmation: Confirmation,
+    out: &dyn Out,
+    not_confirmed: &str,
+) -> anyhow::Result<()> {
+    match confirmation {
+        Confirmation::Proceed => Ok(()),
+        Confirmation::Refuse(why) => anyhow::bail!(why),
+        Confirmation::Ask { question, expected } => {
+            if out.ask(&question, &expected)? {
+                Ok(())
+            } else {
+                anyhow::bail!("not confirmed: {not_confirmed}")
+            }
+        }
+    }
+}
+
 /// Whether to go on without asking, ask, or stop.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Confirmation {
@@ -114,17 +226,7 @@ impl Confirmation {
     /// # Errors
     /// Refused, or not confirmed (`not_confirmed` says what did not happen).
     pub fn resolve(self, not_confirmed: &str) -> anyhow::Result<()> {
-        match self {
-            Confirmation::Proceed => Ok(()),
-            Confirmation::Refuse(why) => anyhow::bail!(why),
-            Confirmation::Ask { question, expected } => {
-                if ask(&question, &expected)? {
-                    Ok(())
-                } else {
-                    anyhow::bail!("not confirmed: {not_confirmed}")
-                }
-            }
-        }
+        settle(self, &Terminal, not_confirmed)
     }
 }
 

@@ -91,9 +91,14 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     let mut opts = DeployOptions::new(config.clone());
     opts.outputs_dir = std::env::temp_dir().join(format!("status-{}", std::process::id()));
     opts.code = xtask::build::Source::Prebuilt(e2e::prebuilt_artifacts());
-    xtask::deploy::deploy(&Clients::new(&session.config), &tools, &opts)
-        .await
-        .expect("deploy dev");
+    xtask::deploy::deploy(
+        &Clients::new(&session.config),
+        &tools,
+        &opts,
+        &xtask::ui::Recorder::default(),
+    )
+    .await
+    .expect("deploy dev");
     let console = Console::from_session(session).await.unwrap();
     let o = &console.outputs;
     assert_eq!(o.dead_letter_queue_name, "cc-agent-reconciler-dlq-dev");

@@ -77,10 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let result = tokio::runtime::Runtime::new()?.block_on(async {
         let clients = Clients::new(&crate::emulator::sdk_config(&moto.endpoint).await);
         let started = Instant::now();
-        let first = deploy::deploy(&clients, &tools, &opts).await?;
+        let first = deploy::deploy(&clients, &tools, &opts, &crate::ui::Terminal).await?;
         let first_time = started.elapsed();
         let started = Instant::now();
-        let again = deploy::deploy(&clients, &tools, &opts).await?;
+        let again = deploy::deploy(&clients, &tools, &opts, &crate::ui::Terminal).await?;
         let again_time = started.elapsed();
         anyhow::ensure!(
             first.outcome == Outcome::Created,

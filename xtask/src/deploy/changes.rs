@@ -407,7 +407,7 @@ pub fn merge_evidence(
 }
 
 /// Parameter values: the given ones over the template's defaults.
-fn effective_parameters(
+pub(super) fn effective_parameters(
     template: &Value,
     given: &BTreeMap<String, String>,
 ) -> BTreeMap<String, String> {
@@ -423,7 +423,7 @@ fn effective_parameters(
 
 /// Resolves `Ref` to a parameter and `${Parameter}` in `Fn::Sub` strings;
 /// everything else is compared as written.
-fn resolve(value: &Value, params: &BTreeMap<String, String>) -> Value {
+pub(super) fn resolve(value: &Value, params: &BTreeMap<String, String>) -> Value {
     if let Some(name) = value.get("Ref").and_then(Value::as_str)
         && let Some(v) = params.get(name)
     {

@@ -1,12 +1,17 @@
-//! The command lines of `deploy`, `diff` and `destroy`, and what they print.
+//! The command lines of `deploy`, `diff`, `destroy`, `releases`, `rollback`
+//! and `drift`, and what they print.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
 use infra::{Architecture, Stage, StageConfig};
 
+use std::process::ExitCode;
+
+use super::plan::RequireApproval;
 use super::{DeployOptions, DestroyOptions};
 use crate::aws::{AwsArgs, Clients, Session};
+use crate::ui::Terminal;
 
 /// An architecture on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -86,6 +91,11 @@ fn parse_parameter(arg: &str) -> Result<(String, String), String> {
 
 /// `cargo xtask deploy`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask deploy --stage dev
+  cargo xtask deploy --stage dev --hotswap
+  cargo xtask deploy --stage prod --yes --require-approval never   # CI, after review
+  cargo xtask deploy --stage dev --endpoint-url http://127.0.0.1:5000 --arch x86_64")]
 pub struct DeployArgs {
     #[command(flatten)]
     pub stack: StackArgs,
@@ -96,17 +106,45 @@ pub struct DeployArgs {
     /// Do not ask for confirmation (required for prod without a terminal).
     #[arg(long)]
     pub yes: bool,
+    /// When to stop for approval of security changes: never, broadening
+    /// (IAM or a resource policy allows more; the default) or any-change.
+    /// Without a terminal, a needed approval is a refusal.
+    #[arg(long, value_enum, default_value_t = RequireApproval::Broadening)]
+    pub require_approval: RequireApproval,
+    /// dev only: a failed update stays as it failed (no rollback), to debug
+    /// it in place; the next deploy updates it again.
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// dev only: when only the functions' code changed, update it directly
+    /// (seconds) instead of through a change set; the stack drifts until the
+    /// next normal deploy.
+    #[arg(long)]
+    pub hotswap: bool,
 }
 
 /// `cargo xtask diff`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask diff --stage prod
+  cargo xtask diff --stage prod --json | jq '.security'
+  cargo xtask diff --stage staging --fail   # exit 1 when a deploy would change anything")]
 pub struct DiffArgs {
     #[command(flatten)]
     pub stack: StackArgs,
+    /// Exit with 1 when there is any change (0: none).
+    #[arg(long)]
+    pub fail: bool,
+    /// Print the review as JSON (changes, properties, parameters, security,
+    /// destructive) instead of tables.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cargo xtask destroy`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask destroy --stage dev --yes
+  cargo xtask destroy --stage prod --yes --confirm-stack cc-agent-reconciler-prod --lift-termination-protection")]
 pub struct DestroyArgs {
     /// dev, staging or prod.
     #[arg(long)]
@@ -119,6 +157,72 @@ pub struct DestroyArgs {
     /// The stack's name, to confirm destroying prod without typing it.
     #[arg(long, value_name = "STACK")]
     pub confirm_stack: Option<String>,
+    /// Turn the stack's termination protection off first (deploy turns it
+    /// on for staging and prod); without this, destroy refuses such a stack.
+    #[arg(long)]
+    pub lift_termination_protection: bool,
+}
+
+/// `cargo xtask releases`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Example:
+  cargo xtask releases --stage prod")]
+pub struct ReleasesArgs {
+    /// dev, staging or prod.
+    #[arg(long)]
+    pub stage: Stage,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+}
+
+/// `cargo xtask rollback`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask rollback --stage prod            # the release before the current one
+  cargo xtask rollback --stage prod --to 3f2a9c1b")]
+pub struct RollbackArgs {
+    /// dev, staging or prod.
+    #[arg(long)]
+    pub stage: Stage,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// The version to go back to (from `cargo xtask releases`; a unique
+    /// prefix of 4 digits or more). Default: the release before the current one.
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<String>,
+    /// Do not ask for confirmation (required for prod without a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// As for deploy.
+    #[arg(long, value_enum, default_value_t = RequireApproval::Broadening)]
+    pub require_approval: RequireApproval,
+}
+
+/// `cargo xtask drift`.
+#[derive(clap::Args, Debug)]
+#[command(after_help = "Examples:
+  cargo xtask drift --stage prod
+  cargo xtask drift --stage prod --json")]
+pub struct DriftArgs {
+    /// dev, staging or prod.
+    #[arg(long)]
+    pub stage: Stage,
+    #[command(flatten)]
+    pub aws: AwsArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A reading command's session on the stage, its who-and-where printed.
+async fn reading(stage: Stage, aws: &AwsArgs) -> anyhow::Result<Clients> {
+    let session = Session::open(&crate::aws::Target {
+        stage,
+        aws: aws.clone(),
+    })
+    .await?;
+    eprintln!("{}", session.who_and_where());
+    Ok(Clients::new(&session.config))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -133,46 +237,53 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let mut opts = args.stack.options()?;
     opts.allow_destructive = args.allow_destructive;
     opts.yes = args.yes;
+    opts.require_approval = args.require_approval;
+    opts.no_rollback = args.no_rollback;
+    opts.hotswap = args.hotswap;
     runtime()?.block_on(async {
         let session = Session::with_config(opts.config.clone(), &args.stack.aws).await?;
         session.before_writing()?;
         let clients = Clients::new(&session.config);
-        let report = super::deploy(&clients, &tools, &opts).await?;
+        let report = super::deploy(&clients, &tools, &opts, &Terminal).await?;
         println!("{}", report.summary());
         Ok(())
     })
 }
 
-/// Runs `cargo xtask diff`.
-pub fn diff(args: DiffArgs) -> anyhow::Result<()> {
+/// Runs `cargo xtask diff`: exit code 1 with `--fail` when anything would change.
+pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let tools = crate::tools::ensure()?;
     let opts = args.stack.options()?;
     runtime()?.block_on(async {
         let session = Session::with_config(opts.config.clone(), &args.stack.aws).await?;
         eprintln!("{}", session.who_and_where());
         let clients = Clients::new(&session.config);
-        let report = super::diff(&clients, &tools, &opts).await?;
-        println!(
-            "Diff of {} ({}):",
-            report.stack_name,
-            if report.stack_exists {
-                "update"
-            } else {
-                "new stack"
-            }
-        );
-        if report.is_empty() {
-            println!("No changes.");
+        let review = super::diff(&clients, &tools, &opts, &Terminal).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&review.to_json())?);
         } else {
-            print!("{}", report.table);
-        }
-        if !report.destructive.is_empty() {
-            println!("A deploy would refuse this without --allow-destructive:");
-            for d in &report.destructive {
-                println!("  - {d}");
+            println!(
+                "Diff of {} ({}):",
+                review.stack_name,
+                if review.create { "new stack" } else { "update" }
+            );
+            if review.is_empty() {
+                println!("No changes.");
+            } else {
+                print!("{}", review.render(opts.color));
+            }
+            if !review.destructive.is_empty() {
+                println!("A deploy would refuse this without --allow-destructive:");
+                for d in &review.destructive {
+                    println!("  - {d}");
+                }
             }
         }
-        Ok(())
+        Ok(if args.fail && !review.is_empty() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        })
     })
 }
 
@@ -182,6 +293,7 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
         stage: args.stage,
         yes: args.yes,
         confirm_stack: args.confirm_stack,
+        lift_termination_protection: args.lift_termination_protection,
         interactive: std::io::stdin().is_terminal(),
         outputs_dir: crate::root().join("target/cfn"),
     };
@@ -193,7 +305,59 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
         .await?;
         session.before_writing()?;
         let clients = Clients::new(&session.config);
-        super::destroy(&clients, &opts).await.map(|_| ())
+        super::destroy(&clients, &opts, &Terminal).await.map(|_| ())
+    })
+}
+
+/// Runs `cargo xtask releases`.
+pub fn releases(args: ReleasesArgs) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        let clients = reading(args.stage, &args.aws).await?;
+        let (found, current) = super::releases(&clients, args.stage, &Terminal).await?;
+        println!("Releases of {}:", infra::stack_name(args.stage));
+        print!("{}", super::releases::render(&found, current.as_deref()));
+        Ok(())
+    })
+}
+
+/// Runs `cargo xtask rollback`.
+pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
+    // A rollback builds nothing: the tools are never run.
+    let tools = crate::tools::Tools {
+        bin: crate::root().join(".venv/bin"),
+    };
+    let config = StageConfig::load(args.stage).map_err(anyhow::Error::msg)?;
+    let mut opts = DeployOptions::new(config);
+    opts.interactive = std::io::stdin().is_terminal();
+    opts.color = std::io::stdout().is_terminal();
+    opts.yes = args.yes;
+    opts.require_approval = args.require_approval;
+    runtime()?.block_on(async {
+        let session = Session::with_config(opts.config.clone(), &args.aws).await?;
+        session.before_writing()?;
+        let clients = Clients::new(&session.config);
+        let report =
+            super::rollback(&clients, &tools, &opts, args.to.as_deref(), &Terminal).await?;
+        println!("{}", report.summary());
+        Ok(())
+    })
+}
+
+/// Runs `cargo xtask drift`: exit code 2 when the stack drifted.
+pub fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(async {
+        let clients = reading(args.stage, &args.aws).await?;
+        let report = super::drift::detect(&clients, &infra::stack_name(args.stage)).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", super::drift::render(&report));
+        }
+        Ok(if report.has_drift() {
+            ExitCode::from(crate::console::NEEDS_A_PERSON)
+        } else {
+            ExitCode::SUCCESS
+        })
     })
 }
 

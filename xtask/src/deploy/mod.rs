@@ -1,40 +1,66 @@
-//! `cargo xtask deploy`, `diff` and `destroy`: a stage's stack through
-//! CloudFormation change sets, with guard rails.
+//! `cargo xtask deploy`, `diff`, `destroy`, `releases`, `rollback` and
+//! `drift`: a stage's stack through CloudFormation change sets, with guard
+//! rails.
 //!
 //! A deploy: builds the Lambdas for the stage's architecture (skipped when
-//! their inputs are unchanged, see [`crate::build`]), uploads the zips under
-//! content-hashed keys (skipped when present, see [`crate::artifacts`]),
-//! creates a change set for the synthesized template, prints it
-//! ([`changes::render`]), refuses to lose data ([`changes::guard`]), asks for
-//! prod, executes it while following the stack events ([`progress`]), and
-//! writes the outputs to `target/cfn/<stack>.outputs.json`.
+//! their inputs are unchanged, see [`crate::build`]), makes sure of the
+//! artifacts bucket and uploads the zips under content-hashed keys (skipped
+//! when present, see [`crate::artifacts`]), proposes a change set for the
+//! synthesized template ([`cfn`]; through the bucket when the template is
+//! over the inline limit), shows the review ([`review`]: resources,
+//! properties, security), refuses to lose data ([`changes::guard`]), asks
+//! for approval of broadened permissions and for prod ([`plan`]), executes
+//! it while following the stack events ([`progress`]), turns termination
+//! protection on for staging and prod, writes the outputs to
+//! `target/cfn/<stack>.outputs.json`, warns when nobody hears the alarms,
+//! and records the release ([`releases`]).
 //!
-//! The functions here are what the binary runs and what the end-to-end tests
-//! call; the clap arguments and the printing of reports live in [`cli`].
+//! These functions decide and call; they never print: they talk through a
+//! [`crate::ui::Out`] (the terminal for the commands, a recorder for the
+//! tests). The command lines live in [`cli`].
 
+pub mod cfn;
 pub mod changes;
 pub mod cli;
+pub mod drift;
+mod emulator;
+pub mod hotswap;
 pub mod plan;
 pub mod progress;
+pub mod properties;
+pub mod releases;
+pub mod review;
+pub mod security;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{Context, bail};
-use aws_sdk_cloudformation::error::DisplayErrorContext;
-use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, TemplateStage};
-use infra::StageConfig;
 use infra::stack::params;
+use infra::{Stage, StageConfig};
 use serde_json::Value;
 
-use crate::artifacts;
-use crate::aws::Clients;
-use crate::build::{self, Built};
+use crate::artifacts::{self, Bucket};
+use crate::aws::{Caller, Clients};
+use crate::build;
 use crate::tools::Tools;
-use crate::ui::Confirmation;
-use changes::{ParameterChange, ResourceChange};
-use plan::StackPlan;
+use crate::ui::{Confirmation, Out, settle};
+use cfn::{Deployed, Execution, Proposal};
+use changes::{Destructive, ResourceChange};
+use plan::{RequireApproval, StackPlan};
+use releases::Release;
+use review::{Before, Review};
+
+/// What a deploy puts live.
+#[derive(Clone, Debug, Default)]
+pub enum Purpose {
+    /// The working tree: its template and its code.
+    #[default]
+    Deploy,
+    /// A recorded release's code, with the deployed template and parameters
+    /// (`cargo xtask rollback`): nothing is built.
+    Rollback(Release),
+}
 
 /// What to deploy, and how careful to be.
 #[derive(Clone, Debug)]
@@ -56,6 +82,14 @@ pub struct DeployOptions {
     pub outputs_dir: PathBuf,
     /// Where the functions' code comes from.
     pub code: build::Source,
+    /// When security changes stop the deploy for approval.
+    pub require_approval: RequireApproval,
+    /// `--no-rollback` (dev): a failure leaves the stack as it failed.
+    pub no_rollback: bool,
+    /// `--hotswap` (dev): swap the code directly when only code changed.
+    pub hotswap: bool,
+    /// The working tree, or a release to go back to.
+    pub purpose: Purpose,
 }
 
 impl DeployOptions {
@@ -71,6 +105,10 @@ impl DeployOptions {
             color: false,
             outputs_dir: crate::root().join("target/cfn"),
             code: build::Source::Build,
+            require_approval: RequireApproval::default(),
+            no_rollback: false,
+            hotswap: false,
+            purpose: Purpose::Deploy,
         }
     }
 
@@ -86,6 +124,8 @@ pub enum Outcome {
     Created,
     /// The stack was updated.
     Updated,
+    /// Only the functions' code was swapped (`--hotswap`).
+    Hotswapped,
     /// Nothing to do: the stack already matches.
     NoChanges,
 }
@@ -95,6 +135,7 @@ impl std::fmt::Display for Outcome {
         f.write_str(match self {
             Outcome::Created => "created",
             Outcome::Updated => "updated",
+            Outcome::Hotswapped => "hotswapped",
             Outcome::NoChanges => "no-changes",
         })
     }
@@ -105,21 +146,30 @@ impl std::fmt::Display for Outcome {
 pub struct DeployReport {
     /// `cc-agent-reconciler-<stage>`.
     pub stack_name: String,
-    /// Created, updated or unchanged.
+    /// Created, updated, hotswapped or unchanged.
     pub outcome: Outcome,
     /// The status of a stack that was deleted and created again
     /// (`ROLLBACK_COMPLETE`, `REVIEW_IN_PROGRESS`).
     pub recovered_from: Option<String>,
-    /// Whether cargo-lambda ran (false: inputs unchanged).
+    /// Whether cargo-lambda ran (false: inputs unchanged, prebuilt, or a rollback).
     pub rebuilt: bool,
     /// Zips uploaded (0: all already in the bucket).
     pub uploaded: usize,
-    /// The S3 keys of the functions' code, as passed to the template.
+    /// The S3 keys of the functions' code, as passed to the template, in
+    /// the order of [`build::FUNCTIONS`].
     pub code_keys: Vec<String>,
+    /// The version of that code (see [`releases`]).
+    pub version: String,
     /// The change set's rows (empty for no changes).
     pub changes: Vec<ResourceChange>,
+    /// The security changes shown (empty for no changes).
+    pub security: Vec<security::SecurityChange>,
     /// Destructive changes let through by `--allow-destructive`.
-    pub destructive: Vec<changes::Destructive>,
+    pub destructive: Vec<Destructive>,
+    /// Where the template went when it was too large to send inline.
+    pub template_location: Option<String>,
+    /// The release record written (`None`: the code did not change).
+    pub release_record: Option<String>,
     /// The stack's outputs.
     pub outputs: BTreeMap<String, String>,
     /// Where they were written.
@@ -127,15 +177,16 @@ pub struct DeployReport {
 }
 
 impl DeployReport {
-    /// One machine-readable line: `deploy: stack=… outcome=… rebuilt=… uploaded=… changes=…`.
+    /// One machine-readable line: `deploy: stack=… outcome=… rebuilt=… uploaded=… changes=… version=…`.
     pub fn summary(&self) -> String {
         format!(
-            "deploy: stack={} outcome={} rebuilt={} uploaded={} changes={}{}",
+            "deploy: stack={} outcome={} rebuilt={} uploaded={} changes={} version={}{}",
             self.stack_name,
             self.outcome,
             self.rebuilt,
             self.uploaded,
             self.changes.len(),
+            self.version,
             self.recovered_from
                 .as_deref()
                 .map(|s| format!(" recovered-from={s}"))
@@ -144,162 +195,415 @@ impl DeployReport {
     }
 }
 
-/// What `diff` found.
-#[derive(Clone, Debug)]
-pub struct DiffReport {
-    /// `cc-agent-reconciler-<stage>`.
-    pub stack_name: String,
-    /// Whether the stack exists (otherwise every resource is an `Add`).
-    pub stack_exists: bool,
-    /// The change set's rows.
-    pub changes: Vec<ResourceChange>,
-    /// Parameters whose values change.
-    pub parameters: Vec<ParameterChange>,
-    /// What the deploy guard would refuse (without `--allow-destructive`).
-    pub destructive: Vec<changes::Destructive>,
-    /// The rendered table.
-    pub table: String,
+/// The functions' code of a deploy.
+struct Code {
+    /// Code key parameter → S3 key.
+    keys: BTreeMap<String, String>,
+    rebuilt: bool,
+    uploaded: usize,
 }
 
-impl DiffReport {
-    /// Nothing would change.
-    pub fn is_empty(&self) -> bool {
-        self.changes.is_empty() && self.parameters.is_empty()
+impl Code {
+    /// The keys in the order of [`build::FUNCTIONS`].
+    fn ordered(&self) -> Vec<String> {
+        build::FUNCTIONS
+            .iter()
+            .filter_map(|f| self.keys.get(f.code_key_parameter).cloned())
+            .collect()
     }
 }
 
-/// Deploys the stage's stack; see the module documentation.
-///
-/// # Errors
-/// Refusals (guard, confirmation, a busy stack), build or upload failures,
-/// and a failed stack operation (after printing each failed resource).
-pub async fn deploy(
+/// Builds (or reads) the packages and uploads the missing ones.
+async fn upload_code(
     clients: &Clients,
     tools: &Tools,
     opts: &DeployOptions,
-) -> anyhow::Result<DeployReport> {
-    let stack = opts.stack_name();
-    opts.config.validate().map_err(anyhow::Error::msg)?;
-    // Before building anything: a prod deploy nobody can confirm stops here.
-    if let Confirmation::Refuse(error) =
-        plan::deploy_confirmation(opts.config.stage, opts.yes, opts.interactive)
-    {
-        bail!(error);
-    }
-    build::check_source(tools, opts.config.architecture, &opts.code)?;
-    let template = infra::template(&opts.config).to_json();
-    let stack_plan = plan::plan(
-        progress::stack_status(&clients.cfn, &stack)
-            .await?
-            .as_deref(),
-    );
-    if let StackPlan::Blocked { status, advice } = &stack_plan {
-        bail!("{stack} is {status}: {advice}");
-    }
-
+    bucket: &Bucket,
+    out: &dyn Out,
+) -> anyhow::Result<Code> {
     let built = build::packages(tools, opts.config.architecture, &opts.code)?;
-    let account = artifacts::account_id(clients).await?;
-    let bucket = artifacts::bucket_name(&account, &clients.region);
-    artifacts::ensure_bucket(clients, &bucket).await?;
-    let mut keys = Vec::new();
-    let mut uploaded = 0;
+    let mut code = Code {
+        keys: BTreeMap::new(),
+        rebuilt: built.rebuilt,
+        uploaded: 0,
+    };
     for zip in &built.zips {
-        let (key, fresh) = artifacts::upload_if_missing(clients, &bucket, zip).await?;
-        eprintln!(
-            "artifacts: s3://{bucket}/{key} {}",
+        let (key, fresh) = artifacts::upload_if_missing(clients, bucket, zip).await?;
+        out.note(&format!(
+            "artifacts: s3://{}/{key} {}",
+            bucket.name,
             if fresh {
                 "uploaded"
             } else {
                 "already there, not uploaded"
             }
-        );
-        uploaded += usize::from(fresh);
-        keys.push(key);
-    }
-    let parameters = stack_parameters(&opts.config, &bucket, &built, &keys, &opts.parameters)?;
-
-    let mut recovered_from = None;
-    if let StackPlan::Recreate { status } = &stack_plan {
-        eprintln!(
-            "stack: {stack} is {status}: a first create that failed (or was never executed) \
-             left it empty and it cannot be updated; deleting it, then creating it again"
-        );
-        delete_and_wait(clients, &stack).await?;
-        recovered_from = Some(status.clone());
-    }
-    let create = !matches!(stack_plan, StackPlan::Update);
-
-    let report = |outcome, changes, destructive, outputs, outputs_file| DeployReport {
-        stack_name: stack.clone(),
-        outcome,
-        recovered_from: recovered_from.clone(),
-        rebuilt: built.rebuilt,
-        uploaded,
-        code_keys: keys.clone(),
-        changes,
-        destructive,
-        outputs,
-        outputs_file,
-    };
-
-    let proposal = propose(clients, &stack, &template, &parameters, create).await?;
-    let Proposal::Changes {
-        change_set_id,
-        changes,
-        parameters: parameter_changes,
-    } = proposal
-    else {
-        println!("No changes: {stack} is up to date.");
-        let (outputs, file) = save_outputs(clients, &stack, opts).await?;
-        return Ok(report(
-            Outcome::NoChanges,
-            Vec::new(),
-            Vec::new(),
-            outputs,
-            file,
         ));
-    };
-    println!(
-        "Change set for {stack} ({}):",
-        if create { "create" } else { "update" }
-    );
-    print!(
-        "{}",
-        changes::render(&changes, &parameter_changes, opts.color)
-    );
+        code.uploaded += usize::from(fresh);
+        code.keys
+            .insert(zip.function.code_key_parameter.to_owned(), key);
+    }
+    Ok(code)
+}
 
-    let destructive = match changes::guard(&changes, opts.allow_destructive) {
-        Ok(destructive) => destructive,
-        Err(refusal) => {
-            discard(clients, &stack, &change_set_id, create).await;
-            bail!(refusal);
+/// A release's code, each zip checked to be still in the bucket.
+async fn release_code(
+    clients: &Clients,
+    bucket: &Bucket,
+    release: &Release,
+) -> anyhow::Result<Code> {
+    for key in release.code.values() {
+        if !artifacts::exists(clients, bucket, key).await? {
+            bail!(
+                "release {}: s3://{}/{key} is gone from the artifacts bucket; restore a previous \
+                 version of the object (the bucket is versioned) or deploy that commit again",
+                release.version,
+                bucket.name
+            );
+        }
+    }
+    Ok(Code {
+        keys: release.code.clone(),
+        rebuilt: false,
+        uploaded: 0,
+    })
+}
+
+/// The artifacts bucket of the caller's account, made sure of.
+async fn artifacts_bucket(clients: &Clients, out: &dyn Out) -> anyhow::Result<(Caller, Bucket)> {
+    let caller = clients.caller().await?;
+    let bucket = Bucket::of(&caller.account, &clients.region);
+    let ensured =
+        artifacts::ensure_bucket(clients, &bucket, emulator::bucket_tls_policy(clients)).await?;
+    if ensured.created {
+        out.note(&format!("artifacts: created s3://{}", bucket.name));
+    }
+    if !ensured.completed.is_empty() && !ensured.created {
+        out.note(&format!(
+            "artifacts: s3://{} lacked {}: set now",
+            bucket.name,
+            ensured.completed.join(", ")
+        ));
+    }
+    Ok((caller, bucket))
+}
+
+/// Deploys the stage's stack; see the module documentation.
+///
+/// # Errors
+/// Refusals (guard, approval, confirmation, a busy stack, a dev-only
+/// option elsewhere), build or upload failures, and a failed stack operation
+/// (naming each failed resource).
+pub async fn deploy(
+    clients: &Clients,
+    tools: &Tools,
+    opts: &DeployOptions,
+    out: &dyn Out,
+) -> anyhow::Result<DeployReport> {
+    let stack = opts.stack_name();
+    let stage = opts.config.stage;
+    opts.config.validate().map_err(anyhow::Error::msg)?;
+    plan::dev_only(stage, opts.no_rollback, opts.hotswap).map_err(anyhow::Error::msg)?;
+    // Before building anything: a prod deploy nobody can confirm stops here.
+    if let Confirmation::Refuse(error) =
+        plan::deploy_confirmation(stage, opts.yes, opts.interactive)
+    {
+        bail!(error);
+    }
+    if matches!(opts.purpose, Purpose::Deploy) {
+        build::check_source(tools, opts.config.architecture, &opts.code)?;
+    }
+    let deployed = cfn::deployed(clients, &stack).await?;
+    let stack_plan = plan::plan(deployed.as_ref().map(|d| d.status.as_str()));
+    if let StackPlan::Blocked { status, advice } = &stack_plan {
+        bail!("{stack} is {status}: {advice}");
+    }
+
+    let (caller, bucket) = artifacts_bucket(clients, out).await?;
+    let (code, template, parameters) = match &opts.purpose {
+        Purpose::Deploy => {
+            let code = upload_code(clients, tools, opts, &bucket, out).await?;
+            let first_create = !matches!(stack_plan, StackPlan::Update);
+            let parameters = stack_parameters(
+                &opts.config,
+                &bucket.name,
+                &code.keys,
+                first_create,
+                &opts.parameters,
+            )?;
+            let template: Value = serde_json::from_str(&infra::template(&opts.config).to_json())
+                .context("parse the synthesized template")?;
+            (code, template, parameters)
+        }
+        Purpose::Rollback(release) => {
+            let deployed = deployed
+                .as_ref()
+                .with_context(|| format!("{stack} does not exist: nothing to roll back"))?;
+            let code = release_code(clients, &bucket, release).await?;
+            let mut parameters = deployed.parameters.clone();
+            parameters.extend(code.keys.clone());
+            (code, deployed.template.clone(), parameters)
         }
     };
-    for d in &destructive {
-        eprintln!("warning: --allow-destructive: {d}");
-    }
-    if let Confirmation::Ask { question, expected } =
-        plan::deploy_confirmation(opts.config.stage, opts.yes, opts.interactive)
-        && !crate::ui::ask(&question, &expected)?
+    let version = releases::version_of(&code.keys);
+    let mut report = DeployReport {
+        stack_name: stack.clone(),
+        outcome: Outcome::NoChanges,
+        recovered_from: None,
+        rebuilt: code.rebuilt,
+        uploaded: code.uploaded,
+        code_keys: code.ordered(),
+        version: version.clone(),
+        changes: Vec::new(),
+        security: Vec::new(),
+        destructive: Vec::new(),
+        template_location: None,
+        release_record: None,
+        outputs: BTreeMap::new(),
+        outputs_file: PathBuf::new(),
+    };
+    let release = |kind: &str| Release {
+        version: version.clone(),
+        stack: stack.clone(),
+        deployed_at_ms: crate::when::now_ms(),
+        kind: kind.to_owned(),
+        principal: caller.principal.clone(),
+        architecture: build::arch_dir(opts.config.architecture).to_owned(),
+        git: releases::git_commit(),
+        code: code.keys.clone(),
+    };
+    let previous_version = deployed
+        .as_ref()
+        .map(|d| releases::version_of(&releases::code_of(&d.parameters)));
+
+    if opts.hotswap
+        && let (StackPlan::Update, Some(d)) = (&stack_plan, &deployed)
     {
-        discard(clients, &stack, &change_set_id, create).await;
-        bail!("not confirmed: nothing deployed");
+        match hotswap::plan(&d.template, &d.parameters, &template, &parameters) {
+            Ok(swaps) if !swaps.is_empty() => {
+                let physical = cfn::physical_ids(clients, &stack).await?;
+                let swapped = hotswap::swap(clients, &bucket.name, &physical, &swaps).await?;
+                out.note(&format!(
+                    "hotswap: updated the code of {} directly; the stack drifts from what runs \
+                     until the next deploy without --hotswap (`cargo xtask drift` shows it)",
+                    swapped.join(" and ")
+                ));
+                report.outcome = Outcome::Hotswapped;
+                report.release_record =
+                    Some(releases::record(clients, &bucket, &release("hotswap")).await?);
+                (report.outputs, report.outputs_file) =
+                    save_outputs(clients, &stack, opts, out).await?;
+                return Ok(report);
+            }
+            Ok(_) => {}
+            Err(why) => out.note(&format!(
+                "hotswap: {why}, so a change set is needed: deploying through one"
+            )),
+        }
     }
 
-    execute(clients, &stack, &change_set_id, changes.len(), create).await?;
-    let (outputs, file) = save_outputs(clients, &stack, opts).await?;
-    let outcome = if create {
+    if let StackPlan::Recreate { status } = &stack_plan {
+        out.note(&format!(
+            "stack: {stack} is {status}: a first create that failed (or was never executed) \
+             left it empty and it cannot be updated; deleting it, then creating it again"
+        ));
+        cfn::delete(clients, &stack, 1, "delete").await?;
+        report.recovered_from = Some(status.clone());
+    }
+    let create = !matches!(stack_plan, StackPlan::Update);
+    let template_text = serde_json::to_string(&template).context("serialize the template")?;
+    let (source, location) = cfn::place_template(clients, &bucket, &stack, &template_text).await?;
+    if let Some(location) = &location {
+        out.note(&format!(
+            "template: {} bytes, over CloudFormation's {} inline: passed from {location}",
+            template_text.len(),
+            cfn::INLINE_LIMIT
+        ));
+    }
+    report.template_location = location;
+
+    let proposal = cfn::propose(clients, &stack, &source, &parameters, create).await?;
+    let before = deployed.as_ref().filter(|_| !create).map(|d| Before {
+        template: &d.template,
+        parameters: &d.parameters,
+    });
+    let set = match proposal {
+        Proposal::Changes(set) => {
+            let review = review::review(&stack, before, &template, &parameters, Some(&set));
+            // An emulator lists no change for parameter-only updates; the
+            // same template and parameters are nothing to do.
+            let unchanged = before.is_some_and(|b| *b.template == template) && review.is_empty();
+            if unchanged {
+                cfn::discard(clients, &stack, &set.id, false).await;
+                None
+            } else {
+                Some((set, review))
+            }
+        }
+        Proposal::NoChanges => None,
+    };
+    let Some((set, review)) = set else {
+        out.show(&format!("No changes: {stack} is up to date."));
+        (report.outputs, report.outputs_file) = save_outputs(clients, &stack, opts, out).await?;
+        return Ok(report);
+    };
+
+    out.show(&format!(
+        "Change set for {stack} ({}):\n{}",
+        if create { "create" } else { "update" },
+        review.render(opts.color)
+    ));
+    let checks = changes::guard(&review.changes, opts.allow_destructive)
+        .map_err(anyhow::Error::msg)
+        .and_then(|destructive| {
+            for d in &destructive {
+                out.note(&format!("warning: --allow-destructive: {d}"));
+            }
+            let approval = plan::approval(
+                opts.require_approval,
+                create,
+                review.broadens(),
+                opts.interactive,
+            );
+            settle(approval, out, "nothing deployed")?;
+            let confirmation = plan::deploy_confirmation(stage, opts.yes, opts.interactive);
+            settle(confirmation, out, "nothing deployed")?;
+            Ok(destructive)
+        });
+    report.destructive = match checks {
+        Ok(destructive) => destructive,
+        Err(refusal) => {
+            cfn::discard(clients, &stack, &set.id, create).await;
+            return Err(refusal);
+        }
+    };
+
+    let how = Execution {
+        create,
+        disable_rollback: opts.no_rollback,
+        resources: review.changes.len(),
+    };
+    let status = cfn::execute(clients, &stack, &set.id, how).await?;
+    out.show(&format!("{stack}: {status}"));
+    report.outcome = if create {
         Outcome::Created
     } else {
         Outcome::Updated
     };
-    Ok(report(outcome, changes, destructive, outputs, file))
+    report.changes = review.changes;
+    report.security = review.security;
+
+    if create {
+        protect_table(clients, &stack, &opts.config, &source, &parameters, out).await?;
+    }
+    protect(clients, &stack, opts, deployed.as_ref(), create, out).await?;
+    (report.outputs, report.outputs_file) = save_outputs(clients, &stack, opts, out).await?;
+    if stage != Stage::Dev
+        && let Some(topic) = report
+            .outputs
+            .get(infra::outputs::keys::OPS_ALERTS_TOPIC_ARN)
+        && let Some(warning) = crate::alerts::check_ops_alerts(&clients.sns, stage, topic).await
+    {
+        out.note(&warning);
+    }
+    if create || previous_version.as_deref() != Some(version.as_str()) {
+        let kind = match opts.purpose {
+            Purpose::Deploy => "deploy",
+            Purpose::Rollback(_) => "rollback",
+        };
+        report.release_record = Some(releases::record(clients, &bucket, &release(kind)).await?);
+    }
+    Ok(report)
+}
+
+/// After a first create whose stage protects its table: turns the table's
+/// deletion protection on (an in-place update of that one property). It is
+/// off during the create so that a failed first create rolls back *with*
+/// its table (`RetainExceptOnCreate` cannot delete a protected table: the
+/// rollback would fail, and the stack with it).
+///
+/// # Errors
+/// The update proposes anything else, or fails.
+async fn protect_table(
+    clients: &Clients,
+    stack: &str,
+    config: &StageConfig,
+    template: &cfn::TemplateSource,
+    parameters: &BTreeMap<String, String>,
+    out: &dyn Out,
+) -> anyhow::Result<()> {
+    let key = params::TABLE_DELETION_PROTECTION;
+    if !config.deletion_protection || parameters.get(key).map(String::as_str) != Some("false") {
+        return Ok(());
+    }
+    let mut protected = parameters.clone();
+    protected.insert(key.to_owned(), "true".to_owned());
+    let set = match cfn::propose(clients, stack, template, &protected, false).await? {
+        Proposal::Changes(set) => set,
+        Proposal::NoChanges => {
+            bail!("turning on the deletion protection of {stack}'s table proposed no change")
+        }
+    };
+    let only_the_table = set.rows.iter().all(|r| {
+        r.logical_id == infra::stack::ids::LEDGER_TABLE
+            && r.action == changes::Action::Modify
+            && r.replacement != Some(changes::Replacement::True)
+    });
+    if !only_the_table {
+        cfn::discard(clients, stack, &set.id, false).await;
+        bail!(
+            "turning on the deletion protection of {stack}'s table would change more than that \
+             ({}): not executed; the table is unprotected until the next deploy",
+            set.rows
+                .iter()
+                .map(|r| format!("{} {}", r.action, r.logical_id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let how = Execution {
+        create: false,
+        disable_rollback: false,
+        resources: set.rows.len(),
+    };
+    cfn::execute(clients, stack, &set.id, how).await?;
+    out.note(&format!(
+        "deletion protection: on for {stack}'s table (off during the first create, so that a \
+         failed one rolls back with it)"
+    ));
+    Ok(())
+}
+
+/// Turns termination protection on when the stage wants it and it is off.
+async fn protect(
+    clients: &Clients,
+    stack: &str,
+    opts: &DeployOptions,
+    deployed: Option<&Deployed>,
+    create: bool,
+    out: &dyn Out,
+) -> anyhow::Result<()> {
+    let on = !create && deployed.is_some_and(|d| d.termination_protection);
+    if !opts.config.termination_protection || on {
+        return Ok(());
+    }
+    if clients.on_emulator() && !emulator::TERMINATION_PROTECTION {
+        out.note(&format!(
+            "emulator: termination protection not turned on for {stack} (moto does not \
+             implement UpdateTerminationProtection); on AWS it would be"
+        ));
+        return Ok(());
+    }
+    cfn::set_termination_protection(clients, stack, true).await?;
+    out.note(&format!(
+        "termination protection: on for {stack} (destroy refuses until it is lifted)"
+    ));
+    Ok(())
 }
 
 /// Shows what a deploy would change, without changing anything: builds the
 /// code if its inputs changed (to know the code keys; nothing is uploaded),
-/// creates a change set, prints it and deletes it. A stack that does not
-/// exist yet is shown as all `Add`, without a change set.
+/// creates a change set, reviews it and deletes it. A stack that does not
+/// exist yet is reviewed as all `Add`, without a change set.
 ///
 /// # Errors
 /// A busy stack, a failed build, or CloudFormation refusing the change set.
@@ -307,58 +611,70 @@ pub async fn diff(
     clients: &Clients,
     tools: &Tools,
     opts: &DeployOptions,
-) -> anyhow::Result<DiffReport> {
+    out: &dyn Out,
+) -> anyhow::Result<Review> {
     let stack = opts.stack_name();
     opts.config.validate().map_err(anyhow::Error::msg)?;
     build::check_source(tools, opts.config.architecture, &opts.code)?;
-    let template = infra::template(&opts.config).to_json();
-    let stack_plan = plan::plan(
-        progress::stack_status(&clients.cfn, &stack)
-            .await?
-            .as_deref(),
-    );
-    let (changes, parameters) = match &stack_plan {
-        StackPlan::Blocked { status, advice } => bail!("{stack} is {status}: {advice}"),
-        StackPlan::Create | StackPlan::Recreate { .. } => {
-            if let StackPlan::Recreate { status } = &stack_plan {
-                println!("{stack} is {status}: a deploy deletes it and creates it again.");
+    let template: Value = serde_json::from_str(&infra::template(&opts.config).to_json())
+        .context("parse the synthesized template")?;
+    let deployed = cfn::deployed(clients, &stack).await?;
+    let stack_plan = plan::plan(deployed.as_ref().map(|d| d.status.as_str()));
+    let deployed = match (&stack_plan, deployed) {
+        (StackPlan::Blocked { status, advice }, _) => bail!("{stack} is {status}: {advice}"),
+        (StackPlan::Update, Some(deployed)) => deployed,
+        (plan, _) => {
+            if let StackPlan::Recreate { status } = plan {
+                out.note(&format!(
+                    "{stack} is {status}: a deploy deletes it and creates it again"
+                ));
             }
-            (all_added(&template)?, Vec::new())
-        }
-        StackPlan::Update => {
-            let built = build::packages(tools, opts.config.architecture, &opts.code)?;
-            let account = artifacts::account_id(clients).await?;
-            let bucket = artifacts::bucket_name(&account, &clients.region);
-            let keys: Vec<String> = built
-                .zips
-                .iter()
-                .map(|z| artifacts::object_key(z.function.name, &z.sha256))
-                .collect();
-            let parameters =
-                stack_parameters(&opts.config, &bucket, &built, &keys, &opts.parameters)?;
-            match propose(clients, &stack, &template, &parameters, false).await? {
-                Proposal::NoChanges => (Vec::new(), Vec::new()),
-                Proposal::Changes {
-                    change_set_id,
-                    changes,
-                    parameters,
-                } => {
-                    discard(clients, &stack, &change_set_id, false).await;
-                    (changes, parameters)
-                }
-            }
+            let new_stack = review::review(&stack, None, &template, &BTreeMap::new(), None);
+            return Ok(new_stack);
         }
     };
-    let destructive = changes::destructive_changes(&changes);
-    let table = changes::render(&changes, &parameters, opts.color);
-    Ok(DiffReport {
-        stack_name: stack,
-        stack_exists: !matches!(stack_plan, StackPlan::Create),
-        changes,
-        parameters,
-        destructive,
-        table,
-    })
+    let built = build::packages(tools, opts.config.architecture, &opts.code)?;
+    let caller = clients.caller().await?;
+    let bucket = Bucket::of(&caller.account, &clients.region);
+    let keys: BTreeMap<String, String> = built
+        .zips
+        .iter()
+        .map(|z| {
+            (
+                z.function.code_key_parameter.to_owned(),
+                artifacts::object_key(z.function.name, &z.sha256),
+            )
+        })
+        .collect();
+    let parameters = stack_parameters(&opts.config, &bucket.name, &keys, false, &opts.parameters)?;
+    let template_text = serde_json::to_string(&template).context("serialize the template")?;
+    let source = if cfn::needs_url(template_text.len()) {
+        artifacts::ensure_bucket(clients, &bucket, emulator::bucket_tls_policy(clients)).await?;
+        cfn::place_template(clients, &bucket, &stack, &template_text)
+            .await?
+            .0
+    } else {
+        cfn::TemplateSource::Body(template_text)
+    };
+    let before = Some(Before {
+        template: &deployed.template,
+        parameters: &deployed.parameters,
+    });
+    Ok(
+        match cfn::propose(clients, &stack, &source, &parameters, false).await? {
+            Proposal::NoChanges => review::review(
+                &stack,
+                before,
+                &template,
+                &parameters,
+                Some(&cfn::ChangeSet::default()),
+            ),
+            Proposal::Changes(set) => {
+                cfn::discard(clients, &stack, &set.id, false).await;
+                review::review(&stack, before, &template, &parameters, Some(&set))
+            }
+        },
+    )
 }
 
 /// What to destroy, and the confirmations given.
@@ -370,6 +686,8 @@ pub struct DestroyOptions {
     pub yes: bool,
     /// `--confirm-stack <name>` (prod).
     pub confirm_stack: Option<String>,
+    /// `--lift-termination-protection`.
+    pub lift_termination_protection: bool,
     /// Whether a human can be asked.
     pub interactive: bool,
     /// Where the deploy wrote the outputs file (removed).
@@ -401,71 +719,66 @@ pub struct DestroyReport {
 /// Deletes the stage's stack and says which resources stay behind.
 ///
 /// # Errors
-/// Not confirmed, or the deletion failed (after printing each failed resource).
-pub async fn destroy(clients: &Clients, opts: &DestroyOptions) -> anyhow::Result<DestroyReport> {
+/// Termination protection not lifted, not confirmed, or the deletion failed
+/// (naming each failed resource).
+pub async fn destroy(
+    clients: &Clients,
+    opts: &DestroyOptions,
+    out: &dyn Out,
+) -> anyhow::Result<DestroyReport> {
     let stack = infra::stack_name(opts.stage);
-    let Some(described) = progress::describe_stack(&clients.cfn, &stack).await? else {
-        println!("Nothing to destroy: {stack} does not exist.");
+    let Some(deployed) = cfn::deployed(clients, &stack).await? else {
+        out.show(&format!("Nothing to destroy: {stack} does not exist."));
         return Ok(DestroyReport {
             stack_name: stack,
             existed: false,
             retained: Vec::new(),
         });
     };
-    let stack_id = described.stack_id().unwrap_or(&stack).to_owned();
-    let template = deployed_template(clients, &stack).await?;
-    let mut retained: Vec<Retained> = changes::retained_resources(&template)
+    plan::termination_guard(
+        &stack,
+        deployed.termination_protection,
+        opts.lift_termination_protection,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let physical = cfn::physical_ids(clients, &stack).await.unwrap_or_default();
+    let retained: Vec<Retained> = changes::retained_resources(&deployed.template)
         .into_iter()
         .map(|(logical_id, resource_type)| Retained {
+            physical_id: physical.get(&logical_id).cloned(),
             logical_id,
             resource_type,
-            physical_id: None,
         })
         .collect();
-    let physical = physical_ids(clients, &stack).await;
-    for r in &mut retained {
-        r.physical_id = physical.get(&r.logical_id).cloned();
-    }
-    println!("About to delete {stack}.");
+    let mut about = format!("About to delete {stack}.\n");
     if !retained.is_empty() {
-        println!("These stay behind (DeletionPolicy: Retain):");
-        print!("{}", retained_lines(&retained));
+        about.push_str("These stay behind (DeletionPolicy: Retain):\n");
+        about.push_str(&retained_lines(&retained));
     }
-    plan::destroy_confirmation(
+    out.show(&about);
+    let confirmation = plan::destroy_confirmation(
         opts.stage,
         opts.yes,
         opts.confirm_stack.as_deref(),
         opts.interactive,
-    )
-    .resolve("nothing deleted")?;
-    let after = progress::latest_event_id(&clients.cfn, &stack).await?;
-    clients
-        .cfn
-        .delete_stack()
-        .stack_name(&stack)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("delete {stack}: {}", DisplayErrorContext(e)))?;
-    let finished = progress::follow(
-        &clients.cfn,
-        &stack_id,
-        after.as_deref(),
-        physical.len(),
-        "destroy",
-    )
-    .await?;
-    if finished.status != "DELETE_COMPLETE" {
-        report_failures(&finished.failures);
-        bail!("deleting {stack} failed: the stack is {}", finished.status);
+    );
+    settle(confirmation, out, "nothing deleted")?;
+    if deployed.termination_protection {
+        cfn::set_termination_protection(clients, &stack, false).await?;
+        out.note(&format!(
+            "termination protection: lifted for {stack}, as asked"
+        ));
     }
+    cfn::delete(clients, &stack, physical.len(), "destroy").await?;
     let _ = std::fs::remove_file(outputs_file(&opts.outputs_dir, &stack));
-    println!("Deleted {stack}.");
+    let mut done = format!("Deleted {stack}.\n");
     if !retained.is_empty() {
-        println!(
-            "Retained, still there (and billed): delete them by hand once they are no longer needed:"
+        done.push_str(
+            "Retained, still there (and billed): delete them by hand once they are no longer needed:\n",
         );
-        print!("{}", retained_lines(&retained));
+        done.push_str(&retained_lines(&retained));
     }
+    out.show(&done);
     Ok(DestroyReport {
         stack_name: stack,
         existed: true,
@@ -474,35 +787,96 @@ pub async fn destroy(clients: &Clients, opts: &DestroyOptions) -> anyhow::Result
 }
 
 fn retained_lines(retained: &[Retained]) -> String {
-    retained
+    let rows: Vec<Vec<String>> = retained
         .iter()
         .map(|r| {
-            format!(
-                "  {:<24} {:<24} {}\n",
-                r.logical_id,
-                r.resource_type,
-                r.physical_id.as_deref().unwrap_or("")
-            )
-            .trim_end()
-            .to_owned()
-                + "\n"
+            vec![
+                r.logical_id.clone(),
+                r.resource_type.clone(),
+                r.physical_id.clone().unwrap_or_default(),
+            ]
         })
+        .collect();
+    crate::ui::table(&["Logical ID", "Type", "Physical ID"], &rows)
+        .lines()
+        .skip(1)
+        .map(|l| format!("  {l}\n"))
         .collect()
 }
 
-/// The template parameters of a deploy: the stage's values, the artifacts,
-/// then the overrides (which must name template parameters).
+/// The stage's releases and the version deployed now.
+///
+/// # Errors
+/// S3 or CloudFormation refused.
+pub async fn releases(
+    clients: &Clients,
+    stage: Stage,
+    out: &dyn Out,
+) -> anyhow::Result<(Vec<Release>, Option<String>)> {
+    let stack = infra::stack_name(stage);
+    let caller = clients.caller().await?;
+    let bucket = Bucket::of(&caller.account, &clients.region);
+    let (found, skipped) = releases::list(clients, &bucket, &stack).await?;
+    for s in skipped {
+        out.note(&format!("skipped an unreadable release record: {s}"));
+    }
+    let current = cfn::deployed(clients, &stack)
+        .await?
+        .map(|d| releases::version_of(&releases::code_of(&d.parameters)));
+    Ok((found, current))
+}
+
+/// Redeploys a recorded release's code (`to`, or the one before the current
+/// one) with the deployed template: see [`releases`].
+///
+/// # Errors
+/// No stack, no such release, its code gone from the bucket, or the deploy's.
+pub async fn rollback(
+    clients: &Clients,
+    tools: &Tools,
+    opts: &DeployOptions,
+    to: Option<&str>,
+    out: &dyn Out,
+) -> anyhow::Result<DeployReport> {
+    let stack = opts.stack_name();
+    let (found, current) = releases(clients, opts.config.stage, out).await?;
+    let current =
+        current.with_context(|| format!("{stack} does not exist: nothing to roll back"))?;
+    let target = releases::choose(&found, &current, to)
+        .map_err(|e| anyhow::anyhow!("{stack}: {e}"))?
+        .clone();
+    out.note(&format!(
+        "rollback: {stack} from {current} to {} (deployed {} as {}, commit {})",
+        target.version,
+        crate::when::format_time(target.deployed_at_ms),
+        target.kind,
+        target.git.as_deref().unwrap_or("unknown")
+    ));
+    let mut opts = opts.clone();
+    opts.purpose = Purpose::Rollback(target);
+    deploy(clients, tools, &opts, out).await
+}
+
+/// The template parameters of a deploy: the stage's values, the artifacts
+/// (code key parameter → key), then the overrides (which must name template
+/// parameters). A first create keeps the table's deletion protection off
+/// (see [`protect_table`]).
 ///
 /// # Errors
 /// An override naming no parameter of the template.
 pub fn stack_parameters(
     config: &StageConfig,
     bucket: &str,
-    built: &Built,
-    keys: &[String],
+    code: &BTreeMap<String, String>,
+    first_create: bool,
     overrides: &BTreeMap<String, String>,
 ) -> anyhow::Result<BTreeMap<String, String>> {
+    let protect_table = config.deletion_protection && !first_create;
     let mut values = BTreeMap::from([
+        (
+            params::TABLE_DELETION_PROTECTION.to_owned(),
+            protect_table.to_string(),
+        ),
         (params::STAGE.to_owned(), config.stage.as_str().to_owned()),
         (params::TABLE_SUFFIX.to_owned(), config.table_suffix.clone()),
         (
@@ -511,9 +885,7 @@ pub fn stack_parameters(
         ),
         (params::ARTIFACT_BUCKET.to_owned(), bucket.to_owned()),
     ]);
-    for (zip, key) in built.zips.iter().zip(keys) {
-        values.insert(zip.function.code_key_parameter.to_owned(), key.clone());
-    }
+    values.extend(code.clone());
     for (name, value) in overrides {
         if !values.contains_key(name) {
             bail!(
@@ -526,415 +898,149 @@ pub fn stack_parameters(
     Ok(values)
 }
 
-/// A change set, or nothing to do.
-enum Proposal {
-    NoChanges,
-    Changes {
-        change_set_id: String,
-        changes: Vec<ResourceChange>,
-        parameters: Vec<ParameterChange>,
-    },
-}
-
-/// CloudFormation's ways of saying "nothing to do": a failed change set
-/// (AWS), or a refused request (moto, `UpdateStack`).
-fn means_no_changes(message: &str) -> bool {
-    message.contains("didn't contain changes") || message.contains("No updates are to be performed")
-}
-
-/// Creates a change set, waits for it, and reads it (with the evidence of
-/// replacements and the parameter changes, for an update).
-async fn propose(
-    clients: &Clients,
-    stack: &str,
-    template: &str,
-    parameters: &BTreeMap<String, String>,
-    create: bool,
-) -> anyhow::Result<Proposal> {
-    let cfn = &clients.cfn;
-    let name = format!(
-        "xtask-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or_default()
-    );
-    let created = cfn
-        .create_change_set()
-        .stack_name(stack)
-        .change_set_name(&name)
-        .change_set_type(if create {
-            ChangeSetType::Create
-        } else {
-            ChangeSetType::Update
-        })
-        .template_body(template)
-        .set_parameters(Some(
-            parameters
-                .iter()
-                .map(|(k, v)| {
-                    Parameter::builder()
-                        .parameter_key(k)
-                        .parameter_value(v)
-                        .build()
-                })
-                .collect(),
-        ))
-        .capabilities(Capability::CapabilityIam)
-        .description("cargo xtask deploy")
-        .send()
-        .await;
-    let change_set_id = match created {
-        Ok(out) => out.id().unwrap_or(&name).to_owned(),
-        Err(e) => {
-            let text = DisplayErrorContext(&e).to_string();
-            if means_no_changes(&text) {
-                return Ok(Proposal::NoChanges);
-            }
-            bail!("create a change set for {stack}: {text}");
-        }
-    };
-    let mut delay = Duration::from_millis(200);
-    loop {
-        let out = cfn
-            .describe_change_set()
-            .stack_name(stack)
-            .change_set_name(&change_set_id)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("read the change set: {}", DisplayErrorContext(e)))?;
-        match out.status().map(|s| s.as_str()) {
-            Some("CREATE_COMPLETE") => break,
-            Some("FAILED") => {
-                let reason = out
-                    .status_reason()
-                    .unwrap_or("(no reason given)")
-                    .to_owned();
-                discard(clients, stack, &change_set_id, create).await;
-                if means_no_changes(&reason) {
-                    return Ok(Proposal::NoChanges);
-                }
-                bail!("the change set for {stack} failed: {reason}");
-            }
-            _ => {
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(3));
-            }
-        }
-    }
-    let mut changes = read_changes(clients, stack, &change_set_id).await?;
-    if create {
-        return Ok(Proposal::Changes {
-            change_set_id,
-            changes,
-            parameters: Vec::new(),
-        });
-    }
-    let new_template: Value = serde_json::from_str(template).context("parse the template")?;
-    let old_template = deployed_template(clients, stack).await?;
-    let old_parameters: BTreeMap<String, String> = progress::describe_stack(cfn, stack)
-        .await?
-        .map(|s| {
-            s.parameters()
-                .iter()
-                .filter_map(|p| {
-                    Some((
-                        p.parameter_key()?.to_owned(),
-                        p.parameter_value()?.to_owned(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let evidence =
-        changes::replacement_evidence(&old_template, &old_parameters, &new_template, parameters);
-    changes::merge_evidence(&mut changes, &evidence, &new_template);
-    let parameter_changes = changes::parameter_changes(&old_parameters, parameters);
-    // An empty change list with the same template and parameters is nothing
-    // to do; with other outputs or parameters it is still executed.
-    if changes.is_empty() && parameter_changes.is_empty() && old_template == new_template {
-        discard(clients, stack, &change_set_id, false).await;
-        return Ok(Proposal::NoChanges);
-    }
-    Ok(Proposal::Changes {
-        change_set_id,
-        changes,
-        parameters: parameter_changes,
-    })
-}
-
-async fn read_changes(
-    clients: &Clients,
-    stack: &str,
-    change_set_id: &str,
-) -> anyhow::Result<Vec<ResourceChange>> {
-    let mut rows = Vec::new();
-    let mut token = None;
-    loop {
-        let out = clients
-            .cfn
-            .describe_change_set()
-            .stack_name(stack)
-            .change_set_name(change_set_id)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("read the change set: {}", DisplayErrorContext(e)))?;
-        for change in out.changes() {
-            let Some(rc) = change.resource_change() else {
-                continue;
-            };
-            rows.push(ResourceChange {
-                action: changes::Action::parse(rc.action().map(|a| a.as_str()).unwrap_or("?")),
-                logical_id: rc.logical_resource_id().unwrap_or("?").to_owned(),
-                resource_type: rc.resource_type().unwrap_or("?").to_owned(),
-                replacement: rc
-                    .replacement()
-                    .and_then(|r| changes::Replacement::parse(r.as_str())),
-                evidence: None,
-            });
-        }
-        match out.next_token() {
-            Some(next) => token = Some(next.to_owned()),
-            None => return Ok(rows),
-        }
-    }
-}
-
-/// Every resource of a template, as `Add` rows.
-fn all_added(template: &str) -> anyhow::Result<Vec<ResourceChange>> {
-    let template: Value = serde_json::from_str(template).context("parse the template")?;
-    Ok(template["Resources"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(id, resource)| ResourceChange {
-            action: changes::Action::Add,
-            logical_id: id.clone(),
-            resource_type: resource["Type"].as_str().unwrap_or("?").to_owned(),
-            replacement: None,
-            evidence: None,
-        })
-        .collect())
-}
-
-/// The template the stack was deployed with.
-async fn deployed_template(clients: &Clients, stack: &str) -> anyhow::Result<Value> {
-    let out = clients
-        .cfn
-        .get_template()
-        .stack_name(stack)
-        .template_stage(TemplateStage::Original)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "read the deployed template of {stack}: {}",
-                DisplayErrorContext(e)
-            )
-        })?;
-    let body = out.template_body().unwrap_or("{}");
-    serde_json::from_str(body).context("the deployed template is not JSON")
-}
-
-/// Logical id → physical id of the stack's resources (empty when unreadable:
-/// only used for messages).
-async fn physical_ids(clients: &Clients, stack: &str) -> BTreeMap<String, String> {
-    let mut ids = BTreeMap::new();
-    let mut token = None;
-    loop {
-        let Ok(out) = clients
-            .cfn
-            .list_stack_resources()
-            .stack_name(stack)
-            .set_next_token(token)
-            .send()
-            .await
-        else {
-            return ids;
-        };
-        for r in out.stack_resource_summaries() {
-            if let (Some(logical), Some(physical)) =
-                (r.logical_resource_id(), r.physical_resource_id())
-            {
-                ids.insert(logical.to_owned(), physical.to_owned());
-            }
-        }
-        match out.next_token() {
-            Some(next) => token = Some(next.to_owned()),
-            None => return ids,
-        }
-    }
-}
-
-/// Drops a change set that will not be executed; a stack created just for
-/// it (a `CREATE` change set) goes too. Best effort.
-async fn discard(clients: &Clients, stack: &str, change_set_id: &str, created_stack: bool) {
-    let _ = clients
-        .cfn
-        .delete_change_set()
-        .stack_name(stack)
-        .change_set_name(change_set_id)
-        .send()
-        .await;
-    if created_stack {
-        let _ = clients.cfn.delete_stack().stack_name(stack).send().await;
-    }
-}
-
-/// Deletes a stack and waits until it is gone.
-async fn delete_and_wait(clients: &Clients, stack: &str) -> anyhow::Result<()> {
-    let id = progress::describe_stack(&clients.cfn, stack)
-        .await?
-        .and_then(|s| s.stack_id().map(str::to_owned))
-        .unwrap_or_else(|| stack.to_owned());
-    let after = progress::latest_event_id(&clients.cfn, stack).await?;
-    clients
-        .cfn
-        .delete_stack()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("delete {stack}: {}", DisplayErrorContext(e)))?;
-    let finished = progress::follow(&clients.cfn, &id, after.as_deref(), 1, "delete").await?;
-    if finished.status != "DELETE_COMPLETE" {
-        report_failures(&finished.failures);
-        bail!("deleting {stack} failed: the stack is {}", finished.status);
-    }
-    Ok(())
-}
-
-/// Executes the change set and follows the stack to its end.
-async fn execute(
-    clients: &Clients,
-    stack: &str,
-    change_set_id: &str,
-    resources: usize,
-    create: bool,
-) -> anyhow::Result<()> {
-    let cfn = &clients.cfn;
-    let after = progress::latest_event_id(cfn, stack).await?;
-    let id = progress::describe_stack(cfn, stack)
-        .await?
-        .and_then(|s| s.stack_id().map(str::to_owned))
-        .unwrap_or_else(|| stack.to_owned());
-    if let Err(e) = cfn
-        .execute_change_set()
-        .stack_name(stack)
-        .change_set_name(change_set_id)
-        .send()
-        .await
-    {
-        let status = progress::stack_status(cfn, &id)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| "gone".to_owned());
-        bail!(
-            "executing the change set for {stack} failed: {}; the stack is {status}{}",
-            DisplayErrorContext(e),
-            recovery_hint(&status)
-        );
-    }
-    let finished = progress::follow(
-        cfn,
-        &id,
-        after.as_deref(),
-        resources,
-        if create { "create" } else { "update" },
-    )
-    .await?;
-    let expected = if create {
-        "CREATE_COMPLETE"
-    } else {
-        "UPDATE_COMPLETE"
-    };
-    if finished.status != expected {
-        report_failures(&finished.failures);
-        bail!(
-            "deploying {stack} failed: the stack is {}{}",
-            finished.status,
-            recovery_hint(&finished.status)
-        );
-    }
-    println!("{stack}: {}", finished.status);
-    Ok(())
-}
-
-fn recovery_hint(status: &str) -> &'static str {
-    match plan::plan(Some(status)) {
-        StackPlan::Recreate { .. } => {
-            " (it holds no resources: the next deploy deletes it and creates it again)"
-        }
-        _ => "",
-    }
-}
-
-fn report_failures(failures: &[progress::Failure]) {
-    if failures.is_empty() {
-        eprintln!("(no resource reported a failure: see the stack's events)");
-    }
-    for failure in failures {
-        eprintln!("failed: {failure}");
-    }
-}
-
 /// `<dir>/<stack>.outputs.json`.
 pub fn outputs_file(dir: &std::path::Path, stack: &str) -> PathBuf {
     dir.join(format!("{stack}.outputs.json"))
 }
 
-/// Reads the stack's outputs, prints them and writes them to the outputs file.
+/// Reads the stack's outputs, shows them and writes them to the outputs file.
 async fn save_outputs(
     clients: &Clients,
     stack: &str,
     opts: &DeployOptions,
+    out: &dyn Out,
 ) -> anyhow::Result<(BTreeMap<String, String>, PathBuf)> {
     let declared = infra::template(&opts.config).outputs().len();
-    let mut outputs = read_outputs(clients, stack).await?;
-    if outputs.is_empty() && declared > 0 && clients.custom_endpoint {
-        // moto computes a stack's outputs on CreateStack/UpdateStack only,
-        // never when it executes a change set. An UpdateStack with the
-        // previous template and parameters changes nothing else there.
-        eprintln!(
-            "emulator: the stack reports none of its {declared} outputs (moto computes none for \
-             change sets); refreshing them with an UpdateStack of the same template"
-        );
-        let _ = clients
-            .cfn
-            .update_stack()
-            .stack_name(stack)
-            .use_previous_template(true)
-            .capabilities(Capability::CapabilityIam)
-            .send()
-            .await;
-        outputs = read_outputs(clients, stack).await?;
+    let mut outputs = cfn::outputs(clients, stack).await?;
+    if outputs.is_empty() && declared > 0 && clients.on_emulator() {
+        emulator::refresh_outputs(clients, stack, declared, out).await;
+        outputs = cfn::outputs(clients, stack).await?;
     }
     if outputs.len() < declared {
-        eprintln!(
+        out.note(&format!(
             "warning: the stack reports {} of the template's {declared} outputs",
             outputs.len()
-        );
+        ));
     }
     std::fs::create_dir_all(&opts.outputs_dir)
         .with_context(|| format!("create {}", opts.outputs_dir.display()))?;
     let file = outputs_file(&opts.outputs_dir, stack);
-    let json = serde_json::to_string_pretty(&outputs).expect("strings serialize") + "\n";
+    let json = serde_json::to_string_pretty(&outputs).context("serialize the outputs")? + "\n";
     std::fs::write(&file, json).with_context(|| format!("write {}", file.display()))?;
-    println!("Outputs ({}):", file.display());
-    let width = outputs.keys().map(String::len).max().unwrap_or(0);
-    for (key, value) in &outputs {
-        println!("  {key:<width$}  {value}");
-    }
+    let rows: Vec<Vec<String>> = outputs
+        .iter()
+        .map(|(k, v)| vec![format!("  {k}"), v.clone()])
+        .collect();
+    let table = crate::ui::table(&["", ""], &rows);
+    out.show(&format!(
+        "Outputs ({}):\n{}",
+        file.display(),
+        table
+            .lines()
+            .skip(1)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    ));
     Ok((outputs, file))
 }
 
-async fn read_outputs(clients: &Clients, stack: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    Ok(progress::describe_stack(&clients.cfn, stack)
-        .await?
-        .context("the stack vanished")?
-        .outputs()
-        .iter()
-        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-        .collect())
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudformation::operation::update_termination_protection::UpdateTerminationProtectionOutput;
+    use aws_smithy_mocks::mock;
+
+    use crate::mocks;
+    use crate::ui::Recorder;
+
+    #[tokio::test]
+    async fn deploy_turns_termination_protection_on_for_staging_and_prod_once() {
+        let turn_on = mock!(aws_sdk_cloudformation::Client::update_termination_protection)
+            .match_requests(|r| {
+                r.enable_termination_protection() == Some(true) && r.stack_name() == Some("s")
+            })
+            .then_output(|| {
+                UpdateTerminationProtectionOutput::builder()
+                    .stack_id("s")
+                    .build()
+            });
+        let mut clients = mocks::clients();
+        clients.cfn = mocks::cfn(&[&turn_on]);
+        let out = Recorder::default();
+        for stage in [Stage::Staging, Stage::Prod] {
+            let opts = DeployOptions::new(StageConfig::for_stage(stage));
+            protect(&clients, "s", &opts, None, true, &out)
+                .await
+                .unwrap();
+        }
+        assert_eq!(turn_on.num_calls(), 2, "created: turned on");
+        assert!(out.text().contains("termination protection: on for s"));
+
+        // Already on: not asked again.
+        let staging = DeployOptions::new(StageConfig::for_stage(Stage::Staging));
+        let deployed = Deployed {
+            id: "s".into(),
+            status: "UPDATE_COMPLETE".into(),
+            template: serde_json::json!({}),
+            parameters: BTreeMap::new(),
+            termination_protection: true,
+        };
+        protect(&clients, "s", &staging, Some(&deployed), false, &out)
+            .await
+            .unwrap();
+        // Off on an existing stack (an older deploy, or lifted by hand): on again.
+        let lifted = Deployed {
+            termination_protection: false,
+            ..deployed.clone()
+        };
+        protect(&clients, "s", &staging, Some(&lifted), false, &out)
+            .await
+            .unwrap();
+        assert_eq!(turn_on.num_calls(), 3);
+        // dev: never.
+        let dev = DeployOptions::new(StageConfig::for_stage(Stage::Dev));
+        protect(&clients, "s", &dev, None, true, &out)
+            .await
+            .unwrap();
+        assert_eq!(turn_on.num_calls(), 3);
+        // The emulator cannot: said, not attempted.
+        clients.endpoint = Some("http://127.0.0.1:9".into());
+        protect(&clients, "s", &staging, None, true, &out)
+            .await
+            .unwrap();
+        assert_eq!(turn_on.num_calls(), 3);
+        assert!(out.text().contains("moto does not implement"));
+    }
+
+    #[test]
+    fn parameters_are_the_stage_the_code_and_known_overrides() {
+        let config = StageConfig::for_stage(Stage::Dev);
+        let code = BTreeMap::from([(
+            params::HANDLER_CODE_KEY.to_owned(),
+            "handler/a.zip".to_owned(),
+        )]);
+        let overrides = BTreeMap::from([(params::TABLE_SUFFIX.to_owned(), "_x".to_owned())]);
+        let values = stack_parameters(&config, "bucket", &code, false, &overrides).unwrap();
+        assert_eq!(values[params::HANDLER_CODE_KEY], "handler/a.zip");
+        assert_eq!(values[params::TABLE_DELETION_PROTECTION], "false", "dev");
+        let prod = StageConfig::for_stage(Stage::Prod);
+        let update = stack_parameters(&prod, "b", &code, false, &BTreeMap::new()).unwrap();
+        assert_eq!(update[params::TABLE_DELETION_PROTECTION], "true");
+        let create = stack_parameters(&prod, "b", &code, true, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            create[params::TABLE_DELETION_PROTECTION],
+            "false",
+            "off while created"
+        );
+        assert_eq!(values[params::TABLE_SUFFIX], "_x");
+        assert_eq!(values[params::ARTIFACT_BUCKET], "bucket");
+        let unknown = BTreeMap::from([("Nope".to_owned(), "1".to_owned())]);
+        let error = stack_parameters(&config, "b", &code, false, &unknown)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--parameter Nope") && error.contains(params::STAGE),
+            "{error}"
+        );
+    }
 }

@@ -43,7 +43,10 @@ pub fn plan(status: Option<&str>) -> StackPlan {
         "ROLLBACK_COMPLETE" | "REVIEW_IN_PROGRESS" => StackPlan::Recreate {
             status: status.to_owned(),
         },
+        // CREATE_FAILED and UPDATE_FAILED stay only when rollback was
+        // disabled (`--no-rollback`): such a stack can be updated again.
         "CREATE_COMPLETE"
+        | "CREATE_FAILED"
         | "UPDATE_COMPLETE"
         | "UPDATE_ROLLBACK_COMPLETE"
         | "UPDATE_FAILED"
@@ -53,7 +56,7 @@ pub fn plan(status: Option<&str>) -> StackPlan {
             "the stack could not roll back an update: fix the cause, then run \
              `aws cloudformation continue-update-rollback`, and deploy again",
         ),
-        "ROLLBACK_FAILED" | "CREATE_FAILED" | "DELETE_FAILED" => blocked(
+        "ROLLBACK_FAILED" | "DELETE_FAILED" => blocked(
             "the stack is stuck: run `cargo xtask destroy` for this stage (or delete it in the \
              console, retaining what cannot be deleted), then deploy again",
         ),
@@ -122,6 +125,89 @@ pub fn destroy_confirmation(
     }
 }
 
+/// When `deploy` stops for approval of security changes (`--require-approval`,
+/// the CDK's words).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RequireApproval {
+    /// Never ask (CI with its own review; the emulator).
+    Never,
+    /// Ask when a change broadens IAM or a resource policy (the default).
+    #[default]
+    Broadening,
+    /// Ask for any change.
+    AnyChange,
+}
+
+/// Whether a reviewed change needs approval before it is executed: on
+/// every stage, by `--require-approval`, asked on a terminal and refused
+/// without one. A new stack is not a *change* of anyone's permissions: its
+/// whole security table is printed, and prod asks anyway
+/// ([`deploy_confirmation`]); approval is for updates, where a broadening
+/// hides among other changes.
+pub fn approval(
+    require: RequireApproval,
+    create: bool,
+    broadens: bool,
+    interactive: bool,
+) -> Confirmation {
+    let needed = match require {
+        RequireApproval::Never => false,
+        RequireApproval::Broadening => broadens && !create,
+        RequireApproval::AnyChange => true,
+    };
+    if !needed {
+        return Confirmation::Proceed;
+    }
+    let what = if broadens {
+        "This deploy broadens IAM or a resource policy (see the security table)"
+    } else {
+        "--require-approval any-change"
+    };
+    if interactive {
+        Confirmation::ask_yes(format!("{what}. Deploy it?"))
+    } else {
+        Confirmation::Refuse(format!(
+            "{}: it needs approval and there is no terminal to ask on; review it with \
+             `cargo xtask diff`, then deploy with --require-approval never",
+            what.trim_end_matches('.')
+        ))
+    }
+}
+
+/// The options only dev may use: `--no-rollback` (a failed update stays as
+/// it failed, serving half of it) and `--hotswap` (code outside the stack).
+///
+/// # Errors
+/// Which option, which stage, and why not.
+pub fn dev_only(stage: Stage, no_rollback: bool, hotswap: bool) -> Result<(), String> {
+    if stage == Stage::Dev {
+        return Ok(());
+    }
+    let option = match (no_rollback, hotswap) {
+        (true, _) => "--no-rollback (a failed update would stay half-applied)",
+        (_, true) => "--hotswap (the code would run outside what the stack says)",
+        _ => return Ok(()),
+    };
+    Err(format!(
+        "{option} is for dev only, not {stage}: deploy {stage} through a change set that rolls back"
+    ))
+}
+
+/// Destroying a stack with termination protection: refused, unless the
+/// operator lifts it deliberately (`--lift-termination-protection`).
+///
+/// # Errors
+/// The refusal, saying how to lift it.
+pub fn termination_guard(stack: &str, protected: bool, lift: bool) -> Result<(), String> {
+    if protected && !lift {
+        return Err(format!(
+            "{stack} has termination protection (deploy turns it on for staging and prod): \
+             if it really must go, lift it deliberately with --lift-termination-protection"
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +218,8 @@ mod tests {
         assert_eq!(plan(Some("DELETE_COMPLETE")), StackPlan::Create);
         for status in [
             "CREATE_COMPLETE",
+            "CREATE_FAILED",
+            "UPDATE_FAILED",
             "UPDATE_COMPLETE",
             "UPDATE_ROLLBACK_COMPLETE",
             "IMPORT_COMPLETE",
@@ -251,5 +339,57 @@ mod tests {
             destroy_confirmation(Stage::Dev, false, None, false),
             Confirmation::Refuse(_)
         ));
+    }
+
+    #[test]
+    fn broadening_updates_need_approval_on_every_stage() {
+        use RequireApproval::*;
+        assert_eq!(
+            approval(Broadening, false, false, false),
+            Confirmation::Proceed
+        );
+        assert!(matches!(
+            approval(Broadening, false, true, true),
+            Confirmation::Ask { .. }
+        ));
+        let Confirmation::Refuse(e) = approval(Broadening, false, true, false) else {
+            panic!("no terminal: refuse");
+        };
+        assert!(
+            e.contains("--require-approval never") && e.contains("no terminal"),
+            "{e}"
+        );
+        assert_eq!(approval(Never, false, true, false), Confirmation::Proceed);
+        // A new stack: shown, not asked.
+        assert_eq!(
+            approval(Broadening, true, true, false),
+            Confirmation::Proceed
+        );
+        assert!(matches!(
+            approval(AnyChange, true, false, false),
+            Confirmation::Refuse(_)
+        ));
+        assert!(matches!(
+            approval(AnyChange, false, false, true),
+            Confirmation::Ask { .. }
+        ));
+    }
+
+    #[test]
+    fn no_rollback_and_hotswap_are_for_dev_only() {
+        assert_eq!(dev_only(Stage::Dev, true, true), Ok(()));
+        assert_eq!(dev_only(Stage::Prod, false, false), Ok(()));
+        let e = dev_only(Stage::Prod, true, false).unwrap_err();
+        assert!(e.contains("--no-rollback") && e.contains("prod"), "{e}");
+        let e = dev_only(Stage::Staging, false, true).unwrap_err();
+        assert!(e.contains("--hotswap") && e.contains("staging"), "{e}");
+    }
+
+    #[test]
+    fn termination_protection_is_lifted_only_on_purpose() {
+        assert!(termination_guard("s", false, false).is_ok());
+        assert!(termination_guard("s", true, true).is_ok());
+        let e = termination_guard("s", true, false).unwrap_err();
+        assert!(e.contains("--lift-termination-protection"), "{e}");
     }
 }

@@ -5,29 +5,26 @@
 //! line and preflight are unit-tested in `xtask::build`.
 //!
 //! Each test has its own moto server: stacks of the same stage share names.
+//! [`review`]: what diff and deploy show and ask; [`releases`]: releases,
+//! rollback, hotswap, drift and termination protection.
+
+mod releases;
+mod review;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
-use aws_sdk_cloudformation::operation::describe_stacks::DescribeStacksOutput;
-use aws_sdk_cloudformation::types::StackStatus;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextMut;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use infra::stack::params;
 use infra::{Architecture, Stage, StageConfig};
 use xtask::aws::Clients;
 use xtask::deploy::changes::Action;
 use xtask::deploy::{self, DeployOptions, DestroyOptions, Outcome};
 use xtask::emulator::moto::Moto;
+use xtask::ui::Recorder;
 
 /// A deploy target: a private moto server and an outputs directory.
-struct Env {
+pub(crate) struct Env {
     moto: Moto,
     clients: Clients,
     tools: xtask::tools::Tools,
@@ -64,13 +61,33 @@ impl Env {
             stage,
             yes: true,
             confirm_stack: None,
+            lift_termination_protection: false,
             interactive: false,
             outputs_dir: self.outputs_dir.clone(),
         }
     }
 
     async fn deploy(&self, opts: &DeployOptions) -> anyhow::Result<deploy::DeployReport> {
-        deploy::deploy(&self.clients, &self.tools, opts).await
+        deploy::deploy(&self.clients, &self.tools, opts, &Recorder::default()).await
+    }
+
+    /// A deploy, and everything it said (questions answered `answer`).
+    async fn deploy_saying(
+        &self,
+        opts: &DeployOptions,
+        answer: bool,
+    ) -> (anyhow::Result<deploy::DeployReport>, String) {
+        let out = Recorder::answering(answer);
+        let result = deploy::deploy(&self.clients, &self.tools, opts, &out).await;
+        (result, out.text())
+    }
+
+    async fn destroy(&self, opts: &DestroyOptions) -> anyhow::Result<deploy::DestroyReport> {
+        deploy::destroy(&self.clients, opts, &Recorder::default()).await
+    }
+
+    async fn diff(&self, opts: &DeployOptions) -> anyhow::Result<xtask::deploy::review::Review> {
+        deploy::diff(&self.clients, &self.tools, opts, &Recorder::default()).await
     }
 
     async fn stack_status(&self, stage: Stage) -> Option<String> {
@@ -89,7 +106,7 @@ impl Env {
             .is_ok()
     }
 
-    /// Every object version in the artifacts bucket: (key, version id).
+    /// Every version of a code zip in the artifacts bucket: (key, version id).
     async fn artifact_versions(&self) -> Vec<(String, String)> {
         let bucket = xtask::artifacts::bucket_name("123456789012", "us-east-1");
         let out = self
@@ -102,6 +119,7 @@ impl Env {
             .unwrap();
         out.versions()
             .iter()
+            .filter(|v| v.key().is_some_and(|k| k.ends_with(".zip")))
             .map(|v| {
                 (
                     v.key().unwrap_or_default().to_owned(),
@@ -252,10 +270,9 @@ async fn deploy_redeploy_modify_refuse_and_destroy_dev() {
     renamed
         .parameters
         .insert(params::TABLE_SUFFIX.to_owned(), "_dev_renamed".to_owned());
-    let diff = deploy::diff(&env.clients, &env.tools, &renamed)
-        .await
-        .expect("diff");
-    print!("{}", diff.table);
+    let diff = env.diff(&renamed).await.expect("diff");
+    let table = diff.render(false);
+    print!("{table}");
     assert_eq!(
         diff.destructive
             .iter()
@@ -264,9 +281,8 @@ async fn deploy_redeploy_modify_refuse_and_destroy_dev() {
         [infra::stack::ids::LEDGER_TABLE]
     );
     assert!(
-        diff.table.contains("TableSuffix: _dev -> _dev_renamed"),
-        "{}",
-        diff.table
+        table.contains("TableSuffix: _dev -> _dev_renamed"),
+        "{table}"
     );
     assert_eq!(
         env.change_sets(Stage::Dev).await,
@@ -306,7 +322,8 @@ async fn deploy_redeploy_modify_refuse_and_destroy_dev() {
     );
 
     // Destroy: dev retains nothing.
-    let destroyed = deploy::destroy(&env.clients, &env.destroy_options(Stage::Dev))
+    let destroyed = env
+        .destroy(&env.destroy_options(Stage::Dev))
         .await
         .expect("destroy");
     assert!(destroyed.existed);
@@ -314,7 +331,8 @@ async fn deploy_redeploy_modify_refuse_and_destroy_dev() {
     assert_eq!(env.stack_status(Stage::Dev).await, None);
     assert!(!env.table_exists("cc-agent-reconciler-ledger_dev").await);
     assert!(!first.outputs_file.exists(), "the outputs file is removed");
-    let nothing = deploy::destroy(&env.clients, &env.destroy_options(Stage::Dev))
+    let nothing = env
+        .destroy(&env.destroy_options(Stage::Dev))
         .await
         .expect("destroying nothing succeeds");
     assert!(!nothing.existed);
@@ -338,24 +356,22 @@ async fn prod_needs_confirmations_and_destroy_leaves_retained_resources() {
     let mut destroy = env.destroy_options(Stage::Prod);
     destroy.yes = false;
     destroy.confirm_stack = Some(stack.clone());
-    let error = deploy::destroy(&env.clients, &destroy).await.unwrap_err();
+    let error = env.destroy(&destroy).await.unwrap_err();
     assert!(
         error.to_string().contains("needs --yes and the stack name"),
         "{error}"
     );
     destroy.yes = true;
     destroy.confirm_stack = Some("cc-agent-reconciler-dev".into());
-    let error = deploy::destroy(&env.clients, &destroy).await.unwrap_err();
+    let error = env.destroy(&destroy).await.unwrap_err();
     assert!(error.to_string().contains("does not name"), "{error}");
     destroy.confirm_stack = None;
-    let error = deploy::destroy(&env.clients, &destroy).await.unwrap_err();
+    let error = env.destroy(&destroy).await.unwrap_err();
     assert!(error.to_string().contains("--confirm-stack"), "{error}");
     assert_created(&env, Stage::Prod).await;
 
     destroy.confirm_stack = Some(stack);
-    let destroyed = deploy::destroy(&env.clients, &destroy)
-        .await
-        .expect("destroy prod");
+    let destroyed = env.destroy(&destroy).await.expect("destroy prod");
     let retained: Vec<(&str, Option<&str>)> = destroyed
         .retained
         .iter()
@@ -384,44 +400,17 @@ async fn prod_needs_confirmations_and_destroy_leaves_retained_resources() {
     );
 }
 
-/// Makes DescribeStacks report a stack moto left in `REVIEW_IN_PROGRESS` as
-/// `ROLLBACK_COMPLETE`, once: what AWS reports after a failed first create.
-#[derive(Debug, Clone, Default)]
-struct ReportRollbackComplete(Arc<AtomicBool>);
-
-impl Intercept for ReportRollbackComplete {
-    fn name(&self) -> &'static str {
-        "ReportRollbackComplete"
-    }
-
-    fn modify_before_completion(
-        &self,
-        context: &mut FinalizerInterceptorContextMut<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if let Some(Ok(output)) = context.output_or_error_mut()
-            && let Some(out) = output.downcast_mut::<DescribeStacksOutput>()
-        {
-            for stack in out.stacks.iter_mut().flatten() {
-                if stack.stack_status == Some(StackStatus::ReviewInProgress)
-                    && self.0.swap(false, Ordering::SeqCst)
-                {
-                    stack.stack_status = Some(StackStatus::RollbackComplete);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn a_failed_first_create_is_deleted_and_created_again() {
-    let env = Env::start("recover").await;
-    let stack = infra::stack_name(Stage::Dev);
-
-    // The first create fails: the functions' code is not where it says.
-    let mut broken = env.options(Stage::Dev);
+/// A first create fails (the functions' code is not where it says): the
+/// stack rolls back to `ROLLBACK_COMPLETE` (our moto does what AWS does,
+/// see `xtask/src/emulator/moto_server.py`), and the next deploy deletes it
+/// and creates it again. On staging the table, queues, log groups, archive
+/// and key are retained by policy: the rollback deletes them anyway, as they
+/// were created by the failed operation (`RetainExceptOnCreate`), so their
+/// names are free for the next create.
+async fn a_failed_first_create_is_recovered(stage: Stage) {
+    let env = Env::start(&format!("recover-{stage}")).await;
+    let stack = infra::stack_name(stage);
+    let mut broken = env.options(stage);
     broken.parameters.insert(
         params::ARTIFACT_BUCKET.to_owned(),
         "no-such-artifacts-bucket".to_owned(),
@@ -432,33 +421,30 @@ async fn a_failed_first_create_is_deleted_and_created_again() {
         .expect_err("the first create fails");
     let message = format!("{error:#}");
     println!("{message}");
-    assert!(message.contains("executing the change set"), "{message}");
+    assert!(
+        message.contains("the stack is ROLLBACK_COMPLETE"),
+        "{message}"
+    );
     assert!(message.contains("the next deploy deletes it"), "{message}");
-    // moto leaves the stack in REVIEW_IN_PROGRESS with what it created before
-    // the failure; AWS would roll back to ROLLBACK_COMPLETE.
+    assert!(
+        message.contains("NoSuchBucket"),
+        "the failed resource's reason: {message}"
+    );
     assert_eq!(
-        env.stack_status(Stage::Dev).await.as_deref(),
-        Some("REVIEW_IN_PROGRESS")
+        env.stack_status(stage).await.as_deref(),
+        Some("ROLLBACK_COMPLETE")
+    );
+    let suffix = format!("_{stage}");
+    assert!(
+        !env.table_exists(&format!("cc-agent-reconciler-ledger{suffix}"))
+            .await,
+        "the rollback deleted the table it created"
     );
 
-    // The next deploy sees ROLLBACK_COMPLETE (as AWS reports it), says so,
-    // deletes the stack and creates it.
-    let rollback_complete = ReportRollbackComplete(Arc::new(AtomicBool::new(true)));
-    let config = xtask::emulator::sdk_config(&env.moto.endpoint).await;
-    let mut clients = env.clients.clone();
-    clients.cfn = aws_sdk_cloudformation::Client::from_conf(
-        aws_sdk_cloudformation::config::Builder::from(&config)
-            .interceptor(rollback_complete.clone())
-            .build(),
-    );
-    let recovered = deploy::deploy(&clients, &env.tools, &env.options(Stage::Dev))
-        .await
-        .expect("recovery");
+    let (recovered, said) = env.deploy_saying(&env.options(stage), false).await;
+    let recovered = recovered.expect("recovery");
     println!("{}", recovered.summary());
-    assert!(
-        !rollback_complete.0.load(Ordering::SeqCst),
-        "the status was reported"
-    );
+    assert!(said.contains("is ROLLBACK_COMPLETE"), "{said}");
     assert_eq!(
         recovered.recovered_from.as_deref(),
         Some("ROLLBACK_COMPLETE")
@@ -469,7 +455,20 @@ async fn a_failed_first_create_is_deleted_and_created_again() {
             .summary()
             .contains("recovered-from=ROLLBACK_COMPLETE")
     );
-    assert_created(&env, Stage::Dev).await;
+    assert_created(&env, stage).await;
+    // Protected once created (staging), never on dev.
+    let config = xtask::emulator::sdk_config(&env.moto.endpoint).await;
+    let table = aws_sdk_dynamodb::Client::new(&config)
+        .describe_table()
+        .table_name(format!("cc-agent-reconciler-ledger{suffix}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        table.table().and_then(|t| t.deletion_protection_enabled()),
+        Some(stage != Stage::Dev),
+        "{said}"
+    );
     let described = env
         .clients
         .cfn
@@ -489,7 +488,7 @@ async fn a_failed_first_create_is_deleted_and_created_again() {
         bucket,
         xtask::artifacts::bucket_name("123456789012", "us-east-1")
     );
-    // The leftovers of the failed create were deleted, not duplicated.
+    // One of each queue: nothing left over, nothing duplicated.
     let sqs = aws_sdk_sqs::Client::new(&config);
     let queues = sqs.list_queues().send().await.unwrap();
     let mut names: Vec<&str> = queues
@@ -501,9 +500,18 @@ async fn a_failed_first_create_is_deleted_and_created_again() {
     assert_eq!(
         names,
         [
-            "cc-agent-reconciler-dlq-dev",
-            "cc-agent-reconciler-unrouted-dev"
+            format!("cc-agent-reconciler-dlq-{stage}"),
+            format!("cc-agent-reconciler-unrouted-{stage}")
         ],
-        "one of each"
     );
+}
+
+#[tokio::test]
+async fn a_failed_first_create_of_dev_is_recovered() {
+    a_failed_first_create_is_recovered(Stage::Dev).await;
+}
+
+#[tokio::test]
+async fn a_failed_first_create_of_staging_whose_resources_are_retained_is_recovered() {
+    a_failed_first_create_is_recovered(Stage::Staging).await;
 }
