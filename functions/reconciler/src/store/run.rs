@@ -650,3 +650,7 @@ fn unchanged(
         attempts,
     }
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;
