@@ -698,3 +698,31 @@ async fn an_existing_next_entry_while_the_account_is_as_assumed_is_malformed() {
     );
     assert_eq!(dynamo.operations(), ["TransactWriteItems"]);
 }
+
+/// The sweep expires a HELD job the index lists under account a1; the job
+/// item read says it belongs to a2 (jobs never change accounts: an edited
+/// item). Nothing is decided on it: malformed, named, no write. Before the
+/// check, the expiry panicked when a1 held less than the job's hold, and
+/// otherwise committed: a1's credits released for a2's job, and an entry
+/// written into a2's ledger numbered after a1's.
+#[tokio::test]
+async fn an_expiry_whose_job_names_another_account_is_malformed() {
+    let a2 = after(&[grant("g2", "a2", 100), requested(J, "a2", 30)]);
+    let a1_idle = after(&[grant("g1", A, 100)]);
+    let a1_holding = after(&[grant("g1", A, 100), requested("j0", A, 30)]);
+    for a1 in [a1_idle, a1_holding] {
+        let dynamo = Dynamo::new().reads(vec![
+            Some(account_item(&a1.accounts[A])),
+            Some(job_item(&a2.jobs[J])),
+        ]);
+        let ledger = dynamo.ledger();
+
+        let err = ledger.expire(J, A, "sweep").await.unwrap_err();
+
+        assert!(
+            matches!(&err, StoreError::Malformed(m) if m.contains("JOB#j1") && m.contains("a2")),
+            "{err:?}"
+        );
+        assert_eq!(dynamo.operations(), ["TransactGetItems"]);
+    }
+}
