@@ -274,3 +274,6 @@ fn backoff_delay(policy: &RetryPolicy, attempt: u32, waited: Duration) -> Durati
     let ceiling = (cap.as_millis() as f64 * left) as u64;
     Duration::from_millis(fastrand::u64(0..=ceiling))
 }
+
+#[cfg(test)]
+pub(crate) mod mock;

@@ -389,11 +389,25 @@ impl Ledger {
                 known.account = Some(account);
             }
             Role::Job => {
-                known.job = Some(
-                    from_item::<JobItem>(item, "job")
-                        .and_then(|i| i.job())
-                        .map_err(malformed)?,
-                );
+                let job = from_item::<JobItem>(item, "job")
+                    .and_then(|i| i.job())
+                    .map_err(malformed)?;
+                // An expiry acts on the account the open-items index lists
+                // the job under, a projection of the job item itself, and
+                // jobs never change accounts: a job naming another account
+                // was edited. Deciding on it would release the listed
+                // account's credits for another account's job.
+                if let Command::Expire { account_id, .. } = cmd
+                    && job.account_id != *account_id
+                {
+                    return Err(StoreError::Malformed(format!(
+                        "the job item {} names account {}, but the open-items index lists it \
+                         under account {account_id}",
+                        keys::job_pk(&job.job_id),
+                        job.account_id
+                    )));
+                }
+                known.job = Some(job);
             }
             Role::Record => match cmd {
                 Command::Event(Event::Adjusted { .. }) => {
@@ -650,3 +664,7 @@ fn unchanged(
         attempts,
     }
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;

@@ -539,3 +539,6 @@ impl Sweep {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,559 @@
+//! The sweep's phases against a mocked DynamoDB: index pages, reads and
+//! writes scripted in the order the sweep must send them (any other
+//! request fails the test), the states scripted the reference model's.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use reconciler_core::contract::table;
+use reconciler_core::memory::MemoryLedger;
+
+use super::*;
+use crate::store::items::{
+    AuditCheckpointItem, ConflictItem, EntryItem, FORMAT_VERSION, SweepStateItem, to_item,
+};
+use crate::store::keys::{self, Item};
+use crate::store::mock::*;
+
+/// The Lambda deadline of every run: five minutes after [`NOW`].
+const DEADLINE: i64 = NOW + 300_000;
+
+fn config(action: StragglerAction) -> SweepConfig {
+    SweepConfig {
+        stage: "test".into(),
+        table: TABLE.into(),
+        hold_timeout_seconds: 6 * 3600,
+        straggler_action: action,
+        summarizer: None,
+    }
+}
+
+/// A sweep on the script: pages of two, no reserve before the deadline,
+/// conflicts settle for a minute, the clock at [`NOW`].
+fn sweep(dynamo: &Dynamo, action: StragglerAction) -> Sweep {
+    Sweep::new(dynamo.ledger(), &config(action), None).with_tuning(Tuning {
+        margin: Margin {
+            min: Duration::ZERO,
+            fraction: 0.0,
+        },
+        page_size: Some(2),
+        conflict_settle: Duration::from_secs(60),
+        list_cap: 10,
+        clock: || NOW,
+    })
+}
+
+fn input(dry_run: bool) -> SweepInput {
+    SweepInput {
+        dry_run,
+        ..SweepInput::default()
+    }
+}
+
+/// The key a page of the index ends at (what DynamoDB hands back as
+/// `LastEvaluatedKey`).
+fn page_end(item: &Item) -> Item {
+    [
+        table::PARTITION_KEY,
+        table::SORT_KEY,
+        table::OPEN_INDEX_PARTITION_KEY,
+        table::OPEN_INDEX_SORT_KEY,
+    ]
+    .into_iter()
+    .map(|k| (k.to_owned(), item[k].clone()))
+    .collect()
+}
+
+/// An account's ledger entries, as stored.
+fn entry_items(ledger: &MemoryLedger, account_id: &str) -> Vec<Item> {
+    ledger
+        .entries_of(account_id)
+        .iter()
+        .map(|e| to_item(&EntryItem::new(e)))
+        .collect()
+}
+
+/// The handler's record of a conflicting `video.requested`, written at `at_ms`.
+fn conflict(job_id: &str, credits: i64, at_ms: i64) -> ConflictItem {
+    let event = requested(job_id, "a1", credits);
+    let key = event.business_key();
+    let detail = event.to_detail().to_string();
+    ConflictItem {
+        pk: keys::conflict_pk(&key),
+        sk: keys::fingerprint(&detail),
+        v: FORMAT_VERSION,
+        open_key: keys::conflict_open_key(at_ms, &key, &detail),
+        key,
+        account_id: "a1".into(),
+        detail_type: event.detail_type().into(),
+        detail,
+        reason: "video.requested was already applied with 30 credits".into(),
+        event_id: "e9".into(),
+        at_ms,
+        open_kind: keys::OPEN_CONFLICT.into(),
+        expires_at: at_ms / 1000 + 90 * 24 * 3600,
+    }
+}
+
+fn nothing_written(dynamo: &Dynamo) -> bool {
+    dynamo.sent().iter().all(|s| !s.writes())
+}
+
+fn query(sent: &Sent) -> &aws_sdk_dynamodb::operation::query::QueryInput {
+    match sent {
+        Sent::Query(q) => q,
+        other => panic!("expected a Query, sent {}", other.operation()),
+    }
+}
+
+/// One straggler's expiry is refused by DynamoDB: it is reported as failed,
+/// the others — on both pages of the index — still expire, and `handle`
+/// fails the invocation as `SweepItemsFailed` after the whole run.
+#[tokio::test]
+async fn a_straggler_whose_expiry_fails_is_reported_and_the_others_still_expire() {
+    fn script() -> Dynamo {
+        let holding = |a: &str, j: &str| after(&[grant("g", a, 100), requested(j, a, 30)]);
+        let (s1, s2, s3) = (
+            holding("a1", "j1"),
+            holding("a2", "j2"),
+            holding("a3", "j3"),
+        );
+        let read = |s: &MemoryLedger, a: &str, j: &str| {
+            vec![
+                Some(account_item(&s.accounts[a])),
+                Some(job_item(&s.jobs[j])),
+            ]
+        };
+        let j2 = job_item(&s2.jobs["j2"]);
+        Dynamo::new()
+            .queries(
+                vec![job_item(&s1.jobs["j1"]), j2.clone()],
+                Some(page_end(&j2)),
+            )
+            .reads(read(&s1, "a1", "j1"))
+            .commits()
+            .reads(read(&s2, "a2", "j2"))
+            .write_fails(item_too_large)
+            .queries(vec![job_item(&s3.jobs["j3"])], None)
+            .reads(read(&s3, "a3", "j3"))
+            .commits()
+            .queries(vec![], None)
+            .gets(None)
+            .queries(vec![], None)
+    }
+
+    let dynamo = script();
+    let report = sweep(&dynamo, StragglerAction::Expire)
+        .run(&input(false), DEADLINE, "run-1")
+        .await
+        .unwrap();
+
+    dynamo.assert_done();
+    assert_eq!(
+        (report.stragglers, report.expired, report.failed_items),
+        (3, 2, 1)
+    );
+    let outcomes: Vec<_> = report
+        .straggler_jobs
+        .iter()
+        .map(|s| (s.job_id.as_str(), s.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("j1", StragglerOutcome::Expired),
+            ("j2", StragglerOutcome::Failed),
+            ("j3", StragglerOutcome::Expired)
+        ]
+    );
+    assert!(
+        report.errors[0].contains("expire job j2") && report.errors[0].contains("maximum"),
+        "{:?}",
+        report.errors
+    );
+    assert!(report.complete);
+    let sent = dynamo.sent();
+    let first = query(&sent[0]);
+    assert_eq!(first.index_name(), Some(table::OPEN_INDEX));
+    assert_eq!(first.exclusive_start_key(), None);
+    let second = query(&sent[5]);
+    assert_eq!(
+        second.exclusive_start_key(),
+        Some(&page_end(&job_item(
+            &after(&[grant("g", "a2", 100), requested("j2", "a2", 30)]).jobs["j2"]
+        )))
+    );
+
+    let dynamo = script();
+    let err = sweep(&dynamo, StragglerAction::Expire)
+        .handle("{}", DEADLINE, "run-2")
+        .await
+        .unwrap_err();
+
+    assert!(
+        matches!(&err, SweepError::ItemsFailed { failed: 1, first, .. } if first.contains("j2")),
+        "{err:?}"
+    );
+    assert_eq!(err.error_type(), "SweepItemsFailed");
+    assert!(err.has_report());
+}
+
+/// An account whose balances were edited by hand (conservation still holds,
+/// but the ledger does not sum to them): reported as drift, and its audit
+/// mark is left in place — no write at all — so every sweep reports it until
+/// it is corrected.
+#[tokio::test]
+async fn the_audit_of_an_account_with_drift_keeps_its_mark_and_reports_it() {
+    let history = after(&[
+        grant("g1", "a1", 100),
+        requested("j1", "a1", 30),
+        rendered("j1", "a1", 25),
+    ]);
+    let mut edited = history.accounts["a1"].clone();
+    edited.available += 5;
+    edited.granted += 5;
+    let dynamo = Dynamo::new()
+        .queries(vec![], None)
+        .queries(vec![account_item(&history.accounts["a1"])], None)
+        .queries(vec![account_item(&edited)], None)
+        .queries(entry_items(&history, "a1"), None)
+        .batch_gets(vec![job_item(&history.jobs["j1"])])
+        .gets(None)
+        .queries(vec![], None);
+
+    let report = sweep(&dynamo, StragglerAction::Expire)
+        .run(&input(false), DEADLINE, "run-1")
+        .await
+        .unwrap();
+
+    dynamo.assert_done();
+    assert!(nothing_written(&dynamo), "{:?}", dynamo.operations());
+    assert_eq!(
+        (
+            report.audited_accounts,
+            report.drifted_accounts,
+            report.audit_marks_kept,
+            report.failed_items
+        ),
+        (1, 1, 0, 0)
+    );
+    let drift = &report.drift[0];
+    assert_eq!(drift.account_id, "a1");
+    let problems = drift.problems.join("; ");
+    assert!(
+        problems.contains("available") && problems.contains("granted"),
+        "{problems}"
+    );
+}
+
+/// The account was read at seq 3, but one of the jobs its entries hold for
+/// has moved since (its last entry is 4): nothing is proven about this
+/// version yet. No drift is reported; the mark stays for the next sweep.
+#[tokio::test]
+async fn an_audit_whose_job_moved_after_the_audited_version_keeps_the_mark_without_drift() {
+    let audited = after(&[
+        grant("g1", "a1", 100),
+        requested("j1", "a1", 30),
+        requested("j2", "a1", 10),
+    ]);
+    let now = after(&[
+        grant("g1", "a1", 100),
+        requested("j1", "a1", 30),
+        requested("j2", "a1", 10),
+        rendered("j1", "a1", 25),
+    ]);
+    assert_eq!(now.jobs["j1"].entries, [2, 4]);
+    let dynamo = Dynamo::new()
+        .queries(vec![], None)
+        .queries(vec![account_item(&audited.accounts["a1"])], None)
+        .queries(vec![account_item(&audited.accounts["a1"])], None)
+        .queries(entry_items(&audited, "a1"), None)
+        .batch_gets(vec![job_item(&now.jobs["j1"]), job_item(&now.jobs["j2"])])
+        .gets(None)
+        .queries(vec![], None);
+
+    let report = sweep(&dynamo, StragglerAction::Expire)
+        .run(&input(false), DEADLINE, "run-1")
+        .await
+        .unwrap();
+
+    dynamo.assert_done();
+    assert!(nothing_written(&dynamo), "{:?}", dynamo.operations());
+    assert_eq!(
+        (
+            report.audited_accounts,
+            report.drifted_accounts,
+            report.audit_marks_kept
+        ),
+        (1, 0, 1)
+    );
+    assert!(report.drift.is_empty());
+}
+
+/// Two clean accounts: a1 (audited from its checkpoint at seq 2: only entry
+/// 3 is read) loses its mark and gets a checkpoint at seq 3; a2 moved
+/// between its audit and the removal (the removal's condition fails), so
+/// its mark is kept and counted.
+#[tokio::test]
+async fn a_mark_the_account_moved_past_is_kept_and_counted() {
+    let a1 = after(&[
+        grant("g1", "a1", 100),
+        requested("j1", "a1", 30),
+        rendered("j1", "a1", 25),
+    ]);
+    let a1_at_2 = after(&[grant("g1", "a1", 100), requested("j1", "a1", 30)]);
+    let checkpoint = AuditCheckpointItem::new(&a1_at_2.accounts["a1"], NOW - 1, "run-0");
+    let a2 = after(&[grant("g2", "a2", 50)]);
+    let a2_moved = after(&[grant("g2", "a2", 50), grant("g3", "a2", 5)]);
+    let dynamo = Dynamo::new()
+        .queries(vec![], None)
+        .queries(
+            vec![
+                account_item(&a1.accounts["a1"]),
+                account_item(&a2.accounts["a2"]),
+            ],
+            None,
+        )
+        .queries(
+            vec![account_item(&a1.accounts["a1"]), to_item(&checkpoint)],
+            None,
+        )
+        .queries(entry_items(&a1, "a1")[2..].to_vec(), None)
+        .batch_gets(vec![job_item(&a1.jobs["j1"])])
+        .commits()
+        .queries(vec![account_item(&a2.accounts["a2"])], None)
+        .queries(entry_items(&a2, "a2"), None)
+        .cancels(vec![
+            failed(Some(account_item(&a2_moved.accounts["a2"]))),
+            held(),
+        ])
+        .gets(None)
+        .queries(vec![], None);
+
+    let report = sweep(&dynamo, StragglerAction::Expire)
+        .run(&input(false), DEADLINE, "run-1")
+        .await
+        .unwrap();
+
+    dynamo.assert_done();
+    assert_eq!(
+        (
+            report.audited_accounts,
+            report.drifted_accounts,
+            report.audit_marks_kept,
+            report.failed_items
+        ),
+        (2, 0, 1, 0)
+    );
+    let sent = dynamo.sent();
+    let entries = query(&sent[3]);
+    let bounds = entries.expression_attribute_values().unwrap();
+    assert!(
+        bounds
+            .values()
+            .filter(|v| **v == AttributeValue::S(keys::entry_sk(3)))
+            .count()
+            == 2,
+        "only entry 3 is read after the checkpoint: {bounds:?}"
+    );
+    let cleared = &dynamo.writes()[0];
+    let removal = cleared.transact_items()[0].update().unwrap();
+    assert_eq!(removal.key(), &keys::account_key("a1"));
+    assert_eq!(removal.update_expression(), "REMOVE #open_kind, #open_key");
+    let moved = cleared.transact_items()[1].put().unwrap();
+    assert_eq!(moved.item()["audited_seq"], AttributeValue::N("3".into()));
+}
+
+/// Conflicts are listed from the marker on, across pages, up to the first
+/// one younger than the settle time; the marker then moves to the last one
+/// listed — only forward (its condition), and an update refused because
+/// another sweep listed further is no failure.
+#[tokio::test]
+async fn the_conflicts_phase_moves_the_marker_forward_to_the_last_listed() {
+    let marker = conflict("j0", 40, NOW - 900_000).open_key;
+    let c1 = conflict("j1", 40, NOW - 300_000);
+    let c2 = conflict("j2", 40, NOW - 120_000);
+    let young = conflict("j3", 40, NOW - 10_000);
+    let state = SweepStateItem {
+        conflicts_listed_until: Some(marker.clone()),
+        updated_at_ms: Some(NOW - 6 * 3600 * 1000),
+        ..SweepStateItem::default()
+    };
+    for another_sweep_went_further in [false, true] {
+        let dynamo = Dynamo::new()
+            .queries(vec![], None)
+            .queries(vec![], None)
+            .gets(Some(to_item(&state)))
+            .queries(
+                vec![to_item(&c1), to_item(&c2)],
+                Some(page_end(&to_item(&c2))),
+            )
+            .queries(vec![to_item(&young)], None);
+        let dynamo = if another_sweep_went_further {
+            dynamo.update_refused()
+        } else {
+            dynamo.updates()
+        };
+
+        let report = sweep(&dynamo, StragglerAction::Expire)
+            .run(&input(false), DEADLINE, "run-1")
+            .await
+            .unwrap();
+
+        dynamo.assert_done();
+        assert_eq!((report.conflicts, report.failed_items), (2, 0));
+        assert!(report.complete);
+        let listed: Vec<_> = report
+            .conflict_list
+            .iter()
+            .map(|c| c.key.as_str())
+            .collect();
+        assert_eq!(listed, [c1.key.as_str(), c2.key.as_str()]);
+        let sent = dynamo.sent();
+        let listing = query(&sent[3]);
+        assert!(
+            listing
+                .key_condition_expression()
+                .is_some_and(|k| k.contains('>'))
+        );
+        assert!(
+            listing
+                .expression_attribute_values()
+                .unwrap()
+                .values()
+                .any(|v| *v == AttributeValue::S(marker.clone())),
+            "listed after the marker"
+        );
+        let Sent::Update(update) = &sent[5] else {
+            panic!("the marker moves last: {:?}", dynamo.operations());
+        };
+        assert_eq!(update.key(), Some(&keys::sweep_state_key()));
+        let values = update.expression_attribute_values().unwrap();
+        assert!(
+            values
+                .values()
+                .any(|v| *v == AttributeValue::S(c2.open_key.clone()))
+        );
+        assert!(
+            !values
+                .values()
+                .any(|v| *v == AttributeValue::S(young.open_key.clone()))
+        );
+        let guard = update.condition_expression().unwrap();
+        assert!(
+            guard.contains("attribute_not_exists") && guard.contains('<'),
+            "only forward: {guard}"
+        );
+    }
+}
+
+static CLOCK: AtomicI64 = AtomicI64::new(NOW);
+
+/// The clock of [`the_time_budget_stops_between_pages_and_says_what_is_left`].
+fn moving_clock() -> i64 {
+    CLOCK.load(Ordering::SeqCst)
+}
+
+fn past_the_deadline() {
+    CLOCK.store(DEADLINE, Ordering::SeqCst);
+}
+
+/// The budget runs out while the first page of marked accounts is audited:
+/// the item in hand is finished, the next page is not asked for, and the
+/// report says the audit and the conflicts are left for the next run.
+#[tokio::test]
+async fn the_time_budget_stops_between_pages_and_says_what_is_left() {
+    CLOCK.store(NOW, Ordering::SeqCst);
+    let a1 = after(&[grant("g1", "a1", 100)]);
+    let marked = account_item(&a1.accounts["a1"]);
+    let dynamo = Dynamo::new()
+        .queries(vec![], None)
+        .queries(vec![marked.clone()], Some(page_end(&marked)))
+        .queries(vec![marked], None)
+        .queries(entry_items(&a1, "a1"), None)
+        .commits_then(past_the_deadline);
+    let sweep =
+        Sweep::new(dynamo.ledger(), &config(StragglerAction::Expire), None).with_tuning(Tuning {
+            margin: Margin {
+                min: Duration::ZERO,
+                fraction: 0.0,
+            },
+            page_size: Some(1),
+            clock: moving_clock,
+            ..Tuning::default()
+        });
+
+    let report = sweep.run(&input(false), DEADLINE, "run-1").await.unwrap();
+
+    dynamo.assert_done();
+    assert!(!report.complete);
+    assert_eq!(report.remaining, [Phase::Audit, Phase::Conflicts]);
+    assert_eq!((report.audited_accounts, report.audit_marks_kept), (1, 0));
+}
+
+/// A budget spent before the sweep starts sends nothing and leaves all
+/// three phases to the next run.
+#[tokio::test]
+async fn a_budget_spent_from_the_start_sends_nothing() {
+    let dynamo = Dynamo::new();
+
+    let report = sweep(&dynamo, StragglerAction::Expire)
+        .run(&input(false), NOW, "run-1")
+        .await
+        .unwrap();
+
+    assert!(dynamo.sent().is_empty());
+    assert!(!report.complete);
+    assert_eq!(report.remaining, Phase::ALL);
+}
+
+/// A dry run reads and reports everything — a straggler, a clean account,
+/// a conflict — and writes nothing: no expiry (not even its read), no mark
+/// removal, no marker.
+#[tokio::test]
+async fn a_dry_run_reads_and_reports_but_writes_nothing() {
+    let history = after(&[grant("g1", "a1", 100), requested("j1", "a1", 30)]);
+    let c1 = conflict("j9", 40, NOW - 300_000);
+    let dynamo = Dynamo::new()
+        .queries(vec![job_item(&history.jobs["j1"])], None)
+        .queries(vec![account_item(&history.accounts["a1"])], None)
+        .queries(vec![account_item(&history.accounts["a1"])], None)
+        .queries(entry_items(&history, "a1"), None)
+        .batch_gets(vec![job_item(&history.jobs["j1"])])
+        .gets(None)
+        .queries(vec![to_item(&c1)], None);
+
+    let report = sweep(&dynamo, StragglerAction::Expire)
+        .run(&input(true), DEADLINE, "run-1")
+        .await
+        .unwrap();
+
+    dynamo.assert_done();
+    assert!(nothing_written(&dynamo), "{:?}", dynamo.operations());
+    assert!(report.dry_run && report.complete);
+    assert_eq!((report.stragglers, report.expired), (1, 0));
+    assert_eq!(report.straggler_jobs[0].outcome, StragglerOutcome::DryRun);
+    assert_eq!(
+        (
+            report.audited_accounts,
+            report.drifted_accounts,
+            report.audit_marks_kept
+        ),
+        (1, 0, 0)
+    );
+    assert_eq!(report.conflicts, 1);
+    // What the audit compares and where the listing starts are read
+    // strongly consistent.
+    let sent = dynamo.sent();
+    let Sent::BatchGet(jobs) = &sent[4] else {
+        panic!("{:?}", dynamo.operations());
+    };
+    let request = &jobs.request_items().unwrap()[TABLE];
+    assert_eq!(request.keys(), [keys::job_key("j1")]);
+    assert_eq!(request.consistent_read(), Some(true));
+    let Sent::Get(state) = &sent[5] else {
+        panic!("{:?}", dynamo.operations());
+    };
+    assert_eq!(state.key(), Some(&keys::sweep_state_key()));
+    assert_eq!(state.consistent_read(), Some(true));
+}
