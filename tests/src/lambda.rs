@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use crate::runtime_api::RuntimeApi;
 
 /// The Lambda binary `bin`: in `$LAMBDA_BIN_DIR` (set by `cargo xtask
-/// test`), else in `target/debug` (what `cargo build -p reconciler --bins`
-/// builds).
+/// test`), else in `target/debug` (where `cargo test` builds them, for the
+/// reconciler's own tests of its binaries).
 pub fn binary(bin: &str) -> PathBuf {
     let dir = std::env::var_os("LAMBDA_BIN_DIR")
         .map(PathBuf::from)
@@ -17,7 +17,7 @@ pub fn binary(bin: &str) -> PathBuf {
     let path = dir.join(bin);
     assert!(
         path.exists(),
-        "{} is missing: build it with `cargo build -p reconciler --bins` (cargo xtask test does)",
+        "{} is missing: build it with `cargo test --workspace --no-run` (cargo xtask test does)",
         path.display()
     );
     path

@@ -145,15 +145,13 @@ fn run_steps(args: &Args, timings: &mut Timings) -> anyhow::Result<()> {
             "build tests and Lambdas"
         },
         || {
+            // This also builds the Lambda binaries the end-to-end tests
+            // drive (`target/debug`), for the reconciler's own integration
+            // tests (`functions/reconciler/tests/binaries.rs`): the same
+            // build and features as every test, so nothing compiles twice.
             step(
                 "cargo test --no-run",
                 with_wrapper(cargo()).args(["test", "--workspace", "--all-targets", "--no-run"]),
-            )?;
-            // The Lambda binaries the end-to-end tests drive, from the same
-            // build (the release profile is not what those tests test).
-            step(
-                "cargo build --bins",
-                with_wrapper(cargo()).args(["build", "-p", crate::build::PACKAGE, "--bins"]),
             )
         },
     )?;

@@ -44,7 +44,9 @@ impl Expr {
     /// CloudFormation takes as a JSON *string* (a dashboard body, a key
     /// policy the local emulator needs as a string). Every intrinsic in
     /// `value` becomes its `${...}` placeholder; a literal `${` is escaped
-    /// as `${!`. Object keys come out sorted, so the text is deterministic.
+    /// as `${!`. Object keys come out sorted, so the text is deterministic
+    /// whichever way `serde_json` keeps maps in this build (its
+    /// `preserve_order` feature is on in some builds of the workspace).
     ///
     /// # Panics
     /// If `value` does not serialize to JSON (never for the model's types), or
@@ -52,7 +54,7 @@ impl Expr {
     pub fn sub_json(value: &impl Serialize) -> Self {
         let mut value = serde_json::to_value(value).expect("the model serializes to JSON");
         inline_intrinsics(&mut value);
-        let text = serde_json::to_string(&value).expect("a JSON value serializes");
+        let text = serde_json::to_string(&sorted(value)).expect("a JSON value serializes");
         if text.contains("${") {
             Self::Sub(text)
         } else {
@@ -68,6 +70,20 @@ impl Expr {
             Self::GetAtt(logical_id, attribute) => format!("${{{logical_id}.{attribute}}}"),
             Self::Sub(template) => template.clone(),
         }
+    }
+}
+
+/// `value` with every object's keys inserted in sorted order.
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
     }
 }
 

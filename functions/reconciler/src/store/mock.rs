@@ -38,7 +38,10 @@ use aws_sdk_dynamodb::types::error::{
     TransactionCanceledException, TransactionInProgressException,
 };
 use aws_sdk_dynamodb::types::{CancellationReason, ItemResponse};
-use aws_smithy_mocks::{MockResponse, Rule, RuleBuilder, RuleMode, mock, mock_client};
+use aws_smithy_mocks::{
+    MockResponse, MockResponseInterceptor, Rule, RuleBuilder, RuleMode, create_mock_http_client,
+    mock,
+};
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{Account, Job, Meta};
 use reconciler_core::memory::MemoryLedger;
@@ -391,21 +394,30 @@ impl Dynamo {
         })
     }
 
-    /// A client on this script: the SDK's test defaults (credentials,
-    /// region), no SDK retries, the transport faults.
+    /// A client on this script: fixed credentials and region, no SDK
+    /// retries, the transport faults. Built by hand rather than with
+    /// `mock_client!`, whose test defaults need the SDK crate's `test-util`
+    /// feature: one feature set for the SDK keeps CI to one build of it.
     pub(crate) fn client(&self) -> Client {
-        let plan = Arc::clone(&self.plan);
-        mock_client!(
-            aws_sdk_dynamodb,
-            RuleMode::Sequential,
-            &self.rules,
-            move |config| config
-                .retry_config(RetryConfig::disabled())
-                .interceptor(Faults {
-                    plan: Arc::clone(&plan),
-                    losing: AtomicBool::new(false),
-                })
-        )
+        let mocks = self.rules.iter().fold(
+            MockResponseInterceptor::new().rule_mode(RuleMode::Sequential),
+            |i, r| i.with_rule(r),
+        );
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "AKIDMOCK", "mock", None, None, "mocks",
+            ))
+            .http_client(create_mock_http_client())
+            .interceptor(mocks)
+            .retry_config(RetryConfig::disabled())
+            .interceptor(Faults {
+                plan: Arc::clone(&self.plan),
+                losing: AtomicBool::new(false),
+            })
+            .build();
+        Client::from_conf(config)
     }
 
     /// A ledger on this script: table [`TABLE`], clock [`NOW`], short retries.
