@@ -28,6 +28,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Install the pinned Python tools (moto, cfn-lint, cargo-lambda, zig) into .venv.
+    #[command(
+        after_help = "Example:\n  cargo xtask tools   # once; every command that needs them runs it too"
+    )]
     Tools,
     /// Run every test: installs the tools, starts a moto server, builds, tests, lints, stops.
     Test(test::Args),

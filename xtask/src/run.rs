@@ -12,6 +12,9 @@ use reconciler_core::audit::{self as money, Balances};
 use crate::emulator::{self, moto::Moto};
 
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  cargo xtask moto                 # then, in another terminal: cargo lambda watch
+  cargo xtask moto --port 5001")]
 pub struct MotoArgs {
     /// Port on 127.0.0.1.
     #[arg(long, default_value_t = 5000)]
@@ -42,6 +45,10 @@ pub fn moto(args: MotoArgs) -> anyhow::Result<()> {
 }
 
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  cargo xtask run
+  cargo xtask run --events my-events.jsonl
+  cargo xtask run --endpoint-url http://127.0.0.1:5000   # a moto you started")]
 pub struct RunArgs {
     /// Event stream: one EventBridge event (JSON) per line; `#` lines are comments.
     #[arg(long, default_value = "examples/events.jsonl")]

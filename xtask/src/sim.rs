@@ -539,6 +539,9 @@ async fn check(
 
 /// `cargo xtask simulate`.
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  cargo xtask simulate                       # 20 random seeds
+  cargo xtask simulate --seed 42 --seeds 1   # replay one history")]
 pub struct Args {
     /// How many seeds to run (from --seed, or from a random one).
     #[arg(long, default_value_t = 20)]

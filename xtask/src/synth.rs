@@ -6,6 +6,9 @@ use anyhow::Context;
 use infra::Stage;
 
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  cargo xtask synth --stage prod
+  cargo xtask synth --stage all --out target/cfn")]
 pub struct Args {
     /// dev, staging, prod, or all.
     #[arg(long)]

@@ -15,6 +15,9 @@ use anyhow::{Context, bail};
 use crate::emulator::moto::Moto;
 
 #[derive(clap::Args)]
+#[command(after_help = "Examples:
+  cargo xtask test            # everything CI runs
+  cargo xtask test --unit     # the fast layer: no emulator, seconds")]
 pub struct Args {
     /// Property-test cases (the full run uses 10,000).
     #[arg(long, default_value_t = 10_000)]

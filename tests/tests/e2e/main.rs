@@ -15,6 +15,7 @@ mod ledger_commands;
 mod logs;
 mod replay;
 mod semantics;
+mod signin;
 mod sim;
 mod smoke;
 mod stack;

@@ -17,6 +17,8 @@ use crate::deploy::{self, DeployOptions, Outcome};
 use crate::emulator::moto::Moto;
 
 #[derive(clap::Args)]
+#[command(after_help = "Example:
+  cargo xtask bench-deploy --synth-runs 500")]
 pub struct Args {
     /// Synth runs per stage.
     #[arg(long, default_value_t = 200)]

@@ -1,0 +1,106 @@
+//! The `cargo xtask` binary itself: what its help says, and that a user
+//! error is one line (with `RUST_BACKTRACE=1` too, as many developers keep
+//! it). Cargo builds the binary for these tests (`CARGO_BIN_EXE_xtask`), in
+//! the test build: the end-to-end tests that sign in through profiles run it
+//! from there.
+
+// A failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Command, Output};
+
+fn xtask(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    cmd.args(args);
+    cmd
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The subcommands `cargo xtask --help` lists.
+fn subcommands() -> Vec<String> {
+    let (help, _) = text(&xtask(&["--help"]).output().unwrap());
+    help.lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn help_says_cargo_xtask_and_every_command_ends_with_examples() {
+    let commands = subcommands();
+    for expected in [
+        "deploy", "diff", "destroy", "releases", "rollback", "drift", "status",
+    ] {
+        assert!(
+            commands.iter().any(|c| c == expected),
+            "{expected} in {commands:?}"
+        );
+    }
+    for command in &commands {
+        let out = xtask(&[command, "--help"]).output().unwrap();
+        let (help, _) = text(&out);
+        assert!(out.status.success(), "{command} --help");
+        assert!(
+            help.contains(&format!("Usage: cargo xtask {command}")),
+            "{command}: {help}"
+        );
+        assert!(
+            help.contains("Example"),
+            "{command} --help has no example:\n{help}"
+        );
+        assert!(
+            help.contains(&format!("cargo xtask {command}")),
+            "{command}'s examples run it: {help}"
+        );
+    }
+}
+
+#[test]
+fn no_credentials_is_one_line_that_says_what_to_do_even_with_rust_backtrace() {
+    let home = std::env::temp_dir().join(format!("xtask-no-credentials-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    for args in [
+        &["status", "--stage", "dev", "--region", "eu-west-1"][..],
+        &["releases", "--stage", "dev", "--region", "eu-west-1"][..],
+        &[
+            "destroy",
+            "--stage",
+            "dev",
+            "--region",
+            "eu-west-1",
+            "--yes",
+        ][..],
+    ] {
+        let out = xtask(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("AWS_CONFIG_FILE", home.join("no-config"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{args:?}: one line, not:\n{stderr}");
+        assert!(lines[0].starts_with("error: "), "{stderr}");
+        assert!(lines[0].contains("credentials"), "{stderr}");
+        assert!(
+            lines[0].contains("aws sso login") || lines[0].contains("AWS_ACCESS_KEY_ID"),
+            "says what to do: {stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&home);
+}
