@@ -7,6 +7,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod big_account;
 mod deploy;
 mod dlq;
 mod handler_binary;

@@ -23,7 +23,7 @@ use crate::emulator::proxy::{Proxy, Semantics};
 
 /// Capacity one event consumed, by DynamoDB's item-size rules.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(super) struct Units {
+pub struct Units {
     /// Write units of the table's items (transactional writes count double).
     pub wcu: u32,
     /// Write units of the `open-items` index (an item entering or leaving it).
@@ -124,7 +124,7 @@ pub(super) async fn units(direct: &Client, table: &str, exchanges: &[Exchange]) 
 
 /// One measured event.
 #[derive(Clone, Debug)]
-pub(super) struct Measured {
+pub struct Measured {
     pub outcome: String,
     pub requests: usize,
     pub units: Units,
@@ -240,7 +240,7 @@ pub(super) async fn seed_account(
 /// Requests and capacity of each outcome on an account with `holds` open
 /// holds: a warm instance (which knows the account and the jobs it held),
 /// and a cold one (a fresh instance per event).
-pub(super) async fn per_outcome(
+pub async fn per_outcome(
     endpoint: &str,
     holds: usize,
 ) -> anyhow::Result<BTreeMap<(String, &'static str), Measured>> {

@@ -19,7 +19,7 @@
 mod binaries;
 mod capture;
 pub mod deploy;
-mod ledger;
+pub mod ledger;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
