@@ -411,6 +411,25 @@ pub fn render(r: &StatusReport, config: &StageConfig, color: bool) -> String {
             }
         }
     }
+    if let Ok(code) = &r.code {
+        // The release these keys make (`cargo xtask releases` lists them).
+        let keys: std::collections::BTreeMap<String, String> = code
+            .iter()
+            .filter_map(|c| {
+                let f = crate::build::FUNCTIONS
+                    .iter()
+                    .find(|f| f.name == c.function)?;
+                Some((f.code_key_parameter.to_owned(), c.deployed_key.clone()?))
+            })
+            .collect();
+        if !keys.is_empty() && keys.len() == code.len() {
+            out.push_str(&format!(
+                "{}{} (cargo xtask releases)\n",
+                label("Release"),
+                crate::deploy::releases::version_of(&keys)
+            ));
+        }
+    }
     match &r.alarms {
         Err(e) => out.push_str(&format!("{}unknown: {e}\n", label("Alarms"))),
         Ok(alarms) => {

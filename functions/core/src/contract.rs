@@ -130,7 +130,8 @@ pub mod table {
     /// Sort key (a string).
     pub const SORT_KEY: &str = "sk";
     /// The sparse index of what is open: HELD jobs, accounts awaiting an
-    /// audit, conflicts not yet listed. Only items carrying its keys are in it.
+    /// audit, and conflict records (kept until their TTL; the sweep lists
+    /// those after its marker). Only items carrying its keys are in it.
     pub const OPEN_INDEX: &str = "open-items";
     /// The index's partition key (a string): `HELD`, `AUDIT` or `CONFLICT`.
     pub const OPEN_INDEX_PARTITION_KEY: &str = "open_kind";

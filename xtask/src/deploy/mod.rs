@@ -15,9 +15,11 @@
 //! `target/cfn/<stack>.outputs.json`, warns when nobody hears the alarms,
 //! and records the release ([`releases`]).
 //!
-//! These functions decide and call; they never print: they talk through a
+//! These functions decide and call; what they have to say goes through a
 //! [`crate::ui::Out`] (the terminal for the commands, a recorder for the
-//! tests). The command lines live in [`cli`].
+//! tests), except the live progress of a long build or stack operation,
+//! which [`crate::build`] and [`progress`] draw on standard error (a bar on
+//! a terminal). The command lines live in [`cli`].
 
 pub mod cfn;
 pub mod changes;
