@@ -38,17 +38,15 @@ pub async fn ops_alert_subscribers(
     topic_arn: &str,
 ) -> anyhow::Result<Subscribers> {
     let mut subscribers = Subscribers::default();
-    let mut next: Option<String> = None;
-    loop {
-        let out = sns
-            .list_subscriptions_by_topic()
-            .topic_arn(topic_arn)
-            .set_next_token(next.take())
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("list the subscribers of {topic_arn}: {}", sdk_error(&e))
-            })?;
+    let mut pages = sns
+        .list_subscriptions_by_topic()
+        .topic_arn(topic_arn)
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let out = page.map_err(|e| {
+            anyhow::anyhow!("list the subscribers of {topic_arn}: {}", sdk_error(&e))
+        })?;
         for s in out.subscriptions() {
             if s.subscription_arn().is_some_and(|a| a.starts_with("arn:")) {
                 subscribers.confirmed.push(Subscriber {
@@ -58,10 +56,6 @@ pub async fn ops_alert_subscribers(
             } else {
                 subscribers.pending += 1;
             }
-        }
-        match out.next_token() {
-            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-            _ => break,
         }
     }
     Ok(subscribers)

@@ -286,21 +286,21 @@ pub async fn fetch(
 ) -> anyhow::Result<Vec<LogLine>> {
     let mut lines = Vec::new();
     for group in groups {
-        let mut next: Option<String> = None;
         let mut got = 0;
-        loop {
-            let out = logs
-                .filter_log_events()
-                .log_group_name(&group.name)
-                .start_time(start_ms)
-                .set_end_time(end_ms)
-                .set_filter_pattern(pattern.map(str::to_owned))
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!("read the log group {}: {}", group.name, sdk_error(&e))
-                })?;
+        let mut pages = logs
+            .filter_log_events()
+            .log_group_name(&group.name)
+            .start_time(start_ms)
+            .set_end_time(end_ms)
+            .set_filter_pattern(pattern.map(str::to_owned))
+            .into_paginator()
+            .send();
+        while got < limit
+            && let Some(page) = pages.next().await
+        {
+            let out = page.map_err(|e| {
+                anyhow::anyhow!("read the log group {}: {}", group.name, sdk_error(&e))
+            })?;
             for e in out.events() {
                 lines.push(LogLine {
                     function: group.function,
@@ -309,10 +309,6 @@ pub async fn fetch(
                     message: e.message().unwrap_or_default().to_owned(),
                 });
                 got += 1;
-            }
-            match out.next_token() {
-                Some(token) if got < limit && !token.is_empty() => next = Some(token.to_owned()),
-                _ => break,
             }
         }
     }

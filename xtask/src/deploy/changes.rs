@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::ui::Tone;
+
 /// What CloudFormation will do to a resource.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Action {
@@ -187,8 +189,8 @@ pub fn render(changes: &[ResourceChange], parameters: &[ParameterChange], color:
                 row.each_ref().map(String::as_str),
             );
             let text = match (color, stateful, destructive_reason(change)) {
-                (true, true, Some(_)) => format!("\x1b[1;31m{text}\x1b[0m"),
-                (true, true, None) => format!("\x1b[1;33m{text}\x1b[0m"),
+                (true, true, Some(_)) => crate::ui::paint(&text, Tone::Danger, true),
+                (true, true, None) => crate::ui::paint(&text, Tone::Warning, true),
                 _ => text,
             };
             out.push_str(&text);
@@ -515,11 +517,19 @@ Parameters:
 ";
         assert_eq!(render(&changes, &params, false), expected);
         let colored = render(&changes, &params, true);
+        let danger = |line: &str| crate::ui::paint(line, Tone::Danger, true);
         assert!(
-            colored.contains("\x1b[1;31m! Modify  LedgerTable"),
+            colored.contains(&danger(
+                "! Modify  LedgerTable      AWS::DynamoDB::Table   Conditional"
+            )),
             "{colored}"
         );
-        assert!(!colored.contains("\x1b[1;31m  Add"), "{colored}");
+        assert!(colored.contains(&crate::ui::paint(
+            "  Modify  HandlerFunction  AWS::Lambda::Function  False",
+            Tone::Good,
+            false
+        )));
+        assert_ne!(colored, expected, "colored on a terminal");
     }
 
     #[test]

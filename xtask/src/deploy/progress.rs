@@ -176,27 +176,18 @@ async fn new_events(
     seen: &mut HashSet<String>,
 ) -> Vec<StackEvent> {
     let mut fresh = Vec::new();
-    let mut token: Option<String> = None;
-    'pages: loop {
-        let Ok(page) = cfn
-            .describe_stack_events()
-            .stack_name(stack_id)
-            .set_next_token(token.take())
-            .send()
-            .await
-        else {
-            break;
-        };
+    let mut pages = cfn
+        .describe_stack_events()
+        .stack_name(stack_id)
+        .into_paginator()
+        .send();
+    'pages: while let Some(Ok(page)) = pages.next().await {
         for event in page.stack_events() {
             let id = event.event_id().unwrap_or_default();
             if Some(id) == after_event || seen.contains(id) {
                 break 'pages;
             }
             fresh.push(event.clone());
-        }
-        match page.next_token() {
-            Some(next) => token = Some(next.to_owned()),
-            None => break,
         }
     }
     for event in &fresh {
