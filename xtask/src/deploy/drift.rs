@@ -72,9 +72,11 @@ pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<DriftRepor
         .await
         .map_err(|e| {
             let text = DisplayErrorContext(&e).to_string();
-            if clients.on_emulator()
-                && (text.contains("not yet implemented") || text.contains("500"))
-            {
+            // moto answers DetectStackDrift with a server error.
+            let server_error = e
+                .raw_response()
+                .is_some_and(|r| r.status().is_server_error());
+            if clients.on_emulator() && server_error {
                 anyhow::anyhow!(
                     "the emulator at {} has no drift detection (moto does not implement \
                      DetectStackDrift): run drift against AWS",
