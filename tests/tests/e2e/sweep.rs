@@ -1235,6 +1235,50 @@ async fn every_summarizer_failure_falls_back_to_the_deterministic_summary() {
     assert_eq!(report.summary_source, SummarySource::Deterministic);
 }
 
+/// A HELD job in the index without its hold (the index still lists it): the
+/// sweep names it as a failed item and settles the real stragglers, rather
+/// than failing the whole run before its audit every six hours.
+#[tokio::test]
+async fn a_held_job_without_its_hold_is_reported_and_the_others_expire() {
+    let env = Env::new("no-hold").await;
+    two_stragglers_and_a_fresh_hold(&env).await;
+    let held = Job {
+        job_id: "j0".into(),
+        account_id: "a1".into(),
+        status: JobStatus::Held,
+        requested: Some(5),
+        hold: Some(5),
+        debited: None,
+        reason: None,
+        entries: vec![],
+    };
+    let mut no_hold = to_item(&JobItem::new(&held, "seed", 1_000));
+    no_hold.remove("hold");
+    env.client
+        .put_item()
+        .table_name(&env.table)
+        .set_item(Some(no_hold))
+        .send()
+        .await
+        .unwrap();
+    let sweep = env.sweep(StragglerAction::Expire);
+
+    let report = sweep_once(&sweep, SweepInput::default()).await;
+    assert_eq!(
+        (report.stragglers, report.expired, report.failed_items),
+        (3, 2, 1)
+    );
+    assert!(
+        report.errors[0].contains("j0") && report.errors[0].contains("hold"),
+        "{:?}",
+        report.errors
+    );
+    assert!(report.complete, "the audit and conflicts phases ran too");
+    assert_eq!(report.audited_accounts, 1);
+    assert_eq!(env.job("j1").await.status, JobStatus::Expired);
+    assert_eq!(env.job("j2").await.status, JobStatus::Expired);
+}
+
 #[tokio::test]
 async fn an_item_that_cannot_be_swept_fails_the_invocation_after_the_others() {
     let env = Env::new("item-failure").await;

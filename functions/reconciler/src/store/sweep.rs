@@ -93,29 +93,32 @@ impl Ledger {
 
     /// A page of HELD jobs whose hold was taken before `cutoff_ms`, oldest
     /// first (the index is eventually consistent: [`Ledger::expire`] reads
-    /// the job again before acting).
+    /// the job again before acting). A malformed index item comes back as
+    /// its own error, naming the item, so that one bad item does not stop
+    /// the sweep from settling the others.
     pub async fn held_before(
         &self,
         cutoff_ms: i64,
         limit: Option<i32>,
         start: Option<Item>,
-    ) -> Result<Page<OpenHold>, StoreError> {
+    ) -> Result<Page<Result<OpenHold, String>>, StoreError> {
         let q = open_items(OPEN_HELD, Some(("<", keys::time_key(cutoff_ms))));
         let (items, next) = self.index_page(q, limit, start).await?;
         let items = items
             .into_iter()
-            .map(|i| from_item(i, "held job (index)").map_err(StoreError::Malformed))
-            .collect::<Result<_, _>>()?;
+            .map(|i| from_item(i, "held job (index)"))
+            .collect();
         Ok(Page { items, next })
     }
 
     /// A page of the accounts awaiting an audit (money moved since their last
-    /// one), by account id.
+    /// one), by account id; a mark without an account id comes back as its
+    /// own error, naming the item.
     pub async fn audit_marked(
         &self,
         limit: Option<i32>,
         start: Option<Item>,
-    ) -> Result<Page<String>, StoreError> {
+    ) -> Result<Page<Result<String, String>>, StoreError> {
         let (items, next) = self
             .index_page(open_items(OPEN_AUDIT, None), limit, start)
             .await?;
@@ -123,12 +126,12 @@ impl Ledger {
             .into_iter()
             .map(|item| match item.get(table::OPEN_INDEX_SORT_KEY) {
                 Some(AttributeValue::S(account_id)) => Ok(account_id.clone()),
-                _ => Err(StoreError::Malformed(format!(
+                _ => Err(format!(
                     "an item marked for audit has no account id: {}",
                     super::items::describe_key(&item)
-                ))),
+                )),
             })
-            .collect::<Result<_, _>>()?;
+            .collect();
         Ok(Page { items, next })
     }
 

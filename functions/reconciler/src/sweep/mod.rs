@@ -398,6 +398,13 @@ impl Sweep {
                     return Ok(false);
                 }
                 run.report.stragglers += 1;
+                let job = match job {
+                    Ok(job) => job,
+                    Err(malformed) => {
+                        run.fail(format!("straggler: {malformed}"), cap);
+                        continue;
+                    }
+                };
                 run.report.straggler_credits =
                     run.report.straggler_credits.saturating_add(job.hold);
                 let outcome = if run.input.dry_run {
@@ -459,6 +466,13 @@ impl Sweep {
                 if run.budget.exhausted() {
                     return Ok(false);
                 }
+                let account_id = match account_id {
+                    Ok(id) => id,
+                    Err(malformed) => {
+                        run.fail(format!("audit: {malformed}"), cap);
+                        continue;
+                    }
+                };
                 if let Err(e) = self.audit_account(run, &account_id).await {
                     run.fail(format!("audit account {account_id}: {e}"), cap);
                 }
