@@ -209,6 +209,20 @@ impl Confirmation {
         }
     }
 
+    /// The question prefixed with who and where (`Session::who_and_where`),
+    /// so that whoever answers sees the account, region and principal in
+    /// the question itself; nothing changes when `who` is empty (tests).
+    #[must_use]
+    pub fn naming(self, who: &str) -> Confirmation {
+        match self {
+            Confirmation::Ask { question, expected } if !who.is_empty() => Confirmation::Ask {
+                question: format!("{who}: {question}"),
+                expected,
+            },
+            other => other,
+        }
+    }
+
     /// The usual rule: `--yes` goes on; otherwise ask on a terminal, and
     /// without one refuse, saying that `--yes` is needed to `doing`.
     pub fn yes_or_ask(yes: bool, interactive: bool, question: &str, doing: &str) -> Confirmation {
@@ -283,6 +297,24 @@ mod tests {
         assert_ne!(paint("x", Tone::Danger, true), "x");
         assert_eq!(clip("ab\ncd", 10), "ab cd");
         assert_eq!(clip("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn questions_name_who_and_where() {
+        let who = "cc-agent-reconciler-prod: account 1, region eu-west-1, as me";
+        assert_eq!(
+            Confirmation::ask_yes("Deploy?").naming(who),
+            Confirmation::ask_yes(format!("{who}: Deploy?"))
+        );
+        assert_eq!(
+            Confirmation::ask_yes("Deploy?").naming(""),
+            Confirmation::ask_yes("Deploy?")
+        );
+        assert_eq!(
+            Confirmation::Proceed.naming(who),
+            Confirmation::Proceed,
+            "nothing asked, nothing named"
+        );
     }
 
     #[test]

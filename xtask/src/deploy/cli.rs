@@ -243,6 +243,7 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let session = Session::with_config(opts.config.clone(), &args.stack.aws).await?;
         session.before_writing()?;
+        opts.who = session.who_and_where();
         let clients = Clients::new(&session.config);
         let report = super::deploy(&clients, &tools, &opts, &Terminal).await?;
         println!("{}", report.summary());
@@ -289,13 +290,14 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `cargo xtask destroy`.
 pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
-    let opts = DestroyOptions {
+    let mut opts = DestroyOptions {
         stage: args.stage,
         yes: args.yes,
         confirm_stack: args.confirm_stack,
         lift_termination_protection: args.lift_termination_protection,
         interactive: std::io::stdin().is_terminal(),
         outputs_dir: crate::root().join("target/cfn"),
+        who: String::new(),
     };
     runtime()?.block_on(async {
         let session = Session::open(&crate::aws::Target {
@@ -304,6 +306,7 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
         })
         .await?;
         session.before_writing()?;
+        opts.who = session.who_and_where();
         let clients = Clients::new(&session.config);
         super::destroy(&clients, &opts, &Terminal).await.map(|_| ())
     })
@@ -335,6 +338,7 @@ pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let session = Session::with_config(opts.config.clone(), &args.aws).await?;
         session.before_writing()?;
+        opts.who = session.who_and_where();
         let clients = Clients::new(&session.config);
         let report =
             super::rollback(&clients, &tools, &opts, args.to.as_deref(), &Terminal).await?;

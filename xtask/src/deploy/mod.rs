@@ -92,6 +92,8 @@ pub struct DeployOptions {
     pub hotswap: bool,
     /// The working tree, or a release to go back to.
     pub purpose: Purpose,
+    /// Who and where (`Session::who_and_where`), put in every question.
+    pub who: String,
 }
 
 impl DeployOptions {
@@ -111,6 +113,7 @@ impl DeployOptions {
             no_rollback: false,
             hotswap: false,
             purpose: Purpose::Deploy,
+            who: String::new(),
         }
     }
 
@@ -466,9 +469,9 @@ pub async fn deploy(
                 review.broadens(),
                 opts.interactive,
             );
-            settle(approval, out, "nothing deployed")?;
+            settle(approval.naming(&opts.who), out, "nothing deployed")?;
             let confirmation = plan::deploy_confirmation(stage, opts.yes, opts.interactive);
-            settle(confirmation, out, "nothing deployed")?;
+            settle(confirmation.naming(&opts.who), out, "nothing deployed")?;
             Ok(destructive)
         });
     report.destructive = match checks {
@@ -694,6 +697,8 @@ pub struct DestroyOptions {
     pub interactive: bool,
     /// Where the deploy wrote the outputs file (removed).
     pub outputs_dir: PathBuf,
+    /// Who and where (`Session::who_and_where`), put in the question.
+    pub who: String,
 }
 
 /// A resource left behind by a stack deletion (`DeletionPolicy: Retain`).
@@ -764,7 +769,7 @@ pub async fn destroy(
         opts.confirm_stack.as_deref(),
         opts.interactive,
     );
-    settle(confirmation, out, "nothing deleted")?;
+    settle(confirmation.naming(&opts.who), out, "nothing deleted")?;
     if deployed.termination_protection {
         cfn::set_termination_protection(clients, &stack, false).await?;
         out.note(&format!(

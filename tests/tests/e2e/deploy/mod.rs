@@ -64,6 +64,7 @@ impl Env {
             lift_termination_protection: false,
             interactive: false,
             outputs_dir: self.outputs_dir.clone(),
+            who: String::new(),
         }
     }
 

@@ -84,17 +84,35 @@ async fn diff_shows_properties_and_security_and_a_broadening_deploy_needs_approv
     assert!(env.diff(&changed).await.unwrap().broadens(), "not deployed");
 
     // A terminal, and the person says no: nothing deployed.
+    // The question names who and where, as the CLI's session tells it.
     let mut asking = changed.clone();
     asking.interactive = true;
+    let aws = xtask::aws::AwsArgs {
+        endpoint_url: Some(env.moto.endpoint.clone()),
+        ..xtask::aws::AwsArgs::default()
+    };
+    let session = xtask::aws::Session::with_config(asking.config.clone(), &aws)
+        .await
+        .expect("a session on the emulator");
+    asking.who = session.who_and_where();
     let (declined, said) = env.deploy_saying(&asking, false).await;
     assert!(declined.unwrap_err().to_string().contains("not confirmed"));
-    assert!(said.contains("? This deploy broadens IAM"), "{said}");
+    assert!(
+        said.contains(
+            "? cc-agent-reconciler-dev: account 123456789012, region us-east-1, as arn:aws:sts::\
+             123456789012:user/moto (emulator): This deploy broadens IAM"
+        ),
+        "{said}"
+    );
 
     // The person says yes: deployed.
     let (approved, said) = env.deploy_saying(&asking, true).await;
     let approved = approved.expect("approved");
     assert_eq!(approved.outcome, Outcome::Updated);
-    assert!(said.contains("? This deploy broadens IAM"), "{said}");
+    assert!(
+        said.contains("(emulator): This deploy broadens IAM"),
+        "{said}"
+    );
 
     // Narrowing needs nobody: the statement goes again without a question.
     let mut narrower = env.options(Stage::Dev);
