@@ -36,14 +36,16 @@ fn replay_options(s: &HandBuilt, selection: Selection, dry_run: bool) -> ReplayO
 
 async fn replay(s: &HandBuilt, selection: Selection, dry_run: bool) -> Vec<dlq::ReplayOutcome> {
     let c = s.clients();
-    dlq::replay(
+    let replayed = dlq::replay(
         &c.sqs,
         &c.events,
         &s.outputs.dead_letter_queue_url,
         &replay_options(s, selection, dry_run),
     )
     .await
-    .unwrap()
+    .unwrap();
+    assert!(replayed.drained, "the default bounds drain a test queue");
+    replayed.outcomes
 }
 
 async fn list(s: &HandBuilt) -> Vec<dlq::DeadLetter> {
@@ -220,7 +222,10 @@ async fn dead_letters_are_listed_replayed_and_purged() {
         .await;
     let mut opts = replay_options(&s, Selection::Ids(vec![eb_again.clone()]), false);
     opts.bus_name = "no-such-bus".into();
-    let outcomes = dlq::replay(&sqs, &events, &dlq_url, &opts).await.unwrap();
+    let outcomes = dlq::replay(&sqs, &events, &dlq_url, &opts)
+        .await
+        .unwrap()
+        .outcomes;
     assert!(
         matches!(&outcomes[0].action, ReplayAction::Failed(_)),
         "{outcomes:#?}"
@@ -373,8 +378,9 @@ async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
 }
 
 /// A proxy in front of moto answering the first `empty` ReceiveMessage calls
-/// with no message without asking moto (as SQS short polling may while
-/// messages exist); it counts every receive.
+/// with no message without asking moto (as SQS may, while messages exist);
+/// it counts every receive, and fails the test on a short poll (a receive
+/// without `WaitTimeSeconds`, the one that answers empty most often).
 async fn empty_receives(empty: u32) -> (InterceptProxy, Arc<AtomicU32>) {
     let receives = Arc::new(AtomicU32::new(0));
     let seen = receives.clone();
@@ -384,7 +390,13 @@ async fn empty_receives(empty: u32) -> (InterceptProxy, Arc<AtomicU32>) {
             let receive = req
                 .header("x-amz-target")
                 .is_some_and(|t| t.ends_with("ReceiveMessage"));
-            if receive && seen.fetch_add(1, Ordering::SeqCst) < empty {
+            if !receive {
+                return None;
+            }
+            let body: Value = serde_json::from_slice(&req.body).expect("a JSON ReceiveMessage");
+            let wait = body["WaitTimeSeconds"].as_i64().unwrap_or(0);
+            assert!(wait > 0, "a short poll: {body}");
+            if seen.fetch_add(1, Ordering::SeqCst) < empty {
                 return Some(Answer::json(
                     "application/x-amz-json-1.0",
                     r#"{"Messages": []}"#,
@@ -447,6 +459,51 @@ async fn reading_long_polls_through_empty_answers_until_the_queue_is_drained() {
         .unwrap();
     assert_eq!(outcomes[0].action, dlq::DeleteAction::Deleted);
     assert_eq!(list(&s).await.len(), 12);
+
+    // replay --all goes round after round past one round's bounds (5
+    // letters here): all 12 replayed, the queue drained.
+    let mut replay_opts = replay_options(&s, Selection::All, false);
+    replay_opts.receive = ReceiveOptions {
+        max_messages: 5,
+        ..opts
+    };
+    let replayed = dlq::replay(&sqs, &s.clients().events, &dlq_url, &replay_opts)
+        .await
+        .unwrap();
+    assert!(replayed.drained);
+    assert_eq!(replayed.outcomes.len(), 12);
+    assert!(
+        replayed
+            .outcomes
+            .iter()
+            .all(|o| o.action == ReplayAction::Replayed),
+        "{:#?}",
+        replayed.outcomes
+    );
+    assert!(list(&s).await.is_empty());
+    assert_eq!(s.drain(&s.capture_url).await.len(), 12);
+
+    // A dry run looks at one round only and says the queue was not drained.
+    for i in 0..3 {
+        s.send(
+            &dlq_url,
+            &envelope(
+                "video.failed",
+                json!({"job_id": format!("k{i}"), "account_id": "a"}),
+            )
+            .to_string(),
+            &[("ERROR_CODE", "X")],
+        )
+        .await;
+    }
+    let mut dry = replay_opts.clone();
+    dry.dry_run = true;
+    dry.receive.max_messages = 2;
+    let looked = dlq::replay(&sqs, &s.clients().events, &dlq_url, &dry)
+        .await
+        .unwrap();
+    assert_eq!(looked.outcomes.len(), 2);
+    assert!(!looked.drained, "a bound stopped it: said so");
 
     // A drained queue is not waited on: the count says empty, no receive at all.
     dlq::purge(&s.clients().sqs, &dlq_url).await.unwrap();

@@ -27,7 +27,8 @@ pub use queue::{
     purge,
 };
 pub use replay::{
-    REPLAY_IS_SAFE, ReplayAction, ReplayOptions, ReplayOutcome, Selection, replay, replay_report,
+    REPLAY_IS_SAFE, ReplayAction, ReplayOptions, ReplayOutcome, Replayed, Selection, replay,
+    replay_report,
 };
 
 use crate::aws::Target;
@@ -254,16 +255,23 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 };
                 println!("Replaying onto bus {}:", opts.bus_name);
                 let queue = Queue::dead_letters(&console.outputs);
-                let outcomes = replay(
+                let replayed = replay(
                     &console.clients.sqs,
                     &console.clients.events,
                     &queue.url,
                     &opts,
                 )
                 .await?;
-                print!("{}", replay_report(&outcomes, dry_run));
-                if outcomes.iter().any(ReplayOutcome::is_failure) {
+                print!("{}", replay_report(&replayed.outcomes, dry_run));
+                if replayed.outcomes.iter().any(ReplayOutcome::is_failure) {
                     bail!("some dead letters were not replayed (see above)");
+                }
+                if !replayed.drained {
+                    bail!(
+                        "stopped before {} was drained: dead letters may be left that were not \
+                         looked at; run the command again",
+                        queue.name
+                    );
                 }
                 Ok(false)
             }

@@ -209,7 +209,10 @@ pub async fn receive_until(
         let out = sqs
             .receive_message()
             .queue_url(queue_url)
-            .max_number_of_messages(10)
+            .max_number_of_messages(
+                i32::try_from(opts.max_messages.saturating_sub(letters.len()).clamp(1, 10))
+                    .unwrap_or(10),
+            )
             .visibility_timeout(opts.visibility_timeout)
             .wait_time_seconds(opts.wait_seconds.clamp(0, 20))
             .message_system_attribute_names(MessageSystemAttributeName::All)

@@ -87,10 +87,25 @@ pub fn invalid_kept_reason(message: &str, stage: Stage, message_id: &str) -> Str
     )
 }
 
+/// What [`replay`] did.
+#[derive(Clone, Debug, Default)]
+pub struct Replayed {
+    /// One outcome per dead letter handled (or id asked for).
+    pub outcomes: Vec<ReplayOutcome>,
+    /// `false`: a bound of the receive was reached before the queue was
+    /// drained, and letters may be left that were not looked at.
+    pub drained: bool,
+}
+
 /// Replays dead letters: each valid business event goes back on the bus with
 /// its original source, detail-type and detail; its message is deleted only
 /// when PutEvents reports no failed entry. Invalid events (see
 /// [`super::letter::invalid_reason`]), sweep failures and unknown messages stay.
+///
+/// With [`Selection::All`] it goes round after round (a round receives up to
+/// the receive options' bounds) while the queue is not drained and the last
+/// round replayed something: letters beyond one round's bounds are replayed
+/// too, and whatever is left unlooked-at is said (`drained: false`).
 ///
 /// # Errors
 /// SQS failed while reading the queue (per-message failures are outcomes).
@@ -99,10 +114,38 @@ pub async fn replay(
     events: &aws_sdk_eventbridge::Client,
     queue_url: &str,
     opts: &ReplayOptions,
-) -> anyhow::Result<Vec<ReplayOutcome>> {
-    let letters = receive_all(sqs, queue_url, &opts.receive).await?.letters;
+) -> anyhow::Result<Replayed> {
+    let mut done = Replayed::default();
+    let mut seen: HashSet<String> = HashSet::new();
+    loop {
+        let received = receive_all(sqs, queue_url, &opts.receive).await?;
+        let round = replay_round(sqs, events, queue_url, opts, &received.letters, &seen).await;
+        let progressed = round.iter().any(|o| o.action == ReplayAction::Replayed);
+        seen.extend(received.letters.iter().map(|l| l.message_id.clone()));
+        done.outcomes.extend(round);
+        done.drained = received.drained;
+        let again = opts.selection == Selection::All && !opts.dry_run && progressed;
+        if received.drained || !again {
+            return Ok(done);
+        }
+    }
+}
+
+/// One round of [`replay`]: the letters received, less those a previous
+/// round handled; every letter not replayed is released.
+async fn replay_round(
+    sqs: &aws_sdk_sqs::Client,
+    events: &aws_sdk_eventbridge::Client,
+    queue_url: &str,
+    opts: &ReplayOptions,
+    letters: &[DeadLetter],
+    seen: &HashSet<String>,
+) -> Vec<ReplayOutcome> {
     let selected: Vec<&DeadLetter> = match &opts.selection {
-        Selection::All => letters.iter().collect(),
+        Selection::All => letters
+            .iter()
+            .filter(|l| !seen.contains(&l.message_id))
+            .collect(),
         Selection::Ids(ids) => letters
             .iter()
             .filter(|l| ids.contains(&l.message_id))
@@ -159,7 +202,7 @@ pub async fn replay(
         .filter(|o| o.action == ReplayAction::Replayed)
         .map(|o| o.message_id.as_str())
         .collect();
-    release_all_but(sqs, queue_url, &letters, &deleted).await;
+    release_all_but(sqs, queue_url, letters, &deleted).await;
     if let Selection::Ids(ids) = &opts.selection {
         for id in ids {
             if !letters.iter().any(|l| &l.message_id == id) {
@@ -167,7 +210,7 @@ pub async fn replay(
             }
         }
     }
-    Ok(outcomes)
+    outcomes
 }
 
 /// The report `replay` prints.
