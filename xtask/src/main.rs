@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Install the pinned Python tools (moto, cfn-lint, cargo-lambda, zig) into .venv.
+    /// Install the pinned Python tools (moto, cfn-lint, checkov, cargo-lambda, zig) into .venv.
     #[command(
         after_help = "Example:\n  cargo xtask tools   # once; every command that needs them runs it too"
     )]

@@ -449,6 +449,7 @@ pub async fn deploy(
     let Some((set, review)) = set else {
         out.show(&format!("No changes: {stack} is up to date."));
         (report.outputs, report.outputs_file) = save_outputs(clients, &stack, opts, out).await?;
+        warn_if_unheard(clients, stage, &report.outputs, out).await;
         return Ok(report);
     };
 
@@ -502,14 +503,7 @@ pub async fn deploy(
     }
     protect(clients, &stack, opts, deployed.as_ref(), create, out).await?;
     (report.outputs, report.outputs_file) = save_outputs(clients, &stack, opts, out).await?;
-    if stage != Stage::Dev
-        && let Some(topic) = report
-            .outputs
-            .get(infra::outputs::keys::OPS_ALERTS_TOPIC_ARN)
-        && let Some(warning) = crate::alerts::check_ops_alerts(&clients.sns, stage, topic).await
-    {
-        out.note(&warning);
-    }
+    warn_if_unheard(clients, stage, &report.outputs, out).await;
     if create || previous_version.as_deref() != Some(version.as_str()) {
         let kind = match opts.purpose {
             Purpose::Deploy => "deploy",
@@ -518,6 +512,22 @@ pub async fn deploy(
         report.release_record = Some(releases::record(clients, &bucket, &release(kind)).await?);
     }
     Ok(report)
+}
+
+/// On staging and prod, every deploy (changes or none) ends with the
+/// warning that nobody hears the stage's alarms, when nobody does.
+async fn warn_if_unheard(
+    clients: &Clients,
+    stage: Stage,
+    outputs: &BTreeMap<String, String>,
+    out: &dyn Out,
+) {
+    if stage != Stage::Dev
+        && let Some(topic) = outputs.get(infra::outputs::keys::OPS_ALERTS_TOPIC_ARN)
+        && let Some(warning) = crate::alerts::check_ops_alerts(&clients.sns, stage, topic).await
+    {
+        out.note(&warning);
+    }
 }
 
 /// After a first create whose stage protects its table: turns the table's

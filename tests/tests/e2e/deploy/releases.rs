@@ -218,6 +218,14 @@ async fn destroy_refuses_a_protected_stack_and_says_how_to_lift_it() {
         said.contains("termination protection not turned on"),
         "{said}"
     );
+    assert!(
+        said.contains("NOBODY HEARS THE STAGING ALARMS"),
+        "staging's topic has no confirmed subscriber: {said}"
+    );
+    // A deploy with nothing to change says it again.
+    let (again, said) = env.deploy_saying(&opts, false).await;
+    assert_eq!(again.expect("no changes").outcome, Outcome::NoChanges);
+    assert!(said.contains("NOBODY HEARS THE STAGING ALARMS"), "{said}");
 
     let protected = Protected::default();
     let config = xtask::emulator::sdk_config(&env.moto.endpoint).await;
