@@ -32,7 +32,7 @@ use reconciler::sweep::{Sweep, SweepInput, Tuning};
 use reconciler_core::audit::{Balances, audit};
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{Account, Entry, Job, JobStatus};
-use reconciler_core::oracle::{Money, Oracle};
+use reconciler_core::oracle::{Money, Oracle, Row};
 
 use crate::emulator::proxy::{Chaos, Counts, Proxy, Semantics};
 
@@ -40,7 +40,7 @@ use crate::emulator::proxy::{Chaos, Counts, Proxy, Semantics};
 pub const CI_SEEDS: u32 = 3;
 
 /// How big a simulated history is.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Size {
     pub accounts: usize,
     pub jobs: usize,
@@ -56,6 +56,16 @@ impl Size {
         instances: 4,
         sweeps: 2,
     };
+
+    /// The command that runs `seed` at this size again, exactly: a failing
+    /// seed prints it (the history depends on the size as well as the seed).
+    pub fn replay_command(&self, seed: u64) -> String {
+        format!(
+            "cargo xtask simulate --seed {seed} --seeds 1 --accounts {} --jobs {} \
+             --instances {} --sweeps {}",
+            self.accounts, self.jobs, self.instances, self.sweeps
+        )
+    }
 }
 
 /// What one seed did.
@@ -81,6 +91,13 @@ pub struct SimReport {
 /// # Errors
 /// What the run broke, seed first.
 pub async fn run(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimReport> {
+    use anyhow::Context;
+    run_seed(endpoint, seed, size)
+        .await
+        .with_context(|| format!("replay it with `{}`", size.replay_command(seed)))
+}
+
+async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimReport> {
     let started = Instant::now();
     let direct = Client::new(&crate::emulator::sdk_config(endpoint).await);
     let table = format!("sim-{seed}-{:06x}", fastrand::u32(..));
@@ -145,6 +162,8 @@ pub async fn run(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRep
     };
     let mut expired = 0;
     let mut sweeps = 0;
+    // What each sweep said it expired, checked against what it wrote.
+    let mut sweep_expired = Vec::new();
     // The sweeps' audits run while money moves: a drift they report is a
     // false alarm (or a real break the final check also finds).
     let mut reported_drift = Vec::new();
@@ -165,12 +184,11 @@ pub async fn run(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRep
         };
         // A sweep that fails (an index query throttled past its retries)
         // fails loudly; the next one continues.
-        if let Ok(report) = sweep
-            .run(&input, now_ms() + 60_000, &format!("sweep-{round}"))
-            .await
-        {
+        let run_id = format!("sweep-{round}");
+        if let Ok(report) = sweep.run(&input, now_ms() + 60_000, &run_id).await {
             expired += report.expired;
             sweeps += 1;
+            sweep_expired.push((run_id, report.expired));
             reported_drift.extend(report.drift.iter().map(|d| format!("{d:?}")));
         }
     }
@@ -212,7 +230,7 @@ pub async fn run(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRep
     }
 
     let invocations = log.lock().map(|l| l.clone()).unwrap_or_default();
-    let mut problems = check(&direct, &table, &history, &invocations).await?;
+    let mut problems = check(&direct, &table, &history, &invocations, &sweep_expired).await?;
     problems.extend(
         reported_drift
             .into_iter()
@@ -220,7 +238,7 @@ pub async fn run(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRep
     );
     anyhow::ensure!(
         problems.is_empty(),
-        "seed {seed} broke the ledger (replay it with `cargo xtask simulate --seed {seed}`):\n  {}",
+        "seed {seed} broke the ledger:\n  {}",
         problems.join("\n  ")
     );
     let mut outcomes = BTreeMap::new();
@@ -401,6 +419,7 @@ async fn check(
     table: &str,
     history: &History,
     invocations: &[Invocation],
+    sweep_expired: &[(String, u64)],
 ) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     // The whole table (a test may scan; the functions may not).
@@ -513,6 +532,15 @@ async fn check(
             ));
         }
     }
+    // The truth of every sweep: what it reported expired is what it wrote.
+    for (run_id, expired) in sweep_expired {
+        let wrote = entries.iter().filter(|e| e.event_id == *run_id).count() as u64;
+        if wrote != *expired {
+            problems.push(format!(
+                "{run_id} reported {expired} expired but wrote {wrote} expiry entries"
+            ));
+        }
+    }
     if let Some(i) = invocations
         .iter()
         .find(|i| i.event_id.starts_with("conflict-") && i.outcome != "conflict" && !i.failed())
@@ -524,6 +552,37 @@ async fn check(
     let mut oracle = Oracle::default();
     for event in &history.events {
         oracle.apply(event);
+    }
+    // …and every job's final row, up to what the order may change: a job
+    // that was charged was charged the same amount; one the oracle holds is
+    // held or expired (a sweep ran; the oracle has no clock); one that ended
+    // without a charge (refunded, expired, rejected: which one depends on
+    // the order its events came in) ended without one.
+    for (job_id, row) in &oracle.jobs {
+        let stored = jobs
+            .iter()
+            .find(|(j, _)| j.job_id == *job_id)
+            .map(|(j, _)| (j.status, j.debited));
+        let uncharged = |s: JobStatus| {
+            matches!(
+                s,
+                JobStatus::Refunded | JobStatus::Expired | JobStatus::Rejected
+            )
+        };
+        let agrees = match (row.row, stored) {
+            (Row::Debited { amount }, Some((JobStatus::Debited, debited))) => {
+                debited == Some(amount)
+            }
+            (Row::Held { .. }, Some((JobStatus::Held | JobStatus::Expired, _))) => true,
+            (Row::Refunded | Row::Expired | Row::Rejected, Some((status, _))) => uncharged(status),
+            _ => false,
+        };
+        if !agrees {
+            problems.push(format!(
+                "job {job_id}: stored {stored:?}, the oracle says {:?}",
+                row.row
+            ));
+        }
     }
     for (id, money) in &oracle.accounts {
         let stored = accounts
@@ -550,7 +609,9 @@ async fn check(
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   cargo xtask simulate                       # 20 random seeds
-  cargo xtask simulate --seed 42 --seeds 1   # replay one history")]
+  cargo xtask simulate --seed 42 --seeds 1   # one history, at the default size
+  cargo xtask simulate --seed 2 --seeds 1 --accounts 4 --jobs 60 --instances 4 --sweeps 2
+                                             # a CI seed, exactly as CI ran it")]
 pub struct Args {
     /// How many seeds to run (from --seed, or from a random one).
     #[arg(long, default_value_t = 20)]
@@ -564,6 +625,23 @@ pub struct Args {
     /// Concurrent handler instances.
     #[arg(long, default_value_t = 8)]
     instances: usize,
+    /// Accounts the jobs are spread over (default: one per 25 jobs, at least 2).
+    #[arg(long)]
+    accounts: Option<usize>,
+    /// Sweeps run during each history.
+    #[arg(long, default_value_t = 3)]
+    sweeps: usize,
+}
+
+impl Args {
+    fn size(&self) -> Size {
+        Size {
+            accounts: self.accounts.unwrap_or((self.jobs / 25).max(2)).max(1),
+            jobs: self.jobs,
+            instances: self.instances.max(1),
+            sweeps: self.sweeps,
+        }
+    }
 }
 
 /// Runs seeds against a moto server it starts; stops at the first failure.
@@ -574,12 +652,7 @@ pub fn command(args: Args) -> anyhow::Result<()> {
     let tools = crate::tools::ensure()?;
     let moto = crate::emulator::moto::Moto::start(&tools)?;
     let first = args.seed.unwrap_or_else(|| fastrand::u64(..1_000_000));
-    let size = Size {
-        accounts: (args.jobs / 25).max(2),
-        jobs: args.jobs,
-        instances: args.instances.max(1),
-        sweeps: 3,
-    };
+    let size = args.size();
     tokio::runtime::Runtime::new()?.block_on(async {
         for seed in first..first + u64::from(args.seeds.max(1)) {
             let report = run(&moto.endpoint, seed, size).await?;
@@ -604,4 +677,35 @@ pub fn describe(r: &SimReport) -> String {
         r.faults,
         r.duration.as_secs_f64()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(clap::Subcommand)]
+    enum Command {
+        Simulate(Args),
+    }
+
+    /// The command a failing seed prints runs the same history: same seed,
+    /// same size (CI's is not the command's default).
+    #[test]
+    fn a_failing_seed_prints_the_command_that_replays_it_exactly() {
+        let line = Size::CI.replay_command(17);
+        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+        assert_eq!(words[0], "xtask");
+        let Command::Simulate(args) = Cli::try_parse_from(&words).expect("it parses").command;
+        assert_eq!(args.seed, Some(17));
+        assert_eq!(args.seeds, 1);
+        assert_eq!(args.size(), Size::CI);
+    }
 }

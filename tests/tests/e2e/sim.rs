@@ -11,6 +11,7 @@ async fn random_histories_under_faults_keep_every_promise() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(u64::from(xtask::sim::CI_SEEDS));
+    let mut token_replayed = 0;
     for seed in 1..=seeds {
         let report = xtask::sim::run(
             xtask::emulator::moto::shared_endpoint(),
@@ -31,9 +32,18 @@ async fn random_histories_under_faults_keep_every_promise() {
             "seed {seed}: the run met faults: {faults:?}"
         );
         assert!(
+            faults.get("conflict").copied().unwrap_or(0) > 0,
+            "seed {seed}: transactions met DynamoDB's conflicts: {faults:?}"
+        );
+        token_replayed += faults.get("token-replayed").copied().unwrap_or(0);
+        assert!(
             report.outcomes.get("conflict").copied().unwrap_or(0) > 0,
             "seed {seed}: conflicting payloads were delivered: {:?}",
             report.outcomes
         );
     }
+    assert!(
+        token_replayed > 0 || seeds < u64::from(xtask::sim::CI_SEEDS),
+        "resends after lost answers met DynamoDB's token idempotency"
+    );
 }
