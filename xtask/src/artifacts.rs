@@ -270,10 +270,19 @@ pub async fn upload_if_missing(
     if exists(clients, bucket, &key).await? {
         return Ok((key, false));
     }
-    let body = ByteStream::from_path(Path::new(&zip.path))
-        .await
+    let bytes = std::fs::read(Path::new(&zip.path))
         .with_context(|| format!("read {}", zip.path.display()))?;
-    put(clients, bucket, &key, "application/zip", body, &zip.sha256).await?;
+    let lambda_sha = crate::deploy::code::lambda_sha256(&bytes);
+    put(
+        clients,
+        bucket,
+        &key,
+        "application/zip",
+        ByteStream::from(bytes),
+        &zip.sha256,
+        &[(crate::deploy::code::LAMBDA_SHA_METADATA, &lambda_sha)],
+    )
+    .await?;
     Ok((key, true))
 }
 
@@ -301,7 +310,7 @@ pub async fn exists(clients: &Clients, bucket: &Bucket, key: &str) -> anyhow::Re
     }
 }
 
-/// Writes an object (its content's SHA-256 in the metadata).
+/// Writes an object (its content's SHA-256 in the metadata, and `metadata`).
 ///
 /// # Errors
 /// S3 refused.
@@ -312,25 +321,26 @@ pub async fn put(
     content_type: &str,
     body: ByteStream,
     sha256: &str,
+    metadata: &[(&str, &str)],
 ) -> anyhow::Result<()> {
-    clients
+    let mut request = clients
         .s3
         .put_object()
         .bucket(&bucket.name)
         .key(key)
         .expected_bucket_owner(&bucket.owner)
         .content_type(content_type)
-        .metadata("content-sha256", sha256)
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "upload s3://{}/{key}: {}",
-                bucket.name,
-                DisplayErrorContext(e)
-            )
-        })?;
+        .metadata("content-sha256", sha256);
+    for (name, value) in metadata {
+        request = request.metadata(*name, *value);
+    }
+    request.body(body).send().await.map_err(|e| {
+        anyhow::anyhow!(
+            "upload s3://{}/{key}: {}",
+            bucket.name,
+            DisplayErrorContext(e)
+        )
+    })?;
     Ok(())
 }
 
@@ -354,8 +364,37 @@ pub async fn put_bytes(
         content_type,
         ByteStream::from(bytes),
         &sha256,
+        &[],
     )
     .await
+}
+
+/// One user-defined metadata value of an object (`None`: it has none).
+///
+/// # Errors
+/// S3 refused or the object is missing.
+pub async fn metadata(
+    clients: &Clients,
+    bucket: &Bucket,
+    key: &str,
+    name: &str,
+) -> anyhow::Result<Option<String>> {
+    let head = clients
+        .s3
+        .head_object()
+        .bucket(&bucket.name)
+        .key(key)
+        .expected_bucket_owner(&bucket.owner)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "look up s3://{}/{key}: {}",
+                bucket.name,
+                DisplayErrorContext(e)
+            )
+        })?;
+    Ok(head.metadata().and_then(|m| m.get(name)).cloned())
 }
 
 /// Reads an object's bytes.

@@ -73,12 +73,22 @@ pub struct CodeVersion {
     pub deployed_key: Option<String>,
     /// Lambda's `CodeSha256` (of the zip's bytes).
     pub code_sha256: Option<String>,
+    /// The `CodeSha256` of the zip the stack names (`None`: unknown).
+    pub stack_sha256: Option<String>,
     /// Lambda's `LastModified`.
     pub last_modified: Option<String>,
     /// The local build.
     pub local: LocalBuild,
     /// The local build's sources changed since it was built.
     pub local_stale: bool,
+}
+
+impl CodeVersion {
+    /// The function runs other code than the zip the stack names: a hotswap
+    /// (dev), or a hand update (anywhere else: a person looks).
+    pub fn runs_other_code(&self) -> bool {
+        matches!((&self.code_sha256, &self.stack_sha256), (Some(live), Some(stack)) if live != stack)
+    }
 }
 
 /// The content hash in a code key (`<function>/<sha256>.zip`).
@@ -208,6 +218,17 @@ impl StatusReport {
             ));
         }
         let unread = |what: &str, e: &String| format!("{what} could not be read: {e}");
+        if config.stage != infra::Stage::Dev
+            && let Ok(code) = &self.code
+        {
+            for c in code.iter().filter(|c| c.runs_other_code()) {
+                why.push(format!(
+                    "the {} function runs other code than the stack names (changed outside \
+                     the stack; hotswaps are dev only): docs/operations.md#stack-drift",
+                    c.function
+                ));
+            }
+        }
         if let Err(e) = &self.outputs {
             why.push(unread("the stack's outputs", e));
         }
@@ -391,8 +412,13 @@ pub fn render(r: &StatusReport, config: &StageConfig, color: bool) -> String {
                 } else {
                     ""
                 };
+                let hot = if c.runs_other_code() {
+                    "  RUNS OTHER CODE THAN THE STACK NAMES (a hotswap?)"
+                } else {
+                    ""
+                };
                 out.push_str(&format!(
-                    "{}{:<8} {}  CodeSha256 {}  modified {}  {local}{stale}\n",
+                    "{}{:<8} {}  CodeSha256 {}  modified {}  {local}{stale}{hot}\n",
                     label(if i == 0 { "Code" } else { "" }),
                     c.function,
                     c.deployed_key
@@ -572,10 +598,13 @@ fn local_build(
 
 async fn code_versions(
     clients: &OpsClients,
+    session: &Session,
     stack: &Stack,
     outputs: &StackOutputs,
-    config: &StageConfig,
 ) -> Vec<CodeVersion> {
+    let config = &session.stage;
+    let artifacts = crate::aws::Clients::new(&session.config);
+    let bucket = crate::artifacts::Bucket::of(&session.identity.account, &session.identity.region);
     let parameter = |key: &str| {
         stack
             .parameters()
@@ -603,9 +632,16 @@ async fn code_versions(
             function.bin,
             deployed_key.as_deref().and_then(key_hash),
         );
+        let stack_sha256 = match &deployed_key {
+            Some(key) => crate::deploy::code::expected_sha256(&artifacts, &bucket, key)
+                .await
+                .ok(),
+            None => None,
+        };
         versions.push(CodeVersion {
             function: function.name,
             deployed_key,
+            stack_sha256,
             code_sha256: configuration
                 .as_ref()
                 .and_then(|c| c.code_sha256())
@@ -795,7 +831,7 @@ pub async fn gather(
     let cutoff = now_ms - i64::try_from(hold_timeout.as_millis()).unwrap_or(i64::MAX);
     let (dlq, unrouted_queue) = (Queue::dead_letters(&outputs), Queue::unrouted(&outputs));
     let (code, alarms, dead_letters, unrouted, last_sweep, stragglers) = tokio::join!(
-        code_versions(clients, &stack, &outputs, &session.stage),
+        code_versions(clients, session, &stack, &outputs),
         alarms(clients, &outputs),
         queue_view(&clients.sqs, &dlq),
         queue_view(&clients.sqs, &unrouted_queue),
@@ -869,6 +905,7 @@ mod tests {
                 function: "handler",
                 deployed_key: Some("handler/abcdef0123456789.zip".into()),
                 code_sha256: Some("q1w2e3r4t5y6u7i8o9p0=".into()),
+                stack_sha256: Some("q1w2e3r4t5y6u7i8o9p0=".into()),
                 last_modified: Some("2026-11-29T10:00:00.000+0000".into()),
                 local: LocalBuild::Missing,
                 local_stale: false,
@@ -971,6 +1008,36 @@ mod tests {
         assert!(text.contains("NEEDS A PERSON (exit code 2):"));
         assert!(text.contains("WARNING: act before it is lost"), "{text}");
         assert!(text.contains("SQS deletes it in 3d0h"), "{text}");
+    }
+
+    #[test]
+    fn code_other_than_the_stacks_is_shown_and_needs_a_person_beyond_dev() {
+        let mut r = clean();
+        if let Ok(code) = &mut r.code {
+            code[0].code_sha256 = Some("hotswapped=".into());
+        }
+        let text = render(&r, &config(), false);
+        assert!(
+            text.contains("RUNS OTHER CODE THAN THE STACK NAMES"),
+            "{text}"
+        );
+        assert!(
+            r.needs_a_person(&config()).is_empty(),
+            "a hotswap on dev is how dev works"
+        );
+        let mut prod = config();
+        prod.stage = Stage::Prod;
+        let why = r.needs_a_person(&prod);
+        assert!(
+            why.iter()
+                .any(|w| w.contains("the handler function runs other code than the stack names")),
+            "{why:?}"
+        );
+        // Unknown is not a difference.
+        if let Ok(code) = &mut r.code {
+            code[0].stack_sha256 = None;
+        }
+        assert!(!render(&r, &config(), false).contains("RUNS OTHER CODE"));
     }
 
     #[test]

@@ -351,7 +351,7 @@ pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
 pub fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let clients = reading(args.stage, &args.aws).await?;
-        let report = super::drift::detect(&clients, &infra::stack_name(args.stage)).await?;
+        let report = super::drift::check(&clients, &infra::stack_name(args.stage)).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {

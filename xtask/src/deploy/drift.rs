@@ -1,7 +1,9 @@
-//! `cargo xtask drift`: CloudFormation drift detection on the stage's stack,
-//! the resources changed or deleted outside the stack and how each property
-//! differs. A hotswap drifts the functions on purpose (the next deploy
-//! clears it); anything else is a change made by hand that the next deploy
+//! `cargo xtask drift`: the functions' code against the code the stack names
+//! (see [`super::code`]: CloudFormation does not compare it), then
+//! CloudFormation drift detection on the stage's stack, the resources
+//! changed or deleted outside the stack and how each property differs. A
+//! hotswap drifts the functions' code on purpose (the next deploy without
+//! `--hotswap` puts the stack's code back); anything else is a change made by hand that the next deploy
 //! would silently undo, or that undoes what the template promises (an IAM
 //! policy widened in the console). See `docs/operations.md#stack-drift`.
 
@@ -43,19 +45,74 @@ pub struct DriftedResource {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DriftReport {
     pub stack_name: String,
-    /// `IN_SYNC`, `DRIFTED`, `UNKNOWN` or `NOT_CHECKED`.
+    /// `IN_SYNC`, `DRIFTED`, `UNKNOWN` or `NOT_CHECKED` (the endpoint has no
+    /// drift detection: the emulator).
     pub status: String,
     /// Resources CloudFormation could not check (the detection ended
     /// `DETECTION_COMPLETE` with some unchecked, or `DETECTION_FAILED`).
     pub reason: Option<String>,
     pub drifted: Vec<DriftedResource>,
+    /// The functions' code against the stack's (which CloudFormation's
+    /// detection does not compare): see [`super::code`].
+    pub code: Vec<super::code::CodeState>,
 }
 
 impl DriftReport {
     /// Whether anything drifted (the command's exit code says so).
     pub fn has_drift(&self) -> bool {
-        !self.drifted.is_empty() || self.status == "DRIFTED"
+        !self.drifted.is_empty()
+            || self.status == "DRIFTED"
+            || self.code.iter().any(super::code::CodeState::drifted)
     }
+}
+
+/// The endpoint answers DetectStackDrift with a server error: the emulator,
+/// which does not implement it.
+#[derive(Debug)]
+pub struct NoDriftDetection {
+    /// The emulator's endpoint.
+    pub endpoint: String,
+}
+
+impl std::fmt::Display for NoDriftDetection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the emulator at {} has no drift detection (moto does not implement \
+             DetectStackDrift): run drift against AWS",
+            self.endpoint
+        )
+    }
+}
+
+impl std::error::Error for NoDriftDetection {}
+
+/// `cargo xtask drift`: the functions' code against the stack's, then
+/// CloudFormation's detection of every resource ([`detect`]); on the
+/// emulator, which has none, the resources are `NOT_CHECKED` and the code
+/// is still compared.
+///
+/// # Errors
+/// No such stack, a function or its zip unreadable, or the detection's.
+pub async fn check(clients: &Clients, stack: &str) -> anyhow::Result<DriftReport> {
+    let Some(code) = super::code::of_stack(clients, stack).await? else {
+        bail!("{stack} does not exist here: nothing to check");
+    };
+    let mut report = match detect(clients, stack).await {
+        Ok(report) => report,
+        Err(e) => match e.downcast_ref::<NoDriftDetection>() {
+            Some(none) => DriftReport {
+                stack_name: stack.to_owned(),
+                status: "NOT_CHECKED".to_owned(),
+                reason: Some(none.to_string()),
+                drifted: Vec::new(),
+                code: Vec::new(),
+            },
+            None => return Err(e),
+        },
+    };
+    report.code = code;
+    Ok(report)
 }
 
 /// Detects the stack's drift and reads the drifted resources.
@@ -77,11 +134,9 @@ pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<DriftRepor
                 .raw_response()
                 .is_some_and(|r| r.status().is_server_error());
             if clients.on_emulator() && server_error {
-                anyhow::anyhow!(
-                    "the emulator at {} has no drift detection (moto does not implement \
-                     DetectStackDrift): run drift against AWS",
-                    clients.endpoint.as_deref().unwrap_or_default()
-                )
+                anyhow::Error::new(NoDriftDetection {
+                    endpoint: clients.endpoint.clone().unwrap_or_default(),
+                })
             } else {
                 anyhow::anyhow!("detect the drift of {stack}: {text}")
             }
@@ -169,17 +224,25 @@ pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<DriftRepor
         status,
         reason,
         drifted,
+        code: Vec::new(),
     })
 }
 
 /// The report as the command prints it.
 pub fn render(report: &DriftReport) -> String {
-    let mut out = format!("{}: {}\n", report.stack_name, report.status);
+    let mut out = String::new();
+    if !report.code.is_empty() {
+        out.push_str("Code:\n");
+        for state in &report.code {
+            out.push_str(&format!("  {}\n", state.line()));
+        }
+    }
+    out.push_str(&format!("{}: {}\n", report.stack_name, report.status));
     if let Some(reason) = &report.reason {
         out.push_str(&format!("  {reason}\n"));
     }
     if report.drifted.is_empty() {
-        if !report.has_drift() {
+        if !report.has_drift() && report.status != "NOT_CHECKED" {
             out.push_str("No drift: every checked resource matches the template.\n");
         }
         return out;
@@ -215,8 +278,8 @@ pub fn render(report: &DriftReport) -> String {
         &rows,
     ));
     out.push_str(
-        "A hotswap drifts the functions' code on purpose; anything else was changed outside the \
-         stack: see docs/operations.md#stack-drift. The next deploy puts the template's values back.\n",
+        "Changed outside the stack: see docs/operations.md#stack-drift. The next deploy puts \
+         the template's values back.\n",
     );
     out
 }

@@ -24,6 +24,7 @@
 pub mod cfn;
 pub mod changes;
 pub mod cli;
+pub mod code;
 pub mod drift;
 mod emulator;
 pub mod hotswap;
@@ -448,6 +449,7 @@ pub async fn deploy(
     };
     let Some((set, review)) = set else {
         out.show(&format!("No changes: {stack} is up to date."));
+        put_stack_code_back(clients, &bucket, &stack, &parameters, out).await?;
         (report.outputs, report.outputs_file) = save_outputs(clients, &stack, opts, out).await?;
         warn_if_unheard(clients, stage, &report.outputs, out).await;
         return Ok(report);
@@ -502,6 +504,7 @@ pub async fn deploy(
         protect_table(clients, &stack, &opts.config, &source, &parameters, out).await?;
     }
     protect(clients, &stack, opts, deployed.as_ref(), create, out).await?;
+    put_stack_code_back(clients, &bucket, &stack, &parameters, out).await?;
     (report.outputs, report.outputs_file) = save_outputs(clients, &stack, opts, out).await?;
     warn_if_unheard(clients, stage, &report.outputs, out).await;
     if create || previous_version.as_deref() != Some(version.as_str()) {
@@ -512,6 +515,29 @@ pub async fn deploy(
         report.release_record = Some(releases::record(clients, &bucket, &release(kind)).await?);
     }
     Ok(report)
+}
+
+/// After a deploy that is not a hotswap: a function that runs other code
+/// than the stack names (a hotswap before, a hand update) gets the stack's
+/// code back, so that a deploy always leaves what the stack says running
+/// (CloudFormation does not: for it, an unchanged code key is no change).
+async fn put_stack_code_back(
+    clients: &Clients,
+    bucket: &Bucket,
+    stack: &str,
+    parameters: &BTreeMap<String, String>,
+    out: &dyn Out,
+) -> anyhow::Result<()> {
+    let physical = cfn::physical_ids(clients, stack).await?;
+    let states = code::states(clients, bucket, parameters, &physical).await?;
+    let restored = code::restore(clients, bucket, &states).await?;
+    if !restored.is_empty() {
+        out.note(&format!(
+            "code: {} ran other code than the stack names (a hotswap): put the stack's code back",
+            restored.join(" and ")
+        ));
+    }
+    Ok(())
 }
 
 /// On staging and prod, every deploy (changes or none) ends with the
@@ -840,6 +866,14 @@ pub async fn releases(
     let current = cfn::deployed(clients, &stack)
         .await?
         .map(|d| releases::version_of(&releases::code_of(&d.parameters)));
+    if let Some(states) = code::of_stack(clients, &stack).await? {
+        for state in states.iter().filter(|s| s.drifted()) {
+            out.note(&format!(
+                "{}; `cargo xtask rollback` (or a deploy) puts the stack's code back",
+                state.line()
+            ));
+        }
+    }
     Ok((found, current))
 }
 
@@ -859,9 +893,28 @@ pub async fn rollback(
     let (found, current) = releases(clients, opts.config.stage, out).await?;
     let current =
         current.with_context(|| format!("{stack} does not exist: nothing to roll back"))?;
-    let target = releases::choose(&found, &current, to)
-        .map_err(|e| anyhow::anyhow!("{stack}: {e}"))?
-        .clone();
+    let hotswapped = code::of_stack(clients, &stack)
+        .await?
+        .is_some_and(|states| states.iter().any(code::CodeState::drifted));
+    let target = if hotswapped && to.is_none_or(|to| to.len() >= 4 && current.starts_with(to)) {
+        // The functions run a hotswap: going back means the stack's own
+        // release, which the deploy then puts back on the functions.
+        found
+            .iter()
+            .rev()
+            .find(|r| r.version == current && r.kind != "hotswap")
+            .cloned()
+            .with_context(|| {
+                format!(
+                    "{stack}: the functions run a hotswap and no record of the stack's own \
+                     release ({current}) is kept: `cargo xtask deploy` puts the stack's code back"
+                )
+            })?
+    } else {
+        releases::choose(&found, &current, to)
+            .map_err(|e| anyhow::anyhow!("{stack}: {e}"))?
+            .clone()
+    };
     out.note(&format!(
         "rollback: {stack} from {current} to {} (deployed {} as {}, commit {})",
         target.version,

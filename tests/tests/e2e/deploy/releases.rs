@@ -85,6 +85,54 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
     assert_ne!(handler_sha(&env).await, before, "the code was swapped");
     assert_eq!(deployed_code(&env).await, v1_code, "the stack is untouched");
 
+    // drift sees it (CloudFormation's detection cannot: a function's code
+    // is write-only to it, and moto has no detection at all).
+    let stack = infra::stack_name(Stage::Dev);
+    let drift = deploy::drift::check(&env.clients, &stack)
+        .await
+        .expect("drift");
+    assert_eq!(drift.status, "NOT_CHECKED");
+    assert!(drift.has_drift());
+    let hot_functions: Vec<&str> = drift
+        .code
+        .iter()
+        .filter(|c| c.drifted())
+        .map(|c| c.logical_id.as_str())
+        .collect();
+    assert!(hot_functions.contains(&"HandlerFunction"), "{drift:#?}");
+    let rendered = deploy::drift::render(&drift);
+    assert!(
+        rendered.contains("the next deploy without --hotswap"),
+        "{rendered}"
+    );
+
+    // The next deploy without --hotswap puts the stack's code back, even
+    // with nothing to change in the stack.
+    let (plain, said) = env.deploy_saying(&env.options(Stage::Dev), false).await;
+    assert_eq!(plain.expect("plain deploy").outcome, Outcome::NoChanges);
+    assert!(said.contains("put the stack's code back"), "{said}");
+    assert_eq!(handler_sha(&env).await, before);
+    let clean = deploy::drift::check(&env.clients, &stack).await.unwrap();
+    assert!(!clean.has_drift(), "{clean:#?}");
+
+    // So does a rollback right after a hotswap: back to the stack's release.
+    let (again, _) = env.deploy_saying(&v2_opts, false).await;
+    assert_eq!(again.expect("hotswap").outcome, Outcome::Hotswapped);
+    assert_ne!(handler_sha(&env).await, before);
+    let undo = deploy::rollback(
+        &env.clients,
+        &env.tools,
+        &env.options(Stage::Dev),
+        None,
+        &out,
+    )
+    .await
+    .expect("rollback of a hotswap");
+    assert_eq!(undo.outcome, Outcome::NoChanges);
+    assert_eq!(undo.version, v1.version);
+    assert_eq!(handler_sha(&env).await, before);
+    assert!(out.text().contains("runs code"), "{}", out.text());
+
     // Anything but code: hotswap falls back to a change set.
     let mut v2_config = v2_opts.clone();
     v2_config.config.handler_memory_mb = 512;
@@ -106,6 +154,7 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
         kinds,
         [
             (v1.version.as_str(), "deploy"),
+            (hot.version.as_str(), "hotswap"),
             (hot.version.as_str(), "hotswap"),
             (hot.version.as_str(), "deploy"),
         ]
