@@ -88,6 +88,17 @@ pub const SWEEP_SCHEDULE_RULE: NamePattern =
 /// Rule: every other event on the bus → the unrouted queue.
 pub const UNROUTED_EVENTS_RULE: NamePattern =
     NamePattern("cc-agent-reconciler-${Stage}-unrouted-events");
+/// Rules: replayed events of one detail-type → the handler, one per
+/// detail-type in [`reconciler_core::event::DETAIL_TYPES`] order. They match
+/// only replayed events (`replay-name` exists), and a replay evaluates only
+/// the rules it names: `cargo xtask replay --detail-type T` replays onto
+/// T's rule alone.
+pub const REPLAY_RULES: [NamePattern; 4] = [
+    NamePattern("cc-agent-reconciler-${Stage}-replay-credits-granted"),
+    NamePattern("cc-agent-reconciler-${Stage}-replay-video-requested"),
+    NamePattern("cc-agent-reconciler-${Stage}-replay-video-rendered"),
+    NamePattern("cc-agent-reconciler-${Stage}-replay-video-failed"),
+];
 /// The archive of the ledger events (at most 48 characters).
 pub const ARCHIVE: NamePattern = NamePattern("cc-agent-reconciler-${Stage}-ledger-archive");
 /// The handler function.
@@ -159,8 +170,16 @@ pub fn all() -> Vec<NamePattern> {
         DASHBOARD,
         KEY_ALIAS,
     ];
+    all.extend(REPLAY_RULES);
     all.extend(ALARMS.map(|(_, pattern)| pattern));
     all
+}
+
+/// The replay rules' names as one comma-joined `Fn::Sub`, in
+/// [`REPLAY_RULES`] order (the `ReplayRuleNames` output).
+pub fn replay_rule_names_expr() -> Expr {
+    let patterns: Vec<&str> = REPLAY_RULES.iter().map(|p| p.pattern()).collect();
+    Expr::sub(patterns.join(","))
 }
 
 /// The alarm names as one comma-joined `Fn::Sub`, in [`ALARMS`] order (the
@@ -229,7 +248,10 @@ mod tests {
                 LEDGER_EVENTS_RULE,
                 SWEEP_SCHEDULE_RULE,
                 UNROUTED_EVENTS_RULE,
-            ] {
+            ]
+            .into_iter()
+            .chain(REPLAY_RULES)
+            {
                 assert!(rule.resolve(&cfg).len() <= 64);
             }
         }
@@ -240,6 +262,29 @@ mod tests {
         // The unrouted queue and its alarm share the name SPEC gives them
         // (different resource types).
         assert_eq!(patterns.len(), count - 1, "names are unique per type");
+    }
+
+    #[test]
+    fn each_replay_rule_is_named_for_its_detail_type_in_order() {
+        for (rule, detail_type) in REPLAY_RULES
+            .iter()
+            .zip(reconciler_core::event::DETAIL_TYPES)
+        {
+            assert_eq!(
+                rule.pattern(),
+                format!(
+                    "cc-agent-reconciler-${{Stage}}-replay-{}",
+                    detail_type.replace('.', "-")
+                )
+            );
+        }
+        let Expr::Sub(joined) = replay_rule_names_expr() else {
+            panic!("a Sub");
+        };
+        assert_eq!(
+            joined.split(',').collect::<Vec<_>>(),
+            REPLAY_RULES.map(|p| p.pattern()).to_vec()
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ macro_rules! stack_outputs {
         }
 
         /// Every output of a deployed stack, by meaning.
-        #[derive(Clone, Debug, PartialEq, Eq)]
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
         pub struct StackOutputs {
             $( $(#[$doc])* pub $field: String, )*
             $( $(#[$odoc])* pub $ofield: Option<String>, )*
@@ -115,6 +115,10 @@ stack_outputs! {
         ledger_events_rule_arn: LEDGER_EVENTS_RULE_ARN = "LedgerEventsRuleArn",
             "The ledger-events rule ARN (the filter of archive replays).",
             |_| Expr::get_att(ids::LEDGER_EVENTS_RULE, "Arn");
+        /// The replay rules' names, comma-joined in `DETAIL_TYPES` order.
+        replay_rule_names: REPLAY_RULE_NAMES = "ReplayRuleNames",
+            "The rules replays of one detail-type go to (cargo xtask replay --detail-type).",
+            |_| names::replay_rule_names_expr();
         /// The rule catching every other event on the bus: its name.
         unrouted_events_rule_name: UNROUTED_EVENTS_RULE_NAME = "UnroutedEventsRuleName",
             "The rule sending every other event on the bus to the unrouted queue.",

@@ -83,6 +83,20 @@ pub mod ids {
     pub const HANDLER_EVENT_INVOKE_CONFIG: &str = "HandlerEventInvokeConfig";
     /// Lets the events rule invoke the handler.
     pub const HANDLER_INVOKE_PERMISSION: &str = "HandlerInvokePermission";
+    /// The replay rules, in `DETAIL_TYPES` order (see `names::REPLAY_RULES`).
+    pub const REPLAY_RULES: [&str; 4] = [
+        "ReplayCreditsGrantedRule",
+        "ReplayVideoRequestedRule",
+        "ReplayVideoRenderedRule",
+        "ReplayVideoFailedRule",
+    ];
+    /// Let each replay rule invoke the handler.
+    pub const REPLAY_PERMISSIONS: [&str; 4] = [
+        "ReplayCreditsGrantedPermission",
+        "ReplayVideoRequestedPermission",
+        "ReplayVideoRenderedPermission",
+        "ReplayVideoFailedPermission",
+    ];
     /// The sweep function.
     pub const SWEEP_FUNCTION: &str = "SweepFunction";
     /// The sweep's execution role.
@@ -425,19 +439,21 @@ fn add_queues(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>) {
         names::DEAD_LETTER_QUEUE,
         DEAD_LETTER_RETENTION_SECONDS,
     );
-    // Only the stage's three rules may send (their target dead-letter
-    // configs). Lambda's on-failure destination sends with the function's
-    // role instead.
+    // Only the stage's rules may send (their target dead-letter configs).
+    // Lambda's on-failure destination sends with the function's role
+    // instead.
+    let mut rules = vec![
+        ids::LEDGER_EVENTS_RULE,
+        ids::SWEEP_SCHEDULE_RULE,
+        ids::UNROUTED_EVENTS_RULE,
+    ];
+    rules.extend(ids::REPLAY_RULES);
     add_queue_policy(
         t,
         ids::DEAD_LETTER_QUEUE_POLICY,
         ids::DEAD_LETTER_QUEUE,
         "StageRulesDeadLetter",
-        &[
-            ids::LEDGER_EVENTS_RULE,
-            ids::SWEEP_SCHEDULE_RULE,
-            ids::UNROUTED_EVENTS_RULE,
-        ],
+        &rules,
     );
     add_queue(
         t,
@@ -473,11 +489,13 @@ fn add_stage_key(t: &mut Template, cfg: &StageConfig) -> Option<Expr> {
     let log_group_arns = [names::HANDLER_LOG_GROUP, names::SWEEP_LOG_GROUP]
         .map(|group| group.arn("logs", "log-group:"))
         .to_vec();
-    let rule_arns = vec![
-        names::LEDGER_EVENTS_RULE.arn("events", &format!("rule/{}/", names::EVENT_BUS)),
+    let on_bus = format!("rule/{}/", names::EVENT_BUS);
+    let mut rule_arns = vec![
+        names::LEDGER_EVENTS_RULE.arn("events", &on_bus),
         names::SWEEP_SCHEDULE_RULE.arn("events", "rule/"),
-        names::UNROUTED_EVENTS_RULE.arn("events", &format!("rule/{}/", names::EVENT_BUS)),
+        names::UNROUTED_EVENTS_RULE.arn("events", &on_bus),
     ];
+    rule_arns.extend(names::REPLAY_RULES.map(|rule| rule.arn("events", &on_bus)));
     let bus_arn = names::EVENT_BUS.arn("events", "event-bus/");
     let policy = PolicyDocument::new(vec![
         Statement::allow(
@@ -876,6 +894,31 @@ fn add_rules(t: &mut Template) {
         ids::HANDLER_FUNCTION,
         ids::HANDLER_INVOKE_PERMISSION,
     );
+
+    // One rule per detail-type for its replays only (`cargo xtask replay
+    // --detail-type`): no live event has `replay-name`, and a replay
+    // evaluates only the rules it names, so each sees exactly what a replay
+    // onto it sends; delivered like the ledger-events rule's.
+    for (i, detail_type) in DETAIL_TYPES.iter().enumerate() {
+        let replays = Rule {
+            name: names::REPLAY_RULES[i].expr(),
+            description: format!(
+                "Replays of {detail_type} only (cargo xtask replay) to the handler."
+            ),
+            event_bus_name: Some(Expr::get_att(ids::EVENT_BUS, "Name")),
+            event_pattern: Some(EventPattern::replays_of(detail_type)),
+            schedule_expression: None,
+            state: RuleState::Enabled,
+            targets: vec![function_target("handler", ids::HANDLER_FUNCTION, None)],
+        };
+        add_rule(
+            t,
+            ids::REPLAY_RULES[i],
+            replays,
+            ids::HANDLER_FUNCTION,
+            ids::REPLAY_PERMISSIONS[i],
+        );
+    }
 
     let schedule = Rule {
         name: names::SWEEP_SCHEDULE_RULE.expr(),
@@ -1348,7 +1391,24 @@ fn dashboard_body() -> DashboardBody {
             "Replayed events by outcome",
             "Sum",
             FIVE_MINUTES,
-            by_outcome(metrics::REPLAYED_EVENTS),
+            [
+                by_outcome(metrics::REPLAYED_EVENTS),
+                vec![
+                    MetricLine::new(
+                        metrics::NAMESPACE,
+                        metrics::REPLAYED_EVENTS,
+                        vec![
+                            stage(),
+                            (
+                                metrics::OUTCOME_DIMENSION,
+                                Expr::lit(metrics::NOT_APPLIED_OUTCOME),
+                            ),
+                        ],
+                    )
+                    .labelled(metrics::NOT_APPLIED_OUTCOME),
+                ],
+            ]
+            .concat(),
         ),
         (
             "Errors and throttles",

@@ -145,6 +145,20 @@ impl HandBuilt {
             &unrouted_arn,
         )
         .await;
+        // The replay rules, one per detail-type, replayed events only.
+        let mut replay_rules = Vec::new();
+        for (rule, detail_type) in infra::names::REPLAY_RULES.iter().zip(DETAIL_TYPES) {
+            let rule = rule.pattern().replace("${Stage}", &label);
+            rule_to_queue(
+                &events,
+                &bus,
+                &rule,
+                &EventPattern::replays_of(detail_type).to_json_text(),
+                &capture_arn,
+            )
+            .await;
+            replay_rules.push(rule);
+        }
         let topic_arn = sns
             .create_topic()
             .name(name("cc-agent-reconciler-ops-alerts-{}"))
@@ -193,13 +207,14 @@ impl HandBuilt {
                 .unwrap();
         }
         let queue_name = |url: &str| url.rsplit('/').next().unwrap().to_owned();
-        let values: [(&str, String); 22] = [
+        let values: [(&str, String); 23] = [
             (keys::LEDGER_TABLE_NAME, table),
             (keys::BUS_NAME, bus),
             (keys::BUS_ARN, bus_arn),
             (keys::LEDGER_EVENTS_RULE_NAME, ledger_rule),
             (keys::LEDGER_EVENTS_RULE_ARN, ledger_rule_arn),
             (keys::UNROUTED_EVENTS_RULE_NAME, unrouted_rule),
+            (keys::REPLAY_RULE_NAMES, replay_rules.join(",")),
             (keys::ARCHIVE_NAME, archive),
             (keys::ARCHIVE_ARN, archive_arn),
             (keys::DEAD_LETTER_QUEUE_NAME, queue_name(&dlq_url)),

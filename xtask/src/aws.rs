@@ -285,6 +285,14 @@ impl Session {
     /// The pins refuse.
     pub fn before_writing(&self) -> anyhow::Result<()> {
         eprintln!("{}", self.who_and_where());
+        self.check_pins()
+    }
+
+    /// Refuses if the stage's pins say this is the wrong account or region.
+    ///
+    /// # Errors
+    /// The pins refuse (one line naming both values).
+    pub fn check_pins(&self) -> anyhow::Result<()> {
         check_pins(&self.stage, &self.identity, self.emulator).map_err(anyhow::Error::msg)
     }
 

@@ -11,7 +11,7 @@
 //! `--account`/`--job` (one pattern cannot hold both) is applied here.
 //! `--follow` polls with a cursor ([`Cursor`]).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -168,6 +168,10 @@ pub fn render(line: &LogLine) -> Option<String> {
     if let Some(job) = s("job_id") {
         parts.push(format!("job {job}"));
     }
+    if let Some(key) = s("business_key").filter(|k| !k.starts_with("job:")) {
+        // A grant's or an adjustment's own id (a job's is the job above).
+        parts.push(key);
+    }
     if let (Some(a), Some(h)) = (j.get("available"), j.get("held")) {
         parts.push(format!("available {a} held {h}"));
     }
@@ -316,6 +320,20 @@ pub async fn fetch(
     Ok(lines)
 }
 
+/// The functions whose lines reached `limit` (pure): the fetch stopped
+/// there, and later lines of the window were not read.
+pub fn limit_reached(lines: &[LogLine], limit: usize) -> Vec<&'static str> {
+    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for line in lines {
+        *counts.entry(line.function).or_default() += 1;
+    }
+    counts
+        .into_iter()
+        .filter(|(_, n)| *n >= limit)
+        .map(|(f, _)| f)
+        .collect()
+}
+
 /// `cargo xtask logs`.
 #[derive(clap::Args, Debug)]
 #[command(
@@ -392,7 +410,15 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         let logs = &console.clients.logs;
         let mut cursor = Cursor::new(since);
         let first = fetch(logs, &groups, since, until, pattern.as_deref(), args.limit).await?;
+        let truncated = limit_reached(&first, args.limit);
         print_lines(&cursor.take_new(first), &filter, args.raw);
+        for function in truncated {
+            eprintln!(
+                "warning: stopped at --limit {} lines of the {function}'s log: later lines of \
+                 the window are not shown; narrow --since/--until, filter, or raise --limit",
+                args.limit
+            );
+        }
         if args.follow {
             loop {
                 tokio::time::sleep(Duration::from_secs(2)).await;
@@ -424,6 +450,37 @@ mod tests {
             event_id: id.into(),
             message: message.to_string(),
         }
+    }
+
+    #[test]
+    fn a_fetch_that_reached_its_limit_is_said() {
+        let lines: Vec<LogLine> = (0..3).map(|i| line(i, &i.to_string(), json!({}))).collect();
+        assert_eq!(limit_reached(&lines, 3), ["handler"]);
+        assert!(limit_reached(&lines, 4).is_empty());
+    }
+
+    #[test]
+    fn a_grant_line_shows_its_grant() {
+        let text = render(&line(
+            0,
+            "1",
+            json!({"level": "INFO", "message": "event applied", "outcome": "granted",
+                   "detail_type": "credits.granted", "account_id": "acme",
+                   "business_key": "grant:g-7", "available": 100, "held": 0}),
+        ))
+        .unwrap();
+        assert!(
+            text.contains("account acme  grant:g-7  available 100 held 0"),
+            "{text}"
+        );
+        let job = render(&line(
+            0,
+            "2",
+            json!({"level": "INFO", "message": "event applied", "outcome": "held",
+                   "account_id": "acme", "job_id": "j1", "business_key": "job:j1:video.requested"}),
+        ))
+        .unwrap();
+        assert!(!job.contains("job:j1"), "the job is already named: {job}");
     }
 
     #[test]

@@ -16,13 +16,12 @@
 //! (`ReplayedEvents` by `Outcome`), so the command ends by counting the
 //! handler's log lines of the replay: "N replayed: M duplicate, K applied".
 //!
-//! **`--detail-type` is refused**, with why: EventBridge replays every
-//! archived event of the window to the rules named; it cannot select by
-//! detail-type. Replaying onto a temporary rule narrowed to one
-//! detail-type would need a second permission to invoke the handler,
-//! created outside the stack (drift, and a permission left behind if the
-//! command dies); and it buys nothing, since the whole window is safe to
-//! replay. Narrow the window with `--from`/`--to` instead.
+//! **`--detail-type T`** replays onto T's replay rule instead
+//! (`ReplayRuleNames` output; `infra::names::REPLAY_RULES`): a rule of the
+//! stack that matches only *replayed* events of T (`replay-name` exists) and
+//! delivers them as the ledger-events rule does. EventBridge replays the
+//! window's archived events to the rules a replay names and evaluates no
+//! other, so only T's events reach the handler.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -35,14 +34,6 @@ use crate::aws::Target;
 use crate::console::{Console, run_command, sdk_error};
 use crate::logs::{LogGroup, LogLine};
 use crate::when::{format_time, parse_duration, parse_time};
-
-/// Why `--detail-type` is refused (see the module).
-pub const DETAIL_TYPE_REFUSED: &str = "--detail-type is not supported: EventBridge replays \
-     every archived event of the window to the rules it names and cannot select by \
-     detail-type. Replaying the whole window is safe (the handler applies by business key: \
-     what was applied comes back as a duplicate), so narrow the window with --from/--to \
-     instead. (A temporary rule for one detail-type would need its own permission to invoke \
-     the handler, outside the stack: not done.)";
 
 /// The archive, as `DescribeArchive` tells it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -70,8 +61,11 @@ pub struct ReplayPlan {
     pub archive_arn: String,
     /// The bus the events go back on (`BusArn`).
     pub bus_arn: String,
-    /// The only rule that receives them (`LedgerEventsRuleArn`).
+    /// The only rule that receives them (`LedgerEventsRuleArn`, or the
+    /// replay rule of `detail_type`).
     pub rule_arn: String,
+    /// `--detail-type`: only events of this detail-type.
+    pub detail_type: Option<String>,
     /// The window's start (ms since the epoch).
     pub from_ms: i64,
     /// The window's end.
@@ -91,6 +85,57 @@ pub fn replay_name(stage: infra::Stage, from_ms: i64, to_ms: i64, nonce: u16) ->
         minute(from_ms),
         minute(to_ms)
     )
+}
+
+/// The ARN of the rule `name` on the bus `bus_arn` (pure):
+/// `arn:…:event-bus/B` → `arn:…:rule/B/name`.
+pub fn rule_arn_on_bus(bus_arn: &str, name: &str) -> String {
+    format!("{}/{name}", bus_arn.replacen(":event-bus/", ":rule/", 1))
+}
+
+/// The replay of a window onto the stage (pure): onto the ledger-events
+/// rule, or with `detail_type` onto that detail-type's replay rule.
+///
+/// # Errors
+/// `detail_type` is none of the ledger's, or the stack has no replay rule
+/// for it (an older stack: deploy first).
+pub fn plan(
+    stage: infra::Stage,
+    outputs: &infra::outputs::StackOutputs,
+    (from_ms, to_ms): (i64, i64),
+    detail_type: Option<&str>,
+    nonce: u16,
+) -> Result<ReplayPlan, String> {
+    use reconciler_core::event::DETAIL_TYPES;
+    let rule_arn = match detail_type {
+        None => outputs.ledger_events_rule_arn.clone(),
+        Some(t) => {
+            let i = DETAIL_TYPES.iter().position(|d| *d == t).ok_or_else(|| {
+                format!(
+                    "--detail-type {t}: not a ledger detail-type (one of {})",
+                    DETAIL_TYPES.join(", ")
+                )
+            })?;
+            let names: Vec<&str> = outputs.replay_rule_names.split(',').collect();
+            let name = names.get(i).filter(|n| !n.is_empty()).ok_or_else(|| {
+                format!(
+                    "the stack has no replay rule for {t} (ReplayRuleNames: {:?}): deploy \
+                         the stage first",
+                    outputs.replay_rule_names
+                )
+            })?;
+            rule_arn_on_bus(&outputs.bus_arn, name)
+        }
+    };
+    Ok(ReplayPlan {
+        name: replay_name(stage, from_ms, to_ms, nonce),
+        archive_arn: outputs.archive_arn.clone(),
+        bus_arn: outputs.bus_arn.clone(),
+        rule_arn,
+        detail_type: detail_type.map(str::to_owned),
+        from_ms,
+        to_ms,
+    })
 }
 
 /// Checks a window against the archive (pure): refuses an empty or future
@@ -153,7 +198,7 @@ pub fn dry_run_text(plan: &ReplayPlan, archive: &ArchiveInfo, warnings: &[String
          Window:      {} to {}\n\
          Archive:     {} ({}; {} events, {} bytes in all; kept {}). The API does not say how \
          many of them fall in the window.\n\
-         Destination: bus {}, only the rule {}\n\
+         Destination: bus {}, only the rule {}{}\n\
          Name:        {} (the handler logs every replayed event with it)\n",
         format_time(plan.from_ms),
         format_time(plan.to_ms),
@@ -171,6 +216,10 @@ pub fn dry_run_text(plan: &ReplayPlan, archive: &ArchiveInfo, warnings: &[String
         },
         plan.bus_arn,
         plan.rule_arn,
+        plan.detail_type
+            .as_deref()
+            .map(|t| format!(" (the replays of {t}: no other event is replayed)"))
+            .unwrap_or_default(),
         plan.name,
     );
     for w in warnings {
@@ -392,17 +441,39 @@ impl OutcomeCounts {
     }
 }
 
-/// Counts the handler's log lines of replay `name` by outcome (pure).
+/// Counts the events of replay `name` by outcome from the handler's log
+/// lines (pure). One count per event (its `event_id`): an event Lambda
+/// retried after a failure counts once, with its last outcome (in time
+/// order), so "N replayed" is the number of events, not of attempts.
 pub fn count_outcomes(lines: &[LogLine], name: &str) -> OutcomeCounts {
-    let mut counts = OutcomeCounts::default();
-    for j in lines.iter().filter_map(LogLine::json) {
+    let mut ordered: Vec<&LogLine> = lines.iter().collect();
+    ordered.sort_by_key(|l| l.timestamp_ms);
+    // event id (or a line number, without one) → outcome (None: failed).
+    let mut last: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (i, line) in ordered.iter().enumerate() {
+        let Some(j) = line.json() else { continue };
         if j.get("replay_name").and_then(Value::as_str) != Some(name) {
             continue;
         }
-        if let Some(outcome) = j.get("outcome").and_then(Value::as_str) {
-            *counts.by_outcome.entry(outcome.to_owned()).or_default() += 1;
-        } else if j.get("error_type").is_some() {
-            counts.failed += 1;
+        let outcome = match (
+            j.get("outcome").and_then(Value::as_str),
+            j.get("error_type"),
+        ) {
+            (Some(outcome), _) => Some(outcome.to_owned()),
+            (None, Some(_)) => None,
+            (None, None) => continue,
+        };
+        let event = match j.get("event_id").and_then(Value::as_str) {
+            Some(id) if id != "none" => id.to_owned(),
+            _ => format!("#line-{i}"),
+        };
+        last.insert(event, outcome);
+    }
+    let mut counts = OutcomeCounts::default();
+    for outcome in last.into_values() {
+        match outcome {
+            Some(o) => *counts.by_outcome.entry(o).or_default() += 1,
+            None => counts.failed += 1,
         }
     }
     counts
@@ -455,7 +526,8 @@ pub async fn handler_outcomes(
     after_help = "Examples:\n  cargo xtask replay --stage prod --from 2026-11-29T10:00:00Z \
                         --to 2026-11-29T14:00:00Z --dry-run\n  \
                         cargo xtask replay --stage prod --from 2026-11-29T10:00:00Z --to \
-                        2026-11-29T14:00:00Z\n  cargo xtask replay --stage dev --from 6h --to now"
+                        2026-11-29T14:00:00Z\n  cargo xtask replay --stage dev --from 6h --to now \
+                        --detail-type video.rendered"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -466,7 +538,8 @@ pub struct Args {
     /// The window's end (`now` at the latest).
     #[arg(long, value_name = "TIME")]
     pub to: String,
-    /// Refused, with why (EventBridge replays cannot select by detail-type).
+    /// Replay only the events of this detail-type (video.rendered, …), onto
+    /// its replay rule.
     #[arg(long, value_name = "DETAIL_TYPE")]
     pub detail_type: Option<String>,
     /// Say what the window holds as far as the API tells; start nothing.
@@ -489,96 +562,147 @@ fn nonce() -> u16 {
     (nanos ^ (nanos >> 16) ^ std::process::id()) as u16
 }
 
+/// What to replay, and how (the command's arguments, resolved).
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The window (ms since the epoch).
+    pub from_ms: i64,
+    pub to_ms: i64,
+    /// `--detail-type`.
+    pub detail_type: Option<String>,
+    /// `--dry-run`.
+    pub dry_run: bool,
+    /// `--yes`.
+    pub yes: bool,
+    /// Whether a person can be asked.
+    pub interactive: bool,
+    /// How often the replay's progress is read.
+    pub poll: Duration,
+    /// `--log-wait`.
+    pub log_wait: Duration,
+}
+
+/// What [`replay_stage`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Replayed {
+    /// A dry run: nothing started.
+    DryRun(ReplayPlan),
+    /// The replay completed; what the handler logged of it.
+    Completed(ReplayPlan, OutcomeCounts),
+}
+
+/// `cargo xtask replay` on an opened stage: checks the window, plans,
+/// says what a dry run would do, asks on prod, replays, counts.
+///
+/// # Errors
+/// A bad window or detail-type, the pins, not confirmed, or the replay
+/// failed.
+pub async fn replay_stage(
+    console: &Console,
+    req: &Request,
+    out: &dyn crate::ui::Out,
+) -> anyhow::Result<Replayed> {
+    let o = &console.outputs;
+    let archive = describe_archive(&console.clients.events, &o.archive_name).await?;
+    let warnings = check_window(req.from_ms, req.to_ms, crate::when::now_ms(), &archive)
+        .map_err(anyhow::Error::msg)?;
+    let plan = plan(
+        console.stage(),
+        o,
+        (req.from_ms, req.to_ms),
+        req.detail_type.as_deref(),
+        nonce(),
+    )
+    .map_err(anyhow::Error::msg)?;
+    if req.dry_run {
+        out.note(&console.session.who_and_where());
+        out.show(&dry_run_text(&plan, &archive, &warnings));
+        return Ok(Replayed::DryRun(plan));
+    }
+    out.note(&console.session.who_and_where());
+    console.session.check_pins()?;
+    for w in &warnings {
+        out.note(&format!("warning: {w}"));
+    }
+    if console.stage() == infra::Stage::Prod {
+        let confirmation = crate::ui::Confirmation::yes_or_ask(
+            req.yes,
+            req.interactive,
+            &format!(
+                "{}: replay the archived {}events of {} to {} onto the handler?",
+                console.session.who_and_where(),
+                plan.detail_type
+                    .as_deref()
+                    .map(|t| format!("{t} "))
+                    .unwrap_or_default(),
+                format_time(req.from_ms),
+                format_time(req.to_ms)
+            ),
+            "a replay on prod",
+        );
+        crate::ui::settle(confirmation, out, "no replay started")?;
+    }
+    let started = crate::when::now_ms();
+    let done = execute(&console.clients.events, &plan, req.poll, &|line| {
+        out.note(line);
+    })
+    .await?;
+    out.show(&format!(
+        "Replay {} completed{}.",
+        plan.name,
+        done.last_replayed_ms
+            .map(|t| format!(" (last event replayed: {})", format_time(t)))
+            .unwrap_or_default()
+    ));
+    let mut counts = OutcomeCounts::default();
+    if let Some(group) = crate::logs::log_groups(o, Some(crate::logs::Function::Handler)).first() {
+        out.note(&format!(
+            "Counting the handler's log lines of the replay (up to {}s)…",
+            req.log_wait.as_secs()
+        ));
+        counts = handler_outcomes(
+            &console.clients.logs,
+            group,
+            &plan.name,
+            started,
+            req.poll,
+            req.log_wait,
+        )
+        .await?;
+        out.show(&counts.line());
+    }
+    out.show(&format!(
+        "See every line: cargo xtask logs --stage {} --function handler --since {} --filter \
+         {}\n(metric {}/{} by Outcome, dimension Stage={})",
+        console.stage(),
+        format_time(started),
+        plan.name,
+        reconciler_core::contract::metrics::NAMESPACE,
+        reconciler_core::contract::metrics::REPLAYED_EVENTS,
+        console.stage()
+    ));
+    Ok(Replayed::Completed(plan, counts))
+}
+
 /// Runs `cargo xtask replay`.
 ///
 /// # Errors
-/// A bad window, `--detail-type`, the stage is not deployed, not
-/// confirmed, or the replay failed.
+/// See [`replay_stage`]; the stage is not deployed.
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     run_command(async {
-        if args.detail_type.is_some() {
-            bail!(DETAIL_TYPE_REFUSED);
-        }
         let now = crate::when::now_ms();
-        let from_ms = parse_time(&args.from, now).map_err(anyhow::Error::msg)?;
-        let to_ms = parse_time(&args.to, now).map_err(anyhow::Error::msg)?;
-        let console = Console::open(&args.target).await?;
-        let o = &console.outputs;
-        let archive = describe_archive(&console.clients.events, &o.archive_name).await?;
-        let warnings = check_window(from_ms, to_ms, now, &archive).map_err(anyhow::Error::msg)?;
-        let plan = ReplayPlan {
-            name: replay_name(console.stage(), from_ms, to_ms, nonce()),
-            archive_arn: o.archive_arn.clone(),
-            bus_arn: o.bus_arn.clone(),
-            rule_arn: o.ledger_events_rule_arn.clone(),
-            from_ms,
-            to_ms,
+        let req = Request {
+            from_ms: parse_time(&args.from, now).map_err(anyhow::Error::msg)?,
+            to_ms: parse_time(&args.to, now).map_err(anyhow::Error::msg)?,
+            detail_type: args.detail_type.clone(),
+            dry_run: args.dry_run,
+            yes: args.yes,
+            interactive: crate::ui::interactive(),
+            poll: Duration::from_secs(5),
+            log_wait: args.log_wait,
         };
-        if args.dry_run {
-            eprintln!("{}", console.session.who_and_where());
-            print!("{}", dry_run_text(&plan, &archive, &warnings));
-            return Ok(false);
-        }
-        console.session.before_writing()?;
-        for w in &warnings {
-            eprintln!("warning: {w}");
-        }
-        if console.stage() == infra::Stage::Prod {
-            crate::ui::Confirmation::yes_or_ask(
-                args.yes,
-                crate::ui::interactive(),
-                &format!(
-                    "{}: replay the archived events of {} to {} onto the handler?",
-                    console.session.who_and_where(),
-                    format_time(from_ms),
-                    format_time(to_ms)
-                ),
-                "a replay on prod",
-            )
-            .resolve("no replay started")?;
-        }
-        let started = crate::when::now_ms();
-        let done = execute(
-            &console.clients.events,
-            &plan,
-            Duration::from_secs(5),
-            &|line| eprintln!("{line}"),
-        )
-        .await?;
-        println!(
-            "Replay {} completed{}.",
-            plan.name,
-            done.last_replayed_ms
-                .map(|t| format!(" (last event replayed: {})", format_time(t)))
-                .unwrap_or_default()
-        );
-        let group = crate::logs::log_groups(o, Some(crate::logs::Function::Handler));
-        if let Some(group) = group.first() {
-            eprintln!(
-                "Counting the handler's log lines of the replay (up to {}s)…",
-                args.log_wait.as_secs()
-            );
-            let counts = handler_outcomes(
-                &console.clients.logs,
-                group,
-                &plan.name,
-                started,
-                Duration::from_secs(5),
-                args.log_wait,
-            )
-            .await?;
-            println!("{}", counts.line());
-        }
-        println!(
-            "See every line: cargo xtask logs --stage {} --function handler --since {} --filter \
-             {}\n(metric {}/{} by Outcome, dimension Stage={})",
-            args.target.stage,
-            format_time(started),
-            plan.name,
-            reconciler_core::contract::metrics::NAMESPACE,
-            reconciler_core::contract::metrics::REPLAYED_EVENTS,
-            args.target.stage
-        );
+        let console = Console::open(&args.target).await?;
+        replay_stage(&console, &req, &crate::ui::Terminal).await?;
         Ok(false)
     })
 }
@@ -598,6 +722,7 @@ mod tests {
             archive_arn: "arn:aws:events:us-east-1:1:archive/a".into(),
             bus_arn: "arn:aws:events:us-east-1:1:event-bus/b".into(),
             rule_arn: "arn:aws:events:us-east-1:1:rule/b/r".into(),
+            detail_type: None,
             from_ms: T,
             to_ms: T + 4 * HOUR,
         }
@@ -718,6 +843,10 @@ mod tests {
             event_id: "e".into(),
             message: v.to_string(),
         };
+        let at = |t: i64, v: Value| LogLine {
+            timestamp_ms: t,
+            ..line(v)
+        };
         let lines = vec![
             line(json!({"message": "event applied", "outcome": "granted", "replay_name": "r1"})),
             line(json!({"message": "event applied", "outcome": "duplicate", "replay_name": "r1"})),
@@ -725,6 +854,24 @@ mod tests {
             line(json!({"message": "conflict", "outcome": "conflict", "replay_name": "r1"})),
             line(
                 json!({"message": "event not applied", "error_type": "LedgerUnavailable", "replay_name": "r1"}),
+            ),
+            // e7 failed, Lambda retried it, it applied: one event, held.
+            at(
+                20,
+                json!({"event_id": "e7", "outcome": "held", "replay_name": "r1"}),
+            ),
+            at(
+                10,
+                json!({"event_id": "e7", "error_type": "LedgerUnavailable", "replay_name": "r1"}),
+            ),
+            // e8 failed twice: one failed event.
+            at(
+                11,
+                json!({"event_id": "e8", "error_type": "LedgerUnavailable", "replay_name": "r1"}),
+            ),
+            at(
+                21,
+                json!({"event_id": "e8", "error_type": "LedgerUnavailable", "replay_name": "r1"}),
             ),
             line(json!({"message": "event applied", "outcome": "granted", "replay_name": "other"})),
             line(json!({"message": "event applied", "outcome": "granted"})),
@@ -734,11 +881,11 @@ mod tests {
             },
         ];
         let counts = count_outcomes(&lines, "r1");
-        assert_eq!(counts.total(), 5);
-        assert_eq!(counts.applied(), 1);
+        assert_eq!(counts.total(), 7);
+        assert_eq!(counts.applied(), 2);
         assert_eq!(
             counts.line(),
-            "5 replayed: 2 duplicate, 1 applied (granted 1), 1 conflict, 1 failed"
+            "7 replayed: 2 duplicate, 2 applied (granted 1, held 1), 1 conflict, 2 failed"
         );
         assert_eq!(
             OutcomeCounts::default().line(),
@@ -746,10 +893,56 @@ mod tests {
         );
     }
 
+    fn outputs() -> infra::outputs::StackOutputs {
+        infra::outputs::StackOutputs {
+            bus_arn: "arn:aws:events:eu-west-1:111122223333:event-bus/cc-agent-reconciler-prod"
+                .into(),
+            ledger_events_rule_arn: "arn:aws:events:eu-west-1:111122223333:rule/\
+                 cc-agent-reconciler-prod/cc-agent-reconciler-prod-ledger-events"
+                .into(),
+            replay_rule_names: infra::names::REPLAY_RULES
+                .map(|r| r.resolve(&infra::StageConfig::for_stage(Stage::Prod)))
+                .join(","),
+            ..Default::default()
+        }
+    }
+
     #[test]
-    fn detail_type_is_refused_with_the_reason() {
-        assert!(DETAIL_TYPE_REFUSED.contains("cannot select by detail-type"));
-        assert!(DETAIL_TYPE_REFUSED.contains("--from/--to"));
+    fn a_detail_type_replays_onto_its_replay_rule_only() {
+        let o = outputs();
+        let all = super::plan(Stage::Prod, &o, (T, T + HOUR), None, 1).unwrap();
+        assert_eq!(all.rule_arn, o.ledger_events_rule_arn);
+        assert_eq!(all.detail_type, None);
+        let rendered =
+            super::plan(Stage::Prod, &o, (T, T + HOUR), Some("video.rendered"), 1).unwrap();
+        assert_eq!(
+            rendered.rule_arn,
+            "arn:aws:events:eu-west-1:111122223333:rule/cc-agent-reconciler-prod/\
+             cc-agent-reconciler-prod-replay-video-rendered"
+        );
+        let archive = ArchiveInfo::default();
+        assert!(
+            dry_run_text(&rendered, &archive, &[])
+                .contains("(the replays of video.rendered: no other event is replayed)")
+        );
+        let typo =
+            super::plan(Stage::Prod, &o, (T, T + HOUR), Some("video.renderd"), 1).unwrap_err();
+        assert!(
+            typo.contains("--detail-type video.renderd: not a ledger detail-type")
+                && typo.contains("video.rendered"),
+            "{typo}"
+        );
+        let mut older = o.clone();
+        older.replay_rule_names = String::new();
+        assert!(
+            super::plan(Stage::Prod, &older, (T, T + HOUR), Some("video.failed"), 1)
+                .unwrap_err()
+                .contains("deploy the stage first")
+        );
+    }
+
+    #[test]
+    fn the_arguments_parse_with_their_defaults() {
         use clap::Parser;
         #[derive(Parser)]
         struct Cli {
@@ -765,8 +958,11 @@ mod tests {
             "--to",
             "now",
             "--dry-run",
+            "--detail-type",
+            "video.failed",
         ]);
         assert!(cli.replay.dry_run);
+        assert_eq!(cli.replay.detail_type.as_deref(), Some("video.failed"));
         assert_eq!(cli.replay.log_wait, Duration::from_secs(60));
         assert!(
             Cli::try_parse_from(["x", "--stage", "prod", "--from", "6h"]).is_err(),

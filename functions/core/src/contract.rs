@@ -104,6 +104,10 @@ pub mod metrics {
     /// a `replay-name`), one per event, dimension `Outcome`: "1,204 replayed,
     /// 1,198 duplicate, 6 applied" for a window.
     pub const REPLAYED_EVENTS: &str = "ReplayedEvents";
+    /// `ReplayedEvents`' `Outcome` for a replayed event the handler did not
+    /// apply: refused as invalid, or failed (Lambda then retries it, so a
+    /// later invocation may count it again under its outcome).
+    pub const NOT_APPLIED_OUTCOME: &str = "not-applied";
     /// Handler: events that were conflicts (alarmed).
     pub const CONFLICTS: &str = "Conflicts";
     /// Handler: debits not covered by a hold.

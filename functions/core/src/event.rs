@@ -210,6 +210,14 @@ pub fn parse_envelope_bytes(raw: &[u8]) -> Result<Envelope, InvalidEvent> {
     parse_envelope(&value)
 }
 
+/// The `id` and `replay-name` of a payload, as far as it has them (for the
+/// log line and the metrics of an event refused as invalid): never fails.
+pub fn envelope_labels(raw: &[u8]) -> (Option<String>, Option<String>) {
+    let value: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+    let text = |name: &str| value.get(name).and_then(Value::as_str).map(str::to_owned);
+    (text("id"), text("replay-name"))
+}
+
 /// Validates an EventBridge envelope (`detail-type` + `detail`, optional `id` and `time`).
 pub fn parse_envelope(value: &Value) -> Result<Envelope, InvalidEvent> {
     let obj = value.as_object().ok_or_else(|| {

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use lambda_runtime::Diagnostic;
 use reconciler_core::contract::metrics as names;
-use reconciler_core::event::{InvalidEvent, parse_envelope_bytes};
+use reconciler_core::event::{InvalidEvent, envelope_labels, parse_envelope_bytes};
 use reconciler_core::ledger::Outcome;
 use serde::Serialize;
 
@@ -97,8 +97,15 @@ impl Handler {
         let envelope = match parse_envelope_bytes(raw) {
             Ok(e) => e,
             Err(invalid) => {
+                let (event_id, replay_name) = envelope_labels(raw);
                 metrics::counter!(names::INVALID_EVENTS).increment(1);
+                if replay_name.is_some() {
+                    metrics::counter!(names::REPLAYED_EVENTS, names::OUTCOME_DIMENSION => names::NOT_APPLIED_OUTCOME)
+                        .increment(1);
+                }
                 tracing::error!(
+                    event_id = event_id.as_deref().unwrap_or("none"),
+                    replay_name = replay_name.as_deref(),
                     error_type = InvalidEvent::ERROR_TYPE,
                     field = %invalid.field,
                     error = %invalid,
@@ -119,6 +126,10 @@ impl Handler {
             Ok(a) => a,
             Err(e) => {
                 let err = HandlerError::from(e);
+                if replay_name.is_some() {
+                    metrics::counter!(names::REPLAYED_EVENTS, names::OUTCOME_DIMENSION => names::NOT_APPLIED_OUTCOME)
+                        .increment(1);
+                }
                 tracing::error!(
                     event_id,
                     detail_type = event.detail_type(),
@@ -147,6 +158,7 @@ impl Handler {
             metrics::counter!(names::OVERDRAFTS).increment(1);
         }
         let conflict = applied.conflict.as_ref().map(|c| c.to_string());
+        let business_key = event.business_key();
         let fields = (
             event_id,
             event.detail_type(),
@@ -159,6 +171,7 @@ impl Handler {
                 detail_type = fields.1,
                 account_id = fields.2,
                 job_id = fields.3,
+                %business_key,
                 outcome = applied.outcome.as_str(),
                 replay_name,
                 latency_ms,
@@ -173,6 +186,7 @@ impl Handler {
                 detail_type = fields.1,
                 account_id = fields.2,
                 job_id = fields.3,
+                %business_key,
                 outcome = applied.outcome.as_str(),
                 replay_name,
                 latency_ms,

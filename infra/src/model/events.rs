@@ -45,12 +45,17 @@ pub enum RuleState {
     Disabled,
 }
 
-/// An event pattern matching on `detail-type` only (any source).
+/// An event pattern matching on `detail-type` (any source), and on whether
+/// the event is replayed from an archive.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct EventPattern {
     /// The detail-types that match (any of the matchers).
     #[serde(rename = "detail-type")]
     pub detail_type: Vec<Matcher>,
+    /// `replay-name`, the field EventBridge adds to a replayed event: empty,
+    /// any event; `[Exists(true)]`, replayed events only.
+    #[serde(rename = "replay-name", skip_serializing_if = "Vec::is_empty")]
+    pub replay_name: Vec<Matcher>,
 }
 
 impl EventPattern {
@@ -61,6 +66,7 @@ impl EventPattern {
                 .iter()
                 .map(|name| Matcher::Exactly((*name).to_owned()))
                 .collect(),
+            replay_name: Vec::new(),
         }
     }
 
@@ -70,6 +76,16 @@ impl EventPattern {
             detail_type: vec![Matcher::AnythingBut(
                 names.iter().map(|name| (*name).to_owned()).collect(),
             )],
+            replay_name: Vec::new(),
+        }
+    }
+
+    /// Matches replayed events of exactly this detail-type (never a live
+    /// one: only a replay adds `replay-name`).
+    pub fn replays_of(name: &str) -> Self {
+        Self {
+            detail_type: vec![Matcher::Exactly(name.to_owned())],
+            replay_name: vec![Matcher::Exists(true)],
         }
     }
 
@@ -90,6 +106,8 @@ pub enum Matcher {
     Exactly(String),
     /// `{"anything-but": [...]}`: the value is none of these strings.
     AnythingBut(Vec<String>),
+    /// `{"exists": …}`: the field is there (or not).
+    Exists(bool),
 }
 
 impl Serialize for Matcher {
@@ -100,6 +118,11 @@ impl Serialize for Matcher {
             Self::AnythingBut(values) => {
                 let mut map = serializer.serialize_map(Some(1))?;
                 map.serialize_entry("anything-but", values)?;
+                map.end()
+            }
+            Self::Exists(exists) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("exists", exists)?;
                 map.end()
             }
         }

@@ -30,8 +30,8 @@ fn every_rule_target_retries_and_dead_letters() {
         let rules = synth.of_type("AWS::Events::Rule");
         assert_eq!(
             rules.len(),
-            3,
-            "{}: the events rule, the schedule and the unrouted rule",
+            7,
+            "{}: the events rule, the schedule, the unrouted rule and four replay rules",
             cfg.stage
         );
         for (rule_id, rule) in rules {
@@ -191,6 +191,24 @@ fn the_rules_match_the_business_events_and_the_schedule() {
             synth.resource(ids::EVENT_BUS)["Properties"]["Name"],
             reference(params::EVENT_BUS_NAME)
         );
+        // One rule per detail-type, for replays of it only, to the handler.
+        for (i, detail_type) in DETAIL_TYPES.iter().enumerate() {
+            let replays = &synth.resource(ids::REPLAY_RULES[i])["Properties"];
+            assert_eq!(replays["EventBusName"], get_att(ids::EVENT_BUS, "Name"));
+            assert_eq!(
+                replays["EventPattern"],
+                json!({ "detail-type": [detail_type], "replay-name": [{ "exists": true }] }),
+                "{detail_type}: replayed events only"
+            );
+            assert_eq!(
+                replays["Name"],
+                json!({ "Fn::Sub": infra::names::REPLAY_RULES[i].pattern() })
+            );
+            assert_eq!(
+                replays["Targets"], events["Targets"],
+                "delivered as the ledger events are"
+            );
+        }
     }
 }
 
@@ -643,9 +661,13 @@ fn the_key_policy_lets_each_service_use_the_key_only_for_this_stage() {
             json!([
                 "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-ledger-events",
                 "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/cc-agent-reconciler-${Stage}-sweep-schedule",
-                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-unrouted-events"
+                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-unrouted-events",
+                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-replay-credits-granted",
+                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-replay-video-requested",
+                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-replay-video-rendered",
+                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-replay-video-failed"
             ]),
-            "{stage}: the three rules delivering to the encrypted queues"
+            "{stage}: the rules delivering to the encrypted queues"
         );
         let archive = statements["EventBridgeEncryptsArchive"];
         assert_eq!(
@@ -686,7 +708,7 @@ fn the_dead_letter_queue_keeps_14_days_encrypted_and_only_the_stage_rules_may_se
             .into_iter()
             .map(|(id, _)| get_att(id, "Arn").to_string())
             .collect();
-        assert_eq!(rule_arns.len(), 3);
+        assert_eq!(rule_arns.len(), 7);
         let allowed: BTreeSet<String> = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
             .as_array()
             .unwrap()

@@ -108,9 +108,68 @@ async fn the_release_binary_applies_events_and_refuses_bad_ones() {
             ok => panic!("{} was accepted: {ok:?}", String::from_utf8_lossy(&bad)),
         }
     }
+    // Replayed from the archive (EventBridge adds `replay-name`): a
+    // duplicate, and one the handler refuses; both logged and counted as
+    // replayed.
+    let replayed = |detail_type: &str, detail: serde_json::Value| {
+        let mut e: serde_json::Value = serde_json::from_slice(&event(detail_type, detail)).unwrap();
+        e["replay-name"] = json!("cc-agent-reconciler-dev-r1");
+        e.to_string().into_bytes()
+    };
+    let again = api
+        .invoke(&replayed(
+            "video.rendered",
+            json!({"job_id": "j1", "account_id": "a1", "credits": 25}),
+        ))
+        .await;
+    assert!(
+        matches!(&again, Reply::Ok(v) if v["outcome"] == "duplicate"),
+        "{again:?}"
+    );
+    let refused = api
+        .invoke(&replayed(
+            "video.rendered",
+            json!({"job_id": "j1", "account_id": "a1"}),
+        ))
+        .await;
+    assert!(matches!(refused, Reply::Error { .. }), "{refused:?}");
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     let logs = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let of_replay = |l: &&serde_json::Value| l["replay_name"] == "cc-agent-reconciler-dev-r1";
+    let duplicate = lines
+        .iter()
+        .filter(of_replay)
+        .find(|l| l["outcome"] == "duplicate")
+        .unwrap_or_else(|| panic!("the replayed duplicate is logged with its replay:\n{logs}"));
+    assert_eq!(
+        duplicate["business_key"], "job:j1:video.rendered",
+        "{duplicate}"
+    );
+    let invalid = lines
+        .iter()
+        .filter(of_replay)
+        .find(|l| l["error_type"] == "InvalidEvent")
+        .unwrap_or_else(|| panic!("the refused replayed event is logged with its replay:\n{logs}"));
+    assert!(
+        invalid["event_id"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("evt-")),
+        "{invalid}"
+    );
+    let replayed_metric = |outcome: &str| {
+        lines.iter().any(|l| {
+            l.get("_aws").is_some() && l["Outcome"] == outcome && l.get("ReplayedEvents").is_some()
+        })
+    };
+    assert!(
+        replayed_metric("duplicate") && replayed_metric("not-applied"),
+        "ReplayedEvents by Outcome:\n{logs}"
+    );
     let applied = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

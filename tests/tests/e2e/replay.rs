@@ -5,10 +5,9 @@
 //! Lambda Invoke API shim, which ships its log lines to the handler's log
 //! group: the command's count of outcomes reads those.
 //!
-//! moto replays synchronously (COMPLETED at once, no progress), ignores the
-//! window and FilterArns (it replays the whole archive to every rule); the
-//! archive here holds only this test's events, and only the ledger rule
-//! matches them.
+//! moto replays synchronously (COMPLETED at once, no progress); the
+//! project's moto launcher makes it honour the window and `FilterArns` as
+//! AWS does (moto itself replays the whole archive to every rule).
 
 use std::time::Duration;
 
@@ -22,7 +21,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use e2e::lambda_api::LambdaShim;
 use e2e::stage::HandBuilt;
 use infra::Stage;
-use serde_json::{Value, json};
+use serde_json::Value;
 use xtask::invoke::Invoked;
 use xtask::replay::{self, ReplayPlan};
 
@@ -97,60 +96,44 @@ async fn replay_once(
 }
 
 fn plan(s: &HandBuilt, from_ms: i64, to_ms: i64, nonce: u16) -> ReplayPlan {
-    ReplayPlan {
-        name: replay::replay_name(s.stage, from_ms, to_ms, nonce),
-        archive_arn: s.outputs.archive_arn.clone(),
-        bus_arn: s.outputs.bus_arn.clone(),
-        rule_arn: s.outputs.ledger_events_rule_arn.clone(),
-        from_ms,
-        to_ms,
-    }
+    replay::plan(s.stage, &s.outputs, (from_ms, to_ms), None, nonce).unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replaying_a_window_twice_applies_it_once() {
-    let config = xtask::emulator::sdk_config(xtask::emulator::moto::shared_endpoint()).await;
-    let s = HandBuilt::create(&config, Stage::Dev).await;
-    let shim = LambdaShim::start(&config).await;
-    shim.add_function(
-        &s.outputs.handler_function_name,
-        "reconciler-handler",
-        &e2e::lambda::handler_env("dev", &s.outputs.ledger_table_name),
-        &s.outputs.handler_log_group_name,
-    )
-    .await;
-    let lambda = shim.client();
-    let c = s.clients();
-    let from = xtask::when::now_ms() - 60_000;
+/// The producers' events of the tests: two accounts, a grant each, a job
+/// each (one rendered, one failed).
+const PRODUCED: [(&str, &str); 6] = [
+    (
+        "credits.granted",
+        r#"{"grant_id": "g1", "account_id": "acme", "credits": 100}"#,
+    ),
+    (
+        "video.requested",
+        r#"{"job_id": "j1", "account_id": "acme", "credits": 30}"#,
+    ),
+    (
+        "video.rendered",
+        r#"{"job_id": "j1", "account_id": "acme", "credits": 25}"#,
+    ),
+    (
+        "credits.granted",
+        r#"{"grant_id": "g2", "account_id": "globex", "credits": 50}"#,
+    ),
+    (
+        "video.requested",
+        r#"{"job_id": "j2", "account_id": "globex", "credits": 20}"#,
+    ),
+    (
+        "video.failed",
+        r#"{"job_id": "j2", "account_id": "globex", "reason": "gpu"}"#,
+    ),
+];
 
-    // Producers' events; their live deliveries are lost (the rule was
-    // disabled, say): the handler never sees them, the archive keeps them.
-    for (detail_type, detail) in [
-        (
-            "credits.granted",
-            json!({"grant_id": "g1", "account_id": "acme", "credits": 100}),
-        ),
-        (
-            "video.requested",
-            json!({"job_id": "j1", "account_id": "acme", "credits": 30}),
-        ),
-        (
-            "video.rendered",
-            json!({"job_id": "j1", "account_id": "acme", "credits": 25}),
-        ),
-        (
-            "credits.granted",
-            json!({"grant_id": "g2", "account_id": "globex", "credits": 50}),
-        ),
-        (
-            "video.requested",
-            json!({"job_id": "j2", "account_id": "globex", "credits": 20}),
-        ),
-        (
-            "video.failed",
-            json!({"job_id": "j2", "account_id": "globex", "reason": "gpu"}),
-        ),
-    ] {
+/// Puts [`PRODUCED`] on the stage's bus; their live deliveries are lost
+/// (drained from the capture queue: the rule was disabled, say).
+async fn produce_and_lose(s: &HandBuilt) {
+    let c = s.clients();
+    for (detail_type, detail) in PRODUCED {
+        let detail: Value = serde_json::from_str(detail).unwrap();
         xtask::console::put_event(
             &c.events,
             &s.outputs.bus_name,
@@ -167,6 +150,30 @@ async fn replaying_a_window_twice_applies_it_once() {
         6,
         "delivered live, and lost"
     );
+}
+
+/// A hand-built stage with the real handler behind the Lambda API shim.
+async fn stage_with_handler() -> (HandBuilt, LambdaShim) {
+    let config = xtask::emulator::sdk_config(xtask::emulator::moto::shared_endpoint()).await;
+    let s = HandBuilt::create(&config, Stage::Dev).await;
+    let shim = LambdaShim::start(&config).await;
+    shim.add_function(
+        &s.outputs.handler_function_name,
+        "reconciler-handler",
+        &e2e::lambda::handler_env("dev", &s.outputs.ledger_table_name),
+        &s.outputs.handler_log_group_name,
+    )
+    .await;
+    (s, shim)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_window_twice_applies_it_once() {
+    let (s, shim) = stage_with_handler().await;
+    let lambda = shim.client();
+    let c = s.clients();
+    let from = xtask::when::now_ms() - 60_000;
+    produce_and_lose(&s).await;
     assert!(s.ledger().account("acme").await.unwrap().is_none());
     let to = xtask::when::now_ms();
 
@@ -316,4 +323,155 @@ async fn a_failed_replay_is_an_error_with_its_reason() {
         .await
         .unwrap();
     assert!(replay::check_window(now, now - 1, now, &archive).is_err());
+}
+
+/// A console on the hand-built stage, as `Console::open` makes one for a
+/// deployed stack, with `stage`'s configuration.
+async fn console(s: &HandBuilt, stage: Stage) -> xtask::console::Console {
+    let aws = xtask::aws::AwsArgs {
+        endpoint_url: Some(xtask::emulator::moto::shared_endpoint().to_owned()),
+        ..xtask::aws::AwsArgs::default()
+    };
+    let session = xtask::aws::Session::with_config(infra::StageConfig::for_stage(stage), &aws)
+        .await
+        .unwrap();
+    xtask::console::Console {
+        clients: s.clients(),
+        outputs: s.outputs.clone(),
+        session,
+    }
+}
+
+fn request(from_ms: i64, to_ms: i64, detail_type: Option<&str>, dry_run: bool) -> replay::Request {
+    replay::Request {
+        from_ms,
+        to_ms,
+        detail_type: detail_type.map(str::to_owned),
+        dry_run,
+        yes: false,
+        interactive: false,
+        poll: Duration::from_millis(200),
+        log_wait: Duration::from_millis(500),
+    }
+}
+
+/// The replays of the stage's archive (other tests replay other archives).
+async fn replays_of(s: &HandBuilt) -> usize {
+    s.clients()
+        .events
+        .list_replays()
+        .event_source_arn(&s.outputs.archive_arn)
+        .send()
+        .await
+        .unwrap()
+        .replays()
+        .len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detail_type_replays_only_its_events_and_prod_asks_first() {
+    let (s, shim) = stage_with_handler().await;
+    let lambda = shim.client();
+    let from = xtask::when::now_ms() - 60_000;
+    produce_and_lose(&s).await;
+    let to = xtask::when::now_ms();
+    let dev = console(&s, Stage::Dev).await;
+
+    // A detail-type that is none of the ledger's: refused, nothing started.
+    let out = xtask::ui::Recorder::default();
+    let typo = replay::replay_stage(&dev, &request(from, to, Some("video.renderd"), false), &out)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(typo.contains("not a ledger detail-type"), "{typo}");
+
+    // The dry run says which rule and starts nothing.
+    let out = xtask::ui::Recorder::default();
+    let dry = replay::replay_stage(
+        &dev,
+        &request(from, to, Some("credits.granted"), true),
+        &out,
+    )
+    .await
+    .unwrap();
+    assert!(matches!(dry, replay::Replayed::DryRun(_)));
+    assert!(
+        out.text().contains("the replays of credits.granted")
+            && out.text().contains("replay-credits-granted"),
+        "{}",
+        out.text()
+    );
+    assert_eq!(replays_of(&s).await, 0, "a dry run starts nothing");
+
+    // Prod without --yes and without a terminal: refused, nothing started.
+    let prod = console(&s, Stage::Prod).await;
+    let refused = replay::replay_stage(&prod, &request(from, to, None, false), &out)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("pass --yes"), "{refused}");
+    assert_eq!(replays_of(&s).await, 0);
+
+    // The grants only: onto their replay rule, which alone sees the replay.
+    let out = xtask::ui::Recorder::default();
+    let done = replay::replay_stage(
+        &dev,
+        &request(from, to, Some("credits.granted"), false),
+        &out,
+    )
+    .await
+    .unwrap();
+    let replay::Replayed::Completed(plan, _) = done else {
+        panic!("completed: {}", out.text());
+    };
+    assert!(
+        plan.rule_arn.ends_with("-replay-credits-granted"),
+        "{}",
+        plan.rule_arn
+    );
+    let envelopes = deliver(&s, &lambda).await;
+    let types: Vec<&str> = envelopes
+        .iter()
+        .map(|e| e["detail-type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["credits.granted", "credits.granted"],
+        "{envelopes:#?}"
+    );
+    assert!(
+        envelopes
+            .iter()
+            .all(|e| e["replay-name"] == plan.name.as_str())
+    );
+    assert_eq!(balances(&s, "acme").await, (100, 0));
+    assert_eq!(balances(&s, "globex").await, (50, 0));
+    let group = &xtask::logs::log_groups(&s.outputs, Some(xtask::logs::Function::Handler))[0];
+    let counts = replay::handler_outcomes(
+        &s.clients().logs,
+        group,
+        &plan.name,
+        plan.from_ms,
+        Duration::from_millis(300),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        counts.line(),
+        "2 replayed: 0 duplicate, 2 applied (granted 2), 0 conflict, 0 failed"
+    );
+
+    // Then the whole window: the grants come back as duplicates, the rest applies.
+    let all = replay::replay_stage(&dev, &request(from, to, None, false), &out)
+        .await
+        .unwrap();
+    assert!(matches!(all, replay::Replayed::Completed(..)));
+    assert_eq!(
+        deliver(&s, &lambda).await.len(),
+        6,
+        "each event once: one rule"
+    );
+    assert_eq!(balances(&s, "acme").await, (75, 0));
+    assert_eq!(balances(&s, "globex").await, (50, 0));
 }

@@ -253,7 +253,8 @@ async fn deploy_and_check(stage: Stage) {
     let described_bus = events.describe_event_bus().name(&bus).send().await.unwrap();
     assert_eq!(described_bus.name(), Some(bus.as_str()));
     assert_eq!(output(outputs::BUS_NAME), bus);
-    for (rule, rule_bus, function, schedule) in [
+    let cfg = infra::StageConfig::for_stage(stage);
+    let mut rules = vec![
         (
             format!("cc-agent-reconciler-{stage}-ledger-events"),
             bus.as_str(),
@@ -266,7 +267,77 @@ async fn deploy_and_check(stage: Stage) {
             "sweep",
             Some(infra::stack::SWEEP_SCHEDULE),
         ),
-    ] {
+    ];
+    // The replay rules (`cargo xtask replay --detail-type`), named in the
+    // output the command reads, replayed events only.
+    let replay_rules: Vec<String> = infra::names::REPLAY_RULES
+        .iter()
+        .map(|r| r.resolve(&cfg))
+        .collect();
+    assert_eq!(output(outputs::REPLAY_RULE_NAMES), replay_rules.join(","));
+    for (rule, detail_type) in replay_rules
+        .iter()
+        .zip(reconciler_core::event::DETAIL_TYPES)
+    {
+        let described = events
+            .describe_rule()
+            .name(rule)
+            .event_bus_name(&bus)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{stage}: rule {rule}: {e:?}"));
+        let pattern: serde_json::Value =
+            serde_json::from_str(described.event_pattern().unwrap()).unwrap();
+        assert_eq!(
+            pattern,
+            serde_json::json!({"detail-type": [detail_type], "replay-name": [{"exists": true}]}),
+            "{stage}: {rule}"
+        );
+        rules.push((rule.clone(), bus.as_str(), "handler", None));
+    }
+    // The archive of the ledger events, kept as the stage's config says.
+    let archive = events
+        .describe_archive()
+        .archive_name(infra::names::ARCHIVE.resolve(&cfg))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{stage}: the archive: {e:?}"));
+    assert_eq!(
+        archive.retention_days(),
+        Some(cfg.archive_retention_days as i32),
+        "{stage}: archive retention"
+    );
+    assert_eq!(
+        archive.event_source_arn(),
+        Some(output(outputs::BUS_ARN).as_str())
+    );
+    // The unrouted rule: every other detail-type, to the unrouted queue.
+    let unrouted = events
+        .describe_rule()
+        .name(output(outputs::UNROUTED_EVENTS_RULE_NAME))
+        .event_bus_name(&bus)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{stage}: the unrouted rule: {e:?}"));
+    let pattern: serde_json::Value =
+        serde_json::from_str(unrouted.event_pattern().unwrap()).unwrap();
+    assert_eq!(
+        pattern,
+        serde_json::json!({"detail-type": [{"anything-but": reconciler_core::event::DETAIL_TYPES}]}),
+        "{stage}: unrouted"
+    );
+    let unrouted_targets = events
+        .list_targets_by_rule()
+        .rule(output(outputs::UNROUTED_EVENTS_RULE_NAME))
+        .event_bus_name(&bus)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unrouted_targets.targets()[0].arn(),
+        output(outputs::UNROUTED_QUEUE_ARN)
+    );
+    for (rule, rule_bus, function, schedule) in rules {
         let described = events
             .describe_rule()
             .name(&rule)

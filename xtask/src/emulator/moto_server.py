@@ -1,4 +1,4 @@
-"""moto_server, with four fixes the tests and the bench need.
+"""moto_server, with five fixes the tests and the bench need.
 
 moto 5.2.5's TransactWriteItems deep-copies every table it touches (once per
 action) so that it can roll back a cancelled transaction: a transaction costs
@@ -30,6 +30,11 @@ a parameter behind one of its conditions (`Fn::If`) does: AWS updates
 `DeletionProtectionEnabled` in place when its condition turns, and so does
 this launcher.
 
+moto 5.2.5 replays every archived event to every rule of the bus: it
+ignores the replay's window and its `FilterArns`. AWS replays the events of
+the window, to the rules named only (a replay onto one rule is how
+`cargo xtask replay --detail-type` narrows it); so does this launcher.
+
 Started by `xtask::emulator::moto` as `python moto_server.py -H 127.0.0.1 -p PORT`.
 """
 
@@ -50,6 +55,7 @@ from moto.cloudformation.parsing import ResourceMap
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
+from moto.events.models import Replay, ReplayState, events_backends
 
 
 def _key_of(backend, op_type, op):
@@ -288,6 +294,47 @@ def build_resource_diff(self, other_template, parameters=None):
     return diff
 
 
+def _epoch_seconds(when):
+    """An archived event's `time` (ISO 8601, or seconds) in seconds."""
+    import datetime
+
+    if isinstance(when, (int, float)):
+        return float(when)
+    try:
+        parsed = datetime.datetime.fromisoformat(str(when).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.timezone.utc)
+    return parsed.timestamp()
+
+
+def replay_events(self, archive):
+    import uuid
+
+    from moto.core.utils import unix_time
+
+    bus_name = self.destination["Arn"].split("/")[-1]
+    bus = events_backends[self.account_id][self.region].describe_event_bus(bus_name)
+    only = set(self.destination.get("FilterArns") or [])
+    start = _epoch_seconds(self.event_start_time)
+    end = _epoch_seconds(self.event_end_time)
+    for event in archive.events:
+        when = _epoch_seconds(event.get("time"))
+        if None not in (when, start, end) and not (start <= when < end):
+            continue
+        for rule in bus.rules.values():
+            if only and rule.arn not in only:
+                continue
+            rule.send_to_targets(
+                dict(event, **{"id": str(uuid.uuid4()), "replay-name": self.name}),
+                transform_input=False,
+            )
+    self.state = ReplayState.COMPLETED
+    self.end_time = unix_time()
+
+
+Replay.replay_events = replay_events
 ResourceMap.build_resource_diff = build_resource_diff
 CloudFormationBackend.execute_change_set = execute_change_set
 
