@@ -774,6 +774,63 @@ async fn the_next_audit_reads_only_the_entries_after_the_checkpoint() {
     );
 }
 
+/// A busy account (a writer never stops) is audited by every sweep, and
+/// its checkpoint moves forward every time, whether or not its mark could
+/// go: the next audit reads what came since, never the whole history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_accounts_checkpoint_moves_while_money_keeps_moving() {
+    let env = Env::new("busy-checkpoint").await;
+    let handler = env.ledger();
+    apply(&handler, grant("g-0", "busy", 1)).await;
+    let writer = {
+        let handler = env.ledger();
+        tokio::spawn(async move {
+            for g in 1..=150 {
+                apply(&handler, grant(&format!("g-{g}"), "busy", 1)).await;
+            }
+        })
+    };
+    let sweep = env.sweep(StragglerAction::Expire);
+    let mut seen = Vec::new();
+    let mut kept = 0;
+    while !writer.is_finished() {
+        let before = env.checkpoint("busy").await.map(|c| c.audited_seq);
+        let report = sweep_once(&sweep, SweepInput::default()).await;
+        assert_eq!(report.drifted_accounts, 0, "{report:?}");
+        let after = env.checkpoint("busy").await.map(|c| c.audited_seq);
+        if report.audit_marks_kept > 0 {
+            // The account moved past the version audited: the mark stays,
+            // and the checkpoint moved all the same.
+            kept += 1;
+            assert!(
+                after > before,
+                "kept mark, checkpoint {before:?} -> {after:?}"
+            );
+        }
+        seen.extend(after);
+    }
+    println!("{kept} sweeps kept the mark; checkpoints {seen:?}");
+    writer.await.unwrap();
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "only forward: {seen:?}"
+    );
+    let distinct: std::collections::BTreeSet<u64> = seen.iter().copied().collect();
+    assert!(
+        distinct.len() >= 2,
+        "the checkpoint moved during the writes: {seen:?}"
+    );
+    assert!(kept > 0, "the writer outran at least one sweep");
+    // Quiet again: a sweep audits what came since and clears the mark.
+    let last = sweep_once(&sweep, SweepInput::default()).await;
+    assert_eq!(last.drifted_accounts, 0);
+    assert_eq!(env.checkpoint("busy").await.unwrap().audited_seq, 151);
+    assert!(
+        env.account("busy").await.open_kind.is_none(),
+        "mark removed"
+    );
+}
+
 #[tokio::test]
 async fn drift_after_a_direct_corruption_is_reported() {
     let env = Env::new("drift").await;

@@ -241,6 +241,45 @@ impl Ledger {
         }
     }
 
+    /// Moves the account's checkpoint forward to `audited` alone (the audit
+    /// of that version was clean, but the mark stays: the account moved on,
+    /// or a job did). A busy account is written between any two sweeps; its
+    /// checkpoint still moves, so the next audit reads only the entries
+    /// since, never the account's whole history. `false`: another sweep
+    /// already moved it past.
+    ///
+    /// # Errors
+    /// DynamoDB failed.
+    pub async fn advance_checkpoint(
+        &self,
+        audited: &Account,
+        now_ms: i64,
+        run_id: &str,
+    ) -> Result<bool, StoreError> {
+        let checkpoint = AuditCheckpointItem::new(audited, now_ms, run_id);
+        let guard = audit_checkpoint_guard(&checkpoint);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&checkpoint)))
+            .set_condition_expression(guard.condition_expression())
+            .set_expression_attribute_names(guard.names())
+            .set_expression_attribute_values(guard.values())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(aws(e)),
+        }
+    }
+
     /// The sweep's state (default when no sweep ever recorded one).
     pub async fn sweep_state(&self) -> Result<SweepStateItem, StoreError> {
         let out = self

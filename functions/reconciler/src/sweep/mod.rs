@@ -537,18 +537,24 @@ impl Sweep {
             );
             return Ok(());
         }
-        if !holds.moved_since.is_empty() {
-            // A job moved after this version: nothing proven yet.
-            run.report.audit_marks_kept += 1;
+        if run.input.dry_run {
             return Ok(());
         }
-        if !run.input.dry_run
-            && !self
+        // Clean up to this version. The mark goes only if nothing moved
+        // since (the account, or a job after this version: its hold is
+        // checked by the next audit, whose entries include its move); the
+        // checkpoint moves to this version either way, so that a busy
+        // account's next audit reads only what came after it.
+        let cleared = holds.moved_since.is_empty()
+            && self
                 .ledger
                 .clear_audit_mark(&account, run.now_ms, run.run_id)
-                .await?
-        {
+                .await?;
+        if !cleared {
             run.report.audit_marks_kept += 1;
+            self.ledger
+                .advance_checkpoint(&account, run.now_ms, run.run_id)
+                .await?;
         }
         Ok(())
     }

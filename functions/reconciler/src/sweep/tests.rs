@@ -95,6 +95,24 @@ fn conflict(job_id: &str, credits: i64, at_ms: i64) -> ConflictItem {
     }
 }
 
+/// The checkpoint a sweep put on its own (`PutItem`), and its guard.
+fn checkpoint_put(dynamo: &Dynamo) -> AuditCheckpointItem {
+    let put = dynamo
+        .sent()
+        .into_iter()
+        .find_map(|s| match s {
+            Sent::Put(p) => Some(p),
+            _ => None,
+        })
+        .expect("a PutItem");
+    assert!(
+        put.condition_expression()
+            .is_some_and(|c| c.contains("audited_seq")),
+        "only forward: {put:?}"
+    );
+    serde_dynamo::from_item(put.item().cloned().unwrap()).unwrap()
+}
+
 fn nothing_written(dynamo: &Dynamo) -> bool {
     dynamo.sent().iter().all(|s| !s.writes())
 }
@@ -269,6 +287,7 @@ async fn an_audit_whose_job_moved_after_the_audited_version_keeps_the_mark_witho
         .queries(vec![account_item(&audited.accounts["a1"])], None)
         .queries(entry_items(&audited, "a1"), None)
         .batch_gets(vec![job_item(&now.jobs["j1"]), job_item(&now.jobs["j2"])])
+        .puts()
         .gets(None)
         .queries(vec![], None);
 
@@ -278,7 +297,17 @@ async fn an_audit_whose_job_moved_after_the_audited_version_keeps_the_mark_witho
         .unwrap();
 
     dynamo.assert_done();
-    assert!(nothing_written(&dynamo), "{:?}", dynamo.operations());
+    // The mark stays; the checkpoint moves to the audited version (3), so
+    // the next audit reads from entry 4, where j1's move is.
+    assert_eq!(
+        dynamo
+            .operations()
+            .iter()
+            .filter(|o| **o != "Query" && **o != "BatchGetItem" && **o != "GetItem")
+            .collect::<Vec<_>>(),
+        [&"PutItem"]
+    );
+    assert_eq!(checkpoint_put(&dynamo).audited_seq, 3);
     assert_eq!(
         (
             report.audited_accounts,
@@ -293,7 +322,7 @@ async fn an_audit_whose_job_moved_after_the_audited_version_keeps_the_mark_witho
 /// Two clean accounts: a1 (audited from its checkpoint at seq 2: only entry
 /// 3 is read) loses its mark and gets a checkpoint at seq 3; a2 moved
 /// between its audit and the removal (the removal's condition fails), so
-/// its mark is kept and counted.
+/// its mark is kept and counted, and its checkpoint moves alone.
 #[tokio::test]
 async fn a_mark_the_account_moved_past_is_kept_and_counted() {
     let a1 = after(&[
@@ -327,6 +356,7 @@ async fn a_mark_the_account_moved_past_is_kept_and_counted() {
             failed(Some(account_item(&a2_moved.accounts["a2"]))),
             held(),
         ])
+        .puts()
         .gets(None)
         .queries(vec![], None);
 
@@ -362,6 +392,13 @@ async fn a_mark_the_account_moved_past_is_kept_and_counted() {
     assert_eq!(removal.update_expression(), "REMOVE #open_kind, #open_key");
     let moved = cleared.transact_items()[1].put().unwrap();
     assert_eq!(moved.item()["audited_seq"], AttributeValue::N("3".into()));
+    // a2 moved on: its mark stays, its checkpoint moves to the version
+    // audited (seq 1), alone.
+    let a2_checkpoint = checkpoint_put(&dynamo);
+    assert_eq!(
+        (a2_checkpoint.account_id.as_str(), a2_checkpoint.audited_seq),
+        ("a2", 1)
+    );
 }
 
 /// Conflicts are listed from the marker on, across pages, up to the first
