@@ -134,14 +134,56 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// Whether `text` names `ident` as a path segment or in a `use`.
+/// Whether `text` names the crate `ident` as the first segment of a path
+/// or in a `use` (`std::time::` is not the crate `time`).
 fn names(text: &str, ident: &str) -> bool {
-    text.match_indices(ident).any(|(at, _)| {
-        let before = text[..at].chars().next_back();
-        let after = &text[at + ident.len()..];
-        let boundary_before = before.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
-        boundary_before && (after.starts_with("::") || after.starts_with(';'))
-    })
+    text.lines()
+        .map(str::trim_start)
+        .filter(|line| !line.starts_with("//"))
+        .any(|line| {
+            let a_use = line.starts_with("use ") || line.starts_with("pub use ");
+            line.match_indices(ident).any(|(at, _)| {
+                let before = line[..at].chars().next_back();
+                let after = &line[at + ident.len()..];
+                let boundary_before =
+                    before.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == ':'));
+                boundary_before && (after.starts_with("::") || (a_use && after.starts_with(';')))
+            })
+        })
+}
+
+/// How many times `text` uses the item `name` of `kind` (pure): a function
+/// as a call or a path (`name(`, `name::<`, `::name` or `.name` followed by
+/// `(`), anything else as a whole word; its own declaration excluded.
+fn uses(text: &str, kind: &str, name: &str) -> usize {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(name)
+        .filter(|(at, _)| {
+            let before = &text[..*at];
+            let after = &text[at + name.len()..];
+            if before.chars().next_back().is_some_and(word)
+                || after.chars().next().is_some_and(word)
+            {
+                return false;
+            }
+            let declared = before.trim_end().ends_with(kind)
+                && before.trim_end()[..before.trim_end().len() - kind.len()]
+                    .chars()
+                    .next_back()
+                    .is_none_or(|c| !word(c));
+            if declared {
+                return false;
+            }
+            if kind == "fn" {
+                let called = after.starts_with('(') || after.starts_with("::<");
+                // Passed by path (`.map(Self::name)`, `module::name`).
+                let by_path = before.ends_with("::") && !after.starts_with('!');
+                called || by_path
+            } else {
+                true
+            }
+        })
+        .count()
 }
 
 fn unused_dependencies(packages: &[Package], sources: &BTreeMap<PathBuf, String>) -> Vec<String> {
@@ -185,8 +227,8 @@ fn unused_dependencies(packages: &[Package], sources: &BTreeMap<PathBuf, String>
     findings
 }
 
-/// The public items a library declares: `(name, file)`, outside test modules.
-fn public_items(text: &str) -> Vec<String> {
+/// The public items a library declares: `(kind, name)`, outside test modules.
+fn public_items(text: &str) -> Vec<(&'static str, String)> {
     const KINDS: [&str; 8] = [
         "fn", "struct", "enum", "trait", "const", "static", "type", "mod",
     ];
@@ -215,7 +257,7 @@ fn public_items(text: &str) -> Vec<String> {
                     .take_while(|c| c.is_alphanumeric() || *c == '_')
                     .collect();
                 if !name.is_empty() {
-                    items.push(name);
+                    items.push((kind, name));
                 }
             }
         }
@@ -228,21 +270,13 @@ fn unused_public_items(packages: &[Package], sources: &BTreeMap<PathBuf, String>
     for p in packages.iter().filter(|p| p.lib_root.is_some()) {
         let src = p.dir.join("src");
         for (file, text) in sources.iter().filter(|(f, _)| f.starts_with(&src)) {
-            for name in public_items(text) {
-                let uses: usize = sources
-                    .values()
-                    .map(|t| {
-                        t.match_indices(name.as_str())
-                            .filter(|(at, _)| {
-                                let before = t[..*at].chars().next_back();
-                                let after = t[at + name.len()..].chars().next();
-                                before.is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
-                                    && after.is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
-                            })
-                            .count()
-                    })
-                    .sum();
-                if uses <= 1 {
+            for (kind, name) in public_items(text) {
+                if kind == "mod" {
+                    // A module is used by what it holds.
+                    continue;
+                }
+                let used: usize = sources.values().map(|t| uses(t, kind, &name)).sum();
+                if used == 0 {
                     let relative = file.strip_prefix(&p.dir).unwrap_or(file);
                     findings.insert(format!(
                         "{}: the public item `{name}` ({}) is used nowhere in the workspace (remove it)",
@@ -268,12 +302,41 @@ mod tests {
         assert!(!names("let my_serde_json = 1;", "serde_json"));
         assert!(!names("serde_json_extra::x()", "serde_json"));
         assert!(!names("// serde_json is nice", "serde_json"));
+        assert!(!names("/// the settle time; the marker", "time"));
+        assert!(!names("at the same time; then", "time"));
     }
 
     #[test]
     fn public_items_are_found_outside_test_modules() {
         let text = "pub fn a() {}\npub(crate) fn b() {}\npub struct C;\n    pub async fn d() {}\n\
                     pub const fn e() {}\npub const F: u8 = 1;\n#[cfg(test)]\nmod tests { pub fn g() {} }\n";
-        assert_eq!(public_items(text), ["a", "C", "d", "e", "F"]);
+        let items = public_items(text);
+        let names: Vec<&str> = items.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names, ["a", "C", "d", "e", "F"]);
+    }
+
+    #[test]
+    fn std_time_is_not_the_time_crate() {
+        assert!(!names("use std::time::Duration;", "time"));
+        assert!(!names("tokio::time::sleep(d)", "time"));
+        assert!(names("time::OffsetDateTime::now_utc()", "time"));
+    }
+
+    #[test]
+    fn a_function_is_used_when_called_or_passed_not_when_a_variable_shares_its_name() {
+        let text =
+            "pub fn client(&self) -> &Client { &self.client }\nlet client = x;\nclient.send();";
+        assert_eq!(
+            uses(text, "fn", "client"),
+            0,
+            "a field and a variable are not calls"
+        );
+        assert_eq!(uses("ledger.client()", "fn", "client"), 1);
+        assert_eq!(uses("items.map(Ledger::client)", "fn", "client"), 1);
+        assert_eq!(uses("x::<u8>(); client::<u8>()", "fn", "client"), 1);
+        assert_eq!(
+            uses("pub struct Page;\nlet p: Page = Page;", "struct", "Page"),
+            2
+        );
     }
 }
