@@ -20,8 +20,16 @@ pub struct MotoArgs {
     #[arg(long, default_value_t = 5000)]
     port: u16,
     /// Also create the ledger table with this name.
-    #[arg(long, default_value = "cc-agent-reconciler-ledger_local")]
+    #[arg(long, default_value_t = local_table())]
     table: String,
+}
+
+/// The ledger table of local runs: the stack's name with the suffix
+/// `_local` (`cc-agent-reconciler-ledger_local`).
+fn local_table() -> String {
+    infra::names::LEDGER_TABLE
+        .pattern()
+        .replace("${TableSuffix}", "_local")
 }
 
 /// Runs a moto server until interrupted, with the ledger table created.
@@ -84,10 +92,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
 
 async fn feed(endpoint: &str, stream: &str) -> anyhow::Result<()> {
     let client = aws_sdk_dynamodb::Client::new(&emulator::sdk_config(endpoint).await);
-    let table = format!(
-        "cc-agent-reconciler-ledger_local-{:06x}",
-        std::process::id()
-    );
+    let table = format!("{}-{:06x}", local_table(), std::process::id());
     reconciler::store::schema::create_table(&client, &table)
         .await
         .map_err(anyhow::Error::msg)?;

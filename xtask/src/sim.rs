@@ -27,6 +27,7 @@ use anyhow::Context;
 use aws_sdk_dynamodb::Client;
 use reconciler::config::{StragglerAction, SweepConfig};
 use reconciler::store::items::{AccountItem, EntryItem, JobItem, from_item};
+use reconciler::store::keys;
 use reconciler::store::{Ledger, now_ms};
 use reconciler::sweep::{Sweep, SweepInput, Tuning};
 use reconciler_core::audit::{Balances, audit};
@@ -440,21 +441,21 @@ async fn check(
     );
     for item in items {
         let sk = item
-            .get("sk")
+            .get(reconciler_core::contract::table::SORT_KEY)
             .and_then(|v| v.as_s().ok())
             .cloned()
             .unwrap_or_default();
-        let parsed = if sk == "ACCOUNT" {
+        let parsed = if sk == keys::ACCOUNT_SK {
             from_item::<AccountItem>(item, "account")
                 .and_then(|a| a.account())
                 .map(|a| accounts.push(a))
-        } else if sk == "JOB" {
+        } else if sk == keys::JOB_SK {
             from_item::<JobItem>(item, "job").and_then(|j| {
                 let job = j.job()?;
                 jobs.push((job, j));
                 Ok(())
             })
-        } else if sk.starts_with("ENTRY#") {
+        } else if keys::is_entry_sk(&sk) {
             from_item::<EntryItem>(item, "entry")
                 .and_then(|e| e.entry())
                 .map(|e| entries.push(e))

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use infra::Architecture;
-use reconciler_core::contract::handler_env;
+use reconciler_core::contract::{handler_env, sweep_env};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -67,12 +67,12 @@ fn lambda_env(cmd: &mut Command, runtime_api: &str, endpoint: &str, table: &str)
         .env(handler_env::STAGE, "bench")
         .env(handler_env::LEDGER_TABLE, table)
         // The sweep's variables (the handler ignores them).
-        .env("HOLD_TIMEOUT_SECONDS", "21600")
-        .env("STRAGGLER_ACTION", "expire")
-        .env("SUMMARIZER_BASE_URL", "")
-        .env("SUMMARIZER_MODEL", "")
-        .env("SUMMARIZER_API_KEY_PARAMETER", "")
-        .env("SUMMARIZER_TIMEOUT_MS", "")
+        .env(sweep_env::HOLD_TIMEOUT_SECONDS, "21600")
+        .env(sweep_env::STRAGGLER_ACTION, "expire")
+        .env(sweep_env::SUMMARIZER_BASE_URL, "")
+        .env(sweep_env::SUMMARIZER_MODEL, "")
+        .env(sweep_env::SUMMARIZER_API_KEY_PARAMETER, "")
+        .env(sweep_env::SUMMARIZER_TIMEOUT_MS, "")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());

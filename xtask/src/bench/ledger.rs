@@ -14,6 +14,7 @@ use reconciler::store::keys::Item;
 use reconciler::store::size::{item_size, read_units, write_units};
 use reconciler::store::{Ledger, now_ms};
 use reconciler::sweep::{Sweep, SweepInput, Tuning};
+use reconciler_core::contract::table::OPEN_INDEX_PARTITION_KEY;
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{Account, Entry, EntryKind, Job, JobStatus};
 use serde_json::Value;
@@ -45,10 +46,14 @@ pub(super) async fn captured_client(endpoint: &str) -> (Client, Capture) {
 /// The `pk`/`sk` of an item or key in DynamoDB's JSON wire form.
 fn wire_key(v: &Value) -> Option<Item> {
     use aws_sdk_dynamodb::types::AttributeValue;
+    use reconciler_core::contract::table::{PARTITION_KEY, SORT_KEY};
     let s = |name: &str| v.get(name)?.get("S")?.as_str().map(str::to_owned);
     Some(Item::from([
-        ("pk".to_owned(), AttributeValue::S(s("pk")?)),
-        ("sk".to_owned(), AttributeValue::S(s("sk")?)),
+        (
+            PARTITION_KEY.to_owned(),
+            AttributeValue::S(s(PARTITION_KEY)?),
+        ),
+        (SORT_KEY.to_owned(), AttributeValue::S(s(SORT_KEY)?)),
     ]))
 }
 
@@ -87,11 +92,13 @@ pub(super) async fn units(direct: &Client, table: &str, exchanges: &[Exchange]) 
                     let Some(key) = key else { continue };
                     let size = size_now(direct, table, key).await;
                     u.wcu += write_units(size, true);
-                    let enters = kind == "Put" && inner["Item"].get("open_kind").is_some();
+                    let enters =
+                        kind == "Put" && inner["Item"].get(OPEN_INDEX_PARTITION_KEY).is_some();
                     let leaves = kind == "Update"
-                        && inner["UpdateExpression"]
-                            .as_str()
-                            .is_some_and(|e| e.contains("REMOVE") && e.contains("#open_kind"));
+                        && inner["UpdateExpression"].as_str().is_some_and(|e| {
+                            e.contains("REMOVE")
+                                && e.contains(&format!("#{OPEN_INDEX_PARTITION_KEY}"))
+                        });
                     // A cancelled transaction writes nothing (its index
                     // entries neither); its items are still charged here,
                     // conservatively, as if written.
@@ -111,7 +118,7 @@ pub(super) async fn units(direct: &Client, table: &str, exchanges: &[Exchange]) 
                 if let Some(key) = wire_key(&x.request["Item"]) {
                     u.wcu += write_units(size_now(direct, table, key).await, false);
                 }
-                u.index_wcu += u32::from(x.request["Item"].get("open_kind").is_some());
+                u.index_wcu += u32::from(x.request["Item"].get(OPEN_INDEX_PARTITION_KEY).is_some());
             }
             "GetItem" | "Query" | "BatchGetItem" => {
                 u.rcu += read_units(x.response_bytes, false);

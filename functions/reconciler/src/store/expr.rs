@@ -140,8 +140,11 @@ impl Expr {
     }
 
     /// The name placeholders (`None` when there are none: DynamoDB refuses
-    /// an empty map).
+    /// an empty map). Every request that sends an expression takes its
+    /// placeholders from here, so the grammar is checked here too (debug
+    /// builds): queries and single-item writes as well as transactions.
     pub fn names(&self) -> Option<HashMap<String, String>> {
+        self.assert_grammar();
         (!self.names.is_empty()).then(|| self.names.clone())
     }
 

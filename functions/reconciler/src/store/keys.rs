@@ -70,6 +70,11 @@ pub fn entry_sk(seq: u64) -> String {
     format!("{ENTRY}{seq:020}")
 }
 
+/// Whether a sort key is an entry's.
+pub fn is_entry_sk(sk: &str) -> bool {
+    sk.starts_with(ENTRY)
+}
+
 /// The sort keys an item of each kind has (besides entries and conflicts).
 pub const ACCOUNT_SK: &str = ACCOUNT;
 pub const JOB_SK: &str = JOB;
