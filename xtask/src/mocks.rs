@@ -16,19 +16,40 @@ fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
     )
 }
 
-/// A CloudFormation client answered by `rules` (any order; a request no
-/// rule matches fails the call).
-pub(crate) fn cfn(rules: &[&Rule]) -> aws_sdk_cloudformation::Client {
-    aws_sdk_cloudformation::Client::from_conf(
-        aws_sdk_cloudformation::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("AKIDMOCK", "mock", None, None, "mocks"))
-            .http_client(create_mock_http_client())
-            .interceptor(interceptor(rules))
-            .build(),
-    )
+/// `$name(rules)`: a client of `$sdk` answered by `rules` (any order; a
+/// request no rule matches fails the call).
+macro_rules! mocked {
+    ($(#[$doc:meta])* $name:ident, $sdk:ident) => {
+        $(#[$doc])*
+        pub(crate) fn $name(rules: &[&Rule]) -> $sdk::Client {
+            $sdk::Client::from_conf(
+                $sdk::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .region(Region::new("us-east-1"))
+                    .credentials_provider(Credentials::new("AKIDMOCK", "mock", None, None, "mocks"))
+                    .http_client(create_mock_http_client())
+                    .interceptor(interceptor(rules))
+                    .build(),
+            )
+        }
+    };
 }
+
+mocked!(
+    /// CloudFormation.
+    cfn,
+    aws_sdk_cloudformation
+);
+mocked!(
+    /// SQS.
+    sqs,
+    aws_sdk_sqs
+);
+mocked!(
+    /// CloudWatch.
+    cloudwatch,
+    aws_sdk_cloudwatch
+);
 
 /// Clients for a test that replaces the ones it uses: every request of the
 /// others fails (they point at a closed port).

@@ -118,9 +118,10 @@ pub struct QueueView {
     pub visible: u64,
     /// Messages someone is reading.
     pub in_flight: u64,
-    /// When the oldest message read arrived.
+    /// When the oldest message arrived.
     pub oldest_sent_ms: Option<i64>,
-    /// How many messages were read to find it.
+    /// How many messages were read to find it (0: from the queue's
+    /// `ApproximateAgeOfOldestMessage` metric, which reads none).
     pub read: usize,
 }
 
@@ -346,11 +347,10 @@ fn queue_line(q: &Result<QueueView, String>, now_ms: i64, color: bool, deadline:
             if let Some(sent) = q.oldest_sent_ms {
                 let oldest = age(sent, now_ms);
                 let left = RETENTION.saturating_sub(oldest);
-                line.push_str(&format!(
-                    ", oldest {} (of {} read)",
-                    format_age(oldest),
-                    q.read
-                ));
+                line.push_str(&format!(", oldest {}", format_age(oldest)));
+                if q.read > 0 {
+                    line.push_str(&format!(" (of {} read)", q.read));
+                }
                 if deadline {
                     line.push_str(&format!("; SQS deletes it in {}", format_age(left)));
                     match age_tone(oldest) {
@@ -693,7 +693,55 @@ async fn alarms(clients: &OpsClients, outputs: &StackOutputs) -> Result<Vec<Alar
 ///
 /// # Errors
 /// SQS failed (one line).
-pub async fn queue_view(sqs: &aws_sdk_sqs::Client, queue: &Queue) -> Result<QueueView, String> {
+/// The age of the queue's oldest message by CloudWatch (`AWS/SQS`
+/// `ApproximateAgeOfOldestMessage`, the latest minute of the last 15), in
+/// seconds; `None` without a datapoint (a new queue, the emulator).
+pub async fn oldest_age_metric(
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    queue_name: &str,
+    now_ms: i64,
+) -> Option<f64> {
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+    let out = cloudwatch
+        .get_metric_statistics()
+        .namespace("AWS/SQS")
+        .metric_name("ApproximateAgeOfOldestMessage")
+        .dimensions(
+            Dimension::builder()
+                .name("QueueName")
+                .value(queue_name)
+                .build(),
+        )
+        .start_time(aws_smithy_types::DateTime::from_millis(
+            now_ms - 15 * 60_000,
+        ))
+        .end_time(aws_smithy_types::DateTime::from_millis(now_ms))
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .ok()?;
+    out.datapoints()
+        .iter()
+        .filter_map(|d| Some((d.timestamp()?.to_millis().ok()?, d.maximum()?)))
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, age)| age)
+}
+
+/// The queue's depth and the age of its oldest message: by the queue's
+/// CloudWatch metric, which reads no message and sees every one; without a
+/// datapoint, from a sample of at most 100 messages (SQS does not hand out
+/// the oldest first, so with more the oldest may be missed: said as "of N
+/// read").
+///
+/// # Errors
+/// SQS failed.
+pub async fn queue_view(
+    sqs: &aws_sdk_sqs::Client,
+    cloudwatch: &aws_sdk_cloudwatch::Client,
+    queue: &Queue,
+    now_ms: i64,
+) -> Result<QueueView, String> {
     let (visible, in_flight) = approximate_counts(sqs, &queue.url)
         .await
         .map_err(|e| format!("{e:#}"))?;
@@ -703,6 +751,13 @@ pub async fn queue_view(sqs: &aws_sdk_sqs::Client, queue: &Queue) -> Result<Queu
         in_flight,
         ..QueueView::default()
     };
+    if visible + in_flight == 0 {
+        return Ok(view);
+    }
+    if let Some(age) = oldest_age_metric(cloudwatch, &queue.name, now_ms).await {
+        view.oldest_sent_ms = Some(now_ms - (age * 1000.0) as i64);
+        return Ok(view);
+    }
     if visible > 0 {
         let opts = ReceiveOptions {
             max_messages: 100,
@@ -833,8 +888,8 @@ pub async fn gather(
     let (code, alarms, dead_letters, unrouted, last_sweep, stragglers) = tokio::join!(
         code_versions(clients, session, &stack, &outputs),
         alarms(clients, &outputs),
-        queue_view(&clients.sqs, &dlq),
-        queue_view(&clients.sqs, &unrouted_queue),
+        queue_view(&clients.sqs, &clients.cloudwatch, &dlq, now_ms),
+        queue_view(&clients.sqs, &clients.cloudwatch, &unrouted_queue, now_ms),
         last_sweep(clients, &outputs, now_ms),
         stragglers(&ledger, cutoff),
     );
@@ -1038,6 +1093,71 @@ mod tests {
             code[0].stack_sha256 = None;
         }
         assert!(!render(&r, &config(), false).contains("RUNS OTHER CODE"));
+    }
+
+    /// With hundreds of dead letters, a sample may miss the oldest: the age
+    /// comes from the queue's CloudWatch metric, and no message is received
+    /// (the SQS mock has no ReceiveMessage: one would fail the call).
+    #[tokio::test]
+    async fn the_oldest_dead_letter_is_aged_by_the_queues_metric_without_reading_any() {
+        use aws_sdk_cloudwatch::operation::get_metric_statistics::GetMetricStatisticsOutput;
+        use aws_sdk_cloudwatch::types::Datapoint;
+        use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesOutput;
+        use aws_sdk_sqs::types::QueueAttributeName;
+        use aws_smithy_mocks::mock;
+
+        let counts = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(|| {
+            GetQueueAttributesOutput::builder()
+                .attributes(QueueAttributeName::ApproximateNumberOfMessages, "640")
+                .attributes(
+                    QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
+                    "0",
+                )
+                .build()
+        });
+        let point = |minutes_ago: i64, age: f64| {
+            Datapoint::builder()
+                .timestamp(aws_smithy_types::DateTime::from_millis(
+                    NOW - minutes_ago * 60_000,
+                ))
+                .maximum(age)
+                .build()
+        };
+        let metric = mock!(aws_sdk_cloudwatch::Client::get_metric_statistics)
+            .match_requests(|r| {
+                r.namespace() == Some("AWS/SQS")
+                    && r.metric_name() == Some("ApproximateAgeOfOldestMessage")
+                    && r.dimensions()[0].value() == Some("cc-agent-reconciler-dlq-prod")
+            })
+            .then_output(move || {
+                GetMetricStatisticsOutput::builder()
+                    // Out of order, as CloudWatch may answer: the latest counts.
+                    .datapoints(point(1, 12.0 * 86_400.0))
+                    .datapoints(point(5, 11.9 * 86_400.0))
+                    .build()
+            });
+        let queue = Queue {
+            name: "cc-agent-reconciler-dlq-prod".into(),
+            url: "https://sqs.eu-west-1.amazonaws.com/1/cc-agent-reconciler-dlq-prod".into(),
+        };
+        let view = queue_view(
+            &crate::mocks::sqs(&[&counts]),
+            &crate::mocks::cloudwatch(&[&metric]),
+            &queue,
+            NOW,
+        )
+        .await
+        .expect("read");
+        assert_eq!(view.visible, 640);
+        assert_eq!(view.read, 0, "no message received");
+        assert_eq!(view.oldest_sent_ms, Some(NOW - 12 * DAY));
+        let mut r = clean();
+        r.dead_letters = Ok(view);
+        let text = render(&r, &config(), false);
+        assert!(
+            text.contains("oldest 12d0h; SQS deletes it in 2d0h — CRITICAL"),
+            "{text}"
+        );
     }
 
     #[test]
