@@ -344,6 +344,7 @@ pub async fn deploy(
             let deployed = deployed
                 .as_ref()
                 .with_context(|| format!("{stack} does not exist: nothing to roll back"))?;
+            releases::fits(&deployed.template, release).map_err(anyhow::Error::msg)?;
             let code = release_code(clients, &bucket, release).await?;
             let mut parameters = deployed.parameters.clone();
             parameters.extend(code.keys.clone());

@@ -216,6 +216,29 @@ pub fn choose<'a>(
     Ok(chosen)
 }
 
+/// Whether `release`'s code can run on the functions of the deployed
+/// `template` (pure): the same architecture (`Architectures` of each
+/// function), or a rollback would deploy code that cannot start.
+///
+/// # Errors
+/// Which function, which architectures, and what to do.
+pub fn fits(template: &serde_json::Value, release: &Release) -> Result<(), String> {
+    for f in &crate::build::FUNCTIONS {
+        let deployed = template["Resources"][f.logical_id]["Properties"]["Architectures"][0]
+            .as_str()
+            .unwrap_or("x86_64");
+        if deployed != release.architecture {
+            return Err(format!(
+                "release {} was built for {} but {} runs on {deployed}: rolling back would \
+                 deploy code that cannot start; choose a release built for {deployed} \
+                 (`cargo xtask releases` shows each one's architecture)",
+                release.version, release.architecture, f.logical_id
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The `releases` table: newest first, the current one marked `*`.
 pub fn render(releases: &[Release], current: Option<&str>) -> String {
     if releases.is_empty() {
@@ -272,6 +295,23 @@ mod tests {
             git: Some("abc".into()),
             code: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_release_of_another_architecture_is_refused() {
+        let template = |arch: &str| {
+            serde_json::json!({"Resources": {
+                "HandlerFunction": {"Properties": {"Architectures": [arch]}},
+                "SweepFunction": {"Properties": {"Architectures": [arch]}},
+            }})
+        };
+        let arm = release("aaaa", 1);
+        assert_eq!(fits(&template("arm64"), &arm), Ok(()));
+        let error = fits(&template("x86_64"), &arm).unwrap_err();
+        assert!(
+            error.contains("built for arm64 but HandlerFunction runs on x86_64"),
+            "{error}"
+        );
     }
 
     #[test]
