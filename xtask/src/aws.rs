@@ -159,6 +159,17 @@ pub fn explain_credentials(error: &str, profile: Option<&str>) -> String {
             "the SSO session has expired or was never started: run `aws sso login{profile_flag}` \
              and try again"
         )
+    } else if lower.contains("region")
+        && (lower.contains("missing")
+            || lower.contains("must be set")
+            || lower.contains("no region")
+            || lower.contains("invalid"))
+    {
+        format!(
+            "no usable AWS region ({first_line}): pass --region, set AWS_REGION, or give the \
+             profile{} a region",
+            profile.map(|p| format!(" {p}")).unwrap_or_default()
+        )
     } else if lower.contains("requires following cargo feature") {
         format!("this build cannot use the profile's sign-in method: {first_line}")
     } else if lower.contains("no credentials")
@@ -517,6 +528,14 @@ mod tests {
             (
                 "dispatch failure: io error: dns error: failed to lookup address",
                 "could not be reached",
+            ),
+            (
+                "failed to construct request: Invalid Configuration: Missing Region",
+                "pass --region, set AWS_REGION, or give the profile ops a region",
+            ),
+            (
+                "endpoint resolution error: A region must be set when sending requests to STS",
+                "no usable AWS region",
             ),
         ];
         for (text, expected) in cases {

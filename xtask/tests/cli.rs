@@ -104,3 +104,27 @@ fn no_credentials_is_one_line_that_says_what_to_do_even_with_rust_backtrace() {
     }
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[test]
+fn no_region_is_one_line_that_says_where_to_give_one() {
+    let home = std::env::temp_dir().join(format!("xtask-no-region-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let out = xtask(&["status", "--stage", "dev"])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("AWS_CONFIG_FILE", home.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "example")
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, not:\n{stderr}");
+    assert!(lines[0].contains("--region"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&home);
+}

@@ -258,6 +258,9 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let session = Session::with_config(opts.config.clone(), &args.stack.aws).await?;
         eprintln!("{}", session.who_and_where());
+        // A diff creates (and drops) a change set, and may create the
+        // artifacts bucket: never in the wrong account.
+        session.check_pins()?;
         let clients = Clients::new(&session.config);
         let review = super::diff(&clients, &tools, &opts, &Terminal).await?;
         if args.json {
