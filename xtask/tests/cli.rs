@@ -22,9 +22,11 @@ fn text(out: &Output) -> (String, String) {
     )
 }
 
-/// The subcommands `cargo xtask --help` lists.
-fn subcommands() -> Vec<String> {
-    let (help, _) = text(&xtask(&["--help"]).output().unwrap());
+/// The subcommands `cargo xtask <path> --help` lists (none: a leaf).
+fn subcommands(path: &[&str]) -> Vec<String> {
+    let mut args = path.to_vec();
+    args.push("--help");
+    let (help, _) = text(&xtask(&args).output().unwrap());
     help.lines()
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
@@ -35,19 +37,51 @@ fn subcommands() -> Vec<String> {
         .collect()
 }
 
+/// Every command path, nested ones too (`ledger statement`, `dlq list`).
+fn command_paths() -> Vec<Vec<String>> {
+    let mut paths = Vec::new();
+    let mut todo: Vec<Vec<String>> = subcommands(&[]).into_iter().map(|c| vec![c]).collect();
+    while let Some(path) = todo.pop() {
+        let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+        for child in subcommands(&refs) {
+            let mut nested = path.clone();
+            nested.push(child);
+            todo.push(nested);
+        }
+        paths.push(path);
+    }
+    paths.sort();
+    paths
+}
+
 #[test]
 fn help_says_cargo_xtask_and_every_command_ends_with_examples() {
-    let commands = subcommands();
+    let paths = command_paths();
+    let joined: Vec<String> = paths.iter().map(|p| p.join(" ")).collect();
     for expected in [
-        "deploy", "diff", "destroy", "releases", "rollback", "drift", "status",
+        "deploy",
+        "diff",
+        "destroy",
+        "releases",
+        "rollback",
+        "drift",
+        "status",
+        "ledger statement",
+        "ledger job",
+        "ledger adjust",
+        "dlq list",
+        "dlq replay",
     ] {
         assert!(
-            commands.iter().any(|c| c == expected),
-            "{expected} in {commands:?}"
+            joined.iter().any(|c| c == expected),
+            "{expected} in {joined:?}"
         );
     }
-    for command in &commands {
-        let out = xtask(&[command, "--help"]).output().unwrap();
+    for path in &paths {
+        let command = path.join(" ");
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let out = xtask(&args).output().unwrap();
         let (help, _) = text(&out);
         assert!(out.status.success(), "{command} --help");
         assert!(

@@ -23,3 +23,4 @@ mod stack;
 mod status;
 mod sweep;
 mod sweep_binary;
+mod user_errors;

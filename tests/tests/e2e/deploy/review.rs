@@ -257,3 +257,58 @@ async fn change_sets_roll_back_without_retaining_what_they_created_unless_told_n
     }
     assert_eq!(env.stack_status(Stage::Prod).await, None);
 }
+
+/// `cargo xtask diff` as a pipeline runs it, through the binary: `--fail`
+/// exits 1 while a deploy would change anything and 0 once nothing would;
+/// `--json` is JSON on standard output, for tools.
+#[tokio::test]
+async fn the_diff_binary_gates_a_pipeline_and_prints_json() {
+    let env = Env::start("diff-binary").await;
+    let diff = |endpoint: String| {
+        let mut cmd = std::process::Command::new(e2e::lambda::binary("xtask"));
+        cmd.args(["diff", "--stage", "dev", "--endpoint-url", &endpoint])
+            .args(["--arch", "x86_64", "--artifacts"])
+            .arg(e2e::prebuilt_artifacts())
+            .args(["--fail", "--json"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE");
+        async move {
+            tokio::task::spawn_blocking(move || cmd.output().unwrap())
+                .await
+                .unwrap()
+        }
+    };
+    let before = diff(env.moto.endpoint.clone()).await;
+    let stderr = String::from_utf8_lossy(&before.stderr);
+    assert_eq!(
+        before.status.code(),
+        Some(1),
+        "a new stack is a change: {stderr}"
+    );
+    let review: serde_json::Value = serde_json::from_slice(&before.stdout)
+        .unwrap_or_else(|e| panic!("JSON on stdout ({e}): {stderr}"));
+    assert_eq!(review["create"], true);
+    assert!(
+        review["changes"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["logical_id"] == "LedgerTable")),
+        "{review}"
+    );
+    assert_eq!(
+        review["broadens"], true,
+        "a new stack's statements are all new"
+    );
+
+    env.deploy(&env.options(Stage::Dev)).await.expect("deploy");
+    let after = diff(env.moto.endpoint.clone()).await;
+    let stderr = String::from_utf8_lossy(&after.stderr);
+    assert_eq!(
+        after.status.code(),
+        Some(0),
+        "nothing would change: {stderr}"
+    );
+    let review: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
+    assert_eq!(review["changes"], serde_json::json!([]), "{review}");
+}
