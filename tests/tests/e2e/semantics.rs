@@ -335,3 +335,189 @@ async fn a_malformed_job_is_a_ledger_error_naming_it() {
         "no retry budget spent"
     );
 }
+
+/// A raw DynamoDB client, retries off: each call is one request, its answer
+/// exactly what the service (here, the proxy) said.
+async fn raw_client(endpoint: &str) -> Client {
+    let config = xtask::emulator::sdk_config(endpoint).await;
+    Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&config)
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build(),
+    )
+}
+
+fn put(table: &str, pk: &str, n: &str) -> aws_sdk_dynamodb::types::TransactWriteItem {
+    aws_sdk_dynamodb::types::TransactWriteItem::builder()
+        .put(
+            aws_sdk_dynamodb::types::Put::builder()
+                .table_name(table)
+                .item("pk", AttributeValue::S(pk.into()))
+                .item("sk", AttributeValue::S("PROBE".into()))
+                .item("n", AttributeValue::N(n.into()))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn code<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> String {
+    e.code().unwrap_or("?").to_owned()
+}
+
+/// The proxy's token semantics on their own, as DynamoDB documents them: a
+/// resend while the first request is still running is
+/// `TransactionInProgressException`; once it succeeded, the same token and
+/// request get the original success; the same token with another request
+/// is `IdempotentParameterMismatchException`. (A slow emulator, behind the
+/// proxy, keeps the first request running.)
+#[tokio::test]
+async fn the_proxy_gives_dynamodbs_token_answers() {
+    let moto = xtask::emulator::moto::shared_endpoint();
+    let direct = Client::new(&xtask::emulator::sdk_config(moto).await);
+    let table = e2e::fresh_table(&direct, "token-probe").await;
+    let slow: e2e::intercept::Responder = std::sync::Arc::new(|req| {
+        Box::pin(async move {
+            if req
+                .header("x-amz-target")
+                .is_some_and(|t| t.ends_with("TransactWriteItems"))
+            {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+            }
+            None
+        })
+    });
+    let slow_moto = e2e::intercept::InterceptProxy::start(moto, slow).await;
+    let proxy = Proxy::start(&slow_moto.endpoint)
+        .await
+        .with_semantics(tokens());
+    let client = raw_client(&proxy.endpoint).await;
+    let send = |n: &str| {
+        client
+            .transact_write_items()
+            .transact_items(put(&table, "probe", n))
+            .client_request_token("probe-token-1")
+            .send()
+    };
+
+    let first = tokio::spawn(send("1"));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let resent = send("1").await.expect_err("the first is still running");
+    assert_eq!(
+        code(resent.as_service_error().unwrap()),
+        "TransactionInProgressException"
+    );
+    first.await.unwrap().expect("the first succeeds");
+    send("1")
+        .await
+        .expect("the same request again: the original success");
+    let other = send("2").await.expect_err("another request, same token");
+    assert_eq!(
+        code(other.as_service_error().unwrap()),
+        "IdempotentParameterMismatchException"
+    );
+    let counts = proxy.counts();
+    assert_eq!(
+        (
+            counts.get("in-progress").copied(),
+            counts.get("token-replayed").copied(),
+            counts.get("mismatch").copied()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{counts:?}"
+    );
+    let stored = direct
+        .get_item()
+        .table_name(&table)
+        .key("pk", AttributeValue::S("probe".into()))
+        .key("sk", AttributeValue::S("PROBE".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.item().unwrap()["n"],
+        AttributeValue::N("1".into()),
+        "applied once, never by the mismatched request"
+    );
+}
+
+/// DynamoDB refuses a transaction with two actions on one item before
+/// running it (moto does not always): the proxy's limits say so.
+#[tokio::test]
+async fn the_proxy_refuses_two_actions_on_one_item() {
+    let env = Env::new(
+        "same-item",
+        Semantics {
+            limits: true,
+            ..Semantics::default()
+        },
+    )
+    .await;
+    let client = raw_client(&env.proxy.endpoint).await;
+    let refused = client
+        .transact_write_items()
+        .transact_items(put(&env.table, "twice", "1"))
+        .transact_items(put(&env.table, "twice", "2"))
+        .send()
+        .await
+        .expect_err("two actions on one item");
+    let service = refused.as_service_error().unwrap();
+    assert_eq!(code(service), "ValidationException");
+    assert!(
+        aws_sdk_dynamodb::error::ProvideErrorMetadata::message(service)
+            .is_some_and(|m| m.contains("multiple operations on one item"))
+    );
+    assert_eq!(env.count("same-item"), 1);
+    assert_eq!(env.count("forwarded"), 0, "refused before anything ran");
+}
+
+/// SQS short polling may answer nothing while messages exist: the proxy's
+/// chaos does so to every short poll, and the operator commands' long polls
+/// still find the letter.
+#[tokio::test]
+async fn the_proxy_answers_short_polls_empty_and_long_polls_still_read() {
+    let moto = xtask::emulator::moto::shared_endpoint();
+    let proxy = Proxy::start(moto)
+        .await
+        .with_chaos(xtask::emulator::proxy::Chaos {
+            seed: 7,
+            empty_receive: 1.0,
+            ..Default::default()
+        });
+    let sqs = aws_sdk_sqs::Client::new(&xtask::emulator::sdk_config(&proxy.endpoint).await);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("short-poll-{:06x}", fastrand::u32(..0x0100_0000)))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    sqs.send_message()
+        .queue_url(&url)
+        .message_body("{}")
+        .send()
+        .await
+        .unwrap();
+    let short = sqs
+        .receive_message()
+        .queue_url(&url)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .unwrap();
+    assert!(short.messages().is_empty(), "a short poll came back empty");
+    let received = xtask::dlq::list(
+        &sqs,
+        &url,
+        &xtask::dlq::ReceiveOptions {
+            wait_seconds: 1,
+            ..xtask::dlq::ReceiveOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(received.letters.len(), 1, "the long poll read it");
+    assert_eq!(proxy.counts().get("empty-receive").copied(), Some(1));
+}

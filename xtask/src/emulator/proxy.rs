@@ -552,11 +552,45 @@ fn item_keys(operation: &str, body: &Value) -> Vec<String> {
 
 /// A request's parameters without its token (what a resend must repeat).
 fn fingerprint_without_token(body: &Value) -> String {
+    /// The JSON with every object's keys sorted: two requests that differ
+    /// only in the order of a map's keys (the SDK sends `HashMap`s) are the
+    /// same request to DynamoDB.
+    fn canonical(v: &Value, out: &mut String) {
+        match v {
+            Value::Object(o) => {
+                let mut keys: Vec<&String> = o.keys().collect();
+                keys.sort();
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&Value::String(k.clone()).to_string());
+                    out.push(':');
+                    canonical(&o[k], out);
+                }
+                out.push('}');
+            }
+            Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    canonical(x, out);
+                }
+                out.push(']');
+            }
+            other => out.push_str(&other.to_string()),
+        }
+    }
     let mut body = body.clone();
     if let Some(o) = body.as_object_mut() {
         o.remove("ClientRequestToken");
     }
-    body.to_string()
+    let mut out = String::new();
+    canonical(&body, &mut out);
+    out
 }
 
 /// An item's size by DynamoDB's rules, from its JSON wire form.
@@ -681,6 +715,24 @@ async fn exchange(conn: &mut BufReader<TcpStream>, raw: &[u8]) -> std::io::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_is_the_same_whatever_the_order_of_its_maps_keys() {
+        let a: Value = serde_json::from_str(
+            r#"{"ClientRequestToken":"t1","TransactItems":[{"Put":{"Item":{"pk":{"S":"a"},"n":{"N":"1"}}}}]}"#,
+        )
+        .unwrap();
+        let b: Value = serde_json::from_str(
+            r#"{"TransactItems":[{"Put":{"Item":{"n":{"N":"1"},"pk":{"S":"a"}}}}],"ClientRequestToken":"t2"}"#,
+        )
+        .unwrap();
+        assert_eq!(fingerprint_without_token(&a), fingerprint_without_token(&b));
+        let c: Value = serde_json::from_str(
+            r#"{"TransactItems":[{"Put":{"Item":{"n":{"N":"2"},"pk":{"S":"a"}}}}]}"#,
+        )
+        .unwrap();
+        assert_ne!(fingerprint_without_token(&a), fingerprint_without_token(&c));
+    }
 
     #[test]
     fn the_items_a_request_touches() {
