@@ -470,6 +470,97 @@ mod tests {
         assert_eq!(bucket.owner, "1");
     }
 
+    /// A bucket a run left half-made (public access blocked, encrypted,
+    /// versioned, but no TLS policy yet): the next run adds the policy and
+    /// says so, and every request names the expected owner (no rule
+    /// matches a request without it, which would fail the call).
+    #[tokio::test]
+    async fn a_half_made_bucket_is_completed_and_every_request_names_its_owner() {
+        use aws_sdk_s3::operation::get_bucket_encryption::GetBucketEncryptionOutput;
+        use aws_sdk_s3::operation::get_bucket_policy::GetBucketPolicyError;
+        use aws_sdk_s3::operation::get_bucket_versioning::GetBucketVersioningOutput;
+        use aws_sdk_s3::operation::get_public_access_block::GetPublicAccessBlockOutput;
+        use aws_sdk_s3::operation::head_bucket::HeadBucketOutput;
+        use aws_sdk_s3::operation::put_bucket_policy::PutBucketPolicyOutput;
+        use aws_smithy_mocks::mock;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        const OWNER: &str = "111122223333";
+        let bucket = Bucket::of(OWNER, "eu-west-1");
+        let owned = |o: Option<&str>| o == Some(OWNER);
+        let head = mock!(aws_sdk_s3::Client::head_bucket)
+            .match_requests(move |r| owned(r.expected_bucket_owner()))
+            .then_output(|| HeadBucketOutput::builder().build());
+        let block = mock!(aws_sdk_s3::Client::get_public_access_block)
+            .match_requests(move |r| owned(r.expected_bucket_owner()))
+            .then_output(|| {
+                GetPublicAccessBlockOutput::builder()
+                    .public_access_block_configuration(
+                        PublicAccessBlockConfiguration::builder()
+                            .block_public_acls(true)
+                            .ignore_public_acls(true)
+                            .block_public_policy(true)
+                            .restrict_public_buckets(true)
+                            .build(),
+                    )
+                    .build()
+            });
+        let encryption = mock!(aws_sdk_s3::Client::get_bucket_encryption)
+            .match_requests(move |r| owned(r.expected_bucket_owner()))
+            .then_output(|| {
+                GetBucketEncryptionOutput::builder()
+                    .server_side_encryption_configuration(
+                        ServerSideEncryptionConfiguration::builder()
+                            .rules(ServerSideEncryptionRule::builder().build())
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            });
+        let versioning = mock!(aws_sdk_s3::Client::get_bucket_versioning)
+            .match_requests(move |r| owned(r.expected_bucket_owner()))
+            .then_output(|| {
+                GetBucketVersioningOutput::builder()
+                    .status(BucketVersioningStatus::Enabled)
+                    .build()
+            });
+        let no_policy = mock!(aws_sdk_s3::Client::get_bucket_policy)
+            .match_requests(move |r| owned(r.expected_bucket_owner()))
+            .then_error(|| GetBucketPolicyError::unhandled("NoSuchBucketPolicy"));
+        let put = Arc::new(AtomicBool::new(false));
+        let seen = put.clone();
+        let name = bucket.name.clone();
+        let put_policy = mock!(aws_sdk_s3::Client::put_bucket_policy)
+            .match_requests(move |r| {
+                let tls = r
+                    .policy()
+                    .is_some_and(|p| p.contains("aws:SecureTransport"));
+                let ok =
+                    owned(r.expected_bucket_owner()) && r.bucket() == Some(name.as_str()) && tls;
+                seen.store(ok, Ordering::SeqCst);
+                ok
+            })
+            .then_output(|| PutBucketPolicyOutput::builder().build());
+        let mut clients = crate::mocks::clients();
+        clients.region = "eu-west-1".into();
+        clients.s3 = crate::mocks::s3(&[
+            &head,
+            &block,
+            &encryption,
+            &versioning,
+            &no_policy,
+            &put_policy,
+        ]);
+
+        let report = ensure_bucket(&clients, &bucket, true)
+            .await
+            .expect("completed");
+        assert!(!report.created);
+        assert_eq!(report.completed, ["TLS-only policy"]);
+        assert!(put.load(Ordering::SeqCst), "the TLS-only policy was put");
+    }
+
     #[test]
     fn the_policy_denies_every_request_without_tls() {
         let policy: serde_json::Value = serde_json::from_str(&tls_only_policy("b")).unwrap();

@@ -50,6 +50,11 @@ mocked!(
     cloudwatch,
     aws_sdk_cloudwatch
 );
+mocked!(
+    /// S3.
+    s3,
+    aws_sdk_s3
+);
 
 /// Clients for a test that replaces the ones it uses: every request of the
 /// others fails (they point at a closed port).

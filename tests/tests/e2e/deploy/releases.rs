@@ -299,3 +299,59 @@ async fn destroy_refuses_a_protected_stack_and_says_how_to_lift_it() {
         "nothing deleted"
     );
 }
+
+/// A run that died after creating the artifacts bucket left it bare: the
+/// next deploy completes it (public access blocked, encrypted, versioned)
+/// and says what it lacked.
+#[tokio::test]
+async fn a_bare_artifacts_bucket_is_completed_by_the_next_deploy() {
+    let env = Env::start("bare-bucket").await;
+    let bucket = xtask::artifacts::Bucket::of("123456789012", "us-east-1");
+    env.clients
+        .s3
+        .create_bucket()
+        .bucket(&bucket.name)
+        .send()
+        .await
+        .unwrap();
+    let (deployed, said) = env.deploy_saying(&env.options(Stage::Dev), false).await;
+    deployed.expect("deploy");
+    assert!(
+        said.contains("lacked public access blocked, default encryption"),
+        "{said}"
+    );
+    let s3 = &env.clients.s3;
+    let block = s3
+        .get_public_access_block()
+        .bucket(&bucket.name)
+        .send()
+        .await
+        .unwrap()
+        .public_access_block_configuration
+        .unwrap();
+    assert_eq!(
+        (
+            block.block_public_acls(),
+            block.ignore_public_acls(),
+            block.block_public_policy(),
+            block.restrict_public_buckets()
+        ),
+        (Some(true), Some(true), Some(true), Some(true))
+    );
+    let encryption = s3
+        .get_bucket_encryption()
+        .bucket(&bucket.name)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        !encryption
+            .server_side_encryption_configuration()
+            .unwrap()
+            .rules()
+            .is_empty()
+    );
+    // The next deploy finds nothing lacking.
+    let (_, said) = env.deploy_saying(&env.options(Stage::Dev), false).await;
+    assert!(!said.contains("lacked"), "{said}");
+}
