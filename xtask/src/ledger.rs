@@ -43,7 +43,9 @@ pub struct OpenHold {
 pub struct Statement {
     /// The account as it is now.
     pub account: Account,
-    /// Every entry, `1..=seq`, in order.
+    /// The entries read, in order: `1..=seq`, or with `since_ms` from just
+    /// before the first at or after it (and from the audit checkpoint, if
+    /// that is older).
     pub entries: Vec<Entry>,
     /// Show only the entries at or after this time.
     pub since_ms: Option<i64>,
@@ -54,8 +56,32 @@ pub struct Statement {
     pub problems: Vec<String>,
 }
 
-/// Reads an account's statement: the account, its entries (one query on
-/// its partition), the jobs its holds name (by key), and the audit.
+/// The first entry of the account written at or after `since_ms` (pure
+/// over `entry_at`, a read of one entry's time): a binary search over
+/// `1..=seq` (entries are written in time order), `seq + 1` when none.
+async fn first_seq_since<F, Fut>(seq: u64, since_ms: i64, entry_at: F) -> anyhow::Result<u64>
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<i64>>,
+{
+    let (mut low, mut high) = (1, seq + 1);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if entry_at(mid).await? >= since_ms {
+            high = mid;
+        } else {
+            low = mid + 1;
+        }
+    }
+    Ok(low)
+}
+
+/// Reads an account's statement: the account and its audit checkpoint (one
+/// query), its entries (a query on its partition: all of them, or with
+/// `since_ms` those from the window on, found by a binary search of
+/// `log2(seq)` one-entry reads), the jobs those entries hold for (by key),
+/// and the audit (from the checkpoint the sweep keeps, so a big account's
+/// statement reads what the window needs, not its whole history).
 ///
 /// # Errors
 /// No such account, or the table could not be read.
@@ -65,19 +91,42 @@ pub async fn statement(
     account_id: &str,
     since_ms: Option<i64>,
 ) -> anyhow::Result<Statement> {
-    let Some(account) = ledger.account(account_id).await? else {
+    let Some((account, checkpoint)) = ledger.account_for_audit(account_id).await? else {
         bail!("no account {account_id:?} in {table_name}");
     };
+    let first = match since_ms {
+        None => 1,
+        Some(since) => {
+            first_seq_since(account.seq, since, |seq| async move {
+                let entry = ledger.entries_between(account_id, seq, seq, None).await?;
+                Ok(entry.first().map_or(i64::MAX, |e| e.at_ms))
+            })
+            .await?
+        }
+    };
+    // From the entry before the window (its balances open it), or from the
+    // checkpoint's next when that is older: the audit starts there.
+    let base = checkpoint
+        .filter(|c| since_ms.is_some() && c.audited_seq <= account.seq)
+        .map_or_else(Balances::default, |c| c.balances());
+    let from = first.saturating_sub(1).max(1).min(base.seq + 1);
     let entries = ledger
-        .entries_between(account_id, 1, account.seq, None)
+        .entries_between(account_id, from, account.seq, None)
         .await?;
+    let audited: Vec<Entry> = entries
+        .iter()
+        .filter(|e| e.seq > base.seq)
+        .cloned()
+        .collect();
+    // The jobs of every hold the entries read took or released: the
+    // window's open holds, and what the audit checks.
     let holding = audit::jobs_holding(&entries);
     let jobs = ledger.jobs(&holding).await?;
     let mut problems = Vec::new();
-    if let Some(drift) = audit::audit(&account, Balances::default(), &entries) {
+    if let Some(drift) = audit::audit(&account, base, &audited) {
         problems.extend(drift.problems);
     }
-    problems.extend(audit::audit_holds(&account, &entries, &jobs).problems);
+    problems.extend(audit::audit_holds(&account, &audited, &jobs).problems);
     let mut open_holds: Vec<OpenHold> =
         jobs.into_iter()
             .filter(|j| j.status == JobStatus::Held)
@@ -166,7 +215,7 @@ pub fn render_statement(s: &Statement, table_name: &str, now_ms: i64) -> String 
         .filter(|e| s.since_ms.is_none_or(|since| e.at_ms >= since))
         .collect();
     if let Some(since) = s.since_ms {
-        let earlier = s.entries.len() - shown.len();
+        let earlier = shown.first().map_or(a.seq, |e| e.seq - 1);
         let before = s
             .entries
             .iter()
@@ -187,6 +236,14 @@ pub fn render_statement(s: &Statement, table_name: &str, now_ms: i64) -> String 
         out.push_str(&entries_table(&shown));
     }
     out.push('\n');
+    let listed: i64 = s.open_holds.iter().map(|h| h.hold).sum();
+    if s.since_ms.is_some() && listed < a.held {
+        out.push_str(&format!(
+            "{} credit(s) held by jobs whose holds were taken before the entries read (run \
+             without --since to list them).\n",
+            a.held - listed
+        ));
+    }
     if s.open_holds.is_empty() {
         out.push_str("Open holds: none.\n");
     } else {
@@ -728,6 +785,38 @@ mod tests {
             }],
             problems: vec![],
         }
+    }
+
+    #[tokio::test]
+    async fn the_window_starts_at_the_first_entry_at_or_after_since() {
+        let times = [10, 20, 20, 30];
+        let reads = std::sync::atomic::AtomicUsize::new(0);
+        let at = |seq: u64| {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let t = times[usize::try_from(seq).unwrap() - 1];
+            async move { anyhow::Ok(t) }
+        };
+        assert_eq!(first_seq_since(4, 20, at).await.unwrap(), 2);
+        assert_eq!(first_seq_since(4, 5, at).await.unwrap(), 1);
+        assert_eq!(
+            first_seq_since(4, 31, at).await.unwrap(),
+            5,
+            "none: after the last"
+        );
+        assert_eq!(first_seq_since(0, 5, at).await.unwrap(), 1, "no entries");
+        reads.store(0, std::sync::atomic::Ordering::SeqCst);
+        let many = |seq: u64| {
+            reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { anyhow::Ok(i64::try_from(seq).unwrap()) }
+        };
+        assert_eq!(
+            first_seq_since(1_000_000, 765_432, many).await.unwrap(),
+            765_432
+        );
+        assert!(
+            reads.load(std::sync::atomic::Ordering::SeqCst) <= 21,
+            "log2 of a million reads, not a million"
+        );
     }
 
     #[test]

@@ -89,6 +89,33 @@ async fn a_statement_and_a_job_history_read_the_ledger_without_a_scan() {
         text.contains("(4 earlier; balances before them: available 55, held 20)"),
         "{text}"
     );
+    // Once the sweep has checkpointed the account, --since reads the window
+    // (and the entry before it), not the history, and still checks it.
+    let account = s.ledger().account("acme").await.unwrap().unwrap();
+    assert!(
+        s.ledger()
+            .clear_audit_mark(&account, now, "run-test")
+            .await
+            .unwrap()
+    );
+    let window = ledger::statement(&s.ledger(), table, "acme", Some(hours_ago(1)))
+        .await
+        .unwrap();
+    assert_eq!(
+        window.entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        [4, 5]
+    );
+    assert!(window.problems.is_empty(), "{:?}", window.problems);
+    let text = ledger::render_statement(&window, table, now);
+    assert!(
+        text.contains("(4 earlier; balances before them: available 55, held 20)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("20 credit(s) held by jobs whose holds were taken before the entries read"),
+        "{text}"
+    );
+    assert!(text.contains("Open holds (1):"), "{text}");
 
     let history = ledger::job_history(&s.ledger(), table, "job-1")
         .await
