@@ -1379,9 +1379,14 @@ fn the_dashboard_shows_the_alarms_outcomes_functions_queues_and_sweep() {
             "duplicate",
             "conflict",
         ];
-        for (title, metric) in [
-            ("Events by outcome", metrics::EVENTS),
-            ("Replayed events by outcome", metrics::REPLAYED_EVENTS),
+        let replayed = [&outcomes[..], &[metrics::NOT_APPLIED_OUTCOME]].concat();
+        for (title, metric, outcomes) in [
+            ("Events by outcome", metrics::EVENTS, &outcomes[..]),
+            (
+                "Replayed events by outcome",
+                metrics::REPLAYED_EVENTS,
+                &replayed[..],
+            ),
         ] {
             let lines = lines(title);
             let found: Vec<&str> = lines

@@ -213,24 +213,29 @@ async fn per_outcome(args: &Args, endpoint: &str, figures: &mut Vec<Figure>) -> 
                     .json(json!({"outcome": outcome, "instance": warmth, "requests": m.requests})),
                 );
             }
-            if *warmth != "warm" {
-                continue;
-            }
+            // Warm: the write alone; cold: the read (a TransactGetItems of
+            // the account and the job) before it, which is where RCU go.
             let total = m.units.wcu + m.units.index_wcu;
             let value = format!(
                 "{total} WCU ({} table + {} index), {} RCU",
                 m.units.wcu, m.units.index_wcu, m.units.rcu
             );
-            let mut f = figure("capacity", format!("{outcome} at {open} open holds"), value).json(
-                json!({"outcome": outcome, "open_holds": open, "wcu": m.units.wcu,
-                       "index_wcu": m.units.index_wcu, "rcu": m.units.rcu}),
+            let mut f = figure(
+                "capacity",
+                format!("{outcome}, {warmth} instance, at {open} open holds"),
+                value,
+            )
+            .json(
+                json!({"outcome": outcome, "instance": warmth, "open_holds": open,
+                         "wcu": m.units.wcu, "index_wcu": m.units.index_wcu, "rcu": m.units.rcu}),
             );
+            let key = (outcome.clone(), *warmth);
             if open == 0 {
-                at_zero.insert(outcome.clone(), total + m.units.rcu);
+                at_zero.insert(key, total + m.units.rcu);
                 if money {
                     f = f.target("<= 10 WCU + 4 RCU", total <= 10 && m.units.rcu <= 4);
                 }
-            } else if let Some(base) = at_zero.get(outcome) {
+            } else if let Some(base) = at_zero.get(&key) {
                 let now = total + m.units.rcu;
                 let flat = (f64::from(now) - f64::from(*base)).abs() <= f64::from(*base) * 0.1;
                 f = f.target(format!("within 10% of {base} units at 0"), flat);

@@ -393,7 +393,7 @@ mod tests {
             text.contains("/Code/S3Key") && text.contains("NOT_EQUAL"),
             "{text}"
         );
-        assert!(text.contains("hotswap"), "{text}");
+        assert!(text.contains("Changed outside the stack"), "{text}");
     }
 
     #[tokio::test]
