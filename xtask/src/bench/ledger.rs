@@ -407,6 +407,10 @@ pub(super) struct Busy {
     pub(super) attempts_p50: u32,
     pub(super) attempts_p99: u32,
     pub(super) failures: usize,
+    /// DynamoDB requests per committed event, every read and every
+    /// cancelled transaction included (DynamoDB charges a cancelled
+    /// transaction's capacity too): what contention costs.
+    pub(super) requests_per_event: f64,
 }
 
 /// `events` events on one account (holds and their debits) from
@@ -487,10 +491,14 @@ pub(super) async fn busy_account(
             .copied()
             .unwrap_or(0)
     };
+    let counts = proxy.counts();
+    let sent = counts.get("forwarded").copied().unwrap_or(0)
+        + counts.get("conflict").copied().unwrap_or(0);
     Ok(Busy {
         per_second: attempts.len() as f64 / elapsed.as_secs_f64(),
         attempts_p50: pct(0.50),
         attempts_p99: pct(0.99),
         failures,
+        requests_per_event: sent as f64 / attempts.len().max(1) as f64,
     })
 }

@@ -337,13 +337,18 @@ async fn busy(endpoint: &str, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
             "busy",
             format!("1,000 events, one account, {instances} instance(s), 5 ms/request"),
             format!(
-                "{:.0} events/s, attempts p50 {} p99 {}, {} failed",
-                busy.per_second, busy.attempts_p50, busy.attempts_p99, busy.failures
+                "{:.0} events/s, attempts p50 {} p99 {}, {:.1} requests per event, {} failed",
+                busy.per_second,
+                busy.attempts_p50,
+                busy.attempts_p99,
+                busy.requests_per_event,
+                busy.failures
             ),
         )
         .json(
             json!({"instances": instances, "per_second": busy.per_second,
                      "attempts_p50": busy.attempts_p50, "attempts_p99": busy.attempts_p99,
+                     "requests_per_event": busy.requests_per_event,
                      "failures": busy.failures}),
         );
         figures.push(if instances == 16 {
