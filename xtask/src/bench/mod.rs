@@ -200,7 +200,7 @@ async fn per_outcome(args: &Args, endpoint: &str, figures: &mut Vec<Figure>) -> 
             let money = ["grant", "hold", "debit", "refund"].contains(&outcome.as_str());
             if open == 0 {
                 let bound = match (warmth, outcome.as_str()) {
-                    (&"warm", "duplicate" | "conflict") | (&"cold", _) => 2,
+                    (&"warm", "conflict") | (&"cold", _) => 2,
                     _ => 1,
                 };
                 figures.push(
