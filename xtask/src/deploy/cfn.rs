@@ -55,12 +55,10 @@ pub fn template_key(stack: &str, template: &str) -> String {
 /// CloudFormation only fetches `localhost` URLs.
 pub fn object_url(endpoint: Option<&str>, region: &str, bucket: &str, key: &str) -> String {
     match endpoint {
-        Some(endpoint) => {
-            let endpoint = endpoint
-                .trim_end_matches('/')
-                .replace("://127.0.0.1", "://localhost");
-            format!("{endpoint}/{bucket}/{key}")
-        }
+        Some(endpoint) => format!(
+            "{}/{bucket}/{key}",
+            super::emulator::fetchable_endpoint(endpoint)
+        ),
         None => {
             let domain = if region.starts_with("cn-") {
                 "amazonaws.com.cn"

@@ -133,7 +133,7 @@ pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<DriftRepor
             let server_error = e
                 .raw_response()
                 .is_some_and(|r| r.status().is_server_error());
-            if clients.on_emulator() && server_error {
+            if super::emulator::lacks_drift_detection(clients, server_error) {
                 anyhow::Error::new(NoDriftDetection {
                     endpoint: clients.endpoint.clone().unwrap_or_default(),
                 })

@@ -6,7 +6,10 @@
 //! - moto computes a stack's outputs on `CreateStack`/`UpdateStack` only,
 //!   never when it executes a change set: [`refresh_outputs`].
 //! - moto answers `UpdateTerminationProtection` with a 500: the deploy does
-//!   not turn it on there ([`TERMINATION_PROTECTION`]).
+//!   not turn it on there ([`lacks_termination_protection`]).
+//! - moto answers `DetectStackDrift` with a 500: `drift` reports the
+//!   resources as not checked ([`lacks_drift_detection`]) and still compares
+//!   the functions' code.
 //! - moto enforces a TLS-only bucket policy against its own plain-HTTP
 //!   endpoint: the artifacts bucket gets every setting but that policy.
 //! - moto's CloudFormation fetches a `TemplateURL` only from `localhost`:
@@ -18,7 +21,33 @@ use crate::aws::Clients;
 use crate::ui::Out;
 
 /// Whether the emulator implements termination protection (moto: no).
-pub(super) const TERMINATION_PROTECTION: bool = false;
+const TERMINATION_PROTECTION: bool = false;
+
+/// Whether termination protection cannot be turned on here (an emulator
+/// without it): the deploy says so instead of failing.
+pub(super) fn lacks_termination_protection(clients: &Clients) -> bool {
+    clients.on_emulator() && !TERMINATION_PROTECTION
+}
+
+/// Whether the stack's missing outputs are moto's (it computes none when it
+/// executes a change set): then [`refresh_outputs`].
+pub(super) fn lacks_outputs(clients: &Clients, reported: usize, declared: usize) -> bool {
+    clients.on_emulator() && reported == 0 && declared > 0
+}
+
+/// Whether a failed `DetectStackDrift` is the emulator's missing
+/// implementation (moto answers it with a server error), not a failure.
+pub(super) fn lacks_drift_detection(clients: &Clients, server_error: bool) -> bool {
+    clients.on_emulator() && server_error
+}
+
+/// The emulator's endpoint as its CloudFormation fetches a `TemplateURL`
+/// from it: `localhost`, never `127.0.0.1` (moto accepts only the first).
+pub(super) fn fetchable_endpoint(endpoint: &str) -> String {
+    endpoint
+        .trim_end_matches('/')
+        .replace("://127.0.0.1", "://localhost")
+}
 
 /// Whether the artifacts bucket gets its TLS-only policy: on AWS, always.
 pub(super) fn bucket_tls_policy(clients: &Clients) -> bool {

@@ -628,7 +628,7 @@ async fn protect(
     if !opts.config.termination_protection || on {
         return Ok(());
     }
-    if clients.on_emulator() && !emulator::TERMINATION_PROTECTION {
+    if emulator::lacks_termination_protection(clients) {
         out.note(&format!(
             "emulator: termination protection not turned on for {stack} (moto does not \
              implement UpdateTerminationProtection); on AWS it would be"
@@ -983,7 +983,7 @@ async fn save_outputs(
 ) -> anyhow::Result<(BTreeMap<String, String>, PathBuf)> {
     let declared = infra::template(&opts.config).outputs().len();
     let mut outputs = cfn::outputs(clients, stack).await?;
-    if outputs.is_empty() && declared > 0 && clients.on_emulator() {
+    if emulator::lacks_outputs(clients, outputs.len(), declared) {
         emulator::refresh_outputs(clients, stack, declared, out).await;
         outputs = cfn::outputs(clients, stack).await?;
     }
