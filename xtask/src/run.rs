@@ -126,19 +126,23 @@ async fn feed(endpoint: &str, stream: &str) -> anyhow::Result<()> {
         }
     }
     println!("\noutcomes: {outcomes:?}");
-    println!(
-        "\n{:<12} {:>10} {:>8} {:>12}",
-        "account", "available", "held", "ledger drift"
-    );
     let mut drifted = Vec::new();
+    let mut rows = Vec::new();
     for (account, (available, held)) in &balances {
         let problems = audit(handler.ledger(), account).await?;
-        println!(
-            "{account:<12} {available:>10} {held:>8} {:>12}",
-            problems.len()
-        );
+        rows.push(vec![
+            account.clone(),
+            available.to_string(),
+            held.to_string(),
+            problems.len().to_string(),
+        ]);
         drifted.extend(problems.into_iter().map(|p| format!("{account}: {p}")));
     }
+    println!();
+    print!(
+        "{}",
+        crate::ui::table(&["ACCOUNT", "AVAILABLE", "HELD", "LEDGER DRIFT"], &rows)
+    );
     if !drifted.is_empty() {
         anyhow::bail!("ledger drift:\n  {}", drifted.join("\n  "));
     }

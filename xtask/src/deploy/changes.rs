@@ -145,11 +145,16 @@ fn replacement_cell(change: &ResourceChange) -> String {
 pub fn render(changes: &[ResourceChange], parameters: &[ParameterChange], color: bool) -> String {
     let mut rows: Vec<&ResourceChange> = changes.iter().collect();
     rows.sort_by(|a, b| (&a.action, &a.logical_id).cmp(&(&b.action, &b.logical_id)));
-    let header = ["Action", "Logical ID", "Type", "Replacement"];
-    let cells: Vec<[String; 4]> = rows
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|c| {
-            [
+            vec![
+                if is_stateful(&c.resource_type) {
+                    "!"
+                } else {
+                    ""
+                }
+                .to_owned(),
                 c.action.to_string(),
                 c.logical_id.clone(),
                 c.resource_type.clone(),
@@ -157,41 +162,23 @@ pub fn render(changes: &[ResourceChange], parameters: &[ParameterChange], color:
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &cells {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |marker: &str, row: [&str; 4]| {
-        let text = format!(
-            "{marker} {:<w0$}  {:<w1$}  {:<w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-        );
-        text.trim_end().to_owned()
-    };
     let mut out = String::new();
     if rows.is_empty() {
         out.push_str("No resource changes.\n");
     } else {
-        out.push_str(&line(" ", header));
+        let table = crate::ui::table(&["", "Action", "Logical ID", "Type", "Replacement"], &cells);
+        let mut lines = table.lines();
+        out.push_str(lines.next().unwrap_or_default());
         out.push('\n');
-        for (change, row) in rows.iter().zip(&cells) {
-            let stateful = is_stateful(&change.resource_type);
-            let text = line(
-                if stateful { "!" } else { " " },
-                row.each_ref().map(String::as_str),
-            );
-            let text = match (color, stateful, destructive_reason(change)) {
-                (true, true, Some(_)) => crate::ui::paint(&text, Tone::Danger, true),
-                (true, true, None) => crate::ui::paint(&text, Tone::Warning, true),
-                _ => text,
+        for (change, text) in rows.iter().zip(lines) {
+            let text = match (
+                color,
+                is_stateful(&change.resource_type),
+                destructive_reason(change),
+            ) {
+                (true, true, Some(_)) => crate::ui::paint(text, Tone::Danger, true),
+                (true, true, None) => crate::ui::paint(text, Tone::Warning, true),
+                _ => text.to_owned(),
             };
             out.push_str(&text);
             out.push('\n');
@@ -506,11 +493,11 @@ mod tests {
             old: Some("handler/aa.zip".into()),
             new: "handler/bb.zip".into(),
         }];
-        let expected = "  Action  Logical ID       Type                   Replacement
-  Add     SweepFunction    AWS::Lambda::Function  -
-  Modify  HandlerFunction  AWS::Lambda::Function  False
-! Modify  LedgerTable      AWS::DynamoDB::Table   Conditional
-! Remove  DeadLetterQueue  AWS::SQS::Queue        -
+        let expected = "   Action  Logical ID       Type                   Replacement
+   Add     SweepFunction    AWS::Lambda::Function  -
+   Modify  HandlerFunction  AWS::Lambda::Function  False
+!  Modify  LedgerTable      AWS::DynamoDB::Table   Conditional
+!  Remove  DeadLetterQueue  AWS::SQS::Queue        -
   ! holds data (AWS::DynamoDB::Table, AWS::SQS::Queue)
 Parameters:
   HandlerCodeKey: handler/aa.zip -> handler/bb.zip
@@ -520,12 +507,12 @@ Parameters:
         let danger = |line: &str| crate::ui::paint(line, Tone::Danger, true);
         assert!(
             colored.contains(&danger(
-                "! Modify  LedgerTable      AWS::DynamoDB::Table   Conditional"
+                "!  Modify  LedgerTable      AWS::DynamoDB::Table   Conditional"
             )),
             "{colored}"
         );
         assert!(colored.contains(&crate::ui::paint(
-            "  Modify  HandlerFunction  AWS::Lambda::Function  False",
+            "   Modify  HandlerFunction  AWS::Lambda::Function  False",
             Tone::Good,
             false
         )));
@@ -543,11 +530,11 @@ Parameters:
         merge_evidence(&mut changes, &evidence, &template);
         let text = render(&changes, &[], false);
         assert!(
-            text.contains("! Modify  DeadLetterQueue  AWS::SQS::Queue       ?"),
+            text.contains("!  Modify  DeadLetterQueue  AWS::SQS::Queue       ?"),
             "{text}"
         );
         assert!(
-            text.contains("! Modify  LedgerTable      AWS::DynamoDB::Table  True"),
+            text.contains("!  Modify  LedgerTable      AWS::DynamoDB::Table  True"),
             "{text}"
         );
         assert!(text.contains("no replacement details"), "{text}");
