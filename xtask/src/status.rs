@@ -820,21 +820,12 @@ async fn last_sweep(
 }
 
 /// HELD jobs older than the hold timeout: one query of the `open-items`
-/// index's `HELD` partition (counted page by page; no scan).
+/// index's `HELD` partition, counted by DynamoDB (no scan, no item read).
 async fn stragglers(ledger: &Ledger, cutoff_ms: i64) -> Result<u64, String> {
-    let mut count = 0u64;
-    let mut start = None;
-    loop {
-        let page = ledger
-            .held_before(cutoff_ms, Some(1000), start)
-            .await
-            .map_err(|e| e.to_string())?;
-        count += page.items.len() as u64;
-        match page.next {
-            Some(next) => start = Some(next),
-            None => return Ok(count),
-        }
-    }
+    ledger
+        .count_held_before(cutoff_ms)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Reads everything `status` shows. Sections that cannot be read say why.

@@ -111,6 +111,32 @@ impl Ledger {
         Ok(Page { items, next })
     }
 
+    /// How many HELD jobs took their hold before `cutoff_ms` (`status`):
+    /// the same index query as [`Ledger::held_before`], counted by DynamoDB
+    /// (`Select::COUNT`: no item comes back), every page.
+    ///
+    /// # Errors
+    /// DynamoDB failed.
+    pub async fn count_held_before(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
+        let q = open_items(OPEN_HELD, Some(("<", keys::time_key(cutoff_ms))));
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(table::OPEN_INDEX)
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .set_key_condition_expression(q.key_condition_expression())
+            .set_expression_attribute_names(q.names())
+            .set_expression_attribute_values(q.values())
+            .into_paginator()
+            .send();
+        let mut count = 0u64;
+        while let Some(page) = pages.next().await {
+            count += u64::try_from(page.map_err(aws)?.count()).unwrap_or(0);
+        }
+        Ok(count)
+    }
+
     /// A page of the accounts awaiting an audit (money moved since their last
     /// one), by account id; a mark without an account id comes back as its
     /// own error, naming the item.
