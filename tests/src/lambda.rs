@@ -32,16 +32,14 @@ pub fn start(
     template_env: &[(&str, String)],
 ) -> Child {
     let mut cmd = Command::new(binary);
-    cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", &api.address)
-        .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL", xtask::emulator::moto::shared_endpoint())
-        .stdin(Stdio::null())
+    xtask::emulator::lambda_env(
+        &mut cmd,
+        &api.address,
+        function_name,
+        memory_mb,
+        xtask::emulator::moto::shared_endpoint(),
+    );
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     for (k, v) in template_env {

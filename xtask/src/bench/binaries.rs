@@ -55,16 +55,8 @@ pub(super) fn build_hello(tools: &Tools, arch: Architecture) -> anyhow::Result<(
 
 /// The environment Lambda gives a function, plus the emulator's endpoint.
 fn lambda_env(cmd: &mut Command, runtime_api: &str, endpoint: &str, table: &str) {
-    cmd.env_clear()
-        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_REGION", crate::emulator::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env(handler_env::STAGE, "bench")
+    crate::emulator::lambda_env(cmd, runtime_api, "bench", 256, endpoint);
+    cmd.env(handler_env::STAGE, "bench")
         .env(handler_env::LEDGER_TABLE, table)
         // The sweep's variables (the handler ignores them).
         .env(sweep_env::HOLD_TIMEOUT_SECONDS, "21600")

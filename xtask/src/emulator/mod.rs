@@ -27,6 +27,29 @@ pub fn credentials() -> aws_sdk_sts::config::Credentials {
     aws_sdk_sts::config::Credentials::new("testing", "testing", None, None, "emulator")
 }
 
+/// The environment Lambda gives a function process, pointed at the
+/// emulator at `endpoint` with [`credentials`] and [`REGION`]: cleared
+/// first, so the process sees only this and what the caller adds (the
+/// template's variables). One home for the bench and the tests.
+pub fn lambda_env(
+    cmd: &mut std::process::Command,
+    runtime_api: &str,
+    function_name: &str,
+    memory_mb: u32,
+    endpoint: &str,
+) {
+    let keys = credentials();
+    cmd.env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api)
+        .env("AWS_LAMBDA_FUNCTION_NAME", function_name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory_mb.to_string())
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_REGION", REGION)
+        .env("AWS_ACCESS_KEY_ID", keys.access_key_id())
+        .env("AWS_SECRET_ACCESS_KEY", keys.secret_access_key())
+        .env("AWS_ENDPOINT_URL", endpoint);
+}
+
 /// An SDK configuration for the emulator at `endpoint`: test credentials,
 /// [`REGION`].
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
