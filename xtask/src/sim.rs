@@ -58,6 +58,14 @@ impl Size {
         sweeps: 2,
     };
 
+    /// What CI runs once: thousands of events (a minute).
+    pub const THOUSANDS: Size = Size {
+        accounts: 8,
+        jobs: 750,
+        instances: 8,
+        sweeps: 3,
+    };
+
     /// The command that runs `seed` at this size again, exactly: a failing
     /// seed prints it (the history depends on the size as well as the seed).
     pub fn replay_command(&self, seed: u64) -> String {

@@ -47,3 +47,26 @@ async fn random_histories_under_faults_keep_every_promise() {
         "resends after lost answers met DynamoDB's token idempotency"
     );
 }
+
+/// One seed at the scale of a real burst: thousands of events through eight
+/// concurrent instances and three sweeps, the same checks.
+#[tokio::test]
+async fn a_history_of_thousands_of_events_keeps_every_promise() {
+    let report = xtask::sim::run(
+        xtask::emulator::moto::shared_endpoint(),
+        1_000,
+        xtask::sim::Size::THOUSANDS,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    println!("{}", xtask::sim::describe(&report));
+    assert!(report.events >= 2_000, "{} events", report.events);
+    assert!(report.invocations >= report.events);
+    let faults = &report.faults;
+    for fault in ["throttled", "lost", "conflict", "token-replayed"] {
+        assert!(
+            faults.get(fault).copied().unwrap_or(0) > 0,
+            "the run met {fault}: {faults:?}"
+        );
+    }
+}
