@@ -1,5 +1,6 @@
-//! `cargo xtask ledger statement|job|adjust`: read an account or a job, and
-//! correct an account (SPEC §3 "Corrections").
+//! `cargo xtask ledger statement|job|adjust|repair`: read an account or a
+//! job, correct an account (SPEC §3 "Corrections"), and repair a drifted
+//! account item from its entries (`reconciler::store::repair`).
 //!
 //! Reads go through the store's read API ([`reconciler::store::Ledger`]):
 //! the account by key, its entries by one query on its partition, its jobs
@@ -483,6 +484,131 @@ pub fn adjust_confirmation(
     Confirmation::yes_or_ask(yes, interactive, question, "correcting a ledger account")
 }
 
+/// What `ledger repair` found, or did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// The entries sum to the balances: nothing to repair.
+    Clean,
+    /// The balances stored and what the entries sum to (`dry run`, or
+    /// before the write).
+    Needed {
+        stored: Balances,
+        recomputed: Balances,
+    },
+    /// Written: the account now holds what its entries sum to.
+    Repaired {
+        stored: Balances,
+        recomputed: Balances,
+    },
+}
+
+/// The repair of a drifted account (pure): what its entries sum to, when
+/// that differs from its balances and its jobs agree with its entries.
+///
+/// # Errors
+/// The jobs disagree with the entries (a job edited, a hold lost): putting
+/// the balances back would not make the ledger whole; a person decides.
+pub fn plan_repair(account: &Account, entries: &[Entry], jobs: &[Job]) -> Result<Repair, String> {
+    let holds = audit::audit_holds(account, entries, jobs);
+    if !holds.problems.is_empty() {
+        return Err(format!(
+            "account {}: its jobs disagree with its entries ({}): repairing the balances would \
+             not make the ledger whole; escalate (docs/operations.md#alarm-drift)",
+            account.account_id,
+            holds.problems.join("; ")
+        ));
+    }
+    Ok(match audit::audit(account, Balances::default(), entries) {
+        None => Repair::Clean,
+        Some(drift) => Repair::Needed {
+            stored: drift.stored,
+            recomputed: drift.recomputed,
+        },
+    })
+}
+
+/// `ledger repair`: reads the account, all its entries and their jobs,
+/// plans (see [`plan_repair`]) and, unless `dry_run`, writes the repair,
+/// conditioned on the account as read.
+///
+/// # Errors
+/// No such account, the jobs disagree, the account changed meanwhile, or
+/// DynamoDB failed.
+pub async fn repair(
+    ledger: &Ledger,
+    table_name: &str,
+    account_id: &str,
+    dry_run: bool,
+    confirm: impl FnOnce(&Balances, &Balances) -> anyhow::Result<()>,
+) -> anyhow::Result<Repair> {
+    let Some(account) = ledger.account(account_id).await? else {
+        bail!("no account {account_id:?} in {table_name}");
+    };
+    // Every entry the account has, whatever its `seq` says (that may be
+    // what was edited).
+    let entries = ledger
+        .entries_between(account_id, 1, u64::MAX, None)
+        .await?;
+    let jobs = ledger.jobs(&audit::jobs_holding(&entries)).await?;
+    let plan = plan_repair(&account, &entries, &jobs).map_err(anyhow::Error::msg)?;
+    let Repair::Needed { stored, recomputed } = plan else {
+        return Ok(plan);
+    };
+    if dry_run {
+        return Ok(Repair::Needed { stored, recomputed });
+    }
+    confirm(&stored, &recomputed)?;
+    if !ledger.repair_account(&account, &recomputed).await? {
+        bail!(
+            "account {account_id} changed while it was being repaired: nothing written; run the \
+             repair again (it reads and checks the account afresh)"
+        );
+    }
+    Ok(Repair::Repaired { stored, recomputed })
+}
+
+/// The repair's report (pure).
+pub fn render_repair(account_id: &str, repair: &Repair) -> String {
+    let row = |label: &str, b: &Balances| {
+        vec![
+            label.to_owned(),
+            b.available.to_string(),
+            b.held.to_string(),
+            b.granted.to_string(),
+            b.debited.to_string(),
+            b.adjusted.to_string(),
+            b.seq.to_string(),
+        ]
+    };
+    let header = [
+        "",
+        "AVAILABLE",
+        "HELD",
+        "GRANTED",
+        "DEBITED",
+        "ADJUSTED",
+        "SEQ",
+    ];
+    match repair {
+        Repair::Clean => format!(
+            "Account {account_id}: its entries sum to its balances and its jobs back its holds: \
+             nothing to repair.\n"
+        ),
+        Repair::Needed { stored, recomputed } => format!(
+            "Account {account_id} would be repaired (dry run: nothing written):\n{}",
+            table(
+                &header,
+                &[row("stored", stored), row("entries", recomputed)]
+            )
+        ),
+        Repair::Repaired { stored, recomputed } => format!(
+            "Account {account_id} repaired: its balances are what its entries sum to, and it is \
+             marked for the next sweep's audit (which clears LedgerDrift).\n{}",
+            table(&header, &[row("was", stored), row("now", recomputed)])
+        ),
+    }
+}
+
 /// Invokes the handler with the adjustment (retries are safe: the effect
 /// is keyed on `adjustment_id`).
 ///
@@ -566,6 +692,26 @@ pub enum Command {
         /// The job id.
         job: String,
     },
+    /// Put a drifted account's balances back to what its entries sum to
+    /// (the sweep reported LedgerDrift: the account item was edited or
+    /// restored alone, the entries are intact). Refused when its jobs
+    /// disagree with its entries.
+    #[command(
+        after_help = "Examples:\n  cargo xtask ledger repair --stage prod acme --dry-run\n  \
+                            cargo xtask ledger repair --stage prod acme"
+    )]
+    Repair {
+        #[command(flatten)]
+        target: Target,
+        /// The account id.
+        account: String,
+        /// Say what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation (staging and prod ask).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Correct an account (SPEC §3): the handler applies a `credits.adjusted`
     /// by its id, once. Never edit ledger items by hand.
     #[command(
@@ -624,6 +770,31 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                     print!("{}", render_statement(&s, table_name, now));
                 }
                 Ok(false)
+            }
+            Command::Repair {
+                target,
+                account,
+                dry_run,
+                yes,
+            } => {
+                let console = Console::open(&target).await?;
+                if dry_run {
+                    eprintln!("{}", console.session.who_and_where());
+                } else {
+                    console.session.before_writing()?;
+                }
+                let table_name = &console.outputs.ledger_table_name;
+                let question = format!(
+                    "{}: put account {account}'s balances back to what its entries sum to?",
+                    console.session.who_and_where()
+                );
+                let done = repair(&console.ledger(), table_name, &account, dry_run, |_, _| {
+                    adjust_confirmation(console.stage(), yes, crate::ui::interactive(), &question)
+                        .resolve("nothing repaired")
+                })
+                .await?;
+                print!("{}", render_repair(&account, &done));
+                Ok(matches!(done, Repair::Needed { .. }))
             }
             Command::Job { target, job } => {
                 let console = Console::open(&target).await?;

@@ -913,6 +913,132 @@ async fn drift_after_a_direct_corruption_is_reported() {
     assert_eq!(next.metric_values()[3], ("LedgerDrift", 0.0));
 }
 
+/// The drift procedure's repair: an account item edited by hand (its
+/// entries intact) is put back to what its entries sum to by
+/// `ledger repair`, guarded on the item as read; the next sweep finds it
+/// clean. A ledger whose jobs disagree with its entries is refused.
+#[tokio::test]
+async fn a_hand_edited_account_is_repaired_from_its_entries() {
+    let env = Env::new("repair").await;
+    let handler = env.ledger();
+    apply(&handler, grant("g-1", "a1", 100)).await;
+    apply(&handler, req("j1", "a1", 30)).await;
+    apply(&handler, rendered("j1", "a1", 25)).await;
+    let clean = xtask::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| {
+        panic!("nothing to confirm")
+    })
+    .await
+    .unwrap();
+    assert_eq!(clean, xtask::ledger::Repair::Clean);
+
+    // Someone edits a1's balance and seq by hand.
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .set_key(Some(account_key("a1")))
+        .update_expression("SET available = :a, seq = :s")
+        .expression_attribute_values(":a", AttributeValue::N("82".into()))
+        .expression_attribute_values(":s", AttributeValue::N("2".into()))
+        .send()
+        .await
+        .unwrap();
+    let sweep = env.sweep(StragglerAction::Expire);
+    assert_eq!(
+        sweep_once(&sweep, SweepInput::default())
+            .await
+            .drifted_accounts,
+        1
+    );
+
+    // The dry run says what would change and writes nothing.
+    let dry = xtask::ledger::repair(&env.ledger(), &env.table, "a1", true, |_, _| {
+        panic!("a dry run asks nothing")
+    })
+    .await
+    .unwrap();
+    let xtask::ledger::Repair::Needed { stored, recomputed } = &dry else {
+        panic!("{dry:?}");
+    };
+    assert_eq!((stored.available, stored.seq), (82, 2));
+    assert_eq!((recomputed.available, recomputed.seq), (75, 3));
+    assert_eq!(env.account("a1").await.available, 82);
+    let text = xtask::ledger::render_repair("a1", &dry);
+    assert!(text.contains("dry run: nothing written"), "{text}");
+
+    // Not confirmed: nothing written.
+    let refused = xtask::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| {
+        anyhow::bail!("not confirmed: nothing repaired")
+    })
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("not confirmed"));
+    assert_eq!(env.account("a1").await.available, 82);
+
+    // A repair planned on a version that then moved writes nothing.
+    let stale = env.ledger().account("a1").await.unwrap().unwrap();
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .set_key(Some(account_key("a1")))
+        .update_expression("SET overdrafts = :o")
+        .expression_attribute_values(":o", AttributeValue::N("0".into()))
+        .send()
+        .await
+        .unwrap();
+    let mut moved = stale.clone();
+    moved.available = 81;
+    assert!(
+        !env.ledger()
+            .repair_account(&moved, recomputed)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        env.account("a1").await.available,
+        82,
+        "guarded: nothing written"
+    );
+
+    // Confirmed: repaired, marked, and the next sweep finds it clean.
+    let done = xtask::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| Ok(()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(done, xtask::ledger::Repair::Repaired { .. }),
+        "{done:?}"
+    );
+    let account = env.account("a1").await;
+    assert_eq!((account.available, account.seq), (75, 3));
+    assert_eq!(account.open_kind.as_deref(), Some("AUDIT"));
+    let after = sweep_once(&sweep, SweepInput::default()).await;
+    assert_eq!((after.audited_accounts, after.drifted_accounts), (1, 0));
+    // And the handler goes on from the repaired version.
+    apply(&handler, grant("g-2", "a1", 5)).await;
+    assert_eq!(env.account("a1").await.seq, 4);
+
+    // A job edited by hand: the balances alone cannot make the ledger
+    // whole; refused, nothing written.
+    apply(&handler, req("j2", "a1", 10)).await;
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .set_key(Some(job_key("j2")))
+        .update_expression("SET #s = :s")
+        .expression_attribute_names("#s", "status")
+        .expression_attribute_values(":s", AttributeValue::S("REFUNDED".into()))
+        .send()
+        .await
+        .unwrap();
+    let error = xtask::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| Ok(()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("jobs disagree with its entries") && error.contains("escalate"),
+        "{error}"
+    );
+}
+
 /// A clock that moves one second forward at every reading.
 fn ticking() -> i64 {
     static START: OnceLock<i64> = OnceLock::new();

@@ -25,6 +25,7 @@ pub mod expr;
 pub mod items;
 pub mod keys;
 pub mod read;
+pub mod repair;
 mod run;
 pub mod schema;
 pub mod size;
