@@ -88,7 +88,10 @@ pub struct SimReport {
     /// Invocations that failed loudly (and were redelivered).
     pub failed_loudly: usize,
     pub outcomes: BTreeMap<String, u64>,
+    /// Sweeps that ran to the end.
     pub sweeps: usize,
+    /// Sweeps that failed, each with why (the next one went on).
+    pub sweep_failures: Vec<String>,
     pub expired: u64,
     /// What the proxy did to the requests.
     pub faults: Counts,
@@ -173,6 +176,8 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
     let mut sweeps = 0;
     // What each sweep said it expired, checked against what it wrote.
     let mut sweep_expired = Vec::new();
+    // Sweeps that failed (loudly, as the Lambda would): said in the report.
+    let mut sweep_failures = Vec::new();
     // The sweeps' audits run while money moves: a drift they report is a
     // false alarm (or a real break the final check also finds).
     let mut reported_drift = Vec::new();
@@ -194,11 +199,14 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
         // A sweep that fails (an index query throttled past its retries)
         // fails loudly; the next one continues.
         let run_id = format!("sweep-{round}");
-        if let Ok(report) = sweep.run(&input, now_ms() + 60_000, &run_id).await {
-            expired += report.expired;
-            sweeps += 1;
-            sweep_expired.push((run_id, report.expired));
-            reported_drift.extend(report.drift.iter().map(|d| format!("{d:?}")));
+        match sweep.run(&input, now_ms() + 60_000, &run_id).await {
+            Ok(report) => {
+                expired += report.expired;
+                sweeps += 1;
+                sweep_expired.push((run_id, report.expired));
+                reported_drift.extend(report.drift.iter().map(|d| format!("{d:?}")));
+            }
+            Err(e) => sweep_failures.push(format!("{run_id}: {e}")),
         }
     }
     let mut redeliver = Vec::new();
@@ -261,6 +269,7 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
         invocations: invocations.len(),
         outcomes,
         sweeps,
+        sweep_failures,
         expired,
         faults: proxy.counts(),
         duration: started.elapsed(),
@@ -674,13 +683,18 @@ pub fn command(args: Args) -> anyhow::Result<()> {
 /// One line per seed.
 pub fn describe(r: &SimReport) -> String {
     format!(
-        "seed {}: {} events, {} invocations ({} failed loudly), {} sweeps expired {}; outcomes {:?}; \
-         faults {:?}; {:.1} s",
+        "seed {}: {} events, {} invocations ({} failed loudly), {} sweeps ({} failed{}) expired \
+         {}; outcomes {:?}; faults {:?}; {:.1} s",
         r.seed,
         r.events,
         r.invocations,
         r.failed_loudly,
         r.sweeps,
+        r.sweep_failures.len(),
+        r.sweep_failures
+            .first()
+            .map(|f| format!(": {f}"))
+            .unwrap_or_default(),
         r.expired,
         r.outcomes,
         r.faults,
