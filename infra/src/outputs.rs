@@ -39,7 +39,7 @@ macro_rules! stack_outputs {
         impl StackOutputs {
             /// The keys every stage's stack has.
             pub const REQUIRED_KEYS: &'static [&'static str] = &[$($key),*];
-            /// The keys only some stages have (see each field).
+            /// The keys only some stages (or only newer stacks) have (see each field).
             pub const OPTIONAL_KEYS: &'static [&'static str] = &[$($okey),*];
 
             /// The typed outputs of a stack's outputs (key → value, as
@@ -115,10 +115,6 @@ stack_outputs! {
         ledger_events_rule_arn: LEDGER_EVENTS_RULE_ARN = "LedgerEventsRuleArn",
             "The ledger-events rule ARN (the filter of archive replays).",
             |_| Expr::get_att(ids::LEDGER_EVENTS_RULE, "Arn");
-        /// The replay rules' names, comma-joined in `DETAIL_TYPES` order.
-        replay_rule_names: REPLAY_RULE_NAMES = "ReplayRuleNames",
-            "The rules replays of one detail-type go to (cargo xtask replay --detail-type).",
-            |_| names::replay_rule_names_expr();
         /// The rule catching every other event on the bus: its name.
         unrouted_events_rule_name: UNROUTED_EVENTS_RULE_NAME = "UnroutedEventsRuleName",
             "The rule sending every other event on the bus to the unrouted queue.",
@@ -192,6 +188,12 @@ stack_outputs! {
         kms_key_arn: KMS_KEY_ARN = "KmsKeyArn",
             "The stage's customer managed KMS key ARN.",
             |cfg| cfg.customer_managed_key.then(|| Expr::get_att(ids::STAGE_KEY, "Arn"));
+        /// The replay rules' names, comma-joined in `DETAIL_TYPES` order:
+        /// every stage has them, a stack deployed before them does not (the
+        /// commands that do not need them keep working against it).
+        replay_rule_names: REPLAY_RULE_NAMES = "ReplayRuleNames",
+            "The rules replays of one detail-type go to (cargo xtask replay --detail-type).",
+            |_| Some(names::replay_rule_names_expr());
     }
 }
 

@@ -95,10 +95,15 @@ pub async fn statement(
     let Some((account, checkpoint)) = ledger.account_for_audit(account_id).await? else {
         bail!("no account {account_id:?} in {table_name}");
     };
+    // An entry's time is taken when its event was first tried, and a retry
+    // may commit it up to the retry budget later, after a younger one: the
+    // search looks that much earlier, and the statement shows by time.
+    let skew = i64::try_from(reconciler::store::RetryPolicy::default().budget.as_millis())
+        .unwrap_or(i64::MAX);
     let first = match since_ms {
         None => 1,
         Some(since) => {
-            first_seq_since(account.seq, since, |seq| async move {
+            first_seq_since(account.seq, since.saturating_sub(skew), |seq| async move {
                 let entry = ledger.entries_between(account_id, seq, seq, None).await?;
                 Ok(entry.first().map_or(i64::MAX, |e| e.at_ms))
             })

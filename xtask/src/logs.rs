@@ -414,8 +414,8 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         print_lines(&cursor.take_new(first), &filter, args.raw);
         for function in truncated {
             eprintln!(
-                "warning: stopped at --limit {} lines of the {function}'s log: later lines of \
-                 the window are not shown; narrow --since/--until, filter, or raise --limit",
+                "warning: reached --limit {} lines of the {function}'s log: later lines of \
+                 the window may not be shown; narrow --since/--until, filter, or raise --limit",
                 args.limit
             );
         }

@@ -116,12 +116,15 @@ pub fn plan(
                     DETAIL_TYPES.join(", ")
                 )
             })?;
-            let names: Vec<&str> = outputs.replay_rule_names.split(',').collect();
+            let names: Vec<&str> = outputs
+                .replay_rule_names
+                .as_deref()
+                .map(|n| n.split(',').collect())
+                .unwrap_or_default();
             let name = names.get(i).filter(|n| !n.is_empty()).ok_or_else(|| {
                 format!(
-                    "the stack has no replay rule for {t} (ReplayRuleNames: {:?}): deploy \
-                         the stage first",
-                    outputs.replay_rule_names
+                    "the stack has no replay rule for {t} (a stack deployed before them): deploy \
+                     the stage first"
                 )
             })?;
             rule_arn_on_bus(&outputs.bus_arn, name)
@@ -900,9 +903,11 @@ mod tests {
             ledger_events_rule_arn: "arn:aws:events:eu-west-1:111122223333:rule/\
                  cc-agent-reconciler-prod/cc-agent-reconciler-prod-ledger-events"
                 .into(),
-            replay_rule_names: infra::names::REPLAY_RULES
-                .map(|r| r.resolve(&infra::StageConfig::for_stage(Stage::Prod)))
-                .join(","),
+            replay_rule_names: Some(
+                infra::names::REPLAY_RULES
+                    .map(|r| r.resolve(&infra::StageConfig::for_stage(Stage::Prod)))
+                    .join(","),
+            ),
             ..Default::default()
         }
     }
@@ -933,7 +938,7 @@ mod tests {
             "{typo}"
         );
         let mut older = o.clone();
-        older.replay_rule_names = String::new();
+        older.replay_rule_names = None;
         assert!(
             super::plan(Stage::Prod, &older, (T, T + HOUR), Some("video.failed"), 1)
                 .unwrap_err()

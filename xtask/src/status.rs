@@ -75,6 +75,9 @@ pub struct CodeVersion {
     pub code_sha256: Option<String>,
     /// The `CodeSha256` of the zip the stack names (`None`: unknown).
     pub stack_sha256: Option<String>,
+    /// Why the code could not be compared with the stack's (the zip
+    /// unreadable: no permission on the artifacts bucket, the object gone).
+    pub code_check: Option<String>,
     /// Lambda's `LastModified`.
     pub last_modified: Option<String>,
     /// The local build.
@@ -413,9 +416,11 @@ pub fn render(r: &StatusReport, config: &StageConfig, color: bool) -> String {
                     ""
                 };
                 let hot = if c.runs_other_code() {
-                    "  RUNS OTHER CODE THAN THE STACK NAMES (a hotswap?)"
+                    "  RUNS OTHER CODE THAN THE STACK NAMES (a hotswap?)".to_owned()
+                } else if let Some(why) = &c.code_check {
+                    format!("  (not compared with the stack's code: {})", clip(why, 120))
                 } else {
-                    ""
+                    String::new()
                 };
                 out.push_str(&format!(
                     "{}{:<8} {}  CodeSha256 {}  modified {}  {local}{stale}{hot}\n",
@@ -632,16 +637,19 @@ async fn code_versions(
             function.bin,
             deployed_key.as_deref().and_then(key_hash),
         );
-        let stack_sha256 = match &deployed_key {
-            Some(key) => crate::deploy::code::expected_sha256(&artifacts, &bucket, key)
-                .await
-                .ok(),
-            None => None,
+        let (stack_sha256, code_check) = match &deployed_key {
+            Some(key) => match crate::deploy::code::expected_sha256(&artifacts, &bucket, key).await
+            {
+                Ok(sha) => (Some(sha), None),
+                Err(e) => (None, Some(format!("{e:#}"))),
+            },
+            None => (None, None),
         };
         versions.push(CodeVersion {
             function: function.name,
             deployed_key,
             stack_sha256,
+            code_check,
             code_sha256: configuration
                 .as_ref()
                 .and_then(|c| c.code_sha256())
@@ -693,14 +701,17 @@ async fn alarms(clients: &OpsClients, outputs: &StackOutputs) -> Result<Vec<Alar
 ///
 /// # Errors
 /// SQS failed (one line).
-/// The age of the queue's oldest message by CloudWatch (`AWS/SQS`
-/// `ApproximateAgeOfOldestMessage`, the latest minute of the last 15), in
-/// seconds; `None` without a datapoint (a new queue, the emulator).
-pub async fn oldest_age_metric(
+/// The queue's oldest message by CloudWatch (`AWS/SQS`
+/// `ApproximateAgeOfOldestMessage`, the latest datapoint of the last 15
+/// minutes): when it was sent (the datapoint's time less the age); `None`
+/// without a datapoint (a new queue, the emulator). SQS leaves out of this
+/// metric a message received three times or more without being deleted
+/// (every `dlq list` receives): a lower bound, not the answer.
+pub async fn oldest_sent_by_metric(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     queue_name: &str,
     now_ms: i64,
-) -> Option<f64> {
+) -> Option<i64> {
     use aws_sdk_cloudwatch::types::{Dimension, Statistic};
     let out = cloudwatch
         .get_metric_statistics()
@@ -725,14 +736,14 @@ pub async fn oldest_age_metric(
         .iter()
         .filter_map(|d| Some((d.timestamp()?.to_millis().ok()?, d.maximum()?)))
         .max_by_key(|(at, _)| *at)
-        .map(|(_, age)| age)
+        .map(|(at, age)| at - (age * 1000.0) as i64)
 }
 
-/// The queue's depth and the age of its oldest message: by the queue's
-/// CloudWatch metric, which reads no message and sees every one; without a
-/// datapoint, from a sample of at most 100 messages (SQS does not hand out
-/// the oldest first, so with more the oldest may be missed: said as "of N
-/// read").
+/// The queue's depth and when its oldest message was sent: the older of
+/// the queue's CloudWatch metric (sees messages however many there are,
+/// but not those received three times or more) and a sample of at most 100
+/// messages (sees those, but with more messages may miss the oldest: said
+/// as "of N read").
 ///
 /// # Errors
 /// SQS failed.
@@ -754,10 +765,8 @@ pub async fn queue_view(
     if visible + in_flight == 0 {
         return Ok(view);
     }
-    if let Some(age) = oldest_age_metric(cloudwatch, &queue.name, now_ms).await {
-        view.oldest_sent_ms = Some(now_ms - (age * 1000.0) as i64);
-        return Ok(view);
-    }
+    let by_metric = oldest_sent_by_metric(cloudwatch, &queue.name, now_ms).await;
+    let mut by_sample = None;
     if visible > 0 {
         let opts = ReceiveOptions {
             max_messages: 100,
@@ -769,8 +778,12 @@ pub async fn queue_view(
             .await
             .map_err(|e| format!("{e:#}"))?;
         view.read = received.letters.len();
-        view.oldest_sent_ms = received.letters.iter().filter_map(|l| l.sent_at_ms).min();
+        by_sample = received.letters.iter().filter_map(|l| l.sent_at_ms).min();
     }
+    view.oldest_sent_ms = match (by_metric, by_sample) {
+        (Some(m), Some(s)) => Some(m.min(s)),
+        (m, s) => m.or(s),
+    };
     Ok(view)
 }
 
@@ -952,6 +965,7 @@ mod tests {
                 deployed_key: Some("handler/abcdef0123456789.zip".into()),
                 code_sha256: Some("q1w2e3r4t5y6u7i8o9p0=".into()),
                 stack_sha256: Some("q1w2e3r4t5y6u7i8o9p0=".into()),
+                code_check: None,
                 last_modified: Some("2026-11-29T10:00:00.000+0000".into()),
                 local: LocalBuild::Missing,
                 local_stale: false,
@@ -1079,16 +1093,25 @@ mod tests {
                 .any(|w| w.contains("the handler function runs other code than the stack names")),
             "{why:?}"
         );
-        // Unknown is not a difference.
+        // Unknown is not a difference, and says why it is unknown.
         if let Ok(code) = &mut r.code {
             code[0].stack_sha256 = None;
+            code[0].code_check = Some("look up s3://b/handler/x.zip: AccessDenied".into());
         }
-        assert!(!render(&r, &config(), false).contains("RUNS OTHER CODE"));
+        let text = render(&r, &config(), false);
+        assert!(!text.contains("RUNS OTHER CODE"), "{text}");
+        assert!(
+            text.contains(
+                "not compared with the stack's code: look up s3://b/handler/x.zip: AccessDenied"
+            ),
+            "{text}"
+        );
     }
 
-    /// With hundreds of dead letters, a sample may miss the oldest: the age
-    /// comes from the queue's CloudWatch metric, and no message is received
-    /// (the SQS mock has no ReceiveMessage: one would fail the call).
+    /// Dead letters all in flight (someone is reading them: no sample can
+    /// be taken): the age comes from the queue's CloudWatch metric, its
+    /// latest datapoint's time less its age (the SQS mock has no
+    /// ReceiveMessage: one would fail the call).
     #[tokio::test]
     async fn the_oldest_dead_letter_is_aged_by_the_queues_metric_without_reading_any() {
         use aws_sdk_cloudwatch::operation::get_metric_statistics::GetMetricStatisticsOutput;
@@ -1099,10 +1122,10 @@ mod tests {
 
         let counts = mock!(aws_sdk_sqs::Client::get_queue_attributes).then_output(|| {
             GetQueueAttributesOutput::builder()
-                .attributes(QueueAttributeName::ApproximateNumberOfMessages, "640")
+                .attributes(QueueAttributeName::ApproximateNumberOfMessages, "0")
                 .attributes(
                     QueueAttributeName::ApproximateNumberOfMessagesNotVisible,
-                    "0",
+                    "640",
                 )
                 .build()
         });
@@ -1139,14 +1162,14 @@ mod tests {
         )
         .await
         .expect("read");
-        assert_eq!(view.visible, 640);
+        assert_eq!(view.in_flight, 640);
         assert_eq!(view.read, 0, "no message received");
-        assert_eq!(view.oldest_sent_ms, Some(NOW - 12 * DAY));
+        assert_eq!(view.oldest_sent_ms, Some(NOW - 60_000 - 12 * DAY));
         let mut r = clean();
         r.dead_letters = Ok(view);
         let text = render(&r, &config(), false);
         assert!(
-            text.contains("oldest 12d0h; SQS deletes it in 2d0h — CRITICAL"),
+            text.contains("oldest 12d0h; SQS deletes it in 1d23h — CRITICAL"),
             "{text}"
         );
     }

@@ -376,13 +376,21 @@ async fn the_proxy_gives_dynamodbs_token_answers() {
     let moto = xtask::emulator::moto::shared_endpoint();
     let direct = Client::new(&xtask::emulator::sdk_config(moto).await);
     let table = e2e::fresh_table(&direct, "token-probe").await;
-    let slow: e2e::intercept::Responder = std::sync::Arc::new(|req| {
+    // The emulator behind a gate: a transaction waits there until the test
+    // opens it, so the first request is surely still running when the
+    // second arrives.
+    let arrived = std::sync::Arc::new(tokio::sync::Notify::new());
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let (seen, held) = (arrived.clone(), gate.clone());
+    let slow: e2e::intercept::Responder = std::sync::Arc::new(move |req| {
+        let (seen, held) = (seen.clone(), held.clone());
         Box::pin(async move {
             if req
                 .header("x-amz-target")
                 .is_some_and(|t| t.ends_with("TransactWriteItems"))
             {
-                tokio::time::sleep(Duration::from_millis(600)).await;
+                seen.notify_one();
+                held.acquire().await.unwrap().forget();
             }
             None
         })
@@ -401,8 +409,10 @@ async fn the_proxy_gives_dynamodbs_token_answers() {
     };
 
     let first = tokio::spawn(send("1"));
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    arrived.notified().await;
     let resent = send("1").await.expect_err("the first is still running");
+    // Open the gate for every transaction from here on.
+    gate.add_permits(1_000);
     assert_eq!(
         code(resent.as_service_error().unwrap()),
         "TransactionInProgressException"

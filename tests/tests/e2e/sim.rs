@@ -11,7 +11,7 @@ async fn random_histories_under_faults_keep_every_promise() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(u64::from(xtask::sim::CI_SEEDS));
-    let mut token_replayed = 0;
+    let (mut conflicts, mut token_replayed) = (0, 0);
     for seed in 1..=seeds {
         let report = xtask::sim::run(
             xtask::emulator::moto::shared_endpoint(),
@@ -31,10 +31,7 @@ async fn random_histories_under_faults_keep_every_promise() {
                 && faults.get("lost").copied().unwrap_or(0) > 0,
             "seed {seed}: the run met faults: {faults:?}"
         );
-        assert!(
-            faults.get("conflict").copied().unwrap_or(0) > 0,
-            "seed {seed}: transactions met DynamoDB's conflicts: {faults:?}"
-        );
+        conflicts += faults.get("conflict").copied().unwrap_or(0);
         token_replayed += faults.get("token-replayed").copied().unwrap_or(0);
         assert!(
             report.outcomes.get("conflict").copied().unwrap_or(0) > 0,
@@ -42,10 +39,13 @@ async fn random_histories_under_faults_keep_every_promise() {
             report.outcomes
         );
     }
-    assert!(
-        token_replayed > 0 || seeds < u64::from(xtask::sim::CI_SEEDS),
-        "resends after lost answers met DynamoDB's token idempotency"
-    );
+    if seeds >= u64::from(xtask::sim::CI_SEEDS) {
+        assert!(conflicts > 0, "transactions met DynamoDB's conflicts");
+        assert!(
+            token_replayed > 0,
+            "resends after lost answers met DynamoDB's token idempotency"
+        );
+    }
 }
 
 /// One seed at the scale of a real burst: thousands of events through eight

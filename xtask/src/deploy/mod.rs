@@ -450,7 +450,7 @@ pub async fn deploy(
     };
     let Some((set, review)) = set else {
         out.show(&format!("No changes: {stack} is up to date."));
-        put_stack_code_back(clients, &bucket, &stack, &parameters, out).await?;
+        put_stack_code_back(clients, &bucket, &stack, &parameters, out).await;
         (report.outputs, report.outputs_file) = save_outputs(clients, &stack, opts, out).await?;
         warn_if_unheard(clients, stage, &report.outputs, out).await;
         return Ok(report);
@@ -505,7 +505,7 @@ pub async fn deploy(
         protect_table(clients, &stack, &opts.config, &source, &parameters, out).await?;
     }
     protect(clients, &stack, opts, deployed.as_ref(), create, out).await?;
-    put_stack_code_back(clients, &bucket, &stack, &parameters, out).await?;
+    put_stack_code_back(clients, &bucket, &stack, &parameters, out).await;
     (report.outputs, report.outputs_file) = save_outputs(clients, &stack, opts, out).await?;
     warn_if_unheard(clients, stage, &report.outputs, out).await;
     if create || previous_version.as_deref() != Some(version.as_str()) {
@@ -522,23 +522,34 @@ pub async fn deploy(
 /// than the stack names (a hotswap before, a hand update) gets the stack's
 /// code back, so that a deploy always leaves what the stack says running
 /// (CloudFormation does not: for it, an unchanged code key is no change).
+///
+/// The stack is deployed by then: a failure here is a warning (with what
+/// to run), never a failed deploy that would lose its outputs and release
+/// record.
 async fn put_stack_code_back(
     clients: &Clients,
     bucket: &Bucket,
     stack: &str,
     parameters: &BTreeMap<String, String>,
     out: &dyn Out,
-) -> anyhow::Result<()> {
-    let physical = cfn::physical_ids(clients, stack).await?;
-    let states = code::states(clients, bucket, parameters, &physical).await?;
-    let restored = code::restore(clients, bucket, &states).await?;
-    if !restored.is_empty() {
-        out.note(&format!(
+) {
+    let restored = async {
+        let physical = cfn::physical_ids(clients, stack).await?;
+        let states = code::states(clients, bucket, parameters, &physical).await?;
+        code::restore(clients, bucket, &states).await
+    }
+    .await;
+    match restored {
+        Ok(restored) if !restored.is_empty() => out.note(&format!(
             "code: {} ran other code than the stack names (a hotswap): put the stack's code back",
             restored.join(" and ")
-        ));
+        )),
+        Ok(_) => {}
+        Err(e) => out.note(&format!(
+            "warning: could not check that the functions run the stack's code ({e:#}); \
+             `cargo xtask drift` compares them"
+        )),
     }
-    Ok(())
 }
 
 /// On staging and prod, every deploy (changes or none) ends with the
@@ -867,13 +878,18 @@ pub async fn releases(
     let current = cfn::deployed(clients, &stack)
         .await?
         .map(|d| releases::version_of(&releases::code_of(&d.parameters)));
-    if let Some(states) = code::of_stack(clients, &stack).await? {
-        for state in states.iter().filter(|s| s.drifted()) {
-            out.note(&format!(
-                "{}; `cargo xtask rollback` (or a deploy) puts the stack's code back",
-                state.line()
-            ));
+    match code::of_stack(clients, &stack).await {
+        Ok(states) => {
+            for state in states.iter().flatten().filter(|s| s.drifted()) {
+                out.note(&format!(
+                    "{}; `cargo xtask rollback` (or a deploy) puts the stack's code back",
+                    state.line()
+                ));
+            }
         }
+        Err(e) => out.note(&format!(
+            "warning: could not compare the functions' code with the stack's ({e:#})"
+        )),
     }
     Ok((found, current))
 }
