@@ -11,6 +11,7 @@ use aws_config::SdkConfig;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, Statistic};
 use aws_sdk_sqs::types::QueueAttributeName;
 use infra::model::events::EventPattern;
+use infra::names::{self, NamePattern};
 use infra::stack::outputs as keys;
 use infra::{StackOutputs, Stage};
 use reconciler_core::event::DETAIL_TYPES;
@@ -91,7 +92,14 @@ impl HandBuilt {
     /// Builds the stage's resources on the emulator `config` points at.
     pub async fn create(config: &SdkConfig, stage: Stage) -> HandBuilt {
         let label = format!("{stage}-{:06x}", fastrand::u32(..0x0100_0000));
-        let name = |pattern: &str| pattern.replace("{}", &label);
+        // The stack's names (`infra::names`), with the fixture's label for
+        // the stage, so that fixtures sharing an emulator never share one.
+        let name = |pattern: NamePattern| {
+            pattern
+                .pattern()
+                .replace("${Stage}", &label)
+                .replace("${EventBusName}", &format!("cc-agent-reconciler-{label}"))
+        };
         let sqs = aws_sdk_sqs::Client::new(config);
         let events = aws_sdk_eventbridge::Client::new(config);
         let sns = aws_sdk_sns::Client::new(config);
@@ -100,11 +108,10 @@ impl HandBuilt {
         let dynamodb = aws_sdk_dynamodb::Client::new(config);
 
         let table = crate::fresh_table(&dynamodb, &label).await;
-        let (dlq_url, dlq_arn) = queue(&sqs, &name("cc-agent-reconciler-dlq-{}")).await;
-        let (unrouted_url, unrouted_arn) =
-            queue(&sqs, &name("cc-agent-reconciler-unrouted-{}")).await;
-        let (capture_url, capture_arn) = queue(&sqs, &name("capture-{}")).await;
-        let bus = name("cc-agent-reconciler-{}");
+        let (dlq_url, dlq_arn) = queue(&sqs, &name(names::DEAD_LETTER_QUEUE)).await;
+        let (unrouted_url, unrouted_arn) = queue(&sqs, &name(names::UNROUTED_QUEUE)).await;
+        let (capture_url, capture_arn) = queue(&sqs, &format!("capture-{label}")).await;
+        let bus = name(names::EVENT_BUS);
         let bus_arn = events
             .create_event_bus()
             .name(&bus)
@@ -114,7 +121,9 @@ impl HandBuilt {
             .event_bus_arn()
             .unwrap()
             .to_owned();
-        let archive = name("cc-agent-reconciler-{}-archive");
+        // Not `names::ARCHIVE`: with the fixture's longer stage label it
+        // would pass EventBridge's 48 characters for an archive name.
+        let archive = format!("cc-agent-reconciler-{label}-archive");
         let archive_arn = events
             .create_archive()
             .archive_name(&archive)
@@ -127,7 +136,7 @@ impl HandBuilt {
             .archive_arn()
             .unwrap()
             .to_owned();
-        let ledger_rule = name("cc-agent-reconciler-{}-ledger-events");
+        let ledger_rule = name(names::LEDGER_EVENTS_RULE);
         let ledger_rule_arn = rule_to_queue(
             &events,
             &bus,
@@ -136,7 +145,7 @@ impl HandBuilt {
             &capture_arn,
         )
         .await;
-        let unrouted_rule = name("cc-agent-reconciler-{}-unrouted-events");
+        let unrouted_rule = name(names::UNROUTED_EVENTS_RULE);
         rule_to_queue(
             &events,
             &bus,
@@ -148,7 +157,7 @@ impl HandBuilt {
         // The replay rules, one per detail-type, replayed events only.
         let mut replay_rules = Vec::new();
         for (rule, detail_type) in infra::names::REPLAY_RULES.iter().zip(DETAIL_TYPES) {
-            let rule = rule.pattern().replace("${Stage}", &label);
+            let rule = name(*rule);
             rule_to_queue(
                 &events,
                 &bus,
@@ -161,18 +170,18 @@ impl HandBuilt {
         }
         let topic_arn = sns
             .create_topic()
-            .name(name("cc-agent-reconciler-ops-alerts-{}"))
+            .name(name(names::OPS_ALERTS_TOPIC))
             .send()
             .await
             .unwrap()
             .topic_arn()
             .unwrap()
             .to_owned();
-        let handler = name("cc-agent-reconciler-{}-handler");
-        let sweep = name("cc-agent-reconciler-{}-sweep");
+        let handler = name(names::HANDLER_FUNCTION);
+        let sweep = name(names::SWEEP_FUNCTION);
         let alarms: Vec<String> = infra::names::ALARMS
             .iter()
-            .map(|(short, _)| format!("cc-agent-reconciler-{short}-{label}"))
+            .map(|(_, pattern)| name(*pattern))
             .collect();
         for alarm in &alarms {
             cloudwatch
@@ -197,8 +206,8 @@ impl HandBuilt {
                 .await
                 .unwrap();
         }
-        let handler_logs = format!("/aws/lambda/{handler}");
-        let sweep_logs = format!("/aws/lambda/{sweep}");
+        let handler_logs = name(names::HANDLER_LOG_GROUP);
+        let sweep_logs = name(names::SWEEP_LOG_GROUP);
         for group in [&handler_logs, &sweep_logs] {
             logs.create_log_group()
                 .log_group_name(group)
@@ -230,7 +239,7 @@ impl HandBuilt {
             (keys::SWEEP_LOG_GROUP_NAME, sweep_logs),
             (keys::ERRORS_ALARM_NAME, alarms[0].clone()),
             (keys::ALARM_NAMES, alarms.join(",")),
-            (keys::DASHBOARD_NAME, name("cc-agent-reconciler-{}")),
+            (keys::DASHBOARD_NAME, name(names::DASHBOARD)),
         ];
         let outputs = StackOutputs::from_outputs(
             &values.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
