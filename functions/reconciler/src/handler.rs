@@ -52,12 +52,21 @@ impl From<&Applied> for Response {
 /// Why an invocation failed. The error type Lambda reports is the variant's
 /// name: `InvalidEvent` for refused input (nothing written), `LedgerUnavailable`
 /// when DynamoDB could not be reached or kept cancelling (Lambda retries it).
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum HandlerError {
     #[error(transparent)]
     Invalid(#[from] InvalidEvent),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// As the Lambda runtime logs a handler's error (`{:?}`): the error type
+/// and the message, one readable line like the handler's own, not a
+/// dump of the enum.
+impl std::fmt::Debug for HandlerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {self}", self.error_type())
+    }
 }
 
 impl HandlerError {
@@ -199,5 +208,20 @@ impl Handler {
             );
         }
         Ok(Response::from(&applied))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runtime logs a failed invocation's error with `{:?}`: one line
+    /// that reads like the handler's own, the error type first.
+    #[test]
+    fn the_runtimes_log_line_of_an_error_is_readable() {
+        let invalid = reconciler_core::event::parse_envelope_bytes(b"{oops").unwrap_err();
+        let line = format!("{:?}", HandlerError::from(invalid));
+        assert!(line.starts_with("InvalidEvent: "), "{line}");
+        assert!(!line.contains("InvalidEvent {"), "no enum dump: {line}");
     }
 }
