@@ -178,7 +178,10 @@ fn uses(text: &str, kind: &str, name: &str) -> usize {
                 let called = after.starts_with('(') || after.starts_with("::<");
                 // Passed by path (`.map(Self::name)`, `module::name`).
                 let by_path = before.ends_with("::") && !after.starts_with('!');
-                called || by_path
+                // Passed by its bare name as an argument (`.map(name)`).
+                let passed = (before.ends_with('(') || before.ends_with(", "))
+                    && (after.starts_with(')') || after.starts_with(','));
+                called || by_path || passed
             } else {
                 true
             }
@@ -334,6 +337,8 @@ mod tests {
         assert_eq!(uses("ledger.client()", "fn", "client"), 1);
         assert_eq!(uses("items.map(Ledger::client)", "fn", "client"), 1);
         assert_eq!(uses("x::<u8>(); client::<u8>()", "fn", "client"), 1);
+        assert_eq!(uses("items.map(client).collect()", "fn", "client"), 1);
+        assert_eq!(uses("f(a, client, b)", "fn", "client"), 1);
         assert_eq!(
             uses("pub struct Page;\nlet p: Page = Page;", "struct", "Page"),
             2
