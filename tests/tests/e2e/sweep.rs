@@ -977,6 +977,7 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     assert_eq!((recomputed.available, recomputed.seq), (75, 3));
     assert_eq!(env.account("a1").await.available, 82);
     let text = xtask::ledger::render_repair("a1", &dry);
+    println!("{text}");
     assert!(text.contains("dry run: nothing written"), "{text}");
 
     // Not confirmed: nothing written.
@@ -1021,6 +1022,7 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
         matches!(done, xtask::ledger::Repair::Repaired { .. }),
         "{done:?}"
     );
+    println!("{}", xtask::ledger::render_repair("a1", &done));
     let account = env.account("a1").await;
     assert_eq!((account.available, account.seq), (75, 3));
     assert_eq!(account.open_kind.as_deref(), Some("AUDIT"));
