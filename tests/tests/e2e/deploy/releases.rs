@@ -101,6 +101,7 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
         .collect();
     assert!(hot_functions.contains(&"HandlerFunction"), "{drift:#?}");
     let rendered = deploy::drift::render(&drift);
+    println!("{rendered}");
     assert!(
         rendered.contains("the next deploy without --hotswap"),
         "{rendered}"
