@@ -868,6 +868,17 @@ pub async fn releases(
     stage: Stage,
     out: &dyn Out,
 ) -> anyhow::Result<(Vec<Release>, Option<String>)> {
+    let (found, current, _) = releases_and_code(clients, stage, out).await?;
+    Ok((found, current))
+}
+
+/// [`releases`], and whether the functions run other code than the stack
+/// names (a hotswap), read once for both `releases` and `rollback`.
+async fn releases_and_code(
+    clients: &Clients,
+    stage: Stage,
+    out: &dyn Out,
+) -> anyhow::Result<(Vec<Release>, Option<String>, bool)> {
     let stack = infra::stack_name(stage);
     let caller = clients.caller().await?;
     let bucket = Bucket::of(&caller.account, &clients.region);
@@ -878,9 +889,11 @@ pub async fn releases(
     let current = cfn::deployed(clients, &stack)
         .await?
         .map(|d| releases::version_of(&releases::code_of(&d.parameters)));
+    let mut hotswapped = false;
     match code::of_stack(clients, &stack).await {
         Ok(states) => {
             for state in states.iter().flatten().filter(|s| s.drifted()) {
+                hotswapped = true;
                 out.note(&format!(
                     "{}; `cargo xtask rollback` (or a deploy) puts the stack's code back",
                     state.line()
@@ -891,7 +904,7 @@ pub async fn releases(
             "warning: could not compare the functions' code with the stack's ({e:#})"
         )),
     }
-    Ok((found, current))
+    Ok((found, current, hotswapped))
 }
 
 /// Redeploys a recorded release's code (`to`, or the one before the current
@@ -907,12 +920,9 @@ pub async fn rollback(
     out: &dyn Out,
 ) -> anyhow::Result<DeployReport> {
     let stack = opts.stack_name();
-    let (found, current) = releases(clients, opts.config.stage, out).await?;
+    let (found, current, hotswapped) = releases_and_code(clients, opts.config.stage, out).await?;
     let current =
         current.with_context(|| format!("{stack} does not exist: nothing to roll back"))?;
-    let hotswapped = code::of_stack(clients, &stack)
-        .await?
-        .is_some_and(|states| states.iter().any(code::CodeState::drifted));
     let target = if hotswapped && to.is_none_or(|to| to.len() >= 4 && current.starts_with(to)) {
         // The functions run a hotswap: going back means the stack's own
         // release, which the deploy then puts back on the functions.
