@@ -41,25 +41,33 @@ struct FunctionSpec {
     statements: Vec<Statement>,
 }
 
-pub(super) fn add_functions(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>) {
-    let ledger_arn = || Expr::get_att(ids::LEDGER_TABLE, "Arn");
-    // TransactWriteItems (TransactGetItems) is authorized by the per-item
-    // actions it contains. The handler never queries; the sweep reads entries.
-    let handler_actions = [
-        "dynamodb:ConditionCheckItem",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-    ];
-    let sweep_actions = [
-        "dynamodb:ConditionCheckItem",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:Query",
-        "dynamodb:UpdateItem",
-    ];
+// TransactWriteItems (TransactGetItems) is authorized by the per-item
+// actions it contains. The handler never queries; the sweep reads entries.
+const HANDLER_LEDGER_ACTIONS: [&str; 4] = [
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+];
+const SWEEP_LEDGER_ACTIONS: [&str; 5] = [
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+];
 
-    let handler = FunctionSpec {
+pub(super) fn add_functions(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>) {
+    add_function(t, cfg, key, handler_spec(cfg));
+    add_function(t, cfg, key, sweep_spec(cfg));
+}
+
+fn ledger_arn() -> Expr {
+    Expr::get_att(ids::LEDGER_TABLE, "Arn")
+}
+
+fn handler_spec(cfg: &StageConfig) -> FunctionSpec {
+    FunctionSpec {
         short_name: "handler",
         name: names::HANDLER_FUNCTION,
         log_group_name: names::HANDLER_LOG_GROUP,
@@ -75,33 +83,14 @@ pub(super) fn add_functions(t: &mut Template, cfg: &StageConfig, key: Option<&Ex
         environment: handler_environment(),
         statements: vec![Statement::allow(
             "LedgerReadWrite",
-            &handler_actions,
+            &HANDLER_LEDGER_ACTIONS,
             vec![ledger_arn()],
         )],
-    };
-
-    let mut sweep_statements = vec![
-        Statement::allow("LedgerReadWrite", &sweep_actions, vec![ledger_arn()]),
-        Statement::allow(
-            "LedgerOpenItemsIndex",
-            &["dynamodb:Query"],
-            vec![Expr::sub(format!(
-                "${{LedgerTable.Arn}}/index/{}",
-                table::OPEN_INDEX
-            ))],
-        ),
-    ];
-    if let Some(summarizer) = &cfg.summarizer {
-        let name = summarizer.api_key_parameter.trim_start_matches('/');
-        sweep_statements.push(Statement::allow(
-            "ReadSummarizerApiKey",
-            &["ssm:GetParameter"],
-            vec![Expr::sub(format!(
-                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/{name}"
-            ))],
-        ));
     }
-    let sweep = FunctionSpec {
+}
+
+fn sweep_spec(cfg: &StageConfig) -> FunctionSpec {
+    FunctionSpec {
         short_name: "sweep",
         name: names::SWEEP_FUNCTION,
         log_group_name: names::SWEEP_LOG_GROUP,
@@ -115,11 +104,35 @@ pub(super) fn add_functions(t: &mut Template, cfg: &StageConfig, key: Option<&Ex
         memory_mb: cfg.sweep_memory_mb,
         timeout_seconds: cfg.sweep_timeout_seconds,
         environment: sweep_environment(cfg),
-        statements: sweep_statements,
-    };
+        statements: sweep_statements(cfg),
+    }
+}
 
-    add_function(t, cfg, key, handler);
-    add_function(t, cfg, key, sweep);
+/// The sweep's own statements: the ledger, its open-items index, and the
+/// summarizer's API key when the summarizer is on.
+fn sweep_statements(cfg: &StageConfig) -> Vec<Statement> {
+    let mut statements = vec![
+        Statement::allow("LedgerReadWrite", &SWEEP_LEDGER_ACTIONS, vec![ledger_arn()]),
+        Statement::allow(
+            "LedgerOpenItemsIndex",
+            &["dynamodb:Query"],
+            vec![Expr::sub(format!(
+                "${{LedgerTable.Arn}}/index/{}",
+                table::OPEN_INDEX
+            ))],
+        ),
+    ];
+    if let Some(summarizer) = &cfg.summarizer {
+        let name = summarizer.api_key_parameter.trim_start_matches('/');
+        statements.push(Statement::allow(
+            "ReadSummarizerApiKey",
+            &["ssm:GetParameter"],
+            vec![Expr::sub(format!(
+                "arn:${{AWS::Partition}}:ssm:${{AWS::Region}}:${{AWS::AccountId}}:parameter/{name}"
+            ))],
+        ));
+    }
+    statements
 }
 
 /// The handler's environment: exactly `handler_env::ALL`.
@@ -176,77 +189,9 @@ fn sweep_environment(cfg: &StageConfig) -> BTreeMap<String, Expr> {
 
 /// Adds a function with its log group, role and asynchronous-invoke config.
 fn add_function(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>, spec: FunctionSpec) {
-    let log_group = LogGroup {
-        log_group_name: spec.log_group_name.expr(),
-        retention_in_days: cfg.log_retention_days,
-        kms_key_id: key.cloned(),
-    };
-    let log_group = Resource::new(log_group).with_policies(stateful_policy(cfg));
-    t.add_resource(
-        spec.log_group_id,
-        skip_if(log_group, key.is_none(), skips::LOG_GROUP_KEY),
-    );
-
-    let mut statements = spec.statements;
-    statements.push(Statement::allow(
-        "WriteOwnLogs",
-        &["logs:CreateLogStream", "logs:PutLogEvents"],
-        vec![Expr::get_att(spec.log_group_id, "Arn")],
-    ));
-    statements.push(Statement::allow(
-        "OnFailureToDeadLetterQueue",
-        &["sqs:SendMessage"],
-        vec![Expr::get_att(ids::DEAD_LETTER_QUEUE, "Arn")],
-    ));
-    if let Some(key) = key {
-        // DynamoDB and SQS call KMS on the caller's behalf: the role may use
-        // the key only through them (`kms:ViaService`).
-        statements.push(
-            Statement::allow(
-                "StageKeyForLedgerTable",
-                &[
-                    "kms:Decrypt",
-                    "kms:DescribeKey",
-                    "kms:Encrypt",
-                    "kms:GenerateDataKey",
-                    "kms:GenerateDataKeyWithoutPlaintext",
-                    "kms:ReEncryptFrom",
-                    "kms:ReEncryptTo",
-                ],
-                vec![key.clone()],
-            )
-            .with_condition(
-                "StringEquals",
-                "kms:ViaService",
-                vec![Expr::sub("dynamodb.${AWS::Region}.amazonaws.com")],
-            ),
-        );
-        // The on-failure destination sends to the encrypted dead-letter queue.
-        statements.push(
-            Statement::allow(
-                "StageKeyForDeadLetterQueue",
-                &["kms:Decrypt", "kms:GenerateDataKey"],
-                vec![key.clone()],
-            )
-            .with_condition(
-                "StringEquals",
-                "kms:ViaService",
-                vec![Expr::sub("sqs.${AWS::Region}.amazonaws.com")],
-            ),
-        );
-    }
-    let role = Role {
-        description: format!("Execution role of the {} function.", spec.short_name),
-        assume_role_policy_document: PolicyDocument::new(vec![
-            Statement::allow("LambdaAssumesRole", &["sts:AssumeRole"], Vec::new())
-                .for_service("lambda.amazonaws.com"),
-        ]),
-        policies: vec![Policy {
-            policy_name: format!("{}-least-privilege", spec.short_name),
-            policy_document: PolicyDocument::new(statements),
-        }],
-    };
-    t.add_resource(spec.role_id, role);
+    add_log_group(t, cfg, key, spec.log_group_id, spec.log_group_name);
+    let statements = role_statements(spec.statements, spec.log_group_id, key);
+    t.add_resource(spec.role_id, execution_role(spec.short_name, statements));
 
     let function = Function {
         function_name: spec.name.expr(),
@@ -273,19 +218,127 @@ fn add_function(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>, spec: F
             log_group: Expr::reference(spec.log_group_id),
         }),
     };
+    t.add_resource(
+        spec.function_id,
+        with_function_skips(function, spec.reserved_concurrency),
+    );
+    t.add_resource(spec.invoke_config_id, invoke_config(spec.function_id));
+}
+
+/// The function's log group, with the stage's retention and, when the stage
+/// has one, its key.
+fn add_log_group(
+    t: &mut Template,
+    cfg: &StageConfig,
+    key: Option<&Expr>,
+    log_group_id: &str,
+    name: NamePattern,
+) {
+    let log_group = LogGroup {
+        log_group_name: name.expr(),
+        retention_in_days: cfg.log_retention_days,
+        kms_key_id: key.cloned(),
+    };
+    let log_group = Resource::new(log_group).with_policies(stateful_policy(cfg));
+    t.add_resource(
+        log_group_id,
+        skip_if(log_group, key.is_none(), skips::LOG_GROUP_KEY),
+    );
+}
+
+/// The function's own `statements`, then its log group, the dead-letter
+/// queue and, when the stage has one, the stage's key.
+fn role_statements(
+    mut statements: Vec<Statement>,
+    log_group_id: &str,
+    key: Option<&Expr>,
+) -> Vec<Statement> {
+    statements.push(Statement::allow(
+        "WriteOwnLogs",
+        &["logs:CreateLogStream", "logs:PutLogEvents"],
+        vec![Expr::get_att(log_group_id, "Arn")],
+    ));
+    statements.push(Statement::allow(
+        "OnFailureToDeadLetterQueue",
+        &["sqs:SendMessage"],
+        vec![Expr::get_att(ids::DEAD_LETTER_QUEUE, "Arn")],
+    ));
+    if let Some(key) = key {
+        statements.extend(stage_key_statements(key));
+    }
+    statements
+}
+
+/// DynamoDB and SQS call KMS on the caller's behalf: the role may use the
+/// key only through them (`kms:ViaService`).
+fn stage_key_statements(key: &Expr) -> [Statement; 2] {
+    [
+        Statement::allow(
+            "StageKeyForLedgerTable",
+            &[
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKey",
+                "kms:GenerateDataKeyWithoutPlaintext",
+                "kms:ReEncryptFrom",
+                "kms:ReEncryptTo",
+            ],
+            vec![key.clone()],
+        )
+        .with_condition(
+            "StringEquals",
+            "kms:ViaService",
+            vec![Expr::sub("dynamodb.${AWS::Region}.amazonaws.com")],
+        ),
+        // The on-failure destination sends to the encrypted dead-letter queue.
+        Statement::allow(
+            "StageKeyForDeadLetterQueue",
+            &["kms:Decrypt", "kms:GenerateDataKey"],
+            vec![key.clone()],
+        )
+        .with_condition(
+            "StringEquals",
+            "kms:ViaService",
+            vec![Expr::sub("sqs.${AWS::Region}.amazonaws.com")],
+        ),
+    ]
+}
+
+/// The execution role Lambda assumes, with the least-privilege `statements`.
+fn execution_role(short_name: &str, statements: Vec<Statement>) -> Role {
+    Role {
+        description: format!("Execution role of the {short_name} function."),
+        assume_role_policy_document: PolicyDocument::new(vec![
+            Statement::allow("LambdaAssumesRole", &["sts:AssumeRole"], Vec::new())
+                .for_service("lambda.amazonaws.com"),
+        ]),
+        policies: vec![Policy {
+            policy_name: format!("{short_name}-least-privilege"),
+            policy_document: PolicyDocument::new(statements),
+        }],
+    }
+}
+
+/// The function with the checkov skips of every function, and the
+/// concurrency skip when it reserves none.
+fn with_function_skips(function: Function, reserved_concurrency: Option<u32>) -> Resource {
     let function = Resource::new(function)
         .with_checkov_skip(skips::LAMBDA_DLQ.0, skips::LAMBDA_DLQ.1)
         .with_checkov_skip(skips::LAMBDA_VPC.0, skips::LAMBDA_VPC.1)
         .with_checkov_skip(skips::LAMBDA_ENV_KEY.0, skips::LAMBDA_ENV_KEY.1);
-    let function = skip_if(
+    skip_if(
         function,
-        spec.reserved_concurrency.is_none(),
+        reserved_concurrency.is_none(),
         skips::LAMBDA_CONCURRENCY,
-    );
-    t.add_resource(spec.function_id, function);
+    )
+}
 
-    let invoke_config = EventInvokeConfig {
-        function_name: Expr::reference(spec.function_id),
+/// Lambda's retries of a failed asynchronous invocation, then the
+/// dead-letter queue.
+fn invoke_config(function_id: &str) -> EventInvokeConfig {
+    EventInvokeConfig {
+        function_name: Expr::reference(function_id),
         qualifier: "$LATEST".to_owned(),
         maximum_retry_attempts: ASYNC_INVOKE_RETRY_ATTEMPTS,
         destination_config: DestinationConfig {
@@ -293,6 +346,5 @@ fn add_function(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>, spec: F
                 destination: Expr::get_att(ids::DEAD_LETTER_QUEUE, "Arn"),
             },
         },
-    };
-    t.add_resource(spec.invoke_config_id, invoke_config);
+    }
 }
