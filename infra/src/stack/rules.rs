@@ -19,6 +19,8 @@ use crate::model::{Expr, Resource, Template};
 use crate::names;
 use crate::stage::StageConfig;
 
+/// The bus and its rules, each with its targets (and the permissions of
+/// those invoking a function).
 pub(super) fn add_rules(t: &mut Template) {
     t.add_resource(
         ids::EVENT_BUS,
@@ -26,7 +28,13 @@ pub(super) fn add_rules(t: &mut Template) {
             name: names::EVENT_BUS.expr(),
         },
     );
+    add_ledger_events_rule(t);
+    add_replay_rules(t);
+    add_sweep_schedule_rule(t);
+    add_unrouted_events_rule(t);
+}
 
+fn add_ledger_events_rule(t: &mut Template) {
     let events = Rule {
         name: names::LEDGER_EVENTS_RULE.expr(),
         description: "Ledger events of any source to the handler.".to_owned(),
@@ -44,11 +52,13 @@ pub(super) fn add_rules(t: &mut Template) {
         ids::HANDLER_FUNCTION,
         ids::HANDLER_INVOKE_PERMISSION,
     );
+}
 
-    // One rule per detail-type for its replays only (`cargo xtask replay
-    // --detail-type`): no live event has `replay-name`, and a replay
-    // evaluates only the rules it names, so each sees exactly what a replay
-    // onto it sends; delivered like the ledger-events rule's.
+/// One rule per detail-type for its replays only (`cargo xtask replay
+/// --detail-type`): no live event has `replay-name`, and a replay
+/// evaluates only the rules it names, so each sees exactly what a replay
+/// onto it sends; delivered like the ledger-events rule's.
+fn add_replay_rules(t: &mut Template) {
     for (i, detail_type) in DETAIL_TYPES.iter().enumerate() {
         let replays = Rule {
             name: names::REPLAY_RULES[i].expr(),
@@ -69,7 +79,9 @@ pub(super) fn add_rules(t: &mut Template) {
             ids::REPLAY_PERMISSIONS[i],
         );
     }
+}
 
+fn add_sweep_schedule_rule(t: &mut Template) {
     let schedule = Rule {
         name: names::SWEEP_SCHEDULE_RULE.expr(),
         description: "Runs the sweep every 6 hours.".to_owned(),
@@ -87,11 +99,13 @@ pub(super) fn add_rules(t: &mut Template) {
         ids::SWEEP_FUNCTION,
         ids::SWEEP_INVOKE_PERMISSION,
     );
+}
 
-    // The bus is the reconciler's own: every event the ledger-events rule
-    // does not match is unrouted (a producer's typo, another case, a
-    // `credits.adjusted` no producer may send). It waits in its queue, and
-    // its alarm pages, until someone looks.
+/// The bus is the reconciler's own: every event the ledger-events rule
+/// does not match is unrouted (a producer's typo, another case, a
+/// `credits.adjusted` no producer may send). It waits in its queue, and
+/// its alarm pages, until someone looks.
+fn add_unrouted_events_rule(t: &mut Template) {
     let unrouted = Rule {
         name: names::UNROUTED_EVENTS_RULE.expr(),
         description: "Every other event on the bus (no ledger detail-type) to the unrouted \
