@@ -17,7 +17,43 @@ use crate::model::{Expr, Resource, Template};
 use crate::names::{self, NamePattern};
 use crate::stage::StageConfig;
 
+/// The topic, its policy and subscriptions, and the alarms.
 pub(super) fn add_alerts(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>) {
+    add_topic(t, cfg, key);
+    for subscription in &cfg.alert_subscriptions {
+        t.add_resource(
+            &subscription_id(subscription),
+            Subscription {
+                topic_arn: Expr::reference(ids::OPS_ALERTS_TOPIC),
+                protocol: subscription.protocol,
+                endpoint: subscription.endpoint.clone(),
+            },
+        );
+    }
+    for spec in alarm_specs() {
+        let alarm = Alarm {
+            alarm_name: spec.name.expr(),
+            alarm_description: format!(
+                "{} Runbook: {RUNBOOK_FILE}#{}",
+                spec.description,
+                runbook_anchor(spec.short_name)
+            ),
+            metric: spec.metric,
+            evaluation_periods: 1,
+            datapoints_to_alarm: 1,
+            threshold: spec.threshold,
+            comparison_operator: spec.comparison_operator,
+            treat_missing_data: TreatMissingData::NotBreaching,
+            alarm_actions: vec![Expr::reference(ids::OPS_ALERTS_TOPIC)],
+            ok_actions: vec![Expr::reference(ids::OPS_ALERTS_TOPIC)],
+        };
+        t.add_resource(spec.logical_id, alarm);
+    }
+}
+
+/// The ops-alerts topic and its policy: only this account's CloudWatch
+/// alarms publish, and only over TLS.
+fn add_topic(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>) {
     // With the stage's key, encrypted: its policy lets CloudWatch alarms use
     // it. Never the AWS managed `alias/aws/sns`, which alarms cannot use.
     let topic = Topic {
@@ -50,35 +86,6 @@ pub(super) fn add_alerts(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>
             topics: topic_arn(),
         },
     );
-    for subscription in &cfg.alert_subscriptions {
-        t.add_resource(
-            &subscription_id(subscription),
-            Subscription {
-                topic_arn: Expr::reference(ids::OPS_ALERTS_TOPIC),
-                protocol: subscription.protocol,
-                endpoint: subscription.endpoint.clone(),
-            },
-        );
-    }
-    for spec in alarm_specs() {
-        let alarm = Alarm {
-            alarm_name: spec.name.expr(),
-            alarm_description: format!(
-                "{} Runbook: {RUNBOOK_FILE}#{}",
-                spec.description,
-                runbook_anchor(spec.short_name)
-            ),
-            metric: spec.metric,
-            evaluation_periods: 1,
-            datapoints_to_alarm: 1,
-            threshold: spec.threshold,
-            comparison_operator: spec.comparison_operator,
-            treat_missing_data: TreatMissingData::NotBreaching,
-            alarm_actions: vec![Expr::reference(ids::OPS_ALERTS_TOPIC)],
-            ok_actions: vec![Expr::reference(ids::OPS_ALERTS_TOPIC)],
-        };
-        t.add_resource(spec.logical_id, alarm);
-    }
 }
 
 /// `OpsAlertsSubscription` + 8 hex digits of FNV-1a over protocol and
@@ -138,7 +145,16 @@ struct AlarmSpec {
     threshold: f64,
 }
 
+/// Every alarm, in [`names::ALARMS`] order.
 fn alarm_specs() -> Vec<AlarmSpec> {
+    let mut specs = failure_alarm_specs();
+    specs.extend(ledger_and_traffic_alarm_specs());
+    specs
+}
+
+/// Failures: the handler's and the sweep's errors, and what landed in the
+/// dead-letter queue.
+fn failure_alarm_specs() -> Vec<AlarmSpec> {
     use ComparisonOperator::{GreaterThanOrEqualToThreshold, GreaterThanThreshold};
     vec![
         AlarmSpec {
@@ -169,6 +185,14 @@ fn alarm_specs() -> Vec<AlarmSpec> {
             comparison_operator: GreaterThanThreshold,
             threshold: 0.0,
         },
+    ]
+}
+
+/// What the ledger and the traffic show: drift and conflicting events in
+/// the ledger, throttled invocations, unrouted events.
+fn ledger_and_traffic_alarm_specs() -> Vec<AlarmSpec> {
+    use ComparisonOperator::GreaterThanThreshold;
+    vec![
         AlarmSpec {
             logical_id: ids::LEDGER_DRIFT_ALARM,
             short_name: "drift",
