@@ -36,70 +36,89 @@ pub(super) fn add_dashboard(t: &mut Template) {
 
 /// The widgets, two per row, the alarms on top.
 fn dashboard_body() -> DashboardBody {
-    let stage = || (metrics::STAGE_DIMENSION, Expr::reference(params::STAGE));
-    let custom =
-        |metric: &str| MetricLine::new(metrics::NAMESPACE, metric, vec![stage()]).labelled(metric);
-    let by_outcome = |metric: &str| -> Vec<MetricLine> {
-        OUTCOMES
-            .iter()
-            .map(|outcome| {
-                MetricLine::new(
-                    metrics::NAMESPACE,
-                    metric,
-                    vec![stage(), (metrics::OUTCOME_DIMENSION, Expr::lit(*outcome))],
-                )
-                .labelled(*outcome)
-            })
-            .collect()
-    };
-    let functions = [
-        ("handler", names::HANDLER_FUNCTION),
-        ("sweep", names::SWEEP_FUNCTION),
-    ];
-    let lambda = |metric: &str, stat: Option<&str>| -> Vec<MetricLine> {
-        functions
-            .iter()
-            .map(|(short, name)| {
-                let line =
-                    MetricLine::new("AWS/Lambda", metric, vec![("FunctionName", name.expr())]);
-                match stat {
-                    Some(stat) => line.with_stat(stat).labelled(format!("{short} {stat}")),
-                    None => line.labelled(format!("{short} {metric}")),
-                }
-            })
-            .collect()
-    };
-    let queue = |label: &str, name: NamePattern| {
-        MetricLine::new(
-            "AWS/SQS",
-            "ApproximateNumberOfMessagesVisible",
-            vec![("QueueName", name.expr())],
-        )
-        .labelled(label)
-    };
-    let rule = |label: &str, name: NamePattern| {
-        MetricLine::new(
-            "AWS/Events",
-            "MatchedEvents",
-            vec![
-                ("EventBusName", names::EVENT_BUS.expr()),
-                ("RuleName", name.expr()),
-            ],
-        )
-        .labelled(label)
-    };
-    let graphs: Vec<(&str, &str, u32, Vec<MetricLine>)> = vec![
-        (
-            "Events by outcome",
-            "Sum",
-            FIVE_MINUTES,
-            by_outcome(metrics::EVENTS),
-        ),
-        (
-            "Replayed events by outcome",
-            "Sum",
-            FIVE_MINUTES,
-            [
+    let mut widgets = vec![alarms_widget()];
+    for (i, graph) in graphs().into_iter().enumerate() {
+        widgets.push(graph_widget(i, graph));
+    }
+    DashboardBody {
+        start: "-PT24H".to_owned(),
+        widgets,
+    }
+}
+
+/// Every alarm of the stage, across the top.
+fn alarms_widget() -> Widget {
+    Widget {
+        widget_type: WidgetType::Alarm,
+        x: 0,
+        y: 0,
+        width: 24,
+        height: 4,
+        properties: WidgetProperties::Alarm(AlarmWidget {
+            title: "Alarms".to_owned(),
+            alarms: names::ALARMS
+                .iter()
+                .map(|(_, name)| name.arn("cloudwatch", "alarm:"))
+                .collect(),
+        }),
+    }
+}
+
+/// The `i`th graph's widget, under the alarms, two per row.
+fn graph_widget(i: usize, graph: Graph) -> Widget {
+    let (column, row) = (i % 2, i / 2);
+    Widget {
+        widget_type: WidgetType::Metric,
+        x: u32::try_from(column).unwrap_or_default() * 12,
+        y: 4 + u32::try_from(row).unwrap_or_default() * 6,
+        width: 12,
+        height: 6,
+        properties: WidgetProperties::Metric(MetricWidget {
+            title: graph.title.to_owned(),
+            region: Expr::reference("AWS::Region"),
+            view: "timeSeries",
+            stacked: false,
+            period: graph.period,
+            stat: graph.stat.to_owned(),
+            metrics: graph.metrics,
+        }),
+    }
+}
+
+/// One graph: its title, default statistic, period (seconds) and lines.
+struct Graph {
+    title: &'static str,
+    stat: &'static str,
+    period: u32,
+    metrics: Vec<MetricLine>,
+}
+
+/// The graphs in reading order, one row of two each.
+fn graphs() -> Vec<Graph> {
+    [
+        outcome_graphs(),
+        function_graphs(),
+        queue_and_rule_graphs(),
+        sweep_and_conflict_graphs(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+fn outcome_graphs() -> [Graph; 2] {
+    [
+        Graph {
+            title: "Events by outcome",
+            stat: "Sum",
+            period: FIVE_MINUTES,
+            metrics: by_outcome(metrics::EVENTS),
+        },
+        Graph {
+            title: "Replayed events by outcome",
+            stat: "Sum",
+            period: FIVE_MINUTES,
+            metrics: [
                 by_outcome(metrics::REPLAYED_EVENTS),
                 vec![
                     MetricLine::new(
@@ -117,46 +136,61 @@ fn dashboard_body() -> DashboardBody {
                 ],
             ]
             .concat(),
-        ),
-        (
-            "Errors and throttles",
-            "Sum",
-            FIVE_MINUTES,
-            [lambda("Errors", None), lambda("Throttles", None)].concat(),
-        ),
-        (
-            "Duration p50 / p99 (ms)",
-            "p50",
-            FIVE_MINUTES,
-            [
+        },
+    ]
+}
+
+fn function_graphs() -> [Graph; 2] {
+    [
+        Graph {
+            title: "Errors and throttles",
+            stat: "Sum",
+            period: FIVE_MINUTES,
+            metrics: [lambda("Errors", None), lambda("Throttles", None)].concat(),
+        },
+        Graph {
+            title: "Duration p50 / p99 (ms)",
+            stat: "p50",
+            period: FIVE_MINUTES,
+            metrics: [
                 lambda("Duration", Some("p50")),
                 lambda("Duration", Some("p99")),
             ]
             .concat(),
-        ),
-        (
-            "Queue depth",
-            "Maximum",
-            FIVE_MINUTES,
-            vec![
+        },
+    ]
+}
+
+fn queue_and_rule_graphs() -> [Graph; 2] {
+    [
+        Graph {
+            title: "Queue depth",
+            stat: "Maximum",
+            period: FIVE_MINUTES,
+            metrics: vec![
                 queue("dead-letter queue", names::DEAD_LETTER_QUEUE),
                 queue("unrouted queue", names::UNROUTED_QUEUE),
             ],
-        ),
-        (
-            "Rule matches (unrouted: no ledger detail-type)",
-            "Sum",
-            FIVE_MINUTES,
-            vec![
+        },
+        Graph {
+            title: "Rule matches (unrouted: no ledger detail-type)",
+            stat: "Sum",
+            period: FIVE_MINUTES,
+            metrics: vec![
                 rule("unrouted events", names::UNROUTED_EVENTS_RULE),
                 rule("ledger events", names::LEDGER_EVENTS_RULE),
             ],
-        ),
-        (
-            "Sweep: stragglers, expired, drift",
-            "Maximum",
-            3_600,
-            [
+        },
+    ]
+}
+
+fn sweep_and_conflict_graphs() -> [Graph; 2] {
+    [
+        Graph {
+            title: "Sweep: stragglers, expired, drift",
+            stat: "Maximum",
+            period: 3_600,
+            metrics: [
                 metrics::STRAGGLERS,
                 metrics::STRAGGLER_CREDITS,
                 metrics::EXPIRED,
@@ -164,52 +198,80 @@ fn dashboard_body() -> DashboardBody {
             ]
             .map(custom)
             .to_vec(),
-        ),
-        (
-            "Conflicts",
-            "Sum",
-            FIVE_MINUTES,
-            [metrics::CONFLICTS, metrics::SWEEP_CONFLICTS]
+        },
+        Graph {
+            title: "Conflicts",
+            stat: "Sum",
+            period: FIVE_MINUTES,
+            metrics: [metrics::CONFLICTS, metrics::SWEEP_CONFLICTS]
                 .map(custom)
                 .to_vec(),
-        ),
+        },
+    ]
+}
+
+/// The custom metrics' stage dimension, for this stage.
+fn stage() -> (&'static str, Expr) {
+    (metrics::STAGE_DIMENSION, Expr::reference(params::STAGE))
+}
+
+/// One of the functions' custom metrics, labelled with its name.
+fn custom(metric: &str) -> MetricLine {
+    MetricLine::new(metrics::NAMESPACE, metric, vec![stage()]).labelled(metric)
+}
+
+/// A custom metric, one line per outcome.
+fn by_outcome(metric: &str) -> Vec<MetricLine> {
+    OUTCOMES
+        .iter()
+        .map(|outcome| {
+            MetricLine::new(
+                metrics::NAMESPACE,
+                metric,
+                vec![stage(), (metrics::OUTCOME_DIMENSION, Expr::lit(*outcome))],
+            )
+            .labelled(*outcome)
+        })
+        .collect()
+}
+
+/// A Lambda metric, one line per function; `stat` overrides the graph's.
+fn lambda(metric: &str, stat: Option<&str>) -> Vec<MetricLine> {
+    let functions = [
+        ("handler", names::HANDLER_FUNCTION),
+        ("sweep", names::SWEEP_FUNCTION),
     ];
-    let alarms = Widget {
-        widget_type: WidgetType::Alarm,
-        x: 0,
-        y: 0,
-        width: 24,
-        height: 4,
-        properties: WidgetProperties::Alarm(AlarmWidget {
-            title: "Alarms".to_owned(),
-            alarms: names::ALARMS
-                .iter()
-                .map(|(_, name)| name.arn("cloudwatch", "alarm:"))
-                .collect(),
-        }),
-    };
-    let mut widgets = vec![alarms];
-    for (i, (title, stat, period, metrics)) in graphs.into_iter().enumerate() {
-        let (column, row) = (i % 2, i / 2);
-        widgets.push(Widget {
-            widget_type: WidgetType::Metric,
-            x: u32::try_from(column).unwrap_or_default() * 12,
-            y: 4 + u32::try_from(row).unwrap_or_default() * 6,
-            width: 12,
-            height: 6,
-            properties: WidgetProperties::Metric(MetricWidget {
-                title: title.to_owned(),
-                region: Expr::reference("AWS::Region"),
-                view: "timeSeries",
-                stacked: false,
-                period,
-                stat: stat.to_owned(),
-                metrics,
-            }),
-        });
-    }
-    DashboardBody {
-        start: "-PT24H".to_owned(),
-        widgets,
-    }
+    functions
+        .iter()
+        .map(|(short, name)| {
+            let line = MetricLine::new("AWS/Lambda", metric, vec![("FunctionName", name.expr())]);
+            match stat {
+                Some(stat) => line.with_stat(stat).labelled(format!("{short} {stat}")),
+                None => line.labelled(format!("{short} {metric}")),
+            }
+        })
+        .collect()
+}
+
+/// The messages waiting in a queue.
+fn queue(label: &str, name: NamePattern) -> MetricLine {
+    MetricLine::new(
+        "AWS/SQS",
+        "ApproximateNumberOfMessagesVisible",
+        vec![("QueueName", name.expr())],
+    )
+    .labelled(label)
+}
+
+/// The events a rule on the stage's bus matched.
+fn rule(label: &str, name: NamePattern) -> MetricLine {
+    MetricLine::new(
+        "AWS/Events",
+        "MatchedEvents",
+        vec![
+            ("EventBusName", names::EVENT_BUS.expr()),
+            ("RuleName", name.expr()),
+        ],
+    )
+    .labelled(label)
 }
