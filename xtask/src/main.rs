@@ -1,15 +1,22 @@
-//! `cargo xtask <command>`: the project's developer and operator CLI.
+//! `cargo xtask <command>`: the project's operator and developer CLI.
 //!
-//! Everything a newcomer or an operator runs goes through here, so that the
-//! README's commands work on a fresh machine: the Python tools are installed
-//! into `.venv` on demand, emulators are started and stopped by the command
-//! that needs them.
+//! This binary parses the command line and dispatches, nothing else. The
+//! operator's commands (deploy, status, ledger, dlq, …) are the `operator`
+//! library's; the developer's tasks (test, run, moto, simulate, bench) are
+//! the `xtask-dev` binary's, which this one builds and runs: they use the
+//! testkit (emulator, fault proxy, simulator), which the operator's binary
+//! never compiles. Everything a newcomer or an operator runs goes through
+//! here, so that the README's commands work on a fresh machine: the Python
+//! tools are installed into `.venv` on demand, emulators are started and
+//! stopped by the command that needs them.
+
+mod dev;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xtask::deploy::cli as deploy;
-use xtask::{bench, dlq, ledger, logs, replay, run, sim, smoke, status, sweep, synth, test, tools};
+use operator::deploy::cli as deploy;
+use operator::{dlq, ledger, logs, replay, smoke, status, sweep, synth, tools};
 
 #[derive(Parser)]
 #[command(
@@ -33,12 +40,15 @@ enum Cmd {
     )]
     Tools,
     /// Run every test: installs the tools, starts a moto server, builds, tests, lints, stops.
-    Test(test::Args),
+    #[command(disable_help_flag = true)]
+    Test(dev::Forward),
     /// The main job, locally: start moto, create the ledger, feed an event stream
     /// through the handler, print the balances.
-    Run(run::RunArgs),
+    #[command(disable_help_flag = true)]
+    Run(dev::Forward),
     /// Start a moto server on 127.0.0.1 and keep it running (for `cargo lambda watch`).
-    Moto(run::MotoArgs),
+    #[command(disable_help_flag = true)]
+    Moto(dev::Forward),
     /// Write a stage's CloudFormation template (deterministic, offline).
     Synth(synth::Args),
     /// Show what a deploy of a stage would change (a change set, then deleted).
@@ -69,21 +79,24 @@ enum Cmd {
     Logs(logs::Args),
     /// An account's statement, a job's history, or a correction (adjustment).
     Ledger(ledger::Args),
-    /// Invoke the deployed sweep (SPEC §5) and print its report.
+    /// Invoke the deployed sweep and print its report.
     Sweep(sweep::Args),
     /// Replay a window of the archived ledger events onto the handler's rule.
     Replay(replay::Args),
     /// Run the simulator: random histories through concurrent handlers and
     /// sweeps, under DynamoDB's real semantics and random faults, checked
     /// against the invariants and an independent oracle.
-    Simulate(sim::Args),
+    #[command(disable_help_flag = true)]
+    Simulate(dev::Forward),
     /// Print the figures (requests and capacity per event, core CPU time,
     /// cold start, package sizes, the sweep's reads, a busy account) and
     /// write target/bench/bench.json.
-    Bench(bench::Args),
+    #[command(disable_help_flag = true)]
+    Bench(dev::Forward),
     /// Print figures: synth time of every stage, first deploy vs no-op
     /// redeploy against a fresh moto server.
-    BenchDeploy(bench::deploy::Args),
+    #[command(disable_help_flag = true)]
+    BenchDeploy(dev::Forward),
 }
 
 /// A failed command prints one line (what went wrong, what to do), also when
@@ -97,7 +110,7 @@ fn main() -> ExitCode {
         // commands); errors capture a backtrace from here on.
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "1") };
     }
-    match dispatch(cli) {
+    match dispatch(cli.command, verbose) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -110,13 +123,16 @@ fn main() -> ExitCode {
 }
 
 /// Runs the command: its exit code (2: it ran, and a person is needed).
-fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+fn dispatch(command: Cmd, verbose: bool) -> anyhow::Result<ExitCode> {
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
-    match cli.command {
+    match command {
         Cmd::Tools => done(tools::ensure().map(|_| ())),
-        Cmd::Test(args) => done(test::run(args)),
-        Cmd::Run(args) => done(run::run(args)),
-        Cmd::Moto(args) => done(run::moto(args)),
+        Cmd::Test(args) => dev::run("test", args, verbose),
+        Cmd::Run(args) => dev::run("run", args, verbose),
+        Cmd::Moto(args) => dev::run("moto", args, verbose),
+        Cmd::Simulate(args) => dev::run("simulate", args, verbose),
+        Cmd::Bench(args) => dev::run("bench", args, verbose),
+        Cmd::BenchDeploy(args) => dev::run("bench-deploy", args, verbose),
         Cmd::Synth(args) => done(synth::run(args)),
         Cmd::Diff(args) => deploy::diff(args),
         Cmd::Deploy(args) => done(deploy::deploy(args)),
@@ -132,8 +148,5 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Ledger(args) => ledger::run(args),
         Cmd::Sweep(args) => sweep::run(args),
         Cmd::Replay(args) => replay::run(args),
-        Cmd::Simulate(args) => done(sim::command(args)),
-        Cmd::Bench(args) => done(bench::run(args)),
-        Cmd::BenchDeploy(args) => done(bench::deploy::run(args)),
     }
 }

@@ -11,8 +11,22 @@ use std::process::{Command, Output};
 
 fn xtask(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-    cmd.args(args);
+    cmd.args(args).env("XTASK_DEV", dev_binary());
     cmd
+}
+
+/// The developer tasks' binary, which `cargo xtask` runs for `test`, `run`,
+/// `simulate`…: built next to `xtask` by the workspace's test build
+/// (`cargo xtask test`, `cargo test --workspace`).
+fn dev_binary() -> std::path::PathBuf {
+    let xtask = std::path::Path::new(env!("CARGO_BIN_EXE_xtask"));
+    let dev = xtask.with_file_name("xtask-dev");
+    assert!(
+        dev.is_file(),
+        "{} is missing: build it (`cargo build -p xtask-dev`) or run the workspace's tests",
+        dev.display()
+    );
+    dev
 }
 
 fn text(out: &Output) -> (String, String) {
@@ -59,6 +73,10 @@ fn help_says_cargo_xtask_and_every_command_ends_with_examples() {
     let paths = command_paths();
     let joined: Vec<String> = paths.iter().map(|p| p.join(" ")).collect();
     for expected in [
+        "test",
+        "run",
+        "simulate",
+        "bench",
         "deploy",
         "diff",
         "destroy",

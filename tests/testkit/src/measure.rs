@@ -1,0 +1,501 @@
+//! The ledger's workloads measured against the emulator (what `cargo xtask
+//! bench` prints and the big-account test holds flat): requests and capacity per
+//! event by outcome (cold and warm instance, at 0 and 1,000 open holds on
+//! the account), the sweep's reads beside thousands of settled jobs, and a
+//! busy account written by many instances at once.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+use reconciler::config::{StragglerAction, SweepConfig};
+use reconciler::store::items::{AccountItem, EntryItem, JobItem, to_item};
+use reconciler::store::keys::Item;
+use reconciler::store::size::{item_size, read_units, write_units};
+use reconciler::store::{Ledger, now_ms};
+use reconciler::sweep::{Sweep, SweepInput, Tuning};
+use reconciler_core::contract::table::OPEN_INDEX_PARTITION_KEY;
+use reconciler_core::event::Event;
+use reconciler_core::ledger::{Account, Entry, EntryKind, Job, JobStatus};
+use serde_json::Value;
+
+use crate::capture::{Capture, Exchange};
+use crate::emulator::proxy::{Proxy, Semantics};
+
+/// Capacity one event consumed, by DynamoDB's item-size rules.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Units {
+    /// Write units of the table's items (transactional writes count double).
+    pub wcu: u32,
+    /// Write units of the `open-items` index (an item entering or leaving it).
+    pub index_wcu: u32,
+    /// Read units (transactional reads count double).
+    pub rcu: u32,
+}
+
+/// A client to `endpoint` whose requests are captured.
+pub async fn captured_client(endpoint: &str) -> (Client, Capture) {
+    let capture = Capture::default();
+    let sdk = crate::emulator::sdk_config(endpoint).await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(capture.clone())
+        .build();
+    (Client::from_conf(conf), capture)
+}
+
+/// The `pk`/`sk` of an item or key in DynamoDB's JSON wire form.
+fn wire_key(v: &Value) -> Option<Item> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use reconciler_core::contract::table::{PARTITION_KEY, SORT_KEY};
+    let s = |name: &str| v.get(name)?.get("S")?.as_str().map(str::to_owned);
+    Some(Item::from([
+        (
+            PARTITION_KEY.to_owned(),
+            AttributeValue::S(s(PARTITION_KEY)?),
+        ),
+        (SORT_KEY.to_owned(), AttributeValue::S(s(SORT_KEY)?)),
+    ]))
+}
+
+async fn size_now(direct: &Client, table: &str, key: Item) -> usize {
+    direct
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(true)
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.item)
+        .map_or(0, |i| item_size(&i))
+}
+
+/// The capacity of what `exchanges` wrote and read, from the items as they
+/// are after them (an update is charged on the larger of its item before
+/// and after; the two differ by a few bytes of status here). A condition
+/// check is charged as a transactional write.
+pub async fn units(direct: &Client, table: &str, exchanges: &[Exchange]) -> Units {
+    let mut u = Units::default();
+    for x in exchanges {
+        match x.operation.as_str() {
+            "TransactWriteItems" => {
+                for action in x.request["TransactItems"].as_array().into_iter().flatten() {
+                    let Some((kind, inner)) = action.as_object().and_then(|o| o.iter().next())
+                    else {
+                        continue;
+                    };
+                    let key = if kind == "Put" {
+                        wire_key(&inner["Item"])
+                    } else {
+                        wire_key(&inner["Key"])
+                    };
+                    let Some(key) = key else { continue };
+                    let size = size_now(direct, table, key).await;
+                    u.wcu += write_units(size, true);
+                    let enters =
+                        kind == "Put" && inner["Item"].get(OPEN_INDEX_PARTITION_KEY).is_some();
+                    let leaves = kind == "Update"
+                        && inner["UpdateExpression"].as_str().is_some_and(|e| {
+                            e.contains("REMOVE")
+                                && e.contains(&format!("#{OPEN_INDEX_PARTITION_KEY}"))
+                        });
+                    // A cancelled transaction writes nothing (its index
+                    // entries neither); its items are still charged here,
+                    // conservatively, as if written.
+                    if (enters || leaves) && !x.refused {
+                        u.index_wcu += 1;
+                    }
+                }
+            }
+            "TransactGetItems" => {
+                for action in x.request["TransactItems"].as_array().into_iter().flatten() {
+                    if let Some(key) = wire_key(&action["Get"]["Key"]) {
+                        u.rcu += read_units(size_now(direct, table, key).await, true);
+                    }
+                }
+            }
+            "PutItem" => {
+                if let Some(key) = wire_key(&x.request["Item"]) {
+                    u.wcu += write_units(size_now(direct, table, key).await, false);
+                }
+                u.index_wcu += u32::from(x.request["Item"].get(OPEN_INDEX_PARTITION_KEY).is_some());
+            }
+            "GetItem" | "Query" | "BatchGetItem" => {
+                u.rcu += read_units(x.response_bytes, false);
+            }
+            _ => {}
+        }
+    }
+    u
+}
+
+/// One measured event.
+#[derive(Clone, Debug)]
+pub struct Measured {
+    pub outcome: String,
+    pub requests: usize,
+    pub units: Units,
+}
+
+/// Writes items with `BatchWriteItem` (25 at a time).
+pub async fn batch_put(client: &Client, table: &str, items: Vec<Item>) -> anyhow::Result<()> {
+    for chunk in items.chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|item| {
+                WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(item.clone()))
+                            .build()
+                            .expect("an item is set"),
+                    )
+                    .build()
+            })
+            .collect();
+        let mut pending = Some(writes);
+        while let Some(writes) = pending.take() {
+            let out = client
+                .batch_write_item()
+                .request_items(table, writes)
+                .send()
+                .await?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut u| u.remove(table))
+                .filter(|w| !w.is_empty());
+        }
+    }
+    Ok(())
+}
+
+/// An account with `holds` open holds of 10 credits (HELD jobs, their hold
+/// entries, the account), consistent with the ledger's invariants, written
+/// directly: what thousands of `video.requested` would leave.
+pub async fn seed_account(
+    client: &Client,
+    table: &str,
+    account_id: &str,
+    holds: usize,
+    credits: i64,
+) -> anyhow::Result<()> {
+    let mut items = Vec::with_capacity(2 * holds + 2);
+    let mut account = Account::new(account_id);
+    let mut entry = |kind, key: String, amount: i64, available: i64, held: i64, granted: i64| {
+        account.available += available;
+        account.held += held;
+        account.granted += granted;
+        account.seq += 1;
+        Entry {
+            account_id: account_id.to_owned(),
+            seq: account.seq,
+            kind,
+            key,
+            amount,
+            available_delta: available,
+            held_delta: held,
+            granted_delta: granted,
+            debited_delta: 0,
+            adjusted_delta: 0,
+            overdraft: 0,
+            available_after: account.available,
+            held_after: account.held,
+            event_id: "seed".into(),
+            at_ms: 1,
+        }
+    };
+    let grant = entry(
+        EntryKind::Grant,
+        format!("grant:seed-{account_id}"),
+        credits,
+        credits,
+        0,
+        credits,
+    );
+    items.push(to_item(&EntryItem::new(&grant)));
+    for n in 0..holds {
+        let job_id = format!("{account_id}-open-{n:06}");
+        let hold = entry(
+            EntryKind::Hold,
+            format!("job:{job_id}:hold"),
+            10,
+            -10,
+            10,
+            0,
+        );
+        let job = Job {
+            job_id,
+            account_id: account_id.to_owned(),
+            status: JobStatus::Held,
+            requested: Some(10),
+            hold: Some(10),
+            debited: None,
+            reason: None,
+            entries: vec![hold.seq],
+        };
+        items.push(to_item(&JobItem::new(&job, "seed", now_ms())));
+        items.push(to_item(&EntryItem::new(&hold)));
+    }
+    items.push(to_item(&AccountItem::new(&account, now_ms())));
+    batch_put(client, table, items).await
+}
+
+/// Requests and capacity of each outcome on an account with `holds` open
+/// holds: a warm instance (which knows the account and the jobs it held),
+/// and a cold one (a fresh instance per event).
+pub async fn per_outcome(
+    endpoint: &str,
+    holds: usize,
+) -> anyhow::Result<BTreeMap<(String, &'static str), Measured>> {
+    let direct = Client::new(&crate::emulator::sdk_config(endpoint).await);
+    let table = format!("bench-{holds}-{:06x}", fastrand::u32(..));
+    reconciler::store::schema::create_table(&direct, &table)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let account = "big";
+    seed_account(&direct, &table, account, holds, 1_000_000).await?;
+    let (client, capture) = captured_client(endpoint).await;
+    let grant = |id: &str, c| Event::Granted {
+        grant_id: id.into(),
+        account_id: account.into(),
+        credits: c,
+    };
+    let req = |job: &str, c| Event::Requested {
+        job_id: job.into(),
+        account_id: account.into(),
+        credits: c,
+    };
+    let rendered = |job: &str, c| Event::Rendered {
+        job_id: job.into(),
+        account_id: account.into(),
+        credits: c,
+    };
+    let failed = |job: &str| Event::Failed {
+        job_id: job.into(),
+        account_id: account.into(),
+        reason: None,
+    };
+    let mut results = BTreeMap::new();
+    for warmth in ["warm", "cold"] {
+        let warm = Ledger::new(client.clone(), table.clone());
+        // Prime the warm instance: it knows the account, and holds two jobs.
+        let tag = warmth;
+        warm.apply(&grant(&format!("prime-{tag}"), 1), "p").await?;
+        warm.apply(&req(&format!("{tag}-debit"), 10), "p").await?;
+        warm.apply(&req(&format!("{tag}-refund"), 10), "p").await?;
+        let scenarios: Vec<(&str, Event)> = vec![
+            ("grant", grant(&format!("g-{tag}"), 5)),
+            ("hold", req(&format!("{tag}-new"), 10)),
+            ("debit", rendered(&format!("{tag}-debit"), 12)),
+            ("refund", failed(&format!("{tag}-refund"))),
+            ("rejected", req(&format!("{tag}-too-big"), 1_000_000_000)),
+            ("duplicate", grant(&format!("g-{tag}"), 5)),
+            ("conflict", grant(&format!("g-{tag}"), 6)),
+        ];
+        for (name, event) in scenarios {
+            capture.take();
+            let applied = if warmth == "warm" {
+                warm.apply(&event, "bench").await?
+            } else {
+                Ledger::new(client.clone(), table.clone())
+                    .apply(&event, "bench")
+                    .await?
+            };
+            let exchanges = capture.take();
+            let units = units(&direct, &table, &exchanges).await;
+            results.insert(
+                (
+                    name.to_owned(),
+                    if warmth == "warm" { "warm" } else { "cold" },
+                ),
+                Measured {
+                    outcome: applied.outcome.as_str().to_owned(),
+                    requests: exchanges.len(),
+                    units,
+                },
+            );
+        }
+    }
+    Ok(results)
+}
+
+/// The sweep's reads on a table holding `settled` settled jobs (and ten
+/// accounts with history), with 5 stragglers on 3 accounts: requests and
+/// response bytes by operation.
+pub async fn sweep_reads(
+    endpoint: &str,
+    settled: usize,
+) -> anyhow::Result<(usize, usize, BTreeMap<String, usize>)> {
+    let direct = Client::new(&crate::emulator::sdk_config(endpoint).await);
+    let table = format!("bench-sweep-{settled}-{:06x}", fastrand::u32(..));
+    reconciler::store::schema::create_table(&direct, &table)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let items: Vec<Item> = (0..settled)
+        .map(|i| {
+            let job = Job {
+                job_id: format!("settled-{i:06}"),
+                account_id: format!("old-{:02}", i % 10),
+                status: JobStatus::Debited,
+                requested: Some(10),
+                hold: Some(10),
+                debited: Some(10),
+                reason: None,
+                entries: vec![1, 2],
+            };
+            to_item(&JobItem::new(&job, "seed", 1_000))
+        })
+        .collect();
+    batch_put(&direct, &table, items).await?;
+    let old = Ledger::new(direct.clone(), table.clone()).with_clock(|| now_ms() - 7 * 3_600_000);
+    for (account, holds) in [("s1", 2), ("s2", 2), ("s3", 1)] {
+        old.apply(
+            &Event::Granted {
+                grant_id: format!("g-{account}"),
+                account_id: account.into(),
+                credits: 100,
+            },
+            "seed",
+        )
+        .await?;
+        for h in 0..holds {
+            old.apply(
+                &Event::Requested {
+                    job_id: format!("{account}-j{h}"),
+                    account_id: account.into(),
+                    credits: 10,
+                },
+                "seed",
+            )
+            .await?;
+        }
+    }
+    let (client, capture) = captured_client(endpoint).await;
+    let config = SweepConfig {
+        stage: "bench".into(),
+        table: table.clone(),
+        hold_timeout_seconds: 6 * 3600,
+        straggler_action: StragglerAction::Expire,
+        summarizer: None,
+    };
+    let sweep = Sweep::new(Ledger::new(client, table.clone()), &config, None).with_tuning(Tuning {
+        conflict_settle: Duration::ZERO,
+        ..Tuning::default()
+    });
+    capture.take();
+    let report = sweep
+        .run(&SweepInput::default(), now_ms() + 300_000, "bench")
+        .await?;
+    anyhow::ensure!(report.expired == 5, "the sweep expired {}", report.expired);
+    let exchanges = capture.take();
+    let bytes = exchanges.iter().map(|x| x.response_bytes).sum();
+    let mut by_operation = BTreeMap::new();
+    for x in &exchanges {
+        *by_operation.entry(x.operation.clone()).or_default() += 1;
+    }
+    Ok((exchanges.len(), bytes, by_operation))
+}
+
+/// What a burst on one account from several instances did.
+#[derive(Clone, Debug)]
+pub struct Busy {
+    pub per_second: f64,
+    pub attempts_p50: u32,
+    pub attempts_p99: u32,
+    pub failures: usize,
+    /// DynamoDB requests per committed event, every read and every
+    /// cancelled transaction included (DynamoDB charges a cancelled
+    /// transaction's capacity too): what contention costs.
+    pub requests_per_event: f64,
+}
+
+/// `events` events on one account (holds and their debits) from
+/// `instances` concurrent instances, through the proxy with DynamoDB's
+/// semantics and `latency` per request.
+pub async fn busy_account(
+    endpoint: &str,
+    instances: usize,
+    events: usize,
+    latency: Duration,
+) -> anyhow::Result<Busy> {
+    let direct = Client::new(&crate::emulator::sdk_config(endpoint).await);
+    let table = format!("bench-busy-{instances}-{:06x}", fastrand::u32(..));
+    reconciler::store::schema::create_table(&direct, &table)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let proxy = Proxy::start(endpoint).await.with_semantics(Semantics {
+        conflicts: true,
+        conflict_window: latency,
+        tokens: true,
+        limits: true,
+        latency,
+    });
+    let client = Client::new(&crate::emulator::sdk_config(&proxy.endpoint).await);
+    Ledger::new(client.clone(), table.clone())
+        .apply(
+            &Event::Granted {
+                grant_id: "busy-funds".into(),
+                account_id: "busy".into(),
+                credits: 1_000_000_000,
+            },
+            "seed",
+        )
+        .await?;
+    // Each job's request and render go to random instances, in order.
+    let mut queues: Vec<Vec<Event>> = vec![Vec::new(); instances];
+    for n in 0..events / 2 {
+        let job = format!("busy-{n:05}");
+        queues[fastrand::usize(..instances)].push(Event::Requested {
+            job_id: job.clone(),
+            account_id: "busy".into(),
+            credits: 10,
+        });
+        queues[fastrand::usize(..instances)].push(Event::Rendered {
+            job_id: job,
+            account_id: "busy".into(),
+            credits: 9,
+        });
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for queue in queues {
+        let ledger = Ledger::new(client.clone(), table.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut attempts = Vec::new();
+            let mut failures = 0;
+            for event in queue {
+                match ledger.apply(&event, "busy").await {
+                    Ok(applied) => attempts.push(applied.attempts),
+                    Err(_) => failures += 1,
+                }
+            }
+            (attempts, failures)
+        }));
+    }
+    let mut attempts = Vec::new();
+    let mut failures = 0;
+    for task in tasks {
+        let (a, f) = task.await?;
+        attempts.extend(a);
+        failures += f;
+    }
+    let elapsed = started.elapsed();
+    attempts.sort_unstable();
+    let pct = |p: f64| {
+        attempts
+            .get(((attempts.len() as f64 * p).ceil() as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(0)
+    };
+    let counts = proxy.counts();
+    let sent = counts.get("forwarded").copied().unwrap_or(0)
+        + counts.get("conflict").copied().unwrap_or(0);
+    Ok(Busy {
+        per_second: attempts.len() as f64 / elapsed.as_secs_f64(),
+        attempts_p50: pct(0.50),
+        attempts_p99: pct(0.99),
+        failures,
+        requests_per_event: sent as f64 / attempts.len().max(1) as f64,
+    })
+}

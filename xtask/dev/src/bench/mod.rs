@@ -1,0 +1,439 @@
+//! `cargo xtask bench`: the figures, printed as a table (each beside its
+//! target) and written to `target/bench/bench.json` so runs can be
+//! compared. Figures, not timed tests: machines differ. It starts its own
+//! moto server and builds the release Lambdas (cargo-lambda) the first time.
+//!
+//! - AWS requests per event by outcome, cold and warm instance;
+//! - capacity (WCU, RCU) per event by outcome at 0 and 1,000 open holds on
+//!   the account (and 100,000 with `--full`);
+//! - CPU time of the pure core per event (`cargo bench -p reconciler-core`);
+//! - the handler's latency per event and the functions' cold start beside a
+//!   bare `lambda_runtime` function, from the release binaries;
+//! - release package size per function; synth time per stage;
+//! - the sweep's reads beside 1,000 and 10,000 (`--full`: 100,000) settled jobs;
+//! - a busy account: 1,000 events from 1, 4 and 16 instances through the
+//!   proxy with DynamoDB's semantics and 5 ms per request.
+//!
+//! `cargo xtask bench-deploy` measures deploys.
+
+mod binaries;
+pub(crate) mod deploy;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use infra::{Architecture, Stage};
+use serde_json::{Value, json};
+use testkit::measure;
+
+use testkit::emulator::moto::Moto;
+
+/// `cargo xtask bench`.
+#[derive(clap::Args)]
+#[command(
+    after_help = "Examples:\n  cargo xtask bench\n  cargo xtask bench --quick\n  cargo xtask bench --full"
+)]
+pub(crate) struct Args {
+    /// Skip the release build and what needs it (cold start, latency, sizes).
+    #[arg(long)]
+    quick: bool,
+    /// Also measure 100,000 open holds and 100,000 settled jobs (slow).
+    #[arg(long, conflicts_with = "quick")]
+    full: bool,
+    /// Only these sections (repeatable): requests (with capacity), core,
+    /// synth, sweep, busy, binaries.
+    #[arg(long = "section", value_name = "NAME")]
+    sections: Vec<String>,
+}
+
+impl Args {
+    fn wants(&self, section: &str) -> bool {
+        self.sections.is_empty() || self.sections.iter().any(|s| s == section)
+    }
+}
+
+/// One figure.
+struct Figure {
+    section: &'static str,
+    name: String,
+    value: String,
+    target: String,
+    /// Whether it meets its target (`None`: no target).
+    met: Option<bool>,
+    json: Value,
+}
+
+fn figure(section: &'static str, name: impl Into<String>, value: impl Into<String>) -> Figure {
+    Figure {
+        section,
+        name: name.into(),
+        value: value.into(),
+        target: String::new(),
+        met: None,
+        json: Value::Null,
+    }
+}
+
+impl Figure {
+    fn target(mut self, target: impl Into<String>, met: bool) -> Figure {
+        self.target = target.into();
+        self.met = Some(met);
+        self
+    }
+
+    fn json(mut self, json: Value) -> Figure {
+        self.json = json;
+        self
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Runs the bench.
+///
+/// # Errors
+/// A section failed (the figures so far are printed first).
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let tools = operator::tools::ensure()?;
+    let moto = Moto::start(&tools)?;
+    let mut figures = Vec::new();
+    let result = tokio::runtime::Runtime::new()?.block_on(measure(
+        &args,
+        &tools,
+        &moto.endpoint,
+        &mut figures,
+    ));
+    drop(moto);
+    print(&figures);
+    let dir = operator::root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let json: Vec<Value> = figures
+        .iter()
+        .map(|f| {
+            json!({"section": f.section, "figure": f.name, "value": f.value,
+                   "target": f.target, "met": f.met, "data": f.json})
+        })
+        .collect();
+    let file = dir.join("bench.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("write {}", file.display()))?;
+    println!("\nwritten: {}", file.display());
+    result?;
+    let missed: Vec<&Figure> = figures.iter().filter(|f| f.met == Some(false)).collect();
+    anyhow::ensure!(
+        missed.is_empty(),
+        "{} figure(s) missed their target: {}",
+        missed.len(),
+        missed
+            .iter()
+            .map(|f| format!("{} / {}", f.section, f.name))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+fn print(figures: &[Figure]) {
+    let rows: Vec<Vec<String>> = figures
+        .iter()
+        .map(|f| {
+            vec![
+                f.section.to_owned(),
+                f.name.clone(),
+                f.value.clone(),
+                f.target.clone(),
+                match f.met {
+                    Some(true) => "ok".into(),
+                    Some(false) => "MISSED".into(),
+                    None => String::new(),
+                },
+            ]
+        })
+        .collect();
+    println!(
+        "\n{}",
+        operator::ui::table(&["SECTION", "FIGURE", "VALUE", "TARGET", ""], &rows)
+    );
+}
+
+async fn measure(
+    args: &Args,
+    tools: &operator::tools::Tools,
+    endpoint: &str,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
+    if args.wants("requests") {
+        per_outcome(args, endpoint, figures).await?;
+    }
+    if args.wants("core") {
+        core(figures)?;
+    }
+    if args.wants("synth") {
+        synth(figures);
+    }
+    if args.wants("sweep") {
+        sweep(args, endpoint, figures).await?;
+    }
+    if args.wants("busy") {
+        busy(endpoint, figures).await?;
+    }
+    if args.quick || !args.wants("binaries") {
+        return Ok(());
+    }
+    binaries(tools, endpoint, figures).await
+}
+
+async fn per_outcome(args: &Args, endpoint: &str, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
+    let mut holds = vec![0, 1_000];
+    if args.full {
+        holds.push(100_000);
+    }
+    let mut at_zero = std::collections::BTreeMap::new();
+    for open in holds {
+        eprintln!("bench: events on an account with {open} open holds");
+        let measured = measure::per_outcome(endpoint, open).await?;
+        for ((outcome, warmth), m) in &measured {
+            let money = ["grant", "hold", "debit", "refund"].contains(&outcome.as_str());
+            if open == 0 {
+                let bound = match (warmth, outcome.as_str()) {
+                    (&"warm", "conflict") | (&"cold", _) => 2,
+                    _ => 1,
+                };
+                figures.push(
+                    figure(
+                        "requests",
+                        format!("{outcome}, {warmth} instance"),
+                        format!("{} ({})", m.requests, m.outcome),
+                    )
+                    .target(format!("<= {bound}"), m.requests <= bound)
+                    .json(json!({"outcome": outcome, "instance": warmth, "requests": m.requests})),
+                );
+            }
+            // Warm: the write alone; cold: the read (a TransactGetItems of
+            // the account and the job) before it, which is where RCU go.
+            let total = m.units.wcu + m.units.index_wcu;
+            let value = format!(
+                "{total} WCU ({} table + {} index), {} RCU",
+                m.units.wcu, m.units.index_wcu, m.units.rcu
+            );
+            let mut f = figure(
+                "capacity",
+                format!("{outcome}, {warmth} instance, at {open} open holds"),
+                value,
+            )
+            .json(
+                json!({"outcome": outcome, "instance": warmth, "open_holds": open,
+                         "wcu": m.units.wcu, "index_wcu": m.units.index_wcu, "rcu": m.units.rcu}),
+            );
+            let key = (outcome.clone(), *warmth);
+            if open == 0 {
+                at_zero.insert(key, total + m.units.rcu);
+                if money {
+                    f = f.target("<= 10 WCU + 4 RCU", total <= 10 && m.units.rcu <= 4);
+                }
+            } else if let Some(base) = at_zero.get(&key) {
+                let now = total + m.units.rcu;
+                let flat = (f64::from(now) - f64::from(*base)).abs() <= f64::from(*base) * 0.1;
+                f = f.target(format!("within 10% of {base} units at 0"), flat);
+            }
+            figures.push(f);
+        }
+    }
+    if !args.full {
+        figures.push(figure(
+            "capacity",
+            "any outcome at 100,000 open holds",
+            "the same as at 0 (derived: the items an event writes and reads do not grow with \
+             open holds; --full measures it)",
+        ));
+    }
+
+    Ok(())
+}
+
+fn core(figures: &mut Vec<Figure>) -> anyhow::Result<()> {
+    eprintln!("bench: the pure core (cargo bench -p reconciler-core)");
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["bench", "-p", "reconciler-core", "--bench", "decide", "-q"])
+        .current_dir(operator::root())
+        .output()
+        .context("run cargo bench")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let core: Value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .context("cargo bench printed no figures")?;
+    figures.push(
+        figure(
+            "core",
+            "validate one event (raw bytes to event)",
+            format!("{} ns", core["validate_ns"]),
+        )
+        .json(core.clone()),
+    );
+    figures.push(figure(
+        "core",
+        "decide and apply one event (with invariant checks)",
+        format!("{} ns", core["decide_ns"]),
+    ));
+    Ok(())
+}
+
+fn synth(figures: &mut Vec<Figure>) {
+    for stage in Stage::ALL {
+        let runs = 100;
+        let started = Instant::now();
+        let mut bytes = 0;
+        for _ in 0..runs {
+            bytes = std::hint::black_box(infra::synth(stage)).len();
+        }
+        figures.push(
+            figure(
+                "synth",
+                format!("{stage} template"),
+                format!("{} ({bytes} bytes)", ms(started.elapsed() / runs)),
+            )
+            .json(json!({"stage": stage.as_str(), "ms": started.elapsed().as_secs_f64() * 1000.0 / f64::from(runs), "bytes": bytes})),
+        );
+    }
+}
+
+async fn sweep(args: &Args, endpoint: &str, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
+    let mut settled = vec![1_000, 10_000];
+    if args.full {
+        settled.push(100_000);
+    }
+    let mut base = None;
+    for n in settled {
+        eprintln!("bench: the sweep beside {n} settled jobs");
+        let (requests, bytes, by_op) = measure::sweep_reads(endpoint, n).await?;
+        let base = *base.get_or_insert(requests);
+        figures.push(
+            figure(
+                "sweep",
+                format!("reads beside {n} settled jobs (5 stragglers, 3 accounts)"),
+                format!("{requests} requests, {bytes} bytes: {by_op:?}"),
+            )
+            .target(format!("= {base} (as at 1,000)"), requests == base)
+            .json(json!({"settled": n, "requests": requests, "bytes": bytes})),
+        );
+    }
+
+    Ok(())
+}
+
+async fn busy(endpoint: &str, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
+    for instances in [1, 4, 16] {
+        testkit::emulator::moto::reset(endpoint)?;
+        eprintln!("bench: 1,000 events on one account from {instances} instance(s)");
+        let busy =
+            measure::busy_account(endpoint, instances, 1_000, Duration::from_millis(5)).await?;
+        let f = figure(
+            "busy",
+            format!("1,000 events, one account, {instances} instance(s), 5 ms/request"),
+            format!(
+                "{:.0} events/s, attempts p50 {} p99 {}, {:.1} requests per event, {} failed",
+                busy.per_second,
+                busy.attempts_p50,
+                busy.attempts_p99,
+                busy.requests_per_event,
+                busy.failures
+            ),
+        )
+        .json(
+            json!({"instances": instances, "per_second": busy.per_second,
+                     "attempts_p50": busy.attempts_p50, "attempts_p99": busy.attempts_p99,
+                     "requests_per_event": busy.requests_per_event,
+                     "failures": busy.failures}),
+        );
+        figures.push(if instances == 16 {
+            f.target("0 failed", busy.failures == 0)
+        } else {
+            f
+        });
+    }
+
+    Ok(())
+}
+
+async fn binaries(
+    tools: &operator::tools::Tools,
+    endpoint: &str,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
+    let arch = Architecture::X86_64;
+    eprintln!(
+        "bench: release build (cargo lambda, {})",
+        operator::build::arch_dir(arch)
+    );
+    let built = operator::build::ensure_built(tools, arch)?;
+    let (hello_zip, hello) = binaries::build_hello(tools, arch)?;
+    for zip in &built.zips {
+        let size = std::fs::metadata(&zip.path)?.len();
+        figures.push(
+            figure(
+                "size",
+                format!(
+                    "{} package (zip, {})",
+                    zip.function.bin,
+                    operator::build::arch_dir(arch)
+                ),
+                format!("{:.2} MB", size as f64 / 1e6),
+            )
+            .json(json!({"function": zip.function.bin, "bytes": size})),
+        );
+    }
+    let hello_size = std::fs::metadata(&hello_zip)?.len();
+    figures.push(figure(
+        "size",
+        "bare lambda_runtime function (zip)",
+        format!("{:.2} MB", hello_size as f64 / 1e6),
+    ));
+    let direct = aws_sdk_dynamodb::Client::new(&testkit::emulator::sdk_config(endpoint).await);
+    let table = format!("bench-binary-{:06x}", fastrand::u32(..));
+    reconciler::store::schema::create_table(&direct, &table)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let root = operator::root();
+    for (name, binary) in [
+        (
+            "reconciler-handler",
+            operator::build::release_binary(&root, arch, "reconciler-handler"),
+        ),
+        (
+            "reconciler-sweep",
+            operator::build::release_binary(&root, arch, "reconciler-sweep"),
+        ),
+        (binaries::HELLO, hello),
+    ] {
+        let cold = binaries::cold_start(&binary, endpoint, &table, 7).await?;
+        figures.push(
+            figure(
+                "cold start",
+                format!("{name} (process start to first poll)"),
+                ms(cold),
+            )
+            .json(json!({"binary": name, "ms": cold.as_secs_f64() * 1000.0})),
+        );
+    }
+    let (p50, p99) = binaries::handler_latency(
+        &operator::build::release_binary(&root, arch, "reconciler-handler"),
+        endpoint,
+        &table,
+        300,
+    )
+    .await?;
+    figures.push(
+        figure(
+            "latency",
+            "handler per event against the emulator (release binary, warm)",
+            format!("p50 {}, p99 {}", ms(p50), ms(p99)),
+        )
+        .json(json!({"p50_ms": p50.as_secs_f64() * 1000.0, "p99_ms": p99.as_secs_f64() * 1000.0})),
+    );
+    Ok(())
+}

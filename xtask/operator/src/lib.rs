@@ -1,0 +1,38 @@
+//! The operator library: the console (status, logs, ledger, dlq, smoke, …)
+//! and the deploy engine behind `cargo xtask`. The `xtask` binary parses the
+//! command line and calls in here; the end-to-end tests call the same
+//! functions (e.g. [`deploy::deploy`]) against a moto server.
+
+pub mod alerts;
+pub mod artifacts;
+pub mod aws;
+pub mod build;
+pub mod console;
+pub mod deploy;
+pub mod dlq;
+pub mod invoke;
+pub mod ledger;
+pub mod logs;
+#[cfg(test)]
+mod mocks;
+pub mod replay;
+#[cfg(test)]
+mod runbook_check;
+pub mod smoke;
+pub mod status;
+pub mod sweep;
+pub mod synth;
+pub mod tools;
+pub mod ui;
+pub mod when;
+
+use std::path::PathBuf;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("xtask/operator/ is two folders below the root")
+        .to_path_buf()
+}
