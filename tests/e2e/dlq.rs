@@ -15,7 +15,8 @@ use operator::dlq::{
     self, Queue, ReceiveOptions, Replay, ReplayAction, ReplayOptions, Selection, Shape,
 };
 use serde_json::{Value, json};
-use testkit::intercept::{Answer, InterceptProxy, Responder};
+use testkit::http::Response;
+use testkit::intercept::{InterceptProxy, Responder};
 use testkit::stage::{HandBuilt, envelope, on_failure_record};
 
 async fn stage(stage: Stage) -> HandBuilt {
@@ -397,7 +398,8 @@ async fn empty_receives(empty: u32) -> (InterceptProxy, Arc<AtomicU32>) {
             let wait = body["WaitTimeSeconds"].as_i64().unwrap_or(0);
             assert!(wait > 0, "a short poll: {body}");
             if seen.fetch_add(1, Ordering::SeqCst) < empty {
-                return Some(Answer::json(
+                return Some(Response::new(
+                    200,
                     "application/x-amz-json-1.0",
                     r#"{"Messages": []}"#,
                 ));

@@ -8,9 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-use testkit::emulator::http::{read_request, write_response};
 use testkit::emulator::moto::Moto;
-use tokio::net::TcpListener;
+use testkit::http::Response;
 
 /// A home of its own: an AWS config file, no credentials anywhere else.
 struct Home {
@@ -108,43 +107,32 @@ async fn a_credential_process_profile_deploys_to_the_emulator() {
 
 /// A fake IAM Identity Center portal: answers `GetRoleCredentials` for the
 /// bearer token it is given, and keeps the tokens it saw.
-async fn fake_portal(tokens: Arc<Mutex<Vec<String>>>) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        while let Ok((conn, _)) = listener.accept().await {
-            let tokens = tokens.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = conn.into_split();
-                let mut reader = tokio::io::BufReader::new(r);
-                while let Ok(Some(req)) = read_request(&mut reader).await {
-                    let token = req
-                        .header("x-amz-sso_bearer_token")
-                        .unwrap_or("")
-                        .to_owned();
-                    let known = token == "cached-sso-token"
-                        && req.path.starts_with("/federation/credentials");
-                    tokens.lock().unwrap().push(token);
-                    let (status, body) = if known {
-                        (
-                            200,
-                            r#"{"roleCredentials":{"accessKeyId":"AKIDSSO","secretAccessKey":"sso-secret","sessionToken":"sso-session","expiration":4102444800000}}"#,
-                        )
-                    } else {
-                        (401, r#"{"message":"Session token not found or invalid"}"#)
-                    };
-                    let headers = [("content-type", "application/json".to_owned())];
-                    if write_response(&mut w, status, &headers, body.as_bytes())
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    endpoint
+async fn fake_portal(tokens: Arc<Mutex<Vec<String>>>) -> testkit::http::Server {
+    testkit::http::serve(testkit::http::handler(move |req| {
+        let token = req
+            .header("x-amz-sso_bearer_token")
+            .unwrap_or("")
+            .to_owned();
+        let known =
+            token == "cached-sso-token" && req.path.starts_with("/federation/credentials");
+        tokens.lock().unwrap().push(token);
+        let answer = if known {
+            Response::new(
+                200,
+                "application/json",
+                r#"{"roleCredentials":{"accessKeyId":"AKIDSSO","secretAccessKey":"sso-secret","sessionToken":"sso-session","expiration":4102444800000}}"#,
+            )
+        } else {
+            Response::new(
+                401,
+                "application/json",
+                r#"{"message":"Session token not found or invalid"}"#,
+            )
+        };
+        async move { Some(answer) }
+    }))
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -153,7 +141,8 @@ async fn an_sso_profile_with_a_cached_token_deploys_to_the_emulator() {
     let tools = operator::tools::ensure().unwrap();
     let moto = Moto::start(&tools).unwrap();
     let tokens = Arc::new(Mutex::new(Vec::new()));
-    let portal = fake_portal(tokens.clone()).await;
+    let portal_server = fake_portal(tokens.clone()).await;
+    let portal = portal_server.endpoint();
     let home = Home::new(
         "sso",
         "[profile corp-deployer]\nsso_session = corp\nsso_account_id = 123456789012\n\

@@ -31,11 +31,9 @@ use reconciler_core::event::Event;
 use reconciler_core::ledger::{Account, Entry, EntryKind, Job, JobStatus, Outcome};
 use serde_json::{Value, json};
 use testkit::emulator::counting::RequestCounter;
-use testkit::emulator::http::{Request, read_request, write_response};
 use testkit::emulator::proxy::FaultProxy;
 use testkit::events::*;
-use tokio::io::BufReader;
-use tokio::net::TcpListener;
+use testkit::http::{Request, Response};
 
 const HOUR_MS: i64 = 3_600_000;
 
@@ -813,9 +811,20 @@ async fn a_busy_accounts_checkpoint_moves_while_money_keeps_moving() {
             );
         }
         seen.extend(after);
-        // Let the writer move the account on before the next sweep.
+        // Let the writer move the account on before the next sweep (a
+        // writer that stopped fails the test with its reason, not a hang).
+        // A guard against a hang, not a speed check.
         let seq = env.account("busy").await.seq;
+        let waiting = Instant::now();
         while env.account("busy").await.seq == seq {
+            if writer.is_finished() {
+                writer.await.unwrap();
+                panic!("the writer stopped before it was told to");
+            }
+            assert!(
+                waiting.elapsed() < Duration::from_secs(300),
+                "the writer has not moved the account past seq {seq} in 5 minutes"
+            );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
@@ -1216,55 +1225,49 @@ enum Fake {
 struct FakeOpenAi {
     base_url: String,
     received: Arc<Mutex<Vec<Request>>>,
+    _server: testkit::http::Server,
 }
 
 impl FakeOpenAi {
     async fn start(mode: Fake) -> FakeOpenAi {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
         let received: Arc<Mutex<Vec<Request>>> = Arc::default();
         let log = received.clone();
-        tokio::spawn(async move {
-            while let Ok((conn, _)) = listener.accept().await {
-                let log = log.clone();
-                tokio::spawn(async move {
-                    let (r, mut w) = conn.into_split();
-                    let mut reader = BufReader::new(r);
-                    while let Ok(Some(request)) = read_request(&mut reader).await {
-                        log.lock().unwrap().push(request);
-                        let json = [("content-type", "application/json".to_string())];
-                        let ok = |text: &str| {
-                            json!({"id": "chatcmpl-1", "object": "chat.completion",
-                                   "choices": [{"index": 0, "finish_reason": "stop",
-                                                "message": {"role": "assistant", "content": text}}]})
-                            .to_string()
-                        };
-                        let (status, body) = match mode {
-                            Fake::Reply(text) => (200, ok(text)),
-                            Fake::Status(status) => {
-                                (status, r#"{"error":{"message":"boom"}}"#.to_string())
-                            }
-                            Fake::Sleep(d) => {
-                                tokio::time::sleep(d).await;
-                                (200, ok("too late"))
-                            }
-                            Fake::Garbage => (200, "<html>not json".to_string()),
-                        };
-                        if write_response(&mut w, status, &json, body.as_bytes())
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
+        let server = testkit::http::serve(testkit::http::handler(move |request| {
+            let log = log.clone();
+            async move {
+                log.lock().unwrap().push(request);
+                Some(fake_answer(mode).await)
             }
-        });
-        FakeOpenAi { base_url, received }
+        }))
+        .await
+        .unwrap();
+        FakeOpenAi {
+            base_url: format!("{}/v1", server.endpoint()),
+            received,
+            _server: server,
+        }
     }
 
     fn received(&self) -> Vec<Request> {
         self.received.lock().unwrap().clone()
+    }
+}
+
+/// What the fake server answers in `mode`.
+async fn fake_answer(mode: Fake) -> Response {
+    let ok = |text: &str| {
+        json!({"id": "chatcmpl-1", "object": "chat.completion",
+               "choices": [{"index": 0, "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": text}}]})
+    };
+    match mode {
+        Fake::Reply(text) => Response::json(200, &ok(text)),
+        Fake::Status(status) => Response::json(status, &json!({"error": {"message": "boom"}})),
+        Fake::Sleep(d) => {
+            tokio::time::sleep(d).await;
+            Response::json(200, &ok("too late"))
+        }
+        Fake::Garbage => Response::new(200, "application/json", "<html>not json"),
     }
 }
 
@@ -1422,15 +1425,9 @@ async fn every_summarizer_failure_falls_back_to_the_deterministic_summary() {
     assert_eq!(numbers(&report), numbers(&plain));
     assert!(fake.received().is_empty());
 
-    // Nobody listening.
-    let port = testkit::emulator::moto::free_port().unwrap();
-    let (report, _) = summarized(
-        &env,
-        &format!("http://127.0.0.1:{port}/v1"),
-        &parameter,
-        2_000,
-    )
-    .await;
+    // Nobody listening: port 1 of loopback (tcpmux), which no test server
+    // binds (they take ports the system picks), refuses the connection.
+    let (report, _) = summarized(&env, "http://127.0.0.1:1/v1", &parameter, 2_000).await;
     assert_eq!(report.summary_source, SummarySource::Deterministic);
 }
 

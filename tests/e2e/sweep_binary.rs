@@ -9,8 +9,6 @@ use reconciler_core::contract::sweep_env;
 use reconciler_core::event::Event;
 use serde_json::{Value, json};
 use testkit::runtime_api::{Reply, RuntimeApi};
-use tokio::io::BufReader;
-use tokio::net::TcpListener;
 
 /// The template's environment for a stage without a summarizer.
 fn template_env(table: &str) -> Vec<(&'static str, String)> {
@@ -223,22 +221,18 @@ async fn the_binary_summarizes_with_a_key_from_ssm() {
         .await
         .unwrap();
     // A one-shot fake chat-completions server.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base_url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let server = tokio::spawn(async move {
-        let (conn, _) = listener.accept().await.unwrap();
-        let (r, mut w) = conn.into_split();
-        let request = testkit::emulator::http::read_request(&mut BufReader::new(r))
-            .await
-            .unwrap()
-            .unwrap();
-        let body = json!({"choices": [{"message": {"role": "assistant",
-            "content": "Two stale holds released; the ledger is exact."}}]});
-        testkit::emulator::http::write_response(&mut w, 200, &[], body.to_string().as_bytes())
-            .await
-            .unwrap();
-        request
-    });
+    let (sent, received) = tokio::sync::mpsc::unbounded_channel();
+    let server = testkit::http::serve(testkit::http::handler(move |request| {
+        let _ = sent.send(request);
+        async {
+            let body = json!({"choices": [{"message": {"role": "assistant",
+                "content": "Two stale holds released; the ledger is exact."}}]});
+            Some(testkit::http::Response::json(200, &body))
+        }
+    }))
+    .await
+    .unwrap();
+    let base_url = format!("{}/v1", server.endpoint());
 
     let mut env = template_env(&table);
     for (name, value) in env.iter_mut() {
@@ -259,7 +253,8 @@ async fn the_binary_summarizes_with_a_key_from_ssm() {
     );
     assert_eq!(report["summary_source"], "model");
     assert_eq!(report["expired"], 2);
-    let request = server.await.unwrap();
+    let mut received = received;
+    let request = received.recv().await.unwrap();
     assert_eq!(
         request.header("authorization"),
         Some(format!("Bearer {key}").as_str())

@@ -22,13 +22,15 @@ use std::sync::{Arc, Mutex};
 use aws_config::SdkConfig;
 use tokio::sync::mpsc;
 
-use crate::intercept::{Answer, InterceptProxy, Responder};
+use crate::http::Response;
+use crate::intercept::{InterceptProxy, Responder};
 use crate::runtime_api::{Reply, RuntimeApi};
 
 /// The shim: its endpoint and the functions it runs.
 pub struct LambdaShim {
     /// `http://127.0.0.1:<port>`: the Lambda endpoint to give the commands.
     pub endpoint: String,
+    _proxy: InterceptProxy,
     functions: Arc<Mutex<HashMap<String, RuntimeApi>>>,
     children: Mutex<Vec<Child>>,
     config: SdkConfig,
@@ -67,26 +69,23 @@ fn invoked_function(path: &str) -> Option<String> {
     })
 }
 
-fn reply_answer(reply: Reply) -> Answer {
-    let mut answer = match &reply {
-        Reply::Ok(v) => Answer::json("application/json", v.to_string()),
+fn reply_answer(reply: Reply) -> Response {
+    let answer = match &reply {
+        Reply::Ok(v) => Response::json(200, v),
         Reply::Error {
             error_type,
             message,
-        } => Answer::json(
-            "application/json",
-            serde_json::json!({"errorType": error_type, "errorMessage": message}).to_string(),
+        } => Response::json(
+            200,
+            &serde_json::json!({"errorType": error_type, "errorMessage": message}),
         ),
-    };
-    answer
-        .headers
-        .push(("x-amz-executed-version", "$LATEST".into()));
-    if matches!(reply, Reply::Error { .. }) {
-        answer
-            .headers
-            .push(("x-amz-function-error", "Unhandled".into()));
     }
-    answer
+    .with_header("x-amz-executed-version", "$LATEST");
+    if matches!(reply, Reply::Error { .. }) {
+        answer.with_header("x-amz-function-error", "Unhandled")
+    } else {
+        answer
+    }
 }
 
 impl LambdaShim {
@@ -103,17 +102,14 @@ impl LambdaShim {
                 let name = invoked_function(&req.path)?;
                 let api = known.lock().unwrap().get(&name).cloned();
                 let Some(api) = api else {
-                    let mut answer = Answer::json(
-                        "application/json",
-                        serde_json::json!({"Type": "User",
-                            "Message": format!("Function not found: {name}")})
-                        .to_string(),
+                    let answer = Response::json(
+                        404,
+                        &serde_json::json!({"Type": "User",
+                            "Message": format!("Function not found: {name}")}),
                     );
-                    answer.status = 404;
-                    answer
-                        .headers
-                        .push(("x-amzn-errortype", "ResourceNotFoundException".into()));
-                    return Some(answer);
+                    return Some(
+                        answer.with_header("x-amzn-errortype", "ResourceNotFoundException"),
+                    );
                 };
                 if req
                     .header("x-amz-invocation-type")
@@ -121,9 +117,7 @@ impl LambdaShim {
                 {
                     let body = req.body.clone();
                     tokio::spawn(async move { api.invoke(&body).await });
-                    let mut answer = Answer::json("application/json", Vec::new());
-                    answer.status = 202;
-                    return Some(answer);
+                    return Some(Response::new(202, "application/json", ""));
                 }
                 Some(reply_answer(api.invoke(&req.body).await))
             })
@@ -131,7 +125,8 @@ impl LambdaShim {
         let upstream = config.endpoint_url().expect("an emulator endpoint");
         let proxy = InterceptProxy::start(upstream, responder).await;
         LambdaShim {
-            endpoint: proxy.endpoint,
+            endpoint: proxy.endpoint.clone(),
+            _proxy: proxy,
             functions,
             children: Mutex::default(),
             config: config.clone(),

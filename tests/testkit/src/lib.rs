@@ -17,6 +17,7 @@
 pub mod capture;
 pub mod emulator;
 pub mod events;
+pub mod http;
 pub mod intercept;
 pub mod lambda;
 pub mod lambda_api;

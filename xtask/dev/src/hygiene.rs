@@ -20,7 +20,50 @@ const USED_WITHOUT_A_NAME: &[(&str, &str, &str)] = &[(
     "selects the aws-lc-rs crypto provider and TLS 1.2 for hyper-rustls",
 )];
 
-/// Runs both checks on the workspace at `root`.
+/// The workspace's crates by floor, lowest first: a crate may depend only
+/// on crates of lower floors (ARCHITECTURE.md, "Rooms and doors"). The
+/// operator's binary (`xtask`) and the testkit share a floor, so neither
+/// can pull in the other: the operator's build never compiles the fault
+/// proxy or the simulator.
+const FLOORS: &[(&str, u8)] = &[
+    ("reconciler-core", 0),
+    ("reconciler", 1),
+    ("infra", 1),
+    ("operator", 2),
+    ("xtask", 3),
+    ("testkit", 3),
+    ("xtask-dev", 4),
+    ("e2e", 4),
+];
+
+/// Every dependency between workspace crates that does not point to a
+/// lower floor, and every crate without a floor (pure).
+fn rooms(packages: &[Package]) -> Vec<String> {
+    let floor = |name: &str| FLOORS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f);
+    let mut findings = Vec::new();
+    for p in packages {
+        let Some(own) = floor(&p.name) else {
+            findings.push(format!(
+                "{}: a crate without a floor (add it to hygiene::FLOORS and ARCHITECTURE.md)",
+                p.name
+            ));
+            continue;
+        };
+        for (declared, _, kind) in &p.dependencies {
+            if let Some(theirs) = floor(declared)
+                && theirs >= own
+            {
+                findings.push(format!(
+                    "{}: its {kind} dependency `{declared}` is on floor {theirs}, not below its own ({own})",
+                    p.name
+                ));
+            }
+        }
+    }
+    findings
+}
+
+/// Runs the checks on the workspace at `root`.
 ///
 /// # Errors
 /// Every finding, one per line.
@@ -34,11 +77,12 @@ pub(crate) fn check(root: &Path) -> anyhow::Result<()> {
             (f, text)
         })
         .collect();
-    let mut findings = unused_dependencies(&packages, &sources);
+    let mut findings = rooms(&packages);
+    findings.extend(unused_dependencies(&packages, &sources));
     findings.extend(unused_public_items(&packages, &sources));
     if findings.is_empty() {
         eprintln!(
-            "hygiene: {} packages, {} source files: every dependency and public item is used",
+            "hygiene: {} packages, {} source files: every dependency points down and is used, every public item is used",
             packages.len(),
             sources.len()
         );
@@ -296,6 +340,41 @@ fn unused_public_items(packages: &[Package], sources: &BTreeMap<PathBuf, String>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn package(name: &str, deps: &[(&str, &str)]) -> Package {
+        Package {
+            name: name.to_owned(),
+            dir: PathBuf::from(name),
+            dependencies: deps
+                .iter()
+                .map(|(d, kind)| ((*d).to_owned(), d.replace('-', "_"), (*kind).to_owned()))
+                .collect(),
+            lib_root: None,
+        }
+    }
+
+    #[test]
+    fn a_crate_depends_only_on_lower_floors() {
+        let fine = [
+            package(
+                "operator",
+                &[("reconciler", "normal"), ("anyhow", "normal")],
+            ),
+            package("e2e", &[("testkit", "dev"), ("operator", "dev")]),
+        ];
+        assert!(rooms(&fine).is_empty(), "{:?}", rooms(&fine));
+        let up = [package("operator", &[("testkit", "normal")])];
+        assert_eq!(
+            rooms(&up),
+            ["operator: its normal dependency `testkit` is on floor 3, not below its own (2)"]
+        );
+        // Same floor: the operator's binary may not pull in the testkit.
+        assert_eq!(rooms(&[package("xtask", &[("testkit", "dev")])]).len(), 1);
+        assert_eq!(
+            rooms(&[package("newcomer", &[])]),
+            ["newcomer: a crate without a floor (add it to hygiene::FLOORS and ARCHITECTURE.md)"]
+        );
+    }
 
     #[test]
     fn a_crate_is_named_by_a_path_or_a_use() {

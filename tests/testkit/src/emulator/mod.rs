@@ -9,7 +9,6 @@
 //! the end-to-end tests all come here.
 
 pub mod counting;
-pub mod http;
 pub mod moto;
 pub mod proxy;
 pub mod runtime_api;

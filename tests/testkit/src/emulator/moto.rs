@@ -9,7 +9,6 @@
 //! this process ends without dropping it (a test binary's shared server is a
 //! static, and Rust never runs the destructors of statics).
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -30,22 +29,38 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts a server on a free port.
+    /// Starts a server on a port the system picks.
     ///
     /// # Errors
     /// `moto_server` could not be started or never answered.
     pub fn start(tools: &Tools) -> anyhow::Result<Moto> {
-        Moto::start_on(tools, free_port()?)
+        Moto::start_with(tools, 0, &[])
     }
 
-    /// Starts a server on `port`.
+    /// Starts a server on `port` (0: one the system picks).
     ///
     /// # Errors
     /// `moto_server` could not be started or never answered.
     pub fn start_on(tools: &Tools, port: u16) -> anyhow::Result<Moto> {
+        Moto::start_with(tools, port, &[])
+    }
+
+    /// Starts a server on `port` (0: one the system picks) with these
+    /// environment variables set for it. The server binds the port itself
+    /// and writes it to a file the launcher reads; the launcher then asks
+    /// it for the nonce it was started with, so the answer is surely this
+    /// server's.
+    ///
+    /// # Errors
+    /// `moto_server` could not be started or never answered.
+    pub fn start_with(tools: &Tools, port: u16, env: &[(&str, &str)]) -> anyhow::Result<Moto> {
         use std::os::unix::process::CommandExt;
+        let nonce = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
+        let dir = std::env::temp_dir().join(format!("moto-{}-{nonce}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let port_file = dir.join("port");
         let script = format!(
-            "{python} {server} -H 127.0.0.1 -p {port} >/dev/null 2>&1 & child=$!; \
+            "{python} {server} --port {port} --port-file {port_file} >/dev/null 2>&1 & child=$!; \
              trap 'kill $child 2>/dev/null; exit 0' TERM INT; \
              while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; \
              kill $child 2>/dev/null",
@@ -53,26 +68,42 @@ impl Moto {
             server = operator::root()
                 .join("tests/testkit/src/emulator/moto_server.py")
                 .display(),
+            port_file = port_file.display(),
             parent = std::process::id()
         );
-        let watchdog = Command::new("sh")
+        let spawned = Command::new("sh")
             .arg("-c")
             .arg(script)
+            .env("MOTO_LAUNCH_NONCE", &nonce)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
             .spawn()
-            .context("start moto_server under its watchdog")?;
-        let mut moto = Moto {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            watchdog,
-        };
-        if let Err(e) = wait_ready(&moto.endpoint, READY_TIMEOUT) {
-            moto.stop();
-            return Err(e);
-        }
-        Ok(moto)
+            .context("start moto_server under its watchdog");
+        let bound = spawned.and_then(|watchdog| {
+            let port = read_port(&port_file, READY_TIMEOUT);
+            let mut moto = Moto {
+                endpoint: String::new(),
+                watchdog,
+            };
+            match port.and_then(|p| {
+                let endpoint = format!("http://127.0.0.1:{p}");
+                wait_ready(&endpoint, &nonce, READY_TIMEOUT).map(|()| endpoint)
+            }) {
+                Ok(endpoint) => {
+                    moto.endpoint = endpoint;
+                    Ok(moto)
+                }
+                Err(e) => {
+                    moto.stop();
+                    Err(e)
+                }
+            }
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        bound
     }
 
     /// Waits until the server stops (e.g. on Ctrl-C, which reaches its group).
@@ -144,38 +175,48 @@ pub fn reset(endpoint: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-///
-/// # Errors
-/// No port could be bound.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .context("bind an ephemeral loopback port")?
-        .port())
+/// The port the server wrote to `file` once it bound it.
+fn read_port(file: &std::path::Path, timeout: Duration) -> anyhow::Result<u16> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(file) {
+            return text
+                .trim()
+                .parse()
+                .with_context(|| format!("moto_server wrote {text:?} as its port"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!(
+        "moto_server did not bind a port within {timeout:?} (is .venv complete? `cargo xtask tools`)"
+    )
 }
 
-/// Waits until `GET <endpoint>/moto-api/` answers.
+/// Waits until the server at `endpoint` answers `GET /moto-api/launcher`
+/// with `nonce`: the server this launcher started, ready.
 ///
 /// # Errors
-/// No answer within `timeout`.
-pub fn wait_ready(endpoint: &str, timeout: Duration) -> anyhow::Result<()> {
+/// No such answer within `timeout`.
+fn wait_ready(endpoint: &str, nonce: &str, timeout: Duration) -> anyhow::Result<()> {
     use std::io::{Read, Write};
     let addr = endpoint.trim_start_matches("http://").to_string();
     let deadline = Instant::now() + timeout;
+    let mut last = String::from("no answer");
     while Instant::now() < deadline {
         if let Ok(mut s) = std::net::TcpStream::connect(&addr) {
             let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-            let req = format!("GET /moto-api/ HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-            let mut buf = [0u8; 12];
-            if s.write_all(req.as_bytes()).is_ok()
-                && s.read_exact(&mut buf).is_ok()
-                && buf.starts_with(b"HTTP/1.")
-            {
-                return Ok(());
+            let req = format!("GET /moto-api/launcher HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+            let mut answer = String::new();
+            if s.write_all(req.as_bytes()).is_ok() && s.read_to_string(&mut answer).is_ok() {
+                if answer.starts_with("HTTP/1.") && answer.ends_with(nonce) {
+                    return Ok(());
+                }
+                last = answer.lines().next().unwrap_or_default().to_owned();
             }
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    bail!("moto server at {endpoint} did not answer within {timeout:?}")
+    bail!(
+        "the moto server at {endpoint} did not answer as the one started ({last}) within {timeout:?}"
+    )
 }

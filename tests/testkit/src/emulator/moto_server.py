@@ -35,7 +35,11 @@ ignores the replay's window and its `FilterArns`. AWS replays the events of
 the window, to the rules named only (a replay onto one rule is how
 `cargo xtask replay --detail-type` narrows it); so does this launcher.
 
-Started by `xtask::emulator::moto` as `python moto_server.py -H 127.0.0.1 -p PORT`.
+Started by `testkit::emulator::moto` as `python moto_server.py --port-file
+FILE` with `MOTO_LAUNCH_NONCE` set: the server binds a port of 127.0.0.1 the
+system picks (no other server can take it between choosing and binding),
+writes it to FILE, and answers `GET /moto-api/launcher` with the nonce, so
+the launcher knows the server answering is the one it started.
 """
 
 import copy
@@ -338,7 +342,46 @@ Replay.replay_events = replay_events
 ResourceMap.build_resource_diff = build_resource_diff
 CloudFormationBackend.execute_change_set = execute_change_set
 
-if __name__ == "__main__":
-    from moto.server import main
+def _launcher_identity(request, full_url, headers):
+    """The nonce the launcher started this server with."""
+    import os
 
-    sys.exit(main(sys.argv[1:]))
+    return 200, {"Content-Type": "text/plain"}, os.environ.get("MOTO_LAUNCH_NONCE", "")
+
+
+def serve(argv):
+    """moto's server on 127.0.0.1, on the port the system picks (or
+    `--port`), which is written to `--port-file` once bound."""
+    import argparse
+    import os
+    import signal
+
+    from moto.moto_api._internal import urls as moto_api_urls
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--port-file", required=True)
+    args = parser.parse_args(argv)
+
+    moto_api_urls.url_paths["{0}/moto-api/launcher$"] = _launcher_identity
+    app = DomainDispatcherApplication(create_backend_app)
+    server = make_server(
+        "127.0.0.1", args.port, app, threaded=True, request_handler=MotoRequestHandler
+    )
+    os.environ["MOTO_PORT"] = str(server.port)
+    with open(args.port_file + ".tmp", "w") as out:
+        out.write(str(server.port))
+    os.replace(args.port_file + ".tmp", args.port_file)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1:])

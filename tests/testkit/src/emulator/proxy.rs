@@ -29,10 +29,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
 
-use super::http::{Request, read_request, write_response};
+use crate::http::{Request, Response, Server, Upstream, handler, serve};
 
 /// A scripted fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,19 +106,20 @@ enum TokenState {
     InFlight,
     Done {
         body: String,
-        response: Vec<u8>,
+        response: Response,
         at: Instant,
     },
 }
 
-/// The proxy: `endpoint` takes the place of the emulator's.
+/// The proxy: `endpoint` takes the place of the emulator's. It serves
+/// until the last clone is dropped.
 #[derive(Clone)]
 pub struct Proxy {
     pub endpoint: String,
     state: Arc<Mutex<State>>,
-    /// The one connection to the emulator, kept alive: requests reach it
-    /// one at a time.
+    /// The emulator; the lock makes requests reach it one at a time.
     upstream: Arc<tokio::sync::Mutex<Upstream>>,
+    server: Option<Arc<Server>>,
 }
 
 /// The name the tests used before the proxy learned the real semantics.
@@ -132,31 +131,31 @@ impl Proxy {
     /// # Panics
     /// No loopback port could be bound.
     pub async fn start(upstream: &str) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
-        let endpoint = format!(
-            "http://{}",
-            listener
-                .local_addr()
-                .expect("a bound listener has an address")
-        );
-        let proxy = Proxy {
-            endpoint,
+        let mut proxy = Proxy {
+            endpoint: String::new(),
             state: Arc::default(),
-            upstream: Arc::new(tokio::sync::Mutex::new(Upstream {
-                address: upstream.trim_start_matches("http://").to_string(),
-                connection: None,
-            })),
+            upstream: Arc::new(tokio::sync::Mutex::new(Upstream::new(upstream))),
+            server: None,
         };
-        let p = proxy.clone();
-        tokio::spawn(async move {
-            while let Ok((conn, _)) = listener.accept().await {
-                let p = p.clone();
-                tokio::spawn(async move {
-                    let _ = p.serve(conn).await;
-                });
-            }
-        });
+        let inner = proxy.clone();
+        let server = serve(handler(move |request| {
+            let proxy = inner.clone();
+            async move { proxy.answer(request).await }
+        }))
+        .await
+        .expect("bind proxy");
+        proxy.endpoint = server.endpoint();
+        proxy.server = Some(Arc::new(server));
         proxy
+    }
+
+    /// What the proxy makes of one request: an answer, or none (dropped).
+    pub async fn answer(&self, request: Request) -> Option<Response> {
+        match self.handle(&request).await {
+            Ok(Answer::Response(response)) => Some(response),
+            Ok(Answer::Drop) => None,
+            Err(e) => Some(Response::new(502, "text/plain", e.to_string())),
+        }
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -201,34 +200,9 @@ impl Proxy {
         *self.state().counts.entry(what).or_default() += 1;
     }
 
-    async fn serve(&self, conn: TcpStream) -> std::io::Result<()> {
-        conn.set_nodelay(true)?;
-        let (r, mut w) = conn.into_split();
-        let mut reader = BufReader::new(r);
-        while let Some(req) = read_request(&mut reader).await? {
-            match self.handle(&req).await? {
-                Answer::Bytes(response) => {
-                    w.write_all(&response).await?;
-                    w.flush().await?;
-                }
-                Answer::Error { status, body } => {
-                    write_response(
-                        &mut w,
-                        status,
-                        &[("content-type", "application/x-amz-json-1.0".into())],
-                        body.to_string().as_bytes(),
-                    )
-                    .await?;
-                }
-                Answer::Drop => return Ok(()),
-            }
-        }
-        Ok(())
-    }
-
     async fn handle(&self, req: &Request) -> std::io::Result<Answer> {
         let target = req.header("x-amz-target").unwrap_or_default().to_owned();
-        let operation = target.rsplit('.').next().unwrap_or_default().to_owned();
+        let operation = req.operation().to_owned();
         let dynamodb = target.starts_with("DynamoDB_");
         let semantics = self.state().semantics;
         if !semantics.latency.is_zero() {
@@ -246,10 +220,11 @@ impl Proxy {
             }
             Some(Fault::EmptyReceive) => {
                 self.count("empty-receive");
-                return Ok(Answer::Error {
-                    status: 200,
-                    body: json!({}),
-                });
+                return Ok(Answer::Response(Response::new(
+                    200,
+                    "application/x-amz-json-1.0",
+                    "{}",
+                )));
             }
             Some(Fault::LoseResponse) | None => {}
         }
@@ -286,7 +261,7 @@ impl Proxy {
                 }
                 Some(Some(Ok(response))) => {
                     *state.counts.entry("token-replayed").or_default() += 1;
-                    return Ok(Answer::Bytes(response));
+                    return Ok(Answer::Response(response));
                 }
                 Some(Some(Err(()))) => {
                     *state.counts.entry("mismatch").or_default() += 1;
@@ -304,14 +279,12 @@ impl Proxy {
         if let Some(token) = &token {
             let mut state = self.state();
             match &response {
-                Ok(Answer::Bytes(bytes))
-                    if bytes.starts_with(b"HTTP/1.1 200") || bytes.starts_with(b"HTTP/1.0 200") =>
-                {
+                Ok(Answer::Response(response)) if response.status == 200 => {
                     state.tokens.insert(
                         token.clone(),
                         TokenState::Done {
                             body: fingerprint_without_token(&body),
-                            response: bytes.clone(),
+                            response: response.clone(),
                             at: Instant::now(),
                         },
                     );
@@ -444,7 +417,7 @@ impl Proxy {
                 }
             }
         }
-        let response = self.upstream.lock().await.forward(&req.raw).await;
+        let response = self.upstream.lock().await.send(req).await;
         self.count("forwarded");
         if transactional && !keys.is_empty() {
             let state = self.state.clone();
@@ -459,27 +432,31 @@ impl Proxy {
                 }
             });
         }
-        Ok(Answer::Bytes(response?))
+        Ok(Answer::Response(response?))
     }
 }
 
 enum Answer {
-    /// A response to pass on as it is.
-    Bytes(Vec<u8>),
-    /// A JSON answer of the proxy's own.
-    Error { status: u16, body: Value },
+    /// A response: the emulator's, passed on, or the proxy's own.
+    Response(Response),
     /// Close the connection without answering.
     Drop,
 }
 
+/// A DynamoDB error answer.
+fn dynamodb_error(body: &Value) -> Answer {
+    Answer::Response(Response::new(
+        400,
+        "application/x-amz-json-1.0",
+        body.to_string(),
+    ))
+}
+
 fn error(code: &str, message: &str) -> Answer {
-    Answer::Error {
-        status: 400,
-        body: json!({
-            "__type": format!("com.amazonaws.dynamodb.v20120810#{code}"),
-            "message": message,
-        }),
-    }
+    dynamodb_error(&json!({
+        "__type": format!("com.amazonaws.dynamodb.v20120810#{code}"),
+        "message": message,
+    }))
 }
 
 /// A transaction cancelled because `busy` items were in another in-flight
@@ -499,17 +476,14 @@ fn cancelled_by_conflict(busy: &[bool]) -> Answer {
         .iter()
         .map(|b| if *b { "TransactionConflict" } else { "None" })
         .collect();
-    Answer::Error {
-        status: 400,
-        body: json!({
-            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
-            "Message": format!(
-                "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
-                codes.join(", ")
-            ),
-            "CancellationReasons": reasons,
-        }),
-    }
+    dynamodb_error(&json!({
+        "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": format!(
+            "Transaction cancelled, please refer cancellation reasons for specific reasons [{}]",
+            codes.join(", ")
+        ),
+        "CancellationReasons": reasons,
+    }))
 }
 
 /// `table/pk/sk` of every item a request touches, in request order.
@@ -621,95 +595,6 @@ fn json_item_size(item: &Value) -> usize {
         .flatten()
         .map(|(name, v)| name.len() + value(v))
         .sum()
-}
-
-/// The emulator, over one kept-alive connection.
-struct Upstream {
-    address: String,
-    connection: Option<BufReader<TcpStream>>,
-}
-
-impl Upstream {
-    /// Sends one request and reads its whole response (by its
-    /// `content-length`; a response without one ends the connection).
-    async fn forward(&mut self, raw: &[u8]) -> std::io::Result<Vec<u8>> {
-        for attempt in 0..2 {
-            let conn = match &mut self.connection {
-                Some(conn) => conn,
-                None => {
-                    let s = TcpStream::connect(&self.address).await?;
-                    s.set_nodelay(true)?;
-                    self.connection.insert(BufReader::new(s))
-                }
-            };
-            match exchange(conn, raw).await {
-                Ok((response, keep)) => {
-                    if !keep {
-                        self.connection = None;
-                    }
-                    return Ok(response);
-                }
-                // A kept connection the emulator closed meanwhile: once more, afresh.
-                Err(_) if attempt == 0 => self.connection = None,
-                Err(e) => return Err(e),
-            }
-        }
-        unreachable!("the second attempt returns")
-    }
-}
-
-/// Writes a request (as keep-alive) and reads one response.
-async fn exchange(conn: &mut BufReader<TcpStream>, raw: &[u8]) -> std::io::Result<(Vec<u8>, bool)> {
-    use tokio::io::AsyncBufReadExt;
-    let text = String::from_utf8_lossy(raw);
-    let (head, _) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let head_len = head.len() + 4;
-    let mut rewritten = Vec::with_capacity(raw.len() + 30);
-    for line in head.split("\r\n") {
-        if line.to_ascii_lowercase().starts_with("connection:") {
-            continue;
-        }
-        rewritten.extend_from_slice(line.as_bytes());
-        rewritten.extend_from_slice(b"\r\n");
-    }
-    rewritten.extend_from_slice(b"connection: keep-alive\r\n\r\n");
-    rewritten.extend_from_slice(&raw[head_len.min(raw.len())..]);
-    conn.get_mut().write_all(&rewritten).await?;
-    let mut response = Vec::new();
-    let mut length = None;
-    let mut keep = true;
-    loop {
-        let mut line = String::new();
-        if conn.read_line(&mut line).await? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the emulator closed the connection",
-            ));
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse::<usize>().ok();
-        }
-        if lower.starts_with("connection:") && lower.contains("close") {
-            keep = false;
-        }
-        response.extend_from_slice(line.as_bytes());
-        if line == "\r\n" || line == "\n" {
-            break;
-        }
-    }
-    match length {
-        Some(n) => {
-            let mut body = vec![0; n];
-            conn.read_exact(&mut body).await?;
-            response.extend_from_slice(&body);
-        }
-        None => {
-            conn.read_to_end(&mut response).await?;
-            keep = false;
-        }
-    }
-    Ok((response, keep))
 }
 
 #[cfg(test)]

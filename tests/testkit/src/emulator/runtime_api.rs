@@ -6,11 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::BufReader;
-use tokio::net::TcpListener;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::http::{read_request, write_response};
+use crate::http::{Request, Response, Server, handler, serve};
 
 /// What the function answered.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,109 +27,36 @@ struct Pending {
     deadline_ms: i64,
 }
 
+/// The API; it serves until the last clone is dropped.
 #[derive(Clone)]
 pub struct RuntimeApi {
     /// `host:port`, the value of `AWS_LAMBDA_RUNTIME_API`.
     pub address: String,
     queue: mpsc::UnboundedSender<Pending>,
-    waiting: Arc<Mutex<HashMap<String, oneshot::Sender<Reply>>>>,
+    waiting: Waiting,
+    _server: Arc<Server>,
 }
+
+type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Reply>>>>;
 
 impl RuntimeApi {
     pub async fn start() -> RuntimeApi {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind runtime api");
-        let address = listener
-            .local_addr()
-            .expect("a bound listener has an address")
-            .to_string();
         let (tx, rx) = mpsc::unbounded_channel::<Pending>();
         let rx = Arc::new(Mutex::new(rx));
-        let api = RuntimeApi {
-            address,
+        let waiting: Waiting = Arc::default();
+        let answers = waiting.clone();
+        let server = serve(handler(move |request| {
+            let (rx, waiting) = (rx.clone(), answers.clone());
+            async move { Some(route(request, &rx, &waiting).await) }
+        }))
+        .await
+        .expect("bind runtime api");
+        RuntimeApi {
+            address: server.address.to_string(),
             queue: tx,
-            waiting: Default::default(),
-        };
-        let waiting = api.waiting.clone();
-        tokio::spawn(async move {
-            while let Ok((conn, _)) = listener.accept().await {
-                let (rx, waiting) = (rx.clone(), waiting.clone());
-                tokio::spawn(async move {
-                    let (r, mut w) = conn.into_split();
-                    let mut reader = BufReader::new(r);
-                    while let Ok(Some(req)) = read_request(&mut reader).await {
-                        let path = req.path.clone();
-                        if path.ends_with("/invocation/next") {
-                            let Some(p) = rx.lock().await.recv().await else {
-                                return;
-                            };
-                            let headers = [
-                                ("lambda-runtime-aws-request-id", p.id.clone()),
-                                ("lambda-runtime-deadline-ms", p.deadline_ms.to_string()),
-                                (
-                                    "lambda-runtime-invoked-function-arn",
-                                    "arn:aws:lambda:us-east-1:123456789012:function:test".into(),
-                                ),
-                                (
-                                    "lambda-runtime-trace-id",
-                                    "Root=1-00000000-000000000000000000000000".into(),
-                                ),
-                                ("content-type", "application/json".into()),
-                            ];
-                            if write_response(&mut w, 200, &headers, &p.payload)
-                                .await
-                                .is_err()
-                            {
-                                return;
-                            }
-                            continue;
-                        }
-                        let segments: Vec<&str> = path.split('/').collect();
-                        // /2018-06-01/runtime/invocation/{id}/{response|error}, or init/error
-                        let reply = match segments.as_slice() {
-                            [.., "invocation", id, "response"] => Some((
-                                id.to_string(),
-                                Reply::Ok(
-                                    serde_json::from_slice(&req.body)
-                                        .unwrap_or(serde_json::Value::Null),
-                                ),
-                            )),
-                            [.., "invocation", id, "error"] => {
-                                let v: serde_json::Value =
-                                    serde_json::from_slice(&req.body).unwrap_or_default();
-                                Some((
-                                    id.to_string(),
-                                    Reply::Error {
-                                        error_type: v["errorType"]
-                                            .as_str()
-                                            .unwrap_or_default()
-                                            .into(),
-                                        message: v["errorMessage"]
-                                            .as_str()
-                                            .unwrap_or_default()
-                                            .into(),
-                                    },
-                                ))
-                            }
-                            _ => None,
-                        };
-                        if let Some((id, reply)) = reply
-                            && let Some(tx) = waiting.lock().await.remove(&id)
-                        {
-                            let _ = tx.send(reply);
-                        }
-                        if write_response(&mut w, 202, &[], b"{\"status\":\"OK\"}")
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        api
+            waiting,
+            _server: Arc::new(server),
+        }
     }
 
     /// Invokes the function with `payload` and waits for its reply (deadline: 60 s from now).
@@ -160,5 +85,58 @@ impl RuntimeApi {
             .await
             .expect("the function answered within 60 s")
             .expect("reply channel")
+    }
+}
+
+/// One request of the function's runtime: the next invocation (waiting for
+/// one), or its answer to one.
+async fn route(
+    request: Request,
+    queue: &Mutex<mpsc::UnboundedReceiver<Pending>>,
+    waiting: &Waiting,
+) -> Response {
+    if request.path.ends_with("/invocation/next") {
+        let Some(p) = queue.lock().await.recv().await else {
+            return Response::new(500, "text/plain", "the API stopped");
+        };
+        return Response::new(200, "application/json", p.payload)
+            .with_header("lambda-runtime-aws-request-id", p.id)
+            .with_header("lambda-runtime-deadline-ms", p.deadline_ms.to_string())
+            .with_header(
+                "lambda-runtime-invoked-function-arn",
+                "arn:aws:lambda:us-east-1:123456789012:function:test",
+            )
+            .with_header(
+                "lambda-runtime-trace-id",
+                "Root=1-00000000-000000000000000000000000",
+            );
+    }
+    if let Some((id, reply)) = reply_of(&request)
+        && let Some(tx) = waiting.lock().await.remove(&id)
+    {
+        let _ = tx.send(reply);
+    }
+    Response::new(202, "application/json", r#"{"status":"OK"}"#)
+}
+
+/// `/2018-06-01/runtime/invocation/{id}/{response|error}`: the id and the reply.
+fn reply_of(request: &Request) -> Option<(String, Reply)> {
+    let segments: Vec<&str> = request.path.split('/').collect();
+    match segments.as_slice() {
+        [.., "invocation", id, "response"] => Some((
+            (*id).to_owned(),
+            Reply::Ok(serde_json::from_slice(&request.body).unwrap_or(serde_json::Value::Null)),
+        )),
+        [.., "invocation", id, "error"] => {
+            let v: serde_json::Value = serde_json::from_slice(&request.body).unwrap_or_default();
+            Some((
+                (*id).to_owned(),
+                Reply::Error {
+                    error_type: v["errorType"].as_str().unwrap_or_default().into(),
+                    message: v["errorMessage"].as_str().unwrap_or_default().into(),
+                },
+            ))
+        }
+        _ => None,
     }
 }

@@ -10,8 +10,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use infra::Architecture;
 use reconciler_core::contract::{handler_env, sweep_env};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::net::TcpListener;
 
 use operator::tools::Tools;
 use testkit::emulator::runtime_api::{Reply, RuntimeApi};
@@ -82,20 +80,26 @@ pub(super) async fn cold_start(
 ) -> anyhow::Result<Duration> {
     let mut times = Vec::new();
     for _ in 0..runs {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let address = listener.local_addr()?.to_string();
+        let (polls, mut polled_paths) = tokio::sync::mpsc::unbounded_channel();
+        // Records the first request's path and never answers it.
+        let api = testkit::http::serve(testkit::http::handler(move |request| {
+            let _ = polls.send((Instant::now(), request.path));
+            std::future::pending()
+        }))
+        .await?;
         let mut cmd = Command::new(binary);
-        lambda_env(&mut cmd, &address, endpoint, table);
+        lambda_env(&mut cmd, &api.address.to_string(), endpoint, table);
         let started = Instant::now();
         let mut child = cmd
             .spawn()
             .with_context(|| format!("start {}", binary.display()))?;
         let polled = tokio::time::timeout(Duration::from_secs(10), async {
-            let (conn, _) = listener.accept().await?;
-            let mut line = String::new();
-            BufReader::new(conn).read_line(&mut line).await?;
-            anyhow::ensure!(line.contains("/invocation/next"), "first request: {line}");
-            anyhow::Ok(started.elapsed())
+            let (at, path) = polled_paths
+                .recv()
+                .await
+                .context("the API stopped before the first poll")?;
+            anyhow::ensure!(path.contains("/invocation/next"), "first request: {path}");
+            anyhow::Ok(at - started)
         })
         .await;
         let _ = child.kill();
