@@ -18,6 +18,7 @@ import hashlib
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -83,6 +84,17 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _die_with_parent():
+    """Linux: the server gets SIGTERM if this process dies without tearing
+    down (killed by a test runner), so no server outlives the tests."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def _drain(stream):
     """Keeps the server's log in memory (no files); printed with PLANE_TEST_LOG=1."""
     for line in iter(stream.readline, b""):
@@ -114,7 +126,7 @@ def setUpModule():  # noqa: N802 - unittest's name
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     threading.Thread(target=_drain, args=(SERVER.stderr,), daemon=True).start()
     deadline = time.time() + 30
