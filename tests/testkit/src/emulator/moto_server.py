@@ -1,5 +1,9 @@
 """moto_server, with five fixes the tests and the bench need.
 
+With `LOCAL_PLANE_HOOK` set (the hook URL of the local data plane, `cargo
+xtask up`), it first imports `plane_patches.py`, which fits moto to the
+plane; without it, moto is as described here.
+
 moto 5.2.5's TransactWriteItems deep-copies every table it touches (once per
 action) so that it can roll back a cancelled transaction: a transaction costs
 time in proportion to the size of its table. A ledger table grows with every
@@ -43,7 +47,13 @@ the launcher knows the server answering is the one it started.
 """
 
 import copy
+import os
 import sys
+
+if os.environ.get("LOCAL_PLANE_HOOK"):
+    # Before any other moto import: the plane's clock must replace
+    # `utcnow` before moto's modules bind it by name.
+    import plane_patches  # noqa: F401
 
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
