@@ -1,6 +1,8 @@
 //! The pure core of the credit reconciler.
 //!
 //! - [`event`]: the four business events and their validation (SPEC §2);
+//! - [`key`]: the business key an effect is applied once by, and its two
+//!   stored spellings;
 //! - [`ledger`]: the job state machine, deciding what an event does (SPEC §3);
 //! - [`audit`]: the money audit (invariants 1–3), written once, used by the
 //!   sweep, the local run, the reference model and the tests;
@@ -23,6 +25,7 @@
 pub mod audit;
 pub mod contract;
 pub mod event;
+pub mod key;
 pub mod ledger;
 pub mod memory;
 pub mod oracle;

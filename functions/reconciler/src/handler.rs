@@ -144,7 +144,7 @@ impl Handler {
                     detail_type = event.detail_type(),
                     account_id = event.account_id(),
                     job_id = event.job_id(),
-                    business_key = %event.business_key(),
+                    business_key = %event.business_key().transition(),
                     replay_name,
                     latency_ms,
                     error_type = err.error_type(),
@@ -167,7 +167,7 @@ impl Handler {
             metrics::counter!(names::OVERDRAFTS).increment(1);
         }
         let conflict = applied.conflict.as_ref().map(|c| c.to_string());
-        let business_key = event.business_key();
+        let business_key = event.business_key().transition();
         let fields = (
             event_id,
             event.detail_type(),

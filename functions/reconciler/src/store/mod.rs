@@ -39,6 +39,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use reconciler_core::event::Event;
+use reconciler_core::key::{BusinessKey, JobStep};
 use reconciler_core::ledger::{Account, ConflictReason, Job, JobStatus, LedgerError, Outcome};
 
 pub use run::RetryPolicy;
@@ -146,10 +147,10 @@ impl Command<'_> {
     }
 
     /// The key its effect is applied once by.
-    fn business_key(&self) -> String {
+    fn business_key(&self) -> BusinessKey {
         match self {
             Command::Event(e) => e.business_key(),
-            Command::Expire { job_id, .. } => format!("job:{job_id}:expire"),
+            Command::Expire { job_id, .. } => BusinessKey::job(*job_id, JobStep::Expired),
         }
     }
 }

@@ -562,7 +562,7 @@ impl Ledger {
             sk: keys::fingerprint(&detail),
             v: FORMAT_VERSION,
             open_key: keys::conflict_open_key(meta.at_ms, &key, &detail),
-            key,
+            key: key.transition(),
             account_id: event.account_id().into(),
             detail_type: event.detail_type().into(),
             detail,
