@@ -439,7 +439,8 @@ fn optional_string(
     }
 }
 
-fn kind(v: &Value) -> String {
+/// What a JSON value is, for messages (`a string ("5")`).
+pub(crate) fn kind(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("a boolean ({b})"),

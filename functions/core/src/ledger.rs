@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::contract;
 use crate::event::{Event, VIDEO_RENDERED, VIDEO_REQUESTED};
 use crate::key::{BusinessKey, JobStep};
 
@@ -268,18 +269,25 @@ impl Outcome {
         Outcome::Expired,
     ];
 
+    /// The word: the response's ([`contract::Outcome`]), or `expired`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Granted => "granted",
-            Outcome::Held => "held",
-            Outcome::Rejected => "rejected",
-            Outcome::Debited => "debited",
-            Outcome::Refunded => "refunded",
-            Outcome::Adjusted => "adjusted",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Conflict => "conflict",
-            Outcome::Expired => "expired",
-        }
+        self.response().map_or("expired", contract::Outcome::as_str)
+    }
+
+    /// The handler's response word for it; `None` for the sweep's
+    /// `expired`, which no event produces.
+    pub fn response(self) -> Option<contract::Outcome> {
+        Some(match self {
+            Outcome::Granted => contract::Outcome::Granted,
+            Outcome::Held => contract::Outcome::Held,
+            Outcome::Rejected => contract::Outcome::Rejected,
+            Outcome::Debited => contract::Outcome::Debited,
+            Outcome::Refunded => contract::Outcome::Refunded,
+            Outcome::Adjusted => contract::Outcome::Adjusted,
+            Outcome::Duplicate => contract::Outcome::Duplicate,
+            Outcome::Conflict => contract::Outcome::Conflict,
+            Outcome::Expired => return None,
+        })
     }
 }
 
