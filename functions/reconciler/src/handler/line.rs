@@ -7,8 +7,9 @@
 //! names ([`reconciler_core::contract::log`]).
 
 use reconciler_core::contract::Outcome;
-use reconciler_core::contract::log::LogLine;
+use reconciler_core::contract::log::{EventFields, LogLine, NOT_APPLIED, REFUSED};
 use reconciler_core::contract::metrics as names;
+use reconciler_core::event::InvalidEvent;
 
 /// Counts and logs `line`.
 pub(super) fn record(line: &LogLine) {
@@ -92,43 +93,53 @@ fn write(line: &LogLine) {
             "{message}"
         ),
         LogLine::NotApplied {
-            event: e,
+            event,
             latency_ms,
             error_type,
             error,
-        } => tracing::error!(
-            event_id = %e.event_id,
-            detail_type = %e.detail_type,
-            account_id = %e.account_id,
-            job_id = e.job_id.as_deref(),
-            business_key = %e.business_key.transition(),
-            replay_name = e.replay_name.as_deref(),
-            latency_ms = *latency_ms,
-            %error_type,
-            %error,
-            "{message}"
-        ),
+        } => write_not_applied(event, *latency_ms, error_type, error),
         LogLine::Refused {
             event_id,
             replay_name,
             field,
             error,
-        } => tracing::error!(
-            %event_id,
-            replay_name = replay_name.as_deref(),
-            error_type = reconciler_core::event::InvalidEvent::ERROR_TYPE,
-            %field,
-            %error,
-            "{message}"
-        ),
+        } => write_refused(event_id, replay_name.as_deref(), field, error),
     }
+}
+
+/// The line of an event the ledger failed to apply (Lambda retries it).
+fn write_not_applied(e: &EventFields, latency_ms: f64, error_type: &str, error: &str) {
+    tracing::error!(
+        event_id = %e.event_id,
+        detail_type = %e.detail_type,
+        account_id = %e.account_id,
+        job_id = e.job_id.as_deref(),
+        business_key = %e.business_key.transition(),
+        replay_name = e.replay_name.as_deref(),
+        latency_ms,
+        error_type,
+        error,
+        "{NOT_APPLIED}"
+    );
+}
+
+/// The line of a payload refused as invalid.
+fn write_refused(event_id: &str, replay_name: Option<&str>, field: &str, error: &str) {
+    tracing::error!(
+        event_id,
+        replay_name,
+        error_type = InvalidEvent::ERROR_TYPE,
+        field,
+        error,
+        "{REFUSED}"
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
 
-    use reconciler_core::contract::log::{Cost, EventFields};
+    use reconciler_core::contract::log::Cost;
     use reconciler_core::key::{BusinessKey, JobStep};
     use serde_json::{Value, json};
 
