@@ -11,7 +11,9 @@
 //! - [`oracle`]: SPEC §3 written again from the contract alone, the
 //!   independent model the property tests and the simulator compare with;
 //! - [`contract`]: names shared with the infrastructure (environment variables,
-//!   metric names), so the template and the functions cannot drift apart.
+//!   metric names), so the template and the functions cannot drift apart;
+//!   and the handler's response and log line, typed for whoever writes or
+//!   reads them.
 //!
 //! Nothing here does I/O, reads a clock or allocates an id.
 
