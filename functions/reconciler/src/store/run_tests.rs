@@ -465,16 +465,22 @@ async fn a_transaction_in_progress_past_the_retry_budget_fails_as_ledger_unavail
     assert!(writes.iter().all(|w| w == &writes[0]), "resent unchanged");
 }
 
-/// DynamoDB refuses the request itself (an item over 400 KB): retrying the
-/// same event cannot help. One request, `LedgerError`.
-#[tokio::test]
-async fn an_item_too_large_is_refused_as_a_ledger_error_without_retry() {
+/// A warm instance's `video.requested` whose transaction DynamoDB refuses
+/// as an item over 400 KB: the script and the error.
+async fn refused_as_too_large() -> (Dynamo, StoreError) {
     let state = after(&[grant("g1", A, 100)]);
     let dynamo = Dynamo::new().write_fails(item_too_large);
     let ledger = dynamo.ledger();
     ledger.remember(&state.accounts[A], None);
-
     let err = ledger.apply(&requested(J, A, 30), "e2").await.unwrap_err();
+    (dynamo, err)
+}
+
+/// DynamoDB refuses the request itself (an item over 400 KB): retrying the
+/// same event cannot help. One request, `LedgerError`.
+#[tokio::test]
+async fn an_item_too_large_is_refused_as_a_ledger_error_without_retry() {
+    let (dynamo, err) = refused_as_too_large().await;
 
     assert!(
         matches!(&err, StoreError::Refused { message, .. } if message.contains("maximum allowed size")),
@@ -507,12 +513,7 @@ async fn a_cancellation_for_a_validation_error_is_refused_without_retry() {
 /// more than the message; the message is what it always said.
 #[tokio::test]
 async fn a_refusal_keeps_the_sdks_error_as_its_source() {
-    let state = after(&[grant("g1", A, 100)]);
-    let dynamo = Dynamo::new().write_fails(item_too_large);
-    let ledger = dynamo.ledger();
-    ledger.remember(&state.accounts[A], None);
-
-    let err = ledger.apply(&requested(J, A, 30), "e2").await.unwrap_err();
+    let (_, err) = refused_as_too_large().await;
 
     assert!(
         err.to_string()
