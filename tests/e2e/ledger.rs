@@ -486,7 +486,7 @@ async fn the_handler_answers_in_the_spec_shape() {
         .await
         .unwrap();
     assert_eq!(
-        serde_json::to_value(&r).unwrap(),
+        r.to_json(),
         serde_json::json!({"outcome": "debited",
             "account": {"account_id": "a1", "available": 75, "held": 0},
             "job": {"job_id": "j1", "status": "DEBITED"}})
@@ -501,7 +501,7 @@ async fn the_handler_answers_in_the_spec_shape() {
         )
         .await
         .unwrap();
-    let v = serde_json::to_value(&g).unwrap();
+    let v = g.to_json();
     assert_eq!(v["outcome"], "granted");
     assert!(v.get("job").is_none(), "no job for grants");
 }

@@ -227,7 +227,7 @@ async fn an_item_over_the_size_limit_is_refused_not_retried() {
         reason: Some("x".repeat(500 * 1024)),
     };
     let error = ledger.apply(&huge, "e2").await.unwrap_err();
-    assert!(matches!(error, StoreError::Refused(_)), "{error}");
+    assert!(matches!(error, StoreError::Refused { .. }), "{error}");
     assert_eq!(error.error_type(), "LedgerError");
     assert_eq!(env.count("too-large"), 1, "refused once, not retried");
     let job = Ledger::new(env.direct.clone(), env.table.clone())

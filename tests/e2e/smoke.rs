@@ -163,7 +163,7 @@ fn play_aws(
                 seen += 1;
                 let body = m.body().unwrap();
                 match handler.handle(body.as_bytes()).await {
-                    Ok(response) => assert_eq!(response.outcome, "granted"),
+                    Ok(response) => assert_eq!(response.outcome.as_str(), "granted"),
                     Err(e) => {
                         assert_eq!(e.error_type(), "InvalidEvent");
                         tokio::time::sleep(Duration::from_millis(500)).await;

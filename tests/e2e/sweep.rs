@@ -28,6 +28,7 @@ use reconciler::sweep::{
     deterministic_summary,
 };
 use reconciler_core::event::Event;
+use reconciler_core::key::BusinessKey;
 use reconciler_core::ledger::{Account, Entry, EntryKind, Job, JobStatus, Outcome};
 use serde_json::{Value, json};
 use testkit::emulator::counting::RequestCounter;
@@ -604,7 +605,7 @@ fn audited_accounts_with_history(per_account: u64) -> Vec<Item> {
                 account_id: account_id.clone(),
                 seq,
                 kind: EntryKind::Grant,
-                key: format!("grant:{account_id}-{seq}"),
+                key: BusinessKey::grant(format!("{account_id}-{seq}")).entry(),
                 amount: 1,
                 available_delta: 1,
                 held_delta: 0,

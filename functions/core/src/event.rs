@@ -8,6 +8,8 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use crate::key::{BusinessKey, JobStep};
+
 /// Ids are non-empty strings of at most this many characters.
 pub const MAX_ID_CHARS: usize = 256;
 /// `credits` is an integer in `0..=MAX_CREDITS`; an adjustment's in
@@ -16,18 +18,28 @@ pub const MAX_CREDITS: i64 = 1_000_000_000_000;
 /// An adjustment's `reason` has 1 to this many characters.
 pub const MAX_REASON_CHARS: usize = 512;
 
-/// The `detail-type`s the reconciler consumes from the bus (the rule's pattern).
+/// A purchase or top-up.
+pub const CREDITS_GRANTED: &str = "credits.granted";
+/// A job asks to hold its estimated cost.
+pub const VIDEO_REQUESTED: &str = "video.requested";
+/// A job finished: debit its actual cost.
+pub const VIDEO_RENDERED: &str = "video.rendered";
+/// A job failed: refund its hold.
+pub const VIDEO_FAILED: &str = "video.failed";
+
+/// The `detail-type`s the reconciler consumes from the bus (the rule's
+/// pattern), in this order (the replay rules follow it).
 pub const DETAIL_TYPES: [&str; 4] = [
-    "credits.granted",
-    "video.requested",
-    "video.rendered",
-    "video.failed",
+    CREDITS_GRANTED,
+    VIDEO_REQUESTED,
+    VIDEO_RENDERED,
+    VIDEO_FAILED,
 ];
 
 /// An operator's correction (SPEC §3 "Corrections"). It reaches the handler
 /// only by a direct invocation (`cargo xtask ledger adjust`), never through
 /// the bus: the rule does not match it, and on the bus it is an unrouted event.
-pub const ADJUSTMENT_DETAIL_TYPE: &str = "credits.adjusted";
+pub const CREDITS_ADJUSTED: &str = "credits.adjusted";
 
 /// One validated business event (the envelope's `detail`, typed by its `detail-type`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -88,25 +100,23 @@ impl Event {
 
     pub fn detail_type(&self) -> &'static str {
         match self {
-            Event::Granted { .. } => DETAIL_TYPES[0],
-            Event::Requested { .. } => DETAIL_TYPES[1],
-            Event::Rendered { .. } => DETAIL_TYPES[2],
-            Event::Failed { .. } => DETAIL_TYPES[3],
-            Event::Adjusted { .. } => ADJUSTMENT_DETAIL_TYPE,
+            Event::Granted { .. } => CREDITS_GRANTED,
+            Event::Requested { .. } => VIDEO_REQUESTED,
+            Event::Rendered { .. } => VIDEO_RENDERED,
+            Event::Failed { .. } => VIDEO_FAILED,
+            Event::Adjusted { .. } => CREDITS_ADJUSTED,
         }
     }
 
-    /// The key its effect is applied once by (SPEC §2): `grant:<id>`,
-    /// `adjustment:<id>`, or `job:<id>:<detail-type>`.
-    pub fn business_key(&self) -> String {
+    /// The key its effect is applied once by: its grant, its adjustment, or
+    /// its job and transition.
+    pub fn business_key(&self) -> BusinessKey {
         match self {
-            Event::Granted { grant_id, .. } => format!("grant:{grant_id}"),
-            Event::Adjusted { adjustment_id, .. } => format!("adjustment:{adjustment_id}"),
-            other => format!(
-                "job:{}:{}",
-                other.job_id().unwrap_or_default(),
-                other.detail_type()
-            ),
+            Event::Granted { grant_id, .. } => BusinessKey::grant(grant_id),
+            Event::Adjusted { adjustment_id, .. } => BusinessKey::adjustment(adjustment_id),
+            Event::Requested { job_id, .. } => BusinessKey::job(job_id, JobStep::Requested),
+            Event::Rendered { job_id, .. } => BusinessKey::job(job_id, JobStep::Rendered),
+            Event::Failed { job_id, .. } => BusinessKey::job(job_id, JobStep::Failed),
         }
     }
 
@@ -256,11 +266,11 @@ pub fn parse_envelope(value: &Value) -> Result<Envelope, InvalidEvent> {
 
 /// Validates a `detail` for the given `detail-type`.
 pub fn parse_detail(detail_type: &str, detail: &Value) -> Result<Event, InvalidEvent> {
-    if !DETAIL_TYPES.contains(&detail_type) && detail_type != ADJUSTMENT_DETAIL_TYPE {
+    if !DETAIL_TYPES.contains(&detail_type) && detail_type != CREDITS_ADJUSTED {
         return Err(InvalidEvent::new(
             "detail-type",
             format!(
-                "is {detail_type:?}, which is not one of {} (or {ADJUSTMENT_DETAIL_TYPE}, by direct invocation)",
+                "is {detail_type:?}, which is not one of {} (or {CREDITS_ADJUSTED}, by direct invocation)",
                 DETAIL_TYPES.join(", ")
             ),
         ));
@@ -272,27 +282,27 @@ pub fn parse_detail(detail_type: &str, detail: &Value) -> Result<Event, InvalidE
         )
     })?;
     let event = match detail_type {
-        "credits.granted" => Event::Granted {
+        CREDITS_GRANTED => Event::Granted {
             grant_id: id(d, "grant_id")?,
             account_id: id(d, "account_id")?,
             credits: credits(d)?,
         },
-        "video.requested" => Event::Requested {
+        VIDEO_REQUESTED => Event::Requested {
             job_id: id(d, "job_id")?,
             account_id: id(d, "account_id")?,
             credits: credits(d)?,
         },
-        "video.rendered" => Event::Rendered {
+        VIDEO_RENDERED => Event::Rendered {
             job_id: id(d, "job_id")?,
             account_id: id(d, "account_id")?,
             credits: credits(d)?,
         },
-        "video.failed" => Event::Failed {
+        VIDEO_FAILED => Event::Failed {
             job_id: id(d, "job_id")?,
             account_id: id(d, "account_id")?,
             reason: optional_string(d, "reason", "detail.reason")?,
         },
-        ADJUSTMENT_DETAIL_TYPE => Event::Adjusted {
+        CREDITS_ADJUSTED => Event::Adjusted {
             adjustment_id: id(d, "adjustment_id")?,
             account_id: id(d, "account_id")?,
             credits: signed_credits(d)?,
@@ -429,7 +439,8 @@ fn optional_string(
     }
 }
 
-fn kind(v: &Value) -> String {
+/// What a JSON value is, for messages (`a string ("5")`).
+pub(crate) fn kind(v: &Value) -> String {
     match v {
         Value::Null => "null".into(),
         Value::Bool(b) => format!("a boolean ({b})"),
@@ -648,7 +659,7 @@ mod tests {
     fn adjustments_parse_and_every_invalid_one_names_its_field() {
         let ok = json!({"adjustment_id": "adj-1", "account_id": "a1", "credits": -25,
                         "reason": "double charge on job j9"});
-        let event = parse_envelope(&envelope(ADJUSTMENT_DETAIL_TYPE, ok.clone()))
+        let event = parse_envelope(&envelope(CREDITS_ADJUSTED, ok.clone()))
             .unwrap()
             .event;
         assert_eq!(
@@ -660,19 +671,19 @@ mod tests {
                 reason: "double charge on job j9".into(),
             }
         );
-        assert_eq!(event.business_key(), "adjustment:adj-1");
+        assert_eq!(event.business_key().transition(), "adjustment:adj-1");
         assert_eq!(
-            parse_detail(ADJUSTMENT_DETAIL_TYPE, &event.to_detail()).unwrap(),
+            parse_detail(CREDITS_ADJUSTED, &event.to_detail()).unwrap(),
             event
         );
         assert!(
-            !DETAIL_TYPES.contains(&ADJUSTMENT_DETAIL_TYPE),
+            !DETAIL_TYPES.contains(&CREDITS_ADJUSTED),
             "never on the bus rule"
         );
         let with = |k: &str, v: Value| {
             let mut d = ok.clone();
             d[k] = v;
-            envelope(ADJUSTMENT_DETAIL_TYPE, d)
+            envelope(CREDITS_ADJUSTED, d)
         };
         let cases: Vec<(Value, &str, &str)> = vec![
             (with("credits", json!(0)), "detail.credits", "is 0"),

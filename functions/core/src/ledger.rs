@@ -7,7 +7,9 @@
 
 use std::fmt;
 
-use crate::event::Event;
+use crate::contract;
+use crate::event::{Event, VIDEO_RENDERED, VIDEO_REQUESTED};
+use crate::key::{BusinessKey, JobStep};
 
 /// Balances of one account, plus what the ledger needs to keep them honest.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -212,8 +214,9 @@ pub struct Entry {
     /// Position in the account's ledger, 1-based; equals the account's `seq` after it.
     pub seq: u64,
     pub kind: EntryKind,
-    /// The business key the entry applies: `grant:<id>`, `job:<id>:<kind>`
-    /// or `adjustment:<id>`.
+    /// The business key the entry applies, as stored: its entry spelling
+    /// ([`BusinessKey::entry`]: `grant:<id>`, `job:<id>:<kind>` or
+    /// `adjustment:<id>`).
     pub key: String,
     /// The credits the event named (grant amount, hold, actual cost).
     pub amount: i64,
@@ -233,12 +236,9 @@ pub struct Entry {
 
 impl Entry {
     /// The job whose money the entry moved, for job entries
-    /// (`job:<id>:<kind>`).
+    /// (`job:<id>:<kind>`, read with the entry spelling of [`BusinessKey`]).
     pub fn job_id(&self) -> Option<&str> {
-        let rest = self.key.strip_prefix("job:")?;
-        ["hold", "debit", "refund", "expire"]
-            .iter()
-            .find_map(|kind| rest.strip_suffix(kind)?.strip_suffix(':'))
+        crate::key::entry_job_id(&self.key)
     }
 }
 
@@ -269,18 +269,25 @@ impl Outcome {
         Outcome::Expired,
     ];
 
+    /// The word: the response's ([`contract::Outcome`]), or `expired`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Granted => "granted",
-            Outcome::Held => "held",
-            Outcome::Rejected => "rejected",
-            Outcome::Debited => "debited",
-            Outcome::Refunded => "refunded",
-            Outcome::Adjusted => "adjusted",
-            Outcome::Duplicate => "duplicate",
-            Outcome::Conflict => "conflict",
-            Outcome::Expired => "expired",
-        }
+        self.response().map_or("expired", contract::Outcome::as_str)
+    }
+
+    /// The handler's response word for it; `None` for the sweep's
+    /// `expired`, which no event produces.
+    pub fn response(self) -> Option<contract::Outcome> {
+        Some(match self {
+            Outcome::Granted => contract::Outcome::Granted,
+            Outcome::Held => contract::Outcome::Held,
+            Outcome::Rejected => contract::Outcome::Rejected,
+            Outcome::Debited => contract::Outcome::Debited,
+            Outcome::Refunded => contract::Outcome::Refunded,
+            Outcome::Adjusted => contract::Outcome::Adjusted,
+            Outcome::Duplicate => contract::Outcome::Duplicate,
+            Outcome::Conflict => contract::Outcome::Conflict,
+            Outcome::Expired => return None,
+        })
     }
 }
 
@@ -433,10 +440,10 @@ impl fmt::Display for LedgerError {
 
 impl std::error::Error for LedgerError {}
 
-/// A money movement on one account.
+/// A money movement on one account: the deltas of its balances, and the key
+/// of the effect (which names the entry's kind).
 struct Movement {
-    kind: EntryKind,
-    key: String,
+    key: BusinessKey,
     amount: i64,
     available: i64,
     held: i64,
@@ -446,7 +453,74 @@ struct Movement {
     overdraft: i64,
 }
 
-/// Decides what `event` does, given what is known. SPEC §3, cell by cell.
+impl Movement {
+    /// A movement of `amount` under `key` that moves no balance yet: the
+    /// caller names the deltas.
+    fn of(key: BusinessKey, amount: i64) -> Movement {
+        Movement {
+            key,
+            amount,
+            available: 0,
+            held: 0,
+            granted: 0,
+            debited: 0,
+            adjusted: 0,
+            overdraft: 0,
+        }
+    }
+
+    /// A hold of `h` released back to `available` (a refund, an expiry).
+    fn release(key: BusinessKey, h: i64) -> Movement {
+        Movement {
+            available: h,
+            held: -h,
+            ..Movement::of(key, h)
+        }
+    }
+
+    /// Moves `account`'s balances and returns the entry that records it.
+    fn apply(self, account: &mut Account, meta: &Meta) -> Result<Entry, LedgerError> {
+        let id = account.account_id.clone();
+        account.available = add(account.available, self.available, &id)?;
+        account.held = add(account.held, self.held, &id)?;
+        account.granted = add(account.granted, self.granted, &id)?;
+        account.debited = add(account.debited, self.debited, &id)?;
+        account.adjusted = add(account.adjusted, self.adjusted, &id)?;
+        account.seq += 1;
+        if self.overdraft > 0 {
+            account.overdrafts += 1;
+        }
+        Ok(Entry {
+            account_id: id,
+            seq: account.seq,
+            kind: self.key.entry_kind(),
+            key: self.key.entry(),
+            amount: self.amount,
+            available_delta: self.available,
+            held_delta: self.held,
+            granted_delta: self.granted,
+            debited_delta: self.debited,
+            adjusted_delta: self.adjusted,
+            overdraft: self.overdraft,
+            available_after: account.available,
+            held_after: account.held,
+            event_id: meta.event_id.clone(),
+            at_ms: meta.at_ms,
+        })
+    }
+}
+
+/// What one decision is taken on: the account it is about, what is known,
+/// and the identity of the event (or sweep run) being applied.
+struct Cell<'a> {
+    account_id: &'a str,
+    known: &'a Known,
+    meta: &'a Meta,
+}
+
+/// Decides what `event` does, given what is known: the contract's table of
+/// job states and events, one function per column (and one each for grants
+/// and adjustments).
 pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, LedgerError> {
     let account_id = event.account_id();
     if let Some(a) = &known.account {
@@ -454,255 +528,28 @@ pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, Led
         refuse_broken(a)?;
     }
     check_consistent(known)?;
+    let cell = Cell {
+        account_id,
+        known,
+        meta,
+    };
     match event {
+        Event::Granted {
+            grant_id, credits, ..
+        } => cell.grant(grant_id, *credits),
         Event::Adjusted {
             adjustment_id,
             credits,
             reason,
             ..
-        } => {
-            let adjustment = Adjustment {
-                adjustment_id: adjustment_id.clone(),
-                account_id: account_id.into(),
-                credits: *credits,
-                reason: reason.clone(),
-            };
-            if let Some(applied) = &known.adjustment {
-                return Ok(if *applied == adjustment {
-                    Decision::Duplicate
-                } else {
-                    Decision::Conflict(ConflictReason::AdjustmentMismatch {
-                        applied: applied.clone(),
-                    })
-                });
-            }
-            let movement = Movement {
-                kind: EntryKind::Adjustment,
-                key: format!("adjustment:{adjustment_id}"),
-                amount: *credits,
-                available: *credits,
-                held: 0,
-                granted: 0,
-                debited: 0,
-                adjusted: *credits,
-                overdraft: 0,
-            };
-            let mut change = change(
-                Outcome::Adjusted,
-                account_id,
-                known,
-                None,
-                None,
-                Some(movement),
-                meta,
-            )?;
-            if let Decision::Apply(c) = &mut change {
-                c.adjustment = Some(adjustment);
-            }
-            Ok(change)
-        }
-        Event::Granted {
-            grant_id, credits, ..
-        } => {
-            if let Some(applied) = &known.grant {
-                return Ok(
-                    if applied.account_id == account_id && applied.credits == *credits {
-                        Decision::Duplicate
-                    } else {
-                        Decision::Conflict(ConflictReason::GrantMismatch {
-                            applied: applied.clone(),
-                        })
-                    },
-                );
-            }
-            let grant = Grant {
-                grant_id: grant_id.clone(),
-                account_id: account_id.into(),
-                credits: *credits,
-            };
-            let movement = Movement {
-                kind: EntryKind::Grant,
-                key: format!("grant:{grant_id}"),
-                amount: *credits,
-                available: *credits,
-                held: 0,
-                granted: *credits,
-                debited: 0,
-                adjusted: 0,
-                overdraft: 0,
-            };
-            change(
-                Outcome::Granted,
-                account_id,
-                known,
-                None,
-                Some(grant),
-                Some(movement),
-                meta,
-            )
-        }
+        } => cell.adjust(adjustment_id, *credits, reason),
         Event::Requested {
             job_id, credits, ..
-        } => {
-            let c = *credits;
-            if let Some(job) = &known.job {
-                if job.account_id != account_id {
-                    return Ok(account_mismatch(job));
-                }
-                return Ok(match job.requested {
-                    Some(applied) if applied != c => {
-                        Decision::Conflict(ConflictReason::AmountMismatch {
-                            transition: "video.requested",
-                            applied,
-                            received: c,
-                        })
-                    }
-                    // Same estimate, or the job settled without ever holding.
-                    _ => Decision::Duplicate,
-                });
-            }
-            let available = known.account.as_ref().map_or(0, |a| a.available);
-            if available >= c {
-                let mut job = new_job(job_id, account_id, JobStatus::Held);
-                job.requested = Some(c);
-                job.hold = Some(c);
-                let movement = Movement {
-                    kind: EntryKind::Hold,
-                    key: format!("job:{job_id}:hold"),
-                    amount: c,
-                    available: -c,
-                    held: c,
-                    granted: 0,
-                    debited: 0,
-                    adjusted: 0,
-                    overdraft: 0,
-                };
-                change(
-                    Outcome::Held,
-                    account_id,
-                    known,
-                    Some(job),
-                    None,
-                    Some(movement),
-                    meta,
-                )
-            } else {
-                let mut job = new_job(job_id, account_id, JobStatus::Rejected);
-                job.requested = Some(c);
-                change(
-                    Outcome::Rejected,
-                    account_id,
-                    known,
-                    Some(job),
-                    None,
-                    None,
-                    meta,
-                )
-            }
-        }
+        } => cell.request(job_id, *credits),
         Event::Rendered {
             job_id, credits, ..
-        } => {
-            let a = *credits;
-            let (hold, base) = match &known.job {
-                None => (0, new_job(job_id, account_id, JobStatus::Debited)),
-                Some(job) if job.account_id != account_id => return Ok(account_mismatch(job)),
-                Some(job) => match job.status {
-                    JobStatus::Held => (job.hold.expect("a HELD job has a hold"), job.clone()),
-                    JobStatus::Expired | JobStatus::Rejected => (0, job.clone()),
-                    JobStatus::Debited => {
-                        let applied = job.debited.expect("a DEBITED job has a debit");
-                        return Ok(if applied == a {
-                            Decision::Duplicate
-                        } else {
-                            Decision::Conflict(ConflictReason::AmountMismatch {
-                                transition: "video.rendered",
-                                applied,
-                                received: a,
-                            })
-                        });
-                    }
-                    JobStatus::Refunded => {
-                        return Ok(Decision::Conflict(ConflictReason::Contradicts {
-                            status: JobStatus::Refunded,
-                        }));
-                    }
-                },
-            };
-            let mut job = base;
-            job.status = JobStatus::Debited;
-            job.debited = Some(a);
-            let movement = Movement {
-                kind: EntryKind::Debit,
-                key: format!("job:{job_id}:debit"),
-                amount: a,
-                available: hold - a,
-                held: -hold,
-                granted: 0,
-                debited: a,
-                adjusted: 0,
-                overdraft: (a - hold).max(0),
-            };
-            change(
-                Outcome::Debited,
-                account_id,
-                known,
-                Some(job),
-                None,
-                Some(movement),
-                meta,
-            )
-        }
-        Event::Failed { job_id, reason, .. } => match &known.job {
-            None => {
-                let mut job = new_job(job_id, account_id, JobStatus::Refunded);
-                job.reason = reason.clone();
-                change(
-                    Outcome::Refunded,
-                    account_id,
-                    known,
-                    Some(job),
-                    None,
-                    None,
-                    meta,
-                )
-            }
-            Some(job) if job.account_id != account_id => Ok(account_mismatch(job)),
-            Some(job) => match job.status {
-                JobStatus::Held => {
-                    let h = job.hold.expect("a HELD job has a hold");
-                    let mut after = job.clone();
-                    after.status = JobStatus::Refunded;
-                    after.reason = reason.clone();
-                    let movement = Movement {
-                        kind: EntryKind::Refund,
-                        key: format!("job:{job_id}:refund"),
-                        amount: h,
-                        available: h,
-                        held: -h,
-                        granted: 0,
-                        debited: 0,
-                        adjusted: 0,
-                        overdraft: 0,
-                    };
-                    change(
-                        Outcome::Refunded,
-                        account_id,
-                        known,
-                        Some(after),
-                        None,
-                        Some(movement),
-                        meta,
-                    )
-                }
-                JobStatus::Debited => Ok(Decision::Conflict(ConflictReason::Contradicts {
-                    status: JobStatus::Debited,
-                })),
-                JobStatus::Refunded | JobStatus::Expired | JobStatus::Rejected => {
-                    Ok(Decision::Duplicate)
-                }
-            },
-        },
+        } => cell.render(job_id, *credits),
+        Event::Failed { job_id, reason, .. } => cell.fail(job_id, reason.as_ref()),
     }
 }
 
@@ -714,7 +561,6 @@ pub fn decide_expiry(job_id: &str, known: &Known, meta: &Meta) -> Result<Decisio
         return Ok(Decision::Duplicate);
     };
     assert_eq!(job.job_id, job_id);
-    let account_id = job.account_id.as_str();
     if let Some(a) = &known.account {
         refuse_broken(a)?;
     }
@@ -722,26 +568,263 @@ pub fn decide_expiry(job_id: &str, known: &Known, meta: &Meta) -> Result<Decisio
     let h = job.hold.expect("a HELD job has a hold");
     let mut after = job.clone();
     after.status = JobStatus::Expired;
-    let movement = Movement {
-        kind: EntryKind::Expire,
-        key: format!("job:{job_id}:expire"),
-        amount: h,
-        available: h,
-        held: -h,
-        granted: 0,
-        debited: 0,
-        adjusted: 0,
-        overdraft: 0,
-    };
-    change(
-        Outcome::Expired,
-        account_id,
+    let movement = Movement::release(BusinessKey::job(job_id, JobStep::Expired), h);
+    let cell = Cell {
+        account_id: &job.account_id,
         known,
-        Some(after),
-        None,
-        Some(movement),
         meta,
-    )
+    };
+    cell.apply(Outcome::Expired, Some(after), Some(movement))
+}
+
+impl Cell<'_> {
+    /// `credits.granted`: applied once per grant id; the same id with another
+    /// account or amount is a conflict.
+    fn grant(&self, grant_id: &str, credits: i64) -> Result<Decision, LedgerError> {
+        if let Some(applied) = &self.known.grant {
+            return Ok(
+                if applied.account_id == self.account_id && applied.credits == credits {
+                    Decision::Duplicate
+                } else {
+                    Decision::Conflict(ConflictReason::GrantMismatch {
+                        applied: applied.clone(),
+                    })
+                },
+            );
+        }
+        let movement = Movement {
+            available: credits,
+            granted: credits,
+            ..Movement::of(BusinessKey::grant(grant_id), credits)
+        };
+        let change = self.change(Outcome::Granted, None, Some(movement))?;
+        Ok(Decision::Apply(Change {
+            grant: Some(Grant {
+                grant_id: grant_id.into(),
+                account_id: self.account_id.into(),
+                credits,
+            }),
+            ..change
+        }))
+    }
+
+    /// `credits.adjusted`: applied once per adjustment id; the same id with
+    /// another payload is a conflict.
+    fn adjust(
+        &self,
+        adjustment_id: &str,
+        credits: i64,
+        reason: &str,
+    ) -> Result<Decision, LedgerError> {
+        let adjustment = Adjustment {
+            adjustment_id: adjustment_id.into(),
+            account_id: self.account_id.into(),
+            credits,
+            reason: reason.into(),
+        };
+        if let Some(applied) = &self.known.adjustment {
+            return Ok(if *applied == adjustment {
+                Decision::Duplicate
+            } else {
+                Decision::Conflict(ConflictReason::AdjustmentMismatch {
+                    applied: applied.clone(),
+                })
+            });
+        }
+        let movement = Movement {
+            available: credits,
+            adjusted: credits,
+            ..Movement::of(BusinessKey::adjustment(adjustment_id), credits)
+        };
+        let change = self.change(Outcome::Adjusted, None, Some(movement))?;
+        Ok(Decision::Apply(Change {
+            adjustment: Some(adjustment),
+            ..change
+        }))
+    }
+
+    /// The `video.requested` column: a new job is HELD if the account can
+    /// cover the estimate, else REJECTED; a known job makes it a duplicate
+    /// (or a conflict, with another estimate or account).
+    fn request(&self, job_id: &str, c: i64) -> Result<Decision, LedgerError> {
+        if let Some(job) = &self.known.job {
+            if job.account_id != self.account_id {
+                return Ok(account_mismatch(job));
+            }
+            return Ok(match job.requested {
+                Some(applied) if applied != c => {
+                    Decision::Conflict(ConflictReason::AmountMismatch {
+                        transition: VIDEO_REQUESTED,
+                        applied,
+                        received: c,
+                    })
+                }
+                // Same estimate, or the job settled without ever holding.
+                _ => Decision::Duplicate,
+            });
+        }
+        let available = self.known.account.as_ref().map_or(0, |a| a.available);
+        if available >= c {
+            let mut job = new_job(job_id, self.account_id, JobStatus::Held);
+            job.requested = Some(c);
+            job.hold = Some(c);
+            let movement = Movement {
+                available: -c,
+                held: c,
+                ..Movement::of(BusinessKey::job(job_id, JobStep::Requested), c)
+            };
+            self.apply(Outcome::Held, Some(job), Some(movement))
+        } else {
+            let mut job = new_job(job_id, self.account_id, JobStatus::Rejected);
+            job.requested = Some(c);
+            self.apply(Outcome::Rejected, Some(job), None)
+        }
+    }
+
+    /// The `video.rendered` column: DEBITED from any state but DEBITED
+    /// (duplicate, or conflict with another amount) and REFUNDED (conflict);
+    /// a HELD job's hold covers the debit, the rest overdraws.
+    fn render(&self, job_id: &str, a: i64) -> Result<Decision, LedgerError> {
+        let (hold, base) = match &self.known.job {
+            None => (0, new_job(job_id, self.account_id, JobStatus::Debited)),
+            Some(job) if job.account_id != self.account_id => return Ok(account_mismatch(job)),
+            Some(job) => match job.status {
+                JobStatus::Held => (job.hold.expect("a HELD job has a hold"), job.clone()),
+                JobStatus::Expired | JobStatus::Rejected => (0, job.clone()),
+                JobStatus::Debited => {
+                    let applied = job.debited.expect("a DEBITED job has a debit");
+                    return Ok(if applied == a {
+                        Decision::Duplicate
+                    } else {
+                        Decision::Conflict(ConflictReason::AmountMismatch {
+                            transition: VIDEO_RENDERED,
+                            applied,
+                            received: a,
+                        })
+                    });
+                }
+                JobStatus::Refunded => {
+                    return Ok(Decision::Conflict(ConflictReason::Contradicts {
+                        status: JobStatus::Refunded,
+                    }));
+                }
+            },
+        };
+        let mut job = base;
+        job.status = JobStatus::Debited;
+        job.debited = Some(a);
+        let movement = Movement {
+            available: hold - a,
+            held: -hold,
+            debited: a,
+            overdraft: (a - hold).max(0),
+            ..Movement::of(BusinessKey::job(job_id, JobStep::Rendered), a)
+        };
+        self.apply(Outcome::Debited, Some(job), Some(movement))
+    }
+
+    /// The `video.failed` column: a HELD job is REFUNDED (its hold
+    /// released), an unknown one gets a REFUNDED tombstone, a DEBITED one is
+    /// a conflict, any other a duplicate.
+    fn fail(&self, job_id: &str, reason: Option<&String>) -> Result<Decision, LedgerError> {
+        let Some(job) = &self.known.job else {
+            let mut job = new_job(job_id, self.account_id, JobStatus::Refunded);
+            job.reason = reason.cloned();
+            return self.apply(Outcome::Refunded, Some(job), None);
+        };
+        if job.account_id != self.account_id {
+            return Ok(account_mismatch(job));
+        }
+        match job.status {
+            JobStatus::Held => {
+                let h = job.hold.expect("a HELD job has a hold");
+                let mut after = job.clone();
+                after.status = JobStatus::Refunded;
+                after.reason = reason.cloned();
+                let movement = Movement::release(BusinessKey::job(job_id, JobStep::Failed), h);
+                self.apply(Outcome::Refunded, Some(after), Some(movement))
+            }
+            JobStatus::Debited => Ok(Decision::Conflict(ConflictReason::Contradicts {
+                status: JobStatus::Debited,
+            })),
+            JobStatus::Refunded | JobStatus::Expired | JobStatus::Rejected => {
+                Ok(Decision::Duplicate)
+            }
+        }
+    }
+
+    fn apply(
+        &self,
+        outcome: Outcome,
+        job_after: Option<Job>,
+        movement: Option<Movement>,
+    ) -> Result<Decision, LedgerError> {
+        self.change(outcome, job_after, movement)
+            .map(Decision::Apply)
+    }
+
+    /// The change of `outcome`: the account moved by `movement` (if money
+    /// moves) and the job as `job_after` (job events), checked against the
+    /// invariants before it leaves the core.
+    fn change(
+        &self,
+        outcome: Outcome,
+        mut job_after: Option<Job>,
+        movement: Option<Movement>,
+    ) -> Result<Change, LedgerError> {
+        let account_before = self.known.account.clone();
+        let mut after = account_before
+            .clone()
+            .unwrap_or_else(|| Account::new(self.account_id));
+        let entry = movement
+            .map(|m| m.apply(&mut after, self.meta))
+            .transpose()?;
+        if let (Some(job), Some(entry)) = (&mut job_after, &entry) {
+            job.entries.push(entry.seq);
+        }
+        let held_delta = entry.as_ref().map_or(0, |e| e.held_delta);
+        check_change(
+            outcome,
+            &after,
+            held_delta,
+            self.known.job.as_ref(),
+            job_after.as_ref(),
+        );
+        Ok(Change {
+            outcome,
+            account_before,
+            account_after: after,
+            job: job_after.map(|after| (self.known.job.clone(), after)),
+            grant: None,
+            adjustment: None,
+            entry,
+        })
+    }
+}
+
+/// Panics if a change breaks an invariant (TigerBeetle's habit: such a
+/// change is a bug, and must never reach the ledger). Invariant 2, as the
+/// transaction keeps it: `held` moves by exactly the hold the job takes or
+/// releases in the same change; invariant 1 and `held ≥ 0` on the account.
+fn check_change(
+    outcome: Outcome,
+    after: &Account,
+    held_delta: i64,
+    job_before: Option<&Job>,
+    job_after: Option<&Job>,
+) {
+    let holding = |job: Option<&Job>| {
+        job.filter(|j| j.status == JobStatus::Held)
+            .map_or(0, |j| j.hold.unwrap_or(0))
+    };
+    if job_after.is_some() && held_delta != holding(job_after) - holding(job_before) {
+        panic!(
+            "ledger invariant broken by {outcome}: held moves by {held_delta}, the job's hold does not"
+        );
+    }
+    if let Err(broken) = after.check() {
+        panic!("ledger invariant broken by {outcome}: {broken}");
+    }
 }
 
 /// Invariant 1 on a stored account, before anything is decided on it.
@@ -791,82 +874,4 @@ fn add(a: i64, b: i64, account_id: &str) -> Result<i64, LedgerError> {
     a.checked_add(b).ok_or_else(|| LedgerError::Overflow {
         account_id: account_id.into(),
     })
-}
-
-fn change(
-    outcome: Outcome,
-    account_id: &str,
-    known: &Known,
-    job_after: Option<Job>,
-    grant: Option<Grant>,
-    movement: Option<Movement>,
-    meta: &Meta,
-) -> Result<Decision, LedgerError> {
-    let account_before = known.account.clone();
-    let account_id = account_id.to_owned();
-    let mut after = account_before
-        .clone()
-        .unwrap_or_else(|| Account::new(account_id.clone()));
-    let mut entry = None;
-    if let Some(m) = movement {
-        after.available = add(after.available, m.available, &account_id)?;
-        after.held = add(after.held, m.held, &account_id)?;
-        after.granted = add(after.granted, m.granted, &account_id)?;
-        after.debited = add(after.debited, m.debited, &account_id)?;
-        after.adjusted = add(after.adjusted, m.adjusted, &account_id)?;
-        after.seq += 1;
-        if m.overdraft > 0 {
-            after.overdrafts += 1;
-        }
-        entry = Some(Entry {
-            account_id: account_id.clone(),
-            seq: after.seq,
-            kind: m.kind,
-            key: m.key,
-            amount: m.amount,
-            available_delta: m.available,
-            held_delta: m.held,
-            granted_delta: m.granted,
-            debited_delta: m.debited,
-            adjusted_delta: m.adjusted,
-            overdraft: m.overdraft,
-            available_after: after.available,
-            held_after: after.held,
-            event_id: meta.event_id.clone(),
-            at_ms: meta.at_ms,
-        });
-    }
-    let mut job_after = job_after;
-    if let (Some(job), Some(entry)) = (&mut job_after, &entry) {
-        job.entries.push(entry.seq);
-    }
-    // Invariant 2, as the transaction keeps it: `held` moves by exactly the
-    // hold the job takes or releases in the same change.
-    let holding = |job: Option<&Job>| {
-        job.filter(|j| j.status == JobStatus::Held)
-            .map_or(0, |j| j.hold.unwrap_or(0))
-    };
-    let held_delta = entry.as_ref().map_or(0, |e| e.held_delta);
-    if job_after.is_some()
-        && held_delta != holding(job_after.as_ref()) - holding(known.job.as_ref())
-    {
-        panic!(
-            "ledger invariant broken by {outcome}: held moves by {held_delta}, the job's hold does not"
-        );
-    }
-    // TigerBeetle's habit: a change that breaks an invariant is a bug, and must
-    // never reach the ledger.
-    if let Err(broken) = after.check() {
-        panic!("ledger invariant broken by {outcome}: {broken}");
-    }
-    let job = job_after.map(|after| (known.job.clone(), after));
-    Ok(Decision::Apply(Change {
-        outcome,
-        account_before,
-        account_after: after,
-        job,
-        grant,
-        adjustment: None,
-        entry,
-    }))
 }

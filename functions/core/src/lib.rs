@@ -1,6 +1,8 @@
 //! The pure core of the credit reconciler.
 //!
 //! - [`event`]: the four business events and their validation (SPEC §2);
+//! - [`key`]: the business key an effect is applied once by, and its two
+//!   stored spellings;
 //! - [`ledger`]: the job state machine, deciding what an event does (SPEC §3);
 //! - [`audit`]: the money audit (invariants 1–3), written once, used by the
 //!   sweep, the local run, the reference model and the tests;
@@ -9,7 +11,9 @@
 //! - [`oracle`]: SPEC §3 written again from the contract alone, the
 //!   independent model the property tests and the simulator compare with;
 //! - [`contract`]: names shared with the infrastructure (environment variables,
-//!   metric names), so the template and the functions cannot drift apart.
+//!   metric names), so the template and the functions cannot drift apart;
+//!   and the handler's response and log line, typed for whoever writes or
+//!   reads them.
 //!
 //! Nothing here does I/O, reads a clock or allocates an id.
 
@@ -23,6 +27,7 @@
 pub mod audit;
 pub mod contract;
 pub mod event;
+pub mod key;
 pub mod ledger;
 pub mod memory;
 pub mod oracle;

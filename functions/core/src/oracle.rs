@@ -59,157 +59,162 @@ impl Oracle {
         self.accounts.entry(account.to_owned()).or_default()
     }
 
-    /// Applies one event; returns the SPEC §4 outcome word.
+    /// Applies one event; returns the response's outcome word.
     pub fn apply(&mut self, event: &Event) -> &'static str {
         match event {
             Event::Granted {
                 grant_id,
                 account_id,
                 credits,
-            } => match self.grants.get(grant_id) {
-                Some(applied) if *applied == (account_id.clone(), *credits) => "duplicate",
-                Some(_) => "conflict",
-                None => {
-                    self.grants
-                        .insert(grant_id.clone(), (account_id.clone(), *credits));
-                    let a = self.account(account_id);
-                    a.available += credits;
-                    a.granted += credits;
-                    "granted"
-                }
-            },
+            } => self.grant(grant_id, account_id, *credits),
             Event::Adjusted {
                 adjustment_id,
                 account_id,
                 credits,
                 reason,
-            } => {
-                let payload = (account_id.clone(), *credits, reason.clone());
-                match self.adjustments.get(adjustment_id) {
-                    Some(applied) if *applied == payload => "duplicate",
-                    Some(_) => "conflict",
-                    None => {
-                        self.adjustments.insert(adjustment_id.clone(), payload);
-                        let a = self.account(account_id);
-                        a.available += credits;
-                        a.adjusted += credits;
-                        "adjusted"
-                    }
-                }
-            }
+            } => self.adjust(adjustment_id, account_id, *credits, reason),
             Event::Requested {
                 job_id,
                 account_id,
                 credits,
-            } => {
-                if let Some(job) = self.jobs.get(job_id) {
-                    if job.account != *account_id {
-                        return "conflict";
-                    }
-                    // Repeating the request: the same estimate (or a job that
-                    // settled without ever holding) is a duplicate, another
-                    // estimate a conflict.
-                    return match job.estimate {
-                        Some(estimate) if estimate != *credits => "conflict",
-                        _ => "duplicate",
-                    };
-                }
-                let a = self.account(account_id);
-                let (row, outcome) = if a.available >= *credits {
-                    a.available -= credits;
-                    a.held += credits;
-                    (Row::Held { hold: *credits }, "held")
-                } else {
-                    (Row::Rejected, "rejected")
-                };
-                self.jobs.insert(
-                    job_id.clone(),
-                    JobRow {
-                        account: account_id.clone(),
-                        row,
-                        estimate: Some(*credits),
-                    },
-                );
-                outcome
-            }
+            } => self.request(job_id, account_id, *credits),
             Event::Rendered {
                 job_id,
                 account_id,
                 credits,
-            } => {
-                let (row, estimate) = match self.jobs.get(job_id) {
-                    Some(job) if job.account != *account_id => return "conflict",
-                    Some(job) => (Some(job.row), job.estimate),
-                    None => (None, None),
-                };
-                let a = self.account(account_id);
-                match row {
-                    Some(Row::Debited { amount }) if amount == *credits => return "duplicate",
-                    Some(Row::Debited { .. }) | Some(Row::Refunded) => return "conflict",
-                    Some(Row::Held { hold }) => {
-                        a.held -= hold;
-                        a.available += hold - credits;
-                    }
-                    None | Some(Row::Expired) | Some(Row::Rejected) => a.available -= credits,
-                }
-                a.debited += credits;
-                self.jobs.insert(
-                    job_id.clone(),
-                    JobRow {
-                        account: account_id.clone(),
-                        row: Row::Debited { amount: *credits },
-                        estimate,
-                    },
-                );
-                "debited"
-            }
+            } => self.render(job_id, account_id, *credits),
             Event::Failed {
                 job_id, account_id, ..
-            } => {
-                let job = self.jobs.get(job_id).cloned();
-                match job {
-                    Some(job) if job.account != *account_id => "conflict",
-                    Some(JobRow {
-                        row: Row::Debited { .. },
-                        ..
-                    }) => "conflict",
-                    Some(JobRow {
-                        row: Row::Refunded | Row::Expired | Row::Rejected,
-                        ..
-                    }) => "duplicate",
-                    Some(JobRow {
-                        row: Row::Held { hold },
-                        estimate,
-                        ..
-                    }) => {
-                        let a = self.account(account_id);
-                        a.held -= hold;
-                        a.available += hold;
-                        self.jobs.insert(
-                            job_id.clone(),
-                            JobRow {
-                                account: account_id.clone(),
-                                row: Row::Refunded,
-                                estimate,
-                            },
-                        );
-                        "refunded"
-                    }
-                    None => {
-                        // A tombstone: the job is refunded, no money moves.
-                        self.jobs.insert(
-                            job_id.clone(),
-                            JobRow {
-                                account: account_id.clone(),
-                                row: Row::Refunded,
-                                estimate: None,
-                            },
-                        );
-                        "refunded"
-                    }
-                }
+            } => self.fail(job_id, account_id),
+        }
+    }
+
+    fn grant(&mut self, grant_id: &str, account_id: &str, credits: i64) -> &'static str {
+        match self.grants.get(grant_id) {
+            Some(applied) if *applied == (account_id.to_owned(), credits) => "duplicate",
+            Some(_) => "conflict",
+            None => {
+                self.grants
+                    .insert(grant_id.to_owned(), (account_id.to_owned(), credits));
+                let a = self.account(account_id);
+                a.available += credits;
+                a.granted += credits;
+                "granted"
             }
         }
+    }
+
+    fn adjust(
+        &mut self,
+        adjustment_id: &str,
+        account_id: &str,
+        credits: i64,
+        reason: &str,
+    ) -> &'static str {
+        let payload = (account_id.to_owned(), credits, reason.to_owned());
+        match self.adjustments.get(adjustment_id) {
+            Some(applied) if *applied == payload => "duplicate",
+            Some(_) => "conflict",
+            None => {
+                self.adjustments.insert(adjustment_id.to_owned(), payload);
+                let a = self.account(account_id);
+                a.available += credits;
+                a.adjusted += credits;
+                "adjusted"
+            }
+        }
+    }
+
+    fn request(&mut self, job_id: &str, account_id: &str, credits: i64) -> &'static str {
+        if let Some(job) = self.jobs.get(job_id) {
+            if job.account != account_id {
+                return "conflict";
+            }
+            // Repeating the request: the same estimate (or a job that
+            // settled without ever holding) is a duplicate, another
+            // estimate a conflict.
+            return match job.estimate {
+                Some(estimate) if estimate != credits => "conflict",
+                _ => "duplicate",
+            };
+        }
+        let a = self.account(account_id);
+        let (row, outcome) = if a.available >= credits {
+            a.available -= credits;
+            a.held += credits;
+            (Row::Held { hold: credits }, "held")
+        } else {
+            (Row::Rejected, "rejected")
+        };
+        self.set_row(job_id, account_id, row, Some(credits));
+        outcome
+    }
+
+    fn render(&mut self, job_id: &str, account_id: &str, credits: i64) -> &'static str {
+        let (row, estimate) = match self.jobs.get(job_id) {
+            Some(job) if job.account != account_id => return "conflict",
+            Some(job) => (Some(job.row), job.estimate),
+            None => (None, None),
+        };
+        let a = self.account(account_id);
+        match row {
+            Some(Row::Debited { amount }) if amount == credits => return "duplicate",
+            Some(Row::Debited { .. }) | Some(Row::Refunded) => return "conflict",
+            Some(Row::Held { hold }) => {
+                a.held -= hold;
+                a.available += hold - credits;
+            }
+            None | Some(Row::Expired) | Some(Row::Rejected) => a.available -= credits,
+        }
+        a.debited += credits;
+        self.set_row(
+            job_id,
+            account_id,
+            Row::Debited { amount: credits },
+            estimate,
+        );
+        "debited"
+    }
+
+    fn fail(&mut self, job_id: &str, account_id: &str) -> &'static str {
+        match self.jobs.get(job_id).cloned() {
+            Some(job) if job.account != account_id => "conflict",
+            Some(JobRow {
+                row: Row::Debited { .. },
+                ..
+            }) => "conflict",
+            Some(JobRow {
+                row: Row::Refunded | Row::Expired | Row::Rejected,
+                ..
+            }) => "duplicate",
+            Some(JobRow {
+                row: Row::Held { hold },
+                estimate,
+                ..
+            }) => {
+                let a = self.account(account_id);
+                a.held -= hold;
+                a.available += hold;
+                self.set_row(job_id, account_id, Row::Refunded, estimate);
+                "refunded"
+            }
+            None => {
+                // A tombstone: the job is refunded, no money moves.
+                self.set_row(job_id, account_id, Row::Refunded, None);
+                "refunded"
+            }
+        }
+    }
+
+    fn set_row(&mut self, job_id: &str, account_id: &str, row: Row, estimate: Option<i64>) {
+        self.jobs.insert(
+            job_id.to_owned(),
+            JobRow {
+                account: account_id.to_owned(),
+                row,
+                estimate,
+            },
+        );
     }
 
     /// The sweep finds `job_id`'s hold too old: `expired`, or nothing

@@ -1,12 +1,22 @@
 //! Logs (JSON, tracing) and metrics (CloudWatch Embedded Metric Format).
 
 use reconciler_core::contract::metrics as names;
+use tracing_subscriber::EnvFilter;
 
 /// JSON logs on stdout, one object per line; level from `RUST_LOG` (default info).
 pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = json_lines(filter, std::io::stdout).try_init();
+}
+
+/// The functions' log format: one JSON object per line, the event's fields
+/// at the top level (no span, no target), written to `writer`.
+pub(crate) fn json_lines<W>(filter: EnvFilter, writer: W) -> impl tracing::Subscriber + Send + Sync
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
@@ -14,7 +24,8 @@ pub fn init_tracing() {
         .with_target(false)
         .with_ansi(false)
         .with_env_filter(filter)
-        .try_init();
+        .with_writer(writer)
+        .finish()
 }
 
 /// The EMF collector: every custom metric in our namespace with a `Stage` dimension.

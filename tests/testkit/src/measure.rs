@@ -17,7 +17,8 @@ use reconciler::store::{Ledger, now_ms};
 use reconciler::sweep::{Sweep, SweepInput, Tuning};
 use reconciler_core::contract::table::OPEN_INDEX_PARTITION_KEY;
 use reconciler_core::event::Event;
-use reconciler_core::ledger::{Account, Entry, EntryKind, Job, JobStatus};
+use reconciler_core::key::{BusinessKey, JobStep};
+use reconciler_core::ledger::{Account, Entry, Job, JobStatus};
 use serde_json::Value;
 
 use crate::capture::{Capture, Exchange};
@@ -182,7 +183,7 @@ pub async fn seed_account(
 ) -> anyhow::Result<()> {
     let mut items = Vec::with_capacity(2 * holds + 2);
     let mut account = Account::new(account_id);
-    let mut entry = |kind, key: String, amount: i64, available: i64, held: i64, granted: i64| {
+    let mut entry = |key: BusinessKey, amount: i64, available: i64, held: i64, granted: i64| {
         account.available += available;
         account.held += held;
         account.granted += granted;
@@ -190,8 +191,8 @@ pub async fn seed_account(
         Entry {
             account_id: account_id.to_owned(),
             seq: account.seq,
-            kind,
-            key,
+            kind: key.entry_kind(),
+            key: key.entry(),
             amount,
             available_delta: available,
             held_delta: held,
@@ -206,8 +207,7 @@ pub async fn seed_account(
         }
     };
     let grant = entry(
-        EntryKind::Grant,
-        format!("grant:seed-{account_id}"),
+        BusinessKey::grant(format!("seed-{account_id}")),
         credits,
         credits,
         0,
@@ -217,8 +217,7 @@ pub async fn seed_account(
     for n in 0..holds {
         let job_id = format!("{account_id}-open-{n:06}");
         let hold = entry(
-            EntryKind::Hold,
-            format!("job:{job_id}:hold"),
+            BusinessKey::job(job_id.clone(), JobStep::Requested),
             10,
             -10,
             10,

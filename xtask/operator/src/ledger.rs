@@ -18,7 +18,7 @@ use infra::Stage;
 use reconciler::store::Ledger;
 use reconciler::store::items::JobItem;
 use reconciler_core::audit::{self, Balances};
-use reconciler_core::event::{ADJUSTMENT_DETAIL_TYPE, parse_detail};
+use reconciler_core::event::{CREDITS_ADJUSTED, parse_detail};
 use reconciler_core::ledger::{Account, Entry, EntryKind, Job, JobStatus};
 use serde_json::{Value, json};
 
@@ -437,7 +437,7 @@ impl Adjustment {
     /// # Errors
     /// The handler's own validation message.
     pub fn validate(&self) -> Result<(), String> {
-        parse_detail(ADJUSTMENT_DETAIL_TYPE, &self.detail())
+        parse_detail(CREDITS_ADJUSTED, &self.detail())
             .map(|_| ())
             .map_err(|invalid| invalid.to_string())
     }
@@ -448,7 +448,7 @@ impl Adjustment {
         json!({
             "version": "0",
             "id": format!("operator-{}", self.adjustment_id),
-            "detail-type": ADJUSTMENT_DETAIL_TYPE,
+            "detail-type": CREDITS_ADJUSTED,
             "source": OPERATOR_SOURCE,
             "time": format_time(now_ms),
             "detail": self.detail(),

@@ -14,6 +14,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use reconciler_core::key::BusinessKey;
 use serde_json::Value;
 
 use crate::aws::Target;
@@ -168,7 +169,11 @@ pub fn render(line: &LogLine) -> Option<String> {
     if let Some(job) = s("job_id") {
         parts.push(format!("job {job}"));
     }
-    if let Some(key) = s("business_key").filter(|k| !k.starts_with("job:")) {
+    if let Some(key) = s("business_key").filter(|k| {
+        BusinessKey::parse_transition(k)
+            .ok()
+            .is_none_or(|key| key.job_id().is_none())
+    }) {
         // A grant's or an adjustment's own id (a job's is the job above).
         parts.push(key);
     }

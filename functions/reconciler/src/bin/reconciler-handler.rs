@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         async move {
             let result = handler.handle(raw.as_bytes()).await;
             metrics.flush();
-            result
+            result.map(|response| response.to_json())
         }
     })
     .await

@@ -353,6 +353,7 @@ pub struct ConflictItem {
     pub pk: String,
     pub sk: String,
     pub v: u32,
+    /// The business key, transition spelling (`BusinessKey::transition`).
     pub key: String,
     pub account_id: String,
     pub detail_type: String,

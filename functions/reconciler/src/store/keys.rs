@@ -18,6 +18,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use reconciler_core::contract::table;
+use reconciler_core::key::BusinessKey;
 
 /// An item, or a key, as the SDK carries it.
 pub type Item = HashMap<String, AttributeValue>;
@@ -61,8 +62,10 @@ pub fn adjustment_pk(adjustment_id: &str) -> String {
     format!("{ADJUSTMENT}#{adjustment_id}")
 }
 
-pub fn conflict_pk(business_key: &str) -> String {
-    format!("{CONFLICT}#{business_key}")
+/// A conflict record's partition: the business key in its transition
+/// spelling (`CONFLICT#job:<id>:video.rendered`).
+pub fn conflict_pk(business_key: &BusinessKey) -> String {
+    format!("{CONFLICT}#{}", business_key.transition())
 }
 
 /// The sort key of an account's entry `seq`.
@@ -126,11 +129,11 @@ pub fn held_open_key(held_at_ms: i64, job_id: &str) -> String {
 /// Open-index sort key of a conflict record: ordered by time, unique per
 /// record (key and payload), so the sweep's "listed up to here" marker can
 /// never fall between two records of one millisecond.
-pub fn conflict_open_key(at_ms: i64, business_key: &str, detail: &str) -> String {
+pub fn conflict_open_key(at_ms: i64, business_key: &BusinessKey, detail: &str) -> String {
     format!(
         "{}#{}",
         time_key(at_ms),
-        fingerprint(&format!("{business_key}\n{detail}"))
+        fingerprint(&format!("{}\n{detail}", business_key.transition()))
     )
 }
 
@@ -159,7 +162,7 @@ mod tests {
         assert!(ACCOUNT_SK < AUDIT_SK && AUDIT_SK < entry_sk(1).as_str());
         let long = "é".repeat(256);
         assert!(held_open_key(1, &long).len() < 64);
-        assert!(conflict_open_key(1, &long, &long).len() < 100);
+        assert!(conflict_open_key(1, &BusinessKey::grant(long.clone()), &long).len() < 100);
         assert!(held_open_key(9, "a") < held_open_key(10, "a"));
     }
 }

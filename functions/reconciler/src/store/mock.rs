@@ -46,6 +46,7 @@ use reconciler_core::event::Event;
 use reconciler_core::ledger::{Account, Job, Meta};
 use reconciler_core::memory::MemoryLedger;
 
+use super::cache::Confirmed;
 use super::items::{AccountItem, JobItem, to_item};
 use super::keys::Item;
 use super::{Ledger, RetryPolicy};
@@ -65,16 +66,16 @@ impl Ledger {
     /// Makes this instance remember an account, and a job it holds for, as
     /// if it had committed them (a warm instance).
     pub(crate) fn remember(&self, account: &Account, job: Option<&Job>) {
-        let mut cache = self.cache();
-        cache.remember_account(account);
-        if let Some(job) = job {
-            cache.remember_job(&job.job_id, Some(job));
-        }
+        self.cache().confirm(Confirmed {
+            account_id: &account.account_id,
+            account: Some(Some(account)),
+            job: job.map(|job| (job.job_id.as_str(), Some(job))),
+        });
     }
 
     /// What this instance remembers of an account.
     pub(crate) fn remembered(&self, account_id: &str) -> Option<Account> {
-        self.cache().accounts.get(account_id).cloned()
+        self.cache().account(account_id).cloned()
     }
 }
 

@@ -16,32 +16,40 @@
 //!
 //! - [`keys`]: every key of the table; [`items`]: the items and their
 //!   validation; [`expr`]: the one expression builder; [`txn`]: the
-//!   transaction of a decision and its token; `run`: the decide–commit–learn
-//!   loop; [`read`]: consistent reads and the queries of the sweep and the
-//!   operator commands; [`sweep`]: the sweep's own writes; [`schema`]: the
-//!   table for local runs; [`size`]: DynamoDB's item-size rules (capacity).
+//!   transaction of a decision and its token;
+//! - `run`: the decide–commit–learn loop of one command; `cache`: the
+//!   per-instance cache it guesses from; `retry`: how long it keeps trying
+//!   and how it backs off ([`RetryPolicy`]); `errors`: what DynamoDB's
+//!   answers mean, and [`StoreError`];
+//! - [`read`]: the command's consistent read, and the reads of the sweep
+//!   and the operator commands; [`sweep`]: the sweep's own writes;
+//!   [`repair`]: the repair of an account; [`schema`]: the table for local
+//!   runs; [`size`]: DynamoDB's item-size rules (capacity).
 
+mod cache;
+mod errors;
 pub mod expr;
 pub mod items;
 pub mod keys;
 pub mod read;
 pub mod repair;
+mod retry;
 mod run;
 pub mod schema;
 pub mod size;
 pub mod sweep;
 pub mod txn;
 
-use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use reconciler_core::event::Event;
-use reconciler_core::ledger::{Account, ConflictReason, Job, JobStatus, LedgerError, Outcome};
+use reconciler_core::key::{BusinessKey, JobStep};
+use reconciler_core::ledger::{Account, ConflictReason, JobStatus, Outcome};
 
-pub use run::RetryPolicy;
+use cache::Cache;
+pub use errors::{SdkFailure, StoreError};
+pub use retry::RetryPolicy;
 
 /// What applying one command did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,62 +68,6 @@ pub struct Applied {
     pub requests: u32,
     /// Attempts at committing (1 without contention).
     pub attempts: u32,
-}
-
-/// Why a command could not be applied. [`StoreError::error_type`] names
-/// what the operator should do.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("DynamoDB request failed: {0}")]
-    Aws(String),
-    /// DynamoDB refused the request itself (e.g. an item over its size limit):
-    /// retrying the same event cannot succeed.
-    #[error("DynamoDB refused the request: {0}")]
-    Refused(String),
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    /// A stored item is not what this code writes: fix (or migrate) the item.
-    #[error("the ledger table holds a malformed item: {0}")]
-    Malformed(String),
-    #[error("gave up after {attempts} attempts in {seconds} s: {last}")]
-    Contention {
-        attempts: u32,
-        seconds: u64,
-        last: String,
-    },
-}
-
-impl StoreError {
-    /// The error type reported to Lambda: `LedgerError` for what retrying
-    /// cannot fix (a refused request, a malformed item, an overflow),
-    /// `LedgerUnavailable` for what it may (DynamoDB unreachable, contention).
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            StoreError::Ledger(_) | StoreError::Malformed(_) | StoreError::Refused(_) => {
-                "LedgerError"
-            }
-            StoreError::Aws(_) | StoreError::Contention { .. } => "LedgerUnavailable",
-        }
-    }
-}
-
-/// An SDK error as a store error: `ValidationException` is a refusal (the
-/// same request will never pass), the rest may pass later.
-fn aws<E, R>(e: SdkError<E, R>) -> StoreError
-where
-    E: std::error::Error + ProvideErrorMetadata + 'static,
-    R: std::fmt::Debug,
-{
-    let refused = e
-        .as_service_error()
-        .and_then(|s| s.code())
-        .is_some_and(|code| code == "ValidationException");
-    let text = DisplayErrorContext(e).to_string();
-    if refused {
-        StoreError::Refused(text)
-    } else {
-        StoreError::Aws(text)
-    }
 }
 
 /// What the command is about.
@@ -146,47 +98,10 @@ impl Command<'_> {
     }
 
     /// The key its effect is applied once by.
-    fn business_key(&self) -> String {
+    fn business_key(&self) -> BusinessKey {
         match self {
             Command::Event(e) => e.business_key(),
-            Command::Expire { job_id, .. } => format!("job:{job_id}:expire"),
-        }
-    }
-}
-
-/// Per-instance memory of the state this instance last saw committed: what
-/// lets an event cost one request. Bounded; cleared when full.
-#[derive(Debug, Default)]
-struct Cache {
-    accounts: HashMap<String, Account>,
-    /// HELD jobs (the state a `video.rendered` or `video.failed` needs).
-    jobs: HashMap<String, Job>,
-}
-
-/// Entries each part of the cache holds at most.
-const CACHE_CAPACITY: usize = 10_000;
-
-impl Cache {
-    fn remember_account(&mut self, account: &Account) {
-        if self.accounts.len() >= CACHE_CAPACITY && !self.accounts.contains_key(&account.account_id)
-        {
-            self.accounts.clear();
-        }
-        self.accounts
-            .insert(account.account_id.clone(), account.clone());
-    }
-
-    fn remember_job(&mut self, job_id: &str, job: Option<&Job>) {
-        match job.filter(|j| j.status == JobStatus::Held) {
-            Some(job) => {
-                if self.jobs.len() >= CACHE_CAPACITY && !self.jobs.contains_key(job_id) {
-                    self.jobs.clear();
-                }
-                self.jobs.insert(job_id.to_owned(), job.clone());
-            }
-            None => {
-                self.jobs.remove(job_id);
-            }
+            Command::Expire { job_id, .. } => BusinessKey::job(*job_id, JobStep::Expired),
         }
     }
 }
@@ -237,8 +152,13 @@ impl Ledger {
 
     /// Applies a business event (or an adjustment) exactly once, by its
     /// business key.
+    ///
+    /// The command's future is boxed (here and in [`Ledger::expire`]): the
+    /// SDK's futures nest deep, and a caller's future holding them inline
+    /// (the handler's, the binary's) would pass the compiler's limit on the
+    /// depth of a type's layout. One allocation per command.
     pub async fn apply(&self, event: &Event, event_id: &str) -> Result<Applied, StoreError> {
-        self.run(Command::Event(event), event_id).await
+        Box::pin(self.run(Command::Event(event), event_id)).await
     }
 
     /// Expires a HELD job (the sweep). A job that settled meanwhile is left
@@ -249,31 +169,8 @@ impl Ledger {
         account_id: &str,
         run_id: &str,
     ) -> Result<Applied, StoreError> {
-        self.run(Command::Expire { job_id, account_id }, run_id)
-            .await
+        Box::pin(self.run(Command::Expire { job_id, account_id }, run_id)).await
     }
-}
-
-/// Exponential backoff with full jitter: up to `base · 2^attempt`, capped.
-async fn backoff(policy: &RetryPolicy, attempt: u32) {
-    tokio::time::sleep(backoff_delay(policy, attempt, Duration::ZERO)).await;
-}
-
-/// The backoff before attempt `attempt + 1` of a command that has waited
-/// `waited` already: full jitter up to `base · 2^attempt` (capped), shrunk as
-/// the wait grows towards [`RetryPolicy::patience`], after which it retries
-/// at once. Plain exponential backoff lets the unluckiest waiter wait
-/// longest and lose again (on a busy account, some events starve); this
-/// favours the oldest waiters, so an account's writers take turns roughly
-/// in the order they arrived.
-fn backoff_delay(policy: &RetryPolicy, attempt: u32, waited: Duration) -> Duration {
-    let cap = policy
-        .base
-        .saturating_mul(1 << attempt.min(16))
-        .min(policy.cap);
-    let left = 1.0 - (waited.as_secs_f64() / policy.patience.as_secs_f64().max(1e-3)).min(1.0);
-    let ceiling = (cap.as_millis() as f64 * left) as u64;
-    Duration::from_millis(fastrand::u64(0..=ceiling))
 }
 
 #[cfg(test)]

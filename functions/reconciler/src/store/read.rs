@@ -1,22 +1,185 @@
-//! Reads besides a command's own: an account's entries, jobs by id, and what
-//! the operator commands show (an account's statement, a job's history).
-//! Queries on one partition and gets by key, never a scan.
+//! Consistent reads: a command's snapshot of the items its decision rests
+//! on (`Ledger::read`, one `TransactGetItems`), and the reads besides: an
+//! account's entries, jobs by id, and what the operator commands show (an
+//! account's statement, a job's history). Queries on one partition and gets
+//! by key, never a scan.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
-use aws_sdk_dynamodb::types::KeysAndAttributes;
+use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsOutput;
+use aws_sdk_dynamodb::types::{Get, KeysAndAttributes, TransactGetItem};
 use reconciler_core::contract::table;
-use reconciler_core::ledger::{Account, Entry, Job};
+use reconciler_core::event::Event;
+use reconciler_core::ledger::{Account, Entry, Job, Known};
 
+use super::errors::{Answer, ItemAnswer, classify, item_answer};
 use super::expr::{Expr, text};
-use super::items::{AccountItem, EntryItem, JobItem, from_item};
+use super::items::{AccountItem, AdjustmentItem, EntryItem, GrantItem, JobItem, from_item};
 use super::keys::{self, Item};
-use super::{Ledger, StoreError, aws};
+use super::run::Knowledge;
+use super::txn::Role;
+use super::{Command, Ledger, StoreError};
 
 /// `BatchGetItem` takes at most this many keys.
 const BATCH: usize = 100;
 
+/// A command's job item, validated. An expiry acts on the account the
+/// open-items index lists the job under, a projection of the job item
+/// itself, and jobs never change accounts: a job naming another account was
+/// edited. Deciding on it would release the listed account's credits for
+/// another account's job.
+fn job_of(cmd: &Command<'_>, item: Item) -> Result<Job, StoreError> {
+    let job = from_item::<JobItem>(item, "job")
+        .and_then(|i| i.job())
+        .map_err(StoreError::Malformed)?;
+    if let Command::Expire { account_id, .. } = cmd
+        && job.account_id != *account_id
+    {
+        return Err(StoreError::Malformed(format!(
+            "the job item {} names account {}, but the open-items index lists it \
+             under account {account_id}",
+            keys::job_pk(&job.job_id),
+            job.account_id
+        )));
+    }
+    Ok(job)
+}
+
 impl Ledger {
+    /// A consistent snapshot of the command's items (one `TransactGetItems`;
+    /// read again after a backoff while a write to them is in flight),
+    /// validated and remembered.
+    pub(super) async fn read(
+        &self,
+        cmd: &Command<'_>,
+        started: Instant,
+        requests: &mut u32,
+    ) -> Result<Knowledge, StoreError> {
+        let keys = self.keys(cmd);
+        let gets: Vec<TransactGetItem> = keys
+            .iter()
+            .map(|(_, key)| {
+                let get = Get::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key.clone()))
+                    .build()
+                    .expect("a get with a table and a key is complete");
+                TransactGetItem::builder().get(get).build()
+            })
+            .collect();
+        let out = self.transact_get(gets, started, requests).await?;
+        let mut known = Known::default();
+        for ((role, _), response) in keys.iter().zip(out.responses()) {
+            if let Some(item) = response.item().cloned() {
+                self.absorb(cmd, &mut known, *role, item)?;
+            }
+        }
+        let k = Knowledge::read(known);
+        self.remember_confirmed(cmd, &k);
+        Ok(k)
+    }
+
+    /// One `TransactGetItems`, sent again after a backoff while others
+    /// write the same items or DynamoDB answers "not now".
+    async fn transact_get(
+        &self,
+        gets: Vec<TransactGetItem>,
+        started: Instant,
+        requests: &mut u32,
+    ) -> Result<TransactGetItemsOutput, StoreError> {
+        let mut conflicts = 0u32;
+        loop {
+            *requests += 1;
+            let result = self
+                .client
+                .transact_get_items()
+                .set_transact_items(Some(gets.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(out) => return Ok(out),
+                Err(err) => err,
+            };
+            let again = match classify(&err) {
+                Answer::NotNow => true,
+                Answer::Cancelled(reasons) => reasons
+                    .iter()
+                    .any(|r| item_answer(r) == ItemAnswer::Contended),
+                Answer::TokenSpent | Answer::Failed => false,
+            };
+            if !again || self.retry.spent(started) {
+                return Err(StoreError::from_sdk(err));
+            }
+            self.retry.backoff(conflicts).await;
+            conflicts += 1;
+        }
+    }
+
+    /// The keys a command's decision rests on, with their roles.
+    fn keys(&self, cmd: &Command<'_>) -> Vec<(Role, Item)> {
+        let mut keys = vec![(Role::Account, keys::account_key(cmd.account_id()))];
+        if let Some(job_id) = cmd.job_id() {
+            keys.push((Role::Job, keys::job_key(job_id)));
+        }
+        match cmd {
+            Command::Event(Event::Granted { grant_id, .. }) => {
+                keys.push((Role::Record, keys::grant_key(grant_id)));
+            }
+            Command::Event(Event::Adjusted { adjustment_id, .. }) => {
+                keys.push((Role::Record, keys::adjustment_key(adjustment_id)));
+            }
+            _ => {}
+        }
+        keys
+    }
+
+    /// Reads a stored item into `known` (validated: a malformed item stops
+    /// the command with its key named).
+    pub(super) fn absorb(
+        &self,
+        cmd: &Command<'_>,
+        known: &mut Known,
+        role: Role,
+        item: Item,
+    ) -> Result<(), StoreError> {
+        let malformed = StoreError::Malformed;
+        match role {
+            Role::Account => {
+                let account = from_item::<AccountItem>(item, "account")
+                    .and_then(|i| i.account())
+                    .map_err(malformed)?;
+                if account.account_id != cmd.account_id() {
+                    return Err(StoreError::Malformed(format!(
+                        "the account item of {} names account {}",
+                        cmd.account_id(),
+                        account.account_id
+                    )));
+                }
+                known.account = Some(account);
+            }
+            Role::Job => known.job = Some(job_of(cmd, item)?),
+            Role::Record => match cmd {
+                Command::Event(Event::Adjusted { .. }) => {
+                    known.adjustment = Some(
+                        from_item::<AdjustmentItem>(item, "adjustment")
+                            .and_then(|i| i.adjustment())
+                            .map_err(malformed)?,
+                    );
+                }
+                _ => {
+                    known.grant = Some(
+                        from_item::<GrantItem>(item, "grant")
+                            .and_then(|i| i.grant())
+                            .map_err(malformed)?,
+                    );
+                }
+            },
+            Role::Entry => {}
+        }
+        Ok(())
+    }
+
     /// The account as it is now (strongly consistent), if it exists.
     pub async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
         let out = self
@@ -27,7 +190,7 @@ impl Ledger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(aws)?;
+            .map_err(StoreError::from_sdk)?;
         out.item
             .map(|i| {
                 from_item::<AccountItem>(i, "account")
@@ -48,7 +211,7 @@ impl Ledger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(aws)?;
+            .map_err(StoreError::from_sdk)?;
         out.item
             .map(|i| from_item::<JobItem>(i, "job").map_err(StoreError::Malformed))
             .transpose()
@@ -111,7 +274,7 @@ impl Ledger {
             .send()
             .collect::<Result<Vec<_>, _>>()
             .await
-            .map_err(aws)?;
+            .map_err(StoreError::from_sdk)?;
         items
             .into_iter()
             .map(|i| {
@@ -157,7 +320,7 @@ impl Ledger {
                     .request_items(&self.table, request)
                     .send()
                     .await
-                    .map_err(aws)?;
+                    .map_err(StoreError::from_sdk)?;
                 let mut responses: BTreeMap<String, Vec<Item>> =
                     out.responses.unwrap_or_default().into_iter().collect();
                 found.extend(responses.remove(&self.table).unwrap_or_default());
@@ -167,7 +330,7 @@ impl Ledger {
                     .map(|k| k.keys)
                     .unwrap_or_default();
                 if !pending.is_empty() {
-                    super::backoff(&self.retry, round).await;
+                    self.retry.backoff(round).await;
                     round += 1;
                 }
             }

@@ -18,7 +18,7 @@ use reconciler_core::ledger::Account;
 use super::expr::{Expr, num, text};
 use super::keys::{self, OPEN_AUDIT};
 use super::txn::account_guard;
-use super::{Ledger, StoreError, aws};
+use super::{Ledger, StoreError};
 
 /// The repair of `stored`: its balances and `seq` set to `recomputed`, and
 /// marked for audit; conditioned on the whole item as read.
@@ -68,7 +68,7 @@ impl Ledger {
             {
                 Ok(false)
             }
-            Err(err) => Err(aws(err)),
+            Err(err) => Err(StoreError::from_sdk(err)),
         }
     }
 }

@@ -12,76 +12,28 @@
 //!   decide again; back off (full jitter) while others write the same items;
 //!   give up as `LedgerUnavailable` when the retry budget is spent.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{CancellationReason, Get, TransactGetItem};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::types::CancellationReason;
 use reconciler_core::contract::table;
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{
-    Account, ConflictReason, Decision, Known, LedgerError, Meta, Outcome, decide, decide_expiry,
+    Account, Change, ConflictReason, Decision, Known, LedgerError, Meta, Outcome, decide,
+    decide_expiry,
 };
 
+use super::cache::Confirmed;
+use super::errors::{Answer, ItemAnswer, classify, item_answer};
 use super::expr::Expr;
-use super::items::{
-    AccountItem, AdjustmentItem, ConflictItem, FORMAT_VERSION, GrantItem, JobItem, from_item,
-    to_item,
-};
+use super::items::{ConflictItem, FORMAT_VERSION, to_item};
 use super::keys::{self, Item};
 use super::txn::{Role, Transaction, transaction};
-use super::{Applied, Command, Ledger, StoreError, aws, backoff, backoff_delay};
-
-/// How long a command keeps trying, and how it backs off.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    /// Time one command may spend on contention, throttling and lost
-    /// responses before it fails as `LedgerUnavailable` (and Lambda retries
-    /// the event). Below the handler's timeout.
-    pub budget: Duration,
-    /// First backoff ceiling; it doubles with every loss.
-    pub base: Duration,
-    /// Largest backoff ceiling.
-    pub cap: Duration,
-    /// How long a command waits before it stops backing off and retries at
-    /// once on each loss (so the oldest waiters go first).
-    pub patience: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            budget: Duration::from_secs(20),
-            base: Duration::from_millis(10),
-            cap: Duration::from_millis(500),
-            patience: Duration::from_secs(5),
-        }
-    }
-}
-
-/// Service error codes that mean "not now": the same request may pass later.
-const TRANSIENT: [&str; 6] = [
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionInProgressException",
-];
-
-/// Cancellation reason codes that mean "others were writing": nothing was
-/// learned about the item, try again later.
-const CONTENDED: [&str; 4] = [
-    "TransactionConflict",
-    "ThrottlingError",
-    "ProvisionedThroughputExceeded",
-    "RequestLimitExceeded",
-];
+use super::{Applied, Command, Ledger, StoreError};
 
 /// What a command knows, and which parts DynamoDB confirmed during it.
-struct Knowledge {
-    known: Known,
+pub(super) struct Knowledge {
+    pub(super) known: Known,
     account: bool,
     job: bool,
     record: bool,
@@ -97,6 +49,26 @@ impl Knowledge {
         }
     }
 
+    /// What a consistent read of every item the command rests on knows.
+    pub(super) fn read(known: Known) -> Knowledge {
+        Knowledge {
+            known,
+            account: true,
+            job: true,
+            record: true,
+        }
+    }
+
+    /// Marks the item of `role` as confirmed.
+    fn confirm(&mut self, role: Role) {
+        match role {
+            Role::Account => self.account = true,
+            Role::Job => self.job = true,
+            Role::Record => self.record = true,
+            Role::Entry => {}
+        }
+    }
+
     /// Whether everything the command's decision rests on was confirmed.
     fn confirmed(&self, cmd: &Command<'_>) -> bool {
         let record = matches!(
@@ -105,6 +77,40 @@ impl Knowledge {
         );
         self.account && (self.job || cmd.job_id().is_none()) && (self.record || !record)
     }
+}
+
+/// Where one command stands: when it started, what it is applying, what
+/// it has sent and lost so far.
+struct Progress {
+    started: Instant,
+    meta: Meta,
+    requests: u32,
+    attempts: u32,
+    losses: u32,
+    last: String,
+}
+
+impl Progress {
+    /// What the command answers when it gives up.
+    fn gave_up(&self) -> StoreError {
+        StoreError::Contention {
+            attempts: self.attempts,
+            seconds: self.started.elapsed().as_secs(),
+            last: self.last.clone(),
+        }
+    }
+}
+
+/// What to do after deciding.
+// `Commit` is the common case and short-lived; boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Next {
+    /// Read a consistent snapshot and decide again.
+    Read,
+    /// Answer without writing money: `duplicate`, or `conflict` and why.
+    Answer(Outcome, Option<ConflictReason>),
+    /// Commit this change.
+    Commit(Change),
 }
 
 /// How sending a transaction ended.
@@ -125,126 +131,144 @@ struct Cancelled {
     describe: String,
 }
 
+impl Cancelled {
+    /// Sorts a cancellation's reasons: failed conditions and contention are
+    /// knowledge; anything else is an error (a refused item is not
+    /// retried), with `err`, the cancellation, as its source.
+    fn sort<E, R>(
+        reasons: Vec<(Role, CancellationReason)>,
+        err: SdkError<E, R>,
+    ) -> Result<Cancelled, StoreError>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let answers: Vec<ItemAnswer> = reasons.iter().map(|(_, r)| item_answer(r)).collect();
+        if let Some(at) = answers.iter().position(|a| *a == ItemAnswer::Fatal) {
+            return Err(StoreError::cancelled(&reasons[at].1, err));
+        }
+        let codes: Vec<&str> = reasons
+            .iter()
+            .map(|(_, r)| r.code().unwrap_or("None"))
+            .collect();
+        let describe = format!("transaction cancelled: [{}]", codes.join(", "));
+        Ok(Cancelled {
+            contended: answers.contains(&ItemAnswer::Contended),
+            reasons,
+            describe,
+        })
+    }
+}
+
 impl Ledger {
     pub(super) async fn run(
         &self,
         cmd: Command<'_>,
         event_id: &str,
     ) -> Result<Applied, StoreError> {
-        let started = Instant::now();
-        let meta = Meta {
-            event_id: event_id.into(),
-            at_ms: self.now_ms(),
+        let mut p = Progress {
+            started: Instant::now(),
+            meta: Meta {
+                event_id: event_id.into(),
+                at_ms: self.now_ms(),
+            },
+            requests: 0,
+            attempts: 0,
+            losses: 0,
+            last: String::from("no attempt finished"),
         };
-        let mut requests = 0u32;
-        let mut attempts = 0u32;
-        let mut losses = 0u32;
-        let mut last = String::from("no attempt finished");
         let mut k = match self.guess(&cmd) {
             Some(known) => Knowledge::guessed(known),
-            None => self.read(&cmd, started, &mut requests).await?,
+            None => self.read(&cmd, p.started, &mut p.requests).await?,
         };
         loop {
-            if started.elapsed() > self.retry.budget {
-                return Err(StoreError::Contention {
-                    attempts,
-                    seconds: started.elapsed().as_secs(),
-                    last,
-                });
+            if self.retry.spent(p.started) {
+                return Err(p.gave_up());
             }
-            let decided = match cmd {
-                Command::Event(event) => decide(event, &k.known, &meta),
-                Command::Expire { job_id, .. } => decide_expiry(job_id, &k.known, &meta),
-            };
-            let decided = match decided {
-                // Remembered pictures of different moments: read them together.
-                Err(LedgerError::Inconsistent(why)) if !k.confirmed(&cmd) => {
-                    tracing::debug!(%why, "reading a consistent snapshot");
-                    k = self.read(&cmd, started, &mut requests).await?;
+            let change = match next(&cmd, &k, &p.meta)? {
+                Next::Read => {
+                    k = self.read(&cmd, p.started, &mut p.requests).await?;
                     continue;
                 }
-                // A consistent snapshot that breaks invariant 2: a broken ledger.
-                Err(LedgerError::Inconsistent(why)) => {
-                    return Err(StoreError::Ledger(LedgerError::Broken {
-                        account_id: cmd.account_id().to_owned(),
-                        problem: why,
-                    }));
+                Next::Answer(outcome, conflict) => {
+                    return self.answer(&cmd, k.known, outcome, conflict, &mut p).await;
                 }
-                other => other?,
+                Next::Commit(change) => change,
             };
-            let change = match decided {
-                Decision::Duplicate | Decision::Conflict(_) if !k.confirmed(&cmd) => {
-                    // Never answer duplicate/conflict from an unconfirmed guess.
-                    k = self.read(&cmd, started, &mut requests).await?;
-                    continue;
-                }
-                Decision::Duplicate => {
-                    return Ok(unchanged(
-                        &cmd,
-                        k.known,
-                        Outcome::Duplicate,
-                        None,
-                        requests,
-                        attempts,
-                    ));
-                }
-                Decision::Conflict(reason) => {
-                    if let Command::Event(event) = cmd {
-                        requests += 1;
-                        self.record_conflict(event, &reason, &meta).await?;
-                    }
-                    return Ok(unchanged(
-                        &cmd,
-                        k.known,
-                        Outcome::Conflict,
-                        Some(reason),
-                        requests,
-                        attempts,
-                    ));
-                }
-                Decision::Apply(change) => change,
-            };
-            attempts += 1;
-            let txn = transaction(&self.table, &change, &meta, &cmd.business_key());
-            match self.send(&txn, started, &mut requests).await? {
-                Sent::Committed => {
-                    let mut cache = self.cache();
-                    if change.moves_money() || change.account_before.is_some() {
-                        cache.remember_account(&change.account_after);
-                    }
-                    if let Some((_, job)) = &change.job {
-                        cache.remember_job(&job.job_id, Some(job));
-                    }
-                    return Ok(Applied {
-                        outcome: change.outcome,
-                        overdraft: change.entry.as_ref().map_or(0, |e| e.overdraft),
-                        job: change
-                            .job
-                            .as_ref()
-                            .map(|(_, j)| (j.job_id.clone(), j.status)),
-                        account: change.account_after,
-                        conflict: None,
-                        requests,
-                        attempts,
-                    });
-                }
+            p.attempts += 1;
+            let txn = transaction(&self.table, &change, &p.meta, &cmd.business_key());
+            match self.send(&txn, p.started, &mut p.requests).await? {
+                Sent::Committed => return Ok(self.committed(change, &p)),
                 Sent::Cancelled(cancelled) => {
-                    last = cancelled.describe.clone();
+                    p.last = cancelled.describe.clone();
                     let contended = cancelled.contended;
                     k = self.learn(&cmd, k, cancelled)?;
                     // A wrong first guess is corrected at once; losing again
                     // means others write the same items: back off.
-                    if contended || losses > 0 {
-                        let delay = backoff_delay(&self.retry, losses, started.elapsed());
+                    if contended || p.losses > 0 {
+                        let delay = self.retry.delay(p.losses, p.started.elapsed());
                         tokio::time::sleep(delay).await;
                     }
-                    losses += 1;
+                    p.losses += 1;
                 }
                 Sent::Superseded => {
-                    last = "the decision's token was spent by another invocation".into();
-                    k = self.read(&cmd, started, &mut requests).await?;
+                    p.last = "the decision's token was spent by another invocation".into();
+                    k = self.read(&cmd, p.started, &mut p.requests).await?;
                 }
             }
+        }
+    }
+
+    /// A `duplicate` or a `conflict` (recorded for a human first): no money
+    /// moves; the answer carries the current balances and job.
+    async fn answer(
+        &self,
+        cmd: &Command<'_>,
+        known: Known,
+        outcome: Outcome,
+        conflict: Option<ConflictReason>,
+        p: &mut Progress,
+    ) -> Result<Applied, StoreError> {
+        if let (Some(reason), Command::Event(event)) = (&conflict, cmd) {
+            p.requests += 1;
+            self.record_conflict(event, reason, &p.meta).await?;
+        }
+        Ok(Applied {
+            outcome,
+            account: known
+                .account
+                .unwrap_or_else(|| Account::new(cmd.account_id())),
+            job: known.job.map(|j| (j.job_id, j.status)),
+            conflict,
+            overdraft: 0,
+            requests: p.requests,
+            attempts: p.attempts,
+        })
+    }
+
+    /// A committed change: remembered (the account if it is stored, the
+    /// job), and answered.
+    fn committed(&self, change: Change, p: &Progress) -> Applied {
+        let stored = change.moves_money() || change.account_before.is_some();
+        self.cache().confirm(Confirmed {
+            account_id: &change.account_after.account_id,
+            account: stored.then_some(Some(&change.account_after)),
+            job: change
+                .job
+                .as_ref()
+                .map(|(_, job)| (job.job_id.as_str(), Some(job))),
+        });
+        Applied {
+            outcome: change.outcome,
+            overdraft: change.entry.as_ref().map_or(0, |e| e.overdraft),
+            job: change
+                .job
+                .as_ref()
+                .map(|(_, j)| (j.job_id.clone(), j.status)),
+            account: change.account_after,
+            conflict: None,
+            requests: p.requests,
+            attempts: p.attempts,
         }
     }
 
@@ -259,11 +283,11 @@ impl Ledger {
             return None;
         };
         let cache = self.cache();
-        let account = Some(cache.accounts.get(event.account_id())?.clone());
+        let account = Some(cache.account(event.account_id())?.clone());
         let job = match event {
-            Event::Requested { job_id, .. } => cache.jobs.get(job_id).cloned(),
+            Event::Requested { job_id, .. } => cache.held_job(job_id).cloned(),
             Event::Rendered { job_id, .. } | Event::Failed { job_id, .. } => {
-                Some(cache.jobs.get(job_id)?.clone())
+                Some(cache.held_job(job_id)?.clone())
             }
             Event::Granted { .. } | Event::Adjusted { .. } => None,
         };
@@ -274,159 +298,76 @@ impl Ledger {
         })
     }
 
-    /// The keys a command's decision rests on, with their roles.
-    fn keys(&self, cmd: &Command<'_>) -> Vec<(Role, Item)> {
-        let mut keys = vec![(Role::Account, keys::account_key(cmd.account_id()))];
-        if let Some(job_id) = cmd.job_id() {
-            keys.push((Role::Job, keys::job_key(job_id)));
-        }
-        match cmd {
-            Command::Event(Event::Granted { grant_id, .. }) => {
-                keys.push((Role::Record, keys::grant_key(grant_id)));
-            }
-            Command::Event(Event::Adjusted { adjustment_id, .. }) => {
-                keys.push((Role::Record, keys::adjustment_key(adjustment_id)));
-            }
-            _ => {}
-        }
-        keys
+    /// Remembers what the command confirmed of its account and its job.
+    pub(super) fn remember_confirmed(&self, cmd: &Command<'_>, k: &Knowledge) {
+        self.cache().confirm(Confirmed {
+            account_id: cmd.account_id(),
+            account: k.account.then_some(k.known.account.as_ref()),
+            job: cmd
+                .job_id()
+                .filter(|_| k.job)
+                .map(|job_id| (job_id, k.known.job.as_ref())),
+        });
     }
 
-    /// A consistent snapshot of the command's items (one `TransactGetItems`;
-    /// read again after a backoff while a write to them is in flight).
-    async fn read(
+    /// What a cancellation teaches: the `ALL_OLD` image of every item whose
+    /// condition failed (or that it is absent), and that every item whose
+    /// reason is `None` was as guessed — unless others were writing, which
+    /// cuts the evaluation short and confirms nothing.
+    fn learn(
         &self,
         cmd: &Command<'_>,
-        started: Instant,
-        requests: &mut u32,
+        mut k: Knowledge,
+        cancelled: Cancelled,
     ) -> Result<Knowledge, StoreError> {
-        let keys = self.keys(cmd);
-        let gets: Vec<TransactGetItem> = keys
-            .iter()
-            .map(|(_, key)| {
-                let get = Get::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key.clone()))
-                    .build()
-                    .expect("a get with a table and a key is complete");
-                TransactGetItem::builder().get(get).build()
-            })
-            .collect();
-        let mut conflicts = 0u32;
-        let out = loop {
-            *requests += 1;
-            match self
-                .client
-                .transact_get_items()
-                .set_transact_items(Some(gets.clone()))
-                .send()
-                .await
-            {
-                Ok(out) => break out,
-                Err(e) => {
-                    let contended = match e.as_service_error() {
-                        Some(TransactGetItemsError::TransactionCanceledException(t)) => t
-                            .cancellation_reasons()
-                            .iter()
-                            .any(|r| r.code().is_some_and(|c| CONTENDED.contains(&c))),
-                        Some(s) => s.code().is_some_and(|c| TRANSIENT.contains(&c)),
-                        None => transient_transport(&e),
-                    };
-                    if !contended || started.elapsed() > self.retry.budget {
-                        return Err(aws(e));
-                    }
-                    backoff(&self.retry, conflicts).await;
-                    conflicts += 1;
+        let as_assumed = |reason: &CancellationReason| item_answer(reason) == ItemAnswer::AsAssumed;
+        let account_held = !cancelled.contended
+            && cancelled
+                .reasons
+                .iter()
+                .any(|(role, reason)| *role == Role::Account && as_assumed(reason));
+        for (role, reason) in cancelled.reasons {
+            match item_answer(&reason) {
+                ItemAnswer::AsAssumed if !cancelled.contended => k.confirm(role),
+                ItemAnswer::ConditionFailed => {
+                    self.learn_item(cmd, &mut k, role, reason.item().cloned(), account_held)?;
                 }
-            }
-        };
-        let mut known = Known::default();
-        for ((role, _), response) in keys.iter().zip(out.responses()) {
-            if let Some(item) = response.item().cloned() {
-                self.absorb(cmd, &mut known, *role, item)?;
+                _ => {}
             }
         }
-        let mut cache = self.cache();
-        match &known.account {
-            Some(a) => cache.remember_account(a),
-            None => {
-                cache.accounts.remove(cmd.account_id());
-            }
-        }
-        if let Some(job_id) = cmd.job_id() {
-            cache.remember_job(job_id, known.job.as_ref());
-        }
-        Ok(Knowledge {
-            known,
-            account: true,
-            job: true,
-            record: true,
-        })
+        self.remember_confirmed(cmd, &k);
+        Ok(k)
     }
 
-    /// Reads a stored item into `known` (validated: a malformed item stops
-    /// the command with its key named).
-    fn absorb(
+    /// An item whose condition failed: `image` is the item as it is (`None`:
+    /// absent), now confirmed.
+    fn learn_item(
         &self,
         cmd: &Command<'_>,
-        known: &mut Known,
+        k: &mut Knowledge,
         role: Role,
-        item: Item,
+        image: Option<Item>,
+        account_held: bool,
     ) -> Result<(), StoreError> {
-        let malformed = StoreError::Malformed;
-        match role {
-            Role::Account => {
-                let account = from_item::<AccountItem>(item, "account")
-                    .and_then(|i| i.account())
-                    .map_err(malformed)?;
-                if account.account_id != cmd.account_id() {
-                    return Err(StoreError::Malformed(format!(
-                        "the account item of {} names account {}",
-                        cmd.account_id(),
-                        account.account_id
-                    )));
-                }
-                known.account = Some(account);
+        match (role, image) {
+            // The next entry exists because the account moved on: the
+            // account's own failure tells where it is now.
+            (Role::Entry, _) if !account_held => return Ok(()),
+            (Role::Entry, _) => {
+                return Err(StoreError::Malformed(format!(
+                    "account {} is as the change assumed, yet its next ledger entry exists",
+                    cmd.account_id()
+                )));
             }
-            Role::Job => {
-                let job = from_item::<JobItem>(item, "job")
-                    .and_then(|i| i.job())
-                    .map_err(malformed)?;
-                // An expiry acts on the account the open-items index lists
-                // the job under, a projection of the job item itself, and
-                // jobs never change accounts: a job naming another account
-                // was edited. Deciding on it would release the listed
-                // account's credits for another account's job.
-                if let Command::Expire { account_id, .. } = cmd
-                    && job.account_id != *account_id
-                {
-                    return Err(StoreError::Malformed(format!(
-                        "the job item {} names account {}, but the open-items index lists it \
-                         under account {account_id}",
-                        keys::job_pk(&job.job_id),
-                        job.account_id
-                    )));
-                }
-                known.job = Some(job);
+            (Role::Account, None) => k.known.account = None,
+            (Role::Job, None) => k.known.job = None,
+            (Role::Record, None) => {
+                k.known.grant = None;
+                k.known.adjustment = None;
             }
-            Role::Record => match cmd {
-                Command::Event(Event::Adjusted { .. }) => {
-                    known.adjustment = Some(
-                        from_item::<AdjustmentItem>(item, "adjustment")
-                            .and_then(|i| i.adjustment())
-                            .map_err(malformed)?,
-                    );
-                }
-                _ => {
-                    known.grant = Some(
-                        from_item::<GrantItem>(item, "grant")
-                            .and_then(|i| i.grant())
-                            .map_err(malformed)?,
-                    );
-                }
-            },
-            Role::Entry => {}
+            (role, Some(item)) => self.absorb(cmd, &mut k.known, role, item)?,
         }
+        k.confirm(role);
         Ok(())
     }
 
@@ -453,99 +394,23 @@ impl Ledger {
                 Ok(_) => return Ok(Sent::Committed),
                 Err(err) => err,
             };
-            match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(t)) => {
+            match classify(&err) {
+                Answer::Cancelled(reasons) => {
                     let roles = txn.items.iter().map(|(r, _)| *r);
-                    return cancelled(roles.zip(t.cancellation_reasons().iter().cloned()))
-                        .map(Sent::Cancelled);
+                    let reasons = roles.zip(reasons.iter().cloned()).collect();
+                    return Cancelled::sort(reasons, err).map(Sent::Cancelled);
                 }
-                Some(TransactWriteItemsError::IdempotentParameterMismatchException(_)) => {
-                    return Ok(Sent::Superseded);
-                }
-                Some(s) if s.code().is_some_and(|c| TRANSIENT.contains(&c)) => {}
-                None if transient_transport(&err) => {}
-                _ => return Err(aws(err)),
+                Answer::TokenSpent => return Ok(Sent::Superseded),
+                Answer::NotNow => {}
+                Answer::Failed => return Err(StoreError::from_sdk(err)),
             }
-            if started.elapsed() > self.retry.budget {
-                return Err(aws(err));
+            if self.retry.spent(started) {
+                return Err(StoreError::from_sdk(err));
             }
             tracing::debug!(resends, error = %aws_sdk_dynamodb::error::DisplayErrorContext(&err), "resending the same transaction");
-            backoff(&self.retry, resends).await;
+            self.retry.backoff(resends).await;
             resends += 1;
         }
-    }
-
-    /// What a cancellation teaches: the `ALL_OLD` image of every item whose
-    /// condition failed (or that it is absent), and that every item whose
-    /// reason is `None` was as guessed — unless others were writing, which
-    /// cuts the evaluation short and confirms nothing.
-    fn learn(
-        &self,
-        cmd: &Command<'_>,
-        mut k: Knowledge,
-        cancelled: Cancelled,
-    ) -> Result<Knowledge, StoreError> {
-        let held = |role: Role| {
-            !cancelled.contended
-                && cancelled
-                    .reasons
-                    .iter()
-                    .any(|(r, reason)| *r == role && reason.code() == Some("None"))
-        };
-        let account_held = held(Role::Account);
-        for (role, reason) in cancelled.reasons {
-            match reason.code() {
-                Some("None") if !cancelled.contended => match role {
-                    Role::Account => k.account = true,
-                    Role::Job => k.job = true,
-                    Role::Record => k.record = true,
-                    Role::Entry => {}
-                },
-                Some("ConditionalCheckFailed") => match (role, reason.item().cloned()) {
-                    // The next entry exists because the account moved on:
-                    // the account's own failure tells where it is now.
-                    (Role::Entry, _) if !account_held => {}
-                    (Role::Entry, _) => {
-                        return Err(StoreError::Malformed(format!(
-                            "account {} is as the change assumed, yet its next ledger entry exists",
-                            cmd.account_id()
-                        )));
-                    }
-                    (role, item) => {
-                        match (role, item) {
-                            (Role::Account, None) => k.known.account = None,
-                            (Role::Job, None) => k.known.job = None,
-                            (Role::Record, None) => {
-                                k.known.grant = None;
-                                k.known.adjustment = None;
-                            }
-                            (role, Some(item)) => self.absorb(cmd, &mut k.known, role, item)?,
-                            (Role::Entry, None) => {}
-                        }
-                        match role {
-                            Role::Account => k.account = true,
-                            Role::Job => k.job = true,
-                            Role::Record => k.record = true,
-                            Role::Entry => {}
-                        }
-                    }
-                },
-                _ => {}
-            }
-        }
-        let mut cache = self.cache();
-        if k.account {
-            match &k.known.account {
-                Some(a) => cache.remember_account(a),
-                None => {
-                    cache.accounts.remove(cmd.account_id());
-                }
-            }
-        }
-        if let (true, Some(job_id)) = (k.job, cmd.job_id()) {
-            cache.remember_job(job_id, k.known.job.as_ref());
-        }
-        Ok(k)
     }
 
     /// Keeps a conflict for a human (idempotent: one record per key and payload).
@@ -562,7 +427,7 @@ impl Ledger {
             sk: keys::fingerprint(&detail),
             v: FORMAT_VERSION,
             open_key: keys::conflict_open_key(meta.at_ms, &key, &detail),
-            key,
+            key: key.transition(),
             account_id: event.account_id().into(),
             detail_type: event.detail_type().into(),
             detail,
@@ -591,79 +456,41 @@ impl Ledger {
             {
                 Ok(())
             }
-            Err(e) => Err(aws(e)),
+            Err(e) => Err(StoreError::from_sdk(e)),
         }
+    }
+}
+
+/// What to do with the decision `cmd` takes on `k`: never answer
+/// `duplicate` or `conflict` from an unconfirmed guess, and read pictures
+/// of different moments together.
+fn next(cmd: &Command<'_>, k: &Knowledge, meta: &Meta) -> Result<Next, StoreError> {
+    let decided = match cmd {
+        Command::Event(event) => decide(event, &k.known, meta),
+        Command::Expire { job_id, .. } => decide_expiry(job_id, &k.known, meta),
+    };
+    let confirmed = k.confirmed(cmd);
+    match decided {
+        // Remembered pictures of different moments: read them together.
+        Err(LedgerError::Inconsistent(why)) if !confirmed => {
+            tracing::debug!(%why, "reading a consistent snapshot");
+            Ok(Next::Read)
+        }
+        // A consistent snapshot that breaks invariant 2: a broken ledger.
+        Err(LedgerError::Inconsistent(why)) => Err(StoreError::Ledger(LedgerError::Broken {
+            account_id: cmd.account_id().to_owned(),
+            problem: why,
+        })),
+        Err(other) => Err(other.into()),
+        Ok(Decision::Duplicate | Decision::Conflict(_)) if !confirmed => Ok(Next::Read),
+        Ok(Decision::Duplicate) => Ok(Next::Answer(Outcome::Duplicate, None)),
+        Ok(Decision::Conflict(reason)) => Ok(Next::Answer(Outcome::Conflict, Some(reason))),
+        Ok(Decision::Apply(change)) => Ok(Next::Commit(change)),
     }
 }
 
 /// Conflict records are kept this long for a human, then expire (TTL).
 const CONFLICT_RETENTION_SECONDS: i64 = 90 * 24 * 3600;
-
-/// Whether an error without a service answer is worth resending: a lost or
-/// unreadable response, a timeout, a failed connection.
-fn transient_transport<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool {
-    use aws_sdk_dynamodb::error::SdkError;
-    matches!(
-        e,
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
-    )
-}
-
-/// Sorts a cancellation's reasons: failed conditions and contention are
-/// knowledge; anything else is an error (a refused item is not retried).
-fn cancelled(
-    reasons: impl Iterator<Item = (Role, CancellationReason)>,
-) -> Result<Cancelled, StoreError> {
-    let reasons: Vec<(Role, CancellationReason)> = reasons.collect();
-    let mut contended = false;
-    let mut codes = Vec::new();
-    for (_, reason) in &reasons {
-        let code = reason.code().unwrap_or("None");
-        match code {
-            "None" | "ConditionalCheckFailed" => {}
-            c if CONTENDED.contains(&c) => contended = true,
-            other => {
-                let text = format!(
-                    "transaction cancelled: {other}: {}",
-                    reason.message().unwrap_or("")
-                );
-                return Err(if other == "ValidationError" {
-                    StoreError::Refused(text)
-                } else {
-                    StoreError::Aws(text)
-                });
-            }
-        }
-        codes.push(code.to_string());
-    }
-    Ok(Cancelled {
-        reasons,
-        contended,
-        describe: format!("transaction cancelled: [{}]", codes.join(", ")),
-    })
-}
-
-/// What an event that changed nothing answers: the current balances and job.
-fn unchanged(
-    cmd: &Command<'_>,
-    known: Known,
-    outcome: Outcome,
-    conflict: Option<ConflictReason>,
-    requests: u32,
-    attempts: u32,
-) -> Applied {
-    Applied {
-        outcome,
-        account: known
-            .account
-            .unwrap_or_else(|| Account::new(cmd.account_id())),
-        job: known.job.map(|j| (j.job_id, j.status)),
-        conflict,
-        overdraft: 0,
-        requests,
-        attempts,
-    }
-}
 
 #[cfg(test)]
 #[path = "run_tests.rs"]

@@ -6,15 +6,18 @@
 
 use std::time::{Duration, Instant};
 
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsInput;
+use aws_sdk_dynamodb::operation::transact_write_items::{
+    TransactWriteItemsError, TransactWriteItemsInput,
+};
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{
     ConflictReason, Decision, JobStatus, Known, LedgerError, Outcome, decide,
 };
 
-use super::transient_transport;
+use crate::store::errors::{Answer, classify};
 use crate::store::expr::Expr;
 use crate::store::items::{EntryItem, to_item};
 use crate::store::keys::{self, Item};
@@ -380,7 +383,7 @@ async fn the_scripted_transport_faults_are_what_the_adapter_resends() {
             other => panic!("unexpected {other:?}"),
         };
         assert_eq!(kind, expected);
-        assert!(transient_transport(&err));
+        assert!(matches!(classify(&err), Answer::NotNow), "{err:?}");
     }
 }
 
@@ -455,26 +458,32 @@ async fn a_transaction_in_progress_past_the_retry_budget_fails_as_ledger_unavail
 
     let err = ledger.apply(&requested(J, A, 30), "e2").await.unwrap_err();
 
-    assert!(matches!(err, StoreError::Aws(_)), "{err:?}");
+    assert!(matches!(err, StoreError::Aws { .. }), "{err:?}");
     assert_eq!(err.error_type(), "LedgerUnavailable");
     let writes = dynamo.writes();
     assert!(writes.len() >= 2);
     assert!(writes.iter().all(|w| w == &writes[0]), "resent unchanged");
 }
 
-/// DynamoDB refuses the request itself (an item over 400 KB): retrying the
-/// same event cannot help. One request, `LedgerError`.
-#[tokio::test]
-async fn an_item_too_large_is_refused_as_a_ledger_error_without_retry() {
+/// A warm instance's `video.requested` whose transaction DynamoDB refuses
+/// as an item over 400 KB: the script and the error.
+async fn refused_as_too_large() -> (Dynamo, StoreError) {
     let state = after(&[grant("g1", A, 100)]);
     let dynamo = Dynamo::new().write_fails(item_too_large);
     let ledger = dynamo.ledger();
     ledger.remember(&state.accounts[A], None);
-
     let err = ledger.apply(&requested(J, A, 30), "e2").await.unwrap_err();
+    (dynamo, err)
+}
+
+/// DynamoDB refuses the request itself (an item over 400 KB): retrying the
+/// same event cannot help. One request, `LedgerError`.
+#[tokio::test]
+async fn an_item_too_large_is_refused_as_a_ledger_error_without_retry() {
+    let (dynamo, err) = refused_as_too_large().await;
 
     assert!(
-        matches!(&err, StoreError::Refused(m) if m.contains("maximum allowed size")),
+        matches!(&err, StoreError::Refused { message, .. } if message.contains("maximum allowed size")),
         "{err:?}"
     );
     assert_eq!(err.error_type(), "LedgerError");
@@ -495,9 +504,30 @@ async fn a_cancellation_for_a_validation_error_is_refused_without_retry() {
 
     let err = ledger.apply(&requested(J, A, 30), "e2").await.unwrap_err();
 
-    assert!(matches!(&err, StoreError::Refused(_)), "{err:?}");
+    assert!(matches!(&err, StoreError::Refused { .. }), "{err:?}");
     assert_eq!(err.error_type(), "LedgerError");
     assert_eq!(dynamo.operations(), ["TransactWriteItems"]);
+}
+
+/// A store error keeps the SDK's error as its source, for whoever wants
+/// more than the message; the message is what it always said.
+#[tokio::test]
+async fn a_refusal_keeps_the_sdks_error_as_its_source() {
+    let (_, err) = refused_as_too_large().await;
+
+    assert!(
+        err.to_string()
+            .starts_with("DynamoDB refused the request: "),
+        "{err}"
+    );
+    let source = std::error::Error::source(&err).expect("the SDK's error");
+    let sdk = source
+        .downcast_ref::<SdkError<TransactWriteItemsError>>()
+        .expect("the TransactWriteItems error itself");
+    assert_eq!(
+        sdk.as_service_error().and_then(|e| e.code()),
+        Some("ValidationException")
+    );
 }
 
 /// Stored items this code would never write, each with what the error must

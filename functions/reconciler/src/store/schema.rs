@@ -2,12 +2,15 @@
 //! declared by the stack (`infra`); a test there checks both agree.
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
 };
 
 use reconciler_core::contract::table;
+
+use super::SdkFailure;
 
 /// Key attributes: (name, key type) of the table, then of the `open-items` index.
 pub const TABLE_KEYS: [(&str, &str); 2] =
@@ -29,8 +32,18 @@ fn keys(k: &[(&str, &str)]) -> Vec<KeySchemaElement> {
         .collect()
 }
 
+/// The ledger table could not be created; the SDK's error is the source.
+#[derive(Debug, thiserror::Error)]
+#[error("create table {table}: {message}")]
+pub struct CreateTableFailed {
+    table: String,
+    message: String,
+    #[source]
+    source: SdkFailure,
+}
+
 /// Creates the ledger table (on-demand) and waits until it is active.
-pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
+pub async fn create_table(client: &Client, name: &str) -> Result<(), CreateTableFailed> {
     let defs = TABLE_KEYS
         .iter()
         .chain(OPEN_INDEX_KEYS.iter())
@@ -67,11 +80,10 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
         .global_secondary_indexes(gsi)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "create table {name}: {}",
-                aws_sdk_dynamodb::error::DisplayErrorContext(e)
-            )
+        .map_err(|e| CreateTableFailed {
+            table: name.to_owned(),
+            message: DisplayErrorContext(&e).to_string(),
+            source: Box::new(e),
         })?;
     Ok(())
 }

@@ -24,7 +24,7 @@ use super::items::{
 };
 use super::keys::{self, AUDIT_SK, Item, OPEN_AUDIT, OPEN_CONFLICT, OPEN_HELD};
 use super::txn::account_guard;
-use super::{Ledger, StoreError, aws};
+use super::{Ledger, StoreError};
 
 /// One page of a query, and where the next one starts (`None`: this was the last).
 #[derive(Debug, Clone)]
@@ -86,7 +86,7 @@ impl Ledger {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(aws)?;
+            .map_err(StoreError::from_sdk)?;
         let next = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
         Ok((out.items.unwrap_or_default(), next))
     }
@@ -132,7 +132,7 @@ impl Ledger {
             .send();
         let mut count = 0u64;
         while let Some(page) = pages.next().await {
-            count += u64::try_from(page.map_err(aws)?.count()).unwrap_or(0);
+            count += u64::try_from(page.map_err(StoreError::from_sdk)?.count()).unwrap_or(0);
         }
         Ok(count)
     }
@@ -197,7 +197,7 @@ impl Ledger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(aws)?;
+            .map_err(StoreError::from_sdk)?;
         let (mut account, mut checkpoint) = (None, None);
         for item in out.items.unwrap_or_default() {
             match item.get(table::SORT_KEY) {
@@ -263,7 +263,7 @@ impl Ledger {
                 Ok(false)
             }
             Some(TransactWriteItemsError::TransactionInProgressException(_)) => Ok(false),
-            _ => Err(aws(err)),
+            _ => Err(StoreError::from_sdk(err)),
         }
     }
 
@@ -302,7 +302,7 @@ impl Ledger {
             {
                 Ok(false)
             }
-            Err(e) => Err(aws(e)),
+            Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
 
@@ -316,7 +316,7 @@ impl Ledger {
             .consistent_read(true)
             .send()
             .await
-            .map_err(aws)?;
+            .map_err(StoreError::from_sdk)?;
         match out.item {
             None => Ok(SweepStateItem::default()),
             Some(item) => from_item(item, "sweep state").map_err(StoreError::Malformed),
@@ -351,7 +351,7 @@ impl Ledger {
             {
                 Ok(false)
             }
-            Err(e) => Err(aws(e)),
+            Err(e) => Err(StoreError::from_sdk(e)),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use reconciler_core::contract::table;
+use reconciler_core::key::BusinessKey;
 use reconciler_core::ledger::{Account, Change, Job, JobStatus, Meta};
 
 use super::expr::{Expr, num, text};
@@ -33,11 +34,12 @@ pub struct Transaction {
     pub token: String,
 }
 
-/// The token of a decision: its business key and the state it was decided
-/// on (at most 36 characters, DynamoDB's limit).
-pub fn token(business_key: &str, change: &Change) -> String {
+/// The token of a decision: its business key (transition spelling) and the
+/// state it was decided on (at most 36 characters, DynamoDB's limit).
+pub fn token(business_key: &BusinessKey, change: &Change) -> String {
     let before = format!(
-        "{business_key}\n{:?}\n{:?}",
+        "{}\n{:?}\n{:?}",
+        business_key.transition(),
         change.account_before,
         change.job.as_ref().map(|(before, _)| before)
     );
@@ -125,7 +127,12 @@ pub fn job_transition(before: &Job, after: &Job, event_id: &str, now_ms: i64) ->
 /// moved from the status the decision assumed), the grant's or adjustment's
 /// record, and the ledger entry. At most four items, each small and of a
 /// size that does not depend on the account's history or open jobs.
-pub fn transaction(table: &str, change: &Change, meta: &Meta, business_key: &str) -> Transaction {
+pub fn transaction(
+    table: &str,
+    change: &Change,
+    meta: &Meta,
+    business_key: &BusinessKey,
+) -> Transaction {
     let now = meta.at_ms;
     let absent = || Expr::new().absent(table::PARTITION_KEY);
     let mut items = Vec::new();
@@ -170,6 +177,7 @@ mod tests {
     use super::*;
     use crate::store::expr::assert_write_grammar;
     use reconciler_core::event::Event;
+    use reconciler_core::key::JobStep;
     use reconciler_core::ledger::{Decision, decide, decide_expiry};
     use reconciler_core::memory::MemoryLedger;
 
@@ -236,7 +244,7 @@ mod tests {
             vec![grant("g", 10), adjust(4)],
         ];
         let mut checked = 0;
-        let mut check = |change: &Change, key: &str| {
+        let mut check = |change: &Change, key: &BusinessKey| {
             let txn = transaction("t", change, &meta(), key);
             let mut keys_seen = Vec::new();
             for (_, item) in &txn.items {
@@ -291,7 +299,7 @@ mod tests {
         else {
             panic!("a HELD job expires");
         };
-        check(&change, "job:j:expire");
+        check(&change, &BusinessKey::job("j", JobStep::Expired));
         assert!(checked >= 25, "checked {checked} items");
     }
 
@@ -310,7 +318,8 @@ mod tests {
         let Decision::Apply(again) = decide(&event, &ledger.known(&event), &later).unwrap() else {
             panic!("a grant applies");
         };
-        assert_eq!(token("grant:g", &change), token("grant:g", &again));
-        assert_ne!(token("grant:g", &change), token("grant:h", &change));
+        let (g, h) = (BusinessKey::grant("g"), BusinessKey::grant("h"));
+        assert_eq!(token(&g, &change), token(&g, &again));
+        assert_ne!(token(&g, &change), token(&h, &change));
     }
 }

@@ -36,9 +36,10 @@ pub mod report;
 use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
-use reconciler_core::ledger::Outcome;
+use reconciler_core::ledger::{Account, Entry, Outcome};
 
 use crate::config::{StragglerAction, SweepConfig};
+use crate::store::items::OpenHold;
 use crate::store::{Ledger, StoreError, now_ms};
 use crate::summarizer::Summarizer;
 pub use budget::{Budget, Margin};
@@ -293,28 +294,34 @@ impl Sweep {
                 "sweep stopped before its deadline; the next run continues"
             );
         }
-        report.summary = deterministic_summary(&report);
-        if let Some(summarizer) = &self.summarizer {
-            // Leave a second to log and answer.
-            let at_most = run
-                .budget
-                .until_deadline()
-                .saturating_sub(Duration::from_secs(1));
-            let input = report.for_summarizer(SUMMARIZER_INPUT_BYTES);
-            match summarizer.summarize(&input, at_most).await {
-                Ok(text) => {
-                    report.summary = text;
-                    report.summary_source = SummarySource::Model;
-                }
-                Err(e) => tracing::warn!(
-                    run_id,
-                    error = %e,
-                    "summarizer failed; the report carries the deterministic summary"
-                ),
-            }
-        }
+        self.summarize(&mut report, &run.budget, run_id).await;
         report.duration_ms = (clock() - started_ms).max(0) as u64;
         Ok(report)
+    }
+
+    /// The report's summary: the deterministic sentence, or the
+    /// summarizer's text when one is configured and answers in time.
+    async fn summarize(&self, report: &mut Report, budget: &Budget, run_id: &str) {
+        report.summary = deterministic_summary(report);
+        let Some(summarizer) = &self.summarizer else {
+            return;
+        };
+        // Leave a second to log and answer.
+        let at_most = budget
+            .until_deadline()
+            .saturating_sub(Duration::from_secs(1));
+        let input = report.for_summarizer(SUMMARIZER_INPUT_BYTES);
+        match summarizer.summarize(&input, at_most).await {
+            Ok(text) => {
+                report.summary = text;
+                report.summary_source = SummarySource::Model;
+            }
+            Err(e) => tracing::warn!(
+                run_id,
+                error = %e,
+                "summarizer failed; the report carries the deterministic summary"
+            ),
+        }
     }
 
     /// Phase 3: conflicts recorded since the last sweep. `Ok(false)`: stopped by the budget.
@@ -407,27 +414,7 @@ impl Sweep {
                 };
                 run.report.straggler_credits =
                     run.report.straggler_credits.saturating_add(job.hold);
-                let outcome = if run.input.dry_run {
-                    StragglerOutcome::DryRun
-                } else if self.straggler_action == StragglerAction::Report {
-                    StragglerOutcome::Reported
-                } else {
-                    match self
-                        .ledger
-                        .expire(&job.job_id, &job.account_id, run.run_id)
-                        .await
-                    {
-                        Ok(applied) if applied.outcome == Outcome::Expired => {
-                            run.report.expired += 1;
-                            StragglerOutcome::Expired
-                        }
-                        Ok(_) => StragglerOutcome::Settled,
-                        Err(e) => {
-                            run.fail(format!("expire job {}: {e}", job.job_id), cap);
-                            StragglerOutcome::Failed
-                        }
-                    }
-                };
+                let outcome = self.settle(run, &job).await;
                 tracing::debug!(run_id = run.run_id, job_id = %job.job_id, ?outcome, "straggler");
                 let view = StragglerView {
                     job_id: job.job_id,
@@ -446,6 +433,35 @@ impl Sweep {
             match page.next {
                 Some(next) => start = Some(next),
                 None => return Ok(true),
+            }
+        }
+    }
+
+    /// What becomes of one straggler: expired (or found settled), or only
+    /// reported (the stage's action, or a dry run).
+    async fn settle(&self, run: &mut Run<'_>, job: &OpenHold) -> StragglerOutcome {
+        if run.input.dry_run {
+            return StragglerOutcome::DryRun;
+        }
+        if self.straggler_action == StragglerAction::Report {
+            return StragglerOutcome::Reported;
+        }
+        match self
+            .ledger
+            .expire(&job.job_id, &job.account_id, run.run_id)
+            .await
+        {
+            Ok(applied) if applied.outcome == Outcome::Expired => {
+                run.report.expired += 1;
+                StragglerOutcome::Expired
+            }
+            Ok(_) => StragglerOutcome::Settled,
+            Err(e) => {
+                run.fail(
+                    format!("expire job {}: {e}", job.job_id),
+                    self.tuning.list_cap,
+                );
+                StragglerOutcome::Failed
             }
         }
     }
@@ -505,20 +521,7 @@ impl Sweep {
         // holds these entries took or released (reads: what changed).
         let jobs = self.ledger.jobs(&money::jobs_holding(&entries)).await?;
         let holds = money::audit_holds(&account, &entries, &jobs);
-        let drift = match money::audit(&account, base, &entries) {
-            Some(mut drift) => {
-                drift.problems.extend(holds.problems);
-                Some(drift)
-            }
-            None if !holds.problems.is_empty() => Some(money::Drift {
-                account_id: account.account_id.clone(),
-                stored: Balances::of(&account),
-                recomputed: Balances::of(&account),
-                problems: holds.problems,
-            }),
-            None => None,
-        };
-        if let Some(drift) = drift {
+        if let Some(drift) = drift_of(&account, base, &entries, holds.problems) {
             // The mark stays and the checkpoint does not move: the account is
             // audited (and reported) again by every sweep until it is fixed,
             // so the LedgerDrift alarm stays in ALARM until then.
@@ -557,6 +560,30 @@ impl Sweep {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// What the audit of `account` from `base` over `entries` found wrong,
+/// with the problems of its holds: invariants 1 and 3 on the balances,
+/// invariant 2 on the jobs.
+fn drift_of(
+    account: &Account,
+    base: Balances,
+    entries: &[Entry],
+    hold_problems: Vec<String>,
+) -> Option<money::Drift> {
+    match money::audit(account, base, entries) {
+        Some(mut drift) => {
+            drift.problems.extend(hold_problems);
+            Some(drift)
+        }
+        None if !hold_problems.is_empty() => Some(money::Drift {
+            account_id: account.account_id.clone(),
+            stored: Balances::of(account),
+            recomputed: Balances::of(account),
+            problems: hold_problems,
+        }),
+        None => None,
     }
 }
 

@@ -83,7 +83,7 @@ fn conflict(job_id: &str, credits: i64, at_ms: i64) -> ConflictItem {
         sk: keys::fingerprint(&detail),
         v: FORMAT_VERSION,
         open_key: keys::conflict_open_key(at_ms, &key, &detail),
-        key,
+        key: key.transition(),
         account_id: "a1".into(),
         detail_type: event.detail_type().into(),
         detail,

@@ -10,7 +10,7 @@
 //! `delete` removes exactly the ids given.
 
 use infra::Stage;
-use reconciler_core::event::{ADJUSTMENT_DETAIL_TYPE, DETAIL_TYPES, parse_detail};
+use reconciler_core::event::{CREDITS_ADJUSTED, DETAIL_TYPES, parse_detail};
 use serde_json::Value;
 
 use super::letter::DeadLetter;
@@ -128,9 +128,9 @@ pub struct Resend {
 /// # Errors
 /// Why not, in one line.
 pub fn resend_check(body: &str, as_type: &str) -> Result<Resend, String> {
-    if as_type == ADJUSTMENT_DETAIL_TYPE {
+    if as_type == CREDITS_ADJUSTED {
         return Err(format!(
-            "{ADJUSTMENT_DETAIL_TYPE} never goes on the bus: an operator corrects an account with \
+            "{CREDITS_ADJUSTED} never goes on the bus: an operator corrects an account with \
              `cargo xtask ledger adjust`"
         ));
     }

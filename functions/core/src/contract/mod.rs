@@ -1,6 +1,19 @@
 //! Names the functions and the infrastructure must agree on. The stack builds
 //! the functions' environment and alarms from these constants, and the
 //! functions read their configuration and emit metrics by them.
+//!
+//! And what the handler says to the world, typed once for whoever writes or
+//! reads it: its [`Response`] (with [`Outcome`], the response's word), and
+//! its log line ([`log`]: the field names and [`log::LogLine`]). Both are
+//! written and read by hand (`to_json`/`from_json`; the core has no serde
+//! derive), and a field that is missing or wrong is a [`BadField`] naming it.
+
+mod json;
+pub mod log;
+mod response;
+
+pub use json::BadField;
+pub use response::{AccountView, JobView, Outcome, Response};
 
 /// Environment variables of the handler Lambda.
 pub mod handler_env {
@@ -97,7 +110,8 @@ pub mod metrics {
     pub const NAMESPACE: &str = "CcAgentReconciler";
     /// Dimension carried by every custom metric (its value is the stage).
     pub const STAGE_DIMENSION: &str = "Stage";
-    /// Handler: one per event, dimension `Outcome` (the SPEC §4 word).
+    /// Handler: one per event, dimension `Outcome` (the response's word,
+    /// [`super::Outcome`]).
     pub const EVENTS: &str = "Events";
     pub const OUTCOME_DIMENSION: &str = "Outcome";
     /// Handler: events replayed from the bus's archive (the envelope carries
