@@ -12,4 +12,5 @@
 // on what a function prints or an operator writes.
 #![deny(clippy::unwrap_used)]
 
+pub mod emf;
 pub mod schedule;
