@@ -13,4 +13,5 @@
 #![deny(clippy::unwrap_used)]
 
 pub mod emf;
+pub mod math;
 pub mod schedule;
