@@ -12,6 +12,7 @@
 // on what a function prints or an operator writes.
 #![deny(clippy::unwrap_used)]
 
+pub mod alarm;
 pub mod emf;
 pub mod math;
 pub mod schedule;
