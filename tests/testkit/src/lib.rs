@@ -9,7 +9,9 @@
 //!   running the real binaries (and shipping their logs);
 //! - [`intercept`]: a proxy answering some requests itself, forwarding the rest;
 //! - [`stage`]: a stage's resources built by hand, with their outputs;
-//! - [`events`]: business events for tests.
+//! - [`events`]: business events for tests;
+//! - [`plane`]: the pure parts of the local data plane (`cargo xtask up`):
+//!   alarm evaluation, metric math, EMF, schedule expressions.
 
 // Test tooling: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
@@ -22,6 +24,7 @@ pub mod intercept;
 pub mod lambda;
 pub mod lambda_api;
 pub mod measure;
+pub mod plane;
 pub mod sim;
 pub mod stage;
 
