@@ -42,15 +42,21 @@ struct FunctionSpec {
 }
 
 // TransactWriteItems (TransactGetItems) is authorized by the per-item
-// actions it contains. The handler never queries; the sweep reads entries.
+// actions it contains. The handler reads with TransactGetItems and writes
+// with TransactWriteItems (a ConditionCheck on the account when no money
+// moves) and PutItem; it never queries.
 const HANDLER_LEDGER_ACTIONS: [&str; 4] = [
     "dynamodb:ConditionCheckItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
 ];
+// The sweep queries entries and the sweep state, reads the jobs behind an
+// account's holds with BatchGetItem (its audit), expires holds (a
+// transaction that always moves money: the account is Put, never only
+// checked) and clears audit marks (Update + Put): no ConditionCheckItem.
 const SWEEP_LEDGER_ACTIONS: [&str; 5] = [
-    "dynamodb:ConditionCheckItem",
+    "dynamodb:BatchGetItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",

@@ -879,6 +879,32 @@ fn role_statements(synth: &Synth, role_id: &str) -> Vec<(String, Vec<String>, Va
         .collect()
 }
 
+/// The table actions each function's requests need (`TransactGetItems` and
+/// `TransactWriteItems` are authorized per item): the handler reads with a
+/// transaction and writes puts, updates and, when no money moves, a
+/// condition check on the account; the sweep queries, reads the jobs behind
+/// an account's holds with `BatchGetItem` (its audit), and expires holds
+/// and clears audit marks with puts and updates only.
+fn expected_ledger_actions(role_id: &str) -> Vec<String> {
+    let actions: &[&str] = if role_id == ids::HANDLER_ROLE {
+        &[
+            "dynamodb:ConditionCheckItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:UpdateItem",
+        ]
+    } else {
+        &[
+            "dynamodb:BatchGetItem",
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+        ]
+    };
+    actions.iter().map(|a| (*a).to_owned()).collect()
+}
+
 #[test]
 fn each_role_may_touch_only_its_own_table_log_group_queue_and_parameter() {
     let table = get_att(ids::LEDGER_TABLE, "Arn");
@@ -930,9 +956,17 @@ fn each_role_may_touch_only_its_own_table_log_group_queue_and_parameter() {
                     allowed_resources.contains(&resources),
                     "{context}: resources {resources}"
                 );
+                if sid == "LedgerReadWrite" {
+                    assert_eq!(
+                        actions,
+                        expected_ledger_actions(role_id),
+                        "{context}: exactly what the function sends"
+                    );
+                }
                 for action in &actions {
                     assert!(
                         [
+                            "dynamodb:BatchGetItem",
                             "dynamodb:ConditionCheckItem",
                             "dynamodb:GetItem",
                             "dynamodb:PutItem",
