@@ -7,7 +7,9 @@
 //!   defaults and the stage files `infra/stages/<stage>.toml`;
 //! - [`names`]: every physical name, once;
 //! - [`stack`]: the stack, described once, derived per stage;
-//! - [`outputs`]: the stack's outputs, typed ([`StackOutputs`]).
+//! - [`outputs`]: the stack's outputs, typed ([`StackOutputs`]);
+//! - [`policy`]: IAM's documented evaluation logic, to check the stack's
+//!   policies against the requests AWS services send.
 //!
 //! ```
 //! let json = infra::synth(infra::Stage::Dev);
@@ -19,6 +21,7 @@
 pub mod model;
 pub mod names;
 pub mod outputs;
+pub mod policy;
 pub mod stack;
 pub mod stage;
 mod stage_file;
