@@ -121,6 +121,12 @@ pub const OPS_ALERTS_TOPIC: NamePattern = NamePattern("cc-agent-reconciler-ops-a
 pub const DASHBOARD: NamePattern = NamePattern("cc-agent-reconciler-${Stage}");
 /// The alias of the stage's customer managed key.
 pub const KEY_ALIAS: NamePattern = NamePattern("alias/cc-agent-reconciler-${Stage}");
+/// The alias of the ops-alerts topic's key.
+pub const ALERTS_KEY_ALIAS: NamePattern =
+    NamePattern("alias/cc-agent-reconciler-ops-alerts-${Stage}");
+/// Rule on the default bus: a stage key disabled or scheduled for deletion
+/// → the ops-alerts topic (stages with customer managed keys).
+pub const KEY_STATE_RULE: NamePattern = NamePattern("cc-agent-reconciler-${Stage}-kms-key-state");
 
 /// Alarm: handler errors ≥ 1 in 5 minutes.
 pub const ERRORS_ALARM: NamePattern = NamePattern("cc-agent-reconciler-errors-${Stage}");
@@ -169,6 +175,8 @@ pub fn all() -> Vec<NamePattern> {
         OPS_ALERTS_TOPIC,
         DASHBOARD,
         KEY_ALIAS,
+        ALERTS_KEY_ALIAS,
+        KEY_STATE_RULE,
     ];
     all.extend(REPLAY_RULES);
     all.extend(ALARMS.map(|(_, pattern)| pattern));
@@ -248,6 +256,7 @@ mod tests {
                 LEDGER_EVENTS_RULE,
                 SWEEP_SCHEDULE_RULE,
                 UNROUTED_EVENTS_RULE,
+                KEY_STATE_RULE,
             ]
             .into_iter()
             .chain(REPLAY_RULES)

@@ -17,7 +17,8 @@ use crate::model::{Expr, Resource, Template};
 use crate::names::{self, NamePattern};
 use crate::stage::StageConfig;
 
-/// The topic, its policy and subscriptions, and the alarms.
+/// The topic, its policy and subscriptions, and the alarms. `key`: the
+/// topic's own key, when the stage has customer managed keys.
 pub(super) fn add_alerts(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>) {
     add_topic(t, cfg, key);
     for subscription in &cfg.alert_subscriptions {
@@ -52,10 +53,11 @@ pub(super) fn add_alerts(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>
 }
 
 /// The ops-alerts topic and its policy: only this account's CloudWatch
-/// alarms publish, and only over TLS.
+/// alarms publish, and, with the keys, the key-state rule; only over TLS.
 fn add_topic(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>) {
-    // With the stage's key, encrypted: its policy lets CloudWatch alarms use
-    // it. Never the AWS managed `alias/aws/sns`, which alarms cannot use.
+    // With the alerts key, encrypted: its policy lets CloudWatch alarms and
+    // EventBridge use it. Never the AWS managed `alias/aws/sns`, which
+    // alarms cannot use.
     let topic = Topic {
         topic_name: names::OPS_ALERTS_TOPIC.expr(),
         display_name: Some(format!("cc-agent-reconciler {}", cfg.stage)),
@@ -66,23 +68,37 @@ fn add_topic(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>) {
         skip_if(Resource::new(topic), key.is_none(), skips::TOPIC_KEY),
     );
     let topic_arn = || vec![Expr::reference(ids::OPS_ALERTS_TOPIC)];
+    let mut statements = vec![
+        Statement::allow(
+            "CloudWatchAlarmsOfThisAccountPublish",
+            &["sns:Publish"],
+            topic_arn(),
+        )
+        .for_service("cloudwatch.amazonaws.com")
+        .with_condition(
+            "StringEquals",
+            "aws:SourceAccount",
+            vec![Expr::reference("AWS::AccountId")],
+        ),
+    ];
+    if key.is_some() {
+        // The key-state rule's target (EventBridge's SNS permissions:
+        // https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sns-permissions).
+        statements.push(
+            Statement::allow("KeyStateRulePublishes", &["sns:Publish"], topic_arn())
+                .for_service("events.amazonaws.com")
+                .with_condition(
+                    "ArnEquals",
+                    "aws:SourceArn",
+                    vec![Expr::get_att(ids::KEY_STATE_RULE, "Arn")],
+                ),
+        );
+    }
+    statements.push(deny_insecure_transport(&["sns:Publish"], topic_arn()));
     t.add_resource(
         ids::OPS_ALERTS_TOPIC_POLICY,
         TopicPolicy {
-            policy_document: PolicyDocument::new(vec![
-                Statement::allow(
-                    "CloudWatchAlarmsOfThisAccountPublish",
-                    &["sns:Publish"],
-                    topic_arn(),
-                )
-                .for_service("cloudwatch.amazonaws.com")
-                .with_condition(
-                    "StringEquals",
-                    "aws:SourceAccount",
-                    vec![Expr::reference("AWS::AccountId")],
-                ),
-                deny_insecure_transport(&["sns:Publish"], topic_arn()),
-            ]),
+            policy_document: PolicyDocument::new(statements),
             topics: topic_arn(),
         },
     );

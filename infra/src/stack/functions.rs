@@ -297,7 +297,8 @@ fn stage_key_statements(key: &Expr) -> [Statement; 2] {
             "kms:ViaService",
             vec![Expr::sub("dynamodb.${AWS::Region}.amazonaws.com")],
         ),
-        // The on-failure destination sends to the encrypted dead-letter queue.
+        // The on-failure destination sends to the encrypted dead-letter
+        // queue: SQS asks KMS with the queue's ARN as encryption context.
         Statement::allow(
             "StageKeyForDeadLetterQueue",
             &["kms:Decrypt", "kms:GenerateDataKey"],
@@ -307,6 +308,11 @@ fn stage_key_statements(key: &Expr) -> [Statement; 2] {
             "StringEquals",
             "kms:ViaService",
             vec![Expr::sub("sqs.${AWS::Region}.amazonaws.com")],
+        )
+        .with_condition(
+            "StringEquals",
+            "kms:EncryptionContext:aws:sqs:arn",
+            vec![Expr::get_att(ids::DEAD_LETTER_QUEUE, "Arn")],
         ),
     ]
 }

@@ -59,6 +59,13 @@ pub const EVENT_ARCHIVE: &str = "LedgerEventsArchive";
 pub const STAGE_KEY: &str = "StageKey";
 /// The key's alias `alias/cc-agent-reconciler-<stage>`.
 pub const STAGE_KEY_ALIAS: &str = "StageKeyAlias";
+/// The ops-alerts topic's own customer managed KMS key (staging and prod).
+pub const ALERTS_KEY: &str = "AlertsKey";
+/// Its alias `alias/cc-agent-reconciler-ops-alerts-<stage>`.
+pub const ALERTS_KEY_ALIAS: &str = "AlertsKeyAlias";
+/// Rule on the default bus: a stage key disabled or scheduled for deletion
+/// (CloudTrail) → the ops-alerts topic (staging and prod).
+pub const KEY_STATE_RULE: &str = "KeyStateRule";
 /// The ops-alerts topic.
 pub const OPS_ALERTS_TOPIC: &str = "OpsAlertsTopic";
 /// The ops-alerts topic's access policy.

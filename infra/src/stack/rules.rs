@@ -1,9 +1,12 @@
 //! The stage's event bus, its rules and the archive. The ledger-events rule
 //! and one replay rule per detail-type invoke the handler, the schedule
 //! invokes the sweep, and every other event on the bus goes to the
-//! unrouted queue. Every target retries ([`super::RULE_TARGET_RETRY_ATTEMPTS`])
-//! and then dead-letters to the dead-letter queue. The archive keeps the
-//! ledger events for `cargo xtask replay`.
+//! unrouted queue; on stages with customer managed keys, a rule on the
+//! default bus tells the ops-alerts topic when one of them is disabled or
+//! scheduled for deletion. Every target retries
+//! ([`super::RULE_TARGET_RETRY_ATTEMPTS`]) and then dead-letters to the
+//! dead-letter queue. The archive keeps the ledger events for `cargo xtask
+//! replay`.
 
 use reconciler_core::event::DETAIL_TYPES;
 
@@ -12,7 +15,8 @@ use super::{
     stateful_policy,
 };
 use crate::model::events::{
-    Archive, DeadLetterConfig, EventBus, EventPattern, RetryPolicy, Rule, RuleState, Target,
+    Archive, DeadLetterConfig, EventBus, EventPattern, InputTransformer, RetryPolicy, Rule,
+    RuleState, Target,
 };
 use crate::model::lambda::Permission;
 use crate::model::{Expr, Resource, Template};
@@ -20,13 +24,15 @@ use crate::names;
 use crate::stage::StageConfig;
 
 /// The bus and its rules, each with its targets (and the permissions of
-/// those invoking a function).
-pub(super) fn add_rules(t: &mut Template) {
+/// those invoking a function). The bus is kept like its archive: replays
+/// need both.
+pub(super) fn add_rules(t: &mut Template, cfg: &StageConfig) {
+    let bus = EventBus {
+        name: names::EVENT_BUS.expr(),
+    };
     t.add_resource(
         ids::EVENT_BUS,
-        EventBus {
-            name: names::EVENT_BUS.expr(),
-        },
+        Resource::new(bus).with_policies(stateful_policy(cfg)),
     );
     add_ledger_events_rule(t);
     add_replay_rules(t);
@@ -119,6 +125,7 @@ fn add_unrouted_events_rule(t: &mut Template) {
             id: "unrouted-queue".to_owned(),
             arn: Expr::get_att(ids::UNROUTED_QUEUE, "Arn"),
             input: None,
+            input_transformer: None,
             retry_policy: Some(retry_policy()),
             dead_letter_config: Some(DeadLetterConfig {
                 arn: Expr::get_att(ids::DEAD_LETTER_QUEUE, "Arn"),
@@ -127,6 +134,73 @@ fn add_unrouted_events_rule(t: &mut Template) {
     };
     t.add_resource(ids::UNROUTED_EVENTS_RULE, unrouted);
 }
+
+/// Someone disabled one of the stage's keys or scheduled its deletion:
+/// KMS has no metric for a key's state, so the alert is the API call
+/// itself, which CloudTrail puts on the default bus as an `AWS API Call via
+/// CloudTrail` event (a trail with logging on must record the region's
+/// management events:
+/// <https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-cloudtrail.html>).
+/// `requestParameters.keyId` is what the caller passed, a key id or a key
+/// ARN (`DisableKey` and `ScheduleKeyDeletion` take no alias), so both are
+/// listed. The topic gets one sentence naming the call, the key and who.
+pub(super) fn add_key_state_rule(t: &mut Template) {
+    let keys: Vec<serde_json::Value> = [ids::STAGE_KEY, ids::ALERTS_KEY]
+        .into_iter()
+        .flat_map(|key| [Expr::reference(key), Expr::get_att(key, "Arn")])
+        .map(|expr| serde_json::to_value(expr).expect("an expression serializes"))
+        .collect();
+    let pattern = EventPattern {
+        detail: Some(serde_json::json!({
+            "eventSource": ["kms.amazonaws.com"],
+            "eventName": KEY_STATE_CALLS,
+            "requestParameters": {"keyId": keys},
+        })),
+        ..EventPattern::detail_types(&["AWS API Call via CloudTrail"]).from_sources(&["aws.kms"])
+    };
+    let paths = [
+        ("call", "$.detail.eventName"),
+        ("key", "$.detail.requestParameters.keyId"),
+        ("who", "$.detail.userIdentity.arn"),
+        ("time", "$.time"),
+    ];
+    let alert = Target {
+        id: "ops-alerts".to_owned(),
+        arn: Expr::reference(ids::OPS_ALERTS_TOPIC),
+        input: None,
+        input_transformer: Some(InputTransformer {
+            input_paths_map: paths
+                .into_iter()
+                .map(|(name, path)| (name.to_owned(), path.to_owned()))
+                .collect(),
+            input_template: Expr::sub(format!(
+                "\"cc-agent-reconciler ${{Stage}}: <call> on KMS key <key> by <who> at <time>. \
+                 Until it is enabled (or its deletion cancelled) the stage cannot read what \
+                 the key encrypts. Runbook: {}#key-state\"",
+                super::RUNBOOK_FILE
+            )),
+        }),
+        retry_policy: Some(retry_policy()),
+        dead_letter_config: Some(DeadLetterConfig {
+            arn: Expr::get_att(ids::DEAD_LETTER_QUEUE, "Arn"),
+        }),
+    };
+    let rule = Rule {
+        name: names::KEY_STATE_RULE.expr(),
+        description: "A stage key disabled or scheduled for deletion (CloudTrail) to the \
+                      ops-alerts topic."
+            .to_owned(),
+        event_bus_name: None,
+        event_pattern: Some(pattern),
+        schedule_expression: None,
+        state: RuleState::Enabled,
+        targets: vec![alert],
+    };
+    t.add_resource(ids::KEY_STATE_RULE, rule);
+}
+
+/// The KMS calls that make a key unusable.
+const KEY_STATE_CALLS: [&str; 2] = ["DisableKey", "ScheduleKeyDeletion"];
 
 /// EventBridge's retries of a target.
 fn retry_policy() -> RetryPolicy {
@@ -159,6 +233,7 @@ fn function_target(id: &str, function_id: &str, input: Option<&str>) -> Target {
         id: id.to_owned(),
         arn: Expr::get_att(function_id, "Arn"),
         input: input.map(str::to_owned),
+        input_transformer: None,
         retry_policy: Some(retry_policy()),
         dead_letter_config: Some(DeadLetterConfig {
             arn: Expr::get_att(ids::DEAD_LETTER_QUEUE, "Arn"),

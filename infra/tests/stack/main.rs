@@ -10,6 +10,7 @@ mod support;
 mod cfn_lint;
 mod checkov;
 mod contract;
+mod delivery;
 mod outputs;
 mod snapshot;
 mod stage_files;

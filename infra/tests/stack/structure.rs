@@ -30,8 +30,9 @@ fn every_rule_target_retries_and_dead_letters() {
         let rules = synth.of_type("AWS::Events::Rule");
         assert_eq!(
             rules.len(),
-            7,
-            "{}: the events rule, the schedule, the unrouted rule and four replay rules",
+            7 + usize::from(cfg.customer_managed_key),
+            "{}: the events rule, the schedule, the unrouted rule, four replay rules (and \
+             the key-state rule with the keys)",
             cfg.stage
         );
         for (rule_id, rule) in rules {
@@ -51,6 +52,20 @@ fn every_rule_target_retries_and_dead_letters() {
                     "{}: {rule_id}",
                     cfg.stage
                 );
+                if target["Arn"] == topic() {
+                    // The key-state rule: the topic's policy lets exactly
+                    // this rule publish.
+                    assert_eq!(rule_id, ids::KEY_STATE_RULE, "{}", cfg.stage);
+                    let statements = &synth.resource(ids::OPS_ALERTS_TOPIC_POLICY)["Properties"]["PolicyDocument"]
+                        ["Statement"];
+                    let publishes = statements.as_array().unwrap().iter().any(|s| {
+                        s["Principal"] == json!({ "Service": "events.amazonaws.com" })
+                            && s["Condition"]["ArnEquals"]["aws:SourceArn"]
+                                == json!([get_att(rule_id, "Arn")])
+                    });
+                    assert!(publishes, "{}: {rule_id} may not publish", cfg.stage);
+                    continue;
+                }
                 let target_id = target["Arn"]["Fn::GetAtt"][0]
                     .as_str()
                     .expect("a stack target");
@@ -514,10 +529,6 @@ fn every_encrypted_resource_uses_the_stage_key_exactly_when_the_stage_has_one() 
                 &synth.resource(ids::UNROUTED_QUEUE)["Properties"]["KmsMasterKeyId"],
             ),
             (
-                ids::OPS_ALERTS_TOPIC,
-                &synth.resource(ids::OPS_ALERTS_TOPIC)["Properties"]["KmsMasterKeyId"],
-            ),
-            (
                 ids::EVENT_ARCHIVE,
                 &synth.resource(ids::EVENT_ARCHIVE)["Properties"]["KmsKeyIdentifier"],
             ),
@@ -545,6 +556,13 @@ fn every_encrypted_resource_uses_the_stage_key_exactly_when_the_stage_has_one() 
                 assert_eq!(p["SqsManagedSseEnabled"], true, "{context}: {queue}");
             }
         }
+        // The topic has its own key (see the alerts key's policy).
+        let topic_key = &synth.resource(ids::OPS_ALERTS_TOPIC)["Properties"]["KmsMasterKeyId"];
+        if cfg.customer_managed_key {
+            assert_eq!(topic_key, &get_att(ids::ALERTS_KEY, "Arn"), "{context}");
+        } else {
+            assert!(topic_key.is_null(), "{context}: the topic has a key");
+        }
         let keys = synth.of_type("AWS::KMS::Key");
         let aliases = synth.of_type("AWS::KMS::Alias");
         if !cfg.customer_managed_key {
@@ -552,90 +570,92 @@ fn every_encrypted_resource_uses_the_stage_key_exactly_when_the_stage_has_one() 
             assert!(synth.json["Outputs"].get("KmsKeyArn").is_none());
             continue;
         }
-        assert_eq!(keys.len(), 1, "{context}");
-        let key = synth.resource(ids::STAGE_KEY);
-        assert_eq!(key["Properties"]["EnableKeyRotation"], true);
-        assert_eq!(key["Properties"]["KeySpec"], "SYMMETRIC_DEFAULT");
-        assert!(
-            key["Properties"].get("Tags").is_none(),
-            "the emulator fails on key tags"
-        );
-        let alias = &synth.resource(ids::STAGE_KEY_ALIAS)["Properties"];
-        assert_eq!(
-            alias["AliasName"],
-            json!({ "Fn::Sub": "alias/cc-agent-reconciler-${Stage}" })
-        );
-        assert_eq!(alias["TargetKeyId"], reference(ids::STAGE_KEY));
+        assert_eq!(keys.len(), 2, "{context}: the stage key and the alerts key");
+        for (key_id, alias_id, alias_name) in [
+            (
+                ids::STAGE_KEY,
+                ids::STAGE_KEY_ALIAS,
+                "alias/cc-agent-reconciler-${Stage}",
+            ),
+            (
+                ids::ALERTS_KEY,
+                ids::ALERTS_KEY_ALIAS,
+                "alias/cc-agent-reconciler-ops-alerts-${Stage}",
+            ),
+        ] {
+            let key = synth.resource(key_id);
+            assert_eq!(key["Properties"]["EnableKeyRotation"], true);
+            assert_eq!(key["Properties"]["KeySpec"], "SYMMETRIC_DEFAULT");
+            assert!(
+                key["Properties"].get("Tags").is_none(),
+                "the emulator fails on key tags"
+            );
+            let alias = &synth.resource(alias_id)["Properties"];
+            assert_eq!(alias["AliasName"], json!({ "Fn::Sub": alias_name }));
+            assert_eq!(alias["TargetKeyId"], reference(key_id));
+        }
         assert_eq!(synth.json["Outputs"]["KmsKeyArn"]["Value"], key_arn);
     }
 }
 
-/// The key policy: a JSON string (the emulator breaks on an object), the
-/// account administers, and each service may use the key only for this
-/// stage's resources.
+/// A key's policy statements by `Sid`, checking the shape every key policy
+/// here has: a JSON string (the emulator breaks on an object) without
+/// `Ref`/`GetAtt` of the stack's resources (they use the key: a cycle),
+/// `Allow`s only, on the key itself, never to everyone, and the account
+/// administering it.
+fn key_statements(synth: &Synth, key_id: &str) -> BTreeMap<String, Value> {
+    let policy_value = &synth.resource(key_id)["Properties"]["KeyPolicy"];
+    let text = policy_value["Fn::Sub"].as_str().expect("a Sub string");
+    for piece in text.split("${").skip(1) {
+        let name = piece.split('}').next().unwrap();
+        assert!(
+            name.starts_with("AWS::") || ["Stage", "EventBusName"].contains(&name),
+            "{key_id}: the key policy references {name}"
+        );
+    }
+    let policy = sub_json(policy_value);
+    assert_eq!(policy["Version"], "2012-10-17");
+    let statements: BTreeMap<String, Value> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["Sid"].as_str().unwrap().to_owned(), s.clone()))
+        .collect();
+    for statement in statements.values() {
+        assert_eq!(statement["Effect"], "Allow");
+        assert_eq!(
+            statement["Resource"],
+            json!(["*"]),
+            "a key policy's own resource"
+        );
+        assert_ne!(statement["Principal"], json!("*"));
+    }
+    assert_eq!(
+        statements["AccountAdministersKeyAndEnablesIamPolicies"]["Principal"],
+        json!({ "AWS": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root" })
+    );
+    statements
+}
+
+/// The stage key: each service may use it only for this stage's
+/// resources, named by their encryption context.
 #[test]
-fn the_key_policy_lets_each_service_use_the_key_only_for_this_stage() {
+fn the_stage_key_policy_lets_each_service_use_the_key_only_for_this_stage() {
     for stage in [Stage::Staging, Stage::Prod] {
         let synth = Synth::of(stage);
-        let policy_value = &synth.resource(ids::STAGE_KEY)["Properties"]["KeyPolicy"];
-        let text = policy_value["Fn::Sub"].as_str().expect("a Sub string");
-        // No Ref/GetAtt of the stack's resources: they use the key (a cycle).
-        for piece in text.split("${").skip(1) {
-            let name = piece.split('}').next().unwrap();
-            assert!(
-                name.starts_with("AWS::") || ["Stage", "EventBusName"].contains(&name),
-                "{stage}: the key policy references {name}"
-            );
-        }
-        let policy = sub_json(policy_value);
-        assert_eq!(policy["Version"], "2012-10-17");
-        let statements: BTreeMap<&str, &Value> = policy["Statement"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| (s["Sid"].as_str().unwrap(), s))
-            .collect();
+        let statements = key_statements(&synth, ids::STAGE_KEY);
         assert_eq!(
-            statements.keys().copied().collect::<Vec<_>>(),
+            statements.keys().map(String::as_str).collect::<Vec<_>>(),
             [
                 "AccountAdministersKeyAndEnablesIamPolicies",
-                "CloudWatchAlarmsPublishToOpsAlertsTopic",
                 "CloudWatchLogsEncryptsFunctionLogGroups",
-                "EventBridgeDeliversToEncryptedQueues",
+                "EventBridgeDeliversToTheStageQueues",
                 "EventBridgeDescribesKeyForArchive",
                 "EventBridgeEncryptsArchive",
-            ]
+            ],
+            "{stage}: the topic has its own key"
         );
-        for statement in statements.values() {
-            assert_eq!(statement["Effect"], "Allow");
-            assert_eq!(
-                statement["Resource"],
-                json!(["*"]),
-                "a key policy's own resource"
-            );
-            assert_ne!(statement["Principal"], json!("*"));
-        }
-        let root = statements["AccountAdministersKeyAndEnablesIamPolicies"];
-        assert_eq!(
-            root["Principal"],
-            json!({ "AWS": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root" })
-        );
-        let alarms = statements["CloudWatchAlarmsPublishToOpsAlertsTopic"];
-        assert_eq!(
-            alarms["Principal"],
-            json!({ "Service": "cloudwatch.amazonaws.com" })
-        );
-        assert_eq!(
-            alarms["Action"],
-            json!(["kms:Decrypt", "kms:GenerateDataKey*"])
-        );
-        assert_eq!(
-            alarms["Condition"]["StringEquals"]["kms:EncryptionContext:aws:sns:topicArn"],
-            json!([
-                "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:cc-agent-reconciler-ops-alerts-${Stage}"
-            ])
-        );
-        let logs = statements["CloudWatchLogsEncryptsFunctionLogGroups"];
+        let logs = &statements["CloudWatchLogsEncryptsFunctionLogGroups"];
         assert_eq!(
             logs["Principal"],
             json!({ "Service": "logs.${AWS::Region}.amazonaws.com" })
@@ -647,35 +667,71 @@ fn the_key_policy_lets_each_service_use_the_key_only_for_this_stage() {
                 "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/cc-agent-reconciler-${Stage}-sweep"
             ])
         );
-        let queues = statements["EventBridgeDeliversToEncryptedQueues"];
+        // The queues' encryption context; which rule may send is the queue
+        // policies' `aws:SourceArn`.
+        let queues = &statements["EventBridgeDeliversToTheStageQueues"];
         assert_eq!(
             queues["Principal"],
             json!({ "Service": "events.amazonaws.com" })
         );
         assert_eq!(
-            queues["Condition"]["StringEquals"]["aws:SourceAccount"],
-            json!(["${AWS::AccountId}"])
+            queues["Action"],
+            json!(["kms:Decrypt", "kms:GenerateDataKey"])
         );
         assert_eq!(
-            queues["Condition"]["ArnEquals"]["aws:SourceArn"],
-            json!([
-                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-ledger-events",
-                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/cc-agent-reconciler-${Stage}-sweep-schedule",
-                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-unrouted-events",
-                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-replay-credits-granted",
-                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-replay-video-requested",
-                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-replay-video-rendered",
-                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:rule/${EventBusName}/cc-agent-reconciler-${Stage}-replay-video-failed"
-            ]),
-            "{stage}: the rules delivering to the encrypted queues"
+            queues["Condition"],
+            json!({ "StringEquals": { "kms:EncryptionContext:aws:sqs:arn": [
+                "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:cc-agent-reconciler-dlq-${Stage}",
+                "arn:${AWS::Partition}:sqs:${AWS::Region}:${AWS::AccountId}:cc-agent-reconciler-unrouted-${Stage}"
+            ] } }),
+            "{stage}: only this stage's queues"
         );
-        let archive = statements["EventBridgeEncryptsArchive"];
+        let archive = &statements["EventBridgeEncryptsArchive"];
         assert_eq!(
             archive["Condition"]["StringEquals"]["kms:EncryptionContext:aws:events:event-bus:arn"],
             json!([
-                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}"
+                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${EventBusName}",
+                "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:archive/cc-agent-reconciler-${Stage}-ledger-archive"
             ])
         );
+    }
+}
+
+/// The alerts key: CloudWatch (alarms) and EventBridge (the key-state
+/// rule) may use it only for the ops-alerts topic.
+#[test]
+fn the_alerts_key_serves_only_the_topic() {
+    for stage in [Stage::Staging, Stage::Prod] {
+        let synth = Synth::of(stage);
+        let statements = key_statements(&synth, ids::ALERTS_KEY);
+        assert_eq!(
+            statements.keys().map(String::as_str).collect::<Vec<_>>(),
+            [
+                "AccountAdministersKeyAndEnablesIamPolicies",
+                "CloudWatchAlarmsPublishToOpsAlertsTopic",
+                "EventBridgePublishesKeyStateAlerts",
+            ]
+        );
+        for (sid, service) in [
+            (
+                "CloudWatchAlarmsPublishToOpsAlertsTopic",
+                "cloudwatch.amazonaws.com",
+            ),
+            ("EventBridgePublishesKeyStateAlerts", "events.amazonaws.com"),
+        ] {
+            let statement = &statements[sid];
+            assert_eq!(statement["Principal"], json!({ "Service": service }));
+            assert_eq!(
+                statement["Action"],
+                json!(["kms:Decrypt", "kms:GenerateDataKey*"])
+            );
+            assert_eq!(
+                statement["Condition"],
+                json!({ "StringEquals": { "kms:EncryptionContext:aws:sns:topicArn": [
+                    "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:cc-agent-reconciler-ops-alerts-${Stage}"
+                ] } })
+            );
+        }
     }
 }
 
@@ -708,7 +764,7 @@ fn the_dead_letter_queue_keeps_14_days_encrypted_and_only_the_stage_rules_may_se
             .into_iter()
             .map(|(id, _)| get_att(id, "Arn").to_string())
             .collect();
-        assert_eq!(rule_arns.len(), 7);
+        assert_eq!(rule_arns.len(), 7 + usize::from(cfg.customer_managed_key));
         let allowed: BTreeSet<String> = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
             .as_array()
             .unwrap()
@@ -742,7 +798,7 @@ fn assert_denies_insecure_transport(statement: &Value, action: &str, resource: &
 }
 
 #[test]
-fn only_cloudwatch_of_this_account_may_publish_to_the_topic_and_only_over_tls() {
+fn only_cloudwatch_and_the_key_state_rule_may_publish_to_the_topic_and_only_over_tls() {
     for cfg in all_configs() {
         let synth = Synth::of_config(&cfg);
         let policies = synth.of_type("AWS::SNS::TopicPolicy");
@@ -750,7 +806,12 @@ fn only_cloudwatch_of_this_account_may_publish_to_the_topic_and_only_over_tls() 
         let p = &synth.resource(ids::OPS_ALERTS_TOPIC_POLICY)["Properties"];
         assert_eq!(p["Topics"], json!([topic()]));
         let statements = p["PolicyDocument"]["Statement"].as_array().unwrap();
-        assert_eq!(statements.len(), 2, "{}", cfg.stage);
+        assert_eq!(
+            statements.len(),
+            2 + usize::from(cfg.customer_managed_key),
+            "{}",
+            cfg.stage
+        );
         assert_eq!(
             statements[0],
             json!({
@@ -762,7 +823,24 @@ fn only_cloudwatch_of_this_account_may_publish_to_the_topic_and_only_over_tls() 
                 "Condition": { "StringEquals": { "aws:SourceAccount": [reference("AWS::AccountId")] } }
             })
         );
-        assert_denies_insecure_transport(&statements[1], "sns:Publish", &json!([topic()]));
+        if cfg.customer_managed_key {
+            assert_eq!(
+                statements[1],
+                json!({
+                    "Sid": "KeyStateRulePublishes",
+                    "Effect": "Allow",
+                    "Principal": { "Service": "events.amazonaws.com" },
+                    "Action": ["sns:Publish"],
+                    "Resource": [topic()],
+                    "Condition": { "ArnEquals": { "aws:SourceArn": [get_att(ids::KEY_STATE_RULE, "Arn")] } }
+                })
+            );
+        }
+        assert_denies_insecure_transport(
+            statements.last().unwrap(),
+            "sns:Publish",
+            &json!([topic()]),
+        );
     }
 }
 
