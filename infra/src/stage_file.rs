@@ -5,6 +5,7 @@
 use toml::{Table, Value};
 
 use crate::Stage;
+use crate::producers::{Producer, ProducerPrincipal};
 use crate::stage::{
     AlertProtocol, AlertSubscription, Architecture, StageConfig, StageFileError, StragglerAction,
     SummarizerConfig,
@@ -48,6 +49,7 @@ pub(crate) const KEYS: &[&str] = &[
     "retain_stateful_resources",
     "termination_protection",
     "customer_managed_key",
+    "producers",
 ];
 
 /// The keys of the `[summarizer]` table.
@@ -55,6 +57,9 @@ const SUMMARIZER_KEYS: &[&str] = &["base_url", "model", "api_key_parameter", "ti
 
 /// The keys of one `alert_subscriptions` entry.
 const SUBSCRIPTION_KEYS: &[&str] = &["protocol", "endpoint"];
+
+/// The keys of one `[[producers]]` entry.
+const PRODUCER_KEYS: &[&str] = &["detail_type", "source", "principals"];
 
 /// `defaults` overlaid with the file `file` (its text `text`), validated.
 pub(crate) fn overlay(
@@ -125,6 +130,7 @@ fn apply(cfg: &mut StageConfig, key: &str, value: &Value) -> Result<(), KeyProbl
         "customer_managed_key" => cfg.customer_managed_key = boolean(value).map_err(at)?,
         "alert_subscriptions" => cfg.alert_subscriptions = subscriptions(value)?,
         "summarizer" => cfg.summarizer = Some(summarizer(value)?),
+        "producers" => cfg.producers = producers(value)?,
         other => {
             return Err((
                 other.to_owned(),
@@ -234,6 +240,54 @@ fn subscriptions(value: &Value) -> Result<Vec<AlertSubscription>, KeyProblem> {
                 })?;
             let endpoint = string(required(entry, &parent, "endpoint")?).map_err(at("endpoint"))?;
             Ok(AlertSubscription { protocol, endpoint })
+        })
+        .collect()
+}
+
+/// `[[producers]]`: `{detail_type, source, principals = [ARN | "this-account", …]}`.
+fn producers(value: &Value) -> Result<Vec<Producer>, KeyProblem> {
+    let key = "producers";
+    let items = value.as_array().ok_or_else(|| {
+        (
+            key.to_owned(),
+            format!(
+                "expected an array of {{detail_type, source, principals}} ([[producers]]), got {}",
+                describe(value)
+            ),
+        )
+    })?;
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let parent = format!("{key}[{i}]");
+            let entry = table(item, &parent, PRODUCER_KEYS)?;
+            let at = |field: &str| {
+                let path = format!("{parent}.{field}");
+                move |problem: String| (path, problem)
+            };
+            let detail_type =
+                string(required(entry, &parent, "detail_type")?).map_err(at("detail_type"))?;
+            let source = string(required(entry, &parent, "source")?).map_err(at("source"))?;
+            let principals = required(entry, &parent, "principals")?
+                .as_array()
+                .ok_or_else(|| at("principals")("expected an array of ARNs".to_owned()))?
+                .iter()
+                .enumerate()
+                .map(|(j, principal)| {
+                    let text = string(principal)
+                        .map_err(|problem| (format!("{parent}.principals[{j}]"), problem))?;
+                    Ok(match text.as_str() {
+                        "this-account" => ProducerPrincipal::ThisAccount,
+                        _ => ProducerPrincipal::Arn(text),
+                    })
+                })
+                .collect::<Result<_, KeyProblem>>()?;
+            Ok(Producer {
+                detail_type,
+                source,
+                principals,
+            })
         })
         .collect()
 }

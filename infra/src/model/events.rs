@@ -1,5 +1,4 @@
-//! `AWS::Events::EventBus`, `AWS::Events::EventBusPolicy`,
-//! `AWS::Events::Rule` and `AWS::Events::Archive`.
+//! `AWS::Events::EventBus`, `AWS::Events::Rule` and `AWS::Events::Archive`.
 
 use serde::Serialize;
 
@@ -11,6 +10,9 @@ use super::Expr;
 pub struct EventBus {
     /// The bus name.
     pub name: Expr,
+    /// The bus's resource policy, all of it (one document, set at once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::model::iam::PolicyDocument>,
 }
 
 /// `AWS::Events::Rule`: an event pattern on a bus, or a schedule.
@@ -192,25 +194,15 @@ pub struct Archive {
     pub description: String,
     /// The bus's ARN.
     pub source_arn: Expr,
-    /// Which events are kept, as JSON text.
-    pub event_pattern: String,
+    /// Which events are kept, as JSON text (the local emulator fails on an
+    /// object here); `None`: every event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_pattern: Option<String>,
     /// Days events are kept (0: forever; not used here).
     pub retention_days: u32,
     /// The customer managed key encrypting the archive; `None`: an AWS owned key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kms_key_identifier: Option<Expr>,
-}
-
-/// `AWS::Events::EventBusPolicy`: one statement of a bus's resource policy.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct EventBusPolicy {
-    /// The bus.
-    pub event_bus_name: Expr,
-    /// The statement's id (letters, digits, `-`, `_`; at most 64).
-    pub statement_id: String,
-    /// The statement (its `Sid` is the statement id).
-    pub statement: crate::model::iam::Statement,
 }
 
 /// One of a rule's `Targets`.

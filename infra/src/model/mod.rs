@@ -405,8 +405,6 @@ resource_kinds! {
     Table(dynamodb::Table) = "AWS::DynamoDB::Table",
     /// `AWS::Events::EventBus`.
     EventBus(events::EventBus) = "AWS::Events::EventBus",
-    /// `AWS::Events::EventBusPolicy`.
-    EventBusPolicy(events::EventBusPolicy) = "AWS::Events::EventBusPolicy",
     /// `AWS::Events::Rule`.
     Rule(events::Rule) = "AWS::Events::Rule",
     /// `AWS::Events::Archive`.

@@ -7,8 +7,7 @@
 //! it: `Allow` its principal its action on the function, with
 //! `ArnLike aws:SourceArn` when it has a `SourceArn`
 //! (<https://docs.aws.amazon.com/lambda/latest/dg/access-control-resource-based.html>).
-//! An `AWS::Events::EventBusPolicy` is one statement of its bus's policy,
-//! its `StatementId` the `Sid`.
+//! A bus's policy is its `Policy` property.
 
 use std::collections::BTreeMap;
 
@@ -101,15 +100,9 @@ impl StackPolicies {
                         );
                     }
                 }
-                "AWS::Events::EventBusPolicy" => {
-                    let bus = p["EventBusName"].as_str().unwrap_or("default");
-                    let arn = format!(
-                        "arn:{}:events:{}:{}:event-bus/{bus}",
-                        env.partition, env.region, env.account
-                    );
-                    let mut statement = p["Statement"].clone();
-                    statement["Sid"] = p["StatementId"].clone();
-                    add(&mut statements, &arn, "bus policy", statement);
+                "AWS::Events::EventBus" if p.get("Policy").is_some() => {
+                    let arn = policies.arn(id)?;
+                    add(&mut statements, &arn, id, p["Policy"]["Statement"].clone());
                 }
                 "AWS::Lambda::Permission" => {
                     let function = p["FunctionName"].as_str().unwrap_or_default().to_owned();

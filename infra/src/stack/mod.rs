@@ -7,9 +7,10 @@
 //! template: `table` (the ledger), `queues` (dead letters, unrouted events),
 //! `key` (the stage's and the alerts' KMS keys), `functions` (the handler
 //! and the sweep), `rules` (the bus, its rules and the archive, the
-//! key-state rule), `alarms` (the ops-alerts topic and the alarms) and
-//! `dashboard`; `skips` holds the checkov skips and [`ids`] the logical
-//! ids. This file holds the template's parameters,
+//! key-state rule), `producers` (the bus policy and the rules' patterns,
+//! from the stage's producers), `alarms` (the ops-alerts topic and the
+//! alarms) and `dashboard`; `skips` holds the checkov skips and [`ids`] the
+//! logical ids. This file holds the template's parameters,
 //! conditions and outputs, the public constants, and the helpers the parts
 //! share.
 
@@ -18,6 +19,7 @@ mod dashboard;
 mod functions;
 pub mod ids;
 mod key;
+mod producers;
 mod queues;
 mod rules;
 mod skips;

@@ -5,13 +5,14 @@
 //! default bus tells the ops-alerts topic when one of them is disabled or
 //! scheduled for deletion. Every target retries
 //! ([`super::RULE_TARGET_RETRY_ATTEMPTS`]) and then dead-letters to the
-//! dead-letter queue. The archive keeps the ledger events for `cargo xtask
-//! replay`.
+//! dead-letter queue. The archive keeps every event of the bus for `cargo
+//! xtask replay`. The patterns and the bus policy come from the stage's
+//! producers (`producers`).
 
 use reconciler_core::event::DETAIL_TYPES;
 
 use super::{
-    RULE_TARGET_MAX_EVENT_AGE_SECONDS, RULE_TARGET_RETRY_ATTEMPTS, SWEEP_SCHEDULE, ids,
+    RULE_TARGET_MAX_EVENT_AGE_SECONDS, RULE_TARGET_RETRY_ATTEMPTS, SWEEP_SCHEDULE, ids, producers,
     stateful_policy,
 };
 use crate::model::events::{
@@ -29,26 +30,43 @@ use crate::stage::StageConfig;
 pub(super) fn add_rules(t: &mut Template, cfg: &StageConfig) {
     let bus = EventBus {
         name: names::EVENT_BUS.expr(),
+        policy: Some(producers::bus_policy(cfg)),
     };
     t.add_resource(
         ids::EVENT_BUS,
         Resource::new(bus).with_policies(stateful_policy(cfg)),
     );
-    add_ledger_events_rule(t);
-    add_replay_rules(t);
+    add_ledger_events_rule(t, cfg);
+    add_replay_rules(t, cfg);
     add_sweep_schedule_rule(t);
-    add_unrouted_events_rule(t);
+    add_unrouted_events_rule(t, cfg);
 }
 
-fn add_ledger_events_rule(t: &mut Template) {
+/// Enabled with `pattern`; disabled (with `otherwise`, which nothing on the
+/// bus can match: the bus refuses it) when there is none.
+fn routed(pattern: Option<EventPattern>, otherwise: EventPattern) -> (EventPattern, RuleState) {
+    match pattern {
+        Some(pattern) => (pattern, RuleState::Enabled),
+        None => (otherwise, RuleState::Disabled),
+    }
+}
+
+/// The ledger events, each from its producers' sources, to the handler.
+fn add_ledger_events_rule(t: &mut Template, cfg: &StageConfig) {
+    let (pattern, state) = routed(
+        producers::ledger_pattern(cfg),
+        EventPattern::detail_types(&DETAIL_TYPES),
+    );
     let events = Rule {
         name: names::LEDGER_EVENTS_RULE.expr(),
-        description: "Ledger events of any source to the handler.".to_owned(),
+        description: "Ledger events from their producers' sources to the handler (disabled \
+                      while no detail-type has a producer)."
+            .to_owned(),
         // GetAtt, not Ref: the local emulator fails on a Ref here; both are valid on AWS.
         event_bus_name: Some(Expr::get_att(ids::EVENT_BUS, "Name")),
-        event_pattern: Some(EventPattern::detail_types(&DETAIL_TYPES)),
+        event_pattern: Some(pattern),
         schedule_expression: None,
-        state: RuleState::Enabled,
+        state,
         targets: vec![function_target("handler", ids::HANDLER_FUNCTION, None)],
     };
     add_rule(
@@ -64,17 +82,22 @@ fn add_ledger_events_rule(t: &mut Template) {
 /// --detail-type`): no live event has `replay-name`, and a replay
 /// evaluates only the rules it names, so each sees exactly what a replay
 /// onto it sends; delivered like the ledger-events rule's.
-fn add_replay_rules(t: &mut Template) {
+fn add_replay_rules(t: &mut Template, cfg: &StageConfig) {
     for (i, detail_type) in DETAIL_TYPES.iter().enumerate() {
+        let (pattern, state) = routed(
+            producers::replay_pattern(cfg, detail_type),
+            EventPattern::replays_of(detail_type),
+        );
         let replays = Rule {
             name: names::REPLAY_RULES[i].expr(),
             description: format!(
-                "Replays of {detail_type} only (cargo xtask replay) to the handler."
+                "Replays of {detail_type} from its producers' sources only (cargo xtask \
+                 replay) to the handler."
             ),
             event_bus_name: Some(Expr::get_att(ids::EVENT_BUS, "Name")),
-            event_pattern: Some(EventPattern::replays_of(detail_type)),
+            event_pattern: Some(pattern),
             schedule_expression: None,
-            state: RuleState::Enabled,
+            state,
             targets: vec![function_target("handler", ids::HANDLER_FUNCTION, None)],
         };
         add_rule(
@@ -108,17 +131,17 @@ fn add_sweep_schedule_rule(t: &mut Template) {
 }
 
 /// The bus is the reconciler's own: every event the ledger-events rule
-/// does not match is unrouted (a producer's typo, another case, a
-/// `credits.adjusted` no producer may send). It waits in its queue, and
+/// does not match is unrouted (a producer's typo, another case, a source
+/// that is not the detail-type's producer's). It waits in its queue, and
 /// its alarm pages, until someone looks.
-fn add_unrouted_events_rule(t: &mut Template) {
+fn add_unrouted_events_rule(t: &mut Template, cfg: &StageConfig) {
     let unrouted = Rule {
         name: names::UNROUTED_EVENTS_RULE.expr(),
-        description: "Every other event on the bus (no ledger detail-type) to the unrouted \
-                      queue."
+        description: "Every other event on the bus (another detail-type, or another source) \
+                      to the unrouted queue."
             .to_owned(),
         event_bus_name: Some(Expr::get_att(ids::EVENT_BUS, "Name")),
-        event_pattern: Some(EventPattern::detail_types_except(&DETAIL_TYPES)),
+        event_pattern: Some(producers::unrouted_pattern(cfg)),
         schedule_expression: None,
         state: RuleState::Enabled,
         targets: vec![Target {
@@ -210,14 +233,16 @@ fn retry_policy() -> RetryPolicy {
     }
 }
 
-/// The archive of the ledger events (what `cargo xtask replay` replays).
+/// The archive of every event on the bus, unrouted ones included (what
+/// `cargo xtask replay` replays: a replay reaches only the rules it names,
+/// whose patterns still decide what the handler gets).
 pub(super) fn add_archive(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>) {
     let archive = Archive {
         archive_name: names::ARCHIVE.expr(),
-        description: "The ledger events of the stage's bus, for replays.".to_owned(),
+        description: "Every event of the stage's bus, for replays.".to_owned(),
         source_arn: Expr::get_att(ids::EVENT_BUS, "Arn"),
-        // A JSON string: the local emulator fails on an object here.
-        event_pattern: EventPattern::detail_types(&DETAIL_TYPES).to_json_text(),
+        // No pattern: every event.
+        event_pattern: None,
         retention_days: cfg.archive_retention_days,
         kms_key_identifier: key.cloned(),
     };

@@ -12,6 +12,7 @@ mod checkov;
 mod contract;
 mod delivery;
 mod outputs;
+mod routing;
 mod snapshot;
 mod stage_files;
 mod structure;
