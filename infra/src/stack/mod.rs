@@ -106,7 +106,7 @@ pub fn template(cfg: &StageConfig) -> Template {
         rules::add_key_state_rule(&mut t);
     }
     alarms::add_alerts(&mut t, cfg, keys.as_ref().map(|keys| &keys.alerts));
-    dashboard::add_dashboard(&mut t);
+    dashboard::add_dashboard(&mut t, cfg);
     for (name, description, value) in crate::outputs::definitions(cfg) {
         t.add_output(name, Output::new(description, value));
     }
@@ -191,4 +191,4 @@ fn deny_insecure_transport(actions: &[&str], resources: Vec<Expr>) -> Statement 
 
 // Metric periods, in seconds, of the alarms and the dashboard.
 const FIVE_MINUTES: u32 = 300;
-const SIX_HOURS: u32 = 21_600;
+const ONE_HOUR: u32 = 3_600;

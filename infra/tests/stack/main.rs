@@ -7,6 +7,7 @@
 
 mod support;
 
+mod alarms;
 mod cfn_lint;
 mod checkov;
 mod contract;
