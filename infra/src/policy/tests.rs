@@ -137,15 +137,13 @@ fn the_tls_deny_refuses_only_plain_requests() {
              "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
         ]),
     );
-    let from_topic = Request::new(
-        Caller::Service("sns.amazonaws.com".into()),
-        "sqs:SendMessage",
-        QUEUE,
-    )
-    .with(
-        "aws:SourceArn",
-        "arn:aws:sns:us-east-2:123456789012:MyTopic",
-    );
+    let from = |service: &str| {
+        Request::new(Caller::Service(service.into()), "sqs:SendMessage", QUEUE).with(
+            "aws:SourceArn",
+            "arn:aws:sns:us-east-2:123456789012:MyTopic",
+        )
+    };
+    let from_topic = from("sns.amazonaws.com");
     assert_eq!(
         decision(&from_topic, &[], Some(&queue_policy)),
         Decision::Allow
@@ -170,17 +168,8 @@ fn the_tls_deny_refuses_only_plain_requests() {
         Decision::ImplicitDeny
     );
     // Another service principal is not named.
-    let events = Request::new(
-        Caller::Service("events.amazonaws.com".into()),
-        "sqs:SendMessage",
-        QUEUE,
-    )
-    .with(
-        "aws:SourceArn",
-        "arn:aws:sns:us-east-2:123456789012:MyTopic",
-    );
     assert_eq!(
-        decision(&events, &[], Some(&queue_policy)),
+        decision(&from("events.amazonaws.com"), &[], Some(&queue_policy)),
         Decision::ImplicitDeny
     );
 }

@@ -58,6 +58,16 @@ fn any(namespace: &'static str, metric: &'static str, dimensions: Value) -> Expe
     }
 }
 
+/// The oldest message of a queue older than three days (of 14), hourly.
+fn oldest(queue_id: &str) -> Expected {
+    Expected {
+        statistic: ("Statistic", "Maximum"),
+        period: 3600,
+        threshold: 259_200.0,
+        ..any("AWS/SQS", "ApproximateAgeOfOldestMessage", queue(queue_id))
+    }
+}
+
 fn expected_single_metric_alarms(cfg: &StageConfig) -> BTreeMap<String, Expected> {
     let stage = json!([{"Name": "Stage", "Value": reference(params::STAGE)}]);
     let mut alarms = vec![
@@ -163,33 +173,8 @@ fn expected_single_metric_alarms(cfg: &StageConfig) -> BTreeMap<String, Expected
                 ..any("AWS/Lambda", "Invocations", function(ids::SWEEP_FUNCTION))
             },
         ),
-        // Three days of 14.
-        (
-            "dlq-oldest",
-            Expected {
-                statistic: ("Statistic", "Maximum"),
-                period: 3600,
-                threshold: 259_200.0,
-                ..any(
-                    "AWS/SQS",
-                    "ApproximateAgeOfOldestMessage",
-                    queue(ids::DEAD_LETTER_QUEUE),
-                )
-            },
-        ),
-        (
-            "unrouted-oldest",
-            Expected {
-                statistic: ("Statistic", "Maximum"),
-                period: 3600,
-                threshold: 259_200.0,
-                ..any(
-                    "AWS/SQS",
-                    "ApproximateAgeOfOldestMessage",
-                    queue(ids::UNROUTED_QUEUE),
-                )
-            },
-        ),
+        ("dlq-oldest", oldest(ids::DEAD_LETTER_QUEUE)),
+        ("unrouted-oldest", oldest(ids::UNROUTED_QUEUE)),
         // 80% of the handler's timeout, for 15 minutes.
         (
             "handler-duration-p99",
