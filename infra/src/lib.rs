@@ -7,7 +7,10 @@
 //!   defaults and the stage files `infra/stages/<stage>.toml`;
 //! - [`names`]: every physical name, once;
 //! - [`stack`]: the stack, described once, derived per stage;
-//! - [`outputs`]: the stack's outputs, typed ([`StackOutputs`]).
+//! - [`outputs`]: the stack's outputs, typed ([`StackOutputs`]);
+//! - [`producers`]: who may put which ledger event on a stage's bus;
+//! - [`policy`]: IAM's documented evaluation logic, to check the stack's
+//!   policies against the requests AWS services send.
 //!
 //! ```
 //! let json = infra::synth(infra::Stage::Dev);
@@ -19,12 +22,15 @@
 pub mod model;
 pub mod names;
 pub mod outputs;
+pub mod policy;
+pub mod producers;
 pub mod stack;
 pub mod stage;
 mod stage_file;
 
 pub use model::Template;
 pub use outputs::{MissingOutputs, StackOutputs};
+pub use producers::{Producer, ProducerPrincipal};
 pub use stack::{RunbookAnchor, runbook_anchors, template};
 pub use stage::{
     AlertProtocol, AlertSubscription, Architecture, Stage, StageConfig, StageFileError,

@@ -121,35 +121,118 @@ pub const OPS_ALERTS_TOPIC: NamePattern = NamePattern("cc-agent-reconciler-ops-a
 pub const DASHBOARD: NamePattern = NamePattern("cc-agent-reconciler-${Stage}");
 /// The alias of the stage's customer managed key.
 pub const KEY_ALIAS: NamePattern = NamePattern("alias/cc-agent-reconciler-${Stage}");
+/// The alias of the ops-alerts topic's key.
+pub const ALERTS_KEY_ALIAS: NamePattern =
+    NamePattern("alias/cc-agent-reconciler-ops-alerts-${Stage}");
+/// Rule on the default bus: a stage key disabled or scheduled for deletion
+/// → the ops-alerts topic (stages with customer managed keys).
+pub const KEY_STATE_RULE: NamePattern = NamePattern("cc-agent-reconciler-${Stage}-kms-key-state");
 
-/// Alarm: handler errors ≥ 1 in 5 minutes.
-pub const ERRORS_ALARM: NamePattern = NamePattern("cc-agent-reconciler-errors-${Stage}");
-/// Alarm: sweep errors.
-pub const SWEEP_ERRORS_ALARM: NamePattern =
-    NamePattern("cc-agent-reconciler-sweep-errors-${Stage}");
-/// Alarm: messages in the dead-letter queue.
-pub const DLQ_MESSAGES_ALARM: NamePattern =
-    NamePattern("cc-agent-reconciler-dlq-messages-${Stage}");
-/// Alarm: ledger drift.
-pub const DRIFT_ALARM: NamePattern = NamePattern("cc-agent-reconciler-drift-${Stage}");
-/// Alarm: conflicting events.
-pub const CONFLICTS_ALARM: NamePattern = NamePattern("cc-agent-reconciler-conflicts-${Stage}");
-/// Alarm: throttled invocations.
-pub const THROTTLES_ALARM: NamePattern = NamePattern("cc-agent-reconciler-throttles-${Stage}");
-/// Alarm: unrouted events waiting in their queue.
-pub const UNROUTED_ALARM: NamePattern = NamePattern("cc-agent-reconciler-unrouted-${Stage}");
+/// Declares each alarm's name constant, `cc-agent-reconciler-<short
+/// name>-${Stage}`, and [`ALARMS`], every alarm by short name in this order.
+macro_rules! alarms {
+    ($($(#[$doc:meta])* $name:ident = $short:literal,)*) => {
+        $(
+            $(#[$doc])*
+            pub const $name: NamePattern =
+                NamePattern(concat!("cc-agent-reconciler-", $short, "-${Stage}"));
+        )*
 
-/// Every alarm, by short name, in the fixed order of the `AlarmNames`
-/// output: `cc-agent-reconciler-<short name>-<stage>`.
-pub const ALARMS: [(&str, NamePattern); 7] = [
-    ("errors", ERRORS_ALARM),
-    ("sweep-errors", SWEEP_ERRORS_ALARM),
-    ("dlq-messages", DLQ_MESSAGES_ALARM),
-    ("drift", DRIFT_ALARM),
-    ("conflicts", CONFLICTS_ALARM),
-    ("throttles", THROTTLES_ALARM),
-    ("unrouted", UNROUTED_ALARM),
+        /// Every alarm any stage has, by short name, in the fixed order of the
+        /// `AlarmNames` output: `cc-agent-reconciler-<short name>-<stage>`.
+        /// [`stage_alarms`]: those of one stage.
+        pub const ALARMS: &[(&str, NamePattern)] = &[$(($short, $name)),*];
+    };
+}
+
+alarms! {
+    /// Alarm: handler errors ≥ 1 in 5 minutes.
+    ERRORS_ALARM = "errors",
+    /// Alarm: sweep errors.
+    SWEEP_ERRORS_ALARM = "sweep-errors",
+    /// Alarm: messages in the dead-letter queue.
+    DLQ_MESSAGES_ALARM = "dlq-messages",
+    /// Alarm: ledger drift.
+    DRIFT_ALARM = "drift",
+    /// Alarm: conflicting events.
+    CONFLICTS_ALARM = "conflicts",
+    /// Alarm: throttled invocations of the handler.
+    THROTTLES_ALARM = "throttles",
+    /// Alarm: unrouted events waiting in their queue.
+    UNROUTED_ALARM = "unrouted",
+    /// Alarm: throttled invocations of the sweep.
+    SWEEP_THROTTLES_ALARM = "sweep-throttles",
+    /// Alarm: the ledger-events rule failed to deliver to the handler.
+    FAILED_INVOCATIONS_LEDGER_EVENTS_ALARM = "failed-invocations-ledger-events",
+    /// Alarm: the unrouted rule failed to deliver to its queue.
+    FAILED_INVOCATIONS_UNROUTED_EVENTS_ALARM = "failed-invocations-unrouted-events",
+    /// Alarm: a replay rule failed to deliver (one per detail-type).
+    FAILED_INVOCATIONS_REPLAY_CREDITS_GRANTED_ALARM = "failed-invocations-replay-credits-granted",
+    /// Alarm: see [`FAILED_INVOCATIONS_REPLAY_CREDITS_GRANTED_ALARM`].
+    FAILED_INVOCATIONS_REPLAY_VIDEO_REQUESTED_ALARM = "failed-invocations-replay-video-requested",
+    /// Alarm: see [`FAILED_INVOCATIONS_REPLAY_CREDITS_GRANTED_ALARM`].
+    FAILED_INVOCATIONS_REPLAY_VIDEO_RENDERED_ALARM = "failed-invocations-replay-video-rendered",
+    /// Alarm: see [`FAILED_INVOCATIONS_REPLAY_CREDITS_GRANTED_ALARM`].
+    FAILED_INVOCATIONS_REPLAY_VIDEO_FAILED_ALARM = "failed-invocations-replay-video-failed",
+    /// Alarm: the schedule failed to invoke the sweep.
+    FAILED_INVOCATIONS_SWEEP_SCHEDULE_ALARM = "failed-invocations-sweep-schedule",
+    /// Alarm: the key-state rule failed to publish (stages with keys).
+    FAILED_INVOCATIONS_KEY_STATE_ALARM = "failed-invocations-kms-key-state",
+    /// Alarm: an event of the ledger-events rule could not reach the DLQ either.
+    DLQ_SEND_FAILED_LEDGER_EVENTS_ALARM = "dlq-send-failed-ledger-events",
+    /// Alarm: the same, for the unrouted rule.
+    DLQ_SEND_FAILED_UNROUTED_EVENTS_ALARM = "dlq-send-failed-unrouted-events",
+    /// Alarm: the same, for a replay rule (one per detail-type).
+    DLQ_SEND_FAILED_REPLAY_CREDITS_GRANTED_ALARM = "dlq-send-failed-replay-credits-granted",
+    /// Alarm: see [`DLQ_SEND_FAILED_REPLAY_CREDITS_GRANTED_ALARM`].
+    DLQ_SEND_FAILED_REPLAY_VIDEO_REQUESTED_ALARM = "dlq-send-failed-replay-video-requested",
+    /// Alarm: see [`DLQ_SEND_FAILED_REPLAY_CREDITS_GRANTED_ALARM`].
+    DLQ_SEND_FAILED_REPLAY_VIDEO_RENDERED_ALARM = "dlq-send-failed-replay-video-rendered",
+    /// Alarm: see [`DLQ_SEND_FAILED_REPLAY_CREDITS_GRANTED_ALARM`].
+    DLQ_SEND_FAILED_REPLAY_VIDEO_FAILED_ALARM = "dlq-send-failed-replay-video-failed",
+    /// Alarm: the same, for the sweep's schedule.
+    DLQ_SEND_FAILED_SWEEP_SCHEDULE_ALARM = "dlq-send-failed-sweep-schedule",
+    /// Alarm: the same, for the key-state rule (stages with keys).
+    DLQ_SEND_FAILED_KEY_STATE_ALARM = "dlq-send-failed-kms-key-state",
+    /// Alarm: the handler's on-failure destination could not be written.
+    DESTINATION_FAILURES_HANDLER_ALARM = "destination-failures-handler",
+    /// Alarm: the sweep's on-failure destination could not be written.
+    DESTINATION_FAILURES_SWEEP_ALARM = "destination-failures-sweep",
+    /// Alarm: Lambda dropped asynchronous events of the handler.
+    ASYNC_DROPPED_HANDLER_ALARM = "async-dropped-handler",
+    /// Alarm: Lambda dropped asynchronous events of the sweep.
+    ASYNC_DROPPED_SWEEP_ALARM = "async-dropped-sweep",
+    /// Alarm: the rules matched more events than the handler received.
+    BUS_TO_HANDLER_GAP_ALARM = "bus-to-handler-gap",
+    /// Alarm: the sweep did not run for longer than its schedule.
+    SWEEP_NOT_RUNNING_ALARM = "sweep-not-running",
+    /// Alarm: the oldest dead letter is days old.
+    DLQ_OLDEST_ALARM = "dlq-oldest",
+    /// Alarm: the oldest unrouted event is days old.
+    UNROUTED_OLDEST_ALARM = "unrouted-oldest",
+    /// Alarm: DynamoDB failed the functions' requests on the ledger table.
+    LEDGER_SYSTEM_ERRORS_ALARM = "ledger-system-errors",
+    /// Alarm: DynamoDB throttled requests on the ledger table.
+    LEDGER_THROTTLED_ALARM = "ledger-throttled",
+    /// Alarm: the handler's p99 duration nears its timeout.
+    HANDLER_DURATION_ALARM = "handler-duration-p99",
+}
+
+/// The alarms only stages with customer managed keys have (those of the
+/// key-state rule).
+const KEY_ALARMS: [NamePattern; 2] = [
+    FAILED_INVOCATIONS_KEY_STATE_ALARM,
+    DLQ_SEND_FAILED_KEY_STATE_ALARM,
 ];
+
+/// The alarms `cfg`'s stage has, in [`ALARMS`] order.
+pub fn stage_alarms(cfg: &StageConfig) -> Vec<(&'static str, NamePattern)> {
+    ALARMS
+        .iter()
+        .copied()
+        .filter(|(_, pattern)| cfg.customer_managed_key || !KEY_ALARMS.contains(pattern))
+        .collect()
+}
 
 /// Every name of the stack (for tests and tooling), alarms included.
 pub fn all() -> Vec<NamePattern> {
@@ -169,9 +252,11 @@ pub fn all() -> Vec<NamePattern> {
         OPS_ALERTS_TOPIC,
         DASHBOARD,
         KEY_ALIAS,
+        ALERTS_KEY_ALIAS,
+        KEY_STATE_RULE,
     ];
     all.extend(REPLAY_RULES);
-    all.extend(ALARMS.map(|(_, pattern)| pattern));
+    all.extend(ALARMS.iter().map(|(_, pattern)| *pattern));
     all
 }
 
@@ -182,11 +267,11 @@ pub fn replay_rule_names_expr() -> Expr {
     Expr::sub(patterns.join(","))
 }
 
-/// The alarm names as one comma-joined `Fn::Sub`, in [`ALARMS`] order (the
-/// `AlarmNames` output; built from the patterns, not from `Ref`s to the
-/// alarms, which the local emulator skips).
-pub fn alarm_names_expr() -> Expr {
-    let patterns: Vec<&str> = ALARMS.iter().map(|(_, p)| p.pattern()).collect();
+/// The stage's alarm names as one comma-joined `Fn::Sub`, in [`ALARMS`]
+/// order (the `AlarmNames` output; built from the patterns, not from `Ref`s
+/// to the alarms, which the local emulator skips).
+pub fn alarm_names_expr(cfg: &StageConfig) -> Expr {
+    let patterns: Vec<&str> = stage_alarms(cfg).iter().map(|(_, p)| p.pattern()).collect();
     Expr::sub(patterns.join(","))
 }
 
@@ -248,6 +333,7 @@ mod tests {
                 LEDGER_EVENTS_RULE,
                 SWEEP_SCHEDULE_RULE,
                 UNROUTED_EVENTS_RULE,
+                KEY_STATE_RULE,
             ]
             .into_iter()
             .chain(REPLAY_RULES)
@@ -259,8 +345,8 @@ mod tests {
         patterns.sort_unstable();
         let count = patterns.len();
         patterns.dedup();
-        // The unrouted queue and its alarm share the name SPEC gives them
-        // (different resource types).
+        // The unrouted queue and its alarm share the name the contract gives
+        // them (different resource types).
         assert_eq!(patterns.len(), count - 1, "names are unique per type");
     }
 
@@ -288,14 +374,33 @@ mod tests {
     }
 
     #[test]
-    fn the_alarm_names_output_joins_every_alarm_in_order() {
-        let Expr::Sub(joined) = alarm_names_expr() else {
-            panic!("a Sub");
-        };
-        assert_eq!(
-            joined.split(',').collect::<Vec<_>>(),
-            ALARMS.map(|(_, p)| p.pattern()).to_vec()
-        );
+    fn the_alarm_names_output_joins_the_stages_alarms_in_order() {
+        for stage in Stage::ALL {
+            let cfg = StageConfig::for_stage(stage);
+            let Expr::Sub(joined) = alarm_names_expr(&cfg) else {
+                panic!("a Sub");
+            };
+            let names: Vec<&str> = joined.split(',').collect();
+            let with_keys = stage != Stage::Dev;
+            assert_eq!(names.len(), ALARMS.len() - if with_keys { 0 } else { 2 });
+            assert_eq!(
+                names.contains(&"cc-agent-reconciler-failed-invocations-kms-key-state-${Stage}"),
+                with_keys
+            );
+            // The historical alarms keep their names and their place.
+            assert_eq!(
+                names[..7],
+                [
+                    "cc-agent-reconciler-errors-${Stage}",
+                    "cc-agent-reconciler-sweep-errors-${Stage}",
+                    "cc-agent-reconciler-dlq-messages-${Stage}",
+                    "cc-agent-reconciler-drift-${Stage}",
+                    "cc-agent-reconciler-conflicts-${Stage}",
+                    "cc-agent-reconciler-throttles-${Stage}",
+                    "cc-agent-reconciler-unrouted-${Stage}",
+                ]
+            );
+        }
         for (short, pattern) in ALARMS {
             assert_eq!(
                 pattern.pattern(),

@@ -173,10 +173,10 @@ stack_outputs! {
         errors_alarm_name: ERRORS_ALARM_NAME = "ErrorsAlarmName",
             "The handler errors alarm.",
             |_| names::ERRORS_ALARM.expr();
-        /// Every alarm's name, comma-joined, in the order of [`crate::names::ALARMS`].
+        /// The stage's alarms' names, comma-joined, in the order of [`crate::names::ALARMS`].
         alarm_names: ALARM_NAMES = "AlarmNames",
             "Every alarm of the stage, comma-separated.",
-            |_| names::alarm_names_expr();
+            names::alarm_names_expr;
         /// The dashboard's name.
         dashboard_name: DASHBOARD_NAME = "DashboardName", "The stage's dashboard.",
             |_| names::DASHBOARD.expr();

@@ -152,10 +152,14 @@ pub struct StageConfig {
     /// CloudFormation termination protection on the stack (the deploy tool
     /// sets it).
     pub termination_protection: bool,
-    /// `true`: a customer managed KMS key encrypts the table, the log groups,
-    /// the queues, the topic and the archive; `false`: AWS managed or owned
-    /// keys (and SSE-SQS), and an unencrypted topic.
+    /// `true`: customer managed KMS keys encrypt the table, the log groups,
+    /// the queues and the archive (the stage key), and the topic (its own
+    /// key); `false`: AWS managed or owned keys (and SSE-SQS), and an
+    /// unencrypted topic.
     pub customer_managed_key: bool,
+    /// Who may put which ledger event on the bus ([`crate::producers`]):
+    /// dev's test producer by default, nobody on staging and prod.
+    pub producers: Vec<crate::producers::Producer>,
 }
 
 impl StageConfig {
@@ -198,6 +202,7 @@ impl StageConfig {
             retain_stateful_resources: production_like,
             termination_protection: production_like,
             customer_managed_key: production_like,
+            producers: crate::producers::defaults(stage),
         }
     }
 
@@ -366,6 +371,7 @@ impl StageConfig {
         check(self.hold_timeout_seconds > 0, || {
             field("hold_timeout_seconds", "must be positive".to_owned())
         })?;
+        crate::producers::check(self)?;
         if let Some(summarizer) = &self.summarizer {
             check(summarizer.base_url.starts_with("https://"), || {
                 field(

@@ -5,6 +5,7 @@
 use toml::{Table, Value};
 
 use crate::Stage;
+use crate::producers::{Producer, ProducerPrincipal};
 use crate::stage::{
     AlertProtocol, AlertSubscription, Architecture, StageConfig, StageFileError, StragglerAction,
     SummarizerConfig,
@@ -48,6 +49,7 @@ pub(crate) const KEYS: &[&str] = &[
     "retain_stateful_resources",
     "termination_protection",
     "customer_managed_key",
+    "producers",
 ];
 
 /// The keys of the `[summarizer]` table.
@@ -55,6 +57,9 @@ const SUMMARIZER_KEYS: &[&str] = &["base_url", "model", "api_key_parameter", "ti
 
 /// The keys of one `alert_subscriptions` entry.
 const SUBSCRIPTION_KEYS: &[&str] = &["protocol", "endpoint"];
+
+/// The keys of one `[[producers]]` entry.
+const PRODUCER_KEYS: &[&str] = &["detail_type", "source", "principals"];
 
 /// `defaults` overlaid with the file `file` (its text `text`), validated.
 pub(crate) fn overlay(
@@ -125,6 +130,7 @@ fn apply(cfg: &mut StageConfig, key: &str, value: &Value) -> Result<(), KeyProbl
         "customer_managed_key" => cfg.customer_managed_key = boolean(value).map_err(at)?,
         "alert_subscriptions" => cfg.alert_subscriptions = subscriptions(value)?,
         "summarizer" => cfg.summarizer = Some(summarizer(value)?),
+        "producers" => cfg.producers = producers(value)?,
         other => {
             return Err((
                 other.to_owned(),
@@ -201,15 +207,20 @@ fn required<'a>(table: &'a Table, parent: &str, key: &str) -> Result<&'a Value, 
         .ok_or_else(|| (format!("{parent}.{key}"), "missing".to_owned()))
 }
 
-fn subscriptions(value: &Value) -> Result<Vec<AlertSubscription>, KeyProblem> {
-    let key = "alert_subscriptions";
+/// An array of tables under `key` (`shape` says what each holds), each with
+/// only `known` keys, read by `entry` (given the table and its key path,
+/// `key[i]`).
+fn array_of_tables<T>(
+    value: &Value,
+    key: &str,
+    shape: &str,
+    known: &[&str],
+    entry: impl Fn(&Table, &str) -> Result<T, KeyProblem>,
+) -> Result<Vec<T>, KeyProblem> {
     let items = value.as_array().ok_or_else(|| {
         (
             key.to_owned(),
-            format!(
-                "expected an array of {{protocol, endpoint}}, got {}",
-                describe(value)
-            ),
+            format!("expected an array of {shape}, got {}", describe(value)),
         )
     })?;
     items
@@ -217,34 +228,76 @@ fn subscriptions(value: &Value) -> Result<Vec<AlertSubscription>, KeyProblem> {
         .enumerate()
         .map(|(i, item)| {
             let parent = format!("{key}[{i}]");
-            let entry = table(item, &parent, SUBSCRIPTION_KEYS)?;
-            let at = |field: &str| {
-                let path = format!("{parent}.{field}");
-                move |problem: String| (path, problem)
-            };
-            let protocol = string(required(entry, &parent, "protocol")?).map_err(at("protocol"))?;
+            entry(table(item, &parent, known)?, &parent)
+        })
+        .collect()
+}
+
+/// A problem of the key `parent.field`.
+fn at(parent: &str, field: &str) -> impl FnOnce(String) -> KeyProblem + use<> {
+    let path = format!("{parent}.{field}");
+    move |problem| (path, problem)
+}
+
+fn subscriptions(value: &Value) -> Result<Vec<AlertSubscription>, KeyProblem> {
+    let shape = "{protocol, endpoint}";
+    array_of_tables(
+        value,
+        "alert_subscriptions",
+        shape,
+        SUBSCRIPTION_KEYS,
+        |entry, parent| {
+            let protocol =
+                string(required(entry, parent, "protocol")?).map_err(at(parent, "protocol"))?;
             let protocol = AlertProtocol::ALL
                 .into_iter()
                 .find(|p| p.as_str() == protocol)
                 .ok_or_else(|| {
-                    at("protocol")(format!(
+                    at(parent, "protocol")(format!(
                         "{protocol:?} is not one of {}",
                         AlertProtocol::ALL.map(AlertProtocol::as_str).join(", ")
                     ))
                 })?;
-            let endpoint = string(required(entry, &parent, "endpoint")?).map_err(at("endpoint"))?;
+            let endpoint =
+                string(required(entry, parent, "endpoint")?).map_err(at(parent, "endpoint"))?;
             Ok(AlertSubscription { protocol, endpoint })
+        },
+    )
+}
+
+/// `[[producers]]`: `{detail_type, source, principals = [ARN | "this-account", …]}`.
+fn producers(value: &Value) -> Result<Vec<Producer>, KeyProblem> {
+    let shape = "{detail_type, source, principals} ([[producers]])";
+    array_of_tables(value, "producers", shape, PRODUCER_KEYS, |entry, parent| {
+        let detail_type =
+            string(required(entry, parent, "detail_type")?).map_err(at(parent, "detail_type"))?;
+        let source = string(required(entry, parent, "source")?).map_err(at(parent, "source"))?;
+        let principals = required(entry, parent, "principals")?
+            .as_array()
+            .ok_or_else(|| at(parent, "principals")("expected an array of ARNs".to_owned()))?
+            .iter()
+            .enumerate()
+            .map(|(j, principal)| {
+                let text = string(principal)
+                    .map_err(|problem| (format!("{parent}.principals[{j}]"), problem))?;
+                Ok(match text.as_str() {
+                    "this-account" => ProducerPrincipal::ThisAccount,
+                    _ => ProducerPrincipal::Arn(text),
+                })
+            })
+            .collect::<Result<_, KeyProblem>>()?;
+        Ok(Producer {
+            detail_type,
+            source,
+            principals,
         })
-        .collect()
+    })
 }
 
 fn summarizer(value: &Value) -> Result<SummarizerConfig, KeyProblem> {
     let parent = "summarizer";
     let entry = table(value, parent, SUMMARIZER_KEYS)?;
-    let at = |field: &str| {
-        let path = format!("{parent}.{field}");
-        move |problem: String| (path, problem)
-    };
+    let at = |field: &str| at(parent, field);
     Ok(SummarizerConfig {
         base_url: string(required(entry, parent, "base_url")?).map_err(at("base_url"))?,
         model: string(required(entry, parent, "model")?).map_err(at("model"))?,

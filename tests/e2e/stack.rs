@@ -288,9 +288,24 @@ async fn deploy_and_check(stage: Stage) {
             .unwrap_or_else(|e| panic!("{stage}: rule {rule}: {e:?}"));
         let pattern: serde_json::Value =
             serde_json::from_str(described.event_pattern().unwrap()).unwrap();
+        // Dev's test producer's replays; staging and prod name no producer
+        // yet, so their replay rules are off.
+        let (expected, state) = if stage == Stage::Dev {
+            (
+                serde_json::json!({"source": [infra::producers::TEST_PRODUCER_SOURCE],
+                    "detail-type": [detail_type], "replay-name": [{"exists": true}]}),
+                "ENABLED",
+            )
+        } else {
+            (
+                serde_json::json!({"detail-type": [detail_type], "replay-name": [{"exists": true}]}),
+                "DISABLED",
+            )
+        };
+        assert_eq!(pattern, expected, "{stage}: {rule}");
         assert_eq!(
-            pattern,
-            serde_json::json!({"detail-type": [detail_type], "replay-name": [{"exists": true}]}),
+            described.state().map(|s| s.as_str()),
+            Some(state),
             "{stage}: {rule}"
         );
         rules.push((rule.clone(), bus.as_str(), "handler", None));
@@ -321,11 +336,20 @@ async fn deploy_and_check(stage: Stage) {
         .unwrap_or_else(|e| panic!("{stage}: the unrouted rule: {e:?}"));
     let pattern: serde_json::Value =
         serde_json::from_str(unrouted.event_pattern().unwrap()).unwrap();
-    assert_eq!(
-        pattern,
-        serde_json::json!({"detail-type": [{"anything-but": reconciler_core::event::DETAIL_TYPES}]}),
-        "{stage}: unrouted"
-    );
+    // Everything the ledger rule does not route: on dev, other detail-types
+    // and other sources than the test producer's; on staging and prod
+    // (no producer named yet), everything.
+    let types = reconciler_core::event::DETAIL_TYPES;
+    let expected = if stage == Stage::Dev {
+        serde_json::json!({"$or": [
+            {"detail-type": [{"anything-but": types}]},
+            {"detail-type": types,
+             "source": [{"anything-but": [infra::producers::TEST_PRODUCER_SOURCE]}]}
+        ]})
+    } else {
+        serde_json::json!({"source": [{"prefix": ""}]})
+    };
+    assert_eq!(pattern, expected, "{stage}: unrouted");
     let unrouted_targets = events
         .list_targets_by_rule()
         .rule(output(outputs::UNROUTED_EVENTS_RULE_NAME))

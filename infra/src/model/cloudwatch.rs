@@ -25,6 +25,10 @@ pub struct Alarm {
     pub comparison_operator: ComparisonOperator,
     /// How periods without data count.
     pub treat_missing_data: TreatMissingData,
+    /// A percentile alarm with too few samples: `evaluate` them anyway, or
+    /// `ignore` them (keep the state).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evaluate_low_sample_count_percentile: Option<&'static str>,
     /// Notified on ALARM.
     pub alarm_actions: Vec<Expr>,
     /// Notified on the return to OK.
@@ -56,10 +60,20 @@ pub struct MetricStatProperties {
     pub metric_name: String,
     /// The metric's dimensions.
     pub dimensions: Vec<Dimension>,
-    /// The statistic.
-    pub statistic: Statistic,
+    /// The statistic, or a percentile.
+    #[serde(flatten)]
+    pub statistic: AlarmStatistic,
     /// Seconds per period.
     pub period: u32,
+}
+
+/// An alarm's `Statistic`, or its `ExtendedStatistic` (a percentile).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum AlarmStatistic {
+    /// `Statistic`.
+    Statistic(Statistic),
+    /// `ExtendedStatistic`, e.g. `p99`.
+    ExtendedStatistic(String),
 }
 
 /// One dimension of a metric.
@@ -131,6 +145,8 @@ pub enum ComparisonOperator {
     GreaterThanOrEqualToThreshold,
     /// value > threshold.
     GreaterThanThreshold,
+    /// value < threshold.
+    LessThanThreshold,
 }
 
 /// `TreatMissingData`.
@@ -139,6 +155,10 @@ pub enum ComparisonOperator {
 pub enum TreatMissingData {
     /// A period without data is good.
     NotBreaching,
+    /// A period without data is bad (the metric should be there).
+    Breaching,
+    /// A period without data keeps the alarm's state.
+    Ignore,
 }
 
 /// `AWS::CloudWatch::Dashboard`.

@@ -10,6 +10,9 @@ use super::Expr;
 pub struct EventBus {
     /// The bus name.
     pub name: Expr,
+    /// The bus's resource policy, all of it (one document, set at once).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<crate::model::iam::PolicyDocument>,
 }
 
 /// `AWS::Events::Rule`: an event pattern on a bus, or a schedule.
@@ -45,28 +48,42 @@ pub enum RuleState {
     Disabled,
 }
 
-/// An event pattern matching on `detail-type` (any source), and on whether
-/// the event is replayed from an archive.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// An event pattern: the fields it matches on (all must match), or any of
+/// several patterns (`$or`). An empty field matches anything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct EventPattern {
+    /// The sources that match (any of the matchers).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub source: Vec<Matcher>,
     /// The detail-types that match (any of the matchers).
-    #[serde(rename = "detail-type")]
+    #[serde(rename = "detail-type", skip_serializing_if = "Vec::is_empty")]
     pub detail_type: Vec<Matcher>,
     /// `replay-name`, the field EventBridge adds to a replayed event: empty,
     /// any event; `[Exists(true)]`, replayed events only.
     #[serde(rename = "replay-name", skip_serializing_if = "Vec::is_empty")]
     pub replay_name: Vec<Matcher>,
+    /// A pattern on `detail`, as JSON (its values may hold intrinsics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<serde_json::Value>,
+    /// `$or`: the event matches if it matches any of these.
+    #[serde(rename = "$or", skip_serializing_if = "Vec::is_empty")]
+    pub any_of: Vec<EventPattern>,
+}
+
+/// Exact-match matchers for these values.
+fn exactly(values: &[&str]) -> Vec<Matcher> {
+    values
+        .iter()
+        .map(|value| Matcher::Exactly((*value).to_owned()))
+        .collect()
 }
 
 impl EventPattern {
     /// Matches exactly these detail-types.
     pub fn detail_types(names: &[&str]) -> Self {
         Self {
-            detail_type: names
-                .iter()
-                .map(|name| Matcher::Exactly((*name).to_owned()))
-                .collect(),
-            replay_name: Vec::new(),
+            detail_type: exactly(names),
+            ..Self::default()
         }
     }
 
@@ -76,7 +93,7 @@ impl EventPattern {
             detail_type: vec![Matcher::AnythingBut(
                 names.iter().map(|name| (*name).to_owned()).collect(),
             )],
-            replay_name: Vec::new(),
+            ..Self::default()
         }
     }
 
@@ -84,8 +101,39 @@ impl EventPattern {
     /// one: only a replay adds `replay-name`).
     pub fn replays_of(name: &str) -> Self {
         Self {
-            detail_type: vec![Matcher::Exactly(name.to_owned())],
+            detail_type: exactly(&[name]),
             replay_name: vec![Matcher::Exists(true)],
+            ..Self::default()
+        }
+    }
+
+    /// Matches every event (every event has a `source`, and every string
+    /// starts with the empty prefix).
+    pub fn everything() -> Self {
+        Self {
+            source: vec![Matcher::Prefix(String::new())],
+            ..Self::default()
+        }
+    }
+
+    /// The pattern, matching only events from these sources too.
+    pub fn from_sources(mut self, sources: &[&str]) -> Self {
+        self.source = exactly(sources);
+        self
+    }
+
+    /// Matches events matching any of `patterns`; one pattern is itself.
+    ///
+    /// # Panics
+    /// If `patterns` is empty (a pattern must match something).
+    pub fn any_of(mut patterns: Vec<EventPattern>) -> Self {
+        assert!(!patterns.is_empty(), "an $or of no pattern matches nothing");
+        if patterns.len() == 1 {
+            return patterns.remove(0);
+        }
+        Self {
+            any_of: patterns,
+            ..Self::default()
         }
     }
 
@@ -108,6 +156,8 @@ pub enum Matcher {
     AnythingBut(Vec<String>),
     /// `{"exists": …}`: the field is there (or not).
     Exists(bool),
+    /// `{"prefix": …}`: the value starts with this.
+    Prefix(String),
 }
 
 impl Serialize for Matcher {
@@ -125,6 +175,11 @@ impl Serialize for Matcher {
                 map.serialize_entry("exists", exists)?;
                 map.end()
             }
+            Self::Prefix(prefix) => {
+                let mut map = serializer.serialize_map(Some(1))?;
+                map.serialize_entry("prefix", prefix)?;
+                map.end()
+            }
         }
     }
 }
@@ -139,8 +194,10 @@ pub struct Archive {
     pub description: String,
     /// The bus's ARN.
     pub source_arn: Expr,
-    /// Which events are kept, as JSON text.
-    pub event_pattern: String,
+    /// Which events are kept, as JSON text (the local emulator fails on an
+    /// object here); `None`: every event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event_pattern: Option<String>,
     /// Days events are kept (0: forever; not used here).
     pub retention_days: u32,
     /// The customer managed key encrypting the archive; `None`: an AWS owned key.
@@ -159,12 +216,26 @@ pub struct Target {
     /// A constant JSON text sent instead of the event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
+    /// A text built from the event instead of the event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_transformer: Option<InputTransformer>,
     /// How long and how often EventBridge retries a failed delivery.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<RetryPolicy>,
     /// Where undeliverable events go.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dead_letter_config: Option<DeadLetterConfig>,
+}
+
+/// `InputTransformer` of a target: `<name>` placeholders of the template
+/// filled from the event's JSON paths.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InputTransformer {
+    /// Placeholder name → JSON path in the event (`$.detail.eventName`).
+    pub input_paths_map: std::collections::BTreeMap<String, String>,
+    /// The text sent (for an SNS target, a JSON string: quoted).
+    pub input_template: Expr,
 }
 
 /// `RetryPolicy` of a target.

@@ -10,6 +10,7 @@ use crate::model::dashboard::{
 };
 use crate::model::{Expr, Template};
 use crate::names::{self, NamePattern};
+use crate::stage::StageConfig;
 
 /// The outcomes of SPEC §4, the values of the `Outcome` dimension.
 const OUTCOMES: [&str; 8] = [
@@ -24,19 +25,19 @@ const OUTCOMES: [&str; 8] = [
 ];
 
 /// The stage's dashboard: one typed body, serialized into a `Fn::Sub`.
-pub(super) fn add_dashboard(t: &mut Template) {
+pub(super) fn add_dashboard(t: &mut Template, cfg: &StageConfig) {
     t.add_resource(
         ids::DASHBOARD,
         Dashboard {
             dashboard_name: names::DASHBOARD.expr(),
-            dashboard_body: Expr::sub_json(&dashboard_body()),
+            dashboard_body: Expr::sub_json(&dashboard_body(cfg)),
         },
     );
 }
 
 /// The widgets, two per row, the alarms on top.
-fn dashboard_body() -> DashboardBody {
-    let mut widgets = vec![alarms_widget()];
+fn dashboard_body(cfg: &StageConfig) -> DashboardBody {
+    let mut widgets = vec![alarms_widget(cfg)];
     for (i, graph) in graphs().into_iter().enumerate() {
         widgets.push(graph_widget(i, graph));
     }
@@ -46,17 +47,17 @@ fn dashboard_body() -> DashboardBody {
     }
 }
 
-/// Every alarm of the stage, across the top.
-fn alarms_widget() -> Widget {
+/// Every alarm of the stage, across the top (ALARM states sort first).
+fn alarms_widget(cfg: &StageConfig) -> Widget {
     Widget {
         widget_type: WidgetType::Alarm,
         x: 0,
         y: 0,
         width: 24,
-        height: 4,
+        height: ALARMS_HEIGHT,
         properties: WidgetProperties::Alarm(AlarmWidget {
             title: "Alarms".to_owned(),
-            alarms: names::ALARMS
+            alarms: names::stage_alarms(cfg)
                 .iter()
                 .map(|(_, name)| name.arn("cloudwatch", "alarm:"))
                 .collect(),
@@ -64,13 +65,16 @@ fn alarms_widget() -> Widget {
     }
 }
 
+/// Rows of the alarms widget: room for the stage's 30-odd alarms.
+const ALARMS_HEIGHT: u32 = 8;
+
 /// The `i`th graph's widget, under the alarms, two per row.
 fn graph_widget(i: usize, graph: Graph) -> Widget {
     let (column, row) = (i % 2, i / 2);
     Widget {
         widget_type: WidgetType::Metric,
         x: u32::try_from(column).unwrap_or_default() * 12,
-        y: 4 + u32::try_from(row).unwrap_or_default() * 6,
+        y: ALARMS_HEIGHT + u32::try_from(row).unwrap_or_default() * 6,
         width: 12,
         height: 6,
         properties: WidgetProperties::Metric(MetricWidget {

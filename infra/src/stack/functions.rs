@@ -42,15 +42,21 @@ struct FunctionSpec {
 }
 
 // TransactWriteItems (TransactGetItems) is authorized by the per-item
-// actions it contains. The handler never queries; the sweep reads entries.
+// actions it contains. The handler reads with TransactGetItems and writes
+// with TransactWriteItems (a ConditionCheck on the account when no money
+// moves) and PutItem; it never queries.
 const HANDLER_LEDGER_ACTIONS: [&str; 4] = [
     "dynamodb:ConditionCheckItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
 ];
+// The sweep queries entries and the sweep state, reads the jobs behind an
+// account's holds with BatchGetItem (its audit), expires holds (a
+// transaction that always moves money: the account is Put, never only
+// checked) and clears audit marks (Update + Put): no ConditionCheckItem.
 const SWEEP_LEDGER_ACTIONS: [&str; 5] = [
-    "dynamodb:ConditionCheckItem",
+    "dynamodb:BatchGetItem",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",
@@ -291,7 +297,8 @@ fn stage_key_statements(key: &Expr) -> [Statement; 2] {
             "kms:ViaService",
             vec![Expr::sub("dynamodb.${AWS::Region}.amazonaws.com")],
         ),
-        // The on-failure destination sends to the encrypted dead-letter queue.
+        // The on-failure destination sends to the encrypted dead-letter
+        // queue: SQS asks KMS with the queue's ARN as encryption context.
         Statement::allow(
             "StageKeyForDeadLetterQueue",
             &["kms:Decrypt", "kms:GenerateDataKey"],
@@ -301,6 +308,11 @@ fn stage_key_statements(key: &Expr) -> [Statement; 2] {
             "StringEquals",
             "kms:ViaService",
             vec![Expr::sub("sqs.${AWS::Region}.amazonaws.com")],
+        )
+        .with_condition(
+            "StringEquals",
+            "kms:EncryptionContext:aws:sqs:arn",
+            vec![Expr::get_att(ids::DEAD_LETTER_QUEUE, "Arn")],
         ),
     ]
 }

@@ -59,6 +59,13 @@ pub const EVENT_ARCHIVE: &str = "LedgerEventsArchive";
 pub const STAGE_KEY: &str = "StageKey";
 /// The key's alias `alias/cc-agent-reconciler-<stage>`.
 pub const STAGE_KEY_ALIAS: &str = "StageKeyAlias";
+/// The ops-alerts topic's own customer managed KMS key (staging and prod).
+pub const ALERTS_KEY: &str = "AlertsKey";
+/// Its alias `alias/cc-agent-reconciler-ops-alerts-<stage>`.
+pub const ALERTS_KEY_ALIAS: &str = "AlertsKeyAlias";
+/// Rule on the default bus: a stage key disabled or scheduled for deletion
+/// (CloudTrail) → the ops-alerts topic (staging and prod).
+pub const KEY_STATE_RULE: &str = "KeyStateRule";
 /// The ops-alerts topic.
 pub const OPS_ALERTS_TOPIC: &str = "OpsAlertsTopic";
 /// The ops-alerts topic's access policy.
@@ -79,7 +86,38 @@ pub const DEAD_LETTER_MESSAGES_ALARM: &str = "DeadLetterMessagesAlarm";
 pub const LEDGER_DRIFT_ALARM: &str = "LedgerDriftAlarm";
 /// Alarm: conflicting events.
 pub const CONFLICTS_ALARM: &str = "ConflictsAlarm";
-/// Alarm: throttled invocations of either function.
+/// Alarm: throttled invocations of the handler.
 pub const THROTTLES_ALARM: &str = "ThrottlesAlarm";
 /// Alarm: unrouted events are waiting in their queue.
 pub const UNROUTED_EVENTS_ALARM: &str = "UnroutedEventsAlarm";
+
+/// The logical id of the alarm `short_name` (see `infra::names::ALARMS`).
+/// The seven first alarms keep their ids (a new id would make CloudFormation
+/// replace an alarm whose name is fixed, which it cannot: the name is
+/// taken); the others are `<short name in CamelCase>Alarm`, e.g.
+/// `FailedInvocationsLedgerEventsAlarm`.
+pub fn alarm(short_name: &str) -> String {
+    let kept = match short_name {
+        "errors" => HANDLER_ERRORS_ALARM,
+        "sweep-errors" => SWEEP_ERRORS_ALARM,
+        "dlq-messages" => DEAD_LETTER_MESSAGES_ALARM,
+        "drift" => LEDGER_DRIFT_ALARM,
+        "conflicts" => CONFLICTS_ALARM,
+        "throttles" => THROTTLES_ALARM,
+        "unrouted" => UNROUTED_EVENTS_ALARM,
+        _ => "",
+    };
+    if !kept.is_empty() {
+        return kept.to_owned();
+    }
+    let camel: String = short_name
+        .split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars.next().map_or_else(String::new, |first| {
+                first.to_ascii_uppercase().to_string() + chars.as_str()
+            })
+        })
+        .collect();
+    format!("{camel}Alarm")
+}

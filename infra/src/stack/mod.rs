@@ -5,10 +5,12 @@
 //!
 //! One file per part of the stack, each adding its resources to the
 //! template: `table` (the ledger), `queues` (dead letters, unrouted events),
-//! `key` (the stage's KMS key), `functions` (the handler and the sweep),
-//! `rules` (the bus, its rules and the archive), `alarms` (the ops-alerts
-//! topic and the alarms) and `dashboard`; `skips` holds the checkov skips and
-//! [`ids`] the logical ids. This file holds the template's parameters,
+//! `key` (the stage's and the alerts' KMS keys), `functions` (the handler
+//! and the sweep), `rules` (the bus, its rules and the archive, the
+//! key-state rule), `producers` (the bus policy and the rules' patterns,
+//! from the stage's producers), `alarms` (the ops-alerts topic and the
+//! alarms) and `dashboard`; `skips` holds the checkov skips and [`ids`] the
+//! logical ids. This file holds the template's parameters,
 //! conditions and outputs, the public constants, and the helpers the parts
 //! share.
 
@@ -17,6 +19,7 @@ mod dashboard;
 mod functions;
 pub mod ids;
 mod key;
+mod producers;
 mod queues;
 mod rules;
 mod skips;
@@ -92,14 +95,18 @@ pub fn template(cfg: &StageConfig) -> Template {
         cfg.stage
     ));
     add_parameters(&mut t, cfg);
-    let key = key::add_stage_key(&mut t, cfg);
-    table::add_ledger_table(&mut t, cfg, key.as_ref());
-    queues::add_queues(&mut t, cfg, key.as_ref());
-    functions::add_functions(&mut t, cfg, key.as_ref());
-    rules::add_rules(&mut t);
-    rules::add_archive(&mut t, cfg, key.as_ref());
-    alarms::add_alerts(&mut t, cfg, key.as_ref());
-    dashboard::add_dashboard(&mut t);
+    let keys = key::add_keys(&mut t, cfg);
+    let key = keys.as_ref().map(|keys| &keys.stage);
+    table::add_ledger_table(&mut t, cfg, key);
+    queues::add_queues(&mut t, cfg, key);
+    functions::add_functions(&mut t, cfg, key);
+    rules::add_rules(&mut t, cfg);
+    rules::add_archive(&mut t, cfg, key);
+    if keys.is_some() {
+        rules::add_key_state_rule(&mut t);
+    }
+    alarms::add_alerts(&mut t, cfg, keys.as_ref().map(|keys| &keys.alerts));
+    dashboard::add_dashboard(&mut t, cfg);
     for (name, description, value) in crate::outputs::definitions(cfg) {
         t.add_output(name, Output::new(description, value));
     }
@@ -184,4 +191,4 @@ fn deny_insecure_transport(actions: &[&str], resources: Vec<Expr>) -> Statement 
 
 // Metric periods, in seconds, of the alarms and the dashboard.
 const FIVE_MINUTES: u32 = 300;
-const SIX_HOURS: u32 = 21_600;
+const ONE_HOUR: u32 = 3_600;

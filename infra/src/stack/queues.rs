@@ -80,6 +80,9 @@ pub(super) fn add_queues(t: &mut Template, cfg: &StageConfig, key: Option<&Expr>
         ids::UNROUTED_EVENTS_RULE,
     ];
     rules.extend(ids::REPLAY_RULES);
+    if cfg.customer_managed_key {
+        rules.push(ids::KEY_STATE_RULE);
+    }
     add_queue_policy(
         t,
         ids::DEAD_LETTER_QUEUE_POLICY,

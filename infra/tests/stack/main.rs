@@ -7,10 +7,13 @@
 
 mod support;
 
+mod alarms;
 mod cfn_lint;
 mod checkov;
 mod contract;
+mod delivery;
 mod outputs;
+mod routing;
 mod snapshot;
 mod stage_files;
 mod structure;

@@ -85,7 +85,11 @@ fn names_and_alarm_lists_are_built_from_the_name_patterns() {
     let joined = all["Fn::Sub"].as_str().expect("one Sub, no Ref to alarms");
     assert_eq!(
         joined.split(',').collect::<Vec<_>>(),
-        infra::names::ALARMS.map(|(_, p)| p.pattern()).to_vec()
+        infra::names::ALARMS
+            .iter()
+            .map(|(_, p)| p.pattern())
+            .collect::<Vec<_>>(),
+        "prod has every alarm"
     );
     assert_eq!(
         value(outputs::DASHBOARD_NAME),

@@ -91,9 +91,24 @@ alert_subscriptions = [
 base_url = "https://api.example.com/v1"
 model = "m"
 api_key_parameter = "/k"
+
+[[producers]]
+detail_type = "credits.granted"
+source = "billing.payments"
+principals = ["arn:aws:iam::123456789012:role/billing-webhook"]
 "#,
     )
     .unwrap();
+    assert_eq!(
+        loaded.producers,
+        [infra::Producer {
+            detail_type: "credits.granted".into(),
+            source: "billing.payments".into(),
+            principals: vec![infra::ProducerPrincipal::Arn(
+                "arn:aws:iam::123456789012:role/billing-webhook".into()
+            )],
+        }]
+    );
     assert_eq!(loaded.account.as_deref(), Some("123456789012"));
     assert_eq!(loaded.region.as_deref(), Some("eu-west-1"));
     assert_eq!(loaded.log_retention_days, 365);
@@ -185,6 +200,36 @@ fn bad_files_are_refused_naming_the_file_the_key_and_the_problem() {
             "below the sweep timeout",
         ),
         ("log_retention_days = ", None, "not valid TOML"),
+        (
+            "producers = \"billing\"",
+            Some("producers"),
+            "expected an array",
+        ),
+        (
+            "[[producers]]\ndetail_type = \"credits.granted\"\nprincipals = [\"arn:aws:iam::123456789012:role/b\"]",
+            Some("producers[0].source"),
+            "missing",
+        ),
+        (
+            "[[producers]]\ndetail_type = \"credits.granted\"\nsource = \"billing\"\nprincipals = [\"this-account\"]",
+            Some("producers[0].principals[0]"),
+            "name the producer's role",
+        ),
+        (
+            "[[producers]]\ndetail_type = \"credits.granted\"\nsource = \"billing\"\nprincipals = [7]",
+            Some("producers[0].principals[0]"),
+            "expected a string",
+        ),
+        (
+            "[[producers]]\ndetail_type = \"credits.adjusted\"\nsource = \"ops\"\nprincipals = [\"arn:aws:iam::123456789012:role/b\"]",
+            Some("producers[0].detail_type"),
+            "direct invocation",
+        ),
+        (
+            "[[producers]]\ndetail_type = \"video.failed\"\nsource = \"r\"\nprincipals = [\"arn:aws:iam::123456789012:role/b\"]\nroles = []",
+            Some("producers[0].roles"),
+            "unknown key",
+        ),
     ];
     for (text, key, problem) in cases {
         let error = load_prod(text).expect_err(text);

@@ -485,11 +485,13 @@ impl Sweep {
                 let account_id = match account_id {
                     Ok(id) => id,
                     Err(malformed) => {
+                        run.report.audit_failures += 1;
                         run.fail(format!("audit: {malformed}"), cap);
                         continue;
                     }
                 };
                 if let Err(e) = self.audit_account(run, &account_id).await {
+                    run.report.audit_failures += 1;
                     run.fail(format!("audit account {account_id}: {e}"), cap);
                 }
             }

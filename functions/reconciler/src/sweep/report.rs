@@ -121,6 +121,11 @@ pub struct Report {
     pub lists_truncated: bool,
     /// Items that could not be swept (the invocation then fails, after logging this report).
     pub failed_items: u64,
+    /// Of those, accounts whose audit failed: `drifted_accounts` then
+    /// counts only the accounts that were audited (not in the JSON: the
+    /// `errors` name them).
+    #[serde(skip)]
+    pub audit_failures: u64,
     pub errors: Vec<String>,
     pub run_id: String,
     pub duration_ms: u64,
@@ -156,6 +161,7 @@ impl Report {
             conflict_list: Vec::new(),
             lists_truncated: false,
             failed_items: 0,
+            audit_failures: 0,
             errors: Vec::new(),
             run_id: run_id.into(),
             duration_ms: 0,
@@ -167,9 +173,13 @@ impl Report {
         serde_json::to_value(self).expect("a report always serializes")
     }
 
-    /// The metric values of this sweep, by the alarms' metric names. All five
-    /// are emitted on every sweep, zeros included, so an alarm on `LedgerDrift`
-    /// returns to OK when a sweep finds none.
+    /// The metric values of this sweep, by the alarms' metric names, zeros
+    /// included, so an alarm on `LedgerDrift` returns to OK when a sweep
+    /// finds none. `LedgerDrift` only when the audit completed (it was not
+    /// cut by the deadline and no account's audit failed): a partial audit
+    /// proves nothing about the accounts it did not reach, and its 0 would
+    /// turn the drift alarm OK while drift may remain (the alarm keeps its
+    /// state without a datapoint).
     ///
     /// `Stragglers` and `LedgerDrift` are what the sweep *found* (stale holds,
     /// drifted accounts: both still open afterwards unless expired or fixed),
@@ -177,15 +187,19 @@ impl Report {
     /// sweep *did* — holds expired, conflicts listed past the marker — so a
     /// dry run, which does neither, emits 0 for both: the next real sweep
     /// lists the same conflicts again, and they must count once.
-    pub fn metric_values(&self) -> [(&'static str, f64); 5] {
+    pub fn metric_values(&self) -> Vec<(&'static str, f64)> {
         let done = |n: u64| if self.dry_run { 0.0 } else { n as f64 };
-        [
+        let audited = !self.remaining.contains(&Phase::Audit) && self.audit_failures == 0;
+        let mut values = vec![
             (names::STRAGGLERS, self.stragglers as f64),
             (names::STRAGGLER_CREDITS, self.straggler_credits as f64),
             (names::EXPIRED, done(self.expired)),
-            (names::LEDGER_DRIFT, self.drifted_accounts as f64),
-            (names::SWEEP_CONFLICTS, done(self.conflicts)),
-        ]
+        ];
+        if audited {
+            values.push((names::LEDGER_DRIFT, self.drifted_accounts as f64));
+        }
+        values.push((names::SWEEP_CONFLICTS, done(self.conflicts)));
+        values
     }
 
     /// The report as the summarizer sees it: without the summary, and at most
@@ -384,6 +398,50 @@ mod tests {
                 ("SweepConflicts", 0.0)
             ]
         );
+    }
+
+    #[test]
+    fn an_audit_that_did_not_complete_emits_no_ledger_drift() {
+        let names = |r: &Report| -> Vec<&str> {
+            r.metric_values()
+                .into_iter()
+                .map(|(name, _)| name)
+                .collect()
+        };
+        let every = [
+            "Stragglers",
+            "StragglerCredits",
+            "Expired",
+            "LedgerDrift",
+            "SweepConflicts",
+        ];
+        let without_drift = [
+            "Stragglers",
+            "StragglerCredits",
+            "Expired",
+            "SweepConflicts",
+        ];
+        let complete = report();
+        assert_eq!(names(&complete), every);
+        // Cut by the deadline before or during the audit.
+        let mut cut = report();
+        cut.complete = false;
+        cut.remaining = vec![Phase::Audit, Phase::Conflicts];
+        assert_eq!(names(&cut), without_drift);
+        // Cut after the audit: the audit itself completed.
+        let mut conflicts_left = report();
+        conflicts_left.complete = false;
+        conflicts_left.remaining = vec![Phase::Conflicts];
+        assert_eq!(names(&conflicts_left), every);
+        // An account's audit failed (e.g. a read refused): drift unknown there.
+        let mut failed = report();
+        failed.failed_items = 1;
+        failed.audit_failures = 1;
+        assert_eq!(names(&failed), without_drift);
+        // A straggler that failed to expire says nothing about the audit.
+        let mut expiry_failed = report();
+        expiry_failed.failed_items = 1;
+        assert_eq!(names(&expiry_failed), every);
     }
 
     #[test]

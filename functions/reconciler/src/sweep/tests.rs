@@ -264,6 +264,36 @@ async fn the_audit_of_an_account_with_drift_keeps_its_mark_and_reports_it() {
     );
 }
 
+/// An account marked for audit that cannot be audited (here its mark has
+/// lost its account id) fails that account's audit: the run reports it and
+/// emits no `LedgerDrift`, so the drift alarm keeps its state instead of
+/// turning OK on an audit that did not cover every marked account.
+#[tokio::test]
+async fn an_account_whose_audit_fails_leaves_no_ledger_drift_datapoint() {
+    let mark: Item = [(
+        table::OPEN_INDEX_PARTITION_KEY.to_owned(),
+        AttributeValue::S("audit".into()),
+    )]
+    .into();
+    let dynamo = Dynamo::new()
+        .queries(vec![], None)
+        .queries(vec![mark], None)
+        .gets(None)
+        .queries(vec![], None);
+
+    let report = sweep(&dynamo, StragglerAction::Expire)
+        .run(&input(false), DEADLINE, "run-1")
+        .await
+        .unwrap();
+
+    dynamo.assert_done();
+    assert!(report.complete, "every phase ran to its end");
+    assert_eq!((report.failed_items, report.audit_failures), (1, 1));
+    let emitted: Vec<&str> = report.metric_values().into_iter().map(|(n, _)| n).collect();
+    assert!(!emitted.contains(&"LedgerDrift"), "{emitted:?}");
+    assert!(emitted.contains(&"Stragglers"), "{emitted:?}");
+}
+
 /// The account was read at seq 3, but one of the jobs its entries hold for
 /// has moved since (its last entry is 4): nothing is proven about this
 /// version yet. No drift is reported; the mark stays for the next sweep.
