@@ -20,7 +20,7 @@
 
 use std::fmt;
 
-use reconciler_core::event::{ADJUSTMENT_DETAIL_TYPE, DETAIL_TYPES};
+use reconciler_core::event::{CREDITS_ADJUSTED, DETAIL_TYPES};
 
 use crate::stage::{Stage, StageConfig};
 
@@ -154,11 +154,11 @@ pub fn missing_producers(cfg: &StageConfig) -> Vec<MissingProducer> {
 pub(crate) fn check(cfg: &StageConfig) -> Result<(), (String, String)> {
     for (i, producer) in cfg.producers.iter().enumerate() {
         let at = |field: &str| format!("producers[{i}].{field}");
-        if producer.detail_type == ADJUSTMENT_DETAIL_TYPE {
+        if producer.detail_type == CREDITS_ADJUSTED {
             return Err((
                 at("detail_type"),
                 format!(
-                    "{ADJUSTMENT_DETAIL_TYPE} has no producer: only a direct invocation \
+                    "{CREDITS_ADJUSTED} has no producer: only a direct invocation \
                      (cargo xtask ledger adjust) may carry it"
                 ),
             ));

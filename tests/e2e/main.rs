@@ -14,6 +14,7 @@ mod handler_binary;
 mod ledger;
 mod ledger_commands;
 mod logs;
+mod plane;
 mod replay;
 mod semantics;
 mod signin;

@@ -2,7 +2,7 @@
 //!
 //! This binary parses the command line and dispatches, nothing else. The
 //! operator's commands (deploy, status, ledger, dlq, …) are the `operator`
-//! library's; the developer's tasks (test, run, moto, simulate, bench) are
+//! library's; the developer's tasks (test, run, moto, up, simulate, bench) are
 //! the `xtask-dev` binary's, which this one builds and runs: they use the
 //! testkit (emulator, fault proxy, simulator), which the operator's binary
 //! never compiles. Everything a newcomer or an operator runs goes through
@@ -49,6 +49,11 @@ enum Cmd {
     /// Start a moto server on 127.0.0.1 and keep it running (for `cargo lambda watch`).
     #[command(disable_help_flag = true)]
     Moto(dev::Forward),
+    /// The stage's real template deployed to a local emulator and running:
+    /// functions, deliveries, retries, dead letters, metrics, alarms and
+    /// their notifications, each function under its own role; until Ctrl-C.
+    #[command(disable_help_flag = true)]
+    Up(dev::Forward),
     /// Write a stage's CloudFormation template (deterministic, offline).
     Synth(synth::Args),
     /// Show what a deploy of a stage would change (a change set, then deleted).
@@ -130,6 +135,7 @@ fn dispatch(command: Cmd, verbose: bool) -> anyhow::Result<ExitCode> {
         Cmd::Test(args) => dev::run("test", args, verbose),
         Cmd::Run(args) => dev::run("run", args, verbose),
         Cmd::Moto(args) => dev::run("moto", args, verbose),
+        Cmd::Up(args) => dev::run("up", args, verbose),
         Cmd::Simulate(args) => dev::run("simulate", args, verbose),
         Cmd::Bench(args) => dev::run("bench", args, verbose),
         Cmd::BenchDeploy(args) => dev::run("bench-deploy", args, verbose),

@@ -23,7 +23,7 @@
 //! its producers' sources, each replay rule likewise, and the unrouted rule
 //! everything else. A rule with nothing to match (no producer) is disabled.
 
-use reconciler_core::event::{ADJUSTMENT_DETAIL_TYPE, DETAIL_TYPES};
+use reconciler_core::event::{CREDITS_ADJUSTED, DETAIL_TYPES};
 
 use crate::model::Expr;
 use crate::model::events::{EventPattern, Matcher};
@@ -70,10 +70,7 @@ fn bus_statements(cfg: &StageConfig) -> Vec<Statement> {
             );
         }
     }
-    statements.push(deny_put(
-        "NobodyPutsCreditsAdjusted",
-        ADJUSTMENT_DETAIL_TYPE,
-    ));
+    statements.push(deny_put("NobodyPutsCreditsAdjusted", CREDITS_ADJUSTED));
     statements
 }
 

@@ -12,7 +12,7 @@ use infra::policy::{Caller, Decision, Policy, Request};
 use infra::producers::TEST_PRODUCER_SOURCE;
 use infra::stack::ids;
 use infra::{Producer, ProducerPrincipal, Stage, StageConfig};
-use reconciler_core::event::{ADJUSTMENT_DETAIL_TYPE, DETAIL_TYPES};
+use reconciler_core::event::{CREDITS_ADJUSTED, DETAIL_TYPES};
 use serde_json::{Value, json};
 
 use crate::support::{Synth, loaded};
@@ -98,7 +98,7 @@ fn only_a_named_producer_may_put_credits_granted_on_every_stage() {
         );
         // Nobody, not even a producer, puts an adjustment on the bus.
         assert_eq!(
-            may_put(&p, &named, ADJUSTMENT_DETAIL_TYPE, "billing.payments"),
+            may_put(&p, &named, CREDITS_ADJUSTED, "billing.payments"),
             Decision::ExplicitDeny,
             "{stage}"
         );
@@ -263,7 +263,7 @@ fn every_live_event_goes_to_the_handler_or_the_unrouted_queue_never_both() {
         let detail_types = DETAIL_TYPES
             .iter()
             .copied()
-            .chain([ADJUSTMENT_DETAIL_TYPE, "video.renderd"]);
+            .chain([CREDITS_ADJUSTED, "video.renderd"]);
         for detail_type in detail_types {
             for source in &sources {
                 let event = json!({"source": source, "detail-type": detail_type, "detail": {}});

@@ -8,6 +8,7 @@ mod hygiene;
 mod run;
 mod simulate;
 mod test;
+mod up;
 
 use std::process::ExitCode;
 
@@ -36,6 +37,10 @@ enum Cmd {
     Run(run::RunArgs),
     /// Start a moto server on 127.0.0.1 and keep it running (for `cargo lambda watch`).
     Moto(run::MotoArgs),
+    /// The stage's real template deployed to a local emulator and running:
+    /// functions, deliveries, retries, dead letters, metrics, alarms and
+    /// their notifications, each function under its own role; until Ctrl-C.
+    Up(up::Args),
     /// Run the simulator: random histories through concurrent handlers and
     /// sweeps, under DynamoDB's real semantics and random faults, checked
     /// against the invariants and an independent oracle.
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
         Cmd::Test(args) => test::run(args),
         Cmd::Run(args) => run::run(args),
         Cmd::Moto(args) => run::moto(args),
+        Cmd::Up(args) => up::up(args),
         Cmd::Simulate(args) => simulate::command(args),
         Cmd::Bench(args) => bench::run(args),
         Cmd::BenchDeploy(args) => bench::deploy::run(args),

@@ -2049,6 +2049,52 @@ def alarm_history_route(request, full_url, headers):
     return _reply(404, {"error": f"Alarm not found: {name}"})
 
 
+# ---------------------------------------------------------------------------
+# 9. IAM: a role's inline policies as JSON
+# ---------------------------------------------------------------------------
+#
+# AWS: GetRolePolicy returns the policy document (URL-encoded JSON).
+# moto: a role created by CloudFormation keeps its inline `Policies` as the
+# template's dicts, and GetRolePolicy answers their Python repr, which no
+# reader can parse. The plane reads a function's role to authorize its calls.
+
+from moto.iam.models import IAMBackend as _IAMBackend
+
+_get_role_policy = _IAMBackend.get_role_policy
+
+
+def get_role_policy(self, role_name, policy_name):
+    name, document = _get_role_policy(self, role_name, policy_name)
+    return name, _json_text(document) if isinstance(document, (dict, list)) else document
+
+
+_IAMBackend.get_role_policy = get_role_policy
+
+
+# ---------------------------------------------------------------------------
+# 10. Logs: a log group's `Arn` attribute as CloudFormation gives it
+# ---------------------------------------------------------------------------
+#
+# AWS: `Fn::GetAtt LogGroup.Arn` is `arn:…:log-group:NAME:*` (the `:*` makes
+# a policy statement on it cover the group's streams). moto: without `:*`,
+# so a role's statement on it would cover no stream and a function could
+# write no log (the plane authorizes the functions' log writes).
+
+from moto.logs.models import LogGroup as _LogGroup
+
+_log_group_attribute = _LogGroup.get_cfn_attribute
+
+
+def log_group_cfn_attribute(self, attribute_name):
+    value = _log_group_attribute(self, attribute_name)
+    if attribute_name == "Arn" and not value.endswith(":*"):
+        return value + ":*"
+    return value
+
+
+_LogGroup.get_cfn_attribute = log_group_cfn_attribute
+
+
 _moto_api_urls.url_paths.update(
     {
         "{0}/moto-api/local-plane/clock": clock_route,

@@ -131,12 +131,7 @@ impl Proxy {
     /// # Panics
     /// No loopback port could be bound.
     pub async fn start(upstream: &str) -> Proxy {
-        let mut proxy = Proxy {
-            endpoint: String::new(),
-            state: Arc::default(),
-            upstream: Arc::new(tokio::sync::Mutex::new(Upstream::new(upstream))),
-            server: None,
-        };
+        let mut proxy = Proxy::behind(upstream);
         let inner = proxy.clone();
         let server = serve(handler(move |request| {
             let proxy = inner.clone();
@@ -147,6 +142,17 @@ impl Proxy {
         proxy.endpoint = server.endpoint();
         proxy.server = Some(Arc::new(server));
         proxy
+    }
+
+    /// The proxy's semantics without a listener of its own, for a server
+    /// that hands it requests ([`Proxy::answer`]): the local plane's front.
+    pub fn behind(upstream: &str) -> Proxy {
+        Proxy {
+            endpoint: upstream.to_owned(),
+            state: Arc::default(),
+            upstream: Arc::new(tokio::sync::Mutex::new(Upstream::new(upstream))),
+            server: None,
+        }
     }
 
     /// What the proxy makes of one request: an answer, or none (dropped).

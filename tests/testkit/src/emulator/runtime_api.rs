@@ -27,6 +27,9 @@ struct Pending {
     deadline_ms: i64,
 }
 
+/// The function ARN the API gives when none is named.
+const TEST_FUNCTION_ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:test";
+
 /// The API; it serves until the last clone is dropped.
 #[derive(Clone)]
 pub struct RuntimeApi {
@@ -41,13 +44,20 @@ type Waiting = Arc<Mutex<HashMap<String, oneshot::Sender<Reply>>>>;
 
 impl RuntimeApi {
     pub async fn start() -> RuntimeApi {
+        RuntimeApi::start_as(TEST_FUNCTION_ARN).await
+    }
+
+    /// An API for the function `function_arn` (what the runtime is told it
+    /// runs as).
+    pub async fn start_as(function_arn: &str) -> RuntimeApi {
         let (tx, rx) = mpsc::unbounded_channel::<Pending>();
         let rx = Arc::new(Mutex::new(rx));
         let waiting: Waiting = Arc::default();
         let answers = waiting.clone();
+        let arn: Arc<str> = Arc::from(function_arn);
         let server = serve(handler(move |request| {
-            let (rx, waiting) = (rx.clone(), answers.clone());
-            async move { Some(route(request, &rx, &waiting).await) }
+            let (rx, waiting, arn) = (rx.clone(), answers.clone(), arn.clone());
+            async move { Some(route(request, &rx, &waiting, &arn).await) }
         }))
         .await
         .expect("bind runtime api");
@@ -72,19 +82,35 @@ impl RuntimeApi {
     /// for its reply.
     pub async fn invoke_with_deadline(&self, payload: &[u8], deadline_ms: i64) -> Reply {
         let id = format!("req-{:016x}", fastrand::u64(..));
+        self.invoke_as(&id, payload, deadline_ms, Duration::from_secs(60))
+            .await
+            .expect("the function answered within 60 s")
+    }
+
+    /// Invokes the function with `payload` as the request `id` with the
+    /// given deadline, and waits at most `wait` for its reply: `None` if it
+    /// did not answer in time (the runtime may still be running it).
+    pub async fn invoke_as(
+        &self,
+        id: &str,
+        payload: &[u8],
+        deadline_ms: i64,
+        wait: Duration,
+    ) -> Option<Reply> {
         let (tx, rx) = oneshot::channel();
-        self.waiting.lock().await.insert(id.clone(), tx);
+        self.waiting.lock().await.insert(id.to_owned(), tx);
         self.queue
             .send(Pending {
-                id,
+                id: id.to_owned(),
                 payload: payload.to_vec(),
                 deadline_ms,
             })
-            .expect("runtime api is running");
-        tokio::time::timeout(Duration::from_secs(60), rx)
-            .await
-            .expect("the function answered within 60 s")
-            .expect("reply channel")
+            .ok()?;
+        let reply = tokio::time::timeout(wait, rx).await.ok()?.ok();
+        if reply.is_none() {
+            self.waiting.lock().await.remove(id);
+        }
+        reply
     }
 }
 
@@ -94,6 +120,7 @@ async fn route(
     request: Request,
     queue: &Mutex<mpsc::UnboundedReceiver<Pending>>,
     waiting: &Waiting,
+    function_arn: &str,
 ) -> Response {
     if request.path.ends_with("/invocation/next") {
         let Some(p) = queue.lock().await.recv().await else {
@@ -102,10 +129,7 @@ async fn route(
         return Response::new(200, "application/json", p.payload)
             .with_header("lambda-runtime-aws-request-id", p.id)
             .with_header("lambda-runtime-deadline-ms", p.deadline_ms.to_string())
-            .with_header(
-                "lambda-runtime-invoked-function-arn",
-                "arn:aws:lambda:us-east-1:123456789012:function:test",
-            )
+            .with_header("lambda-runtime-invoked-function-arn", function_arn)
             .with_header(
                 "lambda-runtime-trace-id",
                 "Root=1-00000000-000000000000000000000000",

@@ -1,0 +1,308 @@
+//! The local stack (`cargo xtask up`, `testkit::plane`): the stage's real
+//! template deployed to moto and running, with nothing in the test playing
+//! AWS's part. The test puts events on the bus as a producer would, moves
+//! the plane's clock (Lambda's retry delays, CloudWatch's minutes), and
+//! reads what a person would read: the ledger, the dead-letter queue, the
+//! alarm, the pager's queue subscribed to the ops-alerts topic.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_sqs::types::QueueAttributeName;
+use infra::Stage;
+use reconciler::store::Ledger;
+use serde_json::{Value, json};
+use testkit::plane::{Plane, PlaneOptions};
+
+/// A plane of `stage` on the test build's binaries.
+pub(crate) async fn start(stage: Stage) -> Plane {
+    Plane::start(PlaneOptions {
+        stage,
+        port: 0,
+        artifacts: Some(testkit::prebuilt_artifacts()),
+        state_dir: std::env::temp_dir().join(format!(
+            "plane-{}-{}-{:08x}",
+            stage.as_str(),
+            std::process::id(),
+            fastrand::u32(..)
+        )),
+    })
+    .await
+    .unwrap()
+}
+
+/// Clients of the plane's endpoint, as an operator has them.
+pub(crate) struct Operator {
+    pub config: aws_config::SdkConfig,
+    pub events: aws_sdk_eventbridge::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub sns: aws_sdk_sns::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+}
+
+impl Operator {
+    pub(crate) async fn of(plane: &Plane) -> Operator {
+        let config = testkit::emulator::sdk_config(&plane.endpoint).await;
+        Operator {
+            events: aws_sdk_eventbridge::Client::new(&config),
+            sqs: aws_sdk_sqs::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
+            dynamodb: aws_sdk_dynamodb::Client::new(&config),
+            config,
+        }
+    }
+
+    /// Puts one event on the stage's bus as the dev test producer: its id.
+    pub(crate) async fn put(&self, plane: &Plane, detail_type: &str, detail: Value) -> String {
+        let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+            .event_bus_name(&plane.outputs.bus_name)
+            .source(infra::producers::TEST_PRODUCER_SOURCE)
+            .detail_type(detail_type)
+            .detail(detail.to_string())
+            .build();
+        let out = self
+            .events
+            .put_events()
+            .entries(entry)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.failed_entry_count(), 0, "{out:?}");
+        out.entries()[0].event_id().unwrap().to_owned()
+    }
+
+    /// A queue subscribed to `topic`, whose policy lets the topic send to
+    /// it: a pager. Its URL.
+    pub(crate) async fn pager(&self, topic: &str) -> String {
+        let url = self
+            .sqs
+            .create_queue()
+            .queue_name(format!("pager-{:08x}", fastrand::u32(..)))
+            .send()
+            .await
+            .unwrap()
+            .queue_url()
+            .unwrap()
+            .to_owned();
+        let arn = self.queue_arn(&url).await;
+        let policy = json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"Service": "sns.amazonaws.com"},
+            "Action": "sqs:SendMessage", "Resource": arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": topic}}}]});
+        self.sqs
+            .set_queue_attributes()
+            .queue_url(&url)
+            .attributes(QueueAttributeName::Policy, policy.to_string())
+            .send()
+            .await
+            .unwrap();
+        self.sns
+            .subscribe()
+            .topic_arn(topic)
+            .protocol("sqs")
+            .endpoint(&arn)
+            .send()
+            .await
+            .unwrap();
+        url
+    }
+
+    async fn queue_arn(&self, url: &str) -> String {
+        self.sqs
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .unwrap()[&QueueAttributeName::QueueArn]
+            .clone()
+    }
+
+    /// Every message in the queue now (bodies and attributes), left there.
+    pub(crate) async fn messages(&self, url: &str) -> Vec<(String, BTreeMap<String, String>)> {
+        let got = self
+            .sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .visibility_timeout(0)
+            .wait_time_seconds(1)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .unwrap();
+        got.messages()
+            .iter()
+            .map(|m| {
+                let attributes = m
+                    .message_attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|(k, v)| {
+                                (k.clone(), v.string_value().unwrap_or_default().to_owned())
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (m.body().unwrap_or_default().to_owned(), attributes)
+            })
+            .collect()
+    }
+
+    /// Every message in the queue, taken out of it (received and deleted
+    /// until a long poll brings nothing).
+    pub(crate) async fn drain(&self, url: &str) -> Vec<String> {
+        let mut bodies = Vec::new();
+        loop {
+            let got = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap();
+            if got.messages().is_empty() {
+                return bodies;
+            }
+            for m in got.messages() {
+                bodies.push(m.body().unwrap_or_default().to_owned());
+                self.sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    /// The alarm's state.
+    pub(crate) async fn alarm_state(&self, name: &str) -> String {
+        let got = self
+            .cloudwatch
+            .describe_alarms()
+            .alarm_names(name)
+            .send()
+            .await
+            .unwrap();
+        got.metric_alarms()[0]
+            .state_value()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// The subjects of SNS envelopes.
+fn subjects(pages: &[String]) -> Vec<String> {
+    pages
+        .iter()
+        .filter_map(|p| serde_json::from_str::<Value>(p).ok())
+        .filter_map(|envelope| envelope["Subject"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The definition of done: a good event reaches the balance; a forced-bad
+/// one is tried three times by Lambda (a minute, then two, apart), its
+/// on-failure record lands in the dead-letter queue, the errors alarm goes
+/// to ALARM on the next minute, and its notification reaches a subscriber
+/// of the ops-alerts topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_event_is_retried_dead_lettered_alarmed_and_paged() {
+    let plane = start(Stage::Dev).await;
+    let op = Operator::of(&plane).await;
+    let pager = op.pager(&plane.outputs.ops_alerts_topic_arn).await;
+    // The first minute: every alarm leaves INSUFFICIENT_DATA (OK on no data).
+    plane.advance(Duration::from_secs(60)).await;
+    let errors = plane.outputs.errors_alarm_name.clone();
+    assert_eq!(op.alarm_state(&errors).await, "OK");
+    let first_pages = op.drain(&pager).await;
+    assert!(
+        subjects(&first_pages).contains(&format!("OK: \"{errors}\" in US East (N. Virginia)")),
+        "the errors alarm's first evaluation notified OK: {first_pages:?}"
+    );
+
+    op.put(
+        &plane,
+        "credits.granted",
+        json!({"grant_id": "g1", "account_id": "a1", "credits": 100}),
+    )
+    .await;
+    plane.settle().await;
+    let ledger = Ledger::new(op.dynamodb.clone(), plane.outputs.ledger_table_name.clone());
+    let account = ledger.account("a1").await.unwrap().expect("a1 exists");
+    assert_eq!((account.available, account.held), (100, 0));
+
+    let bad = op
+        .put(
+            &plane,
+            "video.requested",
+            json!({"job_id": "j-bad", "account_id": "a1", "credits": "x"}),
+        )
+        .await;
+    plane.settle().await;
+    let dlq = plane.outputs.dead_letter_queue_url.clone();
+    assert!(op.messages(&dlq).await.is_empty(), "one attempt so far");
+    plane.advance(Duration::from_secs(60)).await;
+    assert_eq!(
+        op.alarm_state(&errors).await,
+        "ALARM",
+        "the minute after the first error"
+    );
+    plane.advance(Duration::from_secs(120)).await;
+    plane.settle().await;
+
+    let letters = op.messages(&dlq).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = operator::dlq::letter::classify(&letters[0].0, &letters[0].1);
+    assert_eq!(letter.shape, operator::dlq::letter::Shape::LambdaOnFailure);
+    assert_eq!(letter.error_type.as_deref(), Some("InvalidEvent"));
+    let record: Value = serde_json::from_str(&letters[0].0).unwrap();
+    assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
+    assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
+    assert_eq!(record["requestPayload"]["id"], bad);
+    let account = ledger.account("a1").await.unwrap().unwrap();
+    assert_eq!(
+        (account.available, account.held),
+        (100, 0),
+        "nothing written"
+    );
+
+    let pages = op.drain(&pager).await;
+    let alarm_page = pages
+        .iter()
+        .map(|body| serde_json::from_str::<Value>(body).unwrap())
+        .find(|envelope| {
+            envelope["Subject"]
+                .as_str()
+                .is_some_and(|s| s.starts_with(&format!("ALARM: \"{errors}\"")))
+        })
+        .unwrap_or_else(|| panic!("no ALARM page for {errors} in {pages:?}"));
+    let message: Value = serde_json::from_str(alarm_page["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(message["NewStateValue"], "ALARM");
+    assert_eq!(message["Trigger"]["MetricName"], "Errors");
+    assert_eq!(message["Trigger"]["Namespace"], "AWS/Lambda");
+}
+
+/// The prod stage runs locally with its own names: the table and bus are
+/// prod's, suffixed `_prod`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_prod_stage_runs_locally_under_its_own_names() {
+    let plane = start(Stage::Prod).await;
+    assert!(
+        plane.outputs.ledger_table_name.ends_with("_prod"),
+        "{}",
+        plane.outputs.ledger_table_name
+    );
+    assert_eq!(plane.outputs.bus_name, "cc-agent-reconciler-prod");
+    assert_eq!(
+        plane.outputs.handler_function_name,
+        "cc-agent-reconciler-prod-handler"
+    );
+}
