@@ -9,14 +9,21 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use infra::Stage;
+use infra::{Stage, StageConfig};
 use reconciler::store::Ledger;
 use serde_json::{Value, json};
 use testkit::plane::{Plane, PlaneOptions};
 
 /// A plane of `stage` on the test build's binaries.
 pub(crate) async fn start(stage: Stage) -> Plane {
+    start_with(StageConfig::load(stage).unwrap()).await
+}
+
+/// A plane of a stage configured by the test.
+pub(crate) async fn start_with(config: StageConfig) -> Plane {
+    let stage = config.stage;
     Plane::start(PlaneOptions {
+        config: Some(config),
         stage,
         port: 0,
         artifacts: Some(testkit::prebuilt_artifacts()),
@@ -33,7 +40,6 @@ pub(crate) async fn start(stage: Stage) -> Plane {
 
 /// Clients of the plane's endpoint, as an operator has them.
 pub(crate) struct Operator {
-    pub config: aws_config::SdkConfig,
     pub events: aws_sdk_eventbridge::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub sns: aws_sdk_sns::Client,
@@ -50,7 +56,6 @@ impl Operator {
             sns: aws_sdk_sns::Client::new(&config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(&config),
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
-            config,
         }
     }
 
@@ -199,6 +204,29 @@ impl Operator {
     }
 }
 
+/// Puts one event on the stage's bus with `events`' credentials: its id, or
+/// the entry's error code.
+pub(crate) async fn put_with(
+    events: &aws_sdk_eventbridge::Client,
+    plane: &Plane,
+    source: &str,
+    detail_type: &str,
+    detail: &Value,
+) -> Result<String, String> {
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .event_bus_name(&plane.outputs.bus_name)
+        .source(source)
+        .detail_type(detail_type)
+        .detail(detail.to_string())
+        .build();
+    let out = events.put_events().entries(entry).send().await.unwrap();
+    let entry = &out.entries()[0];
+    match entry.event_id() {
+        Some(id) if out.failed_entry_count() == 0 => Ok(id.to_owned()),
+        _ => Err(entry.error_code().unwrap_or("no event id").to_owned()),
+    }
+}
+
 /// The subjects of SNS envelopes.
 fn subjects(pages: &[String]) -> Vec<String> {
     pages
@@ -305,4 +333,108 @@ async fn the_prod_stage_runs_locally_under_its_own_names() {
         plane.outputs.handler_function_name,
         "cc-agent-reconciler-prod-handler"
     );
+}
+
+/// Who may mint credits: on prod, only the producer the stage names puts
+/// `credits.granted` on the bus; the account's operators are refused by the
+/// bus's policy, and so is the producer under another source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_named_producer_mints_credits() {
+    let billing = "arn:aws:iam::123456789012:role/billing";
+    let mut config = StageConfig::for_stage(Stage::Prod);
+    config.producers = vec![infra::Producer {
+        detail_type: "credits.granted".into(),
+        source: "billing.payments".into(),
+        principals: vec![infra::ProducerPrincipal::Arn(billing.into())],
+    }];
+    let plane = start_with(config).await;
+    let op = Operator::of(&plane).await;
+    let detail = json!({"grant_id": "g-mint", "account_id": "a1", "credits": 50});
+    assert_eq!(
+        put_with(
+            &op.events,
+            &plane,
+            "billing.payments",
+            "credits.granted",
+            &detail
+        )
+        .await,
+        Err("NotAuthorizedForDetailTypeException".to_owned()),
+        "the operators' own credentials are not a producer"
+    );
+    let producer = assume(&plane, "billing").await;
+    let id = put_with(
+        &producer,
+        &plane,
+        "billing.payments",
+        "credits.granted",
+        &detail,
+    )
+    .await;
+    assert!(id.is_ok(), "{id:?}");
+    assert_eq!(
+        put_with(
+            &producer,
+            &plane,
+            "billing.refunds",
+            "credits.granted",
+            &detail
+        )
+        .await,
+        Err("NotAuthorizedForDetailTypeException".to_owned()),
+        "the producer, but not its source"
+    );
+    plane.settle().await;
+    let ledger = Ledger::new(op.dynamodb.clone(), plane.outputs.ledger_table_name.clone());
+    let account = ledger
+        .account("a1")
+        .await
+        .unwrap()
+        .expect("the grant applied");
+    assert_eq!(account.available, 50);
+}
+
+/// An EventBridge client acting as a session of a role `name` of the
+/// plane's account, which may put events (created here, as its owner would).
+async fn assume(plane: &Plane, name: &str) -> aws_sdk_eventbridge::Client {
+    let config = testkit::emulator::sdk_config(&plane.endpoint).await;
+    let iam = aws_sdk_iam::Client::new(&config);
+    let trust = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "sts:AssumeRole"}]});
+    let role = iam
+        .create_role()
+        .role_name(name)
+        .assume_role_policy_document(trust.to_string())
+        .send()
+        .await
+        .unwrap();
+    let may_put = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+        "Action": "events:PutEvents", "Resource": plane.outputs.bus_arn}]});
+    iam.put_role_policy()
+        .role_name(name)
+        .policy_name("put-events")
+        .policy_document(may_put.to_string())
+        .send()
+        .await
+        .unwrap();
+    let session = aws_sdk_sts::Client::new(&config)
+        .assume_role()
+        .role_arn(role.role().unwrap().arn())
+        .role_session_name("producer")
+        .send()
+        .await
+        .unwrap();
+    let keys = session.credentials().unwrap();
+    let credentials = aws_sdk_eventbridge::config::Credentials::new(
+        keys.access_key_id(),
+        keys.secret_access_key(),
+        Some(keys.session_token().to_owned()),
+        None,
+        "assumed",
+    );
+    aws_sdk_eventbridge::Client::from_conf(
+        aws_sdk_eventbridge::config::Builder::from(&config)
+            .credentials_provider(credentials)
+            .build(),
+    )
 }

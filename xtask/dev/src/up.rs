@@ -39,6 +39,7 @@ pub(crate) fn up(args: Args) -> anyhow::Result<()> {
             port: args.port,
             artifacts: args.artifacts,
             state_dir: operator::root().join("target/plane").join(stage.as_str()),
+            config: None,
         })
         .await?;
         println!("{}", banner(&plane, stage));

@@ -2095,6 +2095,52 @@ def log_group_cfn_attribute(self, attribute_name):
 _LogGroup.get_cfn_attribute = log_group_cfn_attribute
 
 
+# ---------------------------------------------------------------------------
+# 11. EventBridge: a bus's resource policy from CloudFormation
+# ---------------------------------------------------------------------------
+#
+# AWS: `AWS::Events::EventBus` takes a `Policy` (the bus's resource policy;
+# who may put which events on it), which `DescribeEventBus` returns.
+# moto: ignores the property. The plane authorizes `PutEvents` against it.
+
+from moto.events.models import EventBus as _EventBus
+
+_bus_policy = _EventBus.policy
+_bus_create = _EventBus.create_from_cloudformation_json.__func__
+_bus_update = _EventBus.update_from_cloudformation_json.__func__
+
+
+def _bus_with_policy(bus, properties):
+    document = properties.get("Policy")
+    bus._plane_policy = _json_text(document) if document else None
+    return bus
+
+
+def bus_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+    bus = _bus_create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
+    return _bus_with_policy(bus, cloudformation_json.get("Properties") or {})
+
+
+def bus_update(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+    properties = cloudformation_json.get("Properties") or {}
+    if original_resource is not None and original_resource.name == new_resource_name:
+        return _bus_with_policy(original_resource, properties)
+    bus = _bus_update(
+        cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name
+    )
+    return _bus_with_policy(bus, properties)
+
+
+def bus_policy(self):
+    own = self.__dict__.get("_plane_policy")
+    return own if own else _bus_policy.fget(self)
+
+
+_EventBus.create_from_cloudformation_json = classmethod(bus_create)
+_EventBus.update_from_cloudformation_json = classmethod(bus_update)
+_EventBus.policy = property(bus_policy)
+
+
 _moto_api_urls.url_paths.update(
     {
         "{0}/moto-api/local-plane/clock": clock_route,

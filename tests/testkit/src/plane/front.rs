@@ -10,6 +10,8 @@
 //!   that role first ([`super::iam`]); a refusal is AWS's
 //!   `AccessDeniedException`. Any other credentials are the account's
 //!   operators, who may do anything (as an account's administrators do).
+//! - `PutEvents` is authorized entry by entry against the bus's policy
+//!   ([`super::put_events`]): who may put which detail-type.
 //! - DynamoDB goes through the fault proxy with DynamoDB's semantics
 //!   (serialized, transaction conflicts, request tokens); everything else to
 //!   moto unchanged.
@@ -55,6 +57,9 @@ async fn route(ctx: &Ctx, dynamodb: &Proxy, moto: &Upstream, request: Request) -
         && let Err(denied) = authorize(ctx, &function.config, &service, &request).await
     {
         return Some(access_denied(&service, &denied.message));
+    }
+    if service == "events" && request.operation() == "PutEvents" {
+        return Some(super::put_events::put_events(ctx, moto, request, &key).await);
     }
     if request.operation().is_empty()
         || !request

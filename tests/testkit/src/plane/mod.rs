@@ -39,6 +39,7 @@ pub mod iam;
 pub mod invoke_async;
 pub mod lambda;
 pub mod math;
+pub mod put_events;
 pub mod schedule;
 pub mod scheduler;
 pub mod telemetry;
@@ -67,6 +68,9 @@ pub struct PlaneOptions {
     pub artifacts: Option<PathBuf>,
     /// Where the plane unpacks the functions' code.
     pub state_dir: PathBuf,
+    /// The stage's configuration instead of its stage file's (a test's
+    /// producers, subscribers, reserved concurrency).
+    pub config: Option<StageConfig>,
 }
 
 /// What every part of the plane shares.
@@ -140,7 +144,10 @@ impl Plane {
     /// The tools, moto, the deploy or the discovery failed.
     pub async fn start(opts: PlaneOptions) -> anyhow::Result<Plane> {
         let tools = operator::tools::ensure()?;
-        let stage = local_stage(opts.stage)?;
+        let stage = match opts.config.clone() {
+            Some(config) => local_config(config),
+            None => local_config(StageConfig::load(opts.stage).map_err(anyhow::Error::msg)?),
+        };
         let clock = Clock::default();
         let work = Work::default();
         let hook_queue = hook::Queue::new(work.clone());
@@ -190,10 +197,9 @@ impl Plane {
 
 /// The stage's configuration, built for this machine's architecture (the
 /// functions run here).
-fn local_stage(stage: Stage) -> anyhow::Result<StageConfig> {
-    let mut config = StageConfig::load(stage).map_err(anyhow::Error::msg)?;
+fn local_config(mut config: StageConfig) -> StageConfig {
     config.architecture = infra::Architecture::X86_64;
-    Ok(config)
+    config
 }
 
 /// moto with the plane's patches, reporting to `hook`.
