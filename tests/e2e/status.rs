@@ -108,7 +108,9 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     let now = operator::when::now_ms();
     let report = status::gather(&console.session, c, now).await.unwrap();
     let why = report.needs_a_person(&config);
-    assert_eq!(why.len(), 7, "{why:#?}");
+    // Every alarm of dev's stack: 33 (the key-state rule's two only with keys).
+    assert_eq!(o.alarm_name_list().len(), 33);
+    assert_eq!(why.len(), o.alarm_name_list().len(), "{why:#?}");
     assert!(
         why.iter()
             .all(|w| w.contains("does not exist (nobody would be paged)"))

@@ -1,5 +1,7 @@
 //! `AWS::Events::EventBus`, `AWS::Events::Rule` and `AWS::Events::Archive`.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::Expr;
@@ -62,9 +64,11 @@ pub struct EventPattern {
     /// any event; `[Exists(true)]`, replayed events only.
     #[serde(rename = "replay-name", skip_serializing_if = "Vec::is_empty")]
     pub replay_name: Vec<Matcher>,
-    /// A pattern on `detail`, as JSON (its values may hold intrinsics).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<serde_json::Value>,
+    /// A pattern on `detail`, field by field (sorted: the JSON is the same
+    /// whatever `serde_json`'s map order in this build); a value may hold
+    /// intrinsics.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub detail: BTreeMap<String, serde_json::Value>,
     /// `$or`: the event matches if it matches any of these.
     #[serde(rename = "$or", skip_serializing_if = "Vec::is_empty")]
     pub any_of: Vec<EventPattern>,

@@ -173,16 +173,16 @@ pub(super) fn add_key_state_rule(t: &mut Template) {
         .flat_map(|key| [Expr::reference(key), Expr::get_att(key, "Arn")])
         .map(|expr| serde_json::to_value(expr).expect("an expression serializes"))
         .collect();
-    // Keys in alphabetical order: `json!` keeps the order written only when
-    // serde_json's `preserve_order` is on, which a workspace build turns on
-    // (through the AWS SDK) and `cargo test -p infra` does not; sorted, the
-    // template is the same bytes either way.
+    let detail = [
+        ("eventSource", serde_json::json!(["kms.amazonaws.com"])),
+        ("eventName", serde_json::json!(KEY_STATE_CALLS)),
+        ("requestParameters", serde_json::json!({ "keyId": keys })),
+    ];
     let pattern = EventPattern {
-        detail: Some(serde_json::json!({
-            "eventName": KEY_STATE_CALLS,
-            "eventSource": ["kms.amazonaws.com"],
-            "requestParameters": {"keyId": keys},
-        })),
+        detail: detail
+            .into_iter()
+            .map(|(field, matchers)| (field.to_owned(), matchers))
+            .collect(),
         ..EventPattern::detail_types(&["AWS API Call via CloudTrail"]).from_sources(&["aws.kms"])
     };
     let paths = [

@@ -381,7 +381,9 @@ async fn prod_needs_confirmations_and_destroy_leaves_retained_resources() {
     assert_eq!(
         retained.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
         [
+            "AlertsKey",
             "DeadLetterQueue",
+            "EventBus",
             "HandlerLogGroup",
             "LedgerEventsArchive",
             "LedgerTable",

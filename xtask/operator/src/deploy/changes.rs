@@ -722,7 +722,9 @@ Parameters:
             assert_eq!(
                 ids,
                 [
+                    "AlertsKey",
                     "DeadLetterQueue",
+                    "EventBus",
                     "HandlerLogGroup",
                     "LedgerEventsArchive",
                     "LedgerTable",
