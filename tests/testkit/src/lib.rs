@@ -36,7 +36,13 @@ pub use crate::emulator::runtime_api;
 /// `cargo xtask test` builds), laid out as cargo-lambda lays them out
 /// (`<dir>/<bin>/bootstrap.zip`), for deploys to the emulator: the tests
 /// build for the host, the release build is the deploy's (see README).
-/// Packed once per test process, with fixed timestamps.
+///
+/// Each package's `bootstrap` is a two-line launcher of the test build's
+/// binary (`exec <target>/debug/<bin>`), not the binary itself: a deploy
+/// uploads, hashes and stores a few hundred bytes instead of ~50 MB per
+/// function, which the emulator is slow at, and the local plane, which runs
+/// the deployed `bootstrap`, runs the test build all the same. Packed once
+/// per test process, with fixed timestamps.
 pub fn prebuilt_artifacts() -> std::path::PathBuf {
     static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| pack(None)).clone()
@@ -58,7 +64,7 @@ fn pack(tag: Option<&str>) -> std::path::PathBuf {
     ));
     for function in operator::build::FUNCTIONS {
         let binary = lambda::binary(function.bin);
-        let bytes = std::fs::read(&binary).unwrap();
+        let launcher = format!("#!/bin/sh\nexec '{}' \"$@\"\n", binary.display());
         let out = dir.join(function.bin);
         std::fs::create_dir_all(&out).unwrap();
         let mut zip =
@@ -68,7 +74,7 @@ fn pack(tag: Option<&str>) -> std::path::PathBuf {
             .last_modified_time(zip::DateTime::default())
             .compression_method(zip::CompressionMethod::Stored);
         zip.start_file("bootstrap", options).unwrap();
-        zip.write_all(&bytes).unwrap();
+        zip.write_all(launcher.as_bytes()).unwrap();
         if let Some(tag) = tag {
             zip.start_file("release.txt", options).unwrap();
             zip.write_all(tag.as_bytes()).unwrap();

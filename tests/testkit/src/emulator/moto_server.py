@@ -1,4 +1,4 @@
-"""moto_server, with five fixes the tests and the bench need.
+"""moto_server, with the fixes the tests and the bench need.
 
 With `LOCAL_PLANE_HOOK` set (the hook URL of the local data plane, `cargo
 xtask up`), it first imports `plane_patches.py`, which fits moto to the
@@ -34,6 +34,11 @@ a parameter behind one of its conditions (`Fn::If`) does: AWS updates
 `DeletionProtectionEnabled` in place when its condition turns, and so does
 this launcher.
 
+moto 5.2.5 computes a stack's outputs only when the stack is created or
+updated directly, never after a change set; AWS reports them after either.
+It also reads every template with Python's YAML reader, ~100 ms for ours,
+several times a deploy: this launcher reads JSON as JSON.
+
 moto 5.2.5 replays every archived event to every rule of the bus: it
 ignores the replay's window and its `FilterArns`. AWS replays the events of
 the window, to the rules named only (a replay onto one rule is how
@@ -64,7 +69,7 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.comparisons import get_filter_expression as _filter
-from moto.cloudformation.models import CloudFormationBackend, Event
+from moto.cloudformation.models import CloudFormationBackend, Event, Stack
 from moto.cloudformation.parsing import ResourceMap
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.dynamodb.models import DynamoDBBackend
@@ -234,7 +239,13 @@ def execute_change_set(self, change_set_name, stack_name=None):
         change_set.execution_status = "EXECUTE_FAILED"
         return
     if change_set is not None:
-        self.stacks[change_set.stack_id].parameters = change_set.parameters
+        stack = self.stacks[change_set.stack_id]
+        stack.parameters = change_set.parameters
+        # AWS reports a stack's outputs once a change set created or updated
+        # it; moto computes them only when a stack is created or updated
+        # directly, so a deploy through change sets saw none.
+        stack._parse_template()
+        stack.output_map = stack._create_output_map()
 
 
 _respond_execute_change_set = CloudFormationResponse.execute_change_set
@@ -348,6 +359,20 @@ def replay_events(self, archive):
     self.end_time = unix_time()
 
 
+def parse_template(template):
+    """A template as a dict: JSON first (every synthesized template is
+    JSON, and Python's YAML reader takes ~100 ms on one, several times per
+    deploy), then YAML as moto does."""
+    import json
+
+    try:
+        return json.loads(template)
+    except ValueError:
+        return _parse_template(template)
+
+
+_parse_template = Stack.parse_template
+Stack.parse_template = staticmethod(parse_template)
 Replay.replay_events = replay_events
 ResourceMap.build_resource_diff = build_resource_diff
 CloudFormationBackend.execute_change_set = execute_change_set
