@@ -39,14 +39,20 @@ pub async fn evaluate_all(ctx: &Ctx, now_ms: i64) {
                 return;
             }
         };
-        for found in page.metric_alarms() {
-            if let Err(why) = evaluate_one(ctx, found, now_ms).await {
-                eprintln!(
-                    "local plane: alarm {} not evaluated: {why}",
-                    found.alarm_name().unwrap_or_default()
-                );
-            }
+        // Each alarm on its own (CloudWatch evaluates them independently).
+        let mut evaluations = tokio::task::JoinSet::new();
+        for found in page.metric_alarms().iter().cloned() {
+            let ctx = ctx.clone();
+            evaluations.spawn(async move {
+                if let Err(why) = evaluate_one(&ctx, &found, now_ms).await {
+                    eprintln!(
+                        "local plane: alarm {} not evaluated: {why}",
+                        found.alarm_name().unwrap_or_default()
+                    );
+                }
+            });
         }
+        while evaluations.join_next().await.is_some() {}
         token = page.next_token().map(str::to_owned);
         if token.is_none() {
             return;

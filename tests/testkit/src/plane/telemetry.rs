@@ -28,6 +28,47 @@ use super::Ctx;
 use super::iam::{self, Denied};
 use super::lambda::FunctionConfig;
 
+/// One datapoint of `name` with exactly `dimensions`, at `at_ms` of the
+/// plane's clock.
+pub fn datum(
+    name: &str,
+    dimensions: &[(&str, &str)],
+    value: f64,
+    unit: &str,
+    at_ms: i64,
+) -> MetricDatum {
+    MetricDatum::builder()
+        .metric_name(name)
+        .set_dimensions(Some(
+            dimensions
+                .iter()
+                .map(|(n, v)| Dimension::builder().name(*n).value(*v).build())
+                .collect(),
+        ))
+        .value(value)
+        .unit(StandardUnit::from(unit))
+        .timestamp(DateTime::from_millis(at_ms))
+        .build()
+}
+
+/// Puts datapoints of `namespace` in one request.
+pub async fn put_metrics(ctx: &Ctx, namespace: &str, data: Vec<MetricDatum>) {
+    if data.is_empty() {
+        return;
+    }
+    let put = ctx
+        .aws
+        .cloudwatch
+        .put_metric_data()
+        .namespace(namespace)
+        .set_metric_data(Some(data))
+        .send()
+        .await;
+    if let Err(e) = put {
+        eprintln!("local plane: PutMetricData {namespace}: {e}");
+    }
+}
+
 /// Puts one datapoint of `namespace`/`name` with exactly `dimensions`, at
 /// `at_ms` of the plane's clock.
 pub async fn put_metric(
@@ -39,29 +80,12 @@ pub async fn put_metric(
     unit: &str,
     at_ms: i64,
 ) {
-    let datum = MetricDatum::builder()
-        .metric_name(name)
-        .set_dimensions(Some(
-            dimensions
-                .iter()
-                .map(|(n, v)| Dimension::builder().name(*n).value(*v).build())
-                .collect(),
-        ))
-        .value(value)
-        .unit(StandardUnit::from(unit))
-        .timestamp(DateTime::from_millis(at_ms))
-        .build();
-    let put = ctx
-        .aws
-        .cloudwatch
-        .put_metric_data()
-        .namespace(namespace)
-        .metric_data(datum)
-        .send()
-        .await;
-    if let Err(e) = put {
-        eprintln!("local plane: PutMetricData {namespace}/{name}: {e}");
-    }
+    put_metrics(
+        ctx,
+        namespace,
+        vec![datum(name, dimensions, value, unit, at_ms)],
+    )
+    .await;
 }
 
 /// One of Lambda's metrics of `function`, now.
@@ -93,11 +117,16 @@ pub async fn events_metric(ctx: &Ctx, bus: &str, rule: &str, name: &str) {
 
 /// An invocation's metrics (`Invocations`, `Errors`, `Duration`).
 pub async fn invocation(ctx: &Ctx, config: &FunctionConfig, took: Duration, failed: bool) {
-    let name = &config.name;
-    lambda_metric(ctx, name, "Invocations", 1.0, "Count").await;
-    lambda_metric(ctx, name, "Errors", if failed { 1.0 } else { 0.0 }, "Count").await;
+    let dims = [("FunctionName", config.name.as_str())];
+    let now = ctx.clock.now_ms();
+    let errors = if failed { 1.0 } else { 0.0 };
     let ms = took.as_secs_f64() * 1000.0;
-    lambda_metric(ctx, name, "Duration", ms, "Milliseconds").await;
+    let data = vec![
+        datum("Invocations", &dims, 1.0, "Count", now),
+        datum("Errors", &dims, errors, "Count", now),
+        datum("Duration", &dims, ms, "Milliseconds", now),
+    ];
+    put_metrics(ctx, "AWS/Lambda", data).await;
 }
 
 /// Lambda's JSON platform record of `kind` (pure).
@@ -369,7 +398,7 @@ async fn sample_queue(ctx: &Ctx, queue: &Value, minute_ms: i64) {
     let name = queue["name"].as_str().unwrap_or_default();
     let dims = [("QueueName", name)];
     let count = |key: &str| queue[key].as_f64().unwrap_or(0.0);
-    for (metric, key) in [
+    let mut data: Vec<MetricDatum> = [
         ("ApproximateNumberOfMessagesVisible", "visible"),
         ("ApproximateNumberOfMessagesNotVisible", "not_visible"),
         ("ApproximateNumberOfMessagesDelayed", "delayed"),
@@ -377,29 +406,19 @@ async fn sample_queue(ctx: &Ctx, queue: &Value, minute_ms: i64) {
         ("NumberOfMessagesReceived", "received"),
         ("NumberOfMessagesDeleted", "deleted"),
         ("NumberOfEmptyReceives", "empty_receives"),
-    ] {
-        put_metric(
-            ctx,
-            "AWS/SQS",
-            metric,
-            &dims,
-            count(key),
-            "Count",
-            minute_ms,
-        )
-        .await;
-    }
+    ]
+    .into_iter()
+    .map(|(metric, key)| datum(metric, &dims, count(key), "Count", minute_ms))
+    .collect();
     if let Some(oldest) = queue["oldest_sent_timestamp_ms"].as_i64() {
         let age = ((minute_ms - oldest).max(0) / 1000) as f64;
-        put_metric(
-            ctx,
-            "AWS/SQS",
+        data.push(datum(
             "ApproximateAgeOfOldestMessage",
             &dims,
             age,
             "Seconds",
             minute_ms,
-        )
-        .await;
+        ));
     }
+    put_metrics(ctx, "AWS/SQS", data).await;
 }
