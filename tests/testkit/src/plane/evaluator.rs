@@ -40,8 +40,9 @@ pub async fn evaluate_all(ctx: &Ctx, now_ms: i64) {
             }
         };
         // Each alarm on its own (CloudWatch evaluates them independently).
+        token = page.next_token().map(str::to_owned);
         let mut evaluations = tokio::task::JoinSet::new();
-        for found in page.metric_alarms().iter().cloned() {
+        for found in page.metric_alarms.unwrap_or_default() {
             let ctx = ctx.clone();
             evaluations.spawn(async move {
                 if let Err(why) = evaluate_one(&ctx, &found, now_ms).await {
@@ -53,7 +54,6 @@ pub async fn evaluate_all(ctx: &Ctx, now_ms: i64) {
             });
         }
         while evaluations.join_next().await.is_some() {}
-        token = page.next_token().map(str::to_owned);
         if token.is_none() {
             return;
         }
