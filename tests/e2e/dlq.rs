@@ -135,7 +135,7 @@ async fn dead_letters_are_listed_replayed_and_purged() {
             letters.iter().all(|l| l.sent_at_ms.is_some()),
             "SentTimestamp"
         );
-        let table = dlq::table(&letters, operator::when::now_ms());
+        let table = dlq::table(&letters, operator::base::when::now_ms());
         assert_eq!(table.lines().count(), 5, "{table}");
     }
 
@@ -569,7 +569,7 @@ async fn unrouted_events_are_listed_and_resent_only_when_asked() {
     let views: Vec<unrouted::UnroutedView> = received
         .letters
         .iter()
-        .map(|l| unrouted::view(l, operator::when::now_ms()))
+        .map(|l| unrouted::view(l, operator::base::when::now_ms()))
         .collect();
     let typo_view = views
         .iter()

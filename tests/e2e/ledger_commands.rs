@@ -44,7 +44,7 @@ async fn a_statement_and_a_job_history_read_the_ledger_without_a_scan() {
     let s = stage().await;
     seed(&s).await;
     let table = &s.outputs.ledger_table_name;
-    let now = operator::when::now_ms();
+    let now = operator::base::when::now_ms();
     let statement = ledger::statement(&s.ledger(), table, "acme", None)
         .await
         .unwrap();
@@ -163,7 +163,7 @@ async fn an_adjustment_goes_through_the_deployed_handler_once() {
     )
     .await;
     let lambda = shim.client();
-    let now = operator::when::now_ms();
+    let now = operator::base::when::now_ms();
     let correction = Adjustment {
         adjustment_id: "adj-test-1".into(),
         account_id: "acme".into(),

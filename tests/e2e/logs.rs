@@ -34,7 +34,7 @@ async fn read(
 async fn log_lines_are_read_filtered_and_rendered() {
     let config = testkit::emulator::sdk_config(testkit::emulator::moto::shared_endpoint()).await;
     let s = HandBuilt::create(&config, Stage::Dev).await;
-    let start = operator::when::now_ms() - 1_000;
+    let start = operator::base::when::now_ms() - 1_000;
     let applied = |account: &str, job: &str, outcome: &str| {
         json!({"timestamp": "…", "level": "INFO", "message": "event applied", "event_id": "evt-1",
                "detail_type": "video.requested", "account_id": account, "job_id": job,

@@ -172,10 +172,10 @@ async fn replaying_a_window_twice_applies_it_once() {
     let (s, shim) = stage_with_handler().await;
     let lambda = shim.client();
     let c = s.clients();
-    let from = operator::when::now_ms() - 60_000;
+    let from = operator::base::when::now_ms() - 60_000;
     produce_and_lose(&s).await;
     assert!(s.ledger().account("acme").await.unwrap().is_none());
-    let to = operator::when::now_ms();
+    let to = operator::base::when::now_ms();
 
     // The dry run: what the API tells, nothing started.
     let archive = replay::describe_archive(&c.events, &s.outputs.archive_name)
@@ -183,7 +183,8 @@ async fn replaying_a_window_twice_applies_it_once() {
         .unwrap();
     assert_eq!(archive.event_count, 6);
     assert_eq!(archive.retention_days, Some(7));
-    let warnings = replay::check_window(from, to, operator::when::now_ms(), &archive).unwrap();
+    let warnings =
+        replay::check_window(from, to, operator::base::when::now_ms(), &archive).unwrap();
     let first = plan(&s, from, to, fastrand::u16(..));
     let text = replay::dry_run_text(&first, &archive, &warnings);
     assert!(
@@ -298,7 +299,7 @@ async fn a_failed_replay_is_an_error_with_its_reason() {
             .interceptor(ReportFailed)
             .build(),
     );
-    let now = operator::when::now_ms();
+    let now = operator::base::when::now_ms();
     let failing = plan(&s, now - 60_000, now, fastrand::u16(..));
     let heard = std::sync::Mutex::new(Vec::<String>::new());
     let error = replay::execute(&events, &failing, Duration::from_millis(100), &|l| {
@@ -372,13 +373,13 @@ async fn replays_of(s: &HandBuilt) -> usize {
 async fn a_detail_type_replays_only_its_events_and_prod_asks_first() {
     let (s, shim) = stage_with_handler().await;
     let lambda = shim.client();
-    let from = operator::when::now_ms() - 60_000;
+    let from = operator::base::when::now_ms() - 60_000;
     produce_and_lose(&s).await;
-    let to = operator::when::now_ms();
+    let to = operator::base::when::now_ms();
     let dev = console(&s, Stage::Dev).await;
 
     // A detail-type that is none of the ledger's: refused, nothing started.
-    let out = operator::ui::Recorder::default();
+    let out = operator::base::ui::Recorder::default();
     let typo = replay::replay_stage(&dev, &request(from, to, Some("video.renderd"), false), &out)
         .await
         .unwrap_err()
@@ -386,7 +387,7 @@ async fn a_detail_type_replays_only_its_events_and_prod_asks_first() {
     assert!(typo.contains("not a ledger detail-type"), "{typo}");
 
     // The dry run says which rule and starts nothing.
-    let out = operator::ui::Recorder::default();
+    let out = operator::base::ui::Recorder::default();
     let dry = replay::replay_stage(
         &dev,
         &request(from, to, Some("credits.granted"), true),
@@ -413,7 +414,7 @@ async fn a_detail_type_replays_only_its_events_and_prod_asks_first() {
     assert_eq!(replays_of(&s).await, 0);
 
     // The grants only: onto their replay rule, which alone sees the replay.
-    let out = operator::ui::Recorder::default();
+    let out = operator::base::ui::Recorder::default();
     let done = replay::replay_stage(
         &dev,
         &request(from, to, Some("credits.granted"), false),

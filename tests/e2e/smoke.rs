@@ -179,7 +179,7 @@ fn play_aws(
                             history.0.lock().unwrap().push(ActionItem {
                                 alarm: alarm.clone(),
                                 at: aws_smithy_types::DateTime::from_millis(
-                                    operator::when::now_ms(),
+                                    operator::base::when::now_ms(),
                                 )
                                 .fmt(aws_smithy_types::date_time::Format::DateTime)
                                 .unwrap(),
@@ -222,7 +222,7 @@ async fn run_smoke(
     notify: Option<bool>,
     timeout: Duration,
 ) -> smoke::SmokeReport {
-    let started = operator::when::now_ms();
+    let started = operator::base::when::now_ms();
     let events = SmokeEvents::new(s.stage, started);
     let aws = play_aws(s, history, notify);
     let report = smoke::smoke(clients, &options(s, timeout), &events, started, &quiet)
@@ -251,7 +251,7 @@ async fn smoke_passes_when_the_ledger_the_alarm_its_notification_and_the_dead_le
             &[],
         )
         .await;
-    let started = operator::when::now_ms();
+    let started = operator::base::when::now_ms();
     let events = SmokeEvents::new(s.stage, started);
     let aws = play_aws(&s, &history, Some(true));
     let heard = Mutex::new(Vec::<String>::new());
@@ -334,7 +334,7 @@ async fn a_failed_or_missing_notification_fails_the_smoke_test() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_reports_timeouts_when_nothing_happens() {
     let (s, clients, _) = stage(Stage::Prod).await;
-    let started = operator::when::now_ms();
+    let started = operator::base::when::now_ms();
     let events = SmokeEvents::new(s.stage, started);
     // Without the interceptor: moto's DescribeAlarmHistory fails (HTTP 500).
     let mut clients = clients;

@@ -58,7 +58,7 @@ fn status_command(endpoint: &str) -> ExitCode {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
-    let tools = operator::tools::ensure().expect("the pinned tools (cargo xtask tools)");
+    let tools = operator::base::tools::ensure().expect("the pinned tools (cargo xtask tools)");
     let moto = Moto::start(&tools).expect("start a moto server");
     let aws = AwsArgs {
         endpoint_url: Some(moto.endpoint.clone()),
@@ -70,7 +70,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
 
     // Not deployed yet: one line saying so, for status and every console command.
     let clients = operator::console::OpsClients::new(&session.config);
-    let error = status::gather(&session, &clients, operator::when::now_ms())
+    let error = status::gather(&session, &clients, operator::base::when::now_ms())
         .await
         .unwrap_err()
         .to_string();
@@ -90,12 +90,12 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
 
     let mut opts = DeployOptions::new(config.clone());
     opts.outputs_dir = std::env::temp_dir().join(format!("status-{}", std::process::id()));
-    opts.code = operator::build::Source::Prebuilt(testkit::prebuilt_artifacts());
+    opts.code = operator::base::build::Source::Prebuilt(testkit::prebuilt_artifacts());
     operator::deploy::deploy(
         &Clients::new(&session.config),
         &tools,
         &opts,
-        &operator::ui::Recorder::default(),
+        &operator::base::ui::Recorder::default(),
     )
     .await
     .expect("deploy dev");
@@ -105,7 +105,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     let c = &console.clients;
 
     // The alarms are missing (moto skipped them): that needs a person.
-    let now = operator::when::now_ms();
+    let now = operator::base::when::now_ms();
     let report = status::gather(&console.session, c, now).await.unwrap();
     let why = report.needs_a_person(&config);
     assert_eq!(why.len(), 7, "{why:#?}");
@@ -118,7 +118,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     }
 
     // A fresh stage: nothing needs a person.
-    let report = status::gather(&console.session, c, operator::when::now_ms())
+    let report = status::gather(&console.session, c, operator::base::when::now_ms())
         .await
         .unwrap();
     let text = status::render(&report, &config, false);
@@ -198,7 +198,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
         .send()
         .await
         .unwrap();
-    let at = operator::when::now_ms();
+    let at = operator::base::when::now_ms();
     c.logs
         .put_log_events()
         .log_group_name(&o.sweep_log_group_name)
@@ -234,7 +234,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
         .await
         .unwrap();
 
-    let report = status::gather(&console.session, c, operator::when::now_ms())
+    let report = status::gather(&console.session, c, operator::base::when::now_ms())
         .await
         .unwrap();
     let text = status::render(&report, &config, false);
@@ -254,7 +254,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     assert_eq!((dlq.depth(), dlq.read), (2, 2));
     assert!(
         dlq.oldest_sent_ms
-            .is_some_and(|t| t <= operator::when::now_ms())
+            .is_some_and(|t| t <= operator::base::when::now_ms())
     );
     let last = report.last_sweep.as_ref().unwrap().as_ref().unwrap();
     assert_eq!(last.at_ms, at, "the newest report line");

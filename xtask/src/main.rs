@@ -15,8 +15,9 @@ mod dev;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use operator::base::tools;
 use operator::deploy::cli as deploy;
-use operator::{dlq, ledger, logs, replay, smoke, status, sweep, synth, tools};
+use operator::{dlq, ledger, logs, replay, smoke, status, sweep, synth};
 
 #[derive(Parser)]
 #[command(

@@ -14,8 +14,8 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use infra::Stage;
 use infra::stack::params;
+use operator::base::ui::Recorder;
 use operator::deploy::{self, Outcome, releases};
-use operator::ui::Recorder;
 
 use super::Env;
 
@@ -74,7 +74,7 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
     // New code on dev with --hotswap: the functions' code is swapped
     // directly; the stack's parameters still name v1 (the drift).
     let mut v2_opts = env.options(Stage::Dev);
-    v2_opts.code = operator::build::Source::Prebuilt(testkit::prebuilt_release("v2"));
+    v2_opts.code = operator::base::build::Source::Prebuilt(testkit::prebuilt_release("v2"));
     v2_opts.hotswap = true;
     let before = handler_sha(&env).await;
     let (hot, said) = env.deploy_saying(&v2_opts, false).await;

@@ -86,7 +86,7 @@ fn cargo() -> Command {
 /// does for `cargo check`), denying warnings. The same in every step, so the
 /// steps share one build.
 fn clippy_wrapper() -> anyhow::Result<Vec<(&'static str, String)>> {
-    let driver = operator::build::sysroot()?.join("bin/clippy-driver");
+    let driver = operator::base::build::sysroot()?.join("bin/clippy-driver");
     if !driver.is_file() {
         bail!(
             "{} is missing: the toolchain needs its clippy component (rust-toolchain.toml lists it)",
@@ -116,7 +116,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 fn run_steps(args: &Args, timings: &mut Timings) -> anyhow::Result<()> {
     let root = operator::root();
     // The tools download and install while cargo compiles.
-    let tools = (!args.unit).then(|| std::thread::spawn(operator::tools::ensure));
+    let tools = (!args.unit).then(|| std::thread::spawn(operator::base::tools::ensure));
     let lint = !args.no_lint;
     let wrapper = if lint { clippy_wrapper()? } else { Vec::new() };
     let with_wrapper = |mut cmd: Command| {

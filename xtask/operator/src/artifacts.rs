@@ -22,7 +22,7 @@ use aws_sdk_s3::types::{
 use serde_json::json;
 
 use crate::aws::Clients;
-use crate::build::Zip;
+use crate::base::build::Zip;
 
 /// `cc-agent-reconciler-artifacts-<account>-<region>`.
 pub fn bucket_name(account: &str, region: &str) -> String {

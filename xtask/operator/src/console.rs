@@ -135,7 +135,7 @@ where
              action?)",
             raw.status().as_u16()
         ),
-        (None, _, None) => crate::ui::clip(
+        (None, _, None) => crate::base::ui::clip(
             &aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
             300,
         ),

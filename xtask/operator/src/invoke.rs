@@ -25,7 +25,10 @@ pub enum Invoked {
 impl Invoked {
     /// The function's error as one line: `errorType: errorMessage`.
     pub fn error_line(error_type: &str, message: &str) -> String {
-        format!("{error_type}: {}", crate::ui::clip(message.trim(), 2_000))
+        format!(
+            "{error_type}: {}",
+            crate::base::ui::clip(message.trim(), 2_000)
+        )
     }
 }
 

@@ -23,10 +23,10 @@ use reconciler_core::ledger::{Account, Entry, EntryKind, Job, JobStatus};
 use serde_json::{Value, json};
 
 use crate::aws::Target;
+use crate::base::ui::{Action, Confirmation, Given, clip, table};
+use crate::base::when::{age, format_age, format_time, parse_time};
 use crate::console::{Console, run_command};
 use crate::invoke::{Invoked, invoke};
-use crate::ui::{Confirmation, clip, table};
-use crate::when::{age, format_age, format_time, parse_time};
 
 /// A hold of the account whose job is still HELD.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -461,7 +461,7 @@ impl Adjustment {
 pub fn new_adjustment_id(now_ms: i64, nonce: u32) -> String {
     format!(
         "adj-{}-{nonce:08x}",
-        crate::when::compact_time(now_ms).to_lowercase()
+        crate::base::when::compact_time(now_ms).to_lowercase()
     )
 }
 
@@ -474,19 +474,15 @@ fn nonce() -> u32 {
     nanos ^ std::process::id().rotate_left(16)
 }
 
-/// Whether `adjust` may go ahead: dev does; staging and prod ask (the
-/// question names who and where) unless `--yes`, and refuse without a
-/// terminal.
-pub fn adjust_confirmation(
-    stage: Stage,
-    yes: bool,
-    interactive: bool,
-    question: &str,
-) -> Confirmation {
-    if stage == Stage::Dev {
-        return Confirmation::Proceed;
-    }
-    Confirmation::yes_or_ask(yes, interactive, question, "correcting a ledger account")
+/// Whether `adjust` (and `repair`) may go ahead
+/// ([`Action::CorrectLedger`]): the question names who and where.
+fn adjust_confirmation(stage: Stage, yes: bool, question: &str) -> Confirmation {
+    let given = Given {
+        yes,
+        interactive: crate::base::ui::interactive(),
+        confirm_stack: None,
+    };
+    Action::CorrectLedger.confirmation(stage, given, question, "correcting a ledger account")
 }
 
 /// What `ledger repair` found, or did.
@@ -760,7 +756,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 csv,
                 since,
             } => {
-                let now = crate::when::now_ms();
+                let now = crate::base::when::now_ms();
                 let since = since
                     .map(|s| parse_time(&s, now))
                     .transpose()
@@ -794,8 +790,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                     console.session.who_and_where()
                 );
                 let done = repair(&console.ledger(), table_name, &account, dry_run, |_, _| {
-                    adjust_confirmation(console.stage(), yes, crate::ui::interactive(), &question)
-                        .resolve("nothing repaired")
+                    adjust_confirmation(console.stage(), yes, &question).resolve("nothing repaired")
                 })
                 .await?;
                 print!("{}", render_repair(&account, &done));
@@ -817,7 +812,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 id,
                 yes,
             } => {
-                let now = crate::when::now_ms();
+                let now = crate::base::when::now_ms();
                 let adjustment = Adjustment {
                     adjustment_id: id.unwrap_or_else(|| new_adjustment_id(now, nonce())),
                     account_id: account,
@@ -839,7 +834,6 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 adjust_confirmation(
                     console.stage(),
                     yes,
-                    crate::ui::interactive(),
                     &format!(
                         "{}: move {} credits on account {}?",
                         console.session.who_and_where(),
@@ -1160,26 +1154,6 @@ mod tests {
             }
             .validate()
             .is_ok()
-        );
-    }
-
-    #[test]
-    fn staging_and_prod_ask_dev_does_not() {
-        assert_eq!(
-            adjust_confirmation(Stage::Dev, false, false, "q"),
-            Confirmation::Proceed
-        );
-        assert!(matches!(
-            adjust_confirmation(Stage::Prod, false, true, "q"),
-            Confirmation::Ask { .. }
-        ));
-        assert!(matches!(
-            adjust_confirmation(Stage::Staging, false, false, "q"),
-            Confirmation::Refuse(_)
-        ));
-        assert_eq!(
-            adjust_confirmation(Stage::Prod, true, false, "q"),
-            Confirmation::Proceed
         );
     }
 

@@ -6,7 +6,7 @@
 pub mod alerts;
 pub mod artifacts;
 pub mod aws;
-pub mod build;
+pub mod base;
 pub mod console;
 pub mod deploy;
 pub mod dlq;
@@ -22,9 +22,6 @@ pub mod smoke;
 pub mod status;
 pub mod sweep;
 pub mod synth;
-pub mod tools;
-pub mod ui;
-pub mod when;
 
 use std::path::PathBuf;
 

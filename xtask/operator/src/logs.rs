@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::aws::Target;
+use crate::base::when::{format_time, parse_time};
 use crate::console::{Console, run_command, sdk_error};
-use crate::when::{format_time, parse_time};
 
 /// Which function's logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -390,7 +390,7 @@ fn print_lines(lines: &[LogLine], filter: &LogFilter, raw: bool) {
 /// A bad time, the stage is not deployed, or CloudWatch Logs failed.
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     run_command(async {
-        let now = crate::when::now_ms();
+        let now = crate::base::when::now_ms();
         let since = parse_time(&args.since, now).map_err(anyhow::Error::msg)?;
         let until = args
             .until

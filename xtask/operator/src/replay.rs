@@ -31,9 +31,10 @@ use aws_sdk_eventbridge::types::{ReplayDestination, ReplayState};
 use serde_json::Value;
 
 use crate::aws::Target;
+use crate::base::ui::{Action, Given};
+use crate::base::when::{format_time, parse_duration, parse_time};
 use crate::console::{Console, run_command, sdk_error};
 use crate::logs::{LogGroup, LogLine};
-use crate::when::{format_time, parse_duration, parse_time};
 
 /// The archive, as `DescribeArchive` tells it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -76,7 +77,7 @@ pub struct ReplayPlan {
 /// characters of `[.\-_A-Za-z0-9]` (EventBridge's rule for replay names).
 pub fn replay_name(stage: infra::Stage, from_ms: i64, to_ms: i64, nonce: u16) -> String {
     let minute = |ms: i64| {
-        let t = crate::when::compact_time(ms);
+        let t = crate::base::when::compact_time(ms);
         // 20261129T100000Z -> 20261129T1000
         t.get(..13).unwrap_or(&t).to_owned()
     };
@@ -603,12 +604,17 @@ pub enum Replayed {
 pub async fn replay_stage(
     console: &Console,
     req: &Request,
-    out: &dyn crate::ui::Out,
+    out: &dyn crate::base::ui::Out,
 ) -> anyhow::Result<Replayed> {
     let o = &console.outputs;
     let archive = describe_archive(&console.clients.events, &o.archive_name).await?;
-    let warnings = check_window(req.from_ms, req.to_ms, crate::when::now_ms(), &archive)
-        .map_err(anyhow::Error::msg)?;
+    let warnings = check_window(
+        req.from_ms,
+        req.to_ms,
+        crate::base::when::now_ms(),
+        &archive,
+    )
+    .map_err(anyhow::Error::msg)?;
     let plan = plan(
         console.stage(),
         o,
@@ -627,25 +633,25 @@ pub async fn replay_stage(
     for w in &warnings {
         out.note(&format!("warning: {w}"));
     }
-    if console.stage() == infra::Stage::Prod {
-        let confirmation = crate::ui::Confirmation::yes_or_ask(
-            req.yes,
-            req.interactive,
-            &format!(
-                "{}: replay the archived {}events of {} to {} onto the handler?",
-                console.session.who_and_where(),
-                plan.detail_type
-                    .as_deref()
-                    .map(|t| format!("{t} "))
-                    .unwrap_or_default(),
-                format_time(req.from_ms),
-                format_time(req.to_ms)
-            ),
-            "a replay on prod",
-        );
-        crate::ui::settle(confirmation, out, "no replay started")?;
-    }
-    let started = crate::when::now_ms();
+    let given = Given {
+        yes: req.yes,
+        interactive: req.interactive,
+        confirm_stack: None,
+    };
+    let question = format!(
+        "{}: replay the archived {}events of {} to {} onto the handler?",
+        console.session.who_and_where(),
+        plan.detail_type
+            .as_deref()
+            .map(|t| format!("{t} "))
+            .unwrap_or_default(),
+        format_time(req.from_ms),
+        format_time(req.to_ms)
+    );
+    let confirmation =
+        Action::Replay.confirmation(console.stage(), given, &question, "a replay on prod");
+    crate::base::ui::settle(confirmation, out, "no replay started")?;
+    let started = crate::base::when::now_ms();
     let done = execute(&console.clients.events, &plan, req.poll, &|line| {
         out.note(line);
     })
@@ -693,19 +699,19 @@ pub async fn replay_stage(
 /// See [`replay_stage`]; the stage is not deployed.
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     run_command(async {
-        let now = crate::when::now_ms();
+        let now = crate::base::when::now_ms();
         let req = Request {
             from_ms: parse_time(&args.from, now).map_err(anyhow::Error::msg)?,
             to_ms: parse_time(&args.to, now).map_err(anyhow::Error::msg)?,
             detail_type: args.detail_type.clone(),
             dry_run: args.dry_run,
             yes: args.yes,
-            interactive: crate::ui::interactive(),
+            interactive: crate::base::ui::interactive(),
             poll: Duration::from_secs(5),
             log_wait: args.log_wait,
         };
         let console = Console::open(&args.target).await?;
-        replay_stage(&console, &req, &crate::ui::Terminal).await?;
+        replay_stage(&console, &req, &crate::base::ui::Terminal).await?;
         Ok(false)
     })
 }

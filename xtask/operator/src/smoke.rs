@@ -31,6 +31,7 @@ use reconciler::store::keys;
 use serde_json::{Value, json};
 
 use crate::aws::Target;
+use crate::base::ui::{Action, Given};
 use crate::console::{Console, put_event, run_command, sdk_error};
 use crate::dlq::{self, Queue, ReceiveOptions};
 
@@ -672,10 +673,15 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         let console = Console::open(&args.target).await?;
         console.session.before_writing()?;
         let stage = console.stage();
-        if stage == Stage::Prod {
-            crate::ui::Confirmation::yes_or_ask(
-                args.yes,
-                crate::ui::interactive(),
+        let given = Given {
+            yes: args.yes,
+            interactive: crate::base::ui::interactive(),
+            confirm_stack: None,
+        };
+        Action::Smoke
+            .confirmation(
+                stage,
+                given,
                 &format!(
                     "{}: the smoke test fires the errors alarm, which pages the on-call person. \
                      Go on?",
@@ -684,7 +690,6 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 "a smoke test of prod",
             )
             .resolve("no smoke test run")?;
-        }
         if let Some(warning) = crate::alerts::check_ops_alerts(
             &console.clients.sns,
             stage,
@@ -694,7 +699,11 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         {
             eprintln!(
                 "{}",
-                crate::ui::paint(&warning, crate::ui::Tone::Danger, crate::ui::color())
+                crate::base::ui::paint(
+                    &warning,
+                    crate::base::ui::Tone::Danger,
+                    crate::base::ui::color()
+                )
             );
         }
         let opts = SmokeOptions::new(
@@ -702,7 +711,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             &console.outputs,
             Duration::from_secs(args.timeout_seconds),
         );
-        let started_ms = crate::when::now_ms();
+        let started_ms = crate::base::when::now_ms();
         let events = SmokeEvents::new(stage, started_ms);
         println!(
             "Smoke test of {stage}: a good and a forced-bad event on {}, then waiting up to {}s \

@@ -18,12 +18,12 @@ use reconciler::store::Ledger;
 use serde_json::Value;
 
 use crate::aws::{Session, Target};
+use crate::base::ui::{Tone, clip, paint, table};
+use crate::base::when::{age, format_age, format_time};
 use crate::console::{OpsClients, run_command, sdk_error};
 use crate::dlq::{Queue, ReceiveOptions, approximate_counts};
 use crate::logs::{LogGroup, LogLine};
 use crate::sweep::SweepSummary;
-use crate::ui::{Tone, clip, paint, table};
-use crate::when::{age, format_age, format_time};
 
 /// SQS deletes a message this long after it arrived (the queues' retention).
 pub const RETENTION: Duration = Duration::from_secs(14 * 86_400);
@@ -447,7 +447,7 @@ pub fn render(r: &StatusReport, config: &StageConfig, color: bool) -> String {
         let keys: std::collections::BTreeMap<String, String> = code
             .iter()
             .filter_map(|c| {
-                let f = crate::build::FUNCTIONS
+                let f = crate::base::build::FUNCTIONS
                     .iter()
                     .find(|f| f.name == c.function)?;
                 Some((f.code_key_parameter.to_owned(), c.deployed_key.clone()?))
@@ -575,22 +575,23 @@ fn local_build(
     bin: &str,
     deployed_hash: Option<&str>,
 ) -> (LocalBuild, bool) {
-    let dir = crate::build::lambda_dir(root, arch);
+    let dir = crate::base::build::lambda_dir(root, arch);
     let zip = dir.join(bin).join("bootstrap.zip");
     if !zip.is_file() {
         return (LocalBuild::Missing, false);
     }
     let stale = match (
         std::fs::read_to_string(dir.join(".inputs.sha256")),
-        crate::build::inputs_fingerprint(root, arch),
+        crate::base::build::inputs_fingerprint(root, arch),
     ) {
         (Ok(stamp), Ok(now)) => stamp.trim() != now,
         _ => false,
     };
     let local = match std::fs::read(&zip)
         .map_err(|e| e.to_string())
-        .and_then(|bytes| crate::build::zip_content_sha256(&bytes).map_err(|e| format!("{e:#}")))
-    {
+        .and_then(|bytes| {
+            crate::base::build::zip_content_sha256(&bytes).map_err(|e| format!("{e:#}"))
+        }) {
         Err(e) => LocalBuild::Unknown(e),
         Ok(hash) => match deployed_hash {
             None => LocalBuild::Unknown("the deployed code key is unknown".into()),
@@ -619,7 +620,7 @@ async fn code_versions(
             .map(str::to_owned)
     };
     let mut versions = Vec::new();
-    for (function, function_name) in crate::build::FUNCTIONS
+    for (function, function_name) in crate::base::build::FUNCTIONS
         .iter()
         .zip([&outputs.handler_function_name, &outputs.sweep_function_name])
     {
@@ -929,8 +930,11 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     run_command(async {
         let session = Session::open(&args.target).await?;
         let clients = OpsClients::new(&session.config);
-        let report = gather(&session, &clients, crate::when::now_ms()).await?;
-        print!("{}", render(&report, &session.stage, crate::ui::color()));
+        let report = gather(&session, &clients, crate::base::when::now_ms()).await?;
+        print!(
+            "{}",
+            render(&report, &session.stage, crate::base::ui::color())
+        );
         Ok(!report.needs_a_person(&session.stage).is_empty())
     })
 }

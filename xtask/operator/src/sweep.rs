@@ -11,10 +11,10 @@ use anyhow::bail;
 use serde_json::{Value, json};
 
 use crate::aws::Target;
+use crate::base::ui::{clip, table};
+use crate::base::when::{format_time, parse_duration};
 use crate::console::{Console, run_command};
 use crate::invoke::{Invoked, invoke};
-use crate::ui::{clip, table};
-use crate::when::{format_time, parse_duration};
 
 /// SPEC §5's manual input: `{"older_than_seconds": N, "dry_run": …}`
 /// (without `older_than_seconds`, the stage's hold timeout).
@@ -276,10 +276,10 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 for reason in &why {
                     println!(
                         "{}",
-                        crate::ui::paint(
+                        crate::base::ui::paint(
                             &format!("NEEDS A PERSON: {reason}"),
-                            crate::ui::Tone::Danger,
-                            crate::ui::color()
+                            crate::base::ui::Tone::Danger,
+                            crate::base::ui::color()
                         )
                     );
                 }

@@ -54,11 +54,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         format!("{:.3} ms", ms(started.elapsed())),
     ));
 
-    let tools = operator::tools::ensure()?;
+    let tools = operator::base::tools::ensure()?;
     let mut config = StageConfig::for_stage(Stage::Dev);
     config.architecture = args.arch.into();
     let started = Instant::now();
-    let built = operator::build::ensure_built(&tools, config.architecture)?;
+    let built = operator::base::build::ensure_built(&tools, config.architecture)?;
     figures.push((
         "lambda build".into(),
         format!(
@@ -79,10 +79,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let result = tokio::runtime::Runtime::new()?.block_on(async {
         let clients = Clients::new(&testkit::emulator::sdk_config(&moto.endpoint).await);
         let started = Instant::now();
-        let first = deploy::deploy(&clients, &tools, &opts, &operator::ui::Terminal).await?;
+        let first = deploy::deploy(&clients, &tools, &opts, &operator::base::ui::Terminal).await?;
         let first_time = started.elapsed();
         let started = Instant::now();
-        let again = deploy::deploy(&clients, &tools, &opts, &operator::ui::Terminal).await?;
+        let again = deploy::deploy(&clients, &tools, &opts, &operator::base::ui::Terminal).await?;
         let again_time = started.elapsed();
         anyhow::ensure!(
             first.outcome == Outcome::Created,
@@ -119,7 +119,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     ));
     println!(
         "\nbench-deploy ({})",
-        operator::build::arch_dir(opts.config.architecture)
+        operator::base::build::arch_dir(opts.config.architecture)
     );
     let width = figures.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (what, figure) in figures {

@@ -150,7 +150,11 @@ pub async fn propose(
     // Unique even for two deploys in the same millisecond.
     let mut nonce = [0u8; 4];
     getrandom::fill(&mut nonce).context("read the system's randomness")?;
-    let name = format!("xtask-{}-{}", crate::when::now_ms(), hex::encode(nonce));
+    let name = format!(
+        "xtask-{}-{}",
+        crate::base::when::now_ms(),
+        hex::encode(nonce)
+    );
     let mut request = cfn
         .create_change_set()
         .stack_name(stack)

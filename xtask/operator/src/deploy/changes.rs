@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::ui::Tone;
+use crate::base::ui::Tone;
 
 /// What CloudFormation will do to a resource.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -166,7 +166,8 @@ pub fn render(changes: &[ResourceChange], parameters: &[ParameterChange], color:
     if rows.is_empty() {
         out.push_str("No resource changes.\n");
     } else {
-        let table = crate::ui::table(&["", "Action", "Logical ID", "Type", "Replacement"], &cells);
+        let table =
+            crate::base::ui::table(&["", "Action", "Logical ID", "Type", "Replacement"], &cells);
         let mut lines = table.lines();
         out.push_str(lines.next().unwrap_or_default());
         out.push('\n');
@@ -176,8 +177,8 @@ pub fn render(changes: &[ResourceChange], parameters: &[ParameterChange], color:
                 is_stateful(&change.resource_type),
                 destructive_reason(change),
             ) {
-                (true, true, Some(_)) => crate::ui::paint(text, Tone::Danger, true),
-                (true, true, None) => crate::ui::paint(text, Tone::Warning, true),
+                (true, true, Some(_)) => crate::base::ui::paint(text, Tone::Danger, true),
+                (true, true, None) => crate::base::ui::paint(text, Tone::Warning, true),
                 _ => text.to_owned(),
             };
             out.push_str(&text);
@@ -504,14 +505,14 @@ Parameters:
 ";
         assert_eq!(render(&changes, &params, false), expected);
         let colored = render(&changes, &params, true);
-        let danger = |line: &str| crate::ui::paint(line, Tone::Danger, true);
+        let danger = |line: &str| crate::base::ui::paint(line, Tone::Danger, true);
         assert!(
             colored.contains(&danger(
                 "!  Modify  LedgerTable      AWS::DynamoDB::Table   Conditional"
             )),
             "{colored}"
         );
-        assert!(colored.contains(&crate::ui::paint(
+        assert!(colored.contains(&crate::base::ui::paint(
             "   Modify  HandlerFunction  AWS::Lambda::Function  False",
             Tone::Good,
             false

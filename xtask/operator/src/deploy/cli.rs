@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use super::plan::RequireApproval;
 use super::{DeployOptions, DestroyOptions};
 use crate::aws::{AwsArgs, Clients, Session};
-use crate::ui::Terminal;
+use crate::base::ui::Terminal;
 
 /// An architecture on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -76,7 +76,7 @@ impl StackArgs {
         opts.interactive = std::io::stdin().is_terminal();
         opts.color = std::io::stdout().is_terminal();
         if let Some(dir) = &self.artifacts {
-            opts.code = crate::build::Source::Prebuilt(dir.clone());
+            opts.code = crate::base::build::Source::Prebuilt(dir.clone());
         }
         Ok(opts)
     }
@@ -233,7 +233,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Runs `cargo xtask deploy`.
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
-    let tools = crate::tools::ensure()?;
+    let tools = crate::base::tools::ensure()?;
     let mut opts = args.stack.options()?;
     opts.allow_destructive = args.allow_destructive;
     opts.yes = args.yes;
@@ -253,7 +253,7 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
 
 /// Runs `cargo xtask diff`: exit code 1 with `--fail` when anything would change.
 pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
-    let tools = crate::tools::ensure()?;
+    let tools = crate::base::tools::ensure()?;
     let opts = args.stack.options()?;
     runtime()?.block_on(async {
         let session = Session::with_config(opts.config.clone(), &args.stack.aws).await?;
@@ -329,7 +329,7 @@ pub fn releases(args: ReleasesArgs) -> anyhow::Result<()> {
 /// Runs `cargo xtask rollback`.
 pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
     // A rollback builds nothing: the tools are never run.
-    let tools = crate::tools::Tools {
+    let tools = crate::base::tools::Tools {
         bin: crate::root().join(".venv/bin"),
     };
     let config = StageConfig::load(args.stage).map_err(anyhow::Error::msg)?;

@@ -17,7 +17,7 @@ use sha2::Digest;
 
 use crate::artifacts::Bucket;
 use crate::aws::Clients;
-use crate::build::FUNCTIONS;
+use crate::base::build::FUNCTIONS;
 
 /// The object metadata holding a zip's `CodeSha256` as Lambda will report it.
 pub const LAMBDA_SHA_METADATA: &str = "lambda-code-sha256";

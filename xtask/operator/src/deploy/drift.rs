@@ -265,13 +265,13 @@ pub fn render(report: &DriftReport) -> String {
                     String::new(),
                     p.difference.clone(),
                     p.path.clone(),
-                    crate::ui::clip(p.expected.as_deref().unwrap_or("-"), 40),
-                    crate::ui::clip(p.actual.as_deref().unwrap_or("-"), 40),
+                    crate::base::ui::clip(p.expected.as_deref().unwrap_or("-"), 40),
+                    crate::base::ui::clip(p.actual.as_deref().unwrap_or("-"), 40),
                 ]
             }))
         })
         .collect();
-    out.push_str(&crate::ui::table(
+    out.push_str(&crate::base::ui::table(
         &[
             "Resource", "Type", "Drift", "Property", "Expected", "Actual",
         ],

@@ -18,7 +18,7 @@
 use aws_sdk_cloudformation::types::Capability;
 
 use crate::aws::Clients;
-use crate::ui::Out;
+use crate::base::ui::Out;
 
 /// Whether the emulator implements termination protection (moto: no).
 const TERMINATION_PROTECTION: bool = false;

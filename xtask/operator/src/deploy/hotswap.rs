@@ -15,7 +15,7 @@ use aws_sdk_lambda::error::DisplayErrorContext;
 use serde_json::Value;
 
 use crate::aws::Clients;
-use crate::build::FUNCTIONS;
+use crate::base::build::FUNCTIONS;
 
 /// How long one function's code update may take.
 const UPDATE_WAIT: Duration = Duration::from_secs(5 * 60);

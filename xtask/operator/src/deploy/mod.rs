@@ -3,7 +3,7 @@
 //! rails.
 //!
 //! A deploy: builds the Lambdas for the stage's architecture (skipped when
-//! their inputs are unchanged, see [`crate::build`]), makes sure of the
+//! their inputs are unchanged, see [`crate::base::build`]), makes sure of the
 //! artifacts bucket and uploads the zips under content-hashed keys (skipped
 //! when present, see [`crate::artifacts`]), proposes a change set for the
 //! synthesized template ([`cfn`]; through the bucket when the template is
@@ -16,9 +16,9 @@
 //! and records the release ([`releases`]).
 //!
 //! These functions decide and call; what they have to say goes through a
-//! [`crate::ui::Out`] (the terminal for the commands, a recorder for the
+//! [`crate::base::ui::Out`] (the terminal for the commands, a recorder for the
 //! tests), except the live progress of a long build or stack operation,
-//! which [`crate::build`] and [`progress`] draw on standard error (a bar on
+//! which [`crate::base::build`] and [`progress`] draw on standard error (a bar on
 //! a terminal). The command lines live in [`cli`].
 
 pub mod cfn;
@@ -45,9 +45,9 @@ use serde_json::Value;
 
 use crate::artifacts::{self, Bucket};
 use crate::aws::{Caller, Clients};
-use crate::build;
-use crate::tools::Tools;
-use crate::ui::{Confirmation, Out, settle};
+use crate::base::build;
+use crate::base::tools::Tools;
+use crate::base::ui::{Action, Confirmation, Given, Out, settle};
 use cfn::{Deployed, Execution, Proposal};
 use changes::{Destructive, ResourceChange};
 use plan::{RequireApproval, StackPlan};
@@ -293,6 +293,22 @@ async fn artifacts_bucket(clients: &Clients, out: &dyn Out) -> anyhow::Result<(C
     Ok((caller, bucket))
 }
 
+/// Whether the deploy goes on, asks or stops ([`Action::Deploy`]).
+fn deploy_confirmation(opts: &DeployOptions) -> Confirmation {
+    let stack = opts.stack_name();
+    let given = Given {
+        yes: opts.yes,
+        interactive: opts.interactive,
+        confirm_stack: None,
+    };
+    Action::Deploy.confirmation(
+        opts.config.stage,
+        given,
+        &format!("Deploy these changes to {stack}?"),
+        &format!("deploying {stack}"),
+    )
+}
+
 /// Deploys the stage's stack; see the module documentation.
 ///
 /// # Errors
@@ -310,9 +326,7 @@ pub async fn deploy(
     opts.config.validate().map_err(anyhow::Error::msg)?;
     plan::dev_only(stage, opts.no_rollback, opts.hotswap).map_err(anyhow::Error::msg)?;
     // Before building anything: a prod deploy nobody can confirm stops here.
-    if let Confirmation::Refuse(error) =
-        plan::deploy_confirmation(stage, opts.yes, opts.interactive)
-    {
+    if let Confirmation::Refuse(error) = deploy_confirmation(opts) {
         bail!(error);
     }
     if matches!(opts.purpose, Purpose::Deploy) {
@@ -371,7 +385,7 @@ pub async fn deploy(
     let release = |kind: &str| Release {
         version: version.clone(),
         stack: stack.clone(),
-        deployed_at_ms: crate::when::now_ms(),
+        deployed_at_ms: crate::base::when::now_ms(),
         kind: kind.to_owned(),
         principal: caller.principal.clone(),
         architecture: build::arch_dir(opts.config.architecture).to_owned(),
@@ -474,8 +488,11 @@ pub async fn deploy(
                 opts.interactive,
             );
             settle(approval.naming(&opts.who), out, "nothing deployed")?;
-            let confirmation = plan::deploy_confirmation(stage, opts.yes, opts.interactive);
-            settle(confirmation.naming(&opts.who), out, "nothing deployed")?;
+            settle(
+                deploy_confirmation(opts).naming(&opts.who),
+                out,
+                "nothing deployed",
+            )?;
             Ok(destructive)
         });
     report.destructive = match checks {
@@ -811,11 +828,16 @@ pub async fn destroy(
         about.push_str(&retained_lines(&retained));
     }
     out.show(&about);
-    let confirmation = plan::destroy_confirmation(
+    let given = Given {
+        yes: opts.yes,
+        interactive: opts.interactive,
+        confirm_stack: opts.confirm_stack.as_deref(),
+    };
+    let confirmation = Action::Destroy.confirmation(
         opts.stage,
-        opts.yes,
-        opts.confirm_stack.as_deref(),
-        opts.interactive,
+        given,
+        &format!("Delete the stack {stack}?"),
+        &format!("deleting {stack}"),
     );
     settle(confirmation.naming(&opts.who), out, "nothing deleted")?;
     if deployed.termination_protection {
@@ -852,7 +874,7 @@ fn retained_lines(retained: &[Retained]) -> String {
             ]
         })
         .collect();
-    crate::ui::table(&["Logical ID", "Type", "Physical ID"], &rows)
+    crate::base::ui::table(&["Logical ID", "Type", "Physical ID"], &rows)
         .lines()
         .skip(1)
         .map(|l| format!("  {l}\n"))
@@ -945,7 +967,7 @@ pub async fn rollback(
     out.note(&format!(
         "rollback: {stack} from {current} to {} (deployed {} as {}, commit {})",
         target.version,
-        crate::when::format_time(target.deployed_at_ms),
+        crate::base::when::format_time(target.deployed_at_ms),
         target.kind,
         target.git.as_deref().unwrap_or("unknown")
     ));
@@ -1028,7 +1050,7 @@ async fn save_outputs(
         .iter()
         .map(|(k, v)| vec![format!("  {k}"), v.clone()])
         .collect();
-    let table = crate::ui::table(&["", ""], &rows);
+    let table = crate::base::ui::table(&["", ""], &rows);
     out.show(&format!(
         "Outputs ({}):\n{}",
         file.display(),
@@ -1047,8 +1069,8 @@ mod tests {
     use aws_sdk_cloudformation::operation::update_termination_protection::UpdateTerminationProtectionOutput;
     use aws_smithy_mocks::mock;
 
+    use crate::base::ui::Recorder;
     use crate::mocks;
-    use crate::ui::Recorder;
 
     #[tokio::test]
     async fn deploy_turns_termination_protection_on_for_staging_and_prod_once() {

@@ -145,7 +145,7 @@ pub fn shown(value: &Value) -> Option<String> {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    Some(crate::ui::clip(&text, SHOWN))
+    Some(crate::base::ui::clip(&text, SHOWN))
 }
 
 /// One detail of a change set (`ResourceChangeDetail.Target`), as the SDK
@@ -176,8 +176,8 @@ pub fn from_details(details: &[Detail]) -> Vec<PropertyChange> {
             };
             PropertyChange {
                 path,
-                old: d.before.as_deref().map(|v| crate::ui::clip(v, SHOWN)),
-                new: d.after.as_deref().map(|v| crate::ui::clip(v, SHOWN)),
+                old: d.before.as_deref().map(|v| crate::base::ui::clip(v, SHOWN)),
+                new: d.after.as_deref().map(|v| crate::base::ui::clip(v, SHOWN)),
             }
         })
         .collect();

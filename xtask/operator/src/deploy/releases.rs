@@ -43,7 +43,9 @@ pub struct Release {
 
 /// The code key parameters of the stack, in the order of the functions.
 fn code_parameters() -> impl Iterator<Item = &'static str> {
-    crate::build::FUNCTIONS.iter().map(|f| f.code_key_parameter)
+    crate::base::build::FUNCTIONS
+        .iter()
+        .map(|f| f.code_key_parameter)
 }
 
 /// The code keys among a stack's parameters.
@@ -74,7 +76,7 @@ pub fn record_key(release: &Release) -> String {
     format!(
         "{}{}-{}.json",
         prefix(&release.stack),
-        crate::when::compact_time(release.deployed_at_ms),
+        crate::base::when::compact_time(release.deployed_at_ms),
         release.version
     )
 }
@@ -223,7 +225,7 @@ pub fn choose<'a>(
 /// # Errors
 /// Which function, which architectures, and what to do.
 pub fn fits(template: &serde_json::Value, release: &Release) -> Result<(), String> {
-    for f in &crate::build::FUNCTIONS {
+    for f in &crate::base::build::FUNCTIONS {
         let deployed = template["Resources"][f.logical_id]["Properties"]["Architectures"][0]
             .as_str()
             .unwrap_or("x86_64");
@@ -256,15 +258,15 @@ pub fn render(releases: &[Release], current: Option<&str>) -> String {
                 }
                 .to_owned(),
                 r.version.clone(),
-                crate::when::format_time(r.deployed_at_ms),
+                crate::base::when::format_time(r.deployed_at_ms),
                 r.kind.clone(),
                 r.git.clone().unwrap_or_else(|| "-".to_owned()),
                 r.architecture.clone(),
-                crate::ui::clip(r.principal.rsplit('/').next().unwrap_or(&r.principal), 32),
+                crate::base::ui::clip(r.principal.rsplit('/').next().unwrap_or(&r.principal), 32),
             ]
         })
         .collect();
-    let mut out = crate::ui::table(
+    let mut out = crate::base::ui::table(
         &[" ", "Version", "Deployed", "Kind", "Commit", "Arch", "By"],
         &rows,
     );

@@ -230,7 +230,8 @@ pub struct DeadLetter {
 impl DeadLetter {
     /// Its age at `now_ms`, if its send time is known.
     pub fn age(&self, now_ms: i64) -> Option<Duration> {
-        self.sent_at_ms.map(|sent| crate::when::age(sent, now_ms))
+        self.sent_at_ms
+            .map(|sent| crate::base::when::age(sent, now_ms))
     }
 
     /// The machine-readable form `list --json` prints.

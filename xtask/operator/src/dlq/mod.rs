@@ -32,25 +32,18 @@ pub use replay::{
 };
 
 use crate::aws::Target;
+use crate::base::ui::{Action, Confirmation, Given};
 use crate::console::{Console, run_command};
-use crate::ui::Confirmation;
 
-/// Whether deleting messages for good may go ahead: `--yes` always; prod
-/// only with `--yes`; otherwise ask on a terminal (the question names who
-/// and where), never without one.
-pub fn deletion_confirmation(
-    stage: Stage,
-    yes: bool,
-    interactive: bool,
-    question: &str,
-    doing: &str,
-) -> Confirmation {
-    if stage == Stage::Prod && !yes {
-        return Confirmation::Refuse(format!(
-            "{doing} on prod deletes messages for good: pass --yes"
-        ));
-    }
-    Confirmation::yes_or_ask(yes, interactive, question, doing)
+/// Whether deleting messages for good may go ahead
+/// ([`Action::DeleteMessages`]): the question names who and where.
+fn deletion_confirmation(stage: Stage, yes: bool, question: &str, doing: &str) -> Confirmation {
+    let given = Given {
+        yes,
+        interactive: crate::base::ui::interactive(),
+        confirm_stack: None,
+    };
+    Action::DeleteMessages.confirmation(stage, given, question, doing)
 }
 
 // ----- the command lines -----
@@ -199,7 +192,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                     ..ReceiveOptions::default()
                 };
                 let received = list(&console.clients.sqs, &queue.url, &opts).await?;
-                let now = crate::when::now_ms();
+                let now = crate::base::when::now_ms();
                 let letters = &received.letters;
                 if json {
                     let all: Vec<Value> = letters.iter().map(|l| l.to_json(now)).collect();
@@ -283,7 +276,6 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 deletion_confirmation(
                     target.stage,
                     yes,
-                    crate::ui::interactive(),
                     &format!(
                         "{}: delete every message of {} for good?",
                         console.session.who_and_where(),
@@ -323,7 +315,6 @@ async fn delete_ids(
     deletion_confirmation(
         console.stage(),
         yes,
-        crate::ui::interactive(),
         &format!(
             "{}: delete {} message(s) of {} for good ({})?",
             console.session.who_and_where(),
@@ -364,7 +355,7 @@ pub fn run_unrouted(args: UnroutedArgs) -> anyhow::Result<std::process::ExitCode
                     ..ReceiveOptions::default()
                 };
                 let received = list(&console.clients.sqs, &queue.url, &opts).await?;
-                let now = crate::when::now_ms();
+                let now = crate::base::when::now_ms();
                 if received.letters.is_empty() {
                     println!("{}: no unrouted events.", queue.name);
                     return Ok(false);
@@ -422,26 +413,6 @@ pub fn run_unrouted(args: UnroutedArgs) -> anyhow::Result<std::process::ExitCode
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn deleting_on_prod_needs_yes_and_nothing_prompts_without_a_terminal() {
-        let c = |stage, yes, interactive| deletion_confirmation(stage, yes, interactive, "q?", "x");
-        assert_eq!(c(Stage::Prod, true, false), Confirmation::Proceed);
-        assert!(
-            matches!(c(Stage::Prod, false, true), Confirmation::Refuse(why) if why.contains("--yes"))
-        );
-        assert!(matches!(
-            c(Stage::Prod, false, false),
-            Confirmation::Refuse(_)
-        ));
-        assert!(
-            matches!(c(Stage::Dev, false, true), Confirmation::Ask { question, .. } if question == "q?")
-        );
-        assert!(
-            matches!(c(Stage::Staging, false, false), Confirmation::Refuse(why) if why.contains("no terminal"))
-        );
-        assert_eq!(c(Stage::Dev, true, false), Confirmation::Proceed);
-    }
 
     #[derive(clap::Parser)]
     struct Cli {

@@ -2,8 +2,8 @@
 
 use super::letter::DeadLetter;
 use super::queue::{DeleteAction, DeleteOutcome};
-use crate::ui::{clip, table as ui_table};
-use crate::when::format_age;
+use crate::base::ui::{clip, table as ui_table};
+use crate::base::when::format_age;
 
 /// The table `list` prints: one line a dead letter.
 pub fn table(letters: &[DeadLetter], now_ms: i64) -> String {

@@ -15,8 +15,8 @@ use serde_json::Value;
 
 use super::letter::DeadLetter;
 use super::queue::{ReceiveOptions, delete_received, receive_until, release_all_but};
-use crate::ui::{clip, table};
-use crate::when::format_age;
+use crate::base::ui::{clip, table};
+use crate::base::when::format_age;
 
 /// An unrouted event, as `list` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]

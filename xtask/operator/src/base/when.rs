@@ -6,8 +6,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_smithy_types::DateTime;
-use aws_smithy_types::date_time::Format;
+use jiff::{Span, SpanRelativeTo, Timestamp, Unit};
 
 /// Milliseconds since the Unix epoch, now.
 pub fn now_ms() -> i64 {
@@ -18,7 +17,9 @@ pub fn now_ms() -> i64 {
 }
 
 /// Parses `6h`, `90m`, `3600s`, `2d`, `1h30m` (units `d`, `h`, `m`, `s`,
-/// each at most once, largest first).
+/// each at most once, largest first; a day is 24 hours). `jiff` reads the
+/// span; only the compact spelling is let through to it (no spaces, signs,
+/// fractions or unit words), so that one spelling means one thing.
 ///
 /// # Errors
 /// Not such a duration: one line saying what is expected.
@@ -29,40 +30,22 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
              or 1h30m"
         )
     };
-    let text_trimmed = text.trim();
-    if text_trimmed.is_empty() {
+    let compact = text.trim();
+    let spelled = !compact.is_empty()
+        && compact.starts_with(|c: char| c.is_ascii_digit())
+        && compact.ends_with(['d', 'h', 'm', 's'])
+        && compact
+            .chars()
+            .all(|c| c.is_ascii_digit() || "dhms".contains(c));
+    if !spelled {
         return Err(expected());
     }
-    let mut seconds: u64 = 0;
-    let mut number = String::new();
-    let mut last_unit = usize::MAX;
-    for c in text_trimmed.chars() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let (rank, unit) = match c {
-            'd' => (0, 86_400),
-            'h' => (1, 3_600),
-            'm' => (2, 60),
-            's' => (3, 1),
-            _ => return Err(expected()),
-        };
-        if number.is_empty() || (last_unit != usize::MAX && rank <= last_unit) {
-            return Err(expected());
-        }
-        last_unit = rank;
-        let n: u64 = number.parse().map_err(|_| expected())?;
-        seconds = n
-            .checked_mul(unit)
-            .and_then(|s| seconds.checked_add(s))
-            .ok_or_else(expected)?;
-        number.clear();
-    }
-    if !number.is_empty() {
-        return Err(expected());
-    }
-    Ok(Duration::from_secs(seconds))
+    let span: Span = compact.parse().map_err(|_| expected())?;
+    let seconds = span
+        .total((Unit::Second, SpanRelativeTo::days_are_24_hours()))
+        .map_err(|_| expected())?;
+    // Whole units only: the total is an integer number of seconds.
+    Ok(Duration::from_secs(seconds as u64))
 }
 
 /// Parses a moment: RFC 3339 (`2026-11-29T10:00:00Z`, offsets allowed), a
@@ -80,46 +63,24 @@ pub fn parse_time(text: &str, now_ms: i64) -> Result<i64, String> {
         let ago = i64::try_from(ago.as_millis()).unwrap_or(i64::MAX);
         return Ok(now_ms.saturating_sub(ago));
     }
-    let (full, offset_ms) = if text.len() == 10 && text.as_bytes().get(4) == Some(&b'-') {
-        (format!("{text}T00:00:00Z"), 0)
-    } else {
-        split_offset(text)
+    let moment = match text.parse::<jiff::civil::Date>() {
+        Ok(date) if text.len() == 10 => date
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|midnight| midnight.timestamp()),
+        _ => text.parse::<Timestamp>(),
     };
-    DateTime::from_str(&full, Format::DateTime)
-        .ok()
-        .and_then(|t| t.to_millis().ok())
-        .map(|ms| ms - offset_ms)
-        .ok_or_else(|| {
-            format!(
-                "{text:?} is not a time: expected RFC 3339 (2026-11-29T10:00:00Z), a date \
-                 (2026-11-29, midnight UTC), `now`, or a duration ago (6h)"
-            )
-        })
-}
-
-/// A time with a `+hh:mm`/`-hh:mm` offset as UTC text and the offset in ms
-/// (the SDK's parser takes `Z` only); other text unchanged, offset 0.
-fn split_offset(text: &str) -> (String, i64) {
-    let bytes = text.as_bytes();
-    let n = bytes.len();
-    if n > 16 && text.contains('T') && bytes[n - 3] == b':' && matches!(bytes[n - 6], b'+' | b'-') {
-        let hours: i64 = text[n - 5..n - 3].parse().unwrap_or(-1);
-        let minutes: i64 = text[n - 2..].parse().unwrap_or(-1);
-        if (0..24).contains(&hours) && (0..60).contains(&minutes) {
-            let sign = if bytes[n - 6] == b'+' { 1 } else { -1 };
-            return (
-                format!("{}Z", &text[..n - 6]),
-                sign * (hours * 60 + minutes) * 60_000,
-            );
-        }
-    }
-    (text.to_owned(), 0)
+    moment.map(|t| t.as_millisecond()).map_err(|_| {
+        format!(
+            "{text:?} is not a time: expected RFC 3339 (2026-11-29T10:00:00Z), a date \
+             (2026-11-29, midnight UTC), `now`, or a duration ago (6h)"
+        )
+    })
 }
 
 /// `2026-11-29T10:00:00Z` (UTC, to the second).
 pub fn format_time(ms: i64) -> String {
-    DateTime::from_secs(ms.div_euclid(1000))
-        .fmt(Format::DateTime)
+    Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_else(|_| format!("{ms} ms"))
 }
 

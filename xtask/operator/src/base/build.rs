@@ -15,7 +15,7 @@ use infra::Architecture;
 use infra::stack::{ids, params};
 use sha2::{Digest, Sha256};
 
-use crate::tools::Tools;
+use crate::base::tools::Tools;
 
 /// One Lambda function of the stack: its binary and its code-key parameter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
