@@ -69,7 +69,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     let session = Session::with_config(config.clone(), &aws).await.unwrap();
 
     // Not deployed yet: one line saying so, for status and every console command.
-    let clients = operator::console::OpsClients::new(&session.config);
+    let clients = operator::aws::Clients::new(&session.config);
     let error = status::gather(&session, &clients, operator::base::when::now_ms())
         .await
         .unwrap_err()

@@ -8,7 +8,7 @@
 
 use infra::Stage;
 
-use crate::console::sdk_error;
+use crate::aws::sdk_error;
 
 /// One confirmed subscription.
 #[derive(Clone, Debug, PartialEq, Eq)]

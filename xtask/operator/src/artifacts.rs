@@ -11,8 +11,8 @@
 
 use std::path::Path;
 
+use crate::aws::sdk_error;
 use anyhow::Context;
-use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration,
@@ -114,17 +114,14 @@ pub async fn ensure_bucket(
                 );
             }
             create.send().await.map_err(|e| {
-                anyhow::anyhow!(
-                    "create the artifacts bucket {name}: {}",
-                    DisplayErrorContext(e)
-                )
+                anyhow::anyhow!("create the artifacts bucket {name}: {}", sdk_error(&e))
             })?;
             report.created = true;
         }
         Err(e) => anyhow::bail!(
             "artifacts bucket {name} exists but not in account {owner} (or is not accessible with \
              these credentials): {}",
-            DisplayErrorContext(e)
+            sdk_error(&e)
         ),
     }
     let blocked = s3
@@ -155,9 +152,7 @@ pub async fn ensure_bucket(
             )
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("block public access to {name}: {}", DisplayErrorContext(e))
-            })?;
+            .map_err(|e| anyhow::anyhow!("block public access to {name}: {}", sdk_error(&e)))?;
         report.completed.push("public access blocked");
     }
     let encrypted = s3
@@ -190,7 +185,7 @@ pub async fn ensure_bucket(
             )
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("encrypt {name}: {}", DisplayErrorContext(e)))?;
+            .map_err(|e| anyhow::anyhow!("encrypt {name}: {}", sdk_error(&e)))?;
         report.completed.push("default encryption");
     }
     // `None`: unreadable (moto answers with an XML root the SDK refuses):
@@ -214,9 +209,7 @@ pub async fn ensure_bucket(
             )
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("enable versioning on {name}: {}", DisplayErrorContext(e))
-            })?;
+            .map_err(|e| anyhow::anyhow!("enable versioning on {name}: {}", sdk_error(&e)))?;
         if versioned == Some(false) {
             report.completed.push("versioning");
         }
@@ -242,10 +235,7 @@ pub async fn ensure_bucket(
                 .send()
                 .await
                 .map_err(|e| {
-                    anyhow::anyhow!(
-                        "set the TLS-only policy of {name}: {}",
-                        DisplayErrorContext(e)
-                    )
+                    anyhow::anyhow!("set the TLS-only policy of {name}: {}", sdk_error(&e))
                 })?;
             report.completed.push("TLS-only policy");
         }
@@ -302,11 +292,7 @@ pub async fn exists(clients: &Clients, bucket: &Bucket, key: &str) -> anyhow::Re
     {
         Ok(_) => Ok(true),
         Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
-        Err(e) => anyhow::bail!(
-            "look up s3://{}/{key}: {}",
-            bucket.name,
-            DisplayErrorContext(e)
-        ),
+        Err(e) => anyhow::bail!("look up s3://{}/{key}: {}", bucket.name, sdk_error(&e)),
     }
 }
 
@@ -334,13 +320,11 @@ pub async fn put(
     for (name, value) in metadata {
         request = request.metadata(*name, *value);
     }
-    request.body(body).send().await.map_err(|e| {
-        anyhow::anyhow!(
-            "upload s3://{}/{key}: {}",
-            bucket.name,
-            DisplayErrorContext(e)
-        )
-    })?;
+    request
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("upload s3://{}/{key}: {}", bucket.name, sdk_error(&e)))?;
     Ok(())
 }
 
@@ -387,13 +371,7 @@ pub async fn metadata(
         .expected_bucket_owner(&bucket.owner)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "look up s3://{}/{key}: {}",
-                bucket.name,
-                DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("look up s3://{}/{key}: {}", bucket.name, sdk_error(&e)))?;
     Ok(head.metadata().and_then(|m| m.get(name)).cloned())
 }
 
@@ -410,13 +388,7 @@ pub async fn get(clients: &Clients, bucket: &Bucket, key: &str) -> anyhow::Resul
         .expected_bucket_owner(&bucket.owner)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "read s3://{}/{key}: {}",
-                bucket.name,
-                DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("read s3://{}/{key}: {}", bucket.name, sdk_error(&e)))?;
     Ok(out
         .body
         .collect()
@@ -441,13 +413,7 @@ pub async fn list(clients: &Clients, bucket: &Bucket, prefix: &str) -> anyhow::R
         .send()
         .collect::<Result<Vec<_>, _>>()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "list s3://{}/{prefix}: {}",
-                bucket.name,
-                DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("list s3://{}/{prefix}: {}", bucket.name, sdk_error(&e)))?;
     Ok(pages
         .iter()
         .flat_map(|p| p.contents())
@@ -542,9 +508,9 @@ mod tests {
                 ok
             })
             .then_output(|| PutBucketPolicyOutput::builder().build());
-        let mut clients = crate::mocks::clients();
+        let mut clients = crate::aws::mocks::clients();
         clients.region = "eu-west-1".into();
-        clients.s3 = crate::mocks::s3(&[
+        clients.s3 = crate::aws::mocks::s3(&[
             &head,
             &block,
             &encryption,

@@ -6,69 +6,13 @@
 use std::future::Future;
 use std::process::ExitCode;
 
-use aws_config::SdkConfig;
-use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
-use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use infra::{StackOutputs, Stage};
 
-use crate::aws::{Session, Target};
+use crate::aws::{Clients, Session, Target, sdk_error};
 
 /// The exit code of a command that ran but found something a person must
 /// look at (`status`, `sweep`): distinct from 1, a failed command.
 pub const NEEDS_A_PERSON: u8 = 2;
-
-/// One client per service the console commands use, from one configuration.
-#[derive(Clone, Debug)]
-pub struct OpsClients {
-    /// The stack (status, parameters).
-    pub cfn: aws_sdk_cloudformation::Client,
-    /// Alarms and their history.
-    pub cloudwatch: aws_sdk_cloudwatch::Client,
-    /// The dead-letter and unrouted queues.
-    pub sqs: aws_sdk_sqs::Client,
-    /// The bus, its archive and replays.
-    pub events: aws_sdk_eventbridge::Client,
-    /// The functions' log groups.
-    pub logs: aws_sdk_cloudwatchlogs::Client,
-    /// The functions (code version, direct invocations): at
-    /// `AWS_ENDPOINT_URL_LAMBDA` when it is set ([`lambda_endpoint`]).
-    pub lambda: aws_sdk_lambda::Client,
-    /// The ops-alerts topic's subscribers.
-    pub sns: aws_sdk_sns::Client,
-    /// The ledger table (read through [`reconciler::store::Ledger`]).
-    pub dynamodb: aws_sdk_dynamodb::Client,
-}
-
-/// Where the Lambda client sends requests when `AWS_ENDPOINT_URL_LAMBDA` is
-/// set (pure: `env` reads the environment). The SDK lets `--endpoint-url`
-/// (a programmatic endpoint) win over it; here the service's own variable
-/// wins, so that against a local emulator, which cannot run functions, the
-/// invocations can go to a Lambda-compatible endpoint (a Runtime API shim,
-/// `cargo lambda watch`) while everything else goes to the emulator.
-pub fn lambda_endpoint(env: impl Fn(&str) -> Option<String>) -> Option<String> {
-    env("AWS_ENDPOINT_URL_LAMBDA").filter(|e| !e.trim().is_empty())
-}
-
-impl OpsClients {
-    /// Every client from `config` (see [`lambda_endpoint`]).
-    pub fn new(config: &SdkConfig) -> OpsClients {
-        let mut lambda = aws_sdk_lambda::config::Builder::from(config);
-        if let Some(endpoint) = lambda_endpoint(|name| std::env::var(name).ok()) {
-            lambda = lambda.endpoint_url(endpoint);
-        }
-        OpsClients {
-            cfn: aws_sdk_cloudformation::Client::new(config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            sqs: aws_sdk_sqs::Client::new(config),
-            events: aws_sdk_eventbridge::Client::new(config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(config),
-            lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
-            sns: aws_sdk_sns::Client::new(config),
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-        }
-    }
-}
 
 /// A deployed stage, opened: who and where, its outputs, the clients.
 #[derive(Clone, Debug)]
@@ -78,7 +22,7 @@ pub struct Console {
     /// The deployed stack's outputs.
     pub outputs: StackOutputs,
     /// The clients.
-    pub clients: OpsClients,
+    pub clients: Clients,
 }
 
 impl Console {
@@ -97,8 +41,8 @@ impl Console {
     /// # Errors
     /// The stack is not deployed or lacks outputs.
     pub async fn from_session(session: Session) -> anyhow::Result<Console> {
-        let outputs = session.outputs().await?;
-        let clients = OpsClients::new(&session.config);
+        let outputs = stack_outputs(&session).await?;
+        let clients = Clients::new(&session.config);
         Ok(Console {
             session,
             outputs,
@@ -117,28 +61,6 @@ impl Console {
             self.clients.dynamodb.clone(),
             self.outputs.ledger_table_name.clone(),
         )
-    }
-}
-
-/// An AWS error in one line: `Code: message`; an answer the SDK could not
-/// read as `HTTP <status> …` (e.g. an emulator's error page for an action
-/// it does not implement); else the chain, cut short.
-pub fn sdk_error<E>(e: &SdkError<E, HttpResponse>) -> String
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    match (e.code(), e.message(), e.raw_response()) {
-        (Some(code), Some(message), _) => format!("{code}: {message}"),
-        (Some(code), None, _) => code.to_owned(),
-        (None, _, Some(raw)) => format!(
-            "HTTP {} with an answer the SDK could not read (does this endpoint implement the \
-             action?)",
-            raw.status().as_u16()
-        ),
-        (None, _, None) => crate::base::ui::clip(
-            &aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
-            300,
-        ),
     }
 }
 
@@ -203,25 +125,26 @@ pub async fn put_event(
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_lambda_endpoint_comes_from_its_own_variable() {
-        let env = |value: Option<&'static str>| {
-            move |name: &str| {
-                (name == "AWS_ENDPOINT_URL_LAMBDA")
-                    .then_some(value)
-                    .flatten()
-                    .map(str::to_owned)
-            }
-        };
-        assert_eq!(lambda_endpoint(env(None)), None);
-        assert_eq!(lambda_endpoint(env(Some(" "))), None);
-        assert_eq!(
-            lambda_endpoint(env(Some("http://127.0.0.1:9001"))).as_deref(),
-            Some("http://127.0.0.1:9001")
+/// The deployed stack's outputs: the names the operator commands act on.
+///
+/// # Errors
+/// The stack does not exist here, or lacks outputs (an older stack).
+async fn stack_outputs(session: &Session) -> anyhow::Result<StackOutputs> {
+    let stack = infra::stack_name(session.stage.stage);
+    let cfn = aws_sdk_cloudformation::Client::new(&session.config);
+    let described = crate::deploy::progress::describe_stack(&cfn, &stack).await?;
+    let Some(described) = described else {
+        anyhow::bail!(
+            "{stack} does not exist in {} {}: deploy it first (`cargo xtask deploy --stage {}`)",
+            session.identity.account,
+            session.identity.region,
+            session.stage.stage
         );
-    }
+    };
+    let outputs = described
+        .outputs()
+        .iter()
+        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
+        .collect();
+    StackOutputs::from_outputs(&outputs).map_err(|e| anyhow::anyhow!("{stack}: {e}"))
 }

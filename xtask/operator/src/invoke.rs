@@ -6,7 +6,7 @@ use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use serde_json::Value;
 
-use crate::console::sdk_error;
+use crate::aws::sdk_error;
 
 /// What a function answered.
 #[derive(Clone, Debug, PartialEq)]

@@ -13,8 +13,6 @@ pub mod dlq;
 pub mod invoke;
 pub mod ledger;
 pub mod logs;
-#[cfg(test)]
-mod mocks;
 pub mod replay;
 #[cfg(test)]
 mod runbook_check;

@@ -17,8 +17,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::aws::Target;
+use crate::aws::sdk_error;
 use crate::base::when::{format_time, parse_time};
-use crate::console::{Console, run_command, sdk_error};
+use crate::console::{Console, run_command};
 
 /// Which function's logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

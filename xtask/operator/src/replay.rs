@@ -31,9 +31,10 @@ use aws_sdk_eventbridge::types::{ReplayDestination, ReplayState};
 use serde_json::Value;
 
 use crate::aws::Target;
+use crate::aws::sdk_error;
 use crate::base::ui::{Action, Given};
 use crate::base::when::{format_time, parse_duration, parse_time};
-use crate::console::{Console, run_command, sdk_error};
+use crate::console::{Console, run_command};
 use crate::logs::{LogGroup, LogLine};
 
 /// The archive, as `DescribeArchive` tells it.

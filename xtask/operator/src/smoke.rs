@@ -31,8 +31,9 @@ use reconciler::store::keys;
 use serde_json::{Value, json};
 
 use crate::aws::Target;
+use crate::aws::sdk_error;
 use crate::base::ui::{Action, Given};
-use crate::console::{Console, put_event, run_command, sdk_error};
+use crate::console::{Console, put_event, run_command};
 use crate::dlq::{self, Queue, ReceiveOptions};
 
 /// The `source` of the smoke events.
@@ -380,7 +381,7 @@ pub struct SmokeClients {
 
 impl SmokeClients {
     /// The clients of a console.
-    pub fn of(clients: &crate::console::OpsClients) -> SmokeClients {
+    pub fn of(clients: &crate::aws::Clients) -> SmokeClients {
         SmokeClients {
             events: clients.events.clone(),
             sqs: clients.sqs.clone(),

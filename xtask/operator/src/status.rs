@@ -17,10 +17,11 @@ use infra::{StackOutputs, Stage, StageConfig};
 use reconciler::store::Ledger;
 use serde_json::Value;
 
+use crate::aws::{Clients, sdk_error};
 use crate::aws::{Session, Target};
 use crate::base::ui::{Tone, clip, paint, table};
 use crate::base::when::{age, format_age, format_time};
-use crate::console::{OpsClients, run_command, sdk_error};
+use crate::console::run_command;
 use crate::dlq::{Queue, ReceiveOptions, approximate_counts};
 use crate::logs::{LogGroup, LogLine};
 use crate::sweep::SweepSummary;
@@ -603,7 +604,7 @@ fn local_build(
 }
 
 async fn code_versions(
-    clients: &OpsClients,
+    clients: &Clients,
     session: &Session,
     stack: &Stack,
     outputs: &StackOutputs,
@@ -666,7 +667,7 @@ async fn code_versions(
     versions
 }
 
-async fn alarms(clients: &OpsClients, outputs: &StackOutputs) -> Result<Vec<AlarmView>, String> {
+async fn alarms(clients: &Clients, outputs: &StackOutputs) -> Result<Vec<AlarmView>, String> {
     let names = outputs.alarm_name_list();
     let out = clients
         .cloudwatch
@@ -811,7 +812,7 @@ pub fn last_sweep_report(lines: &[LogLine]) -> Option<LastSweep> {
 }
 
 async fn last_sweep(
-    clients: &OpsClients,
+    clients: &Clients,
     outputs: &StackOutputs,
     now_ms: i64,
 ) -> Result<Option<LastSweep>, String> {
@@ -848,7 +849,7 @@ async fn stragglers(ledger: &Ledger, cutoff_ms: i64) -> Result<u64, String> {
 /// The stack does not exist (deploy it first), or CloudFormation failed.
 pub async fn gather(
     session: &Session,
-    clients: &OpsClients,
+    clients: &Clients,
     now_ms: i64,
 ) -> anyhow::Result<StatusReport> {
     let name = infra::stack_name(session.stage.stage);
@@ -929,7 +930,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     run_command(async {
         let session = Session::open(&args.target).await?;
-        let clients = OpsClients::new(&session.config);
+        let clients = Clients::new(&session.config);
         let report = gather(&session, &clients, crate::base::when::now_ms()).await?;
         print!(
             "{}",
@@ -1159,8 +1160,8 @@ mod tests {
             url: "https://sqs.eu-west-1.amazonaws.com/1/cc-agent-reconciler-dlq-prod".into(),
         };
         let view = queue_view(
-            &crate::mocks::sqs(&[&counts]),
-            &crate::mocks::cloudwatch(&[&metric]),
+            &crate::aws::mocks::sqs(&[&counts]),
+            &crate::aws::mocks::cloudwatch(&[&metric]),
             &queue,
             NOW,
         )

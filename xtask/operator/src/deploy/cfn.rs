@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::aws::sdk_error;
 use anyhow::{Context, bail};
 use aws_sdk_cloudformation::client::Waiters;
-use aws_sdk_cloudformation::error::DisplayErrorContext;
 use aws_sdk_cloudformation::types::{Capability, ChangeSetType, Parameter, TemplateStage};
 use serde_json::Value;
 
@@ -57,7 +57,7 @@ pub fn object_url(endpoint: Option<&str>, region: &str, bucket: &str, key: &str)
     match endpoint {
         Some(endpoint) => format!(
             "{}/{bucket}/{key}",
-            super::emulator::fetchable_endpoint(endpoint)
+            crate::aws::emulator::fetchable_endpoint(endpoint)
         ),
         None => {
             let domain = if region.starts_with("cn-") {
@@ -184,11 +184,10 @@ pub async fn propose(
     let id = match request.send().await {
         Ok(out) => out.id().unwrap_or(&name).to_owned(),
         Err(e) => {
-            let text = DisplayErrorContext(&e).to_string();
-            if means_no_changes(&text) {
+            if means_no_changes(&crate::aws::chain(&e)) {
                 return Ok(Proposal::NoChanges);
             }
-            bail!("create a change set for {stack}: {text}");
+            bail!("create a change set for {stack}: {}", sdk_error(&e));
         }
     };
     let waited = cfn
@@ -204,7 +203,7 @@ pub async fn propose(
             .change_set_name(&id)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("read the change set: {}", DisplayErrorContext(e)))?;
+            .map_err(|e| anyhow::anyhow!("read the change set: {}", sdk_error(&e)))?;
         let reason = out
             .status_reason()
             .unwrap_or("(no reason given)")
@@ -238,8 +237,7 @@ async fn read(clients: &Clients, stack: &str, id: &str) -> anyhow::Result<Change
         details: BTreeMap::new(),
     };
     while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| anyhow::anyhow!("read the change set: {}", DisplayErrorContext(e)))?;
+        let page = page.map_err(|e| anyhow::anyhow!("read the change set: {}", sdk_error(&e)))?;
         for change in page.changes() {
             let Some(rc) = change.resource_change() else {
                 continue;
@@ -337,12 +335,7 @@ async fn deployed_template(clients: &Clients, stack: &str) -> anyhow::Result<Val
         .template_stage(TemplateStage::Original)
         .send()
         .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "read the deployed template of {stack}: {}",
-                DisplayErrorContext(e)
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("read the deployed template of {stack}: {}", sdk_error(&e)))?;
     let body = out.template_body().unwrap_or("{}");
     serde_json::from_str(body).context("the deployed template is not JSON")
 }
@@ -363,9 +356,8 @@ pub async fn physical_ids(
         .send();
     let mut ids = BTreeMap::new();
     while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            anyhow::anyhow!("list the resources of {stack}: {}", DisplayErrorContext(e))
-        })?;
+        let page =
+            page.map_err(|e| anyhow::anyhow!("list the resources of {stack}: {}", sdk_error(&e)))?;
         for r in page.stack_resource_summaries() {
             if let (Some(logical), Some(physical)) =
                 (r.logical_resource_id(), r.physical_resource_id())
@@ -443,7 +435,7 @@ pub async fn execute(
             .unwrap_or_else(|| "gone".to_owned());
         bail!(
             "executing the change set for {stack} failed: {}; the stack is {status}{}",
-            DisplayErrorContext(e),
+            sdk_error(&e),
             recovery_hint(&status)
         );
     }
@@ -486,7 +478,7 @@ pub async fn delete(
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("delete {stack}: {}", DisplayErrorContext(e)))?;
+        .map_err(|e| anyhow::anyhow!("delete {stack}: {}", sdk_error(&e)))?;
     let finished = progress::follow(&clients.cfn, &id, after.as_deref(), resources, what).await?;
     if finished.status != "DELETE_COMPLETE" {
         bail!(
@@ -518,7 +510,7 @@ pub async fn set_termination_protection(
             anyhow::anyhow!(
                 "turn termination protection {} for {stack}: {}",
                 if on { "on" } else { "off" },
-                DisplayErrorContext(e)
+                sdk_error(&e)
             )
         })?;
     Ok(())

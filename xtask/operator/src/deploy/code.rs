@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_lambda::error::DisplayErrorContext;
+use crate::aws::sdk_error;
 use sha2::Digest;
 
 use crate::artifacts::Bucket;
@@ -112,10 +112,7 @@ pub async fn states(
             .send()
             .await
             .map_err(|e| {
-                anyhow::anyhow!(
-                    "read the configuration of {function}: {}",
-                    DisplayErrorContext(e)
-                )
+                anyhow::anyhow!("read the configuration of {function}: {}", sdk_error(&e))
             })?
             .code_sha256()
             .unwrap_or_default()
@@ -141,7 +138,7 @@ pub async fn of_stack(clients: &Clients, stack: &str) -> anyhow::Result<Option<V
     let Some(deployed) = super::cfn::deployed(clients, stack).await? else {
         return Ok(None);
     };
-    let caller = clients.caller().await?;
+    let caller = clients.identity().await?;
     let bucket = Bucket::of(&caller.account, &clients.region);
     let physical = super::cfn::physical_ids(clients, stack).await?;
     states(clients, &bucket, &deployed.parameters, &physical)

@@ -9,8 +9,8 @@
 
 use std::time::Duration;
 
+use crate::aws::sdk_error;
 use anyhow::bail;
-use aws_sdk_cloudformation::error::DisplayErrorContext;
 use aws_sdk_cloudformation::types::{StackDriftDetectionStatus, StackResourceDriftStatus};
 use serde::Serialize;
 
@@ -128,17 +128,16 @@ pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<DriftRepor
         .send()
         .await
         .map_err(|e| {
-            let text = DisplayErrorContext(&e).to_string();
             // moto answers DetectStackDrift with a server error.
             let server_error = e
                 .raw_response()
                 .is_some_and(|r| r.status().is_server_error());
-            if super::emulator::lacks_drift_detection(clients, server_error) {
+            if crate::aws::emulator::lacks_drift_detection(clients, server_error) {
                 anyhow::Error::new(NoDriftDetection {
                     endpoint: clients.endpoint.clone().unwrap_or_default(),
                 })
             } else {
-                anyhow::anyhow!("detect the drift of {stack}: {text}")
+                anyhow::anyhow!("detect the drift of {stack}: {}", sdk_error(&e))
             }
         })?;
     let id = started
@@ -153,7 +152,7 @@ pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<DriftRepor
             .stack_drift_detection_id(&id)
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("read the drift detection: {}", DisplayErrorContext(e)))?;
+            .map_err(|e| anyhow::anyhow!("read the drift detection: {}", sdk_error(&e)))?;
         match out.detection_status() {
             Some(StackDriftDetectionStatus::DetectionInProgress) | None => {}
             Some(detection) => {
@@ -188,10 +187,7 @@ pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<DriftRepor
     let mut drifted = Vec::new();
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| {
-            anyhow::anyhow!(
-                "read the drifted resources of {stack}: {}",
-                DisplayErrorContext(e)
-            )
+            anyhow::anyhow!("read the drifted resources of {stack}: {}", sdk_error(&e))
         })?;
         for d in page.stack_resource_drifts() {
             drifted.push(DriftedResource {
@@ -295,7 +291,7 @@ mod tests {
     };
     use aws_smithy_mocks::mock;
 
-    use crate::mocks;
+    use crate::aws::mocks;
 
     fn clients(rules: &[&aws_smithy_mocks::Rule]) -> Clients {
         let mut clients = mocks::clients();

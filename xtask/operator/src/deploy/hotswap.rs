@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::aws::sdk_error;
 use anyhow::Context;
 use aws_sdk_lambda::client::Waiters;
-use aws_sdk_lambda::error::DisplayErrorContext;
 use serde_json::Value;
 
 use crate::aws::Clients;
@@ -102,9 +102,7 @@ pub async fn swap(
             .s3_key(&swap.key)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("update the code of {function}: {}", DisplayErrorContext(e))
-            })?;
+            .map_err(|e| anyhow::anyhow!("update the code of {function}: {}", sdk_error(&e)))?;
         clients
             .lambda
             .wait_until_function_updated_v2()
@@ -114,7 +112,7 @@ pub async fn swap(
             .map_err(|e| {
                 anyhow::anyhow!(
                     "{function} did not finish its code update: {}",
-                    DisplayErrorContext(e)
+                    crate::aws::chain(&e)
                 )
             })?;
         done.push(function.clone());

@@ -26,7 +26,6 @@ pub mod changes;
 pub mod cli;
 pub mod code;
 pub mod drift;
-mod emulator;
 pub mod hotswap;
 pub mod plan;
 pub mod progress;
@@ -44,7 +43,7 @@ use infra::{Stage, StageConfig};
 use serde_json::Value;
 
 use crate::artifacts::{self, Bucket};
-use crate::aws::{Caller, Clients};
+use crate::aws::{Clients, Identity, emulator};
 use crate::base::build;
 use crate::base::tools::Tools;
 use crate::base::ui::{Action, Confirmation, Given, Out, settle};
@@ -275,8 +274,8 @@ async fn release_code(
 }
 
 /// The artifacts bucket of the caller's account, made sure of.
-async fn artifacts_bucket(clients: &Clients, out: &dyn Out) -> anyhow::Result<(Caller, Bucket)> {
-    let caller = clients.caller().await?;
+async fn artifacts_bucket(clients: &Clients, out: &dyn Out) -> anyhow::Result<(Identity, Bucket)> {
+    let caller = clients.identity().await?;
     let bucket = Bucket::of(&caller.account, &clients.region);
     let ensured =
         artifacts::ensure_bucket(clients, &bucket, emulator::bucket_tls_policy(clients)).await?;
@@ -704,7 +703,7 @@ pub async fn diff(
         }
     };
     let built = build::packages(tools, opts.config.architecture, &opts.code)?;
-    let caller = clients.caller().await?;
+    let caller = clients.identity().await?;
     let bucket = Bucket::of(&caller.account, &clients.region);
     let keys: BTreeMap<String, String> = built
         .zips
@@ -902,7 +901,7 @@ async fn releases_and_code(
     out: &dyn Out,
 ) -> anyhow::Result<(Vec<Release>, Option<String>, bool)> {
     let stack = infra::stack_name(stage);
-    let caller = clients.caller().await?;
+    let caller = clients.identity().await?;
     let bucket = Bucket::of(&caller.account, &clients.region);
     let (found, skipped) = releases::list(clients, &bucket, &stack).await?;
     for s in skipped {
@@ -1022,6 +1021,25 @@ pub fn outputs_file(dir: &std::path::Path, stack: &str) -> PathBuf {
     dir.join(format!("{stack}.outputs.json"))
 }
 
+/// On an emulator, when the stack reports none of the template's
+/// `declared` outputs: an `UpdateStack` with the previous template and
+/// parameters (which changes nothing else there) makes moto compute them
+/// ([`emulator::lacks_outputs`]).
+async fn refresh_outputs(clients: &Clients, stack: &str, declared: usize, out: &dyn Out) {
+    out.note(&format!(
+        "emulator: the stack reports none of its {declared} outputs (moto computes none for \
+         change sets); refreshing them with an UpdateStack of the same template"
+    ));
+    let _ = clients
+        .cfn
+        .update_stack()
+        .stack_name(stack)
+        .use_previous_template(true)
+        .capabilities(aws_sdk_cloudformation::types::Capability::CapabilityIam)
+        .send()
+        .await;
+}
+
 /// Reads the stack's outputs, shows them and writes them to the outputs file.
 async fn save_outputs(
     clients: &Clients,
@@ -1032,7 +1050,7 @@ async fn save_outputs(
     let declared = infra::template(&opts.config).outputs().len();
     let mut outputs = cfn::outputs(clients, stack).await?;
     if emulator::lacks_outputs(clients, outputs.len(), declared) {
-        emulator::refresh_outputs(clients, stack, declared, out).await;
+        refresh_outputs(clients, stack, declared, out).await;
         outputs = cfn::outputs(clients, stack).await?;
     }
     if outputs.len() < declared {
@@ -1069,8 +1087,8 @@ mod tests {
     use aws_sdk_cloudformation::operation::update_termination_protection::UpdateTerminationProtectionOutput;
     use aws_smithy_mocks::mock;
 
+    use crate::aws::mocks;
     use crate::base::ui::Recorder;
-    use crate::mocks;
 
     #[tokio::test]
     async fn deploy_turns_termination_protection_on_for_staging_and_prod_once() {

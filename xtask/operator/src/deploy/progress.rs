@@ -5,8 +5,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::aws::sdk_error;
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::error::DisplayErrorContext;
 use aws_sdk_cloudformation::types::StackEvent;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -70,7 +70,7 @@ pub async fn describe_stack(
         {
             Ok(None)
         }
-        Err(e) => anyhow::bail!("describe stack {stack}: {}", DisplayErrorContext(e)),
+        Err(e) => anyhow::bail!("describe stack {stack}: {}", sdk_error(&e)),
     }
 }
 
@@ -84,7 +84,7 @@ pub async fn latest_event_id(cfn: &Client, stack: &str) -> anyhow::Result<Option
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("read the events of {stack}: {}", DisplayErrorContext(e)))?;
+        .map_err(|e| anyhow::anyhow!("read the events of {stack}: {}", sdk_error(&e)))?;
     Ok(out
         .stack_events()
         .first()

@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashSet};
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
 use super::letter::{DeadLetter, classify};
-use crate::console::sdk_error;
+use crate::aws::sdk_error;
 
 /// A queue of the stack: its URL and name (both from the stack's outputs).
 #[derive(Clone, Debug, PartialEq, Eq)]

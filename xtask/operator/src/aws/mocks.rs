@@ -7,7 +7,7 @@
 use aws_sdk_cloudformation::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client};
 
-use crate::aws::Clients;
+use super::Clients;
 
 fn interceptor(rules: &[&Rule]) -> MockResponseInterceptor {
     rules.iter().fold(
