@@ -19,7 +19,7 @@ use infra::stack::params;
 use infra::{Architecture, Stage, StageConfig};
 use operator::aws::Clients;
 use operator::base::ui::Recorder;
-use operator::deploy::changes::Action;
+use operator::cfn::change_set::Action;
 use operator::deploy::{self, DeployOptions, DestroyOptions, Outcome};
 use testkit::emulator::moto::Moto;
 
@@ -92,9 +92,10 @@ impl Env {
     }
 
     async fn stack_status(&self, stage: Stage) -> Option<String> {
-        operator::deploy::progress::stack_status(&self.clients.cfn, &infra::stack_name(stage))
+        operator::cfn::stack::status(&self.clients.cfn, &infra::stack_name(stage))
             .await
             .unwrap()
+            .map(|status| status.as_str().to_owned())
     }
 
     async fn table_exists(&self, name: &str) -> bool {

@@ -91,7 +91,7 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
     let drift = deploy::drift::check(&env.clients, &stack)
         .await
         .expect("drift");
-    assert_eq!(drift.status, "NOT_CHECKED");
+    assert_eq!(drift.status.as_str(), "NOT_CHECKED");
     assert!(drift.has_drift());
     let hot_functions: Vec<&str> = drift
         .code
@@ -219,7 +219,7 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
 async fn drift_says_the_emulator_cannot_detect_it() {
     let env = Env::start("drift").await;
     env.deploy(&env.options(Stage::Dev)).await.expect("deploy");
-    let error = deploy::drift::detect(&env.clients, &infra::stack_name(Stage::Dev))
+    let error = operator::cfn::drift::detect(&env.clients, &infra::stack_name(Stage::Dev))
         .await
         .expect_err("moto has no drift detection")
         .to_string();

@@ -11,9 +11,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use infra::{AlertProtocol, AlertSubscription, Stage};
 use operator::base::ui::Recorder;
-use operator::deploy::cfn::INLINE_LIMIT;
 use operator::deploy::plan::RequireApproval;
 use operator::deploy::security::Kind;
+use operator::deploy::template::INLINE_LIMIT;
 use operator::deploy::{self, Outcome};
 use reconciler_core::contract::SummarizerConfig;
 

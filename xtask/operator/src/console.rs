@@ -130,21 +130,8 @@ pub async fn put_event(
 /// # Errors
 /// The stack does not exist here, or lacks outputs (an older stack).
 async fn stack_outputs(session: &Session) -> anyhow::Result<StackOutputs> {
-    let stack = infra::stack_name(session.stage.stage);
     let cfn = aws_sdk_cloudformation::Client::new(&session.config);
-    let described = crate::deploy::progress::describe_stack(&cfn, &stack).await?;
-    let Some(described) = described else {
-        anyhow::bail!(
-            "{stack} does not exist in {} {}: deploy it first (`cargo xtask deploy --stage {}`)",
-            session.identity.account,
-            session.identity.region,
-            session.stage.stage
-        );
-    };
-    let outputs = described
-        .outputs()
-        .iter()
-        .filter_map(|o| Some((o.output_key()?.to_owned(), o.output_value()?.to_owned())))
-        .collect();
-    StackOutputs::from_outputs(&outputs).map_err(|e| anyhow::anyhow!("{stack}: {e}"))
+    let described = crate::cfn::stack::of_session(&cfn, session).await?;
+    crate::cfn::stack::stack_outputs(&infra::stack_name(session.stage.stage), &described)
+        .map_err(anyhow::Error::msg)
 }

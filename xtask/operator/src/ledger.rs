@@ -23,7 +23,7 @@ use reconciler_core::ledger::{Account, Entry, EntryKind, Job, JobStatus};
 use serde_json::{Value, json};
 
 use crate::aws::Target;
-use crate::base::ui::{Action, Confirmation, Given, clip, table};
+use crate::base::ui::{Act, Confirmation, Given, clip, table};
 use crate::base::when::{age, format_age, format_time, parse_time};
 use crate::console::{Console, run_command};
 use crate::invoke::{Invoked, invoke};
@@ -475,14 +475,14 @@ fn nonce() -> u32 {
 }
 
 /// Whether `adjust` (and `repair`) may go ahead
-/// ([`Action::CorrectLedger`]): the question names who and where.
+/// ([`Act::CorrectLedger`]): the question names who and where.
 fn adjust_confirmation(stage: Stage, yes: bool, question: &str) -> Confirmation {
     let given = Given {
         yes,
         interactive: crate::base::ui::interactive(),
         confirm_stack: None,
     };
-    Action::CorrectLedger.confirmation(stage, given, question, "correcting a ledger account")
+    Act::CorrectLedger.confirmation(stage, given, question, "correcting a ledger account")
 }
 
 /// What `ledger repair` found, or did.

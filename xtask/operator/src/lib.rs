@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod artifacts;
 pub mod aws;
 pub mod base;
+pub mod cfn;
 pub mod console;
 pub mod deploy;
 pub mod dlq;

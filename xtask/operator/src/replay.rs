@@ -32,7 +32,7 @@ use serde_json::Value;
 
 use crate::aws::Target;
 use crate::aws::sdk_error;
-use crate::base::ui::{Action, Given};
+use crate::base::ui::{Act, Given};
 use crate::base::when::{format_time, parse_duration, parse_time};
 use crate::console::{Console, run_command};
 use crate::logs::{LogGroup, LogLine};
@@ -650,7 +650,7 @@ pub async fn replay_stage(
         format_time(req.to_ms)
     );
     let confirmation =
-        Action::Replay.confirmation(console.stage(), given, &question, "a replay on prod");
+        Act::Replay.confirmation(console.stage(), given, &question, "a replay on prod");
     crate::base::ui::settle(confirmation, out, "no replay started")?;
     let started = crate::base::when::now_ms();
     let done = execute(&console.clients.events, &plan, req.poll, &|line| {

@@ -32,7 +32,7 @@ use serde_json::{Value, json};
 
 use crate::aws::Target;
 use crate::aws::sdk_error;
-use crate::base::ui::{Action, Given};
+use crate::base::ui::{Act, Given};
 use crate::console::{Console, put_event, run_command};
 use crate::dlq::{self, Queue, ReceiveOptions};
 
@@ -679,7 +679,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             interactive: crate::base::ui::interactive(),
             confirm_stack: None,
         };
-        Action::Smoke
+        Act::Smoke
             .confirmation(
                 stage,
                 given,

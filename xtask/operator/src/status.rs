@@ -853,7 +853,7 @@ pub async fn gather(
     now_ms: i64,
 ) -> anyhow::Result<StatusReport> {
     let name = infra::stack_name(session.stage.stage);
-    let Some(stack) = crate::deploy::progress::describe_stack(&clients.cfn, &name).await? else {
+    let Some(stack) = crate::cfn::stack::describe_stack(&clients.cfn, &name).await? else {
         anyhow::bail!(
             "{name} does not exist in {} {}: deploy it first (`cargo xtask deploy --stage {}`)",
             session.identity.account,

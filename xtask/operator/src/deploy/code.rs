@@ -13,19 +13,10 @@
 use std::collections::BTreeMap;
 
 use crate::aws::sdk_error;
-use sha2::Digest;
 
 use crate::artifacts::Bucket;
 use crate::aws::Clients;
 use crate::base::build::FUNCTIONS;
-
-/// The object metadata holding a zip's `CodeSha256` as Lambda will report it.
-pub const LAMBDA_SHA_METADATA: &str = "lambda-code-sha256";
-
-/// Lambda's `CodeSha256` of a zip: its SHA-256, base64.
-pub fn lambda_sha256(zip: &[u8]) -> String {
-    aws_smithy_types::base64::encode(sha2::Sha256::digest(zip))
-}
 
 /// One function's code: what the stack names, and what runs.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -76,11 +67,13 @@ pub async fn expected_sha256(
     bucket: &Bucket,
     key: &str,
 ) -> anyhow::Result<String> {
-    if let Some(sha) = crate::artifacts::metadata(clients, bucket, key, LAMBDA_SHA_METADATA).await?
+    if let Some(sha) =
+        crate::artifacts::metadata(clients, bucket, key, crate::artifacts::LAMBDA_SHA_METADATA)
+            .await?
     {
         return Ok(sha);
     }
-    Ok(lambda_sha256(
+    Ok(crate::artifacts::lambda_sha256(
         &crate::artifacts::get(clients, bucket, key).await?,
     ))
 }
@@ -135,12 +128,12 @@ pub async fn states(
 /// # Errors
 /// CloudFormation, S3 or Lambda refused.
 pub async fn of_stack(clients: &Clients, stack: &str) -> anyhow::Result<Option<Vec<CodeState>>> {
-    let Some(deployed) = super::cfn::deployed(clients, stack).await? else {
+    let Some(deployed) = crate::cfn::stack::deployed(clients, stack).await? else {
         return Ok(None);
     };
     let caller = clients.identity().await?;
     let bucket = Bucket::of(&caller.account, &clients.region);
-    let physical = super::cfn::physical_ids(clients, stack).await?;
+    let physical = crate::cfn::stack::physical_ids(clients, stack).await?;
     states(clients, &bucket, &deployed.parameters, &physical)
         .await
         .map(Some)
@@ -176,15 +169,6 @@ pub async fn restore(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lambdas_hash_is_base64_sha256() {
-        // echo -n abc | sha256sum | xxd -r -p | base64
-        assert_eq!(
-            lambda_sha256(b"abc"),
-            "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
-        );
-    }
 
     #[test]
     fn a_state_says_whether_it_drifted_and_what_to_do() {

@@ -21,18 +21,17 @@
 //! which [`crate::base::build`] and [`progress`] draw on standard error (a bar on
 //! a terminal). The command lines live in [`cli`].
 
-pub mod cfn;
 pub mod changes;
 pub mod cli;
 pub mod code;
 pub mod drift;
 pub mod hotswap;
 pub mod plan;
-pub mod progress;
 pub mod properties;
 pub mod releases;
 pub mod review;
 pub mod security;
+pub mod template;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -46,9 +45,12 @@ use crate::artifacts::{self, Bucket};
 use crate::aws::{Clients, Identity, emulator};
 use crate::base::build;
 use crate::base::tools::Tools;
-use crate::base::ui::{Action, Confirmation, Given, Out, settle};
-use cfn::{Deployed, Execution, Proposal};
-use changes::{Destructive, ResourceChange};
+use crate::base::ui::{Act, Confirmation, Given, Out, settle};
+use crate::cfn::change_set::{Action, Replacement, ResourceChange};
+use crate::cfn::stack::Deployed;
+use crate::cfn::{self, change_set};
+use change_set::{Execution, Proposal};
+use changes::Destructive;
 use plan::{RequireApproval, StackPlan};
 use releases::Release;
 use review::{Before, Review};
@@ -292,7 +294,7 @@ async fn artifacts_bucket(clients: &Clients, out: &dyn Out) -> anyhow::Result<(I
     Ok((caller, bucket))
 }
 
-/// Whether the deploy goes on, asks or stops ([`Action::Deploy`]).
+/// Whether the deploy goes on, asks or stops ([`Act::Deploy`]).
 fn deploy_confirmation(opts: &DeployOptions) -> Confirmation {
     let stack = opts.stack_name();
     let given = Given {
@@ -300,7 +302,7 @@ fn deploy_confirmation(opts: &DeployOptions) -> Confirmation {
         interactive: opts.interactive,
         confirm_stack: None,
     };
-    Action::Deploy.confirmation(
+    Act::Deploy.confirmation(
         opts.config.stage,
         given,
         &format!("Deploy these changes to {stack}?"),
@@ -331,8 +333,8 @@ pub async fn deploy(
     if matches!(opts.purpose, Purpose::Deploy) {
         build::check_source(tools, opts.config.architecture, &opts.code)?;
     }
-    let deployed = cfn::deployed(clients, &stack).await?;
-    let stack_plan = plan::plan(deployed.as_ref().map(|d| d.status.as_str()));
+    let deployed = cfn::stack::deployed(clients, &stack).await?;
+    let stack_plan = plan::plan(deployed.as_ref().map(|d| &d.status));
     if let StackPlan::Blocked { status, advice } = &stack_plan {
         bail!("{stack} is {status}: {advice}");
     }
@@ -400,7 +402,7 @@ pub async fn deploy(
     {
         match hotswap::plan(&d.template, &d.parameters, &template, &parameters) {
             Ok(swaps) if !swaps.is_empty() => {
-                let physical = cfn::physical_ids(clients, &stack).await?;
+                let physical = cfn::stack::physical_ids(clients, &stack).await?;
                 let swapped = hotswap::swap(clients, &bucket.name, &physical, &swaps).await?;
                 out.note(&format!(
                     "hotswap: updated the code of {} directly; the stack drifts from what runs \
@@ -426,22 +428,23 @@ pub async fn deploy(
             "stack: {stack} is {status}: a first create that failed (or was never executed) \
              left it empty and it cannot be updated; deleting it, then creating it again"
         ));
-        cfn::delete(clients, &stack, 1, "delete").await?;
+        cfn::stack::delete(clients, &stack, 1, "delete").await?;
         report.recovered_from = Some(status.clone());
     }
     let create = !matches!(stack_plan, StackPlan::Update);
     let template_text = serde_json::to_string(&template).context("serialize the template")?;
-    let (source, location) = cfn::place_template(clients, &bucket, &stack, &template_text).await?;
+    let (source, location) =
+        template::place_template(clients, &bucket, &stack, &template_text).await?;
     if let Some(location) = &location {
         out.note(&format!(
             "template: {} bytes, over CloudFormation's {} inline: passed from {location}",
             template_text.len(),
-            cfn::INLINE_LIMIT
+            template::INLINE_LIMIT
         ));
     }
     report.template_location = location;
 
-    let proposal = cfn::propose(clients, &stack, &source, &parameters, create).await?;
+    let proposal = change_set::propose(clients, &stack, &source, &parameters, create).await?;
     let before = deployed.as_ref().filter(|_| !create).map(|d| Before {
         template: &d.template,
         parameters: &d.parameters,
@@ -453,7 +456,7 @@ pub async fn deploy(
             // same template and parameters are nothing to do.
             let unchanged = before.is_some_and(|b| *b.template == template) && review.is_empty();
             if unchanged {
-                cfn::discard(clients, &stack, &set.id, false).await;
+                change_set::discard(clients, &stack, &set.id, false).await;
                 None
             } else {
                 Some((set, review))
@@ -497,7 +500,7 @@ pub async fn deploy(
     report.destructive = match checks {
         Ok(destructive) => destructive,
         Err(refusal) => {
-            cfn::discard(clients, &stack, &set.id, create).await;
+            change_set::discard(clients, &stack, &set.id, create).await;
             return Err(refusal);
         }
     };
@@ -507,7 +510,7 @@ pub async fn deploy(
         disable_rollback: opts.no_rollback,
         resources: review.changes.len(),
     };
-    let status = cfn::execute(clients, &stack, &set.id, how).await?;
+    let status = change_set::execute(clients, &stack, &set.id, how).await?;
     out.show(&format!("{stack}: {status}"));
     report.outcome = if create {
         Outcome::Created
@@ -550,7 +553,7 @@ async fn put_stack_code_back(
     out: &dyn Out,
 ) {
     let restored = async {
-        let physical = cfn::physical_ids(clients, stack).await?;
+        let physical = cfn::stack::physical_ids(clients, stack).await?;
         let states = code::states(clients, bucket, parameters, &physical).await?;
         code::restore(clients, bucket, &states).await
     }
@@ -596,7 +599,7 @@ async fn protect_table(
     clients: &Clients,
     stack: &str,
     config: &StageConfig,
-    template: &cfn::TemplateSource,
+    template: &change_set::TemplateSource,
     parameters: &BTreeMap<String, String>,
     out: &dyn Out,
 ) -> anyhow::Result<()> {
@@ -606,7 +609,7 @@ async fn protect_table(
     }
     let mut protected = parameters.clone();
     protected.insert(key.to_owned(), "true".to_owned());
-    let set = match cfn::propose(clients, stack, template, &protected, false).await? {
+    let set = match change_set::propose(clients, stack, template, &protected, false).await? {
         Proposal::Changes(set) => set,
         Proposal::NoChanges => {
             bail!("turning on the deletion protection of {stack}'s table proposed no change")
@@ -614,11 +617,11 @@ async fn protect_table(
     };
     let only_the_table = set.rows.iter().all(|r| {
         r.logical_id == infra::stack::ids::LEDGER_TABLE
-            && r.action == changes::Action::Modify
-            && r.replacement != Some(changes::Replacement::True)
+            && r.action == Action::Modify
+            && r.replacement != Some(Replacement::True)
     });
     if !only_the_table {
-        cfn::discard(clients, stack, &set.id, false).await;
+        change_set::discard(clients, stack, &set.id, false).await;
         bail!(
             "turning on the deletion protection of {stack}'s table would change more than that \
              ({}): not executed; the table is unprotected until the next deploy",
@@ -634,7 +637,7 @@ async fn protect_table(
         disable_rollback: false,
         resources: set.rows.len(),
     };
-    cfn::execute(clients, stack, &set.id, how).await?;
+    change_set::execute(clients, stack, &set.id, how).await?;
     out.note(&format!(
         "deletion protection: on for {stack}'s table (off during the first create, so that a \
          failed one rolls back with it)"
@@ -662,7 +665,7 @@ async fn protect(
         ));
         return Ok(());
     }
-    cfn::set_termination_protection(clients, stack, true).await?;
+    cfn::stack::set_termination_protection(clients, stack, true).await?;
     out.note(&format!(
         "termination protection: on for {stack} (destroy refuses until it is lifted)"
     ));
@@ -687,8 +690,8 @@ pub async fn diff(
     build::check_source(tools, opts.config.architecture, &opts.code)?;
     let template: Value = serde_json::from_str(&infra::template(&opts.config).to_json())
         .context("parse the synthesized template")?;
-    let deployed = cfn::deployed(clients, &stack).await?;
-    let stack_plan = plan::plan(deployed.as_ref().map(|d| d.status.as_str()));
+    let deployed = cfn::stack::deployed(clients, &stack).await?;
+    let stack_plan = plan::plan(deployed.as_ref().map(|d| &d.status));
     let deployed = match (&stack_plan, deployed) {
         (StackPlan::Blocked { status, advice }, _) => bail!("{stack} is {status}: {advice}"),
         (StackPlan::Update, Some(deployed)) => deployed,
@@ -717,29 +720,29 @@ pub async fn diff(
         .collect();
     let parameters = stack_parameters(&opts.config, &bucket.name, &keys, false, &opts.parameters)?;
     let template_text = serde_json::to_string(&template).context("serialize the template")?;
-    let source = if cfn::needs_url(template_text.len()) {
+    let source = if template::needs_url(template_text.len()) {
         artifacts::ensure_bucket(clients, &bucket, emulator::bucket_tls_policy(clients)).await?;
-        cfn::place_template(clients, &bucket, &stack, &template_text)
+        template::place_template(clients, &bucket, &stack, &template_text)
             .await?
             .0
     } else {
-        cfn::TemplateSource::Body(template_text)
+        change_set::TemplateSource::Body(template_text)
     };
     let before = Some(Before {
         template: &deployed.template,
         parameters: &deployed.parameters,
     });
     Ok(
-        match cfn::propose(clients, &stack, &source, &parameters, false).await? {
+        match change_set::propose(clients, &stack, &source, &parameters, false).await? {
             Proposal::NoChanges => review::review(
                 &stack,
                 before,
                 &template,
                 &parameters,
-                Some(&cfn::ChangeSet::default()),
+                Some(&change_set::ChangeSet::default()),
             ),
             Proposal::Changes(set) => {
-                cfn::discard(clients, &stack, &set.id, false).await;
+                change_set::discard(clients, &stack, &set.id, false).await;
                 review::review(&stack, before, &template, &parameters, Some(&set))
             }
         },
@@ -798,7 +801,7 @@ pub async fn destroy(
     out: &dyn Out,
 ) -> anyhow::Result<DestroyReport> {
     let stack = infra::stack_name(opts.stage);
-    let Some(deployed) = cfn::deployed(clients, &stack).await? else {
+    let Some(deployed) = cfn::stack::deployed(clients, &stack).await? else {
         out.show(&format!("Nothing to destroy: {stack} does not exist."));
         return Ok(DestroyReport {
             stack_name: stack,
@@ -812,7 +815,9 @@ pub async fn destroy(
         opts.lift_termination_protection,
     )
     .map_err(anyhow::Error::msg)?;
-    let physical = cfn::physical_ids(clients, &stack).await.unwrap_or_default();
+    let physical = cfn::stack::physical_ids(clients, &stack)
+        .await
+        .unwrap_or_default();
     let retained: Vec<Retained> = changes::retained_resources(&deployed.template)
         .into_iter()
         .map(|(logical_id, resource_type)| Retained {
@@ -832,7 +837,7 @@ pub async fn destroy(
         interactive: opts.interactive,
         confirm_stack: opts.confirm_stack.as_deref(),
     };
-    let confirmation = Action::Destroy.confirmation(
+    let confirmation = Act::Destroy.confirmation(
         opts.stage,
         given,
         &format!("Delete the stack {stack}?"),
@@ -840,12 +845,12 @@ pub async fn destroy(
     );
     settle(confirmation.naming(&opts.who), out, "nothing deleted")?;
     if deployed.termination_protection {
-        cfn::set_termination_protection(clients, &stack, false).await?;
+        cfn::stack::set_termination_protection(clients, &stack, false).await?;
         out.note(&format!(
             "termination protection: lifted for {stack}, as asked"
         ));
     }
-    cfn::delete(clients, &stack, physical.len(), "destroy").await?;
+    cfn::stack::delete(clients, &stack, physical.len(), "destroy").await?;
     let _ = std::fs::remove_file(outputs_file(&opts.outputs_dir, &stack));
     let mut done = format!("Deleted {stack}.\n");
     if !retained.is_empty() {
@@ -907,7 +912,7 @@ async fn releases_and_code(
     for s in skipped {
         out.note(&format!("skipped an unreadable release record: {s}"));
     }
-    let current = cfn::deployed(clients, &stack)
+    let current = cfn::stack::deployed(clients, &stack)
         .await?
         .map(|d| releases::version_of(&releases::code_of(&d.parameters)));
     let mut hotswapped = false;
@@ -1048,10 +1053,10 @@ async fn save_outputs(
     out: &dyn Out,
 ) -> anyhow::Result<(BTreeMap<String, String>, PathBuf)> {
     let declared = infra::template(&opts.config).outputs().len();
-    let mut outputs = cfn::outputs(clients, stack).await?;
+    let mut outputs = cfn::stack::outputs(clients, stack).await?;
     if emulator::lacks_outputs(clients, outputs.len(), declared) {
         refresh_outputs(clients, stack, declared, out).await;
-        outputs = cfn::outputs(clients, stack).await?;
+        outputs = cfn::stack::outputs(clients, stack).await?;
     }
     if outputs.len() < declared {
         out.note(&format!(

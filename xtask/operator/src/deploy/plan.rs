@@ -3,7 +3,10 @@
 
 use infra::Stage;
 
+use aws_sdk_cloudformation::types::StackStatus;
+
 use crate::base::ui::Confirmation;
+use crate::cfn;
 
 /// What a deploy does, given the stack's current status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,37 +33,38 @@ pub enum StackPlan {
 }
 
 /// The plan for a stack in `status` (`None`: no such stack).
-pub fn plan(status: Option<&str>) -> StackPlan {
+pub fn plan(status: Option<&StackStatus>) -> StackPlan {
+    use StackStatus as S;
     let Some(status) = status else {
         return StackPlan::Create;
     };
     let blocked = |advice: &str| StackPlan::Blocked {
-        status: status.to_owned(),
+        status: status.as_str().to_owned(),
         advice: advice.to_owned(),
     };
     match status {
-        "DELETE_COMPLETE" => StackPlan::Create,
-        "ROLLBACK_COMPLETE" | "REVIEW_IN_PROGRESS" => StackPlan::Recreate {
-            status: status.to_owned(),
+        S::DeleteComplete => StackPlan::Create,
+        s if cfn::status::holds_nothing(s) => StackPlan::Recreate {
+            status: s.as_str().to_owned(),
         },
         // CREATE_FAILED and UPDATE_FAILED stay only when rollback was
         // disabled (`--no-rollback`): such a stack can be updated again.
-        "CREATE_COMPLETE"
-        | "CREATE_FAILED"
-        | "UPDATE_COMPLETE"
-        | "UPDATE_ROLLBACK_COMPLETE"
-        | "UPDATE_FAILED"
-        | "IMPORT_COMPLETE"
-        | "IMPORT_ROLLBACK_COMPLETE" => StackPlan::Update,
-        "UPDATE_ROLLBACK_FAILED" => blocked(
+        S::CreateComplete
+        | S::CreateFailed
+        | S::UpdateComplete
+        | S::UpdateRollbackComplete
+        | S::UpdateFailed
+        | S::ImportComplete
+        | S::ImportRollbackComplete => StackPlan::Update,
+        S::UpdateRollbackFailed => blocked(
             "the stack could not roll back an update: fix the cause, then run \
              `aws cloudformation continue-update-rollback`, and deploy again",
         ),
-        "ROLLBACK_FAILED" | "DELETE_FAILED" => blocked(
+        S::RollbackFailed | S::DeleteFailed => blocked(
             "the stack is stuck: run `cargo xtask destroy` for this stage (or delete it in the \
              console, retaining what cannot be deleted), then deploy again",
         ),
-        s if s.ends_with("_IN_PROGRESS") => blocked(
+        s if !cfn::status::is_settled(s) => blocked(
             "another operation is running on this stack: wait for it to finish, then deploy again",
         ),
         _ => blocked("unknown stack status: inspect the stack before deploying"),
@@ -84,7 +88,7 @@ pub enum RequireApproval {
 /// every stage, by `--require-approval`, asked on a terminal and refused
 /// without one. A new stack is not a *change* of anyone's permissions: its
 /// whole security table is printed, and prod asks anyway (the deploy's
-/// confirmation, [`crate::base::ui::Action::Deploy`]); approval is for updates, where a broadening
+/// confirmation, [`crate::base::ui::Act::Deploy`]); approval is for updates, where a broadening
 /// hides among other changes.
 pub fn approval(
     require: RequireApproval,
@@ -156,8 +160,9 @@ mod tests {
 
     #[test]
     fn the_stack_status_decides_create_update_or_recreate() {
-        assert_eq!(plan(None), StackPlan::Create);
-        assert_eq!(plan(Some("DELETE_COMPLETE")), StackPlan::Create);
+        let plan = |status: &str| super::plan(Some(&StackStatus::from(status)));
+        assert_eq!(super::plan(None), StackPlan::Create);
+        assert_eq!(plan("DELETE_COMPLETE"), StackPlan::Create);
         for status in [
             "CREATE_COMPLETE",
             "CREATE_FAILED",
@@ -166,11 +171,11 @@ mod tests {
             "UPDATE_ROLLBACK_COMPLETE",
             "IMPORT_COMPLETE",
         ] {
-            assert_eq!(plan(Some(status)), StackPlan::Update, "{status}");
+            assert_eq!(plan(status), StackPlan::Update, "{status}");
         }
         for status in ["ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"] {
             assert_eq!(
-                plan(Some(status)),
+                plan(status),
                 StackPlan::Recreate {
                     status: status.into()
                 }
@@ -189,7 +194,7 @@ mod tests {
             ("DELETE_FAILED", "destroy"),
             ("SOMETHING_NEW", "inspect"),
         ] {
-            match plan(Some(status)) {
+            match plan(Some(&StackStatus::from(status))) {
                 StackPlan::Blocked {
                     status: s,
                     advice: a,

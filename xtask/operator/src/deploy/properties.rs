@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::changes::{effective_parameters, resolve};
+use crate::cfn::change_set::Detail;
 
 /// One property that changes.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -146,18 +147,6 @@ pub fn shown(value: &Value) -> Option<String> {
         other => other.to_string(),
     };
     Some(crate::base::ui::clip(&text, SHOWN))
-}
-
-/// One detail of a change set (`ResourceChangeDetail.Target`), as the SDK
-/// gives it: attribute (`Properties`, `Tags`, …), name, path
-/// (`/Properties/Environment/Variables/X`), before and after values.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Detail {
-    pub attribute: Option<String>,
-    pub name: Option<String>,
-    pub path: Option<String>,
-    pub before: Option<String>,
-    pub after: Option<String>,
 }
 
 /// The change set's details as property changes: the JSON pointer path

@@ -32,18 +32,18 @@ pub use replay::{
 };
 
 use crate::aws::Target;
-use crate::base::ui::{Action, Confirmation, Given};
+use crate::base::ui::{Act, Confirmation, Given};
 use crate::console::{Console, run_command};
 
 /// Whether deleting messages for good may go ahead
-/// ([`Action::DeleteMessages`]): the question names who and where.
+/// ([`Act::DeleteMessages`]): the question names who and where.
 fn deletion_confirmation(stage: Stage, yes: bool, question: &str, doing: &str) -> Confirmation {
     let given = Given {
         yes,
         interactive: crate::base::ui::interactive(),
         confirm_stack: None,
     };
-    Action::DeleteMessages.confirmation(stage, given, question, doing)
+    Act::DeleteMessages.confirmation(stage, given, question, doing)
 }
 
 // ----- the command lines -----

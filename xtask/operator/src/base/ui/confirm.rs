@@ -1,5 +1,5 @@
 //! Confirmations: whether a command goes on, asks, or stops, and the one
-//! table of who must confirm what on which stage ([`Action::need`]), so
+//! table of who must confirm what on which stage ([`Act::need`]), so
 //! that no command decides it on its own.
 
 use infra::Stage;
@@ -84,7 +84,7 @@ impl Confirmation {
     }
 }
 
-/// What an action may need from the operator before it goes ahead.
+/// What an act may need from the operator before it goes ahead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Need {
     /// Nothing: it goes ahead.
@@ -99,9 +99,9 @@ pub enum Need {
     YesAndStackName,
 }
 
-/// The commands' actions that may need a person.
+/// What a command does that may need a person's yes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum Act {
     /// `deploy` and `rollback`: a change set executed.
     Deploy,
     /// `destroy`: the stack deleted.
@@ -124,14 +124,14 @@ use Need::{Nothing, Yes, YesAndStackName, YesFlag};
 /// writing command still refuses credentials the stage's pins do not allow,
 /// whatever `--yes` says (`Session::before_writing`).
 #[rustfmt::skip]
-const POLICY: [(Action, [Need; 3]); 6] = [
+const POLICY: [(Act, [Need; 3]); 6] = [
     //                        dev      staging  prod
-    (Action::Deploy,         [Nothing, Nothing, Yes]),
-    (Action::Destroy,        [Yes,     Yes,     YesAndStackName]),
-    (Action::CorrectLedger,  [Nothing, Yes,     Yes]),
-    (Action::DeleteMessages, [Yes,     Yes,     YesFlag]),
-    (Action::Replay,         [Nothing, Nothing, Yes]),
-    (Action::Smoke,          [Nothing, Nothing, Yes]),
+    (Act::Deploy,         [Nothing, Nothing, Yes]),
+    (Act::Destroy,        [Yes,     Yes,     YesAndStackName]),
+    (Act::CorrectLedger,  [Nothing, Yes,     Yes]),
+    (Act::DeleteMessages, [Yes,     Yes,     YesFlag]),
+    (Act::Replay,         [Nothing, Nothing, Yes]),
+    (Act::Smoke,          [Nothing, Nothing, Yes]),
 ];
 
 /// What the operator gave on the command line, and whether they can be asked.
@@ -145,7 +145,7 @@ pub struct Given<'a> {
     pub confirm_stack: Option<&'a str>,
 }
 
-impl Action {
+impl Act {
     /// What this action needs on `stage` ([`POLICY`]).
     pub fn need(self, stage: Stage) -> Need {
         let column = Stage::ALL.iter().position(|s| *s == stage).unwrap_or(2);
@@ -244,7 +244,7 @@ mod tests {
     /// and prod need (written out here, not read from `POLICY`).
     #[test]
     fn the_table_says_who_confirms_what_on_which_stage() {
-        use Action::*;
+        use Act::*;
         let expected = [
             (Deploy, [Nothing, Nothing, Yes]),
             (Destroy, [Yes, Yes, YesAndStackName]),
@@ -274,7 +274,7 @@ mod tests {
     #[test]
     fn only_prod_deploys_need_a_confirmation() {
         let deploy = |stage, yes, interactive| {
-            Action::Deploy.confirmation(stage, given(yes, interactive), "Deploy?", "deploying s")
+            Act::Deploy.confirmation(stage, given(yes, interactive), "Deploy?", "deploying s")
         };
         for (yes, interactive) in [(true, true), (true, false), (false, true), (false, false)] {
             assert_eq!(deploy(Stage::Dev, yes, interactive), Confirmation::Proceed);
@@ -301,7 +301,7 @@ mod tests {
     fn destroying_prod_needs_yes_and_the_stack_name() {
         let name = "cc-agent-reconciler-prod";
         let destroy = |yes, confirm_stack, interactive| {
-            Action::Destroy.confirmation(
+            Act::Destroy.confirmation(
                 Stage::Prod,
                 Given {
                     yes,
@@ -347,7 +347,7 @@ mod tests {
     #[test]
     fn destroying_other_stages_needs_yes_or_a_terminal() {
         let destroy = |stage, yes, interactive| {
-            Action::Destroy.confirmation(stage, given(yes, interactive), "Delete?", "deleting s")
+            Act::Destroy.confirmation(stage, given(yes, interactive), "Delete?", "deleting s")
         };
         assert_eq!(destroy(Stage::Dev, true, false), Confirmation::Proceed);
         assert_eq!(
@@ -363,7 +363,7 @@ mod tests {
     #[test]
     fn deleting_messages_on_prod_needs_yes_and_is_never_asked() {
         let delete = |stage, yes, interactive| {
-            Action::DeleteMessages.confirmation(stage, given(yes, interactive), "q?", "x")
+            Act::DeleteMessages.confirmation(stage, given(yes, interactive), "q?", "x")
         };
         assert_eq!(delete(Stage::Prod, true, false), Confirmation::Proceed);
         assert_eq!(
@@ -381,7 +381,7 @@ mod tests {
     #[test]
     fn correcting_the_ledger_asks_on_staging_and_prod_only() {
         let correct = |stage, yes, interactive| {
-            Action::CorrectLedger.confirmation(stage, given(yes, interactive), "Move 5?", "x")
+            Act::CorrectLedger.confirmation(stage, given(yes, interactive), "Move 5?", "x")
         };
         assert_eq!(correct(Stage::Dev, false, false), Confirmation::Proceed);
         assert_eq!(
@@ -397,7 +397,7 @@ mod tests {
 
     #[test]
     fn replays_and_smoke_tests_ask_on_prod_only() {
-        for action in [Action::Replay, Action::Smoke] {
+        for action in [Act::Replay, Act::Smoke] {
             let c = |stage, yes, interactive| {
                 action.confirmation(stage, given(yes, interactive), "Go on?", "a run on prod")
             };

@@ -10,7 +10,7 @@ use std::io::{BufRead, Write};
 
 use anyhow::Context;
 
-pub use confirm::{Action, Confirmation, Given, Need, settle};
+pub use confirm::{Act, Confirmation, Given, Need, settle};
 pub use text::{Tone, clip, color, interactive, paint, table};
 
 /// Where a long operation talks to its operator: notes while it works

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::aws::sdk_error;
 use aws_sdk_cloudformation::Client;
-use aws_sdk_cloudformation::types::StackEvent;
+use aws_sdk_cloudformation::types::{StackEvent, StackStatus};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// A resource that failed, with CloudFormation's reason.
@@ -37,41 +37,9 @@ impl std::fmt::Display for Failure {
 #[derive(Clone, Debug)]
 pub struct Finished {
     /// The stack's final status (`DELETE_COMPLETE` once it is gone).
-    pub status: String,
+    pub status: StackStatus,
     /// Every resource event ending in `_FAILED`, in order.
     pub failures: Vec<Failure>,
-}
-
-/// The stack's status, `None` when there is no such stack (or it is deleted).
-///
-/// # Errors
-/// CloudFormation refused for another reason.
-pub async fn stack_status(cfn: &Client, stack: &str) -> anyhow::Result<Option<String>> {
-    Ok(describe_stack(cfn, stack)
-        .await?
-        .and_then(|s| s.stack_status().map(|st| st.as_str().to_owned()))
-        .filter(|status| status != "DELETE_COMPLETE"))
-}
-
-/// The stack's description, `None` when there is no such stack.
-///
-/// # Errors
-/// CloudFormation refused for another reason.
-pub async fn describe_stack(
-    cfn: &Client,
-    stack: &str,
-) -> anyhow::Result<Option<aws_sdk_cloudformation::types::Stack>> {
-    match cfn.describe_stacks().stack_name(stack).send().await {
-        Ok(out) => Ok(out.stacks().first().cloned()),
-        Err(e)
-            if e.as_service_error()
-                .and_then(|s| s.meta().message())
-                .is_some_and(|m| m.contains("does not exist")) =>
-        {
-            Ok(None)
-        }
-        Err(e) => anyhow::bail!("describe stack {stack}: {}", sdk_error(&e)),
-    }
 }
 
 /// The id of the stack's newest event: where [`follow`] starts reading.
@@ -93,7 +61,7 @@ pub async fn latest_event_id(cfn: &Client, stack: &str) -> anyhow::Result<Option
 }
 
 /// Polls the stack (by id, so a deleted stack can still be read) until it
-/// is settled ([`is_settled`]), printing each new event after
+/// is settled ([`super::status::is_settled`]), printing each new event after
 /// `after_event` and advancing a bar of `resources` steps.
 ///
 /// # Errors
@@ -119,9 +87,9 @@ pub async fn follow(
     let mut delay = Duration::from_millis(200);
     loop {
         // Status first, then events: every event before a final status is read.
-        let status = stack_status(cfn, stack_id)
+        let status = super::stack::status(cfn, stack_id)
             .await?
-            .unwrap_or_else(|| "DELETE_COMPLETE".to_owned());
+            .unwrap_or(StackStatus::DeleteComplete);
         for event in new_events(cfn, stack_id, after_event, &mut seen).await {
             let line = event_line(&event);
             if bar.is_hidden() {
@@ -131,6 +99,8 @@ pub async fn follow(
             }
             let resource_status = event.resource_status().map(|s| s.as_str()).unwrap_or("");
             let is_stack = event.resource_type() == Some("AWS::CloudFormation::Stack");
+            // Every resource status ends so (`ResourceStatus`): a step done,
+            // or failed.
             if !is_stack && resource_status.ends_with("_COMPLETE") {
                 bar.inc(1);
             }
@@ -151,20 +121,13 @@ pub async fn follow(
                 resource_status
             ));
         }
-        if is_settled(&status) {
+        if super::status::is_settled(&status) {
             bar.finish_and_clear();
             return Ok(Finished { status, failures });
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
     }
-}
-
-/// Whether no operation runs on a stack in `status`. `REVIEW_IN_PROGRESS` is
-/// settled too: a stack waiting for a change set to be executed (or whose
-/// execution was refused) stays there.
-pub fn is_settled(status: &str) -> bool {
-    !status.ends_with("_IN_PROGRESS") || status == "REVIEW_IN_PROGRESS"
 }
 
 /// Events newer than `after_event` not yet seen, oldest first. Read errors
@@ -213,26 +176,13 @@ fn event_line(event: &StackEvent) -> String {
     .to_owned()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn operations_in_progress_are_waited_for() {
-        for status in [
-            "CREATE_IN_PROGRESS",
-            "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
-            "DELETE_IN_PROGRESS",
-        ] {
-            assert!(!is_settled(status), "{status}");
-        }
-        for status in [
-            "CREATE_COMPLETE",
-            "ROLLBACK_COMPLETE",
-            "REVIEW_IN_PROGRESS",
-            "DELETE_COMPLETE",
-        ] {
-            assert!(is_settled(status), "{status}");
-        }
+/// The failed resources, one per line after the error's first line.
+pub fn failures(failures: &[Failure]) -> String {
+    if failures.is_empty() {
+        return "; no resource reported a failure: see the stack's events".to_owned();
     }
+    failures
+        .iter()
+        .map(|f| format!("\n  failed: {f}"))
+        .collect()
 }
