@@ -6,7 +6,8 @@
 //! patterns themselves are unit-tested in `operator::logs`.
 
 use infra::Stage;
-use operator::logs::{self, Cursor, Function, LogFilter};
+use operator::commands::logs::Cursor;
+use operator::models::logs::{self, Function, LogFilter};
 use serde_json::json;
 use testkit::stage::HandBuilt;
 
@@ -68,7 +69,10 @@ async fn log_lines_are_read_filtered_and_rendered() {
     // Both functions, no filter: every line, in time order.
     let all = read(&s, None, start, None).await;
     assert_eq!(all.len(), 6, "{all:#?}");
-    let rendered: Vec<String> = all.iter().filter_map(logs::render).collect();
+    let rendered: Vec<String> = all
+        .iter()
+        .filter_map(operator::commands::logs::render)
+        .collect();
     assert_eq!(
         rendered.len(),
         5,

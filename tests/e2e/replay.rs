@@ -19,8 +19,8 @@ use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorC
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use infra::Stage;
-use operator::invoke::Invoked;
-use operator::replay::{self, ReplayPlan};
+use operator::commands::replay::{self, ReplayPlan};
+use operator::models::invoke::Invoked;
 use serde_json::Value;
 use testkit::lambda_api::LambdaShim;
 use testkit::stage::HandBuilt;
@@ -36,10 +36,14 @@ async fn deliver(s: &HandBuilt, lambda: &aws_sdk_lambda::Client) -> Vec<Value> {
         _ => 2,
     });
     for envelope in &envelopes {
-        let answer =
-            operator::invoke::invoke(lambda, &s.outputs.handler_function_name, envelope, false)
-                .await
-                .unwrap();
+        let answer = operator::models::invoke::invoke(
+            lambda,
+            &s.outputs.handler_function_name,
+            envelope,
+            false,
+        )
+        .await
+        .unwrap();
         assert!(matches!(answer, Invoked::Response(_)), "{answer:?}");
     }
     envelopes
@@ -81,7 +85,10 @@ async fn replay_once(
             .all(|e| e["replay-name"] == plan.name.as_str()),
         "replayed envelopes carry their replay's name: {envelopes:#?}"
     );
-    let group = &operator::logs::log_groups(&s.outputs, Some(operator::logs::Function::Handler))[0];
+    let group = &operator::models::logs::log_groups(
+        &s.outputs,
+        Some(operator::models::logs::Function::Handler),
+    )[0];
     let counts = replay::handler_outcomes(
         &c.logs,
         group,
@@ -134,7 +141,7 @@ async fn produce_and_lose(s: &HandBuilt) {
     let c = s.clients();
     for (detail_type, detail) in PRODUCED {
         let detail: Value = serde_json::from_str(detail).unwrap();
-        operator::console::put_event(
+        operator::models::events::put_event(
             &c.events,
             &s.outputs.bus_name,
             "video.service",
@@ -229,10 +236,14 @@ async fn replaying_a_window_twice_applies_it_once() {
         counts.line(),
         "6 replayed: 6 duplicate, 0 applied, 0 conflict, 0 failed"
     );
-    let statement =
-        operator::ledger::statement(&s.ledger(), &s.outputs.ledger_table_name, "acme", None)
-            .await
-            .unwrap();
+    let statement = operator::commands::ledger::statement(
+        &s.ledger(),
+        &s.outputs.ledger_table_name,
+        "acme",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         statement.entries.len(),
         3,
@@ -328,7 +339,7 @@ async fn a_failed_replay_is_an_error_with_its_reason() {
 
 /// A console on the hand-built stage, as `Console::open` makes one for a
 /// deployed stack, with `stage`'s configuration.
-async fn console(s: &HandBuilt, stage: Stage) -> operator::console::Console {
+async fn console(s: &HandBuilt, stage: Stage) -> operator::commands::Console {
     let aws = operator::aws::AwsArgs {
         endpoint_url: Some(testkit::emulator::moto::shared_endpoint().to_owned()),
         ..operator::aws::AwsArgs::default()
@@ -336,7 +347,7 @@ async fn console(s: &HandBuilt, stage: Stage) -> operator::console::Console {
     let session = operator::aws::Session::with_config(infra::StageConfig::for_stage(stage), &aws)
         .await
         .unwrap();
-    operator::console::Console {
+    operator::commands::Console {
         clients: s.clients(),
         outputs: s.outputs.clone(),
         session,
@@ -447,7 +458,10 @@ async fn a_detail_type_replays_only_its_events_and_prod_asks_first() {
     );
     assert_eq!(balances(&s, "acme").await, (100, 0));
     assert_eq!(balances(&s, "globex").await, (50, 0));
-    let group = &operator::logs::log_groups(&s.outputs, Some(operator::logs::Function::Handler))[0];
+    let group = &operator::models::logs::log_groups(
+        &s.outputs,
+        Some(operator::models::logs::Function::Handler),
+    )[0];
     let counts = replay::handler_outcomes(
         &s.clients().logs,
         group,

@@ -20,7 +20,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use infra::Stage;
-use operator::smoke::{self, CheckOutcome, SmokeClients, SmokeEvents, SmokeOptions};
+use operator::commands::smoke::{self, CheckOutcome, SmokeClients, SmokeEvents, SmokeOptions};
 use reconciler::handler::Handler;
 use serde_json::{Value, json};
 use testkit::stage::{HandBuilt, envelope, on_failure_record};
@@ -282,10 +282,10 @@ async fn smoke_passes_when_the_ledger_the_alarm_its_notification_and_the_dead_le
     // It deleted exactly its own dead letter.
     let note = report.checks[5].note.as_deref().unwrap();
     assert!(note.starts_with("deleted it (message "), "{note}");
-    let left = operator::dlq::list(
+    let left = operator::models::queues::list(
         &s.clients().sqs,
         &s.outputs.dead_letter_queue_url,
-        &operator::dlq::ReceiveOptions::default(),
+        &operator::models::queues::ReceiveOptions::default(),
     )
     .await
     .unwrap()
@@ -396,7 +396,7 @@ async fn nobody_hearing_the_alarms_is_a_loud_warning_on_staging_and_prod() {
     let s = HandBuilt::create(&config, Stage::Prod).await;
     let sns = s.clients().sns;
     let topic = &s.outputs.ops_alerts_topic_arn;
-    let warning = operator::alerts::check_ops_alerts(&sns, Stage::Prod, topic)
+    let warning = operator::models::alerts::check_ops_alerts(&sns, Stage::Prod, topic)
         .await
         .expect("a warning");
     assert!(
@@ -405,7 +405,7 @@ async fn nobody_hearing_the_alarms_is_a_loud_warning_on_staging_and_prod() {
     );
     assert!(warning.contains("no subscription at all"));
     assert_eq!(
-        operator::alerts::check_ops_alerts(&sns, Stage::Dev, topic).await,
+        operator::models::alerts::check_ops_alerts(&sns, Stage::Dev, topic).await,
         None
     );
     // A confirmed subscriber (moto confirms every protocol at once).
@@ -417,17 +417,17 @@ async fn nobody_hearing_the_alarms_is_a_loud_warning_on_staging_and_prod() {
         .send()
         .await
         .unwrap();
-    let subscribers = operator::alerts::ops_alert_subscribers(&sns, topic)
+    let subscribers = operator::models::alerts::ops_alert_subscribers(&sns, topic)
         .await
         .unwrap();
     assert_eq!(subscribers.confirmed.len(), 1);
     assert_eq!(subscribers.confirmed[0].endpoint, queue);
     assert_eq!(
-        operator::alerts::check_ops_alerts(&sns, Stage::Prod, topic).await,
+        operator::models::alerts::check_ops_alerts(&sns, Stage::Prod, topic).await,
         None
     );
     // A topic that cannot be read is a warning too.
-    let unreadable = operator::alerts::check_ops_alerts(
+    let unreadable = operator::models::alerts::check_ops_alerts(
         &sns,
         Stage::Staging,
         "arn:aws:sns:us-east-1:123456789012:nope",

@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use infra::{Architecture, Stage, StageConfig};
 use operator::aws::{AwsArgs, Clients, Session, Target};
-use operator::console::Console;
+use operator::commands::Console;
+use operator::commands::status;
 use operator::deploy::DeployOptions;
-use operator::status;
 use reconciler::store::Ledger;
 use serde_json::json;
 use testkit::emulator::moto::Moto;
@@ -89,8 +89,10 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     );
 
     let mut opts = DeployOptions::new(config.clone());
-    opts.outputs_dir = std::env::temp_dir().join(format!("status-{}", std::process::id()));
-    opts.code = operator::base::build::Source::Prebuilt(testkit::prebuilt_artifacts());
+    opts.output.dir = std::env::temp_dir().join(format!("status-{}", std::process::id()));
+    opts.code = operator::deploy::CodeSource::Build(operator::base::build::Source::Prebuilt(
+        testkit::prebuilt_artifacts(),
+    ));
     operator::deploy::deploy(
         &Clients::new(&session.config),
         &tools,
@@ -125,7 +127,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     println!("{text}");
     assert!(report.needs_a_person(&config).is_empty(), "{text}");
     assert!(
-        report.stack.status.ends_with("_COMPLETE"),
+        report.stack.status.as_str().ends_with("_COMPLETE"),
         "{:?}",
         report.stack
     );
@@ -276,11 +278,11 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     }
     // Reading the queues consumed nothing.
     assert_eq!(
-        operator::dlq::approximate_counts(&c.sqs, &o.dead_letter_queue_url)
+        operator::models::queues::approximate_counts(&c.sqs, &o.dead_letter_queue_url)
             .await
             .unwrap(),
         (2, 0)
     );
     assert_eq!(status_command(&moto.endpoint), ExitCode::from(2));
-    let _ = std::fs::remove_dir_all(&opts.outputs_dir);
+    let _ = std::fs::remove_dir_all(&opts.output.dir);
 }

@@ -51,8 +51,10 @@ impl Env {
         let mut config = StageConfig::for_stage(stage);
         config.architecture = Architecture::X86_64;
         let mut opts = DeployOptions::new(config);
-        opts.outputs_dir = self.outputs_dir.clone();
-        opts.code = operator::base::build::Source::Prebuilt(testkit::prebuilt_artifacts());
+        opts.output.dir = self.outputs_dir.clone();
+        opts.code = operator::deploy::CodeSource::Build(operator::base::build::Source::Prebuilt(
+            testkit::prebuilt_artifacts(),
+        ));
         opts
     }
 
@@ -351,7 +353,7 @@ async fn prod_needs_confirmations_and_destroy_leaves_retained_resources() {
     assert!(refused.to_string().contains("pass --yes"), "{refused}");
     assert_eq!(env.stack_status(Stage::Prod).await, None);
 
-    opts.yes = true;
+    opts.policy.yes = true;
     let created = env.deploy(&opts).await.expect("prod deploy with --yes");
     assert_eq!(created.outcome, Outcome::Created);
 

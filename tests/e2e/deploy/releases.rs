@@ -15,7 +15,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 use infra::Stage;
 use infra::stack::params;
 use operator::base::ui::Recorder;
-use operator::deploy::{self, Outcome, releases};
+use operator::deploy::{self, Outcome};
+use operator::models::releases;
 
 use super::Env;
 
@@ -74,8 +75,10 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
     // New code on dev with --hotswap: the functions' code is swapped
     // directly; the stack's parameters still name v1 (the drift).
     let mut v2_opts = env.options(Stage::Dev);
-    v2_opts.code = operator::base::build::Source::Prebuilt(testkit::prebuilt_release("v2"));
-    v2_opts.hotswap = true;
+    v2_opts.code = operator::deploy::CodeSource::Build(operator::base::build::Source::Prebuilt(
+        testkit::prebuilt_release("v2"),
+    ));
+    v2_opts.policy.hotswap = true;
     let before = handler_sha(&env).await;
     let (hot, said) = env.deploy_saying(&v2_opts, false).await;
     let hot = hot.expect("hotswap");
@@ -261,7 +264,7 @@ impl Intercept for Protected {
 async fn destroy_refuses_a_protected_stack_and_says_how_to_lift_it() {
     let env = Env::start("protected").await;
     let mut opts = env.options(Stage::Staging);
-    opts.require_approval = deploy::plan::RequireApproval::Never;
+    opts.policy.require_approval = deploy::plan::RequireApproval::Never;
     let (created, said) = env.deploy_saying(&opts, false).await;
     created.expect("staging");
     assert!(

@@ -3,24 +3,17 @@
 //! command line and calls in here; the end-to-end tests call the same
 //! functions (e.g. [`deploy::deploy`]) against a moto server.
 
-pub mod alerts;
 pub mod artifacts;
 pub mod aws;
 pub mod base;
 pub mod cfn;
-pub mod console;
+pub mod commands;
 pub mod deploy;
-pub mod dlq;
-pub mod invoke;
-pub mod ledger;
-pub mod logs;
-pub mod replay;
+pub mod models;
+#[cfg(test)]
+mod rooms;
 #[cfg(test)]
 mod runbook_check;
-pub mod smoke;
-pub mod status;
-pub mod sweep;
-pub mod synth;
 
 use std::path::PathBuf;
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use infra::{Stage, StageConfig};
 
 use operator::aws::Clients;
-use operator::deploy::cli::ArchArg;
+use operator::commands::stack::ArchArg;
 use operator::deploy::{self, DeployOptions, Outcome};
 use testkit::emulator::moto::Moto;
 
@@ -75,7 +75,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let moto = Moto::start(&tools)?;
     let outputs = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
     let mut opts = DeployOptions::new(config);
-    opts.outputs_dir = outputs.clone();
+    opts.output.dir = outputs.clone();
     let result = tokio::runtime::Runtime::new()?.block_on(async {
         let clients = Clients::new(&testkit::emulator::sdk_config(&moto.endpoint).await);
         let started = Instant::now();

@@ -28,7 +28,7 @@ pub struct DriftReport {
     pub drifted: Vec<DriftedResource>,
     /// The functions' code against the stack's (which CloudFormation's
     /// detection does not compare): see [`super::code`].
-    pub code: Vec<super::code::CodeState>,
+    pub code: Vec<crate::models::code::CodeState>,
 }
 
 impl DriftReport {
@@ -36,7 +36,10 @@ impl DriftReport {
     pub fn has_drift(&self) -> bool {
         !self.drifted.is_empty()
             || self.status == StackDriftStatus::Drifted
-            || self.code.iter().any(super::code::CodeState::drifted)
+            || self
+                .code
+                .iter()
+                .any(crate::models::code::CodeState::drifted)
     }
 }
 
@@ -53,7 +56,7 @@ fn status_name<S: serde::Serializer>(status: &StackDriftStatus, s: S) -> Result<
 /// # Errors
 /// No such stack, a function or its zip unreadable, or the detection's.
 pub async fn check(clients: &Clients, stack: &str) -> anyhow::Result<DriftReport> {
-    let Some(code) = super::code::of_stack(clients, stack).await? else {
+    let Some(code) = crate::models::code::of_stack(clients, stack).await? else {
         bail!("{stack} does not exist here: nothing to check");
     };
     let (status, reason, drifted) = match detect(clients, stack).await {

@@ -14,6 +14,7 @@ use anyhow::Context;
 use aws_sdk_lambda::client::Waiters;
 use serde_json::Value;
 
+use crate::artifacts::Bucket;
 use crate::aws::Clients;
 use crate::base::build::FUNCTIONS;
 
@@ -118,6 +119,33 @@ pub async fn swap(
         done.push(function.clone());
     }
     Ok(done)
+}
+
+/// Puts the stack's code back on every function that runs other code (a
+/// hotswap): the same `UpdateFunctionCode` and wait as the hotswap itself.
+/// Returns the functions restored.
+///
+/// # Errors
+/// Lambda refused or failed the update.
+pub async fn restore(
+    clients: &Clients,
+    bucket: &Bucket,
+    states: &[crate::models::code::CodeState],
+) -> anyhow::Result<Vec<String>> {
+    let swaps: Vec<Swap> = states
+        .iter()
+        .filter(|s| s.drifted())
+        .map(|s| Swap {
+            logical_id: s.logical_id.clone(),
+            parameter: s.parameter.clone(),
+            key: s.key.clone(),
+        })
+        .collect();
+    let physical: BTreeMap<String, String> = states
+        .iter()
+        .map(|s| (s.logical_id.clone(), s.function.clone()))
+        .collect();
+    swap(clients, &bucket.name, &physical, &swaps).await
 }
 
 #[cfg(test)]

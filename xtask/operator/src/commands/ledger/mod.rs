@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 use crate::aws::Target;
 use crate::base::ui::{Act, Confirmation, Given, clip, table};
 use crate::base::when::{age, format_age, format_time, parse_time};
-use crate::console::{Console, run_command};
-use crate::invoke::{Invoked, invoke};
+use crate::commands::{Console, run_command};
+use crate::models::invoke::{Invoked, invoke};
 
 /// A hold of the account whose job is still HELD.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -18,13 +18,13 @@
 //!    exactly that dead letter, by its message id.
 //!
 //! On staging and prod it warns loudly when nobody has confirmed a
-//! subscription to the ops-alerts topic ([`crate::alerts`]). Every name comes
+//! subscription to the ops-alerts topic ([`crate::models::alerts`]). Every name comes
 //! from the stack's outputs.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use aws_sdk_cloudwatch::types::{HistoryItemType, StateValue};
+use aws_sdk_cloudwatch::types::StateValue;
 use infra::{StackOutputs, Stage};
 use reconciler::store::items::{GrantItem, from_item};
 use reconciler::store::keys;
@@ -33,8 +33,10 @@ use serde_json::{Value, json};
 use crate::aws::Target;
 use crate::aws::sdk_error;
 use crate::base::ui::{Act, Given};
-use crate::console::{Console, put_event, run_command};
-use crate::dlq::{self, Queue, ReceiveOptions};
+use crate::commands::{Console, run_command};
+use crate::models::alarms::{ActionRecord, action_history, alarm_state};
+use crate::models::events::put_event;
+use crate::models::queues::{self, Queue, ReceiveOptions};
 
 /// The `source` of the smoke events.
 pub const SOURCE: &str = "cc-agent-reconciler.smoke";
@@ -187,48 +189,6 @@ where
     }
 }
 
-/// The alarm's state and when it last changed (ms since the epoch).
-///
-/// # Errors
-/// CloudWatch failed, or there is no such alarm.
-pub async fn alarm_state(
-    cloudwatch: &aws_sdk_cloudwatch::Client,
-    alarm_name: &str,
-) -> anyhow::Result<(StateValue, Option<i64>)> {
-    let out = cloudwatch
-        .describe_alarms()
-        .alarm_names(alarm_name)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("DescribeAlarms: {}", sdk_error(&e)))?;
-    let alarm = out
-        .metric_alarms()
-        .iter()
-        .find(|a| a.alarm_name() == Some(alarm_name))
-        .ok_or_else(|| anyhow::anyhow!("no alarm {alarm_name}"))?;
-    Ok((
-        alarm
-            .state_value()
-            .cloned()
-            .unwrap_or(StateValue::InsufficientData),
-        alarm
-            .state_updated_timestamp()
-            .and_then(|t| t.to_millis().ok()),
-    ))
-}
-
-/// One `Action` item of an alarm's history.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ActionRecord {
-    /// When (ms since the epoch).
-    pub at_ms: i64,
-    /// `HistorySummary`: "Successfully executed action arn:…" or "Failed to execute action arn:…".
-    pub summary: String,
-    /// `HistoryData`: JSON with `actionState`, `notificationResource`,
-    /// `publishedMessage`, `error`.
-    pub data: Option<String>,
-}
-
 /// Whether the alarm's SNS action ran.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ActionVerdict {
@@ -307,35 +267,6 @@ pub fn sns_action_verdict(items: &[ActionRecord], topic_arn: &str, since_ms: i64
         (None, Some(error)) => ActionVerdict::Failed(error),
         (None, None) => ActionVerdict::NotYet,
     }
-}
-
-/// The alarm's `Action` history items since `since_ms`.
-///
-/// # Errors
-/// CloudWatch failed.
-pub async fn action_history(
-    cloudwatch: &aws_sdk_cloudwatch::Client,
-    alarm_name: &str,
-    since_ms: i64,
-) -> anyhow::Result<Vec<ActionRecord>> {
-    let out = cloudwatch
-        .describe_alarm_history()
-        .alarm_name(alarm_name)
-        .history_item_type(HistoryItemType::Action)
-        .start_date(aws_smithy_types::DateTime::from_millis(since_ms))
-        .max_records(100)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("DescribeAlarmHistory: {}", sdk_error(&e)))?;
-    Ok(out
-        .alarm_history_items()
-        .iter()
-        .map(|i| ActionRecord {
-            at_ms: i.timestamp().and_then(|t| t.to_millis().ok()).unwrap_or(0),
-            summary: i.history_summary().unwrap_or_default().to_owned(),
-            data: i.history_data().map(str::to_owned),
-        })
-        .collect())
 }
 
 /// Whether the ledger table holds the grant record of `grant_id`.
@@ -579,7 +510,7 @@ pub async fn smoke(
         }
         let found = std::sync::Mutex::new(None);
         let outcome = poll_until(opts.timeout, opts.poll_interval, &say_letter, || async {
-            let letters = dlq::list(&clients.sqs, &opts.dead_letters.url, &opts.receive).await?;
+            let letters = queues::list(&clients.sqs, &opts.dead_letters.url, &opts.receive).await?;
             let mine = letters.letters.into_iter().find(|l| {
                 let c = &l.classification;
                 c.detail_type.as_deref() == Some("video.requested")
@@ -603,7 +534,7 @@ pub async fn smoke(
     let letter_note = match found {
         None => None,
         Some(l) => Some(
-            match dlq::delete(
+            match queues::delete(
                 &clients.sqs,
                 &opts.dead_letters.url,
                 std::slice::from_ref(&l.message_id),
@@ -614,7 +545,7 @@ pub async fn smoke(
                 Ok(outcomes)
                     if outcomes
                         .iter()
-                        .all(|o| o.action == dlq::DeleteAction::Deleted) =>
+                        .all(|o| o.action == queues::DeleteAction::Deleted) =>
                 {
                     format!(
                         "deleted it (message {}); nothing else was touched",
@@ -691,7 +622,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 "a smoke test of prod",
             )
             .resolve("no smoke test run")?;
-        if let Some(warning) = crate::alerts::check_ops_alerts(
+        if let Some(warning) = crate::models::alerts::check_ops_alerts(
             &console.clients.sns,
             stage,
             &console.outputs.ops_alerts_topic_arn,

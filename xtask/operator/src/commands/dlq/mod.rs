@@ -1,52 +1,26 @@
-//! `cargo xtask dlq list|replay|delete|purge`: the stage's dead-letter queue
-//! (SPEC §6, §7), and `cargo xtask unrouted list|resend|delete`: its queue
-//! of unrouted events. Every queue, bus and function name comes from the
-//! deployed stack's outputs.
+//! `cargo xtask dlq list|replay|delete|purge`: the stage's dead-letter
+//! queue. Every queue, bus and function name comes from the deployed
+//! stack's outputs; reading the queue without consuming it and classifying
+//! its letters is the queues read model's (`models::queues`).
 //!
-//! - [`letter`]: the two shapes of dead letter, classified (pure);
-//! - [`queue`]: reading a queue without consuming it (long polling until
-//!   drained), deleting exactly the ids asked for, purging;
 //! - [`replay`]: valid dead business events back on the bus;
-//! - [`unrouted`]: the unrouted events, resent only by an explicit command;
-//! - [`output`]: what the commands print.
+//! - [`output`]: what the command prints.
 
-pub mod letter;
 pub mod output;
-pub mod queue;
 pub mod replay;
-pub mod unrouted;
 
 use anyhow::bail;
-use infra::Stage;
 use serde_json::Value;
 
-pub use letter::{Classification, DeadLetter, Replay, Shape, classify, invalid_reason};
-pub use output::{delete_report, table};
-pub use queue::{
-    DeleteAction, DeleteOutcome, Queue, ReceiveOptions, Received, approximate_counts, delete, list,
-    purge,
-};
+pub use output::table;
 pub use replay::{
     REPLAY_IS_SAFE, ReplayAction, ReplayOptions, ReplayOutcome, Replayed, Selection, replay,
     replay_report,
 };
 
 use crate::aws::Target;
-use crate::base::ui::{Act, Confirmation, Given};
-use crate::console::{Console, run_command};
-
-/// Whether deleting messages for good may go ahead
-/// ([`Act::DeleteMessages`]): the question names who and where.
-fn deletion_confirmation(stage: Stage, yes: bool, question: &str, doing: &str) -> Confirmation {
-    let given = Given {
-        yes,
-        interactive: crate::base::ui::interactive(),
-        confirm_stack: None,
-    };
-    Act::DeleteMessages.confirmation(stage, given, question, doing)
-}
-
-// ----- the command lines -----
+use crate::commands::{Console, DeleteArgs, delete_ids, deletion_confirmation, run_command};
+use crate::models::queues::{Queue, ReceiveOptions, approximate_counts, list, purge};
 
 /// `cargo xtask dlq`.
 #[derive(clap::Args, Debug)]
@@ -111,69 +85,6 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
-}
-
-/// `cargo xtask unrouted`.
-#[derive(clap::Args, Debug)]
-#[command(after_long_help = UNROUTED_EXAMPLES)]
-pub struct UnroutedArgs {
-    #[command(subcommand)]
-    pub command: UnroutedCommand,
-}
-
-const UNROUTED_EXAMPLES: &str = "Examples:
-  cargo xtask unrouted list --stage prod
-  cargo xtask unrouted resend --stage prod --id 3f1c2a9e-… --as video.rendered
-  cargo xtask unrouted delete --stage prod --id 3f1c2a9e-… --yes";
-
-/// `unrouted list|resend|delete`.
-#[derive(clap::Subcommand, Debug)]
-pub enum UnroutedCommand {
-    /// Show the unrouted events (without consuming them) and which ledger
-    /// detail-types their detail would validate as.
-    #[command(after_help = "Example:\n  cargo xtask unrouted list --stage prod")]
-    List {
-        #[command(flatten)]
-        target: Target,
-        /// Read at most this many messages.
-        #[arg(long, default_value_t = 1000)]
-        max: usize,
-    },
-    /// Put ONE unrouted event back on the bus under the detail-type you name,
-    /// with its original source and detail, if the detail validates as it;
-    /// then delete it from the queue.
-    #[command(
-        after_help = "Example (a producer sent `video.renderd`, now fixed):\n  \
-                            cargo xtask unrouted resend --stage prod --id 3f1c2a9e-… --as video.rendered"
-    )]
-    Resend {
-        #[command(flatten)]
-        target: Target,
-        /// The message id (`unrouted list`).
-        #[arg(long = "id", value_name = "MESSAGE_ID")]
-        id: String,
-        /// The ledger detail-type to send it as.
-        #[arg(long = "as", value_name = "DETAIL_TYPE")]
-        as_type: String,
-    },
-    /// Delete exactly these unrouted events (prod: --yes required).
-    #[command(
-        after_help = "Example:\n  cargo xtask unrouted delete --stage prod --id 3f1c2a9e-… --yes"
-    )]
-    Delete(DeleteArgs),
-}
-
-/// `delete --id … [--yes]` of both queues.
-#[derive(clap::Args, Debug)]
-pub struct DeleteArgs {
-    #[command(flatten)]
-    pub target: Target,
-    /// Delete this message id (repeatable).
-    #[arg(long = "id", value_name = "MESSAGE_ID", required = true)]
-    pub ids: Vec<String>,
-    /// Do not ask (required for prod and without a terminal).
-    #[arg(long)]
-    pub yes: bool,
 }
 
 /// Runs `cargo xtask dlq …`.
@@ -302,128 +213,15 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     })
 }
 
-/// Deletes exactly the ids asked for from the stage's `queue`, after the
-/// confirmation.
-async fn delete_ids(
-    args: DeleteArgs,
-    queue: fn(&infra::StackOutputs) -> Queue,
-) -> anyhow::Result<bool> {
-    let DeleteArgs { target, ids, yes } = args;
-    let console = Console::open(&target).await?;
-    let queue = queue(&console.outputs);
-    console.session.before_writing()?;
-    deletion_confirmation(
-        console.stage(),
-        yes,
-        &format!(
-            "{}: delete {} message(s) of {} for good ({})?",
-            console.session.who_and_where(),
-            ids.len(),
-            queue.name,
-            ids.join(", ")
-        ),
-        "deleting messages",
-    )
-    .resolve("nothing deleted")?;
-    let outcomes = delete(
-        &console.clients.sqs,
-        &queue.url,
-        &ids,
-        &ReceiveOptions::default(),
-    )
-    .await?;
-    print!("{}", delete_report(&outcomes));
-    if outcomes.iter().any(|o| o.action != DeleteAction::Deleted) {
-        bail!("some messages were not deleted (see above)");
-    }
-    Ok(false)
-}
-
-/// Runs `cargo xtask unrouted …`.
-///
-/// # Errors
-/// The stage is not deployed, AWS failed, a resend was refused or failed.
-pub fn run_unrouted(args: UnroutedArgs) -> anyhow::Result<std::process::ExitCode> {
-    run_command(async {
-        match args.command {
-            UnroutedCommand::List { target, max } => {
-                let console = Console::open(&target).await?;
-                eprintln!("{}", console.session.who_and_where());
-                let queue = Queue::unrouted(&console.outputs);
-                let opts = ReceiveOptions {
-                    max_messages: max,
-                    ..ReceiveOptions::default()
-                };
-                let received = list(&console.clients.sqs, &queue.url, &opts).await?;
-                let now = crate::base::when::now_ms();
-                if received.letters.is_empty() {
-                    println!("{}: no unrouted events.", queue.name);
-                    return Ok(false);
-                }
-                let views: Vec<unrouted::UnroutedView> = received
-                    .letters
-                    .iter()
-                    .map(|l| unrouted::view(l, now))
-                    .collect();
-                print!("{}", unrouted::list_table(&views));
-                println!(
-                    "{} unrouted event(s) in {}: no ledger rule matched their detail-type, so \
-                     the handler never saw them. Fix the producer; then, for each event that \
-                     should count, `cargo xtask unrouted resend --stage {stage} --id \
-                     <MESSAGE_ID> --as <DETAIL_TYPE>` (applied by business key: safe), or \
-                     `cargo xtask unrouted delete --stage {stage} --id <MESSAGE_ID>`.",
-                    views.len(),
-                    queue.name,
-                    stage = target.stage
-                );
-                Ok(false)
-            }
-            UnroutedCommand::Resend {
-                target,
-                id,
-                as_type,
-            } => {
-                let console = Console::open(&target).await?;
-                console.session.before_writing()?;
-                let queue = Queue::unrouted(&console.outputs);
-                let outcome = unrouted::resend(
-                    &console.clients.sqs,
-                    &console.clients.events,
-                    &queue.url,
-                    &console.outputs.bus_name,
-                    &id,
-                    &as_type,
-                    &ReceiveOptions::default(),
-                )
-                .await?;
-                let line = unrouted::resend_line(&outcome, target.stage, &id, &as_type);
-                match outcome {
-                    unrouted::ResendOutcome::Resent => {
-                        println!("{line}");
-                        Ok(false)
-                    }
-                    _ => bail!(line),
-                }
-            }
-            UnroutedCommand::Delete(args) => delete_ids(args, Queue::unrouted).await,
-        }
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use infra::Stage;
 
     #[derive(clap::Parser)]
     struct Cli {
         #[command(subcommand)]
         command: Command,
-    }
-
-    #[derive(clap::Parser)]
-    struct UnroutedCli {
-        #[command(subcommand)]
-        command: UnroutedCommand,
     }
 
     #[test]
@@ -498,25 +296,6 @@ mod tests {
         assert!(
             Cli::try_parse_from(["x", "delete", "--stage", "dev"]).is_err(),
             "an id is required"
-        );
-        let UnroutedCommand::Resend { id, as_type, .. } = UnroutedCli::parse_from([
-            "x",
-            "resend",
-            "--stage",
-            "dev",
-            "--id",
-            "m1",
-            "--as",
-            "video.rendered",
-        ])
-        .command
-        else {
-            panic!("not resend");
-        };
-        assert_eq!((id.as_str(), as_type.as_str()), ("m1", "video.rendered"));
-        assert!(
-            UnroutedCli::try_parse_from(["x", "resend", "--stage", "dev", "--id", "m1"]).is_err(),
-            "--as is required: never a guess"
         );
     }
 }

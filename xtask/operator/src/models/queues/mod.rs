@@ -1,4 +1,7 @@
-//! Reading a queue without consuming it, and deleting exactly what was asked.
+//! The stage's queues (dead letters, unrouted events): reading one without
+//! consuming it, deleting exactly what was asked, the two shapes of dead
+//! letter classified ([`letter`]), and a queue's depth and oldest message
+//! ([`depth`]).
 //!
 //! SQS short polling samples a subset of its servers: an empty answer is not
 //! an empty queue. So [`receive_all`] **long-polls** (`WaitTimeSeconds`, up
@@ -11,8 +14,15 @@ use std::collections::{BTreeMap, HashSet};
 
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 
-use super::letter::{DeadLetter, classify};
+mod depth;
+mod letter;
+
 use crate::aws::sdk_error;
+
+pub use depth::{QueueView, oldest_sent_by_metric, queue_view};
+pub use letter::{
+    Classification, DeadLetter, FALLBACK_SOURCE, Replay, Shape, classify, invalid_reason,
+};
 
 /// A queue of the stack: its URL and name (both from the stack's outputs).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -403,4 +413,60 @@ pub async fn purge(sqs: &aws_sdk_sqs::Client, queue_url: &str) -> anyhow::Result
             )
         })?;
     Ok(())
+}
+
+/// The report `delete` prints.
+pub fn delete_report(outcomes: &[DeleteOutcome]) -> String {
+    let mut out = String::new();
+    for o in outcomes {
+        let what = o.what();
+        let line = match &o.action {
+            DeleteAction::Deleted => format!("deleted      {what}"),
+            DeleteAction::NotFound => {
+                format!(
+                    "NOT FOUND    {}: no such message in the queue",
+                    o.message_id
+                )
+            }
+            DeleteAction::Failed(e) => format!("FAILED       {what}: {e}; kept in the queue"),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let deleted = outcomes
+        .iter()
+        .filter(|o| o.action == DeleteAction::Deleted)
+        .count();
+    out.push_str(&format!(
+        "{deleted} deleted, {} not found or failed.\n",
+        outcomes.len() - deleted
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_delete_report_names_what_was_not_found() {
+        let outcomes = vec![
+            DeleteOutcome {
+                message_id: "m1".into(),
+                detail_type: Some("video.requested".into()),
+                business_key: Some("j1".into()),
+                action: DeleteAction::Deleted,
+            },
+            DeleteOutcome {
+                message_id: "nope".into(),
+                detail_type: None,
+                business_key: None,
+                action: DeleteAction::NotFound,
+            },
+        ];
+        let r = delete_report(&outcomes);
+        assert!(r.contains("deleted      m1 (video.requested, j1)"), "{r}");
+        assert!(r.contains("NOT FOUND    nope"), "{r}");
+        assert!(r.contains("1 deleted, 1 not found or failed."), "{r}");
+    }
 }

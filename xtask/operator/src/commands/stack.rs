@@ -1,5 +1,6 @@
-//! The command lines of `deploy`, `diff`, `destroy`, `releases`, `rollback`
-//! and `drift`, and what they print.
+//! The stack's command lines: `deploy`, `diff`, `destroy`, `releases`,
+//! `rollback` and `drift`, and what they print. Each builds the deploy
+//! engine's input (`deploy::DeployOptions`) or calls its reads.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -8,10 +9,10 @@ use infra::{Architecture, Stage, StageConfig};
 
 use std::process::ExitCode;
 
-use super::plan::RequireApproval;
-use super::{DeployOptions, DestroyOptions};
 use crate::aws::{AwsArgs, Clients, Session};
 use crate::base::ui::Terminal;
+use crate::deploy::plan::RequireApproval;
+use crate::deploy::{self, CodeSource, DeployOptions, DestroyOptions};
 
 /// An architecture on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -73,10 +74,10 @@ impl StackArgs {
     fn options(&self) -> anyhow::Result<DeployOptions> {
         let mut opts = DeployOptions::new(self.config()?);
         opts.parameters = self.parameters.iter().cloned().collect::<BTreeMap<_, _>>();
-        opts.interactive = std::io::stdin().is_terminal();
-        opts.color = std::io::stdout().is_terminal();
+        opts.policy.interactive = std::io::stdin().is_terminal();
+        opts.output.color = std::io::stdout().is_terminal();
         if let Some(dir) = &self.artifacts {
-            opts.code = crate::base::build::Source::Prebuilt(dir.clone());
+            opts.code = CodeSource::Build(crate::base::build::Source::Prebuilt(dir.clone()));
         }
         Ok(opts)
     }
@@ -235,17 +236,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     let tools = crate::base::tools::ensure()?;
     let mut opts = args.stack.options()?;
-    opts.allow_destructive = args.allow_destructive;
-    opts.yes = args.yes;
-    opts.require_approval = args.require_approval;
-    opts.no_rollback = args.no_rollback;
-    opts.hotswap = args.hotswap;
+    opts.policy.allow_destructive = args.allow_destructive;
+    opts.policy.yes = args.yes;
+    opts.policy.require_approval = args.require_approval;
+    opts.policy.no_rollback = args.no_rollback;
+    opts.policy.hotswap = args.hotswap;
     runtime()?.block_on(async {
         let session = Session::with_config(opts.config.clone(), &args.stack.aws).await?;
         session.before_writing()?;
-        opts.who = session.who_and_where();
+        opts.policy.who = session.who_and_where();
         let clients = Clients::new(&session.config);
-        let report = super::deploy(&clients, &tools, &opts, &Terminal).await?;
+        let report = deploy::deploy(&clients, &tools, &opts, &Terminal).await?;
         println!("{}", report.summary());
         Ok(())
     })
@@ -262,7 +263,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
         // artifacts bucket: never in the wrong account.
         session.check_pins()?;
         let clients = Clients::new(&session.config);
-        let review = super::diff(&clients, &tools, &opts, &Terminal).await?;
+        let review = deploy::diff(&clients, &tools, &opts, &Terminal).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&review.to_json())?);
         } else {
@@ -274,7 +275,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
             if review.is_empty() {
                 println!("No changes.");
             } else {
-                print!("{}", review.render(opts.color));
+                print!("{}", review.render(opts.output.color));
             }
             if !review.destructive.is_empty() {
                 println!("A deploy would refuse this without --allow-destructive:");
@@ -311,7 +312,9 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
         session.before_writing()?;
         opts.who = session.who_and_where();
         let clients = Clients::new(&session.config);
-        super::destroy(&clients, &opts, &Terminal).await.map(|_| ())
+        deploy::destroy(&clients, &opts, &Terminal)
+            .await
+            .map(|_| ())
     })
 }
 
@@ -319,9 +322,12 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
 pub fn releases(args: ReleasesArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let clients = reading(args.stage, &args.aws).await?;
-        let (found, current) = super::releases(&clients, args.stage, &Terminal).await?;
+        let (found, current) = deploy::releases(&clients, args.stage, &Terminal).await?;
         println!("Releases of {}:", infra::stack_name(args.stage));
-        print!("{}", super::releases::render(&found, current.as_deref()));
+        print!(
+            "{}",
+            crate::models::releases::render(&found, current.as_deref())
+        );
         Ok(())
     })
 }
@@ -334,17 +340,17 @@ pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
     };
     let config = StageConfig::load(args.stage).map_err(anyhow::Error::msg)?;
     let mut opts = DeployOptions::new(config);
-    opts.interactive = std::io::stdin().is_terminal();
-    opts.color = std::io::stdout().is_terminal();
-    opts.yes = args.yes;
-    opts.require_approval = args.require_approval;
+    opts.policy.interactive = std::io::stdin().is_terminal();
+    opts.output.color = std::io::stdout().is_terminal();
+    opts.policy.yes = args.yes;
+    opts.policy.require_approval = args.require_approval;
     runtime()?.block_on(async {
         let session = Session::with_config(opts.config.clone(), &args.aws).await?;
         session.before_writing()?;
-        opts.who = session.who_and_where();
+        opts.policy.who = session.who_and_where();
         let clients = Clients::new(&session.config);
         let report =
-            super::rollback(&clients, &tools, &opts, args.to.as_deref(), &Terminal).await?;
+            deploy::rollback(&clients, &tools, &opts, args.to.as_deref(), &Terminal).await?;
         println!("{}", report.summary());
         Ok(())
     })
@@ -354,14 +360,14 @@ pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
 pub fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let clients = reading(args.stage, &args.aws).await?;
-        let report = super::drift::check(&clients, &infra::stack_name(args.stage)).await?;
+        let report = deploy::drift::check(&clients, &infra::stack_name(args.stage)).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&report)?);
         } else {
-            print!("{}", super::drift::render(&report));
+            print!("{}", deploy::drift::render(&report));
         }
         Ok(if report.has_drift() {
-            ExitCode::from(crate::console::NEEDS_A_PERSON)
+            ExitCode::from(super::NEEDS_A_PERSON)
         } else {
             ExitCode::SUCCESS
         })

@@ -13,10 +13,15 @@ use infra::Stage;
 use reconciler_core::event::{ADJUSTMENT_DETAIL_TYPE, DETAIL_TYPES, parse_detail};
 use serde_json::Value;
 
-use super::letter::DeadLetter;
-use super::queue::{ReceiveOptions, delete_received, receive_until, release_all_but};
+use anyhow::bail;
+
+use crate::aws::Target;
 use crate::base::ui::{clip, table};
 use crate::base::when::format_age;
+use crate::commands::{Console, DeleteArgs, delete_ids, run_command};
+use crate::models::queues::{
+    DeadLetter, Queue, ReceiveOptions, delete_received, list, receive_until, release_all_but,
+};
 
 /// An unrouted event, as `list` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,7 +206,7 @@ pub async fn resend(
         None => ResendOutcome::NotFound,
         Some(letter) => match resend_check(&letter.body, as_type) {
             Err(why) => ResendOutcome::Refused(why),
-            Ok(r) => match crate::console::put_event(
+            Ok(r) => match crate::models::events::put_event(
                 events,
                 bus_name,
                 &r.source,
@@ -249,10 +254,128 @@ pub fn resend_line(
     }
 }
 
+/// `cargo xtask unrouted`.
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = EXAMPLES)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  cargo xtask unrouted list --stage prod
+  cargo xtask unrouted resend --stage prod --id 3f1c2a9e-… --as video.rendered
+  cargo xtask unrouted delete --stage prod --id 3f1c2a9e-… --yes";
+
+/// `unrouted list|resend|delete`.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Show the unrouted events (without consuming them) and which ledger
+    /// detail-types their detail would validate as.
+    #[command(after_help = "Example:\n  cargo xtask unrouted list --stage prod")]
+    List {
+        #[command(flatten)]
+        target: Target,
+        /// Read at most this many messages.
+        #[arg(long, default_value_t = 1000)]
+        max: usize,
+    },
+    /// Put ONE unrouted event back on the bus under the detail-type you name,
+    /// with its original source and detail, if the detail validates as it;
+    /// then delete it from the queue.
+    #[command(
+        after_help = "Example (a producer sent `video.renderd`, now fixed):\n  \
+                            cargo xtask unrouted resend --stage prod --id 3f1c2a9e-… --as video.rendered"
+    )]
+    Resend {
+        #[command(flatten)]
+        target: Target,
+        /// The message id (`unrouted list`).
+        #[arg(long = "id", value_name = "MESSAGE_ID")]
+        id: String,
+        /// The ledger detail-type to send it as.
+        #[arg(long = "as", value_name = "DETAIL_TYPE")]
+        as_type: String,
+    },
+    /// Delete exactly these unrouted events (prod: --yes required).
+    #[command(
+        after_help = "Example:\n  cargo xtask unrouted delete --stage prod --id 3f1c2a9e-… --yes"
+    )]
+    Delete(DeleteArgs),
+}
+
+/// Runs `cargo xtask unrouted …`.
+///
+/// # Errors
+/// The stage is not deployed, AWS failed, a resend was refused or failed.
+pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
+    run_command(async {
+        match args.command {
+            Command::List { target, max } => {
+                let console = Console::open(&target).await?;
+                eprintln!("{}", console.session.who_and_where());
+                let queue = Queue::unrouted(&console.outputs);
+                let opts = ReceiveOptions {
+                    max_messages: max,
+                    ..ReceiveOptions::default()
+                };
+                let received = list(&console.clients.sqs, &queue.url, &opts).await?;
+                let now = crate::base::when::now_ms();
+                if received.letters.is_empty() {
+                    println!("{}: no unrouted events.", queue.name);
+                    return Ok(false);
+                }
+                let views: Vec<UnroutedView> =
+                    received.letters.iter().map(|l| view(l, now)).collect();
+                print!("{}", list_table(&views));
+                println!(
+                    "{} unrouted event(s) in {}: no ledger rule matched their detail-type, so \
+                     the handler never saw them. Fix the producer; then, for each event that \
+                     should count, `cargo xtask unrouted resend --stage {stage} --id \
+                     <MESSAGE_ID> --as <DETAIL_TYPE>` (applied by business key: safe), or \
+                     `cargo xtask unrouted delete --stage {stage} --id <MESSAGE_ID>`.",
+                    views.len(),
+                    queue.name,
+                    stage = target.stage
+                );
+                Ok(false)
+            }
+            Command::Resend {
+                target,
+                id,
+                as_type,
+            } => {
+                let console = Console::open(&target).await?;
+                console.session.before_writing()?;
+                let queue = Queue::unrouted(&console.outputs);
+                let outcome = resend(
+                    &console.clients.sqs,
+                    &console.clients.events,
+                    &queue.url,
+                    &console.outputs.bus_name,
+                    &id,
+                    &as_type,
+                    &ReceiveOptions::default(),
+                )
+                .await?;
+                let line = resend_line(&outcome, target.stage, &id, &as_type);
+                match outcome {
+                    ResendOutcome::Resent => {
+                        println!("{line}");
+                        Ok(false)
+                    }
+                    _ => bail!(line),
+                }
+            }
+            Command::Delete(args) => delete_ids(args, Queue::unrouted).await,
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dlq::letter::classify;
+    use crate::models::queues::classify;
     use serde_json::json;
     use std::collections::BTreeMap;
 
@@ -336,6 +459,36 @@ mod tests {
         assert!(
             resend_line(&ResendOutcome::NotFound, Stage::Dev, "m9", "video.failed")
                 .contains("no message m9")
+        );
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[test]
+    fn the_command_line_parses() {
+        use clap::Parser;
+        let Command::Resend { id, as_type, .. } = Cli::parse_from([
+            "x",
+            "resend",
+            "--stage",
+            "dev",
+            "--id",
+            "m1",
+            "--as",
+            "video.rendered",
+        ])
+        .command
+        else {
+            panic!("not resend");
+        };
+        assert_eq!((id.as_str(), as_type.as_str()), ("m1", "video.rendered"));
+        assert!(
+            Cli::try_parse_from(["x", "resend", "--stage", "dev", "--id", "m1"]).is_err(),
+            "--as is required: never a guess"
         );
     }
 }

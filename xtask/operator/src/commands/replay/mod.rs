@@ -34,8 +34,8 @@ use crate::aws::Target;
 use crate::aws::sdk_error;
 use crate::base::ui::{Act, Given};
 use crate::base::when::{format_time, parse_duration, parse_time};
-use crate::console::{Console, run_command};
-use crate::logs::{LogGroup, LogLine};
+use crate::commands::{Console, run_command};
+use crate::models::logs::{LogGroup, LogLine};
 
 /// The archive, as `DescribeArchive` tells it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -500,13 +500,13 @@ pub async fn handler_outcomes(
     timeout: Duration,
 ) -> anyhow::Result<OutcomeCounts> {
     let start = Instant::now();
-    let pattern = crate::logs::filter_pattern(&crate::logs::LogFilter {
+    let pattern = crate::models::logs::filter_pattern(&crate::models::logs::LogFilter {
         text: Some(name.to_owned()),
         ..Default::default()
     });
     let mut previous: Option<OutcomeCounts> = None;
     loop {
-        let lines = crate::logs::fetch(
+        let lines = crate::models::logs::fetch(
             logs,
             std::slice::from_ref(handler_log_group),
             since_ms,
@@ -665,7 +665,9 @@ pub async fn replay_stage(
             .unwrap_or_default()
     ));
     let mut counts = OutcomeCounts::default();
-    if let Some(group) = crate::logs::log_groups(o, Some(crate::logs::Function::Handler)).first() {
+    if let Some(group) =
+        crate::models::logs::log_groups(o, Some(crate::models::logs::Function::Handler)).first()
+    {
         out.note(&format!(
             "Counting the handler's log lines of the replay (up to {}s)…",
             req.log_wait.as_secs()

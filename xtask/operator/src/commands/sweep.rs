@@ -13,8 +13,9 @@ use serde_json::{Value, json};
 use crate::aws::Target;
 use crate::base::ui::{clip, table};
 use crate::base::when::{format_time, parse_duration};
-use crate::console::{Console, run_command};
-use crate::invoke::{Invoked, invoke};
+use crate::commands::{Console, run_command};
+use crate::models::invoke::{Invoked, invoke};
+use crate::models::sweep_report::SweepSummary;
 
 /// SPEC §5's manual input: `{"older_than_seconds": N, "dry_run": …}`
 /// (without `older_than_seconds`, the stage's hold timeout).
@@ -24,80 +25,6 @@ pub fn sweep_payload(older_than: Option<Duration>, dry_run: bool) -> Value {
         payload["older_than_seconds"] = json!(older_than.as_secs());
     }
     payload
-}
-
-/// The figures of a sweep report that say whether a person is needed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SweepSummary {
-    /// HELD jobs older than the timeout it found.
-    pub stragglers: u64,
-    /// Of those, expired.
-    pub expired: u64,
-    /// Conflicts since the previous sweep.
-    pub conflicts: u64,
-    /// The accounts with drift it lists.
-    pub drift_accounts: Vec<String>,
-    /// How many accounts drifted (the list may be cut).
-    pub drifted_accounts: u64,
-    /// Accounts audited.
-    pub audited_accounts: u64,
-    /// Items that could not be swept.
-    pub failed_items: u64,
-    /// A dry run (wrote nothing).
-    pub dry_run: bool,
-    /// Finished before its deadline.
-    pub complete: bool,
-    /// The human sentence.
-    pub summary: String,
-}
-
-impl SweepSummary {
-    /// Reads a report (the sweep's response, or the `report` of its log
-    /// line); missing fields read as zero.
-    pub fn from_report(report: &Value) -> SweepSummary {
-        let n = |key: &str| report[key].as_u64().unwrap_or(0);
-        let drift_accounts: Vec<String> = report["drift"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d["account_id"].as_str().map(str::to_owned))
-            .collect();
-        SweepSummary {
-            stragglers: n("stragglers"),
-            expired: n("expired"),
-            conflicts: n("conflicts"),
-            drifted_accounts: n("drifted_accounts").max(drift_accounts.len() as u64),
-            drift_accounts,
-            audited_accounts: n("audited_accounts"),
-            failed_items: n("failed_items"),
-            dry_run: report["dry_run"].as_bool().unwrap_or(false),
-            complete: report["complete"].as_bool().unwrap_or(true),
-            summary: report["summary"].as_str().unwrap_or_default().to_owned(),
-        }
-    }
-
-    /// What a person must look at (empty: nothing).
-    pub fn needs_a_person(&self) -> Vec<String> {
-        let mut why = Vec::new();
-        if self.drifted_accounts > 0 {
-            why.push(format!(
-                "ledger drift in {} account(s){} (docs/operations.md#alarm-drift)",
-                self.drifted_accounts,
-                if self.drift_accounts.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", self.drift_accounts.join(", "))
-                }
-            ));
-        }
-        if self.failed_items > 0 {
-            why.push(format!(
-                "{} item(s) could not be swept (docs/operations.md#alarm-sweep-errors)",
-                self.failed_items
-            ));
-        }
-        why
-    }
 }
 
 /// The report as text: the figures, then the lists (pure).

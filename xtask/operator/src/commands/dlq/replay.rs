@@ -14,8 +14,9 @@ use std::collections::HashSet;
 
 use infra::Stage;
 
-use super::letter::{DeadLetter, Replay};
-use super::queue::{Outcome, ReceiveOptions, delete_received, receive_all, release_all_but};
+use crate::models::queues::{
+    DeadLetter, Outcome, ReceiveOptions, Replay, delete_received, receive_all, release_all_but,
+};
 
 /// Said wherever events are replayed.
 pub const REPLAY_IS_SAFE: &str = "Replaying is safe: the reconciler keys every effect on the \
@@ -177,7 +178,7 @@ async fn replay_round(
                 detail,
                 time,
             } => {
-                match crate::console::put_event(
+                match crate::models::events::put_event(
                     events,
                     &opts.bus_name,
                     source,
@@ -262,7 +263,7 @@ pub fn replay_report(outcomes: &[ReplayOutcome], dry_run: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dlq::letter::classify;
+    use crate::models::queues::classify;
     use serde_json::json;
     use std::collections::BTreeMap;
 

@@ -1,9 +1,8 @@
 //! What the dead-letter commands print (pure).
 
-use super::letter::DeadLetter;
-use super::queue::{DeleteAction, DeleteOutcome};
 use crate::base::ui::{clip, table as ui_table};
 use crate::base::when::format_age;
+use crate::models::queues::DeadLetter;
 
 /// The table `list` prints: one line a dead letter.
 pub fn table(letters: &[DeadLetter], now_ms: i64) -> String {
@@ -33,39 +32,10 @@ pub fn table(letters: &[DeadLetter], now_ms: i64) -> String {
     )
 }
 
-/// The report `delete` prints.
-pub fn delete_report(outcomes: &[DeleteOutcome]) -> String {
-    let mut out = String::new();
-    for o in outcomes {
-        let what = o.what();
-        let line = match &o.action {
-            DeleteAction::Deleted => format!("deleted      {what}"),
-            DeleteAction::NotFound => {
-                format!(
-                    "NOT FOUND    {}: no such message in the queue",
-                    o.message_id
-                )
-            }
-            DeleteAction::Failed(e) => format!("FAILED       {what}: {e}; kept in the queue"),
-        };
-        out.push_str(&line);
-        out.push('\n');
-    }
-    let deleted = outcomes
-        .iter()
-        .filter(|o| o.action == DeleteAction::Deleted)
-        .count();
-    out.push_str(&format!(
-        "{deleted} deleted, {} not found or failed.\n",
-        outcomes.len() - deleted
-    ));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dlq::letter::classify;
+    use crate::models::queues::classify;
     use serde_json::json;
     use std::collections::BTreeMap;
 
@@ -104,27 +74,5 @@ mod tests {
         assert_eq!(j["replay"], "never-invalid");
         assert!(j["invalid"].as_str().unwrap().contains("`detail.credits`"));
         assert_eq!(j["business_key"], "j1");
-    }
-
-    #[test]
-    fn the_delete_report_names_what_was_not_found() {
-        let outcomes = vec![
-            DeleteOutcome {
-                message_id: "m1".into(),
-                detail_type: Some("video.requested".into()),
-                business_key: Some("j1".into()),
-                action: DeleteAction::Deleted,
-            },
-            DeleteOutcome {
-                message_id: "nope".into(),
-                detail_type: None,
-                business_key: None,
-                action: DeleteAction::NotFound,
-            },
-        ];
-        let r = delete_report(&outcomes);
-        assert!(r.contains("deleted      m1 (video.requested, j1)"), "{r}");
-        assert!(r.contains("NOT FOUND    nope"), "{r}");
-        assert!(r.contains("1 deleted, 1 not found or failed."), "{r}");
     }
 }

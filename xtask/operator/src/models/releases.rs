@@ -9,7 +9,7 @@
 //! `releases/<stack>/<time>-<version>.json`, next to the zips; `releases`
 //! lists them, and `rollback` redeploys one: the deployed template with the
 //! release's code keys, through the same change set, guard and confirmation
-//! as a deploy.
+//! as a deploy (`deploy::rollback`).
 
 use std::collections::BTreeMap;
 
@@ -146,101 +146,6 @@ pub async fn list(
     Ok((releases, skipped))
 }
 
-/// The release to roll back to: `to` (a version, or a unique prefix of at
-/// least 4 digits), or else the newest release older than the current
-/// one's last deploy with other code.
-///
-/// # Errors
-/// No such version, an ambiguous prefix, the version already deployed, or
-/// nothing earlier to go back to.
-pub fn choose<'a>(
-    releases: &'a [Release],
-    current: &str,
-    to: Option<&str>,
-) -> Result<&'a Release, String> {
-    let known = || {
-        let mut versions: Vec<&str> = releases.iter().map(|r| r.version.as_str()).collect();
-        versions.dedup();
-        if versions.is_empty() {
-            "none is recorded".to_owned()
-        } else {
-            format!("known: {}", versions.join(", "))
-        }
-    };
-    let chosen = match to {
-        Some(to) => {
-            if to.len() < 4 {
-                return Err(format!("--to {to}: give at least 4 digits of a version"));
-            }
-            let mut matching: Vec<&Release> = releases
-                .iter()
-                .filter(|r| r.version.starts_with(to))
-                .collect();
-            matching.dedup_by(|a, b| a.version == b.version);
-            match matching.as_slice() {
-                [] => return Err(format!("--to {to}: no such release ({})", known())),
-                [_, _, ..] => {
-                    return Err(format!(
-                        "--to {to}: more than one release matches ({})",
-                        known()
-                    ));
-                }
-                [_] => releases
-                    .iter()
-                    .rev()
-                    .find(|r| r.version.starts_with(to))
-                    .ok_or_else(|| format!("--to {to}: no such release"))?,
-            }
-        }
-        None => {
-            // The release deployed before the current one was deployed (by
-            // a deploy, not by a rollback to it): two rollbacks in a row go
-            // two releases back, never forth to the one just rolled back from.
-            let deployed_at = releases
-                .iter()
-                .rposition(|r| r.version == current && r.kind != "rollback")
-                .or_else(|| releases.iter().position(|r| r.version == current))
-                .unwrap_or(releases.len());
-            releases[..deployed_at]
-                .iter()
-                .rev()
-                .find(|r| r.version != current)
-                .ok_or_else(|| {
-                    format!("no release before the current one ({current}) is recorded: nothing to roll back to")
-                })?
-        }
-    };
-    if chosen.version == current {
-        return Err(format!(
-            "{current} is the release deployed now: nothing to do"
-        ));
-    }
-    Ok(chosen)
-}
-
-/// Whether `release`'s code can run on the functions of the deployed
-/// `template` (pure): the same architecture (`Architectures` of each
-/// function), or a rollback would deploy code that cannot start.
-///
-/// # Errors
-/// Which function, which architectures, and what to do.
-pub fn fits(template: &serde_json::Value, release: &Release) -> Result<(), String> {
-    for f in &crate::base::build::FUNCTIONS {
-        let deployed = template["Resources"][f.logical_id]["Properties"]["Architectures"][0]
-            .as_str()
-            .unwrap_or("x86_64");
-        if deployed != release.architecture {
-            return Err(format!(
-                "release {} was built for {} but {} runs on {deployed}: rolling back would \
-                 deploy code that cannot start; choose a release built for {deployed} \
-                 (`cargo xtask releases` shows each one's architecture)",
-                release.version, release.architecture, f.logical_id
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The `releases` table: newest first, the current one marked `*`.
 pub fn render(releases: &[Release], current: Option<&str>) -> String {
     if releases.is_empty() {
@@ -283,10 +188,11 @@ pub fn render(releases: &[Release], current: Option<&str>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn release(version: &str, at: i64) -> Release {
+    /// A release of `version` deployed at `at` (ms), for tests.
+    pub(crate) fn release(version: &str, at: i64) -> Release {
         Release {
             version: version.to_owned(),
             stack: "cc-agent-reconciler-dev".into(),
@@ -297,23 +203,6 @@ mod tests {
             git: Some("abc".into()),
             code: BTreeMap::new(),
         }
-    }
-
-    #[test]
-    fn a_release_of_another_architecture_is_refused() {
-        let template = |arch: &str| {
-            serde_json::json!({"Resources": {
-                "HandlerFunction": {"Properties": {"Architectures": [arch]}},
-                "SweepFunction": {"Properties": {"Architectures": [arch]}},
-            }})
-        };
-        let arm = release("aaaa", 1);
-        assert_eq!(fits(&template("arm64"), &arm), Ok(()));
-        let error = fits(&template("x86_64"), &arm).unwrap_err();
-        assert!(
-            error.contains("built for arm64 but HandlerFunction runs on x86_64"),
-            "{error}"
-        );
     }
 
     #[test]
@@ -339,97 +228,6 @@ mod tests {
         let b = record_key(&release("0000bbbbbbbb", 1_700_000_060_000));
         assert!(a < b, "{a} {b}");
         assert!(a.starts_with("releases/cc-agent-reconciler-dev/"), "{a}");
-    }
-
-    #[test]
-    fn rollback_goes_to_the_release_before_the_current_one() {
-        let history = [
-            release("aaaa11112222", 1),
-            release("bbbb11112222", 2),
-            release("cccc11112222", 3),
-        ];
-        assert_eq!(
-            choose(&history, "cccc11112222", None).unwrap().version,
-            "bbbb11112222"
-        );
-        // After a rollback to b, the current is b again: the next goes to a,
-        // not forth to c.
-        let mut after = history.to_vec();
-        after.push(Release {
-            kind: "rollback".into(),
-            ..release("bbbb11112222", 4)
-        });
-        assert_eq!(
-            choose(&after, "bbbb11112222", None).unwrap().version,
-            "aaaa11112222"
-        );
-        // A new deploy after that goes back to b.
-        after.push(release("dddd11112222", 5));
-        assert_eq!(
-            choose(&after, "dddd11112222", None).unwrap().version,
-            "bbbb11112222"
-        );
-        // A revert that rebuilds a's exact code: back to what it replaced.
-        let reverted = [
-            release("aaaa11112222", 1),
-            release("bbbb11112222", 2),
-            release("aaaa11112222", 3),
-        ];
-        assert_eq!(
-            choose(&reverted, "aaaa11112222", None).unwrap().version,
-            "bbbb11112222"
-        );
-        // A current version no record names (deployed before records): the newest.
-        assert_eq!(
-            choose(&history, "ffff00000000", None).unwrap().version,
-            "cccc11112222"
-        );
-        assert!(
-            choose(&history[..1], "aaaa11112222", None)
-                .unwrap_err()
-                .contains("nothing to roll back")
-        );
-        assert!(choose(&[], "x", None).is_err());
-    }
-
-    #[test]
-    fn rollback_to_a_named_version() {
-        let history = [
-            release("aaaa11112222", 1),
-            release("aaab11112222", 2),
-            release("cccc11112222", 3),
-        ];
-        assert_eq!(
-            choose(&history, "cccc11112222", Some("aaaa"))
-                .unwrap()
-                .version,
-            "aaaa11112222"
-        );
-        assert!(
-            choose(&history, "cccc11112222", Some("aaa"))
-                .unwrap_err()
-                .contains("at least 4")
-        );
-        assert!(
-            choose(&history, "cccc11112222", Some("aaaa1111222x"))
-                .unwrap_err()
-                .contains("no such release")
-        );
-        let history2 = [
-            release("aaaa11112222", 1),
-            release("aaaa11113333", 2),
-            release("cccc11112222", 3),
-        ];
-        assert!(
-            choose(&history2, "cccc11112222", Some("aaaa"))
-                .unwrap_err()
-                .contains("more than one")
-        );
-        assert!(
-            choose(&history, "cccc11112222", Some("cccc"))
-                .unwrap_err()
-                .contains("deployed now")
-        );
     }
 
     #[test]
