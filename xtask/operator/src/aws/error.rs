@@ -20,15 +20,13 @@ where
              action?)",
             raw.status().as_u16()
         ),
-        (None, _, None) => chain(e),
+        (None, _, None) => crate::base::ui::clip(&chain(e), 300),
     }
 }
 
-/// An error and its sources, on one line, cut short: what the SDK says of a
-/// failure that is not an answer (no credentials, no connection).
+/// An error and all its sources: what the SDK says of a failure that is
+/// not an answer (no credentials, no connection, a waiter that gave up),
+/// and the text a caller searches for what the service meant.
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    crate::base::ui::clip(
-        &aws_smithy_types::error::display::DisplayErrorContext(e).to_string(),
-        300,
-    )
+    aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
 }

@@ -37,10 +37,11 @@ pub async fn whoami(
     region: &str,
     profile: Option<&str>,
 ) -> anyhow::Result<Identity> {
-    let out = sts.get_caller_identity().send().await.map_err(|e| {
-        let text = aws_smithy_types::error::display::DisplayErrorContext(&e).to_string();
-        anyhow::anyhow!(explain_credentials(&text, profile))
-    })?;
+    let out = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!(explain_credentials(&super::chain(&e), profile)))?;
     Ok(Identity {
         account: out
             .account()

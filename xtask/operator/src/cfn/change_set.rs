@@ -220,28 +220,41 @@ pub async fn propose(
         .wait(CHANGE_SET_WAIT)
         .await;
     if waited.is_err() {
-        let out = cfn
-            .describe_change_set()
-            .stack_name(stack)
-            .change_set_name(&id)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("read the change set: {}", sdk_error(&e)))?;
-        let reason = out
-            .status_reason()
-            .unwrap_or("(no reason given)")
-            .to_owned();
-        let status = out
-            .status()
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_default();
-        discard(clients, stack, &id, create).await;
-        if means_no_changes(&reason) {
-            return Ok(Proposal::NoChanges);
-        }
-        bail!("the change set for {stack} is {status}: {reason}");
+        return not_created(clients, stack, &id, create).await;
     }
     Ok(Proposal::Changes(read(clients, stack, &id).await?))
+}
+
+/// A change set that did not reach `CREATE_COMPLETE`: dropped; nothing to
+/// do when CloudFormation says so, else the error with its status and
+/// reason.
+async fn not_created(
+    clients: &Clients,
+    stack: &str,
+    id: &str,
+    create: bool,
+) -> anyhow::Result<Proposal> {
+    let out = clients
+        .cfn
+        .describe_change_set()
+        .stack_name(stack)
+        .change_set_name(id)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("read the change set: {}", sdk_error(&e)))?;
+    let reason = out
+        .status_reason()
+        .unwrap_or("(no reason given)")
+        .to_owned();
+    let status = out
+        .status()
+        .map(|s| s.as_str().to_owned())
+        .unwrap_or_default();
+    discard(clients, stack, id, create).await;
+    if means_no_changes(&reason) {
+        return Ok(Proposal::NoChanges);
+    }
+    bail!("the change set for {stack} is {status}: {reason}");
 }
 
 /// Reads every page of a change set, with property values.

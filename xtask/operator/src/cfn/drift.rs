@@ -78,8 +78,20 @@ impl std::error::Error for NoDriftDetection {}
 /// No such stack, the endpoint has no drift detection (moto), or the
 /// detection did not finish in time.
 pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<Detection> {
-    let cfn = &clients.cfn;
-    let started = cfn
+    let id = start(clients, stack).await?;
+    let (status, reason) = wait(&clients.cfn, stack, &id).await?;
+    let drifted = drifted(&clients.cfn, stack).await?;
+    Ok(Detection {
+        status,
+        reason,
+        drifted,
+    })
+}
+
+/// Starts a detection: its id.
+async fn start(clients: &Clients, stack: &str) -> anyhow::Result<String> {
+    let started = clients
+        .cfn
         .detect_stack_drift()
         .stack_name(stack)
         .send()
@@ -97,16 +109,25 @@ pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<Detection>
                 anyhow::anyhow!("detect the drift of {stack}: {}", sdk_error(&e))
             }
         })?;
-    let id = started
+    Ok(started
         .stack_drift_detection_id()
         .unwrap_or_default()
-        .to_owned();
+        .to_owned())
+}
+
+/// Polls the detection `id` until it ends: the stack's drift status, and
+/// why some resources could not be checked.
+async fn wait(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+    id: &str,
+) -> anyhow::Result<(StackDriftStatus, Option<String>)> {
     let deadline = tokio::time::Instant::now() + DETECTION_WAIT;
     let mut delay = Duration::from_millis(500);
-    let (status, reason) = loop {
+    loop {
         let out = cfn
             .describe_stack_drift_detection_status()
-            .stack_drift_detection_id(&id)
+            .stack_drift_detection_id(id)
             .send()
             .await
             .map_err(|e| anyhow::anyhow!("read the drift detection: {}", sdk_error(&e)))?;
@@ -120,12 +141,12 @@ pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<Detection>
                             .to_owned()
                     })
                     .or_else(|| out.detection_status_reason().map(str::to_owned));
-                break (
+                return Ok((
                     out.stack_drift_status()
                         .cloned()
                         .unwrap_or(StackDriftStatus::UnknownValue),
                     reason,
-                );
+                ));
             }
         }
         if tokio::time::Instant::now() >= deadline {
@@ -133,7 +154,15 @@ pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<Detection>
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));
-    };
+    }
+}
+
+/// The resources modified or deleted outside the stack, every page, by
+/// logical id.
+async fn drifted(
+    cfn: &aws_sdk_cloudformation::Client,
+    stack: &str,
+) -> anyhow::Result<Vec<DriftedResource>> {
     let mut pages = cfn
         .describe_stack_resource_drifts()
         .stack_name(stack)
@@ -172,11 +201,7 @@ pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<Detection>
         }
     }
     drifted.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
-    Ok(Detection {
-        status,
-        reason,
-        drifted,
-    })
+    Ok(drifted)
 }
 
 #[cfg(test)]

@@ -63,6 +63,41 @@ pub fn render_report(report: &Value) -> String {
         report["summary_source"].as_str().unwrap_or("deterministic"),
         s.summary
     ));
+    out.push_str(&lists(report));
+    let list = |key: &str| report[key].as_array().cloned().unwrap_or_default();
+    let drift = list("drift");
+    if !drift.is_empty() {
+        out.push_str("\nDrift:\n");
+        for d in &drift {
+            out.push_str(&format!(
+                "  {}: {}\n",
+                d["account_id"].as_str().unwrap_or("-"),
+                d["problems"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+    }
+    let errors = list("errors");
+    if !errors.is_empty() {
+        out.push_str("\nErrors:\n");
+        for e in &errors {
+            out.push_str(&format!("  {}\n", e.as_str().unwrap_or_default()));
+        }
+    }
+    if report["lists_truncated"].as_bool() == Some(true) {
+        out.push_str("(lists cut at 100 entries; the counts are complete)\n");
+    }
+    out
+}
+
+/// The report's stragglers and conflicts, as tables (none: nothing).
+fn lists(report: &Value) -> String {
+    let mut out = String::new();
     let list = |key: &str| report[key].as_array().cloned().unwrap_or_default();
     let stragglers = list("straggler_jobs");
     if !stragglers.is_empty() {
@@ -102,33 +137,6 @@ pub fn render_report(report: &Value) -> String {
             })
             .collect();
         out.push_str(&table(&["KEY", "ACCOUNT", "DETAIL-TYPE", "REASON"], &rows));
-    }
-    let drift = list("drift");
-    if !drift.is_empty() {
-        out.push_str("\nDrift:\n");
-        for d in &drift {
-            out.push_str(&format!(
-                "  {}: {}\n",
-                d["account_id"].as_str().unwrap_or("-"),
-                d["problems"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ));
-        }
-    }
-    let errors = list("errors");
-    if !errors.is_empty() {
-        out.push_str("\nErrors:\n");
-        for e in &errors {
-            out.push_str(&format!("  {}\n", e.as_str().unwrap_or_default()));
-        }
-    }
-    if report["lists_truncated"].as_bool() == Some(true) {
-        out.push_str("(lists cut at 100 entries; the counts are complete)\n");
     }
     out
 }

@@ -94,42 +94,7 @@ pub enum Command {
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     run_command(async {
         match args.command {
-            Command::List { target, json, max } => {
-                let console = Console::open(&target).await?;
-                eprintln!("{}", console.session.who_and_where());
-                let queue = Queue::dead_letters(&console.outputs);
-                let opts = ReceiveOptions {
-                    max_messages: max,
-                    ..ReceiveOptions::default()
-                };
-                let received = list(&console.clients.sqs, &queue.url, &opts).await?;
-                let now = crate::base::when::now_ms();
-                let letters = &received.letters;
-                if json {
-                    let all: Vec<Value> = letters.iter().map(|l| l.to_json(now)).collect();
-                    println!("{}", serde_json::to_string_pretty(&all)?);
-                } else if letters.is_empty() {
-                    println!("{}: no dead letters.", queue.name);
-                } else {
-                    print!("{}", table(letters, now));
-                    println!(
-                        "{} dead letter(s) in {}{}. Replay business events that failed for \
-                         transient reasons with `cargo xtask dlq replay --stage {stage} --all` \
-                         (safe: keyed on business keys). Invalid events are not replayed: fix \
-                         the producer, then `cargo xtask dlq delete --stage {stage} --id \
-                         <MESSAGE_ID>`. Messages are deleted by SQS 14 days after they arrived.",
-                        letters.len(),
-                        queue.name,
-                        if received.drained {
-                            ""
-                        } else {
-                            " (stopped before the queue was drained: there may be more)"
-                        },
-                        stage = target.stage,
-                    );
-                }
-                Ok(false)
-            }
+            Command::List { target, json, max } => run_list(&target, json, max).await,
             Command::Replay {
                 target,
                 ids,
@@ -143,74 +108,116 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                         bail!("say which dead letters: --id MESSAGE_ID (repeatable) or --all")
                     }
                 };
-                let console = Console::open(&target).await?;
-                if dry_run {
-                    eprintln!("{}", console.session.who_and_where());
-                } else {
-                    console.session.before_writing()?;
-                }
-                let opts = ReplayOptions {
-                    selection,
-                    dry_run,
-                    bus_name: console.outputs.bus_name.clone(),
-                    sweep_function: console.outputs.sweep_function_name.clone(),
-                    stage: target.stage,
-                    receive: ReceiveOptions::default(),
-                };
-                println!("Replaying onto bus {}:", opts.bus_name);
-                let queue = Queue::dead_letters(&console.outputs);
-                let replayed = replay(
-                    &console.clients.sqs,
-                    &console.clients.events,
-                    &queue.url,
-                    &opts,
-                )
-                .await?;
-                print!("{}", replay_report(&replayed.outcomes, dry_run));
-                if replayed.outcomes.iter().any(ReplayOutcome::is_failure) {
-                    bail!("some dead letters were not replayed (see above)");
-                }
-                if !replayed.drained {
-                    bail!(
-                        "stopped before {} was drained: dead letters may be left that were not \
-                         looked at; run the command again",
-                        queue.name
-                    );
-                }
-                Ok(false)
+                run_replay(&target, selection, dry_run).await
             }
             Command::Delete(args) => delete_ids(args, Queue::dead_letters).await,
-            Command::Purge { target, yes } => {
-                let console = Console::open(&target).await?;
-                console.session.before_writing()?;
-                let queue = Queue::dead_letters(&console.outputs);
-                deletion_confirmation(
-                    target.stage,
-                    yes,
-                    &format!(
-                        "{}: delete every message of {} for good?",
-                        console.session.who_and_where(),
-                        queue.name
-                    ),
-                    "purging the dead-letter queue",
-                )
-                .resolve("not purged")?;
-                let before = approximate_counts(&console.clients.sqs, &queue.url)
-                    .await
-                    .ok();
-                purge(&console.clients.sqs, &queue.url).await?;
-                match before {
-                    Some((visible, in_flight)) => println!(
-                        "Purged {} (about {} message(s)).",
-                        queue.name,
-                        visible + in_flight
-                    ),
-                    None => println!("Purged {}.", queue.name),
-                }
-                Ok(false)
-            }
+            Command::Purge { target, yes } => run_purge(&target, yes).await,
         }
     })
+}
+
+/// `dlq list`: a table (or JSON) of the dead letters, and what to do.
+async fn run_list(target: &Target, json: bool, max: usize) -> anyhow::Result<bool> {
+    let console = Console::open(target).await?;
+    eprintln!("{}", console.session.who_and_where());
+    let queue = Queue::dead_letters(&console.outputs);
+    let opts = ReceiveOptions {
+        max_messages: max,
+        ..ReceiveOptions::default()
+    };
+    let received = list(&console.clients.sqs, &queue.url, &opts).await?;
+    let now = crate::base::when::now_ms();
+    let letters = &received.letters;
+    if json {
+        let all: Vec<Value> = letters.iter().map(|l| l.to_json(now)).collect();
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else if letters.is_empty() {
+        println!("{}: no dead letters.", queue.name);
+    } else {
+        print!("{}", table(letters, now));
+        println!(
+            "{} dead letter(s) in {}{}. Replay business events that failed for \
+             transient reasons with `cargo xtask dlq replay --stage {stage} --all` \
+             (safe: keyed on business keys). Invalid events are not replayed: fix \
+             the producer, then `cargo xtask dlq delete --stage {stage} --id \
+             <MESSAGE_ID>`. Messages are deleted by SQS 14 days after they arrived.",
+            letters.len(),
+            queue.name,
+            if received.drained {
+                ""
+            } else {
+                " (stopped before the queue was drained: there may be more)"
+            },
+            stage = target.stage,
+        );
+    }
+    Ok(false)
+}
+
+/// `dlq replay`: the selected business events back on the bus.
+async fn run_replay(target: &Target, selection: Selection, dry_run: bool) -> anyhow::Result<bool> {
+    let console = Console::open(target).await?;
+    if dry_run {
+        eprintln!("{}", console.session.who_and_where());
+    } else {
+        console.session.before_writing()?;
+    }
+    let opts = ReplayOptions {
+        selection,
+        dry_run,
+        bus_name: console.outputs.bus_name.clone(),
+        sweep_function: console.outputs.sweep_function_name.clone(),
+        stage: target.stage,
+        receive: ReceiveOptions::default(),
+    };
+    println!("Replaying onto bus {}:", opts.bus_name);
+    let queue = Queue::dead_letters(&console.outputs);
+    let (sqs, events) = (&console.clients.sqs, &console.clients.events);
+    let replayed = replay(sqs, events, &queue.url, &opts).await?;
+    print!("{}", replay_report(&replayed.outcomes, dry_run));
+    if replayed.outcomes.iter().any(ReplayOutcome::is_failure) {
+        bail!("some dead letters were not replayed (see above)");
+    }
+    if !replayed.drained {
+        bail!(
+            "stopped before {} was drained: dead letters may be left that were not \
+             looked at; run the command again",
+            queue.name
+        );
+    }
+    Ok(false)
+}
+
+/// `dlq purge`: every message deleted, after the confirmation.
+async fn run_purge(target: &Target, yes: bool) -> anyhow::Result<bool> {
+    let console = Console::open(target).await?;
+    console.session.before_writing()?;
+    let queue = Queue::dead_letters(&console.outputs);
+    let question = format!(
+        "{}: delete every message of {} for good?",
+        console.session.who_and_where(),
+        queue.name
+    );
+    deletion_confirmation(
+        target.stage,
+        yes,
+        &question,
+        "purging the dead-letter queue",
+    )
+    .resolve("not purged")?;
+    let before = approximate_counts(&console.clients.sqs, &queue.url)
+        .await
+        .ok();
+    purge(&console.clients.sqs, &queue.url).await?;
+    match before {
+        Some((visible, in_flight)) => println!(
+            "Purged {} (about {} message(s)).",
+            queue.name,
+            visible + in_flight
+        ),
+        None => println!("Purged {}.", queue.name),
+    }
+    Ok(false)
 }
 
 #[cfg(test)]

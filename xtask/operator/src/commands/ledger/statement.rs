@@ -235,31 +235,7 @@ pub fn render_statement(s: &Statement, table_name: &str, now_ms: i64) -> String 
             a.held - listed
         ));
     }
-    if s.open_holds.is_empty() {
-        out.push_str("Open holds: none.\n");
-    } else {
-        out.push_str(&format!("Open holds ({}):\n", s.open_holds.len()));
-        let rows: Vec<Vec<String>> = s
-            .open_holds
-            .iter()
-            .map(|h| {
-                vec![
-                    clip(&h.job.job_id, 48),
-                    h.hold.to_string(),
-                    format_age(age(h.held_at_ms, now_ms)),
-                    format_time(h.held_at_ms),
-                    h.job
-                        .requested
-                        .map(|r| r.to_string())
-                        .unwrap_or_else(|| "-".into()),
-                ]
-            })
-            .collect();
-        out.push_str(&table(
-            &["JOB", "HOLD", "AGE", "HELD SINCE", "REQUESTED"],
-            &rows,
-        ));
-    }
+    out.push_str(&open_holds(&s.open_holds, now_ms));
     out.push('\n');
     if s.problems.is_empty() {
         out.push_str(
@@ -272,6 +248,33 @@ pub fn render_statement(s: &Statement, table_name: &str, now_ms: i64) -> String 
         }
     }
     out
+}
+
+/// The open holds, oldest first, with their ages.
+fn open_holds(holds: &[OpenHold], now_ms: i64) -> String {
+    if holds.is_empty() {
+        return "Open holds: none.\n".to_owned();
+    }
+    let rows: Vec<Vec<String>> = holds
+        .iter()
+        .map(|h| {
+            vec![
+                clip(&h.job.job_id, 48),
+                h.hold.to_string(),
+                format_age(age(h.held_at_ms, now_ms)),
+                format_time(h.held_at_ms),
+                h.job
+                    .requested
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    format!(
+        "Open holds ({}):\n{}",
+        holds.len(),
+        table(&["JOB", "HOLD", "AGE", "HELD SINCE", "REQUESTED"], &rows)
+    )
 }
 
 fn csv_field(text: &str) -> String {
