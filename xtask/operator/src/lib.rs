@@ -2,7 +2,12 @@
 //! and the deploy engine behind `cargo xtask`. The `xtask` binary parses the
 //! command line and calls in here; the end-to-end tests call the same
 //! functions (e.g. [`deploy::deploy`]) against a moto server.
-
+//!
+//! Rooms with one-way doors, bottom up: [`base`] (foundations, no AWS),
+//! [`aws`] (the session), [`cfn`] and [`artifacts`] (CloudFormation, the
+//! artifacts bucket), [`models`] (what several commands read), [`deploy`]
+//! (the deploy engine), [`commands`] (one module per command). A room
+//! imports only rooms below it; `rooms.rs` checks it (ARCHITECTURE.md).
 pub mod artifacts;
 pub mod aws;
 pub mod base;

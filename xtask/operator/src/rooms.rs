@@ -5,7 +5,9 @@
 //! included: a link is a dependency too) and names each file and path that
 //! breaks the rule. See ARCHITECTURE.md, "The operator library's rooms".
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::runbook_check::rust_files;
 
 /// Each room and its rank: a room imports only rooms of a lower rank. Rooms
 /// of one rank do not import each other. `root` is `lib.rs`'s workspace
@@ -124,17 +126,6 @@ fn violation(module: &[String], path: &[String], commands: &[String]) -> Option<
             "what the commands share imports the {other} command"
         )),
         _ => None,
-    }
-}
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
     }
 }
 

@@ -81,16 +81,7 @@ pub async fn deployed(clients: &Clients, stack: &str) -> anyhow::Result<Option<D
         id: described.stack_id().unwrap_or(stack).to_owned(),
         status,
         template,
-        parameters: described
-            .parameters()
-            .iter()
-            .filter_map(|p| {
-                Some((
-                    p.parameter_key()?.to_owned(),
-                    p.parameter_value()?.to_owned(),
-                ))
-            })
-            .collect(),
+        parameters: parameters_of(&described),
         termination_protection: described.enable_termination_protection() == Some(true),
     }))
 }
@@ -207,6 +198,20 @@ pub async fn outputs(clients: &Clients, stack: &str) -> anyhow::Result<BTreeMap<
         .await?
         .with_context(|| format!("{stack} vanished"))?;
     Ok(outputs_of(&described))
+}
+
+/// A described stack's parameters, by name (pure).
+pub fn parameters_of(stack: &Stack) -> BTreeMap<String, String> {
+    stack
+        .parameters()
+        .iter()
+        .filter_map(|p| {
+            Some((
+                p.parameter_key()?.to_owned(),
+                p.parameter_value()?.to_owned(),
+            ))
+        })
+        .collect()
 }
 
 /// A described stack's outputs, by key (pure).

@@ -270,16 +270,8 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::logs::tests::line;
     use serde_json::json;
-
-    fn line(ts: i64, id: &str, message: Value) -> LogLine {
-        LogLine {
-            function: "handler",
-            timestamp_ms: ts,
-            event_id: id.into(),
-            message: message.to_string(),
-        }
-    }
 
     #[test]
     fn a_fetch_that_reached_its_limit_is_said() {

@@ -182,11 +182,12 @@ pub async fn fetch(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn line(ts: i64, id: &str, message: Value) -> LogLine {
+    /// A handler's log line at `ts`, for tests.
+    pub(crate) fn line(ts: i64, id: &str, message: Value) -> LogLine {
         LogLine {
             function: "handler",
             timestamp_ms: ts,

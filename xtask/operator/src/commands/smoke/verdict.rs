@@ -1,5 +1,6 @@
 //! Whether the alarm's SNS action ran, from its history items (pure).
 
+use aws_sdk_cloudwatch::types::StateValue;
 use serde_json::Value;
 
 use crate::models::alarms::ActionRecord;
@@ -63,7 +64,10 @@ pub fn sns_action_verdict(items: &[ActionRecord], topic_arn: &str, since_ms: i64
                     .unwrap_or(m);
                 inner["NewStateValue"].as_str().map(str::to_owned)
             });
-        if new_state.as_deref().is_some_and(|s| s != "ALARM") {
+        if new_state
+            .as_deref()
+            .is_some_and(|s| s != StateValue::Alarm.as_str())
+        {
             continue;
         }
         if succeeded {

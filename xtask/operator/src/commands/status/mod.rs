@@ -15,7 +15,6 @@ mod report;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_cloudformation::types::{Stack, StackStatus};
@@ -85,16 +84,7 @@ async fn code_versions(
     outputs: &StackOutputs,
 ) -> Vec<CodeVersion> {
     let bucket = Bucket::of(&session.identity.account, &session.identity.region);
-    let parameters: BTreeMap<String, String> = stack
-        .parameters()
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.parameter_key()?.to_owned(),
-                p.parameter_value()?.to_owned(),
-            ))
-        })
-        .collect();
+    let parameters = cfn::stack::parameters_of(stack);
     let names = [
         outputs.handler_function_name.as_str(),
         outputs.sweep_function_name.as_str(),

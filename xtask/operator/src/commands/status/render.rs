@@ -202,8 +202,8 @@ fn alarm_table(alarms: &[AlarmView], color: bool) -> String {
         .iter()
         .map(|a| {
             let (state, tone) = match &a.state {
-                Some(StateValue::Ok) => ("OK", Tone::Good),
-                Some(StateValue::Alarm) => ("ALARM", Tone::Danger),
+                Some(ok @ StateValue::Ok) => (ok.as_str(), Tone::Good),
+                Some(alarm @ StateValue::Alarm) => (alarm.as_str(), Tone::Danger),
                 Some(other) => (other.as_str(), Tone::Warning),
                 None => ("MISSING", Tone::Danger),
             };
