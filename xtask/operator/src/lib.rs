@@ -8,6 +8,7 @@
 //! artifacts bucket), [`models`] (what several commands read), [`deploy`]
 //! (the deploy engine), [`commands`] (one module per command). A room
 //! imports only rooms below it; `rooms.rs` checks it (ARCHITECTURE.md).
+
 pub mod artifacts;
 pub mod aws;
 pub mod base;
