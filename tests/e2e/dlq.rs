@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use infra::Stage;
-use operator::dlq::unrouted::{self, ResendOutcome};
-use operator::dlq::{
-    self, Queue, ReceiveOptions, Replay, ReplayAction, ReplayOptions, Selection, Shape,
-};
+use operator::commands::dlq;
+use operator::commands::dlq::{ReplayAction, ReplayOptions, Selection};
+use operator::commands::unrouted::{self, ResendOutcome};
+use operator::models::queues::{self, Queue, ReceiveOptions, Replay, Shape};
 use serde_json::{Value, json};
 use testkit::http::Response;
 use testkit::intercept::{InterceptProxy, Responder};
@@ -49,8 +49,8 @@ async fn replay(s: &HandBuilt, selection: Selection, dry_run: bool) -> Vec<dlq::
     replayed.outcomes
 }
 
-async fn list(s: &HandBuilt) -> Vec<dlq::DeadLetter> {
-    let received = dlq::list(
+async fn list(s: &HandBuilt) -> Vec<queues::DeadLetter> {
+    let received = queues::list(
         &s.clients().sqs,
         &s.outputs.dead_letter_queue_url,
         &ReceiveOptions::default(),
@@ -110,7 +110,7 @@ async fn dead_letters_are_listed_replayed_and_purged() {
     // list: every message, classified, and nothing consumed (twice in a row).
     for _ in 0..2 {
         let letters = list(&s).await;
-        let by_id: HashMap<&str, &dlq::DeadLetter> =
+        let by_id: HashMap<&str, &queues::DeadLetter> =
             letters.iter().map(|l| (l.message_id.as_str(), l)).collect();
         assert_eq!(by_id.len(), 4, "{letters:#?}");
         let eb = &by_id[eb_id.as_str()].classification;
@@ -136,7 +136,7 @@ async fn dead_letters_are_listed_replayed_and_purged() {
             letters.iter().all(|l| l.sent_at_ms.is_some()),
             "SentTimestamp"
         );
-        let table = dlq::table(&letters, operator::when::now_ms());
+        let table = dlq::table(&letters, operator::base::when::now_ms());
         assert_eq!(table.lines().count(), 5, "{table}");
     }
 
@@ -234,7 +234,7 @@ async fn dead_letters_are_listed_replayed_and_purged() {
     assert_eq!(list(&s).await.len(), 3);
 
     // purge: empty.
-    dlq::purge(&sqs, &dlq_url).await.unwrap();
+    queues::purge(&sqs, &dlq_url).await.unwrap();
     assert!(list(&s).await.is_empty());
 }
 
@@ -339,7 +339,7 @@ async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
     assert!(s.drain(&s.capture_url).await.is_empty());
 
     // delete --id: exactly that letter goes; an unknown id is reported.
-    let outcomes = dlq::delete(
+    let outcomes = queues::delete(
         &sqs,
         &dlq_url,
         &[invalid_id.clone(), "no-such-id".into(), invalid_id.clone()],
@@ -353,8 +353,8 @@ async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
             .map(|o| (o.message_id.as_str(), &o.action))
             .collect::<Vec<_>>(),
         [
-            (invalid_id.as_str(), &dlq::DeleteAction::Deleted),
-            ("no-such-id", &dlq::DeleteAction::NotFound),
+            (invalid_id.as_str(), &queues::DeleteAction::Deleted),
+            ("no-such-id", &queues::DeleteAction::NotFound),
         ]
     );
     assert_eq!(outcomes[0].business_key.as_deref(), Some("job-bad"));
@@ -366,7 +366,7 @@ async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
     assert!(s.drain(&s.capture_url).await.is_empty());
 
     // Deleting it again: not found, nothing else touched.
-    let outcomes = dlq::delete(
+    let outcomes = queues::delete(
         &sqs,
         &dlq_url,
         std::slice::from_ref(&invalid_id),
@@ -374,7 +374,7 @@ async fn invalid_events_are_kept_by_replay_and_deleted_by_id() {
     )
     .await
     .unwrap();
-    assert_eq!(outcomes[0].action, dlq::DeleteAction::NotFound);
+    assert_eq!(outcomes[0].action, queues::DeleteAction::NotFound);
     assert_eq!(list(&s).await.len(), 2);
 }
 
@@ -437,7 +437,7 @@ async fn reading_long_polls_through_empty_answers_until_the_queue_is_drained() {
         ..ReceiveOptions::default()
     };
     // Three empty answers in a row, and 13 messages (two pages): all found.
-    let received = dlq::list(&sqs, &dlq_url, &opts).await.unwrap();
+    let received = queues::list(&sqs, &dlq_url, &opts).await.unwrap();
     let mut got: Vec<String> = received
         .letters
         .iter()
@@ -456,10 +456,10 @@ async fn reading_long_polls_through_empty_answers_until_the_queue_is_drained() {
     // delete finds its id behind empty answers too.
     let (proxy, _) = empty_receives(2).await;
     let sqs = aws_sdk_sqs::Client::new(&testkit::emulator::sdk_config(&proxy.endpoint).await);
-    let outcomes = dlq::delete(&sqs, &dlq_url, &ids[12..], &opts)
+    let outcomes = queues::delete(&sqs, &dlq_url, &ids[12..], &opts)
         .await
         .unwrap();
-    assert_eq!(outcomes[0].action, dlq::DeleteAction::Deleted);
+    assert_eq!(outcomes[0].action, queues::DeleteAction::Deleted);
     assert_eq!(list(&s).await.len(), 12);
 
     // replay --all goes round after round past one round's bounds (5
@@ -508,11 +508,11 @@ async fn reading_long_polls_through_empty_answers_until_the_queue_is_drained() {
     assert!(!looked.drained, "a bound stopped it: said so");
 
     // A drained queue is not waited on: the count says empty, no receive at all.
-    dlq::purge(&s.clients().sqs, &dlq_url).await.unwrap();
+    queues::purge(&s.clients().sqs, &dlq_url).await.unwrap();
     let (proxy, receives) = empty_receives(0).await;
     let sqs = aws_sdk_sqs::Client::new(&testkit::emulator::sdk_config(&proxy.endpoint).await);
     let start = Instant::now();
-    let received = dlq::list(&sqs, &dlq_url, &ReceiveOptions::default())
+    let received = queues::list(&sqs, &dlq_url, &ReceiveOptions::default())
         .await
         .unwrap();
     assert!(received.letters.is_empty() && received.drained);
@@ -526,7 +526,7 @@ async fn reading_long_polls_through_empty_answers_until_the_queue_is_drained() {
     s.send(&dlq_url, "x", &[]).await;
     let (proxy, receives) = empty_receives(u32::MAX).await;
     let sqs = aws_sdk_sqs::Client::new(&testkit::emulator::sdk_config(&proxy.endpoint).await);
-    let received = dlq::list(&sqs, &dlq_url, &opts).await.unwrap();
+    let received = queues::list(&sqs, &dlq_url, &opts).await.unwrap();
     assert!(
         received.letters.is_empty() && !received.drained,
         "said: not drained"
@@ -548,7 +548,7 @@ async fn unrouted_events_are_listed_and_resent_only_when_asked() {
             json!({"adjustment_id": "x", "account_id": "acme", "credits": 5, "reason": "r"}),
         ),
     ] {
-        operator::console::put_event(
+        operator::models::events::put_event(
             &c.events,
             &s.outputs.bus_name,
             "render.farm",
@@ -564,14 +564,14 @@ async fn unrouted_events_are_listed_and_resent_only_when_asked() {
         "the ledger rule saw neither"
     );
 
-    let received = dlq::list(&c.sqs, &unrouted_url, &ReceiveOptions::default())
+    let received = queues::list(&c.sqs, &unrouted_url, &ReceiveOptions::default())
         .await
         .unwrap();
     assert_eq!(received.letters.len(), 2);
     let views: Vec<unrouted::UnroutedView> = received
         .letters
         .iter()
-        .map(|l| unrouted::view(l, operator::when::now_ms()))
+        .map(|l| unrouted::view(l, operator::base::when::now_ms()))
         .collect();
     let typo_view = views
         .iter()
@@ -631,7 +631,7 @@ async fn unrouted_events_are_listed_and_resent_only_when_asked() {
     assert_eq!(captured[0]["detail-type"], "video.rendered");
     assert_eq!(captured[0]["source"], "render.farm");
     assert_eq!(captured[0]["detail"], typo);
-    let left = dlq::list(&c.sqs, &unrouted_url, &ReceiveOptions::default())
+    let left = queues::list(&c.sqs, &unrouted_url, &ReceiveOptions::default())
         .await
         .unwrap()
         .letters;
@@ -643,7 +643,7 @@ async fn unrouted_events_are_listed_and_resent_only_when_asked() {
     assert_eq!(left[0].message_id, adjusted.message_id);
 
     // delete removes exactly the one asked for.
-    let outcomes = dlq::delete(
+    let outcomes = queues::delete(
         &c.sqs,
         &unrouted_url,
         std::slice::from_ref(&adjusted.message_id),
@@ -651,10 +651,12 @@ async fn unrouted_events_are_listed_and_resent_only_when_asked() {
     )
     .await
     .unwrap();
-    assert_eq!(outcomes[0].action, dlq::DeleteAction::Deleted);
+    assert_eq!(outcomes[0].action, queues::DeleteAction::Deleted);
     let queue = Queue::unrouted(&s.outputs);
     assert_eq!(
-        dlq::approximate_counts(&c.sqs, &queue.url).await.unwrap(),
+        queues::approximate_counts(&c.sqs, &queue.url)
+            .await
+            .unwrap(),
         (0, 0)
     );
 }

@@ -5,8 +5,8 @@
 //! `reconciler-sweep` binaries against the same table.
 
 use infra::Stage;
-use operator::invoke::Invoked;
-use operator::ledger::{self, Adjustment};
+use operator::commands::ledger::{self, Adjustment};
+use operator::models::invoke::Invoked;
 use reconciler::store::Ledger;
 use reconciler_core::ledger::JobStatus;
 use serde_json::json;
@@ -44,7 +44,7 @@ async fn a_statement_and_a_job_history_read_the_ledger_without_a_scan() {
     let s = stage().await;
     seed(&s).await;
     let table = &s.outputs.ledger_table_name;
-    let now = operator::when::now_ms();
+    let now = operator::base::when::now_ms();
     let statement = ledger::statement(&s.ledger(), table, "acme", None)
         .await
         .unwrap();
@@ -163,7 +163,7 @@ async fn an_adjustment_goes_through_the_deployed_handler_once() {
     )
     .await;
     let lambda = shim.client();
-    let now = operator::when::now_ms();
+    let now = operator::base::when::now_ms();
     let correction = Adjustment {
         adjustment_id: "adj-test-1".into(),
         account_id: "acme".into(),
@@ -235,7 +235,7 @@ async fn an_adjustment_goes_through_the_deployed_handler_once() {
         ..correction.clone()
     };
     assert!(long.validate().is_err(), "validated locally too");
-    let raw = operator::invoke::invoke(&lambda, &handler, &long.envelope(now), false)
+    let raw = operator::models::invoke::invoke(&lambda, &handler, &long.envelope(now), false)
         .await
         .unwrap();
     let Invoked::FunctionError {
@@ -281,13 +281,13 @@ async fn the_sweep_command_invokes_the_deployed_sweep_and_reports() {
     let lambda = shim.client();
 
     // A dry run finds the straggler (job-2, held 7 hours ago) and expires nothing.
-    let Invoked::Response(dry) = operator::sweep::run_sweep(&lambda, &sweep, None, true)
+    let Invoked::Response(dry) = operator::commands::sweep::run_sweep(&lambda, &sweep, None, true)
         .await
         .unwrap()
     else {
         panic!("the sweep failed");
     };
-    let text = operator::sweep::render_report(&dry);
+    let text = operator::commands::sweep::render_report(&dry);
     println!("{text}");
     assert_eq!(dry["stragglers"], 1);
     assert_eq!(dry["expired"], 0);
@@ -296,13 +296,13 @@ async fn the_sweep_command_invokes_the_deployed_sweep_and_reports() {
         "{text}"
     );
     assert!(
-        operator::sweep::SweepSummary::from_report(&dry)
+        operator::models::sweep_report::SweepSummary::from_report(&dry)
             .needs_a_person()
             .is_empty()
     );
 
     // --older-than 1m: job-3 (just now) is not a straggler either way; a real run expires job-2.
-    let Invoked::Response(real) = operator::sweep::run_sweep(
+    let Invoked::Response(real) = operator::commands::sweep::run_sweep(
         &lambda,
         &sweep,
         Some(std::time::Duration::from_secs(3600)),
@@ -342,27 +342,30 @@ async fn the_sweep_command_invokes_the_deployed_sweep_and_reports() {
         .send()
         .await
         .unwrap();
-    let Invoked::Response(drift) = operator::sweep::run_sweep(&lambda, &sweep, None, true)
-        .await
-        .unwrap()
+    let Invoked::Response(drift) =
+        operator::commands::sweep::run_sweep(&lambda, &sweep, None, true)
+            .await
+            .unwrap()
     else {
         panic!("the sweep failed");
     };
-    let why = operator::sweep::SweepSummary::from_report(&drift).needs_a_person();
+    let why = operator::models::sweep_report::SweepSummary::from_report(&drift).needs_a_person();
     assert_eq!(why.len(), 1, "{drift}");
     assert!(why[0].contains("drift in 1 account(s): acme"), "{why:?}");
-    assert!(operator::sweep::render_report(&drift).contains("acme: available: stored 999"));
+    assert!(
+        operator::commands::sweep::render_report(&drift).contains("acme: available: stored 999")
+    );
 
     // A sweep that fails: the error type and message, one line.
     let shim_missing =
-        operator::sweep::run_sweep(&lambda, "cc-agent-reconciler-nope-sweep", None, true)
+        operator::commands::sweep::run_sweep(&lambda, "cc-agent-reconciler-nope-sweep", None, true)
             .await
             .unwrap_err();
     assert!(
         shim_missing.to_string().contains("ResourceNotFound"),
         "{shim_missing}"
     );
-    let bad = operator::invoke::invoke(&lambda, &sweep, &json!({"dryrun": true}), false)
+    let bad = operator::models::invoke::invoke(&lambda, &sweep, &json!({"dryrun": true}), false)
         .await
         .unwrap();
     assert!(
@@ -372,19 +375,23 @@ async fn the_sweep_command_invokes_the_deployed_sweep_and_reports() {
 
     // The sweep's report lines reached its log group: status reads the last.
     let lines = e2e_wait_for_reports(&s, 3).await;
-    let last = operator::status::last_sweep_report(&lines).unwrap();
+    let last = operator::models::sweep_report::last_sweep_report(&lines).unwrap();
     assert_eq!(last.summary.drift_accounts, ["acme"]);
 }
 
 /// The sweep's log lines once `n` reports are there (the shim ships them
 /// after the invocation answers).
-async fn e2e_wait_for_reports(s: &HandBuilt, n: usize) -> Vec<operator::logs::LogLine> {
+async fn e2e_wait_for_reports(s: &HandBuilt, n: usize) -> Vec<operator::models::logs::LogLine> {
     let logs = s.clients().logs;
-    let groups = operator::logs::log_groups(&s.outputs, Some(operator::logs::Function::Sweep));
+    let groups = operator::models::logs::log_groups(
+        &s.outputs,
+        Some(operator::models::logs::Function::Sweep),
+    );
     for _ in 0..50 {
-        let lines = operator::logs::fetch(&logs, &groups, 0, None, Some("\"sweep report\""), 1000)
-            .await
-            .unwrap();
+        let lines =
+            operator::models::logs::fetch(&logs, &groups, 0, None, Some("\"sweep report\""), 1000)
+                .await
+                .unwrap();
         let reports = lines
             .iter()
             .filter(|l| l.message.contains("\"sweep report\""))

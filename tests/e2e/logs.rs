@@ -6,7 +6,8 @@
 //! patterns themselves are unit-tested in `operator::logs`.
 
 use infra::Stage;
-use operator::logs::{self, Cursor, Function, LogFilter};
+use operator::commands::logs::Cursor;
+use operator::models::logs::{self, Function, LogFilter};
 use serde_json::json;
 use testkit::stage::HandBuilt;
 
@@ -34,7 +35,7 @@ async fn read(
 async fn log_lines_are_read_filtered_and_rendered() {
     let config = testkit::emulator::sdk_config(testkit::emulator::moto::shared_endpoint()).await;
     let s = HandBuilt::create(&config, Stage::Dev).await;
-    let start = operator::when::now_ms() - 1_000;
+    let start = operator::base::when::now_ms() - 1_000;
     let applied = |account: &str, job: &str, outcome: &str| {
         json!({"timestamp": "…", "level": "INFO", "message": "event applied", "event_id": "evt-1",
                "detail_type": "video.requested", "account_id": account, "job_id": job,
@@ -68,7 +69,10 @@ async fn log_lines_are_read_filtered_and_rendered() {
     // Both functions, no filter: every line, in time order.
     let all = read(&s, None, start, None).await;
     assert_eq!(all.len(), 6, "{all:#?}");
-    let rendered: Vec<String> = all.iter().filter_map(logs::render).collect();
+    let rendered: Vec<String> = all
+        .iter()
+        .filter_map(operator::commands::logs::render)
+        .collect();
     assert_eq!(
         rendered.len(),
         5,

@@ -19,8 +19,8 @@ use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorC
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use infra::Stage;
-use operator::invoke::Invoked;
-use operator::replay::{self, ReplayPlan};
+use operator::commands::replay::{self, ReplayPlan};
+use operator::models::invoke::Invoked;
 use serde_json::Value;
 use testkit::lambda_api::LambdaShim;
 use testkit::stage::HandBuilt;
@@ -36,10 +36,14 @@ async fn deliver(s: &HandBuilt, lambda: &aws_sdk_lambda::Client) -> Vec<Value> {
         _ => 2,
     });
     for envelope in &envelopes {
-        let answer =
-            operator::invoke::invoke(lambda, &s.outputs.handler_function_name, envelope, false)
-                .await
-                .unwrap();
+        let answer = operator::models::invoke::invoke(
+            lambda,
+            &s.outputs.handler_function_name,
+            envelope,
+            false,
+        )
+        .await
+        .unwrap();
         assert!(matches!(answer, Invoked::Response(_)), "{answer:?}");
     }
     envelopes
@@ -81,7 +85,10 @@ async fn replay_once(
             .all(|e| e["replay-name"] == plan.name.as_str()),
         "replayed envelopes carry their replay's name: {envelopes:#?}"
     );
-    let group = &operator::logs::log_groups(&s.outputs, Some(operator::logs::Function::Handler))[0];
+    let group = &operator::models::logs::log_groups(
+        &s.outputs,
+        Some(operator::models::logs::Function::Handler),
+    )[0];
     let counts = replay::handler_outcomes(
         &c.logs,
         group,
@@ -134,7 +141,7 @@ async fn produce_and_lose(s: &HandBuilt) {
     let c = s.clients();
     for (detail_type, detail) in PRODUCED {
         let detail: Value = serde_json::from_str(detail).unwrap();
-        operator::console::put_event(
+        operator::models::events::put_event(
             &c.events,
             &s.outputs.bus_name,
             "video.service",
@@ -172,10 +179,10 @@ async fn replaying_a_window_twice_applies_it_once() {
     let (s, shim) = stage_with_handler().await;
     let lambda = shim.client();
     let c = s.clients();
-    let from = operator::when::now_ms() - 60_000;
+    let from = operator::base::when::now_ms() - 60_000;
     produce_and_lose(&s).await;
     assert!(s.ledger().account("acme").await.unwrap().is_none());
-    let to = operator::when::now_ms();
+    let to = operator::base::when::now_ms();
 
     // The dry run: what the API tells, nothing started.
     let archive = replay::describe_archive(&c.events, &s.outputs.archive_name)
@@ -183,7 +190,8 @@ async fn replaying_a_window_twice_applies_it_once() {
         .unwrap();
     assert_eq!(archive.event_count, 6);
     assert_eq!(archive.retention_days, Some(7));
-    let warnings = replay::check_window(from, to, operator::when::now_ms(), &archive).unwrap();
+    let warnings =
+        replay::check_window(from, to, operator::base::when::now_ms(), &archive).unwrap();
     let first = plan(&s, from, to, fastrand::u16(..));
     let text = replay::dry_run_text(&first, &archive, &warnings);
     assert!(
@@ -228,10 +236,14 @@ async fn replaying_a_window_twice_applies_it_once() {
         counts.line(),
         "6 replayed: 6 duplicate, 0 applied, 0 conflict, 0 failed"
     );
-    let statement =
-        operator::ledger::statement(&s.ledger(), &s.outputs.ledger_table_name, "acme", None)
-            .await
-            .unwrap();
+    let statement = operator::commands::ledger::statement(
+        &s.ledger(),
+        &s.outputs.ledger_table_name,
+        "acme",
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         statement.entries.len(),
         3,
@@ -298,7 +310,7 @@ async fn a_failed_replay_is_an_error_with_its_reason() {
             .interceptor(ReportFailed)
             .build(),
     );
-    let now = operator::when::now_ms();
+    let now = operator::base::when::now_ms();
     let failing = plan(&s, now - 60_000, now, fastrand::u16(..));
     let heard = std::sync::Mutex::new(Vec::<String>::new());
     let error = replay::execute(&events, &failing, Duration::from_millis(100), &|l| {
@@ -327,7 +339,7 @@ async fn a_failed_replay_is_an_error_with_its_reason() {
 
 /// A console on the hand-built stage, as `Console::open` makes one for a
 /// deployed stack, with `stage`'s configuration.
-async fn console(s: &HandBuilt, stage: Stage) -> operator::console::Console {
+async fn console(s: &HandBuilt, stage: Stage) -> operator::commands::Console {
     let aws = operator::aws::AwsArgs {
         endpoint_url: Some(testkit::emulator::moto::shared_endpoint().to_owned()),
         ..operator::aws::AwsArgs::default()
@@ -335,7 +347,7 @@ async fn console(s: &HandBuilt, stage: Stage) -> operator::console::Console {
     let session = operator::aws::Session::with_config(infra::StageConfig::for_stage(stage), &aws)
         .await
         .unwrap();
-    operator::console::Console {
+    operator::commands::Console {
         clients: s.clients(),
         outputs: s.outputs.clone(),
         session,
@@ -372,13 +384,13 @@ async fn replays_of(s: &HandBuilt) -> usize {
 async fn a_detail_type_replays_only_its_events_and_prod_asks_first() {
     let (s, shim) = stage_with_handler().await;
     let lambda = shim.client();
-    let from = operator::when::now_ms() - 60_000;
+    let from = operator::base::when::now_ms() - 60_000;
     produce_and_lose(&s).await;
-    let to = operator::when::now_ms();
+    let to = operator::base::when::now_ms();
     let dev = console(&s, Stage::Dev).await;
 
     // A detail-type that is none of the ledger's: refused, nothing started.
-    let out = operator::ui::Recorder::default();
+    let out = operator::base::ui::Recorder::default();
     let typo = replay::replay_stage(&dev, &request(from, to, Some("video.renderd"), false), &out)
         .await
         .unwrap_err()
@@ -386,7 +398,7 @@ async fn a_detail_type_replays_only_its_events_and_prod_asks_first() {
     assert!(typo.contains("not a ledger detail-type"), "{typo}");
 
     // The dry run says which rule and starts nothing.
-    let out = operator::ui::Recorder::default();
+    let out = operator::base::ui::Recorder::default();
     let dry = replay::replay_stage(
         &dev,
         &request(from, to, Some("credits.granted"), true),
@@ -413,7 +425,7 @@ async fn a_detail_type_replays_only_its_events_and_prod_asks_first() {
     assert_eq!(replays_of(&s).await, 0);
 
     // The grants only: onto their replay rule, which alone sees the replay.
-    let out = operator::ui::Recorder::default();
+    let out = operator::base::ui::Recorder::default();
     let done = replay::replay_stage(
         &dev,
         &request(from, to, Some("credits.granted"), false),
@@ -446,7 +458,10 @@ async fn a_detail_type_replays_only_its_events_and_prod_asks_first() {
     );
     assert_eq!(balances(&s, "acme").await, (100, 0));
     assert_eq!(balances(&s, "globex").await, (50, 0));
-    let group = &operator::logs::log_groups(&s.outputs, Some(operator::logs::Function::Handler))[0];
+    let group = &operator::models::logs::log_groups(
+        &s.outputs,
+        Some(operator::models::logs::Function::Handler),
+    )[0];
     let counts = replay::handler_outcomes(
         &s.clients().logs,
         group,

@@ -518,12 +518,12 @@ async fn the_proxy_answers_short_polls_empty_and_long_polls_still_read() {
         .await
         .unwrap();
     assert!(short.messages().is_empty(), "a short poll came back empty");
-    let received = operator::dlq::list(
+    let received = operator::models::queues::list(
         &sqs,
         &url,
-        &operator::dlq::ReceiveOptions {
+        &operator::models::queues::ReceiveOptions {
             wait_seconds: 1,
-            ..operator::dlq::ReceiveOptions::default()
+            ..operator::models::queues::ReceiveOptions::default()
         },
     )
     .await

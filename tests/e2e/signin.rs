@@ -79,7 +79,7 @@ fn write_script(path: &Path, body: &str) {
 
 #[tokio::test]
 async fn a_credential_process_profile_deploys_to_the_emulator() {
-    let tools = operator::tools::ensure().unwrap();
+    let tools = operator::base::tools::ensure().unwrap();
     let moto = Moto::start(&tools).unwrap();
     let home = Home::new("process", "");
     let marker = home.dir.join("process-ran");
@@ -138,7 +138,7 @@ async fn fake_portal(tokens: Arc<Mutex<Vec<String>>>) -> testkit::http::Server {
 #[tokio::test]
 async fn an_sso_profile_with_a_cached_token_deploys_to_the_emulator() {
     use sha1::{Digest, Sha1};
-    let tools = operator::tools::ensure().unwrap();
+    let tools = operator::base::tools::ensure().unwrap();
     let moto = Moto::start(&tools).unwrap();
     let tokens = Arc::new(Mutex::new(Vec::new()));
     let portal_server = fake_portal(tokens.clone()).await;

@@ -20,7 +20,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::ConfigBag;
 use infra::Stage;
-use operator::smoke::{self, CheckOutcome, SmokeClients, SmokeEvents, SmokeOptions};
+use operator::commands::smoke::{self, CheckOutcome, SmokeClients, SmokeEvents, SmokeOptions};
 use reconciler::handler::Handler;
 use serde_json::{Value, json};
 use testkit::stage::{HandBuilt, envelope, on_failure_record};
@@ -179,7 +179,7 @@ fn play_aws(
                             history.0.lock().unwrap().push(ActionItem {
                                 alarm: alarm.clone(),
                                 at: aws_smithy_types::DateTime::from_millis(
-                                    operator::when::now_ms(),
+                                    operator::base::when::now_ms(),
                                 )
                                 .fmt(aws_smithy_types::date_time::Format::DateTime)
                                 .unwrap(),
@@ -222,7 +222,7 @@ async fn run_smoke(
     notify: Option<bool>,
     timeout: Duration,
 ) -> smoke::SmokeReport {
-    let started = operator::when::now_ms();
+    let started = operator::base::when::now_ms();
     let events = SmokeEvents::new(s.stage, started);
     let aws = play_aws(s, history, notify);
     let report = smoke::smoke(clients, &options(s, timeout), &events, started, &quiet)
@@ -251,7 +251,7 @@ async fn smoke_passes_when_the_ledger_the_alarm_its_notification_and_the_dead_le
             &[],
         )
         .await;
-    let started = operator::when::now_ms();
+    let started = operator::base::when::now_ms();
     let events = SmokeEvents::new(s.stage, started);
     let aws = play_aws(&s, &history, Some(true));
     let heard = Mutex::new(Vec::<String>::new());
@@ -282,10 +282,10 @@ async fn smoke_passes_when_the_ledger_the_alarm_its_notification_and_the_dead_le
     // It deleted exactly its own dead letter.
     let note = report.checks[5].note.as_deref().unwrap();
     assert!(note.starts_with("deleted it (message "), "{note}");
-    let left = operator::dlq::list(
+    let left = operator::models::queues::list(
         &s.clients().sqs,
         &s.outputs.dead_letter_queue_url,
-        &operator::dlq::ReceiveOptions::default(),
+        &operator::models::queues::ReceiveOptions::default(),
     )
     .await
     .unwrap()
@@ -334,7 +334,7 @@ async fn a_failed_or_missing_notification_fails_the_smoke_test() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn smoke_reports_timeouts_when_nothing_happens() {
     let (s, clients, _) = stage(Stage::Prod).await;
-    let started = operator::when::now_ms();
+    let started = operator::base::when::now_ms();
     let events = SmokeEvents::new(s.stage, started);
     // Without the interceptor: moto's DescribeAlarmHistory fails (HTTP 500).
     let mut clients = clients;
@@ -396,7 +396,7 @@ async fn nobody_hearing_the_alarms_is_a_loud_warning_on_staging_and_prod() {
     let s = HandBuilt::create(&config, Stage::Prod).await;
     let sns = s.clients().sns;
     let topic = &s.outputs.ops_alerts_topic_arn;
-    let warning = operator::alerts::check_ops_alerts(&sns, Stage::Prod, topic)
+    let warning = operator::models::alerts::check_ops_alerts(&sns, Stage::Prod, topic)
         .await
         .expect("a warning");
     assert!(
@@ -405,7 +405,7 @@ async fn nobody_hearing_the_alarms_is_a_loud_warning_on_staging_and_prod() {
     );
     assert!(warning.contains("no subscription at all"));
     assert_eq!(
-        operator::alerts::check_ops_alerts(&sns, Stage::Dev, topic).await,
+        operator::models::alerts::check_ops_alerts(&sns, Stage::Dev, topic).await,
         None
     );
     // A confirmed subscriber (moto confirms every protocol at once).
@@ -417,17 +417,17 @@ async fn nobody_hearing_the_alarms_is_a_loud_warning_on_staging_and_prod() {
         .send()
         .await
         .unwrap();
-    let subscribers = operator::alerts::ops_alert_subscribers(&sns, topic)
+    let subscribers = operator::models::alerts::ops_alert_subscribers(&sns, topic)
         .await
         .unwrap();
     assert_eq!(subscribers.confirmed.len(), 1);
     assert_eq!(subscribers.confirmed[0].endpoint, queue);
     assert_eq!(
-        operator::alerts::check_ops_alerts(&sns, Stage::Prod, topic).await,
+        operator::models::alerts::check_ops_alerts(&sns, Stage::Prod, topic).await,
         None
     );
     // A topic that cannot be read is a warning too.
-    let unreadable = operator::alerts::check_ops_alerts(
+    let unreadable = operator::models::alerts::check_ops_alerts(
         &sns,
         Stage::Staging,
         "arn:aws:sns:us-east-1:123456789012:nope",

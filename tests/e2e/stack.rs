@@ -15,7 +15,7 @@ use aws_sdk_cloudformation::types::{Capability, Parameter};
 
 use infra::Stage;
 use infra::stack::{outputs, params};
-use operator::tools::Tools;
+use operator::base::tools::Tools;
 use reconciler::store::schema::{OPEN_INDEX_KEYS, TABLE_KEYS};
 use reconciler_core::contract::table::OPEN_INDEX;
 use reconciler_core::contract::{handler_env, sweep_env};

@@ -11,9 +11,9 @@ use std::process::ExitCode;
 use aws_sdk_cloudwatch::types::{ComparisonOperator, StateValue, Statistic};
 use infra::{Architecture, Stage, StageConfig};
 use operator::aws::{AwsArgs, Clients, Session, Target};
-use operator::console::Console;
+use operator::commands::Console;
+use operator::commands::status;
 use operator::deploy::DeployOptions;
-use operator::status;
 use reconciler::store::Ledger;
 use serde_json::json;
 use testkit::emulator::moto::Moto;
@@ -58,7 +58,7 @@ fn status_command(endpoint: &str) -> ExitCode {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
-    let tools = operator::tools::ensure().expect("the pinned tools (cargo xtask tools)");
+    let tools = operator::base::tools::ensure().expect("the pinned tools (cargo xtask tools)");
     let moto = Moto::start(&tools).expect("start a moto server");
     let aws = AwsArgs {
         endpoint_url: Some(moto.endpoint.clone()),
@@ -69,8 +69,8 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     let session = Session::with_config(config.clone(), &aws).await.unwrap();
 
     // Not deployed yet: one line saying so, for status and every console command.
-    let clients = operator::console::OpsClients::new(&session.config);
-    let error = status::gather(&session, &clients, operator::when::now_ms())
+    let clients = operator::aws::Clients::new(&session.config);
+    let error = status::gather(&session, &clients, operator::base::when::now_ms())
         .await
         .unwrap_err()
         .to_string();
@@ -89,13 +89,15 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     );
 
     let mut opts = DeployOptions::new(config.clone());
-    opts.outputs_dir = std::env::temp_dir().join(format!("status-{}", std::process::id()));
-    opts.code = operator::build::Source::Prebuilt(testkit::prebuilt_artifacts());
+    opts.output.dir = std::env::temp_dir().join(format!("status-{}", std::process::id()));
+    opts.code = operator::deploy::CodeSource::Build(operator::base::build::Source::Prebuilt(
+        testkit::prebuilt_artifacts(),
+    ));
     operator::deploy::deploy(
         &Clients::new(&session.config),
         &tools,
         &opts,
-        &operator::ui::Recorder::default(),
+        &operator::base::ui::Recorder::default(),
     )
     .await
     .expect("deploy dev");
@@ -105,7 +107,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     let c = &console.clients;
 
     // The alarms are missing (moto skipped them): that needs a person.
-    let now = operator::when::now_ms();
+    let now = operator::base::when::now_ms();
     let report = status::gather(&console.session, c, now).await.unwrap();
     let why = report.needs_a_person(&config);
     // Every alarm of dev's stack: 33 (the key-state rule's two only with keys).
@@ -120,14 +122,14 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     }
 
     // A fresh stage: nothing needs a person.
-    let report = status::gather(&console.session, c, operator::when::now_ms())
+    let report = status::gather(&console.session, c, operator::base::when::now_ms())
         .await
         .unwrap();
     let text = status::render(&report, &config, false);
     println!("{text}");
     assert!(report.needs_a_person(&config).is_empty(), "{text}");
     assert!(
-        report.stack.status.ends_with("_COMPLETE"),
+        report.stack.status.as_str().ends_with("_COMPLETE"),
         "{:?}",
         report.stack
     );
@@ -200,7 +202,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
         .send()
         .await
         .unwrap();
-    let at = operator::when::now_ms();
+    let at = operator::base::when::now_ms();
     c.logs
         .put_log_events()
         .log_group_name(&o.sweep_log_group_name)
@@ -236,7 +238,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
         .await
         .unwrap();
 
-    let report = status::gather(&console.session, c, operator::when::now_ms())
+    let report = status::gather(&console.session, c, operator::base::when::now_ms())
         .await
         .unwrap();
     let text = status::render(&report, &config, false);
@@ -256,7 +258,7 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     assert_eq!((dlq.depth(), dlq.read), (2, 2));
     assert!(
         dlq.oldest_sent_ms
-            .is_some_and(|t| t <= operator::when::now_ms())
+            .is_some_and(|t| t <= operator::base::when::now_ms())
     );
     let last = report.last_sweep.as_ref().unwrap().as_ref().unwrap();
     assert_eq!(last.at_ms, at, "the newest report line");
@@ -278,11 +280,11 @@ async fn status_reads_a_deployed_stage_and_says_when_a_person_is_needed() {
     }
     // Reading the queues consumed nothing.
     assert_eq!(
-        operator::dlq::approximate_counts(&c.sqs, &o.dead_letter_queue_url)
+        operator::models::queues::approximate_counts(&c.sqs, &o.dead_letter_queue_url)
             .await
             .unwrap(),
         (2, 0)
     );
     assert_eq!(status_command(&moto.endpoint), ExitCode::from(2));
-    let _ = std::fs::remove_dir_all(&opts.outputs_dir);
+    let _ = std::fs::remove_dir_all(&opts.output.dir);
 }

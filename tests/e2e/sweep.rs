@@ -948,12 +948,13 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     apply(&handler, grant("g-1", "a1", 100)).await;
     apply(&handler, req("j1", "a1", 30)).await;
     apply(&handler, rendered("j1", "a1", 25)).await;
-    let clean = operator::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| {
-        panic!("nothing to confirm")
-    })
-    .await
-    .unwrap();
-    assert_eq!(clean, operator::ledger::Repair::Clean);
+    let clean =
+        operator::commands::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| {
+            panic!("nothing to confirm")
+        })
+        .await
+        .unwrap();
+    assert_eq!(clean, operator::commands::ledger::Repair::Clean);
 
     // Someone edits a1's balance and seq by hand.
     env.client
@@ -975,27 +976,28 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     );
 
     // The dry run says what would change and writes nothing.
-    let dry = operator::ledger::repair(&env.ledger(), &env.table, "a1", true, |_, _| {
+    let dry = operator::commands::ledger::repair(&env.ledger(), &env.table, "a1", true, |_, _| {
         panic!("a dry run asks nothing")
     })
     .await
     .unwrap();
-    let operator::ledger::Repair::Needed { stored, recomputed } = &dry else {
+    let operator::commands::ledger::Repair::Needed { stored, recomputed } = &dry else {
         panic!("{dry:?}");
     };
     assert_eq!((stored.available, stored.seq), (82, 2));
     assert_eq!((recomputed.available, recomputed.seq), (75, 3));
     assert_eq!(env.account("a1").await.available, 82);
-    let text = operator::ledger::render_repair("a1", &dry);
+    let text = operator::commands::ledger::render_repair("a1", &dry);
     println!("{text}");
     assert!(text.contains("dry run: nothing written"), "{text}");
 
     // Not confirmed: nothing written.
-    let refused = operator::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| {
-        anyhow::bail!("not confirmed: nothing repaired")
-    })
-    .await
-    .unwrap_err();
+    let refused =
+        operator::commands::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| {
+            anyhow::bail!("not confirmed: nothing repaired")
+        })
+        .await
+        .unwrap_err();
     assert!(refused.to_string().contains("not confirmed"));
     assert_eq!(env.account("a1").await.available, 82);
 
@@ -1025,14 +1027,15 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     );
 
     // Confirmed: repaired, marked, and the next sweep finds it clean.
-    let done = operator::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| Ok(()))
-        .await
-        .unwrap();
+    let done =
+        operator::commands::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| Ok(()))
+            .await
+            .unwrap();
     assert!(
-        matches!(done, operator::ledger::Repair::Repaired { .. }),
+        matches!(done, operator::commands::ledger::Repair::Repaired { .. }),
         "{done:?}"
     );
-    println!("{}", operator::ledger::render_repair("a1", &done));
+    println!("{}", operator::commands::ledger::render_repair("a1", &done));
     let account = env.account("a1").await;
     assert_eq!((account.available, account.seq), (75, 3));
     assert_eq!(account.open_kind.as_deref(), Some("AUDIT"));
@@ -1055,10 +1058,11 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
         .send()
         .await
         .unwrap();
-    let error = operator::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| Ok(()))
-        .await
-        .unwrap_err()
-        .to_string();
+    let error =
+        operator::commands::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| Ok(()))
+            .await
+            .unwrap_err()
+            .to_string();
     assert!(
         error.contains("jobs disagree with its entries") && error.contains("escalate"),
         "{error}"

@@ -15,8 +15,9 @@ mod dev;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use operator::deploy::cli as deploy;
-use operator::{dlq, ledger, logs, replay, smoke, status, sweep, synth, tools};
+use operator::base::tools;
+use operator::commands::stack as deploy;
+use operator::commands::{dlq, ledger, logs, replay, smoke, status, sweep, synth, unrouted};
 
 #[derive(Parser)]
 #[command(
@@ -73,7 +74,7 @@ enum Cmd {
     Dlq(dlq::Args),
     /// Inspect unrouted events (no ledger detail-type); resend one under the
     /// right detail-type, only when told to.
-    Unrouted(dlq::UnroutedArgs),
+    Unrouted(unrouted::Args),
     /// Send a good and a forced-bad event to a stage; check the ledger, the
     /// errors alarm and its notification, and the dead letter; report.
     Smoke(smoke::Args),
@@ -147,7 +148,7 @@ fn dispatch(command: Cmd, verbose: bool) -> anyhow::Result<ExitCode> {
         Cmd::Rollback(args) => done(deploy::rollback(args)),
         Cmd::Drift(args) => deploy::drift(args),
         Cmd::Dlq(args) => dlq::run(args),
-        Cmd::Unrouted(args) => dlq::run_unrouted(args),
+        Cmd::Unrouted(args) => unrouted::run(args),
         Cmd::Smoke(args) => smoke::run(args),
         Cmd::Status(args) => status::run(args),
         Cmd::Logs(args) => logs::run(args),

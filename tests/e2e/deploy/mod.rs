@@ -2,7 +2,7 @@
 //! library functions the commands run (`operator::deploy`), deploying packages
 //! of the binaries the tests build (`--artifacts`): the tests build for the
 //! host; the release build with cargo-lambda is the deploy's, and its command
-//! line and preflight are unit-tested in `operator::build`.
+//! line and preflight are unit-tested in `operator::base::build`.
 //!
 //! Each test has its own moto server: stacks of the same stage share names.
 //! [`review`]: what diff and deploy show and ask; [`releases`]: releases,
@@ -18,22 +18,22 @@ use std::time::SystemTime;
 use infra::stack::params;
 use infra::{Architecture, Stage, StageConfig};
 use operator::aws::Clients;
-use operator::deploy::changes::Action;
+use operator::base::ui::Recorder;
+use operator::cfn::change_set::Action;
 use operator::deploy::{self, DeployOptions, DestroyOptions, Outcome};
-use operator::ui::Recorder;
 use testkit::emulator::moto::Moto;
 
 /// A deploy target: a private moto server and an outputs directory.
 pub(crate) struct Env {
     moto: Moto,
     clients: Clients,
-    tools: operator::tools::Tools,
+    tools: operator::base::tools::Tools,
     outputs_dir: PathBuf,
 }
 
 impl Env {
     async fn start(label: &str) -> Env {
-        let tools = operator::tools::ensure().expect("the pinned tools (cargo xtask tools)");
+        let tools = operator::base::tools::ensure().expect("the pinned tools (cargo xtask tools)");
         let moto = Moto::start(&tools).expect("start a moto server");
         let clients = Clients::new(&testkit::emulator::sdk_config(&moto.endpoint).await);
         let outputs_dir =
@@ -51,8 +51,10 @@ impl Env {
         let mut config = StageConfig::for_stage(stage);
         config.architecture = Architecture::X86_64;
         let mut opts = DeployOptions::new(config);
-        opts.outputs_dir = self.outputs_dir.clone();
-        opts.code = operator::build::Source::Prebuilt(testkit::prebuilt_artifacts());
+        opts.output.dir = self.outputs_dir.clone();
+        opts.code = operator::deploy::CodeSource::Build(operator::base::build::Source::Prebuilt(
+            testkit::prebuilt_artifacts(),
+        ));
         opts
     }
 
@@ -92,9 +94,10 @@ impl Env {
     }
 
     async fn stack_status(&self, stage: Stage) -> Option<String> {
-        operator::deploy::progress::stack_status(&self.clients.cfn, &infra::stack_name(stage))
+        operator::cfn::stack::status(&self.clients.cfn, &infra::stack_name(stage))
             .await
             .unwrap()
+            .map(|status| status.as_str().to_owned())
     }
 
     async fn table_exists(&self, name: &str) -> bool {
@@ -172,7 +175,7 @@ async fn assert_created(env: &Env, stage: Stage) {
 /// Modification times of the packages deployed: unchanged means not rebuilt.
 fn zip_mtimes() -> Vec<SystemTime> {
     let dir = testkit::prebuilt_artifacts();
-    operator::build::FUNCTIONS
+    operator::base::build::FUNCTIONS
         .iter()
         .map(|f| {
             std::fs::metadata(dir.join(f.bin).join("bootstrap.zip"))
@@ -350,7 +353,7 @@ async fn prod_needs_confirmations_and_destroy_leaves_retained_resources() {
     assert!(refused.to_string().contains("pass --yes"), "{refused}");
     assert_eq!(env.stack_status(Stage::Prod).await, None);
 
-    opts.yes = true;
+    opts.policy.yes = true;
     let created = env.deploy(&opts).await.expect("prod deploy with --yes");
     assert_eq!(created.outcome, Outcome::Created);
 

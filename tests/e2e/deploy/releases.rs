@@ -14,8 +14,9 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use infra::Stage;
 use infra::stack::params;
-use operator::deploy::{self, Outcome, releases};
-use operator::ui::Recorder;
+use operator::base::ui::Recorder;
+use operator::deploy::{self, Outcome};
+use operator::models::releases;
 
 use super::Env;
 
@@ -74,8 +75,10 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
     // New code on dev with --hotswap: the functions' code is swapped
     // directly; the stack's parameters still name v1 (the drift).
     let mut v2_opts = env.options(Stage::Dev);
-    v2_opts.code = operator::build::Source::Prebuilt(testkit::prebuilt_release("v2"));
-    v2_opts.hotswap = true;
+    v2_opts.code = operator::deploy::CodeSource::Build(operator::base::build::Source::Prebuilt(
+        testkit::prebuilt_release("v2"),
+    ));
+    v2_opts.policy.hotswap = true;
     let before = handler_sha(&env).await;
     let (hot, said) = env.deploy_saying(&v2_opts, false).await;
     let hot = hot.expect("hotswap");
@@ -91,7 +94,7 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
     let drift = deploy::drift::check(&env.clients, &stack)
         .await
         .expect("drift");
-    assert_eq!(drift.status, "NOT_CHECKED");
+    assert_eq!(drift.status.as_str(), "NOT_CHECKED");
     assert!(drift.has_drift());
     let hot_functions: Vec<&str> = drift
         .code
@@ -219,7 +222,7 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
 async fn drift_says_the_emulator_cannot_detect_it() {
     let env = Env::start("drift").await;
     env.deploy(&env.options(Stage::Dev)).await.expect("deploy");
-    let error = deploy::drift::detect(&env.clients, &infra::stack_name(Stage::Dev))
+    let error = operator::cfn::drift::detect(&env.clients, &infra::stack_name(Stage::Dev))
         .await
         .expect_err("moto has no drift detection")
         .to_string();
@@ -261,7 +264,7 @@ impl Intercept for Protected {
 async fn destroy_refuses_a_protected_stack_and_says_how_to_lift_it() {
     let env = Env::start("protected").await;
     let mut opts = env.options(Stage::Staging);
-    opts.require_approval = deploy::plan::RequireApproval::Never;
+    opts.policy.require_approval = deploy::plan::RequireApproval::Never;
     let (created, said) = env.deploy_saying(&opts, false).await;
     created.expect("staging");
     assert!(

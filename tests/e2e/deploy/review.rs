@@ -10,11 +10,11 @@ use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterce
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use infra::{AlertProtocol, AlertSubscription, Stage};
-use operator::deploy::cfn::INLINE_LIMIT;
+use operator::base::ui::Recorder;
 use operator::deploy::plan::RequireApproval;
 use operator::deploy::security::Kind;
+use operator::deploy::template::INLINE_LIMIT;
 use operator::deploy::{self, Outcome};
-use operator::ui::Recorder;
 use reconciler_core::contract::SummarizerConfig;
 
 use super::{Env, assert_created};
@@ -86,7 +86,7 @@ async fn diff_shows_properties_and_security_and_a_broadening_deploy_needs_approv
     // A terminal, and the person says no: nothing deployed.
     // The question names who and where, as the CLI's session tells it.
     let mut asking = changed.clone();
-    asking.interactive = true;
+    asking.policy.interactive = true;
     let aws = operator::aws::AwsArgs {
         endpoint_url: Some(env.moto.endpoint.clone()),
         ..operator::aws::AwsArgs::default()
@@ -94,7 +94,7 @@ async fn diff_shows_properties_and_security_and_a_broadening_deploy_needs_approv
     let session = operator::aws::Session::with_config(asking.config.clone(), &aws)
         .await
         .expect("a session on the emulator");
-    asking.who = session.who_and_where();
+    asking.policy.who = session.who_and_where();
     let (declined, said) = env.deploy_saying(&asking, false).await;
     assert!(declined.unwrap_err().to_string().contains("not confirmed"));
     assert!(
@@ -128,7 +128,7 @@ async fn diff_shows_properties_and_security_and_a_broadening_deploy_needs_approv
 
     // --require-approval never: CI after its own review.
     let mut ci = changed.clone();
-    ci.require_approval = RequireApproval::Never;
+    ci.policy.require_approval = RequireApproval::Never;
     assert_eq!(
         env.deploy(&ci).await.expect("never").outcome,
         Outcome::Updated
@@ -229,7 +229,7 @@ async fn change_sets_roll_back_without_retaining_what_they_created_unless_told_n
         .expect("update");
     let mut debug = opts.clone();
     debug.config.handler_memory_mb = 2048;
-    debug.no_rollback = true;
+    debug.policy.no_rollback = true;
     deploy::deploy(&clients, &env.tools, &debug, &out)
         .await
         .expect("update without rollback");
@@ -249,9 +249,9 @@ async fn change_sets_roll_back_without_retaining_what_they_created_unless_told_n
     // --no-rollback and --hotswap are for dev only: refused before anything runs.
     for (no_rollback, hotswap) in [(true, false), (false, true)] {
         let mut prod = env.options(Stage::Prod);
-        prod.yes = true;
-        prod.no_rollback = no_rollback;
-        prod.hotswap = hotswap;
+        prod.policy.yes = true;
+        prod.policy.no_rollback = no_rollback;
+        prod.policy.hotswap = hotswap;
         let error = env.deploy(&prod).await.expect_err("dev only").to_string();
         assert!(error.contains("dev only"), "{error}");
     }

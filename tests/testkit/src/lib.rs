@@ -62,7 +62,7 @@ fn pack(tag: Option<&str>) -> std::path::PathBuf {
         std::process::id(),
         tag.map(|t| format!("-{t}")).unwrap_or_default()
     ));
-    for function in operator::build::FUNCTIONS {
+    for function in operator::base::build::FUNCTIONS {
         let binary = lambda::binary(function.bin);
         let launcher = format!("#!/bin/sh\nexec '{}' \"$@\"\n", binary.display());
         let out = dir.join(function.bin);

@@ -254,8 +254,8 @@ impl HandBuilt {
     }
 
     /// The clients of the operator commands, on the emulator.
-    pub fn clients(&self) -> operator::console::OpsClients {
-        operator::console::OpsClients::new(&self.config)
+    pub fn clients(&self) -> operator::aws::Clients {
+        operator::aws::Clients::new(&self.config)
     }
 
     /// The ledger table, through the store.

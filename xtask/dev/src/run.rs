@@ -34,7 +34,7 @@ fn local_table() -> String {
 
 /// Runs a moto server until interrupted, with the ledger table created.
 pub(crate) fn moto(args: MotoArgs) -> anyhow::Result<()> {
-    let tools = operator::tools::ensure()?;
+    let tools = operator::base::tools::ensure()?;
     let mut moto = Moto::start_on(&tools, args.port)?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
@@ -79,7 +79,7 @@ pub(crate) fn run(args: RunArgs) -> anyhow::Result<()> {
     let endpoint = match args.endpoint_url {
         Some(e) => e,
         None => {
-            let tools = operator::tools::ensure()?;
+            let tools = operator::base::tools::ensure()?;
             let moto = Moto::start(&tools)?;
             let e = moto.endpoint.clone();
             _moto = moto;
@@ -141,7 +141,7 @@ async fn feed(endpoint: &str, stream: &str) -> anyhow::Result<()> {
     println!();
     print!(
         "{}",
-        operator::ui::table(&["ACCOUNT", "AVAILABLE", "HELD", "LEDGER DRIFT"], &rows)
+        operator::base::ui::table(&["ACCOUNT", "AVAILABLE", "HELD", "LEDGER DRIFT"], &rows)
     );
     if !drifted.is_empty() {
         anyhow::bail!("ledger drift:\n  {}", drifted.join("\n  "));

@@ -47,7 +47,7 @@ impl Args {
 /// # Errors
 /// The failing seed and what it broke.
 pub(crate) fn command(args: Args) -> anyhow::Result<()> {
-    let tools = operator::tools::ensure()?;
+    let tools = operator::base::tools::ensure()?;
     let moto = testkit::emulator::moto::Moto::start(&tools)?;
     let first = args.seed.unwrap_or_else(|| fastrand::u64(..1_000_000));
     let size = args.size();

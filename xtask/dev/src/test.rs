@@ -183,7 +183,7 @@ fn clippy_wrapper() -> anyhow::Result<Vec<(&'static str, String)>> {
 const DENY_WARNINGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
 
 fn clippy_driver() -> anyhow::Result<PathBuf> {
-    let driver = operator::build::sysroot()?.join("bin/clippy-driver");
+    let driver = operator::base::build::sysroot()?.join("bin/clippy-driver");
     if !driver.is_file() {
         bail!(
             "{} is missing: the toolchain needs its clippy component (rust-toolchain.toml lists it)",
@@ -212,7 +212,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
 fn run_steps(args: &Args, timings: &mut Timings, scratch: &Path) -> anyhow::Result<u64> {
     let root = operator::root();
     // The tools download and install while cargo compiles.
-    let tools = std::thread::spawn(operator::tools::ensure);
+    let tools = std::thread::spawn(operator::base::tools::ensure);
     let lint = !args.no_lint;
     let wrapper = if lint { clippy_wrapper()? } else { Vec::new() };
     let with_wrapper = |mut cmd: Command| {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use operator::tools::Tools;
+use operator::base::tools::Tools;
 
 /// How long a server may take to answer its first request.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);

@@ -469,7 +469,7 @@ fn kill(mut instance: Instance) {
 
 /// `YYYY/MM/DD/[$LATEST]<32 hex>`, Lambda's stream name for an instance.
 pub fn log_stream_name(now_ms: i64) -> String {
-    let date = operator::when::format_time(now_ms);
+    let date = operator::base::when::format_time(now_ms);
     let day = date.get(..10).unwrap_or("1970-01-01").replace('-', "/");
     format!(
         "{day}/[$LATEST]{:016x}{:016x}",
@@ -683,7 +683,7 @@ pub fn failure_record(
 
 /// ISO 8601 in UTC with milliseconds (`2026-12-04T18:16:05.568Z`).
 pub fn iso_millis(ms: i64) -> String {
-    let seconds = operator::when::format_time(ms);
+    let seconds = operator::base::when::format_time(ms);
     let base = seconds.trim_end_matches('Z');
     format!("{base}.{:03}Z", ms.rem_euclid(1000))
 }

@@ -143,7 +143,7 @@ impl Plane {
     /// # Errors
     /// The tools, moto, the deploy or the discovery failed.
     pub async fn start(opts: PlaneOptions) -> anyhow::Result<Plane> {
-        let tools = operator::tools::ensure()?;
+        let tools = operator::base::tools::ensure()?;
         let stage = match opts.config.clone() {
             Some(config) => local_config(config),
             None => local_config(StageConfig::load(opts.stage).map_err(anyhow::Error::msg)?),
@@ -206,7 +206,7 @@ fn local_config(mut config: StageConfig) -> StageConfig {
 async fn start_moto(hook: &str) -> anyhow::Result<Moto> {
     let hook = hook.to_owned();
     tokio::task::spawn_blocking(move || {
-        let tools = operator::tools::Tools::installed()?;
+        let tools = operator::base::tools::Tools::installed()?;
         Moto::start_with(&tools, 0, &[("LOCAL_PLANE_HOOK", hook.as_str())])
     })
     .await?
@@ -214,20 +214,23 @@ async fn start_moto(hook: &str) -> anyhow::Result<Moto> {
 
 /// The stage deployed through the front with the normal deploy path.
 async fn deploy(
-    tools: &operator::tools::Tools,
+    tools: &operator::base::tools::Tools,
     stage: &StageConfig,
     endpoint: &str,
     artifacts: Option<PathBuf>,
 ) -> anyhow::Result<StackOutputs> {
+    use operator::deploy::plan::RequireApproval;
+    use operator::deploy::{CodeSource, DeployOptions};
     let clients = operator::aws::Clients::new(&crate::emulator::sdk_config(endpoint).await);
-    let mut opts = operator::deploy::DeployOptions::new(stage.clone());
-    opts.yes = true;
-    opts.require_approval = operator::deploy::plan::RequireApproval::Never;
-    opts.outputs_dir = operator::root().join("target/cfn/local");
+    let mut opts = DeployOptions::new(stage.clone());
+    opts.policy.yes = true;
+    opts.policy.require_approval = RequireApproval::Never;
+    opts.output.dir = operator::root().join("target/cfn/local");
     if let Some(dir) = artifacts {
-        opts.code = operator::build::Source::Prebuilt(dir);
+        opts.code = CodeSource::Build(operator::base::build::Source::Prebuilt(dir));
     }
-    operator::deploy::deploy(&clients, tools, &opts, &operator::ui::Recorder::default()).await?;
-    let outputs = operator::deploy::cfn::outputs(&clients, &infra::stack_name(stage.stage)).await?;
+    let recorder = operator::base::ui::Recorder::default();
+    operator::deploy::deploy(&clients, tools, &opts, &recorder).await?;
+    let outputs = operator::cfn::stack::outputs(&clients, &infra::stack_name(stage.stage)).await?;
     StackOutputs::from_outputs(&outputs).map_err(|e| anyhow::anyhow!("{e}"))
 }

@@ -86,7 +86,7 @@ async fn fire(ctx: &Ctx, rule_arn: &str, rule: &str, minute: i64) {
         "detail-type": "Scheduled Event",
         "source": "aws.events",
         "account": ctx.account,
-        "time": operator::when::format_time(minute),
+        "time": operator::base::when::format_time(minute),
         "region": ctx.region,
         "resources": [rule_arn],
         "detail": {},

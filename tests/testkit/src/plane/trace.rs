@@ -69,7 +69,7 @@ impl Trace {
                 message,
             } => format!("{error_type}: {message}"),
         };
-        let at = operator::when::format_time(at_ms);
+        let at = operator::base::when::format_time(at_ms);
         self.add(
             request,
             format!("{function} attempt {n} at {at}: {outcome}"),

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use infra::Architecture;
 use reconciler_core::contract::{handler_env, sweep_env};
 
-use operator::tools::Tools;
+use operator::base::tools::Tools;
 use testkit::emulator::runtime_api::{Reply, RuntimeApi};
 
 /// The bare function (`functions/reconciler/examples/lambda-hello.rs`).
@@ -26,7 +26,7 @@ pub(super) fn build_hello(tools: &Tools, arch: Architecture) -> anyhow::Result<(
     let root = operator::root();
     let dir = root
         .join("target/lambda/bench")
-        .join(operator::build::arch_dir(arch));
+        .join(operator::base::build::arch_dir(arch));
     let status = Command::new(tools.tool("cargo-lambda"))
         .args(["lambda", "build", "--release", "--output-format", "zip"])
         .arg("--lambda-dir")
@@ -35,7 +35,12 @@ pub(super) fn build_hello(tools: &Tools, arch: Architecture) -> anyhow::Result<(
             Architecture::Arm64 => "--arm64",
             Architecture::X86_64 => "--x86-64",
         })
-        .args(["--package", operator::build::PACKAGE, "--example", HELLO])
+        .args([
+            "--package",
+            operator::base::build::PACKAGE,
+            "--example",
+            HELLO,
+        ])
         .current_dir(&root)
         .env("PATH", tools.path_env())
         .status()
@@ -45,7 +50,7 @@ pub(super) fn build_hello(tools: &Tools, arch: Architecture) -> anyhow::Result<(
     }
     let binary = root
         .join("target")
-        .join(operator::build::target_triple(arch))
+        .join(operator::base::build::target_triple(arch))
         .join("release/examples")
         .join(HELLO);
     Ok((dir.join(HELLO).join("bootstrap.zip"), binary))

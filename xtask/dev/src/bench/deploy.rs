@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use infra::{Stage, StageConfig};
 
 use operator::aws::Clients;
-use operator::deploy::cli::ArchArg;
+use operator::commands::stack::ArchArg;
 use operator::deploy::{self, DeployOptions, Outcome};
 use testkit::emulator::moto::Moto;
 
@@ -54,11 +54,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         format!("{:.3} ms", ms(started.elapsed())),
     ));
 
-    let tools = operator::tools::ensure()?;
+    let tools = operator::base::tools::ensure()?;
     let mut config = StageConfig::for_stage(Stage::Dev);
     config.architecture = args.arch.into();
     let started = Instant::now();
-    let built = operator::build::ensure_built(&tools, config.architecture)?;
+    let built = operator::base::build::ensure_built(&tools, config.architecture)?;
     figures.push((
         "lambda build".into(),
         format!(
@@ -75,14 +75,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let moto = Moto::start(&tools)?;
     let outputs = std::env::temp_dir().join(format!("xtask-bench-{}", std::process::id()));
     let mut opts = DeployOptions::new(config);
-    opts.outputs_dir = outputs.clone();
+    opts.output.dir = outputs.clone();
     let result = tokio::runtime::Runtime::new()?.block_on(async {
         let clients = Clients::new(&testkit::emulator::sdk_config(&moto.endpoint).await);
         let started = Instant::now();
-        let first = deploy::deploy(&clients, &tools, &opts, &operator::ui::Terminal).await?;
+        let first = deploy::deploy(&clients, &tools, &opts, &operator::base::ui::Terminal).await?;
         let first_time = started.elapsed();
         let started = Instant::now();
-        let again = deploy::deploy(&clients, &tools, &opts, &operator::ui::Terminal).await?;
+        let again = deploy::deploy(&clients, &tools, &opts, &operator::base::ui::Terminal).await?;
         let again_time = started.elapsed();
         anyhow::ensure!(
             first.outcome == Outcome::Created,
@@ -119,7 +119,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     ));
     println!(
         "\nbench-deploy ({})",
-        operator::build::arch_dir(opts.config.architecture)
+        operator::base::build::arch_dir(opts.config.architecture)
     );
     let width = figures.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
     for (what, figure) in figures {

@@ -97,7 +97,7 @@ fn ms(d: Duration) -> String {
 /// # Errors
 /// A section failed (the figures so far are printed first).
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
-    let tools = operator::tools::ensure()?;
+    let tools = operator::base::tools::ensure()?;
     let moto = Moto::start(&tools)?;
     let mut figures = Vec::new();
     let result = tokio::runtime::Runtime::new()?.block_on(measure(
@@ -155,13 +155,13 @@ fn print(figures: &[Figure]) {
         .collect();
     println!(
         "\n{}",
-        operator::ui::table(&["SECTION", "FIGURE", "VALUE", "TARGET", ""], &rows)
+        operator::base::ui::table(&["SECTION", "FIGURE", "VALUE", "TARGET", ""], &rows)
     );
 }
 
 async fn measure(
     args: &Args,
-    tools: &operator::tools::Tools,
+    tools: &operator::base::tools::Tools,
     endpoint: &str,
     figures: &mut Vec<Figure>,
 ) -> anyhow::Result<()> {
@@ -361,16 +361,16 @@ async fn busy(endpoint: &str, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
 }
 
 async fn binaries(
-    tools: &operator::tools::Tools,
+    tools: &operator::base::tools::Tools,
     endpoint: &str,
     figures: &mut Vec<Figure>,
 ) -> anyhow::Result<()> {
     let arch = Architecture::X86_64;
     eprintln!(
         "bench: release build (cargo lambda, {})",
-        operator::build::arch_dir(arch)
+        operator::base::build::arch_dir(arch)
     );
-    let built = operator::build::ensure_built(tools, arch)?;
+    let built = operator::base::build::ensure_built(tools, arch)?;
     let (hello_zip, hello) = binaries::build_hello(tools, arch)?;
     for zip in &built.zips {
         let size = std::fs::metadata(&zip.path)?.len();
@@ -380,7 +380,7 @@ async fn binaries(
                 format!(
                     "{} package (zip, {})",
                     zip.function.bin,
-                    operator::build::arch_dir(arch)
+                    operator::base::build::arch_dir(arch)
                 ),
                 format!("{:.2} MB", size as f64 / 1e6),
             )
@@ -402,11 +402,11 @@ async fn binaries(
     for (name, binary) in [
         (
             "reconciler-handler",
-            operator::build::release_binary(&root, arch, "reconciler-handler"),
+            operator::base::build::release_binary(&root, arch, "reconciler-handler"),
         ),
         (
             "reconciler-sweep",
-            operator::build::release_binary(&root, arch, "reconciler-sweep"),
+            operator::base::build::release_binary(&root, arch, "reconciler-sweep"),
         ),
         (binaries::HELLO, hello),
     ] {
@@ -421,7 +421,7 @@ async fn binaries(
         );
     }
     let (p50, p99) = binaries::handler_latency(
-        &operator::build::release_binary(&root, arch, "reconciler-handler"),
+        &operator::base::build::release_binary(&root, arch, "reconciler-handler"),
         endpoint,
         &table,
         300,

@@ -6,94 +6,8 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::ui::Tone;
-
-/// What CloudFormation will do to a resource.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Action {
-    /// Created.
-    Add,
-    /// Updated in place or replaced (see [`Replacement`]).
-    Modify,
-    /// Deleted (or, with `DeletionPolicy: Retain`, left behind unmanaged).
-    Remove,
-    /// Anything else CloudFormation reports (`Import`, `Dynamic`, …).
-    Other(String),
-}
-
-impl Action {
-    /// From CloudFormation's `ResourceChange.Action`.
-    pub fn parse(action: &str) -> Action {
-        match action {
-            "Add" => Action::Add,
-            "Modify" => Action::Modify,
-            "Remove" => Action::Remove,
-            other => Action::Other(other.to_owned()),
-        }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Action::Add => f.write_str("Add"),
-            Action::Modify => f.write_str("Modify"),
-            Action::Remove => f.write_str("Remove"),
-            Action::Other(other) => f.write_str(other),
-        }
-    }
-}
-
-/// Whether a modified resource is replaced (a new physical resource: for a
-/// table or a queue, a new, empty one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Replacement {
-    /// Replaced.
-    True,
-    /// Replaced depending on values known only during the update.
-    Conditional,
-    /// Updated in place.
-    False,
-}
-
-impl Replacement {
-    /// From CloudFormation's `ResourceChange.Replacement`.
-    pub fn parse(replacement: &str) -> Option<Replacement> {
-        match replacement {
-            "True" => Some(Replacement::True),
-            "Conditional" => Some(Replacement::Conditional),
-            "False" => Some(Replacement::False),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Replacement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Replacement::True => "True",
-            Replacement::Conditional => "Conditional",
-            Replacement::False => "False",
-        })
-    }
-}
-
-/// One row of a change set.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ResourceChange {
-    /// What happens.
-    pub action: Action,
-    /// The logical id in the template.
-    pub logical_id: String,
-    /// `AWS::DynamoDB::Table`, …
-    pub resource_type: String,
-    /// For `Modify`: whether it is replaced. `None`: CloudFormation did not
-    /// say (an emulator: moto reports no replacement details).
-    pub replacement: Option<Replacement>,
-    /// Why we know it is replaced, when we found out ourselves
-    /// (see [`replacement_evidence`]).
-    pub evidence: Option<String>,
-}
+use crate::base::ui::Tone;
+use crate::cfn::change_set::{Action, Replacement, ResourceChange};
 
 /// Resource types holding data: `infra::stateful_resource_types()`.
 pub fn is_stateful(resource_type: &str) -> bool {
@@ -166,7 +80,8 @@ pub fn render(changes: &[ResourceChange], parameters: &[ParameterChange], color:
     if rows.is_empty() {
         out.push_str("No resource changes.\n");
     } else {
-        let table = crate::ui::table(&["", "Action", "Logical ID", "Type", "Replacement"], &cells);
+        let table =
+            crate::base::ui::table(&["", "Action", "Logical ID", "Type", "Replacement"], &cells);
         let mut lines = table.lines();
         out.push_str(lines.next().unwrap_or_default());
         out.push('\n');
@@ -176,8 +91,8 @@ pub fn render(changes: &[ResourceChange], parameters: &[ParameterChange], color:
                 is_stateful(&change.resource_type),
                 destructive_reason(change),
             ) {
-                (true, true, Some(_)) => crate::ui::paint(text, Tone::Danger, true),
-                (true, true, None) => crate::ui::paint(text, Tone::Warning, true),
+                (true, true, Some(_)) => crate::base::ui::paint(text, Tone::Danger, true),
+                (true, true, None) => crate::base::ui::paint(text, Tone::Warning, true),
                 _ => text.to_owned(),
             };
             out.push_str(&text);
@@ -464,14 +379,15 @@ pub fn retained_resources(template: &Value) -> Vec<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_cloudformation::types::{ChangeAction, Replacement as SdkReplacement};
     use serde_json::json;
 
     fn change(action: &str, id: &str, ty: &str, replacement: Option<&str>) -> ResourceChange {
         ResourceChange {
-            action: Action::parse(action),
+            action: Action::of(&ChangeAction::from(action)),
             logical_id: id.into(),
             resource_type: ty.into(),
-            replacement: replacement.and_then(Replacement::parse),
+            replacement: replacement.and_then(|r| Replacement::of(&SdkReplacement::from(r))),
             evidence: None,
         }
     }
@@ -504,14 +420,14 @@ Parameters:
 ";
         assert_eq!(render(&changes, &params, false), expected);
         let colored = render(&changes, &params, true);
-        let danger = |line: &str| crate::ui::paint(line, Tone::Danger, true);
+        let danger = |line: &str| crate::base::ui::paint(line, Tone::Danger, true);
         assert!(
             colored.contains(&danger(
                 "!  Modify  LedgerTable      AWS::DynamoDB::Table   Conditional"
             )),
             "{colored}"
         );
-        assert!(colored.contains(&crate::ui::paint(
+        assert!(colored.contains(&crate::base::ui::paint(
             "   Modify  HandlerFunction  AWS::Lambda::Function  False",
             Tone::Good,
             false

@@ -1,212 +1,167 @@
-//! Is the code the functions run the code the stack names?
-//!
-//! CloudFormation's drift detection does not compare a function's code (the
-//! `Code` property is write-only: Lambda gives back no S3 key to compare),
-//! so a hotswap, or an `UpdateFunctionCode` by hand, is invisible to it.
-//! This module compares what Lambda reports (`CodeSha256`: the base64
-//! SHA-256 of the deployed zip) with the zip the stack's code key parameter
-//! names (the same hash, recorded on the object at upload as
-//! [`LAMBDA_SHA_METADATA`], or computed from the object when an older upload
-//! lacks it). `drift` and `status` report the difference; every deploy that
-//! is not a hotswap puts the stack's code back ([`restore`]).
+//! The functions' code of a deploy: built (or prebuilt) and uploaded to the
+//! artifacts bucket under content-hashed keys, or a recorded release's keys
+//! checked to be still there; and, after a deploy that is not a hotswap,
+//! the stack's code put back on a function that runs other code.
 
 use std::collections::BTreeMap;
 
-use aws_sdk_lambda::error::DisplayErrorContext;
-use sha2::Digest;
+use anyhow::bail;
 
-use crate::artifacts::Bucket;
-use crate::aws::Clients;
-use crate::build::FUNCTIONS;
+use super::{CodeSource, DeployOptions};
+use crate::artifacts::{self, Bucket};
+use crate::aws::{Clients, Identity, emulator};
+use crate::base::build;
+use crate::base::tools::Tools;
+use crate::base::ui::Out;
+use crate::cfn;
+use crate::models::code;
+use crate::models::releases::Release;
 
-/// The object metadata holding a zip's `CodeSha256` as Lambda will report it.
-pub const LAMBDA_SHA_METADATA: &str = "lambda-code-sha256";
-
-/// Lambda's `CodeSha256` of a zip: its SHA-256, base64.
-pub fn lambda_sha256(zip: &[u8]) -> String {
-    aws_smithy_types::base64::encode(sha2::Sha256::digest(zip))
+/// The functions' code of a deploy, in the bucket.
+pub(super) struct CodeKeys {
+    /// Code key parameter → S3 key.
+    pub(super) keys: BTreeMap<String, String>,
+    /// Whether cargo-lambda ran.
+    pub(super) rebuilt: bool,
+    /// Zips uploaded now.
+    pub(super) uploaded: usize,
 }
 
-/// One function's code: what the stack names, and what runs.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct CodeState {
-    /// The function's logical id.
-    pub logical_id: String,
-    /// Its name.
-    pub function: String,
-    /// The code key parameter naming its zip.
-    pub parameter: String,
-    /// The S3 key the stack names.
-    pub key: String,
-    /// The `CodeSha256` of that zip.
-    pub expected: String,
-    /// The `CodeSha256` Lambda reports.
-    pub live: String,
-}
-
-impl CodeState {
-    /// The function runs other code than the stack names.
-    pub fn drifted(&self) -> bool {
-        self.expected != self.live
+impl CodeKeys {
+    /// The keys in the order of [`build::FUNCTIONS`].
+    pub(super) fn ordered(&self) -> Vec<String> {
+        build::FUNCTIONS
+            .iter()
+            .filter_map(|f| self.keys.get(f.code_key_parameter).cloned())
+            .collect()
     }
+}
 
-    /// One line for a report.
-    pub fn line(&self) -> String {
-        if self.drifted() {
-            format!(
-                "{} ({}) runs code {} but the stack names {} ({}): hotswapped or changed \
-                 outside the stack; the next deploy without --hotswap puts the stack's code back",
-                self.logical_id, self.function, self.live, self.key, self.expected
-            )
-        } else {
-            format!(
-                "{} ({}) runs the stack's code ({})",
-                self.logical_id, self.function, self.key
-            )
+/// The code of `opts`: built and uploaded, or a release's.
+///
+/// # Errors
+/// A failed build, an upload refused, or a release's zip gone.
+pub(super) async fn obtain(
+    clients: &Clients,
+    tools: &Tools,
+    opts: &DeployOptions,
+    bucket: &Bucket,
+    out: &dyn Out,
+) -> anyhow::Result<CodeKeys> {
+    match &opts.code {
+        CodeSource::Build(source) => {
+            let built = build::packages(tools, opts.config.architecture, source)?;
+            upload(clients, bucket, &built, out).await
+        }
+        CodeSource::Release(release) => release_code(clients, bucket, release).await,
+    }
+}
+
+/// Uploads the packages the bucket lacks.
+async fn upload(
+    clients: &Clients,
+    bucket: &Bucket,
+    built: &build::Built,
+    out: &dyn Out,
+) -> anyhow::Result<CodeKeys> {
+    let mut code = CodeKeys {
+        keys: BTreeMap::new(),
+        rebuilt: built.rebuilt,
+        uploaded: 0,
+    };
+    for zip in &built.zips {
+        let (key, fresh) = artifacts::upload_if_missing(clients, bucket, zip).await?;
+        out.note(&format!(
+            "artifacts: s3://{}/{key} {}",
+            bucket.name,
+            if fresh {
+                "uploaded"
+            } else {
+                "already there, not uploaded"
+            }
+        ));
+        code.uploaded += usize::from(fresh);
+        code.keys
+            .insert(zip.function.code_key_parameter.to_owned(), key);
+    }
+    Ok(code)
+}
+
+/// A release's code, each zip checked to be still in the bucket.
+async fn release_code(
+    clients: &Clients,
+    bucket: &Bucket,
+    release: &Release,
+) -> anyhow::Result<CodeKeys> {
+    for key in release.code.values() {
+        if !artifacts::exists(clients, bucket, key).await? {
+            bail!(
+                "release {}: s3://{}/{key} is gone from the artifacts bucket; restore a previous \
+                 version of the object (the bucket is versioned) or deploy that commit again",
+                release.version,
+                bucket.name
+            );
         }
     }
+    Ok(CodeKeys {
+        keys: release.code.clone(),
+        rebuilt: false,
+        uploaded: 0,
+    })
 }
 
-/// The `CodeSha256` of the zip at `key`: from its metadata, else from its bytes.
-///
-/// # Errors
-/// S3 refused, or the object is gone.
-pub async fn expected_sha256(
+/// The artifacts bucket of the caller's account, made sure of.
+pub(super) async fn artifacts_bucket(
     clients: &Clients,
-    bucket: &Bucket,
-    key: &str,
-) -> anyhow::Result<String> {
-    if let Some(sha) = crate::artifacts::metadata(clients, bucket, key, LAMBDA_SHA_METADATA).await?
-    {
-        return Ok(sha);
-    }
-    Ok(lambda_sha256(
-        &crate::artifacts::get(clients, bucket, key).await?,
-    ))
-}
-
-/// Each function's code state. `parameters`: the deployed stack's;
-/// `physical`: logical id → function name.
-///
-/// # Errors
-/// A function or its zip cannot be read.
-pub async fn states(
-    clients: &Clients,
-    bucket: &Bucket,
-    parameters: &BTreeMap<String, String>,
-    physical: &BTreeMap<String, String>,
-) -> anyhow::Result<Vec<CodeState>> {
-    let mut states = Vec::new();
-    for f in &FUNCTIONS {
-        let (Some(key), Some(function)) = (
-            parameters.get(f.code_key_parameter),
-            physical.get(f.logical_id),
-        ) else {
-            continue;
-        };
-        let expected = expected_sha256(clients, bucket, key).await?;
-        let live = clients
-            .lambda
-            .get_function_configuration()
-            .function_name(function)
-            .send()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "read the configuration of {function}: {}",
-                    DisplayErrorContext(e)
-                )
-            })?
-            .code_sha256()
-            .unwrap_or_default()
-            .to_owned();
-        states.push(CodeState {
-            logical_id: f.logical_id.to_owned(),
-            function: function.clone(),
-            parameter: f.code_key_parameter.to_owned(),
-            key: key.clone(),
-            expected,
-            live,
-        });
-    }
-    Ok(states)
-}
-
-/// The code state of each function of the deployed `stack` (`None`: no
-/// such stack).
-///
-/// # Errors
-/// CloudFormation, S3 or Lambda refused.
-pub async fn of_stack(clients: &Clients, stack: &str) -> anyhow::Result<Option<Vec<CodeState>>> {
-    let Some(deployed) = super::cfn::deployed(clients, stack).await? else {
-        return Ok(None);
-    };
-    let caller = clients.caller().await?;
+    out: &dyn Out,
+) -> anyhow::Result<(Identity, Bucket)> {
+    let caller = clients.identity().await?;
     let bucket = Bucket::of(&caller.account, &clients.region);
-    let physical = super::cfn::physical_ids(clients, stack).await?;
-    states(clients, &bucket, &deployed.parameters, &physical)
-        .await
-        .map(Some)
+    let ensured =
+        artifacts::ensure_bucket(clients, &bucket, emulator::bucket_tls_policy(clients)).await?;
+    if ensured.created {
+        out.note(&format!("artifacts: created s3://{}", bucket.name));
+    }
+    if !ensured.completed.is_empty() && !ensured.created {
+        out.note(&format!(
+            "artifacts: s3://{} lacked {}: set now",
+            bucket.name,
+            ensured.completed.join(", ")
+        ));
+    }
+    Ok((caller, bucket))
 }
 
-/// Puts the stack's code back on every function that runs other code (a
-/// hotswap): the same `UpdateFunctionCode` and wait as the hotswap itself.
-/// Returns the functions restored.
+/// After a deploy that is not a hotswap: a function that runs other code
+/// than the stack names (a hotswap before, a hand update) gets the stack's
+/// code back, so that a deploy always leaves what the stack says running
+/// (CloudFormation does not: for it, an unchanged code key is no change).
 ///
-/// # Errors
-/// Lambda refused or failed the update.
-pub async fn restore(
+/// The stack is deployed by then: a failure here is a warning (with what
+/// to run), never a failed deploy that would lose its outputs and release
+/// record.
+pub(super) async fn put_stack_code_back(
     clients: &Clients,
     bucket: &Bucket,
-    states: &[CodeState],
-) -> anyhow::Result<Vec<String>> {
-    let swaps: Vec<super::hotswap::Swap> = states
-        .iter()
-        .filter(|s| s.drifted())
-        .map(|s| super::hotswap::Swap {
-            logical_id: s.logical_id.clone(),
-            parameter: s.parameter.clone(),
-            key: s.key.clone(),
-        })
-        .collect();
-    let physical: BTreeMap<String, String> = states
-        .iter()
-        .map(|s| (s.logical_id.clone(), s.function.clone()))
-        .collect();
-    super::hotswap::swap(clients, &bucket.name, &physical, &swaps).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lambdas_hash_is_base64_sha256() {
-        // echo -n abc | sha256sum | xxd -r -p | base64
-        assert_eq!(
-            lambda_sha256(b"abc"),
-            "ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0="
-        );
+    stack: &str,
+    parameters: &BTreeMap<String, String>,
+    out: &dyn Out,
+) {
+    let restored = async {
+        let physical = cfn::stack::physical_ids(clients, stack).await?;
+        let states = code::states(clients, bucket, parameters, &physical).await?;
+        super::hotswap::restore(clients, bucket, &states).await
     }
-
-    #[test]
-    fn a_state_says_whether_it_drifted_and_what_to_do() {
-        let mut s = CodeState {
-            logical_id: "HandlerFunction".into(),
-            function: "cc-agent-reconciler-handler-dev".into(),
-            parameter: "HandlerCodeKey".into(),
-            key: "handler/aa.zip".into(),
-            expected: "A=".into(),
-            live: "A=".into(),
-        };
-        assert!(!s.drifted());
-        assert!(s.line().contains("runs the stack's code"));
-        s.live = "B=".into();
-        assert!(s.drifted());
-        assert!(
-            s.line()
-                .contains("runs code B= but the stack names handler/aa.zip")
-        );
-        assert!(s.line().contains("next deploy without --hotswap"));
+    .await;
+    match restored {
+        Ok(restored) if !restored.is_empty() => out.note(&format!(
+            "code: {} ran other code than the stack names (a hotswap): put the stack's code back",
+            restored.join(" and ")
+        )),
+        Ok(_) => {}
+        Err(e) => out.note(&format!(
+            "warning: could not check that the functions run the stack's code ({e:#}); \
+             `cargo xtask drift` compares them"
+        )),
     }
 }

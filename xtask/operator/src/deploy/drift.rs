@@ -7,39 +7,12 @@
 //! would silently undo, or that undoes what the template promises (an IAM
 //! policy widened in the console). See `docs/operations.md#stack-drift`.
 
-use std::time::Duration;
-
 use anyhow::bail;
-use aws_sdk_cloudformation::error::DisplayErrorContext;
-use aws_sdk_cloudformation::types::{StackDriftDetectionStatus, StackResourceDriftStatus};
+use aws_sdk_cloudformation::types::StackDriftStatus;
 use serde::Serialize;
 
 use crate::aws::Clients;
-
-/// How long a detection may take (AWS: usually under a minute).
-const DETECTION_WAIT: Duration = Duration::from_secs(10 * 60);
-
-/// A property that differs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PropertyDrift {
-    /// `/Properties/Timeout`, …
-    pub path: String,
-    /// `ADD`, `REMOVE` or `NOT_EQUAL`.
-    pub difference: String,
-    pub expected: Option<String>,
-    pub actual: Option<String>,
-}
-
-/// A drifted resource.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct DriftedResource {
-    pub logical_id: String,
-    pub resource_type: String,
-    pub physical_id: Option<String>,
-    /// `MODIFIED` or `DELETED`.
-    pub status: String,
-    pub properties: Vec<PropertyDrift>,
-}
+use crate::cfn::drift::{DriftedResource, NoDriftDetection, detect};
 
 /// What a detection found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -47,45 +20,33 @@ pub struct DriftReport {
     pub stack_name: String,
     /// `IN_SYNC`, `DRIFTED`, `UNKNOWN` or `NOT_CHECKED` (the endpoint has no
     /// drift detection: the emulator).
-    pub status: String,
+    #[serde(serialize_with = "status_name")]
+    pub status: StackDriftStatus,
     /// Resources CloudFormation could not check (the detection ended
     /// `DETECTION_COMPLETE` with some unchecked, or `DETECTION_FAILED`).
     pub reason: Option<String>,
     pub drifted: Vec<DriftedResource>,
     /// The functions' code against the stack's (which CloudFormation's
     /// detection does not compare): see [`super::code`].
-    pub code: Vec<super::code::CodeState>,
+    pub code: Vec<crate::models::code::CodeState>,
 }
 
 impl DriftReport {
     /// Whether anything drifted (the command's exit code says so).
     pub fn has_drift(&self) -> bool {
         !self.drifted.is_empty()
-            || self.status == "DRIFTED"
-            || self.code.iter().any(super::code::CodeState::drifted)
+            || self.status == StackDriftStatus::Drifted
+            || self
+                .code
+                .iter()
+                .any(crate::models::code::CodeState::drifted)
     }
 }
 
-/// The endpoint answers DetectStackDrift with a server error: the emulator,
-/// which does not implement it.
-#[derive(Debug)]
-pub struct NoDriftDetection {
-    /// The emulator's endpoint.
-    pub endpoint: String,
+/// A drift status as JSON: its name (`DRIFTED`).
+fn status_name<S: serde::Serializer>(status: &StackDriftStatus, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(status.as_str())
 }
-
-impl std::fmt::Display for NoDriftDetection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "the emulator at {} has no drift detection (moto does not implement \
-             DetectStackDrift): run drift against AWS",
-            self.endpoint
-        )
-    }
-}
-
-impl std::error::Error for NoDriftDetection {}
 
 /// `cargo xtask drift`: the functions' code against the stack's, then
 /// CloudFormation's detection of every resource ([`detect`]); on the
@@ -95,136 +56,26 @@ impl std::error::Error for NoDriftDetection {}
 /// # Errors
 /// No such stack, a function or its zip unreadable, or the detection's.
 pub async fn check(clients: &Clients, stack: &str) -> anyhow::Result<DriftReport> {
-    let Some(code) = super::code::of_stack(clients, stack).await? else {
+    let Some(code) = crate::models::code::of_stack(clients, stack).await? else {
         bail!("{stack} does not exist here: nothing to check");
     };
-    let mut report = match detect(clients, stack).await {
-        Ok(report) => report,
+    let (status, reason, drifted) = match detect(clients, stack).await {
+        Ok(found) => (found.status, found.reason, found.drifted),
         Err(e) => match e.downcast_ref::<NoDriftDetection>() {
-            Some(none) => DriftReport {
-                stack_name: stack.to_owned(),
-                status: "NOT_CHECKED".to_owned(),
-                reason: Some(none.to_string()),
-                drifted: Vec::new(),
-                code: Vec::new(),
-            },
+            Some(none) => (
+                StackDriftStatus::NotChecked,
+                Some(none.to_string()),
+                Vec::new(),
+            ),
             None => return Err(e),
         },
     };
-    report.code = code;
-    Ok(report)
-}
-
-/// Detects the stack's drift and reads the drifted resources.
-///
-/// # Errors
-/// No such stack, the endpoint has no drift detection (moto), or the
-/// detection did not finish in time.
-pub async fn detect(clients: &Clients, stack: &str) -> anyhow::Result<DriftReport> {
-    let cfn = &clients.cfn;
-    let started = cfn
-        .detect_stack_drift()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(|e| {
-            let text = DisplayErrorContext(&e).to_string();
-            // moto answers DetectStackDrift with a server error.
-            let server_error = e
-                .raw_response()
-                .is_some_and(|r| r.status().is_server_error());
-            if super::emulator::lacks_drift_detection(clients, server_error) {
-                anyhow::Error::new(NoDriftDetection {
-                    endpoint: clients.endpoint.clone().unwrap_or_default(),
-                })
-            } else {
-                anyhow::anyhow!("detect the drift of {stack}: {text}")
-            }
-        })?;
-    let id = started
-        .stack_drift_detection_id()
-        .unwrap_or_default()
-        .to_owned();
-    let deadline = tokio::time::Instant::now() + DETECTION_WAIT;
-    let mut delay = Duration::from_millis(500);
-    let (status, reason) = loop {
-        let out = cfn
-            .describe_stack_drift_detection_status()
-            .stack_drift_detection_id(&id)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("read the drift detection: {}", DisplayErrorContext(e)))?;
-        match out.detection_status() {
-            Some(StackDriftDetectionStatus::DetectionInProgress) | None => {}
-            Some(detection) => {
-                let reason = (detection != &StackDriftDetectionStatus::DetectionComplete)
-                    .then(|| {
-                        out.detection_status_reason()
-                            .unwrap_or("(no reason given)")
-                            .to_owned()
-                    })
-                    .or_else(|| out.detection_status_reason().map(str::to_owned));
-                break (
-                    out.stack_drift_status()
-                        .map(|s| s.as_str().to_owned())
-                        .unwrap_or_else(|| "UNKNOWN".to_owned()),
-                    reason,
-                );
-            }
-        }
-        if tokio::time::Instant::now() >= deadline {
-            bail!("the drift detection of {stack} did not finish in {DETECTION_WAIT:?}");
-        }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_secs(5));
-    };
-    let mut pages = cfn
-        .describe_stack_resource_drifts()
-        .stack_name(stack)
-        .stack_resource_drift_status_filters(StackResourceDriftStatus::Modified)
-        .stack_resource_drift_status_filters(StackResourceDriftStatus::Deleted)
-        .into_paginator()
-        .send();
-    let mut drifted = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| {
-            anyhow::anyhow!(
-                "read the drifted resources of {stack}: {}",
-                DisplayErrorContext(e)
-            )
-        })?;
-        for d in page.stack_resource_drifts() {
-            drifted.push(DriftedResource {
-                logical_id: d.logical_resource_id().unwrap_or("?").to_owned(),
-                resource_type: d.resource_type().unwrap_or("?").to_owned(),
-                physical_id: d.physical_resource_id().map(str::to_owned),
-                status: d
-                    .stack_resource_drift_status()
-                    .map(|s| s.as_str().to_owned())
-                    .unwrap_or_default(),
-                properties: d
-                    .property_differences()
-                    .iter()
-                    .map(|p| PropertyDrift {
-                        path: p.property_path().unwrap_or_default().to_owned(),
-                        difference: p
-                            .difference_type()
-                            .map(|t| t.as_str().to_owned())
-                            .unwrap_or_default(),
-                        expected: p.expected_value().map(str::to_owned),
-                        actual: p.actual_value().map(str::to_owned),
-                    })
-                    .collect(),
-            });
-        }
-    }
-    drifted.sort_by(|a, b| a.logical_id.cmp(&b.logical_id));
     Ok(DriftReport {
         stack_name: stack.to_owned(),
         status,
         reason,
         drifted,
-        code: Vec::new(),
+        code,
     })
 }
 
@@ -242,7 +93,7 @@ pub fn render(report: &DriftReport) -> String {
         out.push_str(&format!("  {reason}\n"));
     }
     if report.drifted.is_empty() {
-        if !report.has_drift() && report.status != "NOT_CHECKED" {
+        if !report.has_drift() && report.status != StackDriftStatus::NotChecked {
             out.push_str("No drift: every checked resource matches the template.\n");
         }
         return out;
@@ -265,13 +116,13 @@ pub fn render(report: &DriftReport) -> String {
                     String::new(),
                     p.difference.clone(),
                     p.path.clone(),
-                    crate::ui::clip(p.expected.as_deref().unwrap_or("-"), 40),
-                    crate::ui::clip(p.actual.as_deref().unwrap_or("-"), 40),
+                    crate::base::ui::clip(p.expected.as_deref().unwrap_or("-"), 40),
+                    crate::base::ui::clip(p.actual.as_deref().unwrap_or("-"), 40),
                 ]
             }))
         })
         .collect();
-    out.push_str(&crate::ui::table(
+    out.push_str(&crate::base::ui::table(
         &[
             "Resource", "Type", "Drift", "Property", "Expected", "Actual",
         ],
@@ -287,139 +138,51 @@ pub fn render(report: &DriftReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_cloudformation::operation::describe_stack_drift_detection_status::DescribeStackDriftDetectionStatusOutput;
-    use aws_sdk_cloudformation::operation::describe_stack_resource_drifts::DescribeStackResourceDriftsOutput;
-    use aws_sdk_cloudformation::operation::detect_stack_drift::DetectStackDriftOutput;
-    use aws_sdk_cloudformation::types::{
-        DifferenceType, PropertyDifference, StackDriftStatus, StackResourceDrift,
-    };
-    use aws_smithy_mocks::mock;
+    use crate::cfn::drift::PropertyDrift;
 
-    use crate::mocks;
-
-    fn clients(rules: &[&aws_smithy_mocks::Rule]) -> Clients {
-        let mut clients = mocks::clients();
-        clients.cfn = mocks::cfn(rules);
-        clients
+    fn report(status: StackDriftStatus, drifted: Vec<DriftedResource>) -> DriftReport {
+        DriftReport {
+            stack_name: "s".into(),
+            status,
+            reason: None,
+            drifted,
+            code: Vec::new(),
+        }
     }
 
-    fn drift(logical: &str, status: StackResourceDriftStatus, path: &str) -> StackResourceDrift {
-        StackResourceDrift::builder()
-            .stack_id("s")
-            .logical_resource_id(logical)
-            .physical_resource_id(format!("phys-{logical}"))
-            .resource_type("AWS::Lambda::Function")
-            .stack_resource_drift_status(status)
-            .timestamp(aws_smithy_types::DateTime::from_secs(0))
-            .property_differences(
-                PropertyDifference::builder()
-                    .property_path(path)
-                    .expected_value("30")
-                    .actual_value("60")
-                    .difference_type(DifferenceType::NotEqual)
-                    .build(),
-            )
-            .build()
-    }
-
-    #[tokio::test]
-    async fn a_drifted_stack_is_detected_polled_and_every_page_read() {
-        let detect_rule =
-            mock!(aws_sdk_cloudformation::Client::detect_stack_drift).then_output(|| {
-                DetectStackDriftOutput::builder()
-                    .stack_drift_detection_id("d-1")
-                    .build()
-            });
-        let in_progress =
-            mock!(aws_sdk_cloudformation::Client::describe_stack_drift_detection_status)
-                .match_requests(|r| r.stack_drift_detection_id() == Some("d-1"))
-                .sequence()
-                .output(|| {
-                    DescribeStackDriftDetectionStatusOutput::builder()
-                        .stack_id("s")
-                        .stack_drift_detection_id("d-1")
-                        .detection_status(StackDriftDetectionStatus::DetectionInProgress)
-                        .timestamp(aws_smithy_types::DateTime::from_secs(0))
-                        .build()
-                })
-                .output(|| {
-                    DescribeStackDriftDetectionStatusOutput::builder()
-                        .stack_id("s")
-                        .stack_drift_detection_id("d-1")
-                        .detection_status(StackDriftDetectionStatus::DetectionComplete)
-                        .stack_drift_status(StackDriftStatus::Drifted)
-                        .timestamp(aws_smithy_types::DateTime::from_secs(0))
-                        .build()
-                })
-                .build();
-        let pages = mock!(aws_sdk_cloudformation::Client::describe_stack_resource_drifts)
-            .sequence()
-            .output(|| {
-                DescribeStackResourceDriftsOutput::builder()
-                    .stack_resource_drifts(drift(
-                        "SweepFunction",
-                        StackResourceDriftStatus::Modified,
-                        "/Timeout",
-                    ))
-                    .next_token("page-2")
-                    .build()
-            })
-            .output(|| {
-                DescribeStackResourceDriftsOutput::builder()
-                    .stack_resource_drifts(drift(
-                        "HandlerFunction",
-                        StackResourceDriftStatus::Modified,
-                        "/Code/S3Key",
-                    ))
-                    .build()
-            })
-            .build();
-        let clients = clients(&[&detect_rule, &in_progress, &pages]);
-        let report = detect(&clients, "cc-agent-reconciler-dev").await.unwrap();
-        assert_eq!(report.status, "DRIFTED");
-        assert!(report.has_drift());
-        assert_eq!(
-            report
-                .drifted
-                .iter()
-                .map(|d| d.logical_id.as_str())
-                .collect::<Vec<_>>(),
-            ["HandlerFunction", "SweepFunction"],
-            "both pages, sorted"
-        );
-        assert_eq!(in_progress.num_calls(), 2, "polled until complete");
-        let text = render(&report);
+    #[test]
+    fn a_drifted_resource_is_shown_with_each_property() {
+        let drifted = DriftedResource {
+            logical_id: "HandlerFunction".into(),
+            resource_type: "AWS::Lambda::Function".into(),
+            physical_id: None,
+            status: "MODIFIED".into(),
+            properties: vec![PropertyDrift {
+                path: "/Code/S3Key".into(),
+                difference: "NOT_EQUAL".into(),
+                expected: Some("a".into()),
+                actual: Some("b".into()),
+            }],
+        };
+        let r = report(StackDriftStatus::Drifted, vec![drifted]);
+        assert!(r.has_drift());
+        let text = render(&r);
+        assert!(text.starts_with("s: DRIFTED\n"), "{text}");
         assert!(
             text.contains("/Code/S3Key") && text.contains("NOT_EQUAL"),
             "{text}"
         );
         assert!(text.contains("Changed outside the stack"), "{text}");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["status"], "DRIFTED");
     }
 
-    #[tokio::test]
-    async fn an_in_sync_stack_has_no_drift() {
-        let detect_rule =
-            mock!(aws_sdk_cloudformation::Client::detect_stack_drift).then_output(|| {
-                DetectStackDriftOutput::builder()
-                    .stack_drift_detection_id("d-2")
-                    .build()
-            });
-        let done = mock!(aws_sdk_cloudformation::Client::describe_stack_drift_detection_status)
-            .then_output(|| {
-                DescribeStackDriftDetectionStatusOutput::builder()
-                    .stack_id("s")
-                    .stack_drift_detection_id("d-2")
-                    .detection_status(StackDriftDetectionStatus::DetectionComplete)
-                    .stack_drift_status(StackDriftStatus::InSync)
-                    .timestamp(aws_smithy_types::DateTime::from_secs(0))
-                    .build()
-            });
-        let none = mock!(aws_sdk_cloudformation::Client::describe_stack_resource_drifts)
-            .then_output(|| DescribeStackResourceDriftsOutput::builder().build());
-        let report = detect(&clients(&[&detect_rule, &done, &none]), "s")
-            .await
-            .unwrap();
-        assert!(!report.has_drift());
-        assert!(render(&report).contains("No drift"));
+    #[test]
+    fn an_in_sync_stack_has_no_drift_and_an_unchecked_one_says_nothing_more() {
+        let clean = report(StackDriftStatus::InSync, Vec::new());
+        assert!(!clean.has_drift());
+        assert!(render(&clean).contains("No drift"));
+        let unchecked = report(StackDriftStatus::NotChecked, Vec::new());
+        assert_eq!(render(&unchecked), "s: NOT_CHECKED\n");
     }
 }

@@ -9,13 +9,14 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::aws::sdk_error;
 use anyhow::Context;
 use aws_sdk_lambda::client::Waiters;
-use aws_sdk_lambda::error::DisplayErrorContext;
 use serde_json::Value;
 
+use crate::artifacts::Bucket;
 use crate::aws::Clients;
-use crate::build::FUNCTIONS;
+use crate::base::build::FUNCTIONS;
 
 /// How long one function's code update may take.
 const UPDATE_WAIT: Duration = Duration::from_secs(5 * 60);
@@ -102,9 +103,7 @@ pub async fn swap(
             .s3_key(&swap.key)
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!("update the code of {function}: {}", DisplayErrorContext(e))
-            })?;
+            .map_err(|e| anyhow::anyhow!("update the code of {function}: {}", sdk_error(&e)))?;
         clients
             .lambda
             .wait_until_function_updated_v2()
@@ -114,12 +113,39 @@ pub async fn swap(
             .map_err(|e| {
                 anyhow::anyhow!(
                     "{function} did not finish its code update: {}",
-                    DisplayErrorContext(e)
+                    crate::aws::chain(&e)
                 )
             })?;
         done.push(function.clone());
     }
     Ok(done)
+}
+
+/// Puts the stack's code back on every function that runs other code (a
+/// hotswap): the same `UpdateFunctionCode` and wait as the hotswap itself.
+/// Returns the functions restored.
+///
+/// # Errors
+/// Lambda refused or failed the update.
+pub async fn restore(
+    clients: &Clients,
+    bucket: &Bucket,
+    states: &[crate::models::code::CodeState],
+) -> anyhow::Result<Vec<String>> {
+    let swaps: Vec<Swap> = states
+        .iter()
+        .filter(|s| s.drifted())
+        .map(|s| Swap {
+            logical_id: s.logical_id.clone(),
+            parameter: s.parameter.clone(),
+            key: s.key.clone(),
+        })
+        .collect();
+    let physical: BTreeMap<String, String> = states
+        .iter()
+        .map(|s| (s.logical_id.clone(), s.function.clone()))
+        .collect();
+    swap(clients, &bucket.name, &physical, &swaps).await
 }
 
 #[cfg(test)]

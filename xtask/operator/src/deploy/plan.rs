@@ -3,7 +3,10 @@
 
 use infra::Stage;
 
-use crate::ui::Confirmation;
+use aws_sdk_cloudformation::types::StackStatus;
+
+use crate::base::ui::Confirmation;
+use crate::cfn;
 
 /// What a deploy does, given the stack's current status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,98 +33,41 @@ pub enum StackPlan {
 }
 
 /// The plan for a stack in `status` (`None`: no such stack).
-pub fn plan(status: Option<&str>) -> StackPlan {
+pub fn plan(status: Option<&StackStatus>) -> StackPlan {
+    use StackStatus as S;
     let Some(status) = status else {
         return StackPlan::Create;
     };
     let blocked = |advice: &str| StackPlan::Blocked {
-        status: status.to_owned(),
+        status: status.as_str().to_owned(),
         advice: advice.to_owned(),
     };
     match status {
-        "DELETE_COMPLETE" => StackPlan::Create,
-        "ROLLBACK_COMPLETE" | "REVIEW_IN_PROGRESS" => StackPlan::Recreate {
-            status: status.to_owned(),
+        S::DeleteComplete => StackPlan::Create,
+        s if cfn::status::holds_nothing(s) => StackPlan::Recreate {
+            status: s.as_str().to_owned(),
         },
         // CREATE_FAILED and UPDATE_FAILED stay only when rollback was
         // disabled (`--no-rollback`): such a stack can be updated again.
-        "CREATE_COMPLETE"
-        | "CREATE_FAILED"
-        | "UPDATE_COMPLETE"
-        | "UPDATE_ROLLBACK_COMPLETE"
-        | "UPDATE_FAILED"
-        | "IMPORT_COMPLETE"
-        | "IMPORT_ROLLBACK_COMPLETE" => StackPlan::Update,
-        "UPDATE_ROLLBACK_FAILED" => blocked(
+        S::CreateComplete
+        | S::CreateFailed
+        | S::UpdateComplete
+        | S::UpdateRollbackComplete
+        | S::UpdateFailed
+        | S::ImportComplete
+        | S::ImportRollbackComplete => StackPlan::Update,
+        S::UpdateRollbackFailed => blocked(
             "the stack could not roll back an update: fix the cause, then run \
              `aws cloudformation continue-update-rollback`, and deploy again",
         ),
-        "ROLLBACK_FAILED" | "DELETE_FAILED" => blocked(
+        S::RollbackFailed | S::DeleteFailed => blocked(
             "the stack is stuck: run `cargo xtask destroy` for this stage (or delete it in the \
              console, retaining what cannot be deleted), then deploy again",
         ),
-        s if s.ends_with("_IN_PROGRESS") => blocked(
+        s if !cfn::status::is_settled(s) => blocked(
             "another operation is running on this stack: wait for it to finish, then deploy again",
         ),
         _ => blocked("unknown stack status: inspect the stack before deploying"),
-    }
-}
-
-/// Deploying prod needs a confirmation: `--yes`, or a yes typed on a
-/// terminal. Without a terminal nothing is asked: `--yes` is required.
-pub fn deploy_confirmation(stage: Stage, yes: bool, interactive: bool) -> Confirmation {
-    match (stage, yes, interactive) {
-        (Stage::Prod, false, true) => Confirmation::ask_yes(format!(
-            "Deploy these changes to {}?",
-            infra::stack_name(stage)
-        )),
-        (Stage::Prod, false, false) => Confirmation::Refuse(format!(
-            "deploying {} needs a confirmation and there is no terminal to ask on: \
-             pass --yes",
-            infra::stack_name(stage)
-        )),
-        _ => Confirmation::Proceed,
-    }
-}
-
-/// Destroying a stack needs a confirmation: `--yes`, or a yes on a terminal;
-/// prod needs `--yes` *and* the stack name, passed (`--confirm-stack`) or
-/// typed on a terminal.
-pub fn destroy_confirmation(
-    stage: Stage,
-    yes: bool,
-    confirm_stack: Option<&str>,
-    interactive: bool,
-) -> Confirmation {
-    let stack = infra::stack_name(stage);
-    if stage != Stage::Prod {
-        return match (yes, interactive) {
-            (true, _) => Confirmation::Proceed,
-            (false, true) => Confirmation::ask_yes(format!("Delete the stack {stack}?")),
-            (false, false) => Confirmation::Refuse(format!(
-                "deleting {stack} needs a confirmation and there is no terminal to ask on: pass --yes"
-            )),
-        };
-    }
-    if !yes {
-        return Confirmation::Refuse(format!(
-            "destroying {stack} (prod) needs --yes and the stack name: \
-             --yes --confirm-stack {stack}"
-        ));
-    }
-    match (confirm_stack, interactive) {
-        (Some(name), _) if name == stack => Confirmation::Proceed,
-        (Some(name), _) => Confirmation::Refuse(format!(
-            "--confirm-stack {name} does not name the stack to destroy ({stack}); nothing deleted"
-        )),
-        (None, true) => Confirmation::Ask {
-            question: format!("Delete the stack {stack}?"),
-            expected: stack.clone(),
-        },
-        (None, false) => Confirmation::Refuse(format!(
-            "destroying {stack} (prod) needs the stack name and there is no terminal to type it \
-             on: pass --confirm-stack {stack}"
-        )),
     }
 }
 
@@ -141,8 +87,8 @@ pub enum RequireApproval {
 /// Whether a reviewed change needs approval before it is executed: on
 /// every stage, by `--require-approval`, asked on a terminal and refused
 /// without one. A new stack is not a *change* of anyone's permissions: its
-/// whole security table is printed, and prod asks anyway
-/// ([`deploy_confirmation`]); approval is for updates, where a broadening
+/// whole security table is printed, and prod asks anyway (the deploy's
+/// confirmation, [`crate::base::ui::Act::Deploy`]); approval is for updates, where a broadening
 /// hides among other changes.
 pub fn approval(
     require: RequireApproval,
@@ -214,8 +160,9 @@ mod tests {
 
     #[test]
     fn the_stack_status_decides_create_update_or_recreate() {
-        assert_eq!(plan(None), StackPlan::Create);
-        assert_eq!(plan(Some("DELETE_COMPLETE")), StackPlan::Create);
+        let plan = |status: &str| super::plan(Some(&StackStatus::from(status)));
+        assert_eq!(super::plan(None), StackPlan::Create);
+        assert_eq!(plan("DELETE_COMPLETE"), StackPlan::Create);
         for status in [
             "CREATE_COMPLETE",
             "CREATE_FAILED",
@@ -224,11 +171,11 @@ mod tests {
             "UPDATE_ROLLBACK_COMPLETE",
             "IMPORT_COMPLETE",
         ] {
-            assert_eq!(plan(Some(status)), StackPlan::Update, "{status}");
+            assert_eq!(plan(status), StackPlan::Update, "{status}");
         }
         for status in ["ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS"] {
             assert_eq!(
-                plan(Some(status)),
+                plan(status),
                 StackPlan::Recreate {
                     status: status.into()
                 }
@@ -247,7 +194,7 @@ mod tests {
             ("DELETE_FAILED", "destroy"),
             ("SOMETHING_NEW", "inspect"),
         ] {
-            match plan(Some(status)) {
+            match plan(Some(&StackStatus::from(status))) {
                 StackPlan::Blocked {
                     status: s,
                     advice: a,
@@ -258,87 +205,6 @@ mod tests {
                 other => panic!("{status}: {other:?}"),
             }
         }
-    }
-
-    #[test]
-    fn only_prod_deploys_need_a_confirmation() {
-        for interactive in [true, false] {
-            for yes in [true, false] {
-                assert_eq!(
-                    deploy_confirmation(Stage::Dev, yes, interactive),
-                    Confirmation::Proceed
-                );
-                assert_eq!(
-                    deploy_confirmation(Stage::Staging, yes, interactive),
-                    Confirmation::Proceed
-                );
-            }
-            assert_eq!(
-                deploy_confirmation(Stage::Prod, true, interactive),
-                Confirmation::Proceed
-            );
-        }
-        assert!(matches!(
-            deploy_confirmation(Stage::Prod, false, true),
-            Confirmation::Ask { .. }
-        ));
-        let Confirmation::Refuse(error) = deploy_confirmation(Stage::Prod, false, false) else {
-            panic!("must refuse without a terminal");
-        };
-        assert!(
-            error.contains("--yes") && error.contains("no terminal"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn destroying_prod_needs_yes_and_the_stack_name() {
-        let name = "cc-agent-reconciler-prod";
-        assert_eq!(
-            destroy_confirmation(Stage::Prod, true, Some(name), false),
-            Confirmation::Proceed
-        );
-        for interactive in [true, false] {
-            let Confirmation::Refuse(e) =
-                destroy_confirmation(Stage::Prod, false, Some(name), interactive)
-            else {
-                panic!("--yes is required");
-            };
-            assert!(e.contains("--yes") && e.contains("--confirm-stack"), "{e}");
-            let Confirmation::Refuse(e) = destroy_confirmation(
-                Stage::Prod,
-                true,
-                Some("cc-agent-reconciler-dev"),
-                interactive,
-            ) else {
-                panic!("a wrong name is refused");
-            };
-            assert!(e.contains("does not name"), "{e}");
-        }
-        assert!(matches!(
-            destroy_confirmation(Stage::Prod, true, None, true),
-            Confirmation::Ask { question, expected } if question.contains(name) && expected == name
-        ));
-        assert!(matches!(
-            destroy_confirmation(Stage::Prod, true, None, false),
-            Confirmation::Refuse(e) if e.contains("--confirm-stack cc-agent-reconciler-prod")
-        ));
-    }
-
-    #[test]
-    fn destroying_other_stages_needs_yes_or_a_terminal() {
-        assert_eq!(
-            destroy_confirmation(Stage::Dev, true, None, false),
-            Confirmation::Proceed
-        );
-        assert!(matches!(
-            destroy_confirmation(Stage::Staging, false, None, true),
-            Confirmation::Ask { .. }
-        ));
-        assert!(matches!(
-            destroy_confirmation(Stage::Dev, false, None, false),
-            Confirmation::Refuse(_)
-        ));
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use super::changes::{effective_parameters, resolve};
+use crate::cfn::change_set::Detail;
 
 /// One property that changes.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -145,19 +146,7 @@ pub fn shown(value: &Value) -> Option<String> {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    Some(crate::ui::clip(&text, SHOWN))
-}
-
-/// One detail of a change set (`ResourceChangeDetail.Target`), as the SDK
-/// gives it: attribute (`Properties`, `Tags`, …), name, path
-/// (`/Properties/Environment/Variables/X`), before and after values.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Detail {
-    pub attribute: Option<String>,
-    pub name: Option<String>,
-    pub path: Option<String>,
-    pub before: Option<String>,
-    pub after: Option<String>,
+    Some(crate::base::ui::clip(&text, SHOWN))
 }
 
 /// The change set's details as property changes: the JSON pointer path
@@ -176,8 +165,8 @@ pub fn from_details(details: &[Detail]) -> Vec<PropertyChange> {
             };
             PropertyChange {
                 path,
-                old: d.before.as_deref().map(|v| crate::ui::clip(v, SHOWN)),
-                new: d.after.as_deref().map(|v| crate::ui::clip(v, SHOWN)),
+                old: d.before.as_deref().map(|v| crate::base::ui::clip(v, SHOWN)),
+                new: d.after.as_deref().map(|v| crate::base::ui::clip(v, SHOWN)),
             }
         })
         .collect();

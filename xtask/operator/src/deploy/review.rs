@@ -8,10 +8,11 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::cfn::ChangeSet;
-use super::changes::{self, Action, Destructive, ParameterChange, ResourceChange};
+use super::changes::{self, Destructive, ParameterChange};
 use super::properties::{self, PropertyChange};
 use super::security::{self, SecurityChange};
+use crate::cfn::change_set::ChangeSet;
+use crate::cfn::change_set::{Action, ResourceChange};
 
 /// A proposed change of a stack, reviewed.
 #[derive(Clone, Debug, Default)]
@@ -169,6 +170,7 @@ impl Review {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cfn::change_set::Replacement;
 
     fn stack(memory: u32, statements: Value) -> Value {
         json!({
@@ -195,7 +197,7 @@ mod tests {
             action: Action::Modify,
             logical_id: id.into(),
             resource_type: resource_type.into(),
-            replacement: Some(changes::Replacement::False),
+            replacement: Some(Replacement::False),
             evidence: None,
         }
     }

@@ -358,7 +358,7 @@ pub fn render(changes: &[SecurityChange]) -> String {
         if s.is_empty() {
             "-".to_owned()
         } else {
-            crate::ui::clip(&s.iter().cloned().collect::<Vec<_>>().join(", "), 60)
+            crate::base::ui::clip(&s.iter().cloned().collect::<Vec<_>>().join(", "), 60)
         }
     };
     let rows: Vec<Vec<String>> = changes
@@ -382,13 +382,13 @@ pub fn render(changes: &[SecurityChange]) -> String {
                 grant.map(|g| joined(&g.resources)).unwrap_or_default(),
                 grant
                     .and_then(|g| g.condition.as_deref())
-                    .map(|c| crate::ui::clip(c, 40))
+                    .map(|c| crate::base::ui::clip(c, 40))
                     .unwrap_or_else(|| "-".to_owned()),
             ]
         })
         .collect();
     let mut out = String::from("Security changes (IAM statements and resource policies):\n");
-    out.push_str(&crate::ui::table(
+    out.push_str(&crate::base::ui::table(
         &[
             " ",
             "Change",

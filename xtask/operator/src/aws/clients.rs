@@ -1,0 +1,115 @@
+//! One client per service, from one configuration: every room above uses
+//! these.
+
+use aws_config::SdkConfig;
+
+use super::emulator;
+use super::identity::{Identity, whoami};
+
+/// The clients of every command, from one configuration.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    /// CloudFormation.
+    pub cfn: aws_sdk_cloudformation::Client,
+    /// S3 (path-style addressing against an emulator): the artifacts bucket.
+    pub s3: aws_sdk_s3::Client,
+    /// STS (who the credentials are).
+    pub sts: aws_sdk_sts::Client,
+    /// The functions (code, hotswaps, direct invocations): at
+    /// `AWS_ENDPOINT_URL_LAMBDA` when it is set ([`lambda_endpoint`]).
+    pub lambda: aws_sdk_lambda::Client,
+    /// The ops-alerts topic's subscribers.
+    pub sns: aws_sdk_sns::Client,
+    /// Alarms and their history.
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    /// The dead-letter and unrouted queues.
+    pub sqs: aws_sdk_sqs::Client,
+    /// The bus, its archive and replays.
+    pub events: aws_sdk_eventbridge::Client,
+    /// The functions' log groups.
+    pub logs: aws_sdk_cloudwatchlogs::Client,
+    /// The ledger table (read through [`reconciler::store::Ledger`]).
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The region, for the artifacts bucket's name and location.
+    pub region: String,
+    /// `--endpoint-url` (an emulator), when requests do not go to AWS.
+    pub endpoint: Option<String>,
+}
+
+/// Where the Lambda client sends requests when `AWS_ENDPOINT_URL_LAMBDA` is
+/// set (pure: `env` reads the environment). The SDK lets `--endpoint-url`
+/// (a programmatic endpoint) win over it; here the service's own variable
+/// wins, so that against a local emulator, which cannot run functions, the
+/// invocations can go to a Lambda-compatible endpoint (a Runtime API shim,
+/// `cargo lambda watch`) while everything else goes to the emulator.
+pub fn lambda_endpoint(env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    env("AWS_ENDPOINT_URL_LAMBDA").filter(|e| !e.trim().is_empty())
+}
+
+impl Clients {
+    /// Every client from `config`. With a custom endpoint, S3 uses
+    /// path-style addressing (`<endpoint>/<bucket>/<key>`); Lambda goes to
+    /// [`lambda_endpoint`] when it is set.
+    pub fn new(config: &SdkConfig) -> Clients {
+        let s3 = aws_sdk_s3::config::Builder::from(config)
+            .force_path_style(config.endpoint_url().is_some())
+            .build();
+        let mut lambda = aws_sdk_lambda::config::Builder::from(config);
+        if let Some(endpoint) = lambda_endpoint(|name| std::env::var(name).ok()) {
+            lambda = lambda.endpoint_url(endpoint);
+        }
+        Clients {
+            cfn: aws_sdk_cloudformation::Client::new(config),
+            s3: aws_sdk_s3::Client::from_conf(s3),
+            sts: aws_sdk_sts::Client::new(config),
+            lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
+            sns: aws_sdk_sns::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            sqs: aws_sdk_sqs::Client::new(config),
+            events: aws_sdk_eventbridge::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            dynamodb: aws_sdk_dynamodb::Client::new(config),
+            region: config
+                .region()
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| emulator::REGION.to_owned()),
+            endpoint: config.endpoint_url().map(str::to_owned),
+        }
+    }
+
+    /// Whether requests go to an emulator (`--endpoint-url`), not to AWS.
+    pub fn on_emulator(&self) -> bool {
+        self.endpoint.is_some()
+    }
+
+    /// Who the credentials are, here ([`whoami`]).
+    ///
+    /// # Errors
+    /// The credentials could not be resolved or were refused (one line).
+    pub async fn identity(&self) -> anyhow::Result<Identity> {
+        whoami(&self.sts, &self.region, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lambda_endpoint_comes_from_its_own_variable() {
+        let env = |value: Option<&'static str>| {
+            move |name: &str| {
+                (name == "AWS_ENDPOINT_URL_LAMBDA")
+                    .then_some(value)
+                    .flatten()
+                    .map(str::to_owned)
+            }
+        };
+        assert_eq!(lambda_endpoint(env(None)), None);
+        assert_eq!(lambda_endpoint(env(Some(" "))), None);
+        assert_eq!(
+            lambda_endpoint(env(Some("http://127.0.0.1:9001"))).as_deref(),
+            Some("http://127.0.0.1:9001")
+        );
+    }
+}

@@ -1,0 +1,265 @@
+//! `cargo xtask ledger statement|job|adjust|repair`: read an account or a
+//! job, correct an account (SPEC §3 "Corrections"), and repair a drifted
+//! account item from its entries (`reconciler::store::repair`).
+//!
+//! Reads go through the store's read API ([`reconciler::store::Ledger`]):
+//! the account by key, its entries by one query on its partition, its jobs
+//! by key — never a scan. The money audit is the core's
+//! ([`reconciler_core::audit`]), so a statement says whether the entries
+//! sum to the balances.
+//!
+//! Nobody edits ledger items by hand: `adjust` invokes the deployed handler
+//! directly with a `credits.adjusted` envelope, which it applies like an
+//! event — idempotent by `adjustment_id` (a retry with the same `--id` is a
+//! `duplicate`; the same id with another amount is a `conflict`).
+
+mod adjust;
+mod job;
+mod repair;
+mod statement;
+#[cfg(test)]
+mod tests;
+
+use anyhow::bail;
+
+use crate::aws::Target;
+use crate::base::when::parse_time;
+use crate::commands::{Console, run_command};
+use crate::models::invoke::Invoked;
+
+pub use adjust::{Adjustment, OPERATOR_SOURCE, adjust, new_adjustment_id, render_response};
+pub use job::{JobHistory, job_history, render_job};
+pub use repair::{Repair, plan_repair, render_repair, repair};
+use statement::signed;
+pub use statement::{OpenHold, Statement, render_statement, statement, statement_csv};
+
+/// `cargo xtask ledger`.
+#[derive(clap::Args, Debug)]
+#[command(after_long_help = "Examples:
+  cargo xtask ledger statement --stage prod acme --since 2026-11-01
+  cargo xtask ledger job --stage prod job-42
+  cargo xtask ledger adjust --stage prod acme --credits -25 --reason \"refund ticket 1234\"")]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `ledger statement|job|adjust`.
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// An account's balances, its entries with running balances, its open
+    /// holds and their age, and whether the entries sum to the balances.
+    #[command(
+        after_help = "Examples:\n  cargo xtask ledger statement --stage prod acme\n  \
+                            cargo xtask ledger statement --stage prod acme --since 7d --csv > acme.csv"
+    )]
+    Statement {
+        #[command(flatten)]
+        target: Target,
+        /// The account id.
+        account: String,
+        /// Print the entries as CSV.
+        #[arg(long)]
+        csv: bool,
+        /// Only entries from then on: 2026-11-29, 2026-11-29T10:00:00Z, or 7d (ago).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+    },
+    /// One job's history: its status, the entries that moved its money, and
+    /// the events that moved it.
+    #[command(after_help = "Example:\n  cargo xtask ledger job --stage prod job-42")]
+    Job {
+        #[command(flatten)]
+        target: Target,
+        /// The job id.
+        job: String,
+    },
+    /// Put a drifted account's balances back to what its entries sum to
+    /// (the sweep reported LedgerDrift: the account item was edited or
+    /// restored alone, the entries are intact). Refused when its jobs
+    /// disagree with its entries.
+    #[command(
+        after_help = "Examples:\n  cargo xtask ledger repair --stage prod acme --dry-run\n  \
+                            cargo xtask ledger repair --stage prod acme"
+    )]
+    Repair {
+        #[command(flatten)]
+        target: Target,
+        /// The account id.
+        account: String,
+        /// Say what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation (staging and prod ask).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Correct an account (SPEC §3): the handler applies a `credits.adjusted`
+    /// by its id, once. Never edit ledger items by hand.
+    #[command(
+        after_help = "Examples:\n  cargo xtask ledger adjust --stage prod acme --credits 50 \
+                            --reason \"goodwill, ticket 1234\"\n  \
+                            cargo xtask ledger adjust --stage prod acme --credits -25 --reason \
+                            \"double top-up\" --id adj-20261129t100000z-0badcafe   # a retry"
+    )]
+    Adjust {
+        #[command(flatten)]
+        target: Target,
+        /// The account id.
+        account: String,
+        /// Credits to add (negative: remove), not 0.
+        #[arg(long, allow_negative_numbers = true)]
+        credits: i64,
+        /// Why (1 to 512 characters); kept on the ledger entry.
+        #[arg(long)]
+        reason: String,
+        /// The adjustment id (default: a fresh one, printed). Reuse it to
+        /// retry safely.
+        #[arg(long)]
+        id: Option<String>,
+        /// Do not ask for confirmation (staging and prod ask).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Runs `cargo xtask ledger …`.
+///
+/// # Errors
+/// No such account or job, the stage is not deployed, the correction was
+/// refused or failed.
+pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
+    run_command(async {
+        match args.command {
+            Command::Statement {
+                target,
+                account,
+                csv,
+                since,
+            } => run_statement(&target, &account, csv, since.as_deref()).await,
+            Command::Repair {
+                target,
+                account,
+                dry_run,
+                yes,
+            } => run_repair(&target, &account, dry_run, yes).await,
+            Command::Job { target, job } => {
+                let console = Console::open(&target).await?;
+                eprintln!("{}", console.session.who_and_where());
+                let table_name = &console.outputs.ledger_table_name;
+                let h = job_history(&console.ledger(), table_name, &job).await?;
+                print!("{}", render_job(&h, table_name));
+                Ok(false)
+            }
+            Command::Adjust {
+                target,
+                account,
+                credits,
+                reason,
+                id,
+                yes,
+            } => {
+                let now = crate::base::when::now_ms();
+                let adjustment = Adjustment {
+                    adjustment_id: id.unwrap_or_else(|| new_adjustment_id(now, adjust::nonce())),
+                    account_id: account,
+                    credits,
+                    reason,
+                };
+                run_adjust(&target, &adjustment, yes, now).await
+            }
+        }
+    })
+}
+
+/// `ledger statement`: as a table, or the entries as CSV.
+async fn run_statement(
+    target: &Target,
+    account: &str,
+    csv: bool,
+    since: Option<&str>,
+) -> anyhow::Result<bool> {
+    let now = crate::base::when::now_ms();
+    let since = since
+        .map(|s| parse_time(s, now))
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let console = Console::open(target).await?;
+    let table_name = &console.outputs.ledger_table_name;
+    let s = statement(&console.ledger(), table_name, account, since).await?;
+    if csv {
+        print!("{}", statement_csv(&s));
+    } else {
+        eprintln!("{}", console.session.who_and_where());
+        print!("{}", render_statement(&s, table_name, now));
+    }
+    Ok(false)
+}
+
+/// `ledger repair`: a person is needed when a dry run found drift.
+async fn run_repair(
+    target: &Target,
+    account: &str,
+    dry_run: bool,
+    yes: bool,
+) -> anyhow::Result<bool> {
+    let console = Console::open(target).await?;
+    if dry_run {
+        eprintln!("{}", console.session.who_and_where());
+    } else {
+        console.session.before_writing()?;
+    }
+    let table_name = &console.outputs.ledger_table_name;
+    let question = format!(
+        "{}: put account {account}'s balances back to what its entries sum to?",
+        console.session.who_and_where()
+    );
+    let done = repair(&console.ledger(), table_name, account, dry_run, |_, _| {
+        adjust::adjust_confirmation(console.stage(), yes, &question).resolve("nothing repaired")
+    })
+    .await?;
+    print!("{}", render_repair(account, &done));
+    Ok(matches!(done, Repair::Needed { .. }))
+}
+
+/// `ledger adjust`: a person is needed when the handler answered
+/// `conflict`.
+async fn run_adjust(
+    target: &Target,
+    adjustment: &Adjustment,
+    yes: bool,
+    now: i64,
+) -> anyhow::Result<bool> {
+    adjustment.validate().map_err(anyhow::Error::msg)?;
+    let console = Console::open(target).await?;
+    console.session.before_writing()?;
+    eprintln!(
+        "Adjustment {} (reuse it to retry: --id {}): {} credits on account {}, reason {:?}.",
+        adjustment.adjustment_id,
+        adjustment.adjustment_id,
+        signed(adjustment.credits),
+        adjustment.account_id,
+        adjustment.reason
+    );
+    let question = format!(
+        "{}: move {} credits on account {}?",
+        console.session.who_and_where(),
+        signed(adjustment.credits),
+        adjustment.account_id
+    );
+    adjust::adjust_confirmation(console.stage(), yes, &question).resolve("no correction made")?;
+    let handler = &console.outputs.handler_function_name;
+    match adjust(&console.clients.lambda, handler, adjustment, now).await? {
+        Invoked::Response(response) => {
+            print!("{}", render_response(&response));
+            Ok(response["outcome"] == "conflict")
+        }
+        Invoked::FunctionError {
+            error_type,
+            message,
+        } => bail!(
+            "the handler refused the adjustment: {}",
+            Invoked::error_line(&error_type, &message)
+        ),
+    }
+}

@@ -1,0 +1,134 @@
+//! `ledger repair`: a drifted account's balances put back to what its
+//! entries sum to, when its jobs agree with them.
+
+use anyhow::bail;
+use reconciler::store::Ledger;
+use reconciler_core::audit::{self, Balances};
+use reconciler_core::ledger::{Account, Entry, Job};
+
+use crate::base::ui::table;
+
+/// What `ledger repair` found, or did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// The entries sum to the balances: nothing to repair.
+    Clean,
+    /// The balances stored and what the entries sum to (`dry run`, or
+    /// before the write).
+    Needed {
+        stored: Balances,
+        recomputed: Balances,
+    },
+    /// Written: the account now holds what its entries sum to.
+    Repaired {
+        stored: Balances,
+        recomputed: Balances,
+    },
+}
+
+/// The repair of a drifted account (pure): what its entries sum to, when
+/// that differs from its balances and its jobs agree with its entries.
+///
+/// # Errors
+/// The jobs disagree with the entries (a job edited, a hold lost): putting
+/// the balances back would not make the ledger whole; a person decides.
+pub fn plan_repair(account: &Account, entries: &[Entry], jobs: &[Job]) -> Result<Repair, String> {
+    let holds = audit::audit_holds(account, entries, jobs);
+    if !holds.problems.is_empty() {
+        return Err(format!(
+            "account {}: its jobs disagree with its entries ({}): repairing the balances would \
+             not make the ledger whole; escalate (docs/operations.md#alarm-drift)",
+            account.account_id,
+            holds.problems.join("; ")
+        ));
+    }
+    Ok(match audit::audit(account, Balances::default(), entries) {
+        None => Repair::Clean,
+        Some(drift) => Repair::Needed {
+            stored: drift.stored,
+            recomputed: drift.recomputed,
+        },
+    })
+}
+
+/// `ledger repair`: reads the account, all its entries and their jobs,
+/// plans (see [`plan_repair`]) and, unless `dry_run`, writes the repair,
+/// conditioned on the account as read.
+///
+/// # Errors
+/// No such account, the jobs disagree, the account changed meanwhile, or
+/// DynamoDB failed.
+pub async fn repair(
+    ledger: &Ledger,
+    table_name: &str,
+    account_id: &str,
+    dry_run: bool,
+    confirm: impl FnOnce(&Balances, &Balances) -> anyhow::Result<()>,
+) -> anyhow::Result<Repair> {
+    let Some(account) = ledger.account(account_id).await? else {
+        bail!("no account {account_id:?} in {table_name}");
+    };
+    // Every entry the account has, whatever its `seq` says (that may be
+    // what was edited).
+    let entries = ledger
+        .entries_between(account_id, 1, u64::MAX, None)
+        .await?;
+    let jobs = ledger.jobs(&audit::jobs_holding(&entries)).await?;
+    let plan = plan_repair(&account, &entries, &jobs).map_err(anyhow::Error::msg)?;
+    let Repair::Needed { stored, recomputed } = plan else {
+        return Ok(plan);
+    };
+    if dry_run {
+        return Ok(Repair::Needed { stored, recomputed });
+    }
+    confirm(&stored, &recomputed)?;
+    if !ledger.repair_account(&account, &recomputed).await? {
+        bail!(
+            "account {account_id} changed while it was being repaired: nothing written; run the \
+             repair again (it reads and checks the account afresh)"
+        );
+    }
+    Ok(Repair::Repaired { stored, recomputed })
+}
+
+/// The repair's report (pure).
+pub fn render_repair(account_id: &str, repair: &Repair) -> String {
+    let row = |label: &str, b: &Balances| {
+        vec![
+            label.to_owned(),
+            b.available.to_string(),
+            b.held.to_string(),
+            b.granted.to_string(),
+            b.debited.to_string(),
+            b.adjusted.to_string(),
+            b.seq.to_string(),
+        ]
+    };
+    let header = [
+        "",
+        "AVAILABLE",
+        "HELD",
+        "GRANTED",
+        "DEBITED",
+        "ADJUSTED",
+        "SEQ",
+    ];
+    match repair {
+        Repair::Clean => format!(
+            "Account {account_id}: its entries sum to its balances and its jobs back its holds: \
+             nothing to repair.\n"
+        ),
+        Repair::Needed { stored, recomputed } => format!(
+            "Account {account_id} would be repaired (dry run: nothing written):\n{}",
+            table(
+                &header,
+                &[row("stored", stored), row("entries", recomputed)]
+            )
+        ),
+        Repair::Repaired { stored, recomputed } => format!(
+            "Account {account_id} repaired: its balances are what its entries sum to, and it is \
+             marked for the next sweep's audit (which clears LedgerDrift).\n{}",
+            table(&header, &[row("was", stored), row("now", recomputed)])
+        ),
+    }
+}
