@@ -74,13 +74,32 @@ pub(crate) fn overlay(
     };
     let table: Table = text
         .parse()
-        .map_err(|e: toml::de::Error| error(None, format!("not valid TOML: {e}")))?;
+        .map_err(|e: toml::de::Error| error(None, toml_problem(&e, text)))?;
     for (key, value) in &table {
         apply(&mut cfg, key, value).map_err(|(key, problem)| error(Some(&key), problem))?;
     }
     cfg.check_fields()
         .map_err(|(key, problem)| error(Some(&key), problem))?;
     Ok(cfg)
+}
+
+/// A TOML syntax error in one line: where, and what the parser expected
+/// (its own report spans several lines, with a drawing of the line).
+fn toml_problem(e: &toml::de::Error, text: &str) -> String {
+    let what = e
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
+    match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            format!("not valid TOML at line {line}: {what}")
+        }
+        None => format!("not valid TOML: {what}"),
+    }
 }
 
 type KeyProblem = (String, String);

@@ -199,7 +199,11 @@ fn bad_files_are_refused_naming_the_file_the_key_and_the_problem() {
             Some("summarizer.timeout_ms"),
             "below the sweep timeout",
         ),
-        ("log_retention_days = ", None, "not valid TOML"),
+        (
+            "account = \"1\"\nlog_retention_days = ",
+            None,
+            "not valid TOML at line 2",
+        ),
         (
             "producers = \"billing\"",
             Some("producers"),
@@ -238,6 +242,7 @@ fn bad_files_are_refused_naming_the_file_the_key_and_the_problem() {
         assert!(error.problem.contains(problem), "{text}: {error}");
         let message = error.to_string();
         assert!(message.contains("prod.toml"), "{message}");
+        assert!(!message.contains('\n'), "one line: {message}");
         if let Some(key) = key {
             assert!(message.contains(&format!("key `{key}`")), "{message}");
         }
