@@ -1,9 +1,15 @@
 //! Who the credentials are ([`Identity`], asked of STS by [`whoami`]), what
 //! to do when they do not work ([`explain_credentials`]: one line), and the
-//! stage's pins on account and region ([`check_pins`]).
+//! stage's pins on account and region ([`check_region_pin`] before any
+//! call, [`check_account_pin`] once the account is known, [`check_pins`]
+//! before a write).
 
 use std::fmt;
 
+use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use infra::{Stage, StageConfig};
 
 /// Who and where: what the credentials resolve to.
@@ -41,7 +47,7 @@ pub async fn whoami(
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!(explain_credentials(&super::chain(&e), profile)))?;
+        .map_err(|e| anyhow::anyhow!(explain_credentials(&e, profile)))?;
     Ok(Identity {
         account: out
             .account()
@@ -52,96 +58,95 @@ pub async fn whoami(
     })
 }
 
-/// A credential or connection failure as one line: what is wrong and what
-/// to do (pure: the tests feed it the SDK's texts).
-pub fn explain_credentials(error: &str, profile: Option<&str>) -> String {
-    let lower = error.to_lowercase();
-    let profile_flag = profile
+/// Why `GetCallerIdentity` failed, as one line with what to do: STS's
+/// answer by its error code (expired or unknown credentials), else what
+/// `error::unanswered` says of a call without an answer (no credentials,
+/// an SSO session to renew, an endpoint out of reach).
+fn explain_credentials(
+    e: &SdkError<GetCallerIdentityError, HttpResponse>,
+    profile: Option<&str>,
+) -> String {
+    let flag = profile
         .map(|p| format!(" --profile {p}"))
         .unwrap_or_default();
-    let first_line = error.lines().next().unwrap_or(error).trim();
-    if lower.contains("sso") && (lower.contains("expired") || lower.contains("token")) {
-        format!(
-            "the SSO session has expired or was never started: run `aws sso login{profile_flag}` \
-             and try again"
-        )
-    } else if lower.contains("region")
-        && (lower.contains("missing")
-            || lower.contains("must be set")
-            || lower.contains("no region")
-            || lower.contains("invalid"))
-    {
-        format!(
-            "no usable AWS region ({first_line}): pass --region, set AWS_REGION, or give the \
-             profile{} a region",
-            profile.map(|p| format!(" {p}")).unwrap_or_default()
-        )
-    } else if lower.contains("requires following cargo feature") {
-        format!("this build cannot use the profile's sign-in method: {first_line}")
-    } else if lower.contains("no credentials")
-        || lower.contains("credentials provider was not enabled")
-        || lower.contains("failed to load credentials")
-        || lower.contains("could not find") && lower.contains("credentials")
-    {
-        "no AWS credentials found: pass --profile, set AWS_PROFILE (or AWS_ACCESS_KEY_ID and \
-         AWS_SECRET_ACCESS_KEY), or sign in with `aws sso login`"
-            .to_owned()
-    } else if lower.contains("expiredtoken") || lower.contains("token has expired") {
-        format!(
-            "the credentials have expired: sign in again (`aws sso login{profile_flag}`, or new keys)"
-        )
-    } else if lower.contains("invalidclienttokenid")
-        || lower.contains("unrecognizedclient")
-        || lower.contains("signaturedoesnotmatch")
-    {
-        "AWS refused the credentials (unknown or wrong keys): check the profile or the \
-         AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in use"
-            .to_owned()
-    } else if lower.contains("dispatch failure")
-        || lower.contains("dns")
-        || lower.contains("connect")
-    {
-        format!(
-            "AWS could not be reached ({first_line}): check the network, --region, and \
-             --endpoint-url if you meant a local emulator"
-        )
-    } else {
-        format!("who am I (sts:GetCallerIdentity) failed: {first_line}")
+    match e.code() {
+        Some("ExpiredToken" | "RequestExpired") => format!(
+            "the credentials have expired: sign in again (`aws sso login{flag}`, or new keys)"
+        ),
+        Some(
+            "InvalidClientTokenId"
+            | "UnrecognizedClientException"
+            | "SignatureDoesNotMatch"
+            | "IncompleteSignature",
+        ) => "AWS refused the credentials (unknown or wrong keys): check the profile or the \
+              AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in use"
+            .to_owned(),
+        Some(_) => format!(
+            "who am I (sts:GetCallerIdentity) failed: {}",
+            super::sdk_error(e)
+        ),
+        None => super::error::unanswered(e, profile),
+    }
+}
+
+/// Where the stage's pins are written.
+fn pin_file(stage: &StageConfig) -> String {
+    format!("infra/stages/{}.toml", stage.stage)
+}
+
+/// Refuses a region the stage is not pinned to (pure): checked before any
+/// call, by every command, reads included.
+///
+/// # Errors
+/// `stage prod is pinned to us-east-1: pass --region us-east-1 (…)`.
+pub(super) fn check_region_pin(stage: &StageConfig, region: &str) -> Result<(), String> {
+    match &stage.region {
+        Some(pinned) if pinned != region => Err(format!(
+            "stage {} is pinned to {pinned}: pass --region {pinned} (the command runs in \
+             {region}; the pin is in {})",
+            stage.stage,
+            pin_file(stage)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses credentials of an account the stage is not pinned to (pure):
+/// checked by every command once STS has said whose they are.
+///
+/// # Errors
+/// One line naming both accounts and what to do.
+pub(super) fn check_account_pin(stage: &StageConfig, who: &Identity) -> Result<(), String> {
+    match &stage.account {
+        Some(pinned) if *pinned != who.account => Err(format!(
+            "stage {} is pinned to account {pinned}: use credentials of that account (e.g. \
+             --profile) (these are for account {}, as {}; the pin is in {})",
+            stage.stage,
+            who.account,
+            who.principal,
+            pin_file(stage)
+        )),
+        _ => Ok(()),
     }
 }
 
 /// Refuses to act on an account or region the stage is not pinned to
-/// (pure). A mismatch is refused on every endpoint; against real AWS, prod
-/// must pin both (an emulator, reached with `--endpoint-url`, is never a
-/// production account).
+/// (pure): what every writing command checks. A mismatch is refused on
+/// every endpoint; against real AWS, prod must pin both (an emulator,
+/// reached with `--endpoint-url`, is never a production account).
 pub fn check_pins(stage: &StageConfig, who: &Identity, emulator: bool) -> Result<(), String> {
-    let file = format!("infra/stages/{}.toml", stage.stage);
-    if let Some(account) = &stage.account
-        && *account != who.account
-    {
-        return Err(format!(
-            "refusing to act: stage {} is pinned to account {account} ({file}), but these \
-             credentials are for account {} (as {})",
-            stage.stage, who.account, who.principal
-        ));
-    }
-    if let Some(region) = &stage.region
-        && *region != who.region
-    {
-        return Err(format!(
-            "refusing to act: stage {} is pinned to region {region} ({file}), but the command \
-             runs in region {} (pass --region {region})",
-            stage.stage, who.region
-        ));
-    }
+    check_account_pin(stage, who)?;
+    check_region_pin(stage, &who.region)?;
     if stage.stage == Stage::Prod
         && !emulator
         && (stage.account.is_none() || stage.region.is_none())
     {
         return Err(format!(
-            "refusing to act on prod: {file} must pin `account` and `region` (these credentials \
+            "refusing to act on prod: {} must pin `account` and `region` (these credentials \
              are for account {} in {})",
-            who.account, who.region
+            pin_file(stage),
+            who.account,
+            who.region
         ));
     }
     Ok(())
@@ -191,45 +196,70 @@ mod tests {
     }
 
     #[test]
-    fn credential_errors_are_one_line_with_what_to_do() {
-        let cases = [
+    fn a_read_is_told_the_pinned_region_before_any_call() {
+        let mut prod = StageConfig::for_stage(Stage::Prod);
+        assert_eq!(check_region_pin(&prod, "eu-west-1"), Ok(()), "not pinned");
+        prod.region = Some("us-east-1".into());
+        let err = check_region_pin(&prod, "eu-west-1").unwrap_err();
+        assert!(
+            err.starts_with("stage prod is pinned to us-east-1: pass --region us-east-1"),
+            "{err}"
+        );
+        assert_eq!(check_region_pin(&prod, "us-east-1"), Ok(()));
+        prod.account = Some("111122223333".into());
+        let err = check_account_pin(&prod, &who("444455556666", "us-east-1")).unwrap_err();
+        assert!(
+            err.starts_with("stage prod is pinned to account 111122223333")
+                && err.contains("444455556666"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sts_refusals_are_one_line_by_their_code() {
+        use aws_smithy_types::error::ErrorMetadata;
+        let refused = |code: &str| {
+            let error = GetCallerIdentityError::generic(
+                ErrorMetadata::builder()
+                    .code(code)
+                    .message("The security token included in the request is invalid")
+                    .build(),
+            );
+            let response = HttpResponse::new(
+                aws_smithy_runtime_api::http::StatusCode::try_from(403).unwrap(),
+                aws_smithy_types::body::SdkBody::empty(),
+            );
+            SdkError::service_error(error, response)
+        };
+        for (code, expected) in [
             (
-                "dispatch failure: other: no credentials in the property bag",
-                "no AWS credentials found",
+                "ExpiredToken",
+                "have expired: sign in again (`aws sso login --profile ops`",
             ),
+            ("InvalidClientTokenId", "refused the credentials"),
             (
-                "failed to load credentials: the credential provider was not enabled",
-                "no AWS credentials found",
+                "Throttling",
+                "who am I (sts:GetCallerIdentity) failed: Throttling: The security",
             ),
-            (
-                "ProviderError: the SSO token for this profile has expired",
-                "aws sso login --profile ops",
-            ),
-            (
-                "service error: ExpiredToken: The security token included in the request is expired",
-                "have expired",
-            ),
-            (
-                "service error: InvalidClientTokenId: The security token included in the request is invalid",
-                "refused the credentials",
-            ),
-            (
-                "dispatch failure: io error: dns error: failed to lookup address",
-                "could not be reached",
-            ),
-            (
-                "failed to construct request: Invalid Configuration: Missing Region",
-                "pass --region, set AWS_REGION, or give the profile ops a region",
-            ),
-            (
-                "endpoint resolution error: A region must be set when sending requests to STS",
-                "no usable AWS region",
-            ),
-        ];
-        for (text, expected) in cases {
-            let line = explain_credentials(text, Some("ops"));
-            assert!(line.contains(expected), "{text:?} -> {line:?}");
-            assert!(!line.contains('\n'), "{line:?}");
+        ] {
+            let line = explain_credentials(&refused(code), Some("ops"));
+            assert!(line.contains(expected), "{code} -> {line}");
+            assert!(!line.contains('\n'));
         }
+        let no_credentials = SdkError::<GetCallerIdentityError, HttpResponse>::dispatch_failure(
+            aws_smithy_runtime_api::client::result::ConnectorError::other(
+                Box::new(
+                    aws_credential_types::provider::error::CredentialsError::not_loaded(
+                        "no providers in chain provided credentials",
+                    ),
+                ),
+                None,
+            ),
+        );
+        assert!(
+            explain_credentials(&no_credentials, None).starts_with("no AWS credentials found"),
+            "{}",
+            explain_credentials(&no_credentials, None)
+        );
     }
 }

@@ -12,6 +12,7 @@
 mod clients;
 pub mod emulator;
 mod error;
+pub mod http;
 mod identity;
 #[cfg(test)]
 pub(crate) mod mocks;
@@ -25,7 +26,7 @@ use infra::Stage;
 
 pub use clients::{Clients, lambda_endpoint};
 pub use error::{chain, sdk_error};
-pub use identity::{Identity, check_pins, explain_credentials, whoami};
+pub use identity::{Identity, check_pins, whoami};
 pub use session::Session;
 
 /// Options common to every command that talks to AWS.
@@ -45,6 +46,10 @@ pub struct AwsArgs {
     /// credential chain).
     #[arg(long)]
     pub profile: Option<String>,
+    /// How long to wait for each AWS answer before saying which endpoint
+    /// did not answer (default 30s; a connection gets at most 5s): 10s, 2m.
+    #[arg(long, value_name = "DURATION", value_parser = crate::base::when::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// A stage and where it runs: what every operator command takes.
@@ -59,12 +64,15 @@ pub struct Target {
 
 /// Loads the SDK configuration: the standard chain (environment, profile,
 /// SSO/web identity, `credential_process`, container/instance credentials),
-/// with the options on top.
+/// with the options on top; every call, the credential providers' too,
+/// through [`http::client`] with [`http::timeouts`].
 ///
 /// # Errors
 /// No region configured for real AWS.
 pub async fn sdk_config(args: &AwsArgs) -> anyhow::Result<SdkConfig> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http::client())
+        .timeout_config(http::timeouts(args.timeout.unwrap_or(http::ANSWER_WITHIN)));
     if let Some(profile) = &args.profile {
         loader = loader.profile_name(profile);
     }
@@ -172,7 +180,7 @@ mod tests {
         let args = AwsArgs {
             endpoint_url: Some("http://127.0.0.1:1".into()),
             region: Some("eu-west-1".into()),
-            profile: None,
+            ..AwsArgs::default()
         };
         let config = sdk_config(&args).await.unwrap();
         assert_eq!(config.region().unwrap().as_ref(), "eu-west-1");

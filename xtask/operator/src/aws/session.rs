@@ -5,7 +5,7 @@
 use aws_config::SdkConfig;
 use infra::StageConfig;
 
-use super::identity::{Identity, check_pins, whoami};
+use super::identity::{Identity, check_account_pin, check_pins, check_region_pin, whoami};
 use super::{AwsArgs, Target, sdk_config};
 
 /// An opened target: its stage's configuration, the SDK configuration, and
@@ -26,19 +26,28 @@ impl Session {
     /// # Errors
     /// A bad stage file, no region, or unusable credentials (one line each).
     pub async fn open(target: &Target) -> anyhow::Result<Session> {
-        let stage = StageConfig::load(target.stage).map_err(anyhow::Error::msg)?;
+        let stage = crate::base::stage::load(target.stage)?;
         Session::with_config(stage, &target.aws).await
     }
 
-    /// [`Session::open`] with a given stage configuration.
+    /// [`Session::open`] with a given stage configuration: says where the
+    /// command is going before its first call (a hung endpoint is then
+    /// named on the screen while it is waited for), refuses a region the
+    /// stage is not pinned to before any call, and an account it is not
+    /// pinned to once STS has said whose the credentials are. Reads and
+    /// writes alike: a read in the wrong place would answer for another
+    /// stack (or say none is deployed).
     ///
     /// # Errors
-    /// See [`Session::open`].
+    /// See [`Session::open`]; the stage's pins refuse.
     pub async fn with_config(stage: StageConfig, aws: &AwsArgs) -> anyhow::Result<Session> {
         let config = sdk_config(aws).await?;
         let region = config.region().map(|r| r.to_string()).unwrap_or_default();
+        eprintln!("{}", where_to(&stage, &region, aws));
+        check_region_pin(&stage, &region).map_err(anyhow::Error::msg)?;
         let sts = aws_sdk_sts::Client::new(&config);
         let identity = whoami(&sts, &region, aws.profile.as_deref()).await?;
+        check_account_pin(&stage, &identity).map_err(anyhow::Error::msg)?;
         Ok(Session {
             stage,
             emulator: config.endpoint_url().is_some(),
@@ -47,8 +56,8 @@ impl Session {
         })
     }
 
-    /// The line every writing command prints first (and repeats in its
-    /// confirmation question).
+    /// Who and where: the line every command prints once it knows whose
+    /// the credentials are (and every confirmation question repeats).
     pub fn who_and_where(&self) -> String {
         format!(
             "{}: {}{}",
@@ -74,5 +83,39 @@ impl Session {
     /// The pins refuse (one line naming both values).
     pub fn check_pins(&self) -> anyhow::Result<()> {
         check_pins(&self.stage, &self.identity, self.emulator).map_err(anyhow::Error::msg)
+    }
+}
+
+/// Where a command goes, before it knows as whom (pure): the stack, the
+/// region, the profile and the endpoint, when given.
+fn where_to(stage: &StageConfig, region: &str, aws: &AwsArgs) -> String {
+    let mut line = format!("{}: region {region}", infra::stack_name(stage.stage));
+    if let Some(profile) = &aws.profile {
+        line.push_str(&format!(", profile {profile}"));
+    }
+    if let Some(endpoint) = &aws.endpoint_url {
+        line.push_str(&format!(", endpoint {endpoint}"));
+    }
+    line.push_str(": asking AWS who the credentials are…");
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn where_a_command_goes_is_said_before_its_first_call() {
+        let dev = StageConfig::for_stage(infra::Stage::Dev);
+        let aws = AwsArgs {
+            endpoint_url: Some("http://127.0.0.1:5000".into()),
+            profile: Some("ops".into()),
+            ..AwsArgs::default()
+        };
+        assert_eq!(
+            where_to(&dev, "eu-west-1", &aws),
+            "cc-agent-reconciler-dev: region eu-west-1, profile ops, endpoint \
+             http://127.0.0.1:5000: asking AWS who the credentials are…"
+        );
     }
 }
