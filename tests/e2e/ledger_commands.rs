@@ -13,6 +13,9 @@ use serde_json::json;
 use testkit::lambda_api::LambdaShim;
 use testkit::stage::HandBuilt;
 
+/// How long the functions may run: the stage's handler timeout.
+const RUNS_UP_TO: std::time::Duration = std::time::Duration::from_secs(30);
+
 async fn stage() -> HandBuilt {
     let config = testkit::emulator::sdk_config(testkit::emulator::moto::shared_endpoint()).await;
     HandBuilt::create(&config, Stage::Dev).await
@@ -170,7 +173,7 @@ async fn an_adjustment_goes_through_the_deployed_handler_once() {
         credits: -15,
         reason: "double top-up, ticket 1234".into(),
     };
-    let answer = ledger::adjust(&lambda, &handler, &correction, now)
+    let answer = ledger::adjust(&lambda, &handler, &correction, now, RUNS_UP_TO)
         .await
         .unwrap();
     assert_eq!(
@@ -184,7 +187,7 @@ async fn an_adjustment_goes_through_the_deployed_handler_once() {
     assert!(ledger::render_response(response).contains("The correction was applied."));
 
     // A retry with the same id: a duplicate, nothing moves again.
-    let again = ledger::adjust(&lambda, &handler, &correction, now + 5_000)
+    let again = ledger::adjust(&lambda, &handler, &correction, now + 5_000, RUNS_UP_TO)
         .await
         .unwrap();
     assert!(
@@ -196,7 +199,7 @@ async fn an_adjustment_goes_through_the_deployed_handler_once() {
         credits: -20,
         ..correction.clone()
     };
-    let conflict = ledger::adjust(&lambda, &handler, &other, now)
+    let conflict = ledger::adjust(&lambda, &handler, &other, now, RUNS_UP_TO)
         .await
         .unwrap();
     assert!(
@@ -223,7 +226,7 @@ async fn an_adjustment_goes_through_the_deployed_handler_once() {
         adjustment_id: "adj-0".into(),
         ..correction.clone()
     };
-    let error = ledger::adjust(&lambda, &handler, &zero, now)
+    let error = ledger::adjust(&lambda, &handler, &zero, now, RUNS_UP_TO)
         .await
         .unwrap_err();
     assert!(error.to_string().contains("detail.credits"), "{error}");
@@ -235,9 +238,10 @@ async fn an_adjustment_goes_through_the_deployed_handler_once() {
         ..correction.clone()
     };
     assert!(long.validate().is_err(), "validated locally too");
-    let raw = operator::models::invoke::invoke(&lambda, &handler, &long.envelope(now), false)
-        .await
-        .unwrap();
+    let raw =
+        operator::models::invoke::invoke(&lambda, &handler, &long.envelope(now), false, RUNS_UP_TO)
+            .await
+            .unwrap();
     let Invoked::FunctionError {
         error_type,
         message,
@@ -254,6 +258,7 @@ async fn an_adjustment_goes_through_the_deployed_handler_once() {
         "cc-agent-reconciler-nope-handler",
         &correction,
         now,
+        RUNS_UP_TO,
     )
     .await
     .unwrap_err()
@@ -281,9 +286,10 @@ async fn the_sweep_command_invokes_the_deployed_sweep_and_reports() {
     let lambda = shim.client();
 
     // A dry run finds the straggler (job-2, held 7 hours ago) and expires nothing.
-    let Invoked::Response(dry) = operator::commands::sweep::run_sweep(&lambda, &sweep, None, true)
-        .await
-        .unwrap()
+    let Invoked::Response(dry) =
+        operator::commands::sweep::run_sweep(&lambda, &sweep, None, true, RUNS_UP_TO)
+            .await
+            .unwrap()
     else {
         panic!("the sweep failed");
     };
@@ -307,6 +313,7 @@ async fn the_sweep_command_invokes_the_deployed_sweep_and_reports() {
         &sweep,
         Some(std::time::Duration::from_secs(3600)),
         false,
+        RUNS_UP_TO,
     )
     .await
     .unwrap() else {
@@ -343,7 +350,7 @@ async fn the_sweep_command_invokes_the_deployed_sweep_and_reports() {
         .await
         .unwrap();
     let Invoked::Response(drift) =
-        operator::commands::sweep::run_sweep(&lambda, &sweep, None, true)
+        operator::commands::sweep::run_sweep(&lambda, &sweep, None, true, RUNS_UP_TO)
             .await
             .unwrap()
     else {
@@ -357,17 +364,28 @@ async fn the_sweep_command_invokes_the_deployed_sweep_and_reports() {
     );
 
     // A sweep that fails: the error type and message, one line.
-    let shim_missing =
-        operator::commands::sweep::run_sweep(&lambda, "cc-agent-reconciler-nope-sweep", None, true)
-            .await
-            .unwrap_err();
+    let shim_missing = operator::commands::sweep::run_sweep(
+        &lambda,
+        "cc-agent-reconciler-nope-sweep",
+        None,
+        true,
+        RUNS_UP_TO,
+    )
+    .await
+    .unwrap_err();
     assert!(
         shim_missing.to_string().contains("ResourceNotFound"),
         "{shim_missing}"
     );
-    let bad = operator::models::invoke::invoke(&lambda, &sweep, &json!({"dryrun": true}), false)
-        .await
-        .unwrap();
+    let bad = operator::models::invoke::invoke(
+        &lambda,
+        &sweep,
+        &json!({"dryrun": true}),
+        false,
+        RUNS_UP_TO,
+    )
+    .await
+    .unwrap();
     assert!(
         matches!(&bad, Invoked::FunctionError { error_type, message } if error_type == "InvalidInput" && message.contains("dryrun")),
         "{bad:?}"

@@ -15,7 +15,9 @@ mod dev;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use operator::base::exit;
 use operator::base::tools;
+use operator::base::ui::{ColorChoice, choose_color};
 use operator::commands::stack as deploy;
 use operator::commands::{dlq, ledger, logs, replay, smoke, status, sweep, synth, unrouted};
 
@@ -29,6 +31,10 @@ struct Cli {
     /// On an error, also print its backtrace (for bug reports).
     #[arg(short, long, global = true)]
     verbose: bool,
+    /// Colour the output: auto (on a terminal, unless NO_COLOR is set),
+    /// always, never.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -68,7 +74,7 @@ enum Cmd {
     /// Redeploy a previous release's code without rebuilding, through a change set.
     Rollback(deploy::RollbackArgs),
     /// CloudFormation drift detection: resources changed outside the stack;
-    /// exit code 2 on drift.
+    /// exit code 3 on drift.
     Drift(deploy::DriftArgs),
     /// Inspect, replay or purge a stage's dead-letter queue.
     Dlq(dlq::Args),
@@ -107,9 +113,22 @@ enum Cmd {
 
 /// A failed command prints one line (what went wrong, what to do), also when
 /// `RUST_BACKTRACE` is set; `-v` (or `XTASK_BACKTRACE=1`) adds the error's
-/// backtrace (bugs panic, and panics keep Rust's own report).
+/// backtrace (bugs panic, and panics keep Rust's own report). The exit
+/// codes are `operator::base::exit`'s table: a command line that was not
+/// understood exits 64, not clap's 2 (which is "needs a person").
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    choose_color(cli.color);
     let verbose = cli.verbose || std::env::var_os("XTASK_BACKTRACE").is_some_and(|v| v == "1");
     if verbose {
         // SAFETY: no other thread exists yet (the runtimes start in the
@@ -123,12 +142,13 @@ fn main() -> ExitCode {
             if verbose {
                 eprintln!("{}", e.backtrace());
             }
-            ExitCode::FAILURE
+            ExitCode::from(exit::FAILED)
         }
     }
 }
 
-/// Runs the command: its exit code (2: it ran, and a person is needed).
+/// Runs the command: its exit code (`exit::NEEDS_A_PERSON`: it ran, and a
+/// person is needed; `exit::DIFFERS`: drift, or `diff --fail` found changes).
 fn dispatch(command: Cmd, verbose: bool) -> anyhow::Result<ExitCode> {
     let done = |result: anyhow::Result<()>| result.map(|()| ExitCode::SUCCESS);
     match command {

@@ -117,6 +117,17 @@ fn help_says_cargo_xtask_and_every_command_ends_with_examples() {
     }
 }
 
+/// Standard error of a command that failed on its first AWS call: the
+/// line saying where it was going (`where_to`, printed before the call),
+/// then one error line and nothing else; the error line.
+fn where_then_one_error<'a>(stderr: &'a str, where_to: &str) -> &'a str {
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 2, "where, then one error line, not:\n{stderr}");
+    assert!(lines[0].starts_with(where_to), "where first:\n{stderr}");
+    assert!(lines[1].starts_with("error: "), "{stderr}");
+    lines[1]
+}
+
 #[test]
 fn no_credentials_is_one_line_that_says_what_to_do_even_with_rust_backtrace() {
     let home = std::env::temp_dir().join(format!("xtask-no-credentials-{}", std::process::id()));
@@ -145,12 +156,10 @@ fn no_credentials_is_one_line_that_says_what_to_do_even_with_rust_backtrace() {
             .unwrap();
         let (_, stderr) = text(&out);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
-        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "{args:?}: one line, not:\n{stderr}");
-        assert!(lines[0].starts_with("error: "), "{stderr}");
-        assert!(lines[0].contains("credentials"), "{stderr}");
+        let error = where_then_one_error(&stderr, "cc-agent-reconciler-dev: region eu-west-1");
+        assert!(error.contains("credentials"), "{stderr}");
         assert!(
-            lines[0].contains("aws sso login") || lines[0].contains("AWS_ACCESS_KEY_ID"),
+            error.contains("aws sso login") || error.contains("AWS_ACCESS_KEY_ID"),
             "says what to do: {stderr}"
         );
     }

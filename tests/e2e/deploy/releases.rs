@@ -169,9 +169,13 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
     assert!(table.lines().nth(1).unwrap().starts_with('*'), "{table}");
 
     // rollback: the release before, with the deployed template (512 MB
-    // stays), nothing built or uploaded.
+    // stays), nothing built or uploaded. As `cargo xtask rollback` does,
+    // with the stage's own architecture (arm64), which is not the one
+    // these releases were built for (x86_64): the record of a rollback
+    // copies the restored release's architecture and commit.
     let mut rollback_opts = env.options(Stage::Dev);
     rollback_opts.config.handler_memory_mb = 512;
+    rollback_opts.config.architecture = infra::Architecture::Arm64;
     let back = deploy::rollback(&env.clients, &env.tools, &rollback_opts, None, &out)
         .await
         .expect("rollback");
@@ -212,10 +216,40 @@ async fn releases_are_recorded_hotswapped_and_rolled_back_without_rebuilding() {
     .expect("rollback --to");
     assert_eq!(forward.version, hot.version);
     assert_eq!(deployed_code(&env).await, v2_code);
-    let (found, _) = deploy::releases(&env.clients, Stage::Dev, &out)
+    let (found, current) = deploy::releases(&env.clients, Stage::Dev, &out)
         .await
         .unwrap();
     assert_eq!(found.iter().filter(|r| r.kind == "rollback").count(), 2);
+    for rollback in found.iter().filter(|r| r.kind == "rollback") {
+        let restored = found
+            .iter()
+            .find(|r| r.version == rollback.version && r.kind != "rollback")
+            .unwrap();
+        assert_eq!(
+            (rollback.architecture.as_str(), &rollback.git),
+            ("x86_64", &restored.git),
+            "the restored release's architecture and commit: {rollback:?}"
+        );
+    }
+    let table = releases::render(&found, current.as_deref());
+    assert_eq!(
+        table.lines().filter(|l| l.starts_with('*')).count(),
+        1,
+        "one live row: {table}"
+    );
+
+    // Back to v1 by name: its newest record is the rollback's, which says
+    // x86_64, as the code is.
+    let again = deploy::rollback(
+        &env.clients,
+        &env.tools,
+        &rollback_opts,
+        Some(&v1.version[..8]),
+        &out,
+    )
+    .await
+    .expect("a rollback to a release a rollback recorded");
+    assert_eq!(again.version, v1.version);
 }
 
 #[tokio::test]

@@ -208,14 +208,53 @@ pub struct Args {
     pub limit: usize,
 }
 
-fn print_lines(lines: &[LogLine], filter: &LogFilter, raw: bool) {
+/// Prints the lines the filter keeps; how many it printed.
+fn print_lines(lines: &[LogLine], filter: &LogFilter, raw: bool) -> usize {
+    let mut printed = 0;
     for line in lines.iter().filter(|l| matches(l, filter)) {
         if raw {
             println!("{}", line.message.trim_end());
         } else if let Some(text) = render(line) {
             println!("{text}");
+        } else {
+            continue;
         }
+        printed += 1;
     }
+    printed
+}
+
+/// The window of `--since` and `--until` (pure): `since` before `until`
+/// (default: now), and not in the future.
+///
+/// # Errors
+/// An inverted or empty window, or one that starts after now (one line).
+pub fn window(since: i64, until: Option<i64>, now: i64) -> Result<(i64, i64), String> {
+    let end = until.unwrap_or(now);
+    if since >= end {
+        return Err(match until {
+            Some(until) => format!(
+                "--since {} is not before --until {}: nothing to show",
+                format_time(since),
+                format_time(until)
+            ),
+            None => format!(
+                "--since {} is in the future: nothing to show yet (--follow waits for lines)",
+                format_time(since)
+            ),
+        });
+    }
+    Ok((since, end))
+}
+
+/// What a fetch showed, and of which window (pure): `0 lines from … to …`.
+pub fn shown(lines: usize, since: i64, until: i64) -> String {
+    format!(
+        "{lines} line{} from {} to {}",
+        if lines == 1 { "" } else { "s" },
+        format_time(since),
+        format_time(until)
+    )
 }
 
 /// Runs `cargo xtask logs`.
@@ -232,6 +271,12 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             .map(|u| parse_time(u, now))
             .transpose()
             .map_err(anyhow::Error::msg)?;
+        // `--follow` without `--until` waits for lines: a window starting
+        // now (or later) is what it is for.
+        let end = match (args.follow, until) {
+            (true, None) => now.max(since),
+            _ => window(since, until, now).map_err(anyhow::Error::msg)?.1,
+        };
         let console = Console::open(&args.target).await?;
         eprintln!("{}", console.session.who_and_where());
         let groups = log_groups(&console.outputs, args.function);
@@ -245,7 +290,8 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         let mut cursor = Cursor::new(since);
         let first = fetch(logs, &groups, since, until, pattern.as_deref(), args.limit).await?;
         let truncated = limit_reached(&first, args.limit);
-        print_lines(&cursor.take_new(first), &filter, args.raw);
+        let printed = print_lines(&cursor.take_new(first), &filter, args.raw);
+        eprintln!("{}", shown(printed, since, end));
         for function in truncated {
             eprintln!(
                 "warning: reached --limit {} lines of the {function}'s log: later lines of \
@@ -277,6 +323,27 @@ mod tests {
     use super::*;
     use crate::models::logs::tests::line;
     use serde_json::json;
+
+    #[test]
+    fn an_inverted_window_is_refused_and_an_empty_one_said() {
+        let (t1, t2) = (1_795_946_400_000, 1_795_950_000_000);
+        assert_eq!(window(t1, Some(t2), t2), Ok((t1, t2)));
+        assert_eq!(window(t1, None, t2), Ok((t1, t2)));
+        assert_eq!(
+            window(t2, Some(t1), t2),
+            Err(
+                "--since 2026-11-29T11:00:00Z is not before --until 2026-11-29T10:00:00Z: \
+                 nothing to show"
+                    .into()
+            )
+        );
+        assert!(window(t2, None, t1).unwrap_err().contains("in the future"));
+        assert_eq!(
+            shown(0, t1, t2),
+            "0 lines from 2026-11-29T10:00:00Z to 2026-11-29T11:00:00Z"
+        );
+        assert!(shown(1, t1, t2).starts_with("1 line from"));
+    }
 
     #[test]
     fn a_fetch_that_reached_its_limit_is_said() {

@@ -1,8 +1,8 @@
 //! The commands room: one module per command (arguments, then plan, run,
 //! render), and what they share: an opened stage ([`Console`]: who and
 //! where, the deployed stack's outputs — every name a command acts on,
-//! never rebuilt by hand — and the clients), the exit code of "a person is
-//! needed", and deleting queue messages by id (`dlq` and `unrouted`).
+//! never rebuilt by hand — and the clients), running a command's body to
+//! its exit code, and deleting queue messages by id (`dlq` and `unrouted`).
 //!
 //! A command imports the rooms below, never another command.
 
@@ -28,10 +28,6 @@ use clap::Args;
 use crate::aws::{Clients, Session, Target};
 use crate::base::ui::{Act, Confirmation, Given};
 use crate::models::queues::{DeleteAction, Queue, ReceiveOptions, delete, delete_report};
-
-/// The exit code of a command that ran but found something a person must
-/// look at (`status`, `sweep`): distinct from 1, a failed command.
-pub const NEEDS_A_PERSON: u8 = 2;
 
 /// A deployed stage, opened: who and where, its outputs, the clients.
 #[derive(Clone, Debug)]
@@ -95,7 +91,7 @@ async fn stack_outputs(session: &Session) -> anyhow::Result<StackOutputs> {
 }
 
 /// Runs a command's async body on a fresh runtime; `Ok(true)` means "ran,
-/// but a person is needed" (exit code [`NEEDS_A_PERSON`]).
+/// but a person is needed" (exit code [`crate::base::exit::NEEDS_A_PERSON`]).
 ///
 /// # Errors
 /// The body's error, or the runtime could not start.
@@ -107,7 +103,7 @@ where
         .enable_all()
         .build()?;
     Ok(if runtime.block_on(body)? {
-        ExitCode::from(NEEDS_A_PERSON)
+        ExitCode::from(crate::base::exit::NEEDS_A_PERSON)
     } else {
         ExitCode::SUCCESS
     })

@@ -10,7 +10,7 @@ use infra::{Architecture, Stage, StageConfig};
 use std::process::ExitCode;
 
 use crate::aws::{AwsArgs, Clients, Session};
-use crate::base::ui::Terminal;
+use crate::base::ui::{JsonTerminal, Out, Terminal};
 use crate::deploy::plan::RequireApproval;
 use crate::deploy::{self, CodeSource, DeployOptions, DestroyOptions};
 
@@ -64,7 +64,7 @@ impl StackArgs {
     /// # Errors
     /// A bad stage file.
     pub fn config(&self) -> anyhow::Result<StageConfig> {
-        let mut config = StageConfig::load(self.stage).map_err(anyhow::Error::msg)?;
+        let mut config = crate::base::stage::load(self.stage)?;
         if let Some(arch) = self.arch {
             config.architecture = arch.into();
         }
@@ -128,11 +128,11 @@ pub struct DeployArgs {
 #[command(after_help = "Examples:
   cargo xtask diff --stage prod
   cargo xtask diff --stage prod --json | jq '.security'
-  cargo xtask diff --stage staging --fail   # exit 1 when a deploy would change anything")]
+  cargo xtask diff --stage staging --fail   # exit 3 when a deploy would change anything")]
 pub struct DiffArgs {
     #[command(flatten)]
     pub stack: StackArgs,
-    /// Exit with 1 when there is any change (0: none).
+    /// Exit with 3 when there is any change (0: none).
     #[arg(long)]
     pub fail: bool,
     /// Print the review as JSON (changes, properties, parameters, security,
@@ -166,21 +166,26 @@ pub struct DestroyArgs {
 
 /// `cargo xtask releases`.
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Example:
-  cargo xtask releases --stage prod")]
+#[command(after_help = "Examples:
+  cargo xtask releases --stage prod
+  cargo xtask releases --stage prod --json | jq '.releases[] | select(.live)'")]
 pub struct ReleasesArgs {
     /// dev, staging or prod.
     #[arg(long)]
     pub stage: Stage,
     #[command(flatten)]
     pub aws: AwsArgs,
+    /// Print JSON (see docs/operations.md#json).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cargo xtask rollback`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:
   cargo xtask rollback --stage prod            # the release before the current one
-  cargo xtask rollback --stage prod --to 3f2a9c1b")]
+  cargo xtask rollback --stage prod --to 3f2a9c1b
+  cargo xtask rollback --stage prod --yes --json | jq .version")]
 pub struct RollbackArgs {
     /// dev, staging or prod.
     #[arg(long)]
@@ -197,6 +202,10 @@ pub struct RollbackArgs {
     /// As for deploy.
     #[arg(long, value_enum, default_value_t = RequireApproval::Broadening)]
     pub require_approval: RequireApproval,
+    /// Print the result as JSON on standard output (see
+    /// docs/operations.md#json).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cargo xtask drift`.
@@ -252,7 +261,8 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     })
 }
 
-/// Runs `cargo xtask diff`: exit code 1 with `--fail` when anything would change.
+/// Runs `cargo xtask diff`: exit code 3 (`exit::DIFFERS`) with `--fail`
+/// when anything would change.
 pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let tools = crate::base::tools::ensure()?;
     let opts = args.stack.options()?;
@@ -285,7 +295,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
             }
         }
         Ok(if args.fail && !review.is_empty() {
-            ExitCode::from(1)
+            ExitCode::from(crate::base::exit::DIFFERS)
         } else {
             ExitCode::SUCCESS
         })
@@ -323,7 +333,13 @@ pub fn releases(args: ReleasesArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
         let clients = reading(args.stage, &args.aws).await?;
         let (found, current) = deploy::releases(&clients, args.stage, &Terminal).await?;
-        println!("Releases of {}:", infra::stack_name(args.stage));
+        let stack = infra::stack_name(args.stage);
+        if args.json {
+            let json = crate::models::releases::to_json(&stack, &found, current.as_deref());
+            println!("{}", serde_json::to_string_pretty(&json)?);
+            return Ok(());
+        }
+        println!("Releases of {stack}:");
         print!(
             "{}",
             crate::models::releases::render(&found, current.as_deref())
@@ -338,7 +354,7 @@ pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
     let tools = crate::base::tools::Tools {
         bin: crate::root().join(".venv/bin"),
     };
-    let config = StageConfig::load(args.stage).map_err(anyhow::Error::msg)?;
+    let config = crate::base::stage::load(args.stage)?;
     let mut opts = DeployOptions::new(config);
     opts.policy.interactive = std::io::stdin().is_terminal();
     opts.output.color = std::io::stdout().is_terminal();
@@ -349,14 +365,19 @@ pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
         session.before_writing()?;
         opts.policy.who = session.who_and_where();
         let clients = Clients::new(&session.config);
-        let report =
-            deploy::rollback(&clients, &tools, &opts, args.to.as_deref(), &Terminal).await?;
-        println!("{}", report.summary());
+        let out: &dyn Out = if args.json { &JsonTerminal } else { &Terminal };
+        let report = deploy::rollback(&clients, &tools, &opts, args.to.as_deref(), out).await?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+        } else {
+            println!("{}", report.summary());
+        }
         Ok(())
     })
 }
 
-/// Runs `cargo xtask drift`: exit code 2 when the stack drifted.
+/// Runs `cargo xtask drift`: exit code 3 (`exit::DIFFERS`) when the stack
+/// drifted.
 pub fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         let clients = reading(args.stage, &args.aws).await?;
@@ -367,7 +388,7 @@ pub fn drift(args: DriftArgs) -> anyhow::Result<ExitCode> {
             print!("{}", deploy::drift::render(&report));
         }
         Ok(if report.has_drift() {
-            ExitCode::from(super::NEEDS_A_PERSON)
+            ExitCode::from(crate::base::exit::DIFFERS)
         } else {
             ExitCode::SUCCESS
         })

@@ -1,6 +1,10 @@
 //! `cargo xtask sweep --stage S [--dry-run] [--older-than 6h]`: invokes the
-//! deployed sweep with SPEC §5's manual input and prints its report; exits
-//! 2 when the report has drift or items that could not be swept.
+//! deployed sweep with the contract's manual input and prints its report;
+//! exits 2 when the report has drift or items that could not be swept. A
+//! sweep that writes says first how many open holds it would take (a
+//! counted query of the `open-items` index) and, on staging and prod, asks
+//! (`Act::Sweep`); an age below the stage's hold timeout needs
+//! `--below-hold-timeout`.
 //!
 //! The report's reading ([`SweepSummary`]) is shared with `status`, which
 //! shows the last scheduled sweep's report from the logs.
@@ -10,9 +14,11 @@ use std::time::Duration;
 use anyhow::bail;
 use serde_json::{Value, json};
 
+use infra::StragglerAction;
+
 use crate::aws::Target;
-use crate::base::ui::{clip, table};
-use crate::base::when::{format_time, parse_duration};
+use crate::base::ui::{Act, Given, Tone, clip, color, paint, table};
+use crate::base::when::{format_age, format_time, parse_duration};
 use crate::commands::{Console, run_command};
 use crate::models::invoke::{Invoked, invoke};
 use crate::models::sweep_report::SweepSummary;
@@ -142,30 +148,29 @@ fn lists(report: &Value) -> String {
 }
 
 /// Invokes the deployed sweep once (never retried by the SDK: a retry would
-/// start a second sweep).
+/// start a second sweep), waiting as long as it may run (`runs_up_to`,
+/// its timeout).
 ///
 /// # Errors
-/// The invocation failed (no such function, no permission).
+/// The invocation failed (no such function, no permission, no answer).
 pub async fn run_sweep(
     lambda: &aws_sdk_lambda::Client,
     sweep_function: &str,
     older_than: Option<Duration>,
     dry_run: bool,
+    runs_up_to: Duration,
 ) -> anyhow::Result<Invoked> {
-    invoke(
-        lambda,
-        sweep_function,
-        &sweep_payload(older_than, dry_run),
-        false,
-    )
-    .await
+    let payload = sweep_payload(older_than, dry_run);
+    invoke(lambda, sweep_function, &payload, false, runs_up_to).await
 }
 
 /// `cargo xtask sweep`.
 #[derive(clap::Args, Debug)]
 #[command(
     after_help = "Examples:\n  cargo xtask sweep --stage prod --dry-run\n  \
-                        cargo xtask sweep --stage prod --older-than 1h"
+                        cargo xtask sweep --stage prod --yes\n  \
+                        cargo xtask sweep --stage dev --older-than 10m --below-hold-timeout\n  \
+                        cargo xtask sweep --stage prod --dry-run --json | jq .report.stragglers"
 )]
 pub struct Args {
     #[command(flatten)]
@@ -177,49 +182,100 @@ pub struct Args {
     /// timeout): 6h, 90m, 3600s.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub older_than: Option<Duration>,
+    /// Let --older-than be below the stage's hold timeout: expire holds
+    /// whose jobs may still be running.
+    #[arg(long)]
+    pub below_hold_timeout: bool,
+    /// Do not ask for confirmation (staging and prod ask before a sweep
+    /// that writes).
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the result as JSON (see docs/operations.md#json).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The age past which a hold is a straggler: `--older-than`, else the
+/// stage's hold timeout (pure). Below the hold timeout a sweep that writes
+/// needs `--below-hold-timeout`: those holds' jobs may still be running.
+///
+/// # Errors
+/// Below the hold timeout without the flag, on a sweep that writes.
+pub fn straggler_age(
+    older_than: Option<Duration>,
+    hold_timeout: Duration,
+    below_hold_timeout: bool,
+    dry_run: bool,
+) -> Result<Duration, String> {
+    let age = older_than.unwrap_or(hold_timeout);
+    if age < hold_timeout && !below_hold_timeout && !dry_run {
+        return Err(format!(
+            "--older-than {} is below the stage's hold timeout ({}): jobs that young may \
+             still be running and would lose their holds; pass --below-hold-timeout to \
+             sweep them anyway, or --dry-run to list them",
+            format_age(age),
+            format_age(hold_timeout)
+        ));
+    }
+    Ok(age)
+}
+
+/// What a sweep that writes would do to the open holds, said before it
+/// is confirmed (pure): how many, from when, and what the stage's
+/// `straggler_action` does with them.
+pub fn sweep_question(held: u64, age: Duration, before_ms: i64, action: StragglerAction) -> String {
+    let what = match action {
+        StragglerAction::Expire => "expire and refund",
+        StragglerAction::Report => "list (straggler_action = \"report\": none expired)",
+    };
+    format!(
+        "Sweep: {what} {held} open hold(s) older than {} (held before {}), and audit the \
+         accounts with new entries?",
+        format_age(age),
+        format_time(before_ms)
+    )
 }
 
 /// Runs `cargo xtask sweep`.
 ///
 /// # Errors
-/// The stage is not deployed, or the sweep failed.
+/// The stage is not deployed, the age or the confirmation refused, or the
+/// sweep failed.
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     run_command(async {
         let console = Console::open(&args.target).await?;
+        let stage = &console.session.stage;
+        let hold_timeout = Duration::from_secs(stage.hold_timeout_seconds);
+        let age = straggler_age(
+            args.older_than,
+            hold_timeout,
+            args.below_hold_timeout,
+            args.dry_run,
+        )
+        .map_err(anyhow::Error::msg)?;
         if args.dry_run {
             eprintln!("{}", console.session.who_and_where());
         } else {
             console.session.before_writing()?;
+            confirm(&console, age, args.yes).await?;
         }
         let function = &console.outputs.sweep_function_name;
+        let runs_up_to = Duration::from_secs(u64::from(stage.sweep_timeout_seconds));
         eprintln!(
             "Invoking {function} with {} (up to its timeout, {} s)…",
             sweep_payload(args.older_than, args.dry_run),
-            console.session.stage.sweep_timeout_seconds
+            runs_up_to.as_secs()
         );
-        match run_sweep(
+        let invoked = run_sweep(
             &console.clients.lambda,
             function,
             args.older_than,
             args.dry_run,
+            runs_up_to,
         )
-        .await?
-        {
-            Invoked::Response(report) => {
-                print!("{}", render_report(&report));
-                let why = SweepSummary::from_report(&report).needs_a_person();
-                for reason in &why {
-                    println!(
-                        "{}",
-                        crate::base::ui::paint(
-                            &format!("NEEDS A PERSON: {reason}"),
-                            crate::base::ui::Tone::Danger,
-                            crate::base::ui::color()
-                        )
-                    );
-                }
-                Ok(!why.is_empty())
-            }
+        .await?;
+        match invoked {
+            Invoked::Response(report) => Ok(show(&report, args.json)),
             Invoked::FunctionError {
                 error_type,
                 message,
@@ -231,6 +287,48 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             ),
         }
     })
+}
+
+/// Counts the holds a sweep at `age` would take (one counted query of the
+/// `open-items` index), says so, and asks where the table says to.
+async fn confirm(console: &Console, age: Duration, yes: bool) -> anyhow::Result<()> {
+    let now = crate::base::when::now_ms();
+    let before = now - i64::try_from(age.as_millis()).unwrap_or(i64::MAX);
+    let held = console
+        .ledger()
+        .count_held_before(before)
+        .await
+        .map_err(|e| anyhow::anyhow!("count the open holds: {e}"))?;
+    let action = console.session.stage.straggler_action;
+    let question = sweep_question(held, age, before, action);
+    eprintln!("{question}");
+    let given = Given {
+        yes,
+        interactive: crate::base::ui::interactive(),
+        confirm_stack: None,
+    };
+    Act::Sweep
+        .confirmation(console.stage(), given, &question, "a sweep that writes")
+        .naming(&console.session.who_and_where())
+        .resolve("nothing swept")
+}
+
+/// Prints the report (or its JSON); whether a person is needed.
+fn show(report: &Value, json: bool) -> bool {
+    let why = SweepSummary::from_report(report).needs_a_person();
+    if json {
+        let out = json!({"report": report, "needs_a_person": why});
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+        return !why.is_empty();
+    }
+    print!("{}", render_report(report));
+    for reason in &why {
+        println!(
+            "{}",
+            paint(&format!("NEEDS A PERSON: {reason}"), Tone::Danger, color())
+        );
+    }
+    !why.is_empty()
 }
 
 #[cfg(test)]
@@ -300,6 +398,50 @@ mod tests {
         );
         clean["failed_items"] = json!(2);
         assert!(SweepSummary::from_report(&clean).needs_a_person()[0].contains("2 item(s)"));
+    }
+
+    #[test]
+    fn an_age_below_the_hold_timeout_needs_its_flag_to_write() {
+        let six_hours = Duration::from_secs(6 * 3600);
+        let one_second = Some(Duration::from_secs(1));
+        assert_eq!(straggler_age(None, six_hours, false, false), Ok(six_hours));
+        let refused = straggler_age(one_second, six_hours, false, false).unwrap_err();
+        assert!(
+            refused.starts_with("--older-than 1s is below the stage's hold timeout (6h0m)")
+                && refused.contains("--below-hold-timeout"),
+            "{refused}"
+        );
+        assert_eq!(
+            straggler_age(one_second, six_hours, true, false),
+            Ok(Duration::from_secs(1))
+        );
+        assert_eq!(
+            straggler_age(one_second, six_hours, false, true),
+            Ok(Duration::from_secs(1)),
+            "a dry run writes nothing"
+        );
+        assert_eq!(
+            straggler_age(Some(Duration::from_secs(7 * 3600)), six_hours, false, false),
+            Ok(Duration::from_secs(7 * 3600))
+        );
+    }
+
+    #[test]
+    fn the_question_says_how_many_holds_and_what_happens_to_them() {
+        assert_eq!(
+            sweep_question(
+                12,
+                Duration::from_secs(6 * 3600),
+                1_795_946_400_000,
+                StragglerAction::Expire
+            ),
+            "Sweep: expire and refund 12 open hold(s) older than 6h0m (held before \
+             2026-11-29T10:00:00Z), and audit the accounts with new entries?"
+        );
+        assert!(
+            sweep_question(0, Duration::from_secs(60), 0, StragglerAction::Report)
+                .contains("none expired")
+        );
     }
 
     #[test]

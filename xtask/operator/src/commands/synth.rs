@@ -30,11 +30,15 @@ pub fn stages(arg: &str) -> anyhow::Result<Vec<Stage>> {
 }
 
 /// Writes a stage's template under `out`; returns its path.
+///
+/// # Errors
+/// A bad stage file (one line naming the file and the key), or the file
+/// could not be written.
 pub fn write(stage: Stage, out: &std::path::Path) -> anyhow::Result<PathBuf> {
+    let template = infra::template(&crate::base::stage::load(stage)?).to_pretty_json();
     std::fs::create_dir_all(out).with_context(|| format!("create {}", out.display()))?;
     let path = out.join(infra::template_file_name(stage));
-    std::fs::write(&path, infra::synth(stage))
-        .with_context(|| format!("write {}", path.display()))?;
+    std::fs::write(&path, template).with_context(|| format!("write {}", path.display()))?;
     Ok(path)
 }
 

@@ -238,6 +238,21 @@ impl DeployReport {
                 .unwrap_or_default()
         )
     }
+
+    /// The report as JSON (`rollback --json`; docs/operations.md#json).
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "stack": self.stack_name,
+            "outcome": self.outcome.to_string(),
+            "version": self.version,
+            "code_keys": self.code_keys,
+            "rebuilt": self.rebuilt,
+            "uploaded": self.uploaded,
+            "changes": self.changes.len(),
+            "release_record": self.release_record,
+            "recovered_from": self.recovered_from,
+        })
+    }
 }
 
 /// Whether the deploy goes on, asks or stops ([`Act::Deploy`]).

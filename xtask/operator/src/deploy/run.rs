@@ -101,16 +101,26 @@ impl Run<'_> {
         }
     }
 
-    /// The record of this deploy's release, of `kind`.
+    /// The record of this deploy's release, of `kind`: built here, the
+    /// stage's architecture and the working tree's commit; a rollback, the
+    /// restored release's (its code was built from that commit, for that
+    /// architecture, whatever is checked out now).
     fn release(&self, kind: &str) -> Release {
+        let (architecture, git) = match &self.opts.code {
+            CodeSource::Release(restored) => (restored.architecture.clone(), restored.git.clone()),
+            CodeSource::Build(_) => (
+                build::arch_dir(self.opts.config.architecture).to_owned(),
+                releases::git_commit(),
+            ),
+        };
         Release {
             version: releases::version_of(&self.code.keys),
             stack: self.stack.clone(),
             deployed_at_ms: crate::base::when::now_ms(),
             kind: kind.to_owned(),
             principal: self.identity.principal.clone(),
-            architecture: build::arch_dir(self.opts.config.architecture).to_owned(),
-            git: releases::git_commit(),
+            architecture,
+            git,
             code: self.code.keys.clone(),
         }
     }

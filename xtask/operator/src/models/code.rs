@@ -190,6 +190,9 @@ pub struct CodeVersion {
     pub code_check: Option<String>,
     /// Lambda's `LastModified`.
     pub last_modified: Option<String>,
+    /// Why Lambda's configuration of the function could not be read (no
+    /// such function, no permission): what runs is unknown.
+    pub configuration_error: Option<String>,
     /// The local build.
     pub local: LocalBuild,
     /// The local build's sources changed since it was built.
@@ -257,7 +260,10 @@ pub async fn versions(
     let mut versions = Vec::new();
     for (function, name) in FUNCTIONS.iter().zip(names) {
         let deployed_key = parameters.get(function.code_key_parameter).cloned();
-        let live = live(&clients.lambda, name).await.unwrap_or_default();
+        let (live, configuration_error) = match live(&clients.lambda, name).await {
+            Ok(live) => (live, None),
+            Err(e) => (Live::default(), Some(format!("{e:#}"))),
+        };
         let (local, local_stale) = local_build(
             &crate::root(),
             arch,
@@ -278,6 +284,7 @@ pub async fn versions(
             code_check,
             code_sha256: live.code_sha256,
             last_modified: live.last_modified,
+            configuration_error,
             local,
             local_stale,
         });

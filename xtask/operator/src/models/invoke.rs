@@ -2,6 +2,8 @@
 //! its answer: a JSON response, or the function's error (`FunctionError`
 //! set, the payload `{"errorType", "errorMessage"}`), one line.
 
+use std::time::Duration;
+
 use aws_sdk_lambda::primitives::Blob;
 use aws_sdk_lambda::types::InvocationType;
 use serde_json::Value;
@@ -59,31 +61,37 @@ pub fn decode(function_error: Option<&str>, payload: &[u8]) -> Invoked {
     }
 }
 
-/// Invokes `function` with `payload` and waits for its answer. `retry`:
-/// whether the SDK may send the invocation again after a transient failure
-/// (only for payloads whose effect is idempotent).
+/// How long past a function's own timeout its answer is waited for.
+const ANSWER_MARGIN: Duration = Duration::from_secs(30);
+
+/// Invokes `function` with `payload` and waits for its answer: as long as
+/// the function may run (`runs_up_to`, its timeout) and a margin, not the
+/// usual wait for an answer. `retry`: whether the SDK may send the
+/// invocation again after a transient failure (only for payloads whose
+/// effect is idempotent).
 ///
 /// # Errors
 /// The invocation itself failed (no such function, no permission, a network
-/// error): one line.
+/// error, no answer in time): one line.
 pub async fn invoke(
     lambda: &aws_sdk_lambda::Client,
     function: &str,
     payload: &Value,
     retry: bool,
+    runs_up_to: Duration,
 ) -> anyhow::Result<Invoked> {
-    let mut request = lambda
+    let mut config = aws_sdk_lambda::config::Builder::default()
+        .timeout_config(crate::aws::http::timeouts(runs_up_to + ANSWER_MARGIN));
+    if !retry {
+        config = config.retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled());
+    }
+    let request = lambda
         .invoke()
         .function_name(function)
         .invocation_type(InvocationType::RequestResponse)
         .payload(Blob::new(payload.to_string()))
-        .customize();
-    if !retry {
-        request = request.config_override(
-            aws_sdk_lambda::config::Builder::default()
-                .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled()),
-        );
-    }
+        .customize()
+        .config_override(config);
     let out = request
         .send()
         .await

@@ -2,8 +2,9 @@
 //! read one way, and the two writes they share. The queues and their dead
 //! letters ([`queues`]), the functions' log lines ([`logs`]), the alarms
 //! ([`alarms`]) and who hears them ([`alerts`]), the functions' code against
-//! what the stack names ([`code`]), the release records ([`releases`]), a
-//! sweep's report ([`sweep_report`]); putting an event on the bus
+//! what the stack names ([`code`]), the release records ([`releases`]), the
+//! bus's rules ([`rules`]), a sweep's report ([`sweep_report`]); putting an
+//! event on the bus
 //! ([`events`]) and invoking a function ([`invoke`]).
 //!
 //! It imports the foundations, session, CloudFormation and artifacts rooms.
@@ -16,4 +17,5 @@ pub mod invoke;
 pub mod logs;
 pub mod queues;
 pub mod releases;
+pub mod rules;
 pub mod sweep_report;

@@ -146,22 +146,53 @@ pub async fn list(
     Ok((releases, skipped))
 }
 
-/// The `releases` table: newest first, the current one marked `*`.
+/// The record that put the live code live (pure): the newest record of
+/// the version deployed now (a version deployed, rolled away from and
+/// rolled back to has several records; one is live). `None`: no record
+/// names it.
+pub fn live(releases: &[Release], current: Option<&str>) -> Option<usize> {
+    let current = current?;
+    releases.iter().rposition(|r| r.version == current)
+}
+
+/// `releases --json` (pure): the stack, the version deployed now, and
+/// every record newest first, exactly one marked live when a record names
+/// the live code (docs/operations.md#json).
+pub fn to_json(stack: &str, releases: &[Release], current: Option<&str>) -> serde_json::Value {
+    let live = live(releases, current);
+    let rows: Vec<serde_json::Value> = releases
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, r)| {
+            serde_json::json!({
+                "version": r.version,
+                "deployed_at": crate::base::when::format_time(r.deployed_at_ms),
+                "kind": r.kind,
+                "commit": r.git,
+                "architecture": r.architecture,
+                "principal": r.principal,
+                "code": r.code,
+                "live": Some(i) == live,
+            })
+        })
+        .collect();
+    serde_json::json!({"stack": stack, "deployed_now": current, "releases": rows})
+}
+
+/// The `releases` table: newest first, the live one marked `*`.
 pub fn render(releases: &[Release], current: Option<&str>) -> String {
     if releases.is_empty() {
         return "No release is recorded (deploys record one from now on).\n".to_owned();
     }
+    let live = live(releases, current);
     let rows: Vec<Vec<String>> = releases
         .iter()
+        .enumerate()
         .rev()
-        .map(|r| {
+        .map(|(i, r)| {
             vec![
-                if Some(r.version.as_str()) == current {
-                    "*"
-                } else {
-                    " "
-                }
-                .to_owned(),
+                if Some(i) == live { "*" } else { " " }.to_owned(),
                 r.version.clone(),
                 crate::base::when::format_time(r.deployed_at_ms),
                 r.kind.clone(),
@@ -228,6 +259,39 @@ pub(crate) mod tests {
         let b = record_key(&release("0000bbbbbbbb", 1_700_000_060_000));
         assert!(a < b, "{a} {b}");
         assert!(a.starts_with("releases/cc-agent-reconciler-dev/"), "{a}");
+    }
+
+    /// A version deployed, rolled away from and rolled back to has two
+    /// records: one row is live, the newest.
+    #[test]
+    fn exactly_one_row_is_live() {
+        let history = [
+            release("aaaa11112222", 1),
+            release("bbbb11112222", 2),
+            Release {
+                kind: "rollback".into(),
+                ..release("aaaa11112222", 3)
+            },
+        ];
+        assert_eq!(live(&history, Some("aaaa11112222")), Some(2));
+        let table = render(&history, Some("aaaa11112222"));
+        let marked: Vec<&str> = table.lines().filter(|l| l.starts_with('*')).collect();
+        assert_eq!(marked.len(), 1, "{table}");
+        assert!(marked[0].contains("rollback"), "the newest record: {table}");
+        assert_eq!(live(&history, Some("ffff")), None);
+        assert_eq!(live(&history, None), None);
+        let json = to_json("s", &history, Some("aaaa11112222"));
+        let rows = json["releases"].as_array().unwrap();
+        assert_eq!(
+            rows.iter()
+                .map(|r| (r["kind"].as_str().unwrap(), r["live"].as_bool().unwrap()))
+                .collect::<Vec<_>>(),
+            [("rollback", true), ("deploy", false), ("deploy", false)],
+            "newest first, one live"
+        );
+        assert_eq!(json["deployed_now"], "aaaa11112222");
+        assert_eq!(rows[0]["commit"], "abc");
+        assert_eq!(rows[0]["deployed_at"], "1970-01-01T00:00:00Z");
     }
 
     #[test]

@@ -114,17 +114,20 @@ pub enum Act {
     Replay,
     /// `smoke`: fires the errors alarm, which pages the on-call person.
     Smoke,
+    /// `sweep` without `--dry-run`: expires the open holds older than its
+    /// age and refunds them (the stage's `straggler_action`).
+    Sweep,
 }
 
 use Need::{Nothing, Yes, YesAndStackName, YesFlag};
 
 /// Who must confirm what, on which stage: the one table. Commands not in it
-/// (`sweep`, `dlq replay`, `unrouted resend`) ask nobody: what they write
-/// is applied by business key, so running them twice does no harm. Every
-/// writing command still refuses credentials the stage's pins do not allow,
+/// (`dlq replay`, `unrouted resend`) ask nobody: what they write is applied
+/// by business key, so running them twice does no harm. Every writing
+/// command still refuses credentials the stage's pins do not allow,
 /// whatever `--yes` says (`Session::before_writing`).
 #[rustfmt::skip]
-const POLICY: [(Act, [Need; 3]); 6] = [
+const POLICY: [(Act, [Need; 3]); 7] = [
     //                        dev      staging  prod
     (Act::Deploy,         [Nothing, Nothing, Yes]),
     (Act::Destroy,        [Yes,     Yes,     YesAndStackName]),
@@ -132,6 +135,7 @@ const POLICY: [(Act, [Need; 3]); 6] = [
     (Act::DeleteMessages, [Yes,     Yes,     YesFlag]),
     (Act::Replay,         [Nothing, Nothing, Yes]),
     (Act::Smoke,          [Nothing, Nothing, Yes]),
+    (Act::Sweep,          [Nothing, Yes,     Yes]),
 ];
 
 /// What the operator gave on the command line, and whether they can be asked.
@@ -252,6 +256,7 @@ mod tests {
             (DeleteMessages, [Yes, Yes, YesFlag]),
             (Replay, [Nothing, Nothing, Yes]),
             (Smoke, [Nothing, Nothing, Yes]),
+            (Sweep, [Nothing, Yes, Yes]),
         ];
         for (action, needs) in expected {
             for (stage, need) in [Stage::Dev, Stage::Staging, Stage::Prod]

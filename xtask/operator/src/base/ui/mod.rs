@@ -11,7 +11,7 @@ use std::io::{BufRead, Write};
 use anyhow::Context;
 
 pub use confirm::{Act, Confirmation, Given, Need, settle};
-pub use text::{Tone, clip, color, interactive, paint, table};
+pub use text::{ColorChoice, Tone, choose_color, clip, color, interactive, paint, table};
 
 /// Where a long operation talks to its operator: notes while it works
 /// (progress, warnings), the result, and questions. The commands use
@@ -43,6 +43,28 @@ impl Out for Terminal {
         print!("{text}");
         if !text.ends_with('\n') {
             println!();
+        }
+    }
+
+    fn ask(&self, question: &str, expected: &str) -> anyhow::Result<bool> {
+        ask(question, expected)
+    }
+}
+
+/// The terminal when standard output carries JSON (`--json`): the results
+/// a command shows as it works go to standard error with its notes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JsonTerminal;
+
+impl Out for JsonTerminal {
+    fn note(&self, line: &str) {
+        eprintln!("{line}");
+    }
+
+    fn show(&self, text: &str) {
+        eprint!("{text}");
+        if !text.ends_with('\n') {
+            eprintln!();
         }
     }
 

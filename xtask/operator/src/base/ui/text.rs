@@ -70,9 +70,65 @@ pub fn paint(text: &str, tone: Tone, color: bool) -> String {
     style.force_styling(color).apply_to(text).to_string()
 }
 
-/// Whether standard output is a terminal (colors, progress bars).
+/// When to colour the output: `--color auto|always|never`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set (to anything but nothing).
+    #[default]
+    Auto,
+    /// Always, even into a pipe or a file, and whatever `NO_COLOR` says.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// The choice of this process ([`choose_color`]): 0 auto, 1 always, 2 never.
+static CHOICE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets this process's colour choice (`--color`, once, before any output),
+/// for what the commands paint and for the progress bars drawn on standard
+/// error.
+pub fn choose_color(choice: ColorChoice) {
+    let n = match choice {
+        ColorChoice::Auto => 0,
+        ColorChoice::Always => 1,
+        ColorChoice::Never => 2,
+    };
+    CHOICE.store(n, std::sync::atomic::Ordering::Relaxed);
+    console::set_colors_enabled(color());
+    console::set_colors_enabled_stderr(colors(
+        choice,
+        no_color_set(),
+        std::io::stderr().is_terminal(),
+    ));
+}
+
+fn chosen() -> ColorChoice {
+    match CHOICE.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => ColorChoice::Always,
+        2 => ColorChoice::Never,
+        _ => ColorChoice::Auto,
+    }
+}
+
+/// `NO_COLOR` is set to something (<https://no-color.org>).
+fn no_color_set() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// Whether to colour (pure): `--color always|never` decide; `auto`
+/// colours a terminal unless `NO_COLOR` is set.
+fn colors(choice: ColorChoice, no_color: bool, terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => terminal && !no_color,
+    }
+}
+
+/// Whether to colour standard output ([`colors`] for this process).
 pub fn color() -> bool {
-    std::io::stdout().is_terminal()
+    colors(chosen(), no_color_set(), std::io::stdout().is_terminal())
 }
 
 /// Whether a human can be asked (standard input is a terminal).
@@ -123,6 +179,23 @@ mod tests {
                 "INSUFFICIENT_DATA  drift",
             ]
         );
+    }
+
+    #[test]
+    fn the_choice_and_no_color_decide_the_colours() {
+        for (choice, no_color, terminal, expected) in [
+            (ColorChoice::Auto, false, true, true),
+            (ColorChoice::Auto, true, true, false),
+            (ColorChoice::Auto, false, false, false),
+            (ColorChoice::Always, true, false, true),
+            (ColorChoice::Never, false, true, false),
+        ] {
+            assert_eq!(
+                colors(choice, no_color, terminal),
+                expected,
+                "{choice:?}, NO_COLOR {no_color}, terminal {terminal}"
+            );
+        }
     }
 
     #[test]

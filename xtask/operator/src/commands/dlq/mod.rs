@@ -21,6 +21,7 @@ pub use replay::{
 use crate::aws::Target;
 use crate::commands::{Console, DeleteArgs, delete_ids, deletion_confirmation, run_command};
 use crate::models::queues::{Queue, ReceiveOptions, approximate_counts, list, purge};
+use crate::models::rules;
 
 /// `cargo xtask dlq`.
 #[derive(clap::Args, Debug)]
@@ -54,7 +55,8 @@ pub enum Command {
     },
     /// Put dead business events back on the bus, deleting each once
     /// accepted. Safe: effects are keyed on business keys. Invalid events
-    /// are kept (fix the producer, then `delete` them).
+    /// are kept (fix the producer, then `delete` them). Refused while the
+    /// ledger rule is not enabled (nothing would reach the handler).
     #[command(
         after_help = "Examples:\n  cargo xtask dlq replay --stage prod --all --dry-run\n  \
                             cargo xtask dlq replay --stage prod --id 3f1c2a9e-… --id 8d7e…"
@@ -161,6 +163,13 @@ async fn run_replay(target: &Target, selection: Selection, dry_run: bool) -> any
         eprintln!("{}", console.session.who_and_where());
     } else {
         console.session.before_writing()?;
+    }
+    let ledger = rules::ledger_rule(&console.clients.events, &console.outputs)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    match rules::require_enabled(&ledger, "dlq replay") {
+        Err(why) if dry_run => eprintln!("warning: {why}"),
+        refused => refused.map_err(anyhow::Error::msg)?,
     }
     let opts = ReplayOptions {
         selection,

@@ -1,10 +1,15 @@
 //! `ledger adjust`: an operator's correction, applied by the handler like an
 //! event, once, by its id.
 
+use std::time::Duration;
+
 use infra::Stage;
 use reconciler_core::event::{CREDITS_ADJUSTED, parse_detail};
 use serde_json::{Value, json};
 
+use reconciler_core::ledger::Account;
+
+use super::statement::signed;
 use crate::base::ui::{Act, Confirmation, Given};
 use crate::base::when::format_time;
 use crate::models::invoke::{Invoked, invoke};
@@ -91,7 +96,8 @@ pub(super) fn adjust_confirmation(stage: Stage, yes: bool, question: &str) -> Co
 }
 
 /// Invokes the handler with the adjustment (retries are safe: the effect
-/// is keyed on `adjustment_id`).
+/// is keyed on `adjustment_id`), waiting as long as it may run
+/// (`runs_up_to`, its timeout).
 ///
 /// # Errors
 /// The adjustment is invalid (nothing sent), or the invocation failed.
@@ -100,9 +106,51 @@ pub async fn adjust(
     handler_function: &str,
     adjustment: &Adjustment,
     now_ms: i64,
+    runs_up_to: Duration,
 ) -> anyhow::Result<Invoked> {
     adjustment.validate().map_err(anyhow::Error::msg)?;
-    invoke(lambda, handler_function, &adjustment.envelope(now_ms), true).await
+    let envelope = adjustment.envelope(now_ms);
+    invoke(lambda, handler_function, &envelope, true, runs_up_to).await
+}
+
+/// What the correction does to the account, said before it is confirmed
+/// (pure): the balance now and after. An account with no entries (a
+/// misspelt id would become a new, funded account) needs
+/// `create_account`.
+///
+/// # Errors
+/// No entries and no `--create-account`: what to check, what to pass.
+pub fn preview(
+    account: Option<&Account>,
+    adjustment: &Adjustment,
+    create_account: bool,
+    table_name: &str,
+) -> Result<String, String> {
+    let id = &adjustment.account_id;
+    let after = |available: i64, held: i64| {
+        format!(
+            "after the correction ({}): available {}, held {held}",
+            signed(adjustment.credits),
+            available.saturating_add(adjustment.credits)
+        )
+    };
+    match account.filter(|a| a.seq > 0) {
+        Some(a) => Ok(format!(
+            "Account {id}: available {}, held {}; {}.",
+            a.available,
+            a.held,
+            after(a.available, a.held)
+        )),
+        None if create_account => Ok(format!(
+            "Account {id} has no entries in {table_name}: --create-account opens it; {}.",
+            after(0, 0)
+        )),
+        None => Err(format!(
+            "account {id:?} has no entries in {table_name}: a misspelt id would become a new, \
+             funded account; check it (`cargo xtask ledger statement … {id}`), or pass \
+             --create-account to open it with this correction"
+        )),
+    }
 }
 
 /// The handler's SPEC §4 response, readable (pure).

@@ -15,10 +15,13 @@
 
 mod adjust;
 mod job;
+pub mod json;
 mod repair;
 mod statement;
 #[cfg(test)]
 mod tests;
+
+use std::time::Duration;
 
 use anyhow::bail;
 
@@ -27,7 +30,9 @@ use crate::base::when::parse_time;
 use crate::commands::{Console, run_command};
 use crate::models::invoke::Invoked;
 
-pub use adjust::{Adjustment, OPERATOR_SOURCE, adjust, new_adjustment_id, render_response};
+pub use adjust::{
+    Adjustment, OPERATOR_SOURCE, adjust, new_adjustment_id, preview, render_response,
+};
 pub use job::{JobHistory, job_history, render_job};
 pub use repair::{Repair, plan_repair, render_repair, repair};
 use statement::signed;
@@ -37,6 +42,7 @@ pub use statement::{OpenHold, Statement, render_statement, statement, statement_
 #[derive(clap::Args, Debug)]
 #[command(after_long_help = "Examples:
   cargo xtask ledger statement --stage prod acme --since 2026-11-01
+  cargo xtask ledger statement --stage prod acme --json | jq .account.available
   cargo xtask ledger job --stage prod job-42
   cargo xtask ledger adjust --stage prod acme --credits -25 --reason \"refund ticket 1234\"")]
 pub struct Args {
@@ -59,20 +65,29 @@ pub enum Command {
         /// The account id.
         account: String,
         /// Print the entries as CSV.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "json")]
         csv: bool,
+        /// Print the statement as JSON (see docs/operations.md#json).
+        #[arg(long)]
+        json: bool,
         /// Only entries from then on: 2026-11-29, 2026-11-29T10:00:00Z, or 7d (ago).
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
     },
     /// One job's history: its status, the entries that moved its money, and
     /// the events that moved it.
-    #[command(after_help = "Example:\n  cargo xtask ledger job --stage prod job-42")]
+    #[command(
+        after_help = "Examples:\n  cargo xtask ledger job --stage prod job-42\n  \
+                            cargo xtask ledger job --stage prod job-42 --json | jq .status"
+    )]
     Job {
         #[command(flatten)]
         target: Target,
         /// The job id.
         job: String,
+        /// Print the job as JSON (see docs/operations.md#json).
+        #[arg(long)]
+        json: bool,
     },
     /// Put a drifted account's balances back to what its entries sum to
     /// (the sweep reported LedgerDrift: the account item was edited or
@@ -94,13 +109,16 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Correct an account (SPEC §3): the handler applies a `credits.adjusted`
-    /// by its id, once. Never edit ledger items by hand.
+    /// Correct an account (the contract's corrections): shows its balance
+    /// now and after, then the handler applies a `credits.adjusted` by its
+    /// id, once. Never edit ledger items by hand.
     #[command(
         after_help = "Examples:\n  cargo xtask ledger adjust --stage prod acme --credits 50 \
                             --reason \"goodwill, ticket 1234\"\n  \
                             cargo xtask ledger adjust --stage prod acme --credits -25 --reason \
-                            \"double top-up\" --id adj-20261129t100000z-0badcafe   # a retry"
+                            \"double top-up\" --id adj-20261129t100000z-0badcafe   # a retry\n  \
+                            cargo xtask ledger adjust --stage prod newco --credits 100 --reason \
+                            \"opening balance\" --create-account"
     )]
     Adjust {
         #[command(flatten)]
@@ -120,6 +138,10 @@ pub enum Command {
         /// Do not ask for confirmation (staging and prod ask).
         #[arg(long)]
         yes: bool,
+        /// The account has no entries yet: open it with this correction
+        /// (without it, an unknown account is refused: a misspelt id).
+        #[arg(long)]
+        create_account: bool,
     },
 }
 
@@ -135,20 +157,35 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 target,
                 account,
                 csv,
+                json,
                 since,
-            } => run_statement(&target, &account, csv, since.as_deref()).await,
+            } => {
+                let format = match (csv, json) {
+                    (true, _) => Format::Csv,
+                    (_, true) => Format::Json,
+                    _ => Format::Text,
+                };
+                run_statement(&target, &account, format, since.as_deref()).await
+            }
             Command::Repair {
                 target,
                 account,
                 dry_run,
                 yes,
             } => run_repair(&target, &account, dry_run, yes).await,
-            Command::Job { target, job } => {
+            Command::Job { target, job, json } => {
                 let console = Console::open(&target).await?;
                 eprintln!("{}", console.session.who_and_where());
                 let table_name = &console.outputs.ledger_table_name;
                 let h = job_history(&console.ledger(), table_name, &job).await?;
-                print!("{}", render_job(&h, table_name));
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&json::job(&h, table_name))?
+                    );
+                } else {
+                    print!("{}", render_job(&h, table_name));
+                }
                 Ok(false)
             }
             Command::Adjust {
@@ -158,6 +195,7 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 reason,
                 id,
                 yes,
+                create_account,
             } => {
                 let now = crate::base::when::now_ms();
                 let adjustment = Adjustment {
@@ -166,17 +204,25 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                     credits,
                     reason,
                 };
-                run_adjust(&target, &adjustment, yes, now).await
+                run_adjust(&target, &adjustment, (yes, create_account), now).await
             }
         }
     })
 }
 
-/// `ledger statement`: as a table, or the entries as CSV.
+/// How `ledger statement` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Format {
+    Text,
+    Csv,
+    Json,
+}
+
+/// `ledger statement`: as a table, the entries as CSV, or JSON.
 async fn run_statement(
     target: &Target,
     account: &str,
-    csv: bool,
+    format: Format,
     since: Option<&str>,
 ) -> anyhow::Result<bool> {
     let now = crate::base::when::now_ms();
@@ -185,13 +231,16 @@ async fn run_statement(
         .transpose()
         .map_err(anyhow::Error::msg)?;
     let console = Console::open(target).await?;
+    eprintln!("{}", console.session.who_and_where());
     let table_name = &console.outputs.ledger_table_name;
     let s = statement(&console.ledger(), table_name, account, since).await?;
-    if csv {
-        print!("{}", statement_csv(&s));
-    } else {
-        eprintln!("{}", console.session.who_and_where());
-        print!("{}", render_statement(&s, table_name, now));
+    match format {
+        Format::Csv => print!("{}", statement_csv(&s)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&json::statement(&s, table_name, now))?
+        ),
+        Format::Text => print!("{}", render_statement(&s, table_name, now)),
     }
     Ok(false)
 }
@@ -222,17 +271,23 @@ async fn run_repair(
     Ok(matches!(done, Repair::Needed { .. }))
 }
 
-/// `ledger adjust`: a person is needed when the handler answered
-/// `conflict`.
+/// `ledger adjust`: the balance now and after, then the confirmation; a
+/// person is needed when the handler answered `conflict`. `given`: `--yes`
+/// and `--create-account`.
 async fn run_adjust(
     target: &Target,
     adjustment: &Adjustment,
-    yes: bool,
+    given: (bool, bool),
     now: i64,
 ) -> anyhow::Result<bool> {
+    let (yes, create_account) = given;
     adjustment.validate().map_err(anyhow::Error::msg)?;
     let console = Console::open(target).await?;
     console.session.before_writing()?;
+    let table_name = &console.outputs.ledger_table_name;
+    let account = console.ledger().account(&adjustment.account_id).await?;
+    let balance = preview(account.as_ref(), adjustment, create_account, table_name)
+        .map_err(anyhow::Error::msg)?;
     eprintln!(
         "Adjustment {} (reuse it to retry: --id {}): {} credits on account {}, reason {:?}.",
         adjustment.adjustment_id,
@@ -241,6 +296,7 @@ async fn run_adjust(
         adjustment.account_id,
         adjustment.reason
     );
+    eprintln!("{balance}");
     let question = format!(
         "{}: move {} credits on account {}?",
         console.session.who_and_where(),
@@ -249,7 +305,16 @@ async fn run_adjust(
     );
     adjust::adjust_confirmation(console.stage(), yes, &question).resolve("no correction made")?;
     let handler = &console.outputs.handler_function_name;
-    match adjust(&console.clients.lambda, handler, adjustment, now).await? {
+    let runs_up_to = Duration::from_secs(u64::from(console.session.stage.handler_timeout_seconds));
+    match adjust(
+        &console.clients.lambda,
+        handler,
+        adjustment,
+        now,
+        runs_up_to,
+    )
+    .await?
+    {
         Invoked::Response(response) => {
             print!("{}", render_response(&response));
             Ok(response["outcome"] == "conflict")

@@ -204,9 +204,8 @@ fn csv_quotes_what_needs_quoting() {
     assert_eq!(lines.len(), 4);
 }
 
-#[test]
-fn a_job_history_says_who_moved_it() {
-    let h = JobHistory {
+fn job_history() -> JobHistory {
+    JobHistory {
         item: JobItem {
             pk: "JOB#j1".into(),
             sk: "JOB".into(),
@@ -235,7 +234,12 @@ fn a_job_history_says_who_moved_it() {
             T0,
             (70, 30),
         )],
-    };
+    }
+}
+
+#[test]
+fn a_job_history_says_who_moved_it() {
+    let h = job_history();
     let text = render_job(&h, "t");
     assert!(
         text.starts_with("Job j1 of account acme (t): DEBITED"),
@@ -364,4 +368,81 @@ fn the_command_lines_parse() {
         Cli::parse_from(["x", "job", "--stage", "dev", "j1"]).command,
         Command::Job { .. }
     ));
+}
+
+/// The JSON a script reads, field by field as docs/operations.md#json
+/// documents it.
+#[test]
+fn statement_and_job_json_follow_their_schemas() {
+    let v = json::statement(&sample(), "cc-agent-reconciler-ledger_dev", T0 + 3 * HOUR);
+    assert_eq!(v["table"], "cc-agent-reconciler-ledger_dev");
+    assert_eq!(
+        v["account"],
+        json!({"account_id": "acme", "available": 50, "held": 50, "granted": 100,
+               "debited": 0, "adjusted": 0, "entries": 3, "overdrafts": 0})
+    );
+    assert_eq!(v["since"], json!(null));
+    assert_eq!(v["entries"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        v["entries"][1],
+        json!({"seq": 2, "at": "2026-11-29T11:00:00Z", "kind": "hold",
+               "key": "job:j1:video.requested", "amount": 30, "available_delta": -30,
+               "held_delta": 30, "available_after": 70, "held_after": 30, "overdraft": 0,
+               "event_id": "evt-2"})
+    );
+    assert_eq!(
+        v["open_holds"],
+        json!([{"job_id": "j1", "hold": 30, "held_at": "2026-11-29T11:00:00Z",
+                "age_seconds": 7200, "requested": 30}])
+    );
+    assert_eq!(
+        (v["balanced"].clone(), v["problems"].clone()),
+        (json!(true), json!([]))
+    );
+
+    let v = json::job(&job_history(), "t");
+    assert_eq!(
+        (
+            v["job_id"].as_str(),
+            v["status"].as_str(),
+            v["debited"].as_i64()
+        ),
+        (Some("j1"), Some("DEBITED"), Some(25))
+    );
+    assert_eq!(v["entries"][0]["seq"], 2);
+    assert_eq!(v["missing_entries"], json!([4]));
+    assert_eq!(v["held_at"], json!(null));
+}
+
+/// `ledger adjust` on a misspelt account: refused, not a new funded
+/// account; the balance before and after otherwise.
+#[test]
+fn an_adjustment_shows_the_balance_and_refuses_an_account_with_no_entries() {
+    let adjustment = Adjustment {
+        adjustment_id: "adj-1".into(),
+        account_id: "acmee".into(),
+        credits: 500,
+        reason: "goodwill".into(),
+    };
+    let refused = preview(None, &adjustment, false, "t").unwrap_err();
+    assert!(
+        refused.starts_with("account \"acmee\" has no entries in t")
+            && refused.contains("--create-account"),
+        "{refused}"
+    );
+    assert_eq!(
+        preview(None, &adjustment, true, "t").unwrap(),
+        "Account acmee has no entries in t: --create-account opens it; after the correction \
+         (+500): available 500, held 0."
+    );
+    let acme = sample().account;
+    let adjustment = Adjustment {
+        account_id: "acme".into(),
+        credits: -25,
+        ..adjustment
+    };
+    assert_eq!(
+        preview(Some(&acme), &adjustment, false, "t").unwrap(),
+        "Account acme: available 50, held 50; after the correction (-25): available 25, held 50."
+    );
 }

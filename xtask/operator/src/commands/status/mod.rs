@@ -1,7 +1,8 @@
 //! `cargo xtask status --stage S`: one screen about a deployed stage — who
 //! and where, the stack, the code deployed against the local build, every
-//! alarm, the dead-letter queue (depth, and its oldest message's age against
-//! SQS's 14-day deletion), the unrouted queue, the last sweep's report, the
+//! alarm, the bus's ledger, replay and unrouted rules (state, targets), the
+//! dead-letter queue (depth, and its oldest message's age against SQS's
+//! 14-day deletion), the unrouted queue, the last sweep's report, the
 //! holds older than the hold timeout now, and the dashboard. It exits 2 when
 //! something needs a person ([`StatusReport::needs_a_person`]), with the
 //! reasons and the runbook entry of each.
@@ -10,6 +11,7 @@
 //! cannot be read says why instead of failing the whole screen); [`render`]
 //! and [`StatusReport::needs_a_person`] are pure.
 
+mod json;
 mod render;
 mod report;
 #[cfg(test)]
@@ -25,12 +27,13 @@ use crate::artifacts::Bucket;
 use crate::aws::{Clients, Session, Target};
 use crate::cfn;
 use crate::commands::run_command;
-use crate::models::alarms;
 use crate::models::code::{self, CodeVersion};
 use crate::models::logs::{self, LogGroup};
 use crate::models::queues::{Queue, queue_view};
 use crate::models::sweep_report::{LastSweep, last_sweep_report};
+use crate::models::{alarms, rules};
 
+pub use json::to_json;
 pub use render::render;
 pub use report::{
     AGE_CRITICAL, AGE_WARNING, RETENTION, SWEEP_LOOKBACK, SWEEP_OVERDUE, StackState, StatusReport,
@@ -131,6 +134,7 @@ pub async fn gather(
         alarms: Err("the stack has no outputs".into()),
         dead_letters: Err("the stack has no outputs".into()),
         unrouted: Err("the stack has no outputs".into()),
+        rules: Err("the stack has no outputs".into()),
         last_sweep: Err("the stack has no outputs".into()),
         stragglers: Err("the stack has no outputs".into()),
         hold_timeout,
@@ -143,9 +147,10 @@ pub async fn gather(
     let ledger = Ledger::new(clients.dynamodb.clone(), outputs.ledger_table_name.clone());
     let cutoff = now_ms - i64::try_from(hold_timeout.as_millis()).unwrap_or(i64::MAX);
     let (dlq, unrouted_queue) = (Queue::dead_letters(&outputs), Queue::unrouted(&outputs));
-    let (code, alarms, dead_letters, unrouted, last_sweep, stragglers) = tokio::join!(
+    let (code, alarms, rules, dead_letters, unrouted, last_sweep, stragglers) = tokio::join!(
         code_versions(clients, session, &stack, &outputs),
         alarms::read(&clients.cloudwatch, &outputs),
+        rules::read(&clients.events, &outputs),
         queue_view(&clients.sqs, &clients.cloudwatch, &dlq, now_ms),
         queue_view(&clients.sqs, &clients.cloudwatch, &unrouted_queue, now_ms),
         last_sweep(clients, &outputs, now_ms),
@@ -153,6 +158,7 @@ pub async fn gather(
     );
     report.code = Ok(code);
     report.alarms = alarms;
+    report.rules = rules;
     report.dead_letters = dead_letters;
     report.unrouted = unrouted;
     report.last_sweep = last_sweep;
@@ -167,12 +173,16 @@ pub async fn gather(
 /// `cargo xtask status`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  cargo xtask status --stage prod\n  \
-                        cargo xtask status --stage staging || echo \"needs a person\"\n\n\
+                        cargo xtask status --stage staging || echo \"needs a person\"\n  \
+                        cargo xtask status --stage prod --json | jq .needs_a_person\n\n\
                         Exit codes: 0 all clear, 2 something needs a person (listed), 1 the \
-                        command failed.")]
+                        command failed, 64 the command line was not understood.")]
 pub struct Args {
     #[command(flatten)]
     pub target: Target,
+    /// Print the report as JSON (see docs/operations.md#json).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Runs `cargo xtask status`: exit code 2 when something needs a person.
@@ -184,10 +194,15 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         let session = Session::open(&args.target).await?;
         let clients = Clients::new(&session.config);
         let report = gather(&session, &clients, crate::base::when::now_ms()).await?;
-        print!(
-            "{}",
-            render(&report, &session.stage, crate::base::ui::color())
-        );
+        if args.json {
+            let json = to_json(&report, &session.stage);
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        } else {
+            print!(
+                "{}",
+                render(&report, &session.stage, crate::base::ui::color())
+            );
+        }
         Ok(!report.needs_a_person(&session.stage).is_empty())
     })
 }

@@ -14,6 +14,7 @@ use crate::models::alarms::AlarmView;
 use crate::models::code::{CodeVersion, LocalBuild};
 use crate::models::queues::QueueView;
 use crate::models::releases;
+use crate::models::rules::RuleView;
 use crate::models::sweep_report::LastSweep;
 
 /// A line's label, padded.
@@ -69,6 +70,10 @@ pub fn render(r: &StatusReport, config: &StageConfig, color: bool) -> String {
     match &r.alarms {
         Err(e) => out.push_str(&format!("{}unknown: {e}\n", label("Alarms"))),
         Ok(alarms) => out.push_str(&alarm_table(alarms, color)),
+    }
+    match &r.rules {
+        Err(e) => out.push_str(&format!("{}unknown: {e}\n", label("Rules"))),
+        Ok(rules) => out.push_str(&rule_table(rules, color)),
     }
     out.push_str(&format!(
         "{}{}\n",
@@ -175,6 +180,9 @@ fn code_lines(code: &[CodeVersion]) -> String {
 
 /// A function's code against the local build and the stack's zip.
 fn against_local_and_stack(c: &CodeVersion) -> String {
+    if let Some(e) = &c.configuration_error {
+        return format!("CONFIGURATION UNREADABLE: {}", clip(e, 160));
+    }
     let local = match &c.local {
         LocalBuild::Missing => "no local build".to_owned(),
         LocalBuild::Same => "same as the local build".to_owned(),
@@ -217,6 +225,42 @@ fn alarm_table(alarms: &[AlarmView], color: bool) -> String {
         .collect();
     let mut out = "Alarms\n".to_owned();
     for line in table(&["STATE", "ALARM", "SINCE", "REASON"], &rows).lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out
+}
+
+/// The rules' table: state (in its tone) and targets (the last part of
+/// each ARN: a function's or a queue's name).
+fn rule_table(rules: &[RuleView], color: bool) -> String {
+    let rows: Vec<Vec<String>> = rules
+        .iter()
+        .map(|r| {
+            let (state, tone) = match r.state.as_deref() {
+                None => ("MISSING", Tone::Danger),
+                Some(_) if r.enabled() => ("ENABLED", Tone::Good),
+                Some(other) if r.role == "ledger" || r.role == "unrouted" => (other, Tone::Danger),
+                Some(other) => (other, Tone::Warning),
+            };
+            let targets: Vec<&str> = r
+                .targets
+                .iter()
+                .map(|arn| arn.rsplit([':', '/']).next().unwrap_or(arn))
+                .collect();
+            vec![
+                paint(state, tone, color),
+                r.role.clone(),
+                r.name.clone(),
+                if targets.is_empty() {
+                    "-".to_owned()
+                } else {
+                    targets.join(", ")
+                },
+            ]
+        })
+        .collect();
+    let mut out = "Rules\n".to_owned();
+    for line in table(&["STATE", "FOR", "RULE", "TARGET"], &rows).lines() {
         out.push_str(&format!("  {line}\n"));
     }
     out

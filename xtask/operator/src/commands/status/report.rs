@@ -12,6 +12,7 @@ use crate::cfn;
 use crate::models::alarms::AlarmView;
 use crate::models::code::CodeVersion;
 use crate::models::queues::QueueView;
+use crate::models::rules::RuleView;
 use crate::models::sweep_report::LastSweep;
 
 /// SQS deletes a message this long after it arrived (the queues' retention).
@@ -59,6 +60,8 @@ pub struct StatusReport {
     pub dead_letters: Result<QueueView, String>,
     /// The unrouted queue.
     pub unrouted: Result<QueueView, String>,
+    /// The bus's ledger, replay and unrouted rules.
+    pub rules: Result<Vec<RuleView>, String>,
     /// The last sweep report (`None`: none in [`SWEEP_LOOKBACK`]).
     pub last_sweep: Result<Option<LastSweep>, String>,
     /// HELD jobs older than the hold timeout, now.
@@ -105,6 +108,7 @@ impl StatusReport {
             why.push(unread("the stack's outputs", e));
         }
         why.extend(self.alarms(config));
+        why.extend(self.rules());
         why.extend(self.queues());
         why.extend(self.sweep());
         match &self.stragglers {
@@ -134,6 +138,16 @@ impl StatusReport {
                     .map(|r| format!(" ({r})"))
                     .unwrap_or_default()
             ));
+        }
+        if let Ok(code) = &self.code {
+            for c in code {
+                if let Some(e) = &c.configuration_error {
+                    why.push(unread(
+                        &format!("the {} function's configuration", c.function),
+                        e,
+                    ));
+                }
+            }
         }
         if config.stage != Stage::Dev
             && let Ok(code) = &self.code
@@ -169,6 +183,35 @@ impl StatusReport {
                     a.name
                 )),
                 _ => {}
+            }
+        }
+        why
+    }
+
+    /// A ledger or unrouted rule that is not enabled, or a rule that is
+    /// missing: events on the bus reach nobody.
+    fn rules(&self) -> Vec<String> {
+        let rules = match &self.rules {
+            Err(e) => return vec![unread("the bus's rules", e)],
+            Ok(rules) => rules,
+        };
+        let mut why = Vec::new();
+        for r in rules {
+            match r.state.as_deref() {
+                None => why.push(format!(
+                    "rule {} ({}) does not exist: docs/operations.md#rules",
+                    r.name, r.role
+                )),
+                Some(_) if r.enabled() || r.role.starts_with("replay ") => {}
+                Some(state) if r.role == "ledger" => why.push(format!(
+                    "the ledger rule {} is {state}: no event on the bus reaches the handler \
+                     (does the stage file name its producers?): docs/operations.md#rules",
+                    r.name
+                )),
+                Some(state) => why.push(format!(
+                    "the {} rule {} is {state}: docs/operations.md#rules",
+                    r.role, r.name
+                )),
             }
         }
         why

@@ -10,6 +10,7 @@ use crate::base::ui::Tone;
 use crate::models::alarms::AlarmView;
 use crate::models::code::LocalBuild;
 use crate::models::queues::QueueView;
+use crate::models::rules::RuleView;
 use crate::models::sweep_report::SweepSummary;
 
 const NOW: i64 = 1_796_000_000_000;
@@ -39,6 +40,7 @@ fn clean() -> StatusReport {
             stack_sha256: Some("q1w2e3r4t5y6u7i8o9p0=".into()),
             code_check: None,
             last_modified: Some("2026-11-29T10:00:00.000+0000".into()),
+            configuration_error: None,
             local: LocalBuild::Missing,
             local_stale: false,
         }]),
@@ -51,6 +53,26 @@ fn clean() -> StatusReport {
                 since_ms: Some(NOW - DAY),
             })
             .collect()),
+        rules: Ok(vec![
+            rule(
+                "ledger",
+                "cc-agent-reconciler-ledger-events-dev",
+                "ENABLED",
+                "handler",
+            ),
+            rule(
+                "replay video.requested",
+                "cc-agent-reconciler-replay-video-requested-dev",
+                "ENABLED",
+                "handler",
+            ),
+            rule(
+                "unrouted",
+                "cc-agent-reconciler-unrouted-dev",
+                "ENABLED",
+                "unrouted",
+            ),
+        ]),
         dead_letters: Ok(QueueView {
             name: "cc-agent-reconciler-dlq-dev".into(),
             ..QueueView::default()
@@ -67,6 +89,17 @@ fn clean() -> StatusReport {
         hold_timeout: Duration::from_secs(21_600),
         dashboard_url: Some(dashboard_url("eu-west-1", "cc-agent-reconciler-dev")),
         now_ms: NOW,
+    }
+}
+
+fn rule(role: &str, name: &str, state: &str, target: &str) -> RuleView {
+    RuleView {
+        role: role.into(),
+        name: name.into(),
+        state: Some(state.into()),
+        targets: vec![format!(
+            "arn:aws:lambda:us-east-1:1:function:cc-agent-reconciler-dev-{target}"
+        )],
     }
 }
 
@@ -93,6 +126,22 @@ fn a_clean_stage_needs_nobody_and_says_so() {
     ] {
         assert!(text.contains(part), "{part:?} in\n{text}");
     }
+    let ledger_rule: Vec<&str> = text
+        .lines()
+        .find(|l| l.contains("cc-agent-reconciler-ledger-events-dev"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        ledger_rule,
+        [
+            "ENABLED",
+            "ledger",
+            "cc-agent-reconciler-ledger-events-dev",
+            "cc-agent-reconciler-dev-handler"
+        ],
+        "{text}"
+    );
 }
 
 #[test]
@@ -279,6 +328,70 @@ fn the_dead_letter_deadline_warns_at_10_days_and_is_critical_at_12() {
     assert!(!why[0].contains("14 days"), "{why:?}");
 }
 
+/// A stage whose stage file names no producers deploys its ledger and
+/// replay rules disabled: nothing on the bus reaches the handler, which
+/// the screen says and a person must hear.
+#[test]
+fn a_disabled_ledger_rule_needs_a_person() {
+    let mut r = clean();
+    if let Ok(rules) = &mut r.rules {
+        rules[0].state = Some("DISABLED".into());
+        rules[1].state = Some("DISABLED".into());
+    }
+    let why = r.needs_a_person(&config());
+    assert_eq!(
+        why.len(),
+        1,
+        "a replay rule without producers is by design: {why:?}"
+    );
+    assert!(
+        why[0].starts_with(
+            "the ledger rule cc-agent-reconciler-ledger-events-dev is DISABLED: no event on the \
+             bus reaches the handler"
+        ),
+        "{why:?}"
+    );
+    let text = render(&r, &config(), false);
+    assert!(
+        text.lines().any(|l| l.trim_start().starts_with("DISABLED")
+            && l.contains("cc-agent-reconciler-ledger-events-dev")),
+        "{text}"
+    );
+    if let Ok(rules) = &mut r.rules {
+        rules[2].state = None;
+    }
+    assert!(r.needs_a_person(&config())[1].contains("does not exist"));
+}
+
+/// A function whose configuration cannot be read (no permission, gone):
+/// the screen says why, and a person is needed (what runs is unknown).
+#[test]
+fn an_unreadable_function_configuration_says_why_and_needs_a_person() {
+    let mut r = clean();
+    if let Ok(code) = &mut r.code {
+        code[0].code_sha256 = None;
+        code[0].last_modified = None;
+        code[0].configuration_error = Some(
+            "read the configuration of cc-agent-reconciler-dev-handler: AccessDeniedException: \
+             not authorized"
+                .into(),
+        );
+    }
+    let why = r.needs_a_person(&config());
+    assert_eq!(
+        why,
+        [
+            "the handler function's configuration could not be read: read the configuration of \
+          cc-agent-reconciler-dev-handler: AccessDeniedException: not authorized"
+        ]
+    );
+    let text = render(&r, &config(), false);
+    assert!(
+        text.contains("CONFIGURATION UNREADABLE: read the configuration of"),
+        "{text}"
+    );
+}
+
 #[test]
 fn unreadable_sections_and_a_silent_sweep_need_a_person() {
     let mut r = clean();
@@ -299,6 +412,42 @@ fn unreadable_sections_and_a_silent_sweep_need_a_person() {
         summary: SweepSummary::default(),
     }));
     assert!(r.needs_a_person(&config())[1].contains("not running"));
+}
+
+/// The JSON a script reads: each section, or `null` and why in
+/// `unreadable`, and the verdict.
+#[test]
+fn the_json_follows_its_schema() {
+    let v = to_json(&clean(), &config());
+    assert_eq!(v["stage"], "dev");
+    assert_eq!(v["stack"]["status"], "UPDATE_COMPLETE");
+    assert_eq!(v["code"][0]["function"], "handler");
+    assert_eq!(v["code"][0]["local_build"], "missing");
+    assert_eq!(v["code"][0]["runs_other_code"], false);
+    assert_eq!(v["alarms"][0]["state"], "OK");
+    assert_eq!(v["rules"][0]["role"], "ledger");
+    assert_eq!(v["rules"][0]["state"], "ENABLED");
+    assert_eq!(v["dead_letters"]["messages"], 0);
+    assert_eq!(v["last_sweep"]["stragglers"], 0);
+    assert_eq!(v["stragglers"], 0);
+    assert_eq!(v["hold_timeout_seconds"], 21_600);
+    assert_eq!(v["unreadable"], json!({}));
+    assert_eq!(v["needs_a_person"], json!([]));
+    let mut r = clean();
+    r.alarms = Err("AccessDenied: not allowed".into());
+    r.last_sweep = Ok(None);
+    let v = to_json(&r, &config());
+    assert_eq!(v["alarms"], json!(null));
+    assert_eq!(v["unreadable"]["alarms"], "AccessDenied: not allowed");
+    assert_eq!(v["last_sweep"], json!(null));
+    assert!(
+        v["unreadable"].get("last_sweep").is_none(),
+        "none is not unreadable"
+    );
+    assert_eq!(
+        v["needs_a_person"][0],
+        "the alarms could not be read: AccessDenied: not allowed"
+    );
 }
 
 #[test]

@@ -22,6 +22,7 @@ use crate::commands::{Console, DeleteArgs, delete_ids, run_command};
 use crate::models::queues::{
     DeadLetter, Queue, ReceiveOptions, delete_received, list, receive_until, release_all_but,
 };
+use crate::models::rules;
 
 /// An unrouted event, as `list` shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +110,25 @@ pub fn list_table(views: &[UnroutedView]) -> String {
         ],
         &rows,
     )
+}
+
+/// `unrouted list --json` (pure): the queue, whether it was read to its
+/// end, and each event as the table shows it (docs/operations.md#json).
+pub fn list_json(queue: &str, views: &[UnroutedView], drained: bool) -> Value {
+    let events: Vec<Value> = views
+        .iter()
+        .map(|v| {
+            serde_json::json!({
+                "message_id": v.message_id,
+                "detail_type": v.detail_type,
+                "source": v.source,
+                "business_key": v.business_key,
+                "valid_as": v.fits,
+                "age_seconds": v.age_ms.map(|ms| ms / 1000),
+            })
+        })
+        .collect();
+    serde_json::json!({"queue": queue, "drained": drained, "events": events})
 }
 
 /// What a resend puts on the bus.
@@ -272,13 +292,17 @@ const EXAMPLES: &str = "Examples:
 pub enum Command {
     /// Show the unrouted events (without consuming them) and which ledger
     /// detail-types their detail would validate as.
-    #[command(after_help = "Example:\n  cargo xtask unrouted list --stage prod")]
+    #[command(after_help = "Examples:\n  cargo xtask unrouted list --stage prod\n  \
+                            cargo xtask unrouted list --stage prod --json | jq '.events[].message_id'")]
     List {
         #[command(flatten)]
         target: Target,
         /// Read at most this many messages.
         #[arg(long, default_value_t = 1000)]
         max: usize,
+        /// Print JSON instead of a table (see docs/operations.md#json).
+        #[arg(long)]
+        json: bool,
     },
     /// Put ONE unrouted event back on the bus under the detail-type you name,
     /// with its original source and detail, if the detail validates as it;
@@ -311,7 +335,7 @@ pub enum Command {
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     run_command(async {
         match args.command {
-            Command::List { target, max } => {
+            Command::List { target, max, json } => {
                 let console = Console::open(&target).await?;
                 eprintln!("{}", console.session.who_and_where());
                 let queue = Queue::unrouted(&console.outputs);
@@ -321,6 +345,13 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
                 };
                 let received = list(&console.clients.sqs, &queue.url, &opts).await?;
                 let now = crate::base::when::now_ms();
+                if json {
+                    let views: Vec<UnroutedView> =
+                        received.letters.iter().map(|l| view(l, now)).collect();
+                    let out = list_json(&queue.name, &views, received.drained);
+                    println!("{}", serde_json::to_string_pretty(&out)?);
+                    return Ok(false);
+                }
                 if received.letters.is_empty() {
                     println!("{}: no unrouted events.", queue.name);
                     return Ok(false);
@@ -347,6 +378,10 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             } => {
                 let console = Console::open(&target).await?;
                 console.session.before_writing()?;
+                let ledger = rules::ledger_rule(&console.clients.events, &console.outputs)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                rules::require_enabled(&ledger, "unrouted resend").map_err(anyhow::Error::msg)?;
                 let queue = Queue::unrouted(&console.outputs);
                 let outcome = resend(
                     &console.clients.sqs,
@@ -451,8 +486,23 @@ mod tests {
         // events, and as video.failed (extra fields are not refused).
         assert!(v.fits.contains(&"video.rendered"), "{:?}", v.fits);
         assert!(!v.fits.contains(&"credits.granted"));
-        let t = list_table(&[v]);
+        let t = list_table(std::slice::from_ref(&v));
         assert!(t.contains("video.renderd") && t.contains("1m0s"), "{t}");
+        let j = list_json("q", std::slice::from_ref(&v), true);
+        assert_eq!(
+            (j["queue"].as_str(), j["drained"].as_bool()),
+            (Some("q"), Some(true))
+        );
+        let event = &j["events"][0];
+        assert_eq!(event["detail_type"], "video.renderd");
+        assert_eq!(event["business_key"], "j1");
+        assert_eq!(event["age_seconds"], 60, "sent at 1 s, seen at 61 s");
+        assert!(
+            event["valid_as"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("video.rendered"))
+        );
         let junk = view(&letter("junk".into()), 0);
         assert_eq!(junk.fits, Vec::<&str>::new());
         assert!(list_table(&[junk]).contains("none"));
