@@ -41,6 +41,7 @@ async fn deliver(s: &HandBuilt, lambda: &aws_sdk_lambda::Client) -> Vec<Value> {
             &s.outputs.handler_function_name,
             envelope,
             false,
+            std::time::Duration::from_secs(30),
         )
         .await
         .unwrap();

@@ -366,6 +366,33 @@ async fn smoke_reports_timeouts_when_nothing_happens() {
     assert_eq!(s.drain(&s.capture_url).await.len(), 2);
 }
 
+/// A stage whose errors alarm does not exist: both alarm checks fail at
+/// once (they could never pass), not at the end of their timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_alarm_fails_its_checks_at_once() {
+    let (s, clients, _) = stage(Stage::Staging).await;
+    let started = operator::base::when::now_ms();
+    let events = SmokeEvents::new(s.stage, started);
+    let mut opts = options(&s, Duration::from_secs(2));
+    opts.alarm_name = format!("{}-deleted", opts.alarm_name);
+    let report = smoke::smoke(&clients, &opts, &events, started, &quiet)
+        .await
+        .unwrap();
+    for i in [3, 4] {
+        let check = &report.checks[i];
+        match &check.outcome {
+            CheckOutcome::Failed(why) => assert!(
+                why.starts_with(&format!("alarm {} does not exist", opts.alarm_name))
+                    && why.contains("cargo xtask deploy --stage staging"),
+                "{why}"
+            ),
+            other => panic!("{}: failed at once, not {other:?}", check.name),
+        }
+    }
+    assert!(!report.passed());
+    assert_eq!(s.drain(&s.capture_url).await.len(), 2, "both events sent");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_already_in_alarm_before_the_run_is_not_a_pass() {
     let (s, clients, history) = stage(Stage::Dev).await;

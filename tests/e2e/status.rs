@@ -49,6 +49,7 @@ fn status_command(endpoint: &str) -> ExitCode {
                 ..AwsArgs::default()
             },
         },
+        json: false,
     };
     std::thread::spawn(move || status::run(args))
         .join()

@@ -189,3 +189,154 @@ fn no_region_is_one_line_that_says_where_to_give_one() {
     assert!(lines[0].contains("--region"), "{stderr}");
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// A command line that was not understood exits 64, distinct from 2 ("a
+/// person is needed") and 1 (a command that failed); help exits 0.
+#[test]
+fn usage_errors_have_their_own_exit_code() {
+    for args in [
+        &["status"][..],
+        &["statsu", "--stage", "dev"][..],
+        &["status", "--stage", "qa"][..],
+        &["sweep", "--stage", "dev", "--older-than", "soon"][..],
+        &["status", "--stage", "dev", "--color", "sometimes"][..],
+    ] {
+        let out = xtask(args).output().unwrap();
+        let (_, stderr) = text(&out);
+        assert_eq!(out.status.code(), Some(64), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+    }
+    let out = xtask(&["status", "--help"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+}
+
+/// The commands that read or write a deployed stage, with what each needs
+/// on its command line (the stage and AWS options are added).
+const STAGE_COMMANDS: [&[&str]; 17] = [
+    &["status"],
+    &["status", "--json"],
+    &["releases"],
+    &["rollback", "--yes"],
+    &["drift"],
+    &["destroy", "--yes"],
+    &["logs", "--since", "1h"],
+    &["ledger", "statement", "acme"],
+    &["ledger", "job", "job-1"],
+    &[
+        "ledger",
+        "adjust",
+        "acme",
+        "--credits",
+        "5",
+        "--reason",
+        "r",
+        "--yes",
+    ],
+    &["ledger", "repair", "acme", "--dry-run"],
+    &["sweep", "--dry-run"],
+    &["dlq", "list"],
+    &["dlq", "replay", "--all", "--dry-run"],
+    &["unrouted", "list"],
+    &["replay", "--from", "2h", "--to", "1h", "--dry-run"],
+    &["smoke", "--yes"],
+];
+
+/// Runs `cargo xtask <command> --stage dev <extra>` with no AWS
+/// configuration but `env`, and checks what it said: it failed (exit 1),
+/// in one error line, last, containing `expected`; before it at most the
+/// notes of where it was going; never a panic, a backtrace or a `Debug`
+/// dump.
+fn fails_in_one_line(command: &[&str], extra: &[&str], env: &[(&str, String)], expected: &str) {
+    let home = std::env::temp_dir().join(format!("xtask-walk-{}", std::process::id()));
+    let mut args: Vec<&str> = command.to_vec();
+    args.extend(["--stage", "dev"]);
+    args.extend(extra);
+    let mut cmd = xtask(&args);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("XTASK_DEV", dev_binary())
+        .env("HOME", &home)
+        .env("AWS_CONFIG_FILE", home.join("no-config"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("no-credentials"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("RUST_BACKTRACE", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let (_, stderr) = text(&out);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let said = format!("{args:?} said:\n{stderr}");
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("error: ")),
+        "{said}"
+    );
+    let errors = lines.iter().filter(|l| l.contains("error")).count();
+    assert_eq!(errors, 1, "one error line: {said}");
+    assert!(lines.len() <= 3, "notes of where, then the error: {said}");
+    assert!(
+        lines.last().unwrap().contains(expected),
+        "{expected:?}: {said}"
+    );
+    for marker in ["panicked", "backtrace", "Some(", "{ ", "kind:", "\\n"] {
+        assert!(!stderr.contains(marker), "no {marker:?}: {said}");
+    }
+    assert!(lines.iter().all(|l| l.len() < 500), "short lines: {said}");
+}
+
+/// Every stage command with a broken stage file, no credentials, a dead
+/// endpoint and a hung one: one line each, no panic, no SDK dump, no hang
+/// (the hung endpoint answers nothing; `--timeout 1s` gives up on it).
+#[test]
+fn every_command_fails_in_one_line_on_bad_input() {
+    let stages = std::env::temp_dir().join(format!("xtask-bad-stage-{}", std::process::id()));
+    std::fs::create_dir_all(&stages).unwrap();
+    std::fs::write(
+        stages.join("dev.toml"),
+        "account = \"1\"\nlog_retention_days = \n",
+    )
+    .unwrap();
+    let broken = [("XTASK_STAGES_DIR", stages.display().to_string())];
+    let keys = [
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+    ];
+    // Accepts connections and never answers.
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_url = format!("http://{}", hung.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in hung.incoming() {
+            held.push(stream);
+        }
+    });
+    let dead = "http://127.0.0.1:1";
+    let hung_line = format!("{hung_url} did not answer within 1 s");
+    std::thread::scope(|scope| {
+        for command in STAGE_COMMANDS {
+            let (broken, keys, hung_url, hung_line) = (&broken, &keys, &hung_url, &hung_line);
+            scope.spawn(move || {
+                let region = ["--region", "eu-west-1"];
+                fails_in_one_line(command, &region, broken, "dev.toml");
+                fails_in_one_line(command, &region, &[], "no AWS credentials found");
+                let at_dead = ["--endpoint-url", dead];
+                fails_in_one_line(
+                    command,
+                    &at_dead,
+                    keys,
+                    "127.0.0.1:1 refused the connection",
+                );
+                let at_hung = ["--endpoint-url", hung_url.as_str(), "--timeout", "1s"];
+                fails_in_one_line(command, &at_hung, keys, hung_line);
+            });
+        }
+    });
+    fails_in_one_line(
+        &["synth"],
+        &["--out", "target/never"],
+        &broken,
+        "not valid TOML at line 2",
+    );
+    let _ = std::fs::remove_dir_all(&stages);
+}

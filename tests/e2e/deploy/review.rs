@@ -259,7 +259,8 @@ async fn change_sets_roll_back_without_retaining_what_they_created_unless_told_n
 }
 
 /// `cargo xtask diff` as a pipeline runs it, through the binary: `--fail`
-/// exits 1 while a deploy would change anything and 0 once nothing would;
+/// exits 3 ("differs", not 1, a failed command) while a deploy would
+/// change anything and 0 once nothing would;
 /// `--json` is JSON on standard output, for tools.
 #[tokio::test]
 async fn the_diff_binary_gates_a_pipeline_and_prints_json() {
@@ -284,7 +285,7 @@ async fn the_diff_binary_gates_a_pipeline_and_prints_json() {
     let stderr = String::from_utf8_lossy(&before.stderr);
     assert_eq!(
         before.status.code(),
-        Some(1),
+        Some(3),
         "a new stack is a change: {stderr}"
     );
     let review: serde_json::Value = serde_json::from_slice(&before.stdout)

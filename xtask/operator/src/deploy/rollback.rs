@@ -58,7 +58,8 @@ async fn releases_and_code(
             }
         }
         Err(e) => out.note(&format!(
-            "warning: could not compare the functions' code with the stack's ({e:#})"
+            "warning: could not compare the functions' code with the stack's ({})",
+            crate::base::ui::clip(&format!("{e:#}"), 300)
         )),
     }
     Ok((found, current, hotswapped))

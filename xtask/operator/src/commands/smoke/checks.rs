@@ -5,14 +5,13 @@ use std::time::{Duration, Instant};
 
 use infra::{StackOutputs, Stage};
 
-use aws_sdk_cloudwatch::types::StateValue;
 use reconciler::store::items::{GrantItem, from_item};
 use reconciler::store::keys;
 use serde_json::Value;
 
 use super::poll::{Probe, poll_until};
 use super::report::{Check, CheckOutcome, SmokeReport};
-use super::verdict::{ActionVerdict, sns_action_verdict};
+use super::verdict::{ActionVerdict, AlarmBefore, alarm_probe, missing_alarm, sns_action_verdict};
 use super::{SOURCE, SmokeEvents};
 use crate::aws::sdk_error;
 use crate::models::alarms::{action_history, alarm_state};
@@ -148,10 +147,12 @@ pub async fn smoke(
     started_ms: i64,
     progress: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<SmokeReport> {
-    let alarm_before = alarm_state(&clients.cloudwatch, &opts.alarm_name)
-        .await
-        .ok()
-        .map(|(state, _)| state);
+    let alarm_before = AlarmBefore::of(
+        alarm_state(&clients.cloudwatch, &opts.alarm_name)
+            .await
+            .ok()
+            .map(|read| read.map(|(state, _)| state)),
+    );
     let good = put_check(
         clients,
         &opts.bus_name,
@@ -182,7 +183,7 @@ pub async fn smoke(
         progress,
         good_sent: good.outcome.is_ok(),
         bad_sent: bad.outcome.is_ok(),
-        was_alarm: alarm_before == Some(StateValue::Alarm),
+        alarm_before,
     };
     let (good_applied, alarm, action, (letter, found)) =
         tokio::join!(run.good_applied(), run.alarm(), run.action(), run.letter());
@@ -242,14 +243,28 @@ struct Run<'a> {
     progress: &'a (dyn Fn(&str) + Sync),
     good_sent: bool,
     bad_sent: bool,
-    /// The alarm was in ALARM before the run: nothing it does proves anything.
-    was_alarm: bool,
+    /// The alarm before the run: missing, or in ALARM (nothing the run
+    /// does proves anything), decides both alarm checks at once.
+    alarm_before: AlarmBefore,
 }
 
 impl Run<'_> {
     /// Progress of the check `label`.
     fn say(&self, label: &'static str) -> impl Fn(&str) + Sync + '_ {
         move |status: &str| (self.progress)(&format!("{label}: {status}"))
+    }
+
+    /// The alarm checks' outcome decided before they wait: the alarm does
+    /// not exist, or was already in ALARM.
+    fn decided(&self) -> Option<CheckOutcome> {
+        match self.alarm_before {
+            AlarmBefore::Missing => Some(CheckOutcome::Failed(missing_alarm(
+                &self.opts.alarm_name,
+                self.opts.stage,
+            ))),
+            AlarmBefore::InAlarm => Some(CheckOutcome::Inconclusive(self.already())),
+            AlarmBefore::Other => None,
+        }
     }
 
     fn already(&self) -> String {
@@ -287,18 +302,15 @@ impl Run<'_> {
         if !self.bad_sent {
             return skip("the bad event was not sent");
         }
-        if self.was_alarm {
-            return CheckOutcome::Inconclusive(self.already());
+        if let Some(outcome) = self.decided() {
+            return outcome;
         }
         let opts = self.opts;
         let say = self.say("alarm");
         poll_until(opts.timeout, opts.poll_interval, &say, || async {
-            let (state, _) = alarm_state(&self.clients.cloudwatch, &opts.alarm_name).await?;
-            Ok(if state == StateValue::Alarm {
-                Probe::Passed
-            } else {
-                Probe::Waiting(format!("state {}", state.as_str()))
-            })
+            let read = alarm_state(&self.clients.cloudwatch, &opts.alarm_name).await?;
+            let state = read.map(|(state, _)| state);
+            Ok(alarm_probe(state, &opts.alarm_name, opts.stage))
         })
         .await
     }
@@ -308,8 +320,8 @@ impl Run<'_> {
         if !self.bad_sent {
             return skip("the bad event was not sent");
         }
-        if self.was_alarm {
-            return CheckOutcome::Inconclusive(self.already());
+        if let Some(outcome) = self.decided() {
+            return outcome;
         }
         let opts = self.opts;
         let say = self.say("alarm action");

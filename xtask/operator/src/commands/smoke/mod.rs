@@ -76,7 +76,10 @@ impl SmokeEvents {
 /// `cargo xtask smoke`.
 #[derive(clap::Args, Debug)]
 #[command(after_help = "Examples:\n  cargo xtask smoke --stage staging\n  \
-                        cargo xtask smoke --stage prod --yes --timeout-seconds 900")]
+                        cargo xtask smoke --stage prod --yes --timeout-seconds 900\n  \
+                        cargo xtask smoke --stage staging --json | jq '.checks[] | select(.outcome != \"ok\")'\n\n\
+                        Exit codes: 0 every check passed, 2 a check failed (listed), 1 the \
+                        smoke test could not run.")]
 pub struct Args {
     #[command(flatten)]
     pub target: Target,
@@ -86,12 +89,16 @@ pub struct Args {
     /// Do not ask for confirmation (prod pages the on-call person).
     #[arg(long)]
     pub yes: bool,
+    /// Print the report as JSON (see docs/operations.md#json).
+    #[arg(long)]
+    pub json: bool,
 }
 
-/// Runs `cargo xtask smoke`; fails if any check failed.
+/// Runs `cargo xtask smoke`: exit code 2 (a person is needed) when a check
+/// failed.
 ///
 /// # Errors
-/// The stage is not deployed, not confirmed, or a check failed.
+/// The stage is not deployed, or not confirmed.
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     run_command(async {
         let console = Console::open(&args.target).await?;
@@ -137,11 +144,16 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
         );
         let started_ms = crate::base::when::now_ms();
         let events = SmokeEvents::new(stage, started_ms);
-        println!(
+        let intro = format!(
             "Smoke test of {stage}: a good and a forced-bad event on {}, then waiting up to {}s \
              for the ledger, alarm {} and its notification, and a dead letter in {}.",
             opts.bus_name, args.timeout_seconds, opts.alarm_name, opts.dead_letters.name
         );
+        if args.json {
+            eprintln!("{intro}");
+        } else {
+            println!("{intro}");
+        }
         let report = smoke(
             &SmokeClients::of(&console.clients),
             &opts,
@@ -150,10 +162,11 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             &|line| eprintln!("  … {line}"),
         )
         .await?;
-        print!("{}", report.render());
-        if !report.passed() {
-            anyhow::bail!("the smoke test failed");
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&report.to_json(stage))?);
+        } else {
+            print!("{}", report.render());
         }
-        Ok(false)
+        Ok(!report.passed())
     })
 }

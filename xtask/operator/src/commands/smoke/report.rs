@@ -46,6 +46,33 @@ impl SmokeReport {
         self.checks.iter().all(|c| c.outcome.is_ok())
     }
 
+    /// `smoke --json` (pure): the stage, the verdict, and each check with
+    /// its outcome (`ok`, `timed_out`, `failed`, `inconclusive`), how long
+    /// it took when it passed, and what was last seen or why
+    /// (docs/operations.md#json).
+    pub fn to_json(&self, stage: infra::Stage) -> serde_json::Value {
+        let checks: Vec<serde_json::Value> = self
+            .checks
+            .iter()
+            .map(|c| {
+                let (outcome, seconds, detail) = match &c.outcome {
+                    CheckOutcome::Ok(after) => ("ok", Some(after.as_secs_f64()), None),
+                    CheckOutcome::TimedOut(last) => ("timed_out", None, last.clone()),
+                    CheckOutcome::Failed(why) => ("failed", None, Some(why.clone())),
+                    CheckOutcome::Inconclusive(why) => ("inconclusive", None, Some(why.clone())),
+                };
+                serde_json::json!({
+                    "name": c.name,
+                    "outcome": outcome,
+                    "seconds": seconds,
+                    "detail": detail,
+                    "note": c.note,
+                })
+            })
+            .collect();
+        serde_json::json!({"stage": stage.to_string(), "passed": self.passed(), "checks": checks})
+    }
+
     /// The lines the command prints.
     pub fn render(&self) -> String {
         let mut out = String::new();

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use infra::{StackOutputs, Stage};
 use serde_json::json;
 
+use super::verdict::{AlarmBefore, alarm_probe};
 use super::*;
 use crate::models::alarms::ActionRecord;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -130,6 +131,22 @@ fn the_report_fails_if_any_check_failed_or_proved_nothing() {
         "an alarm in ALARM before the run is no pass"
     );
     assert!(unsure.render().contains("NOT CONCLUSIVE: already in ALARM"));
+    assert_eq!(
+        unsure.to_json(Stage::Prod),
+        json!({
+            "stage": "prod",
+            "passed": false,
+            "checks": [
+                {"name": "a", "outcome": "ok", "seconds": 1.5, "detail": null, "note": null},
+                {"name": "alarm", "outcome": "inconclusive", "seconds": null,
+                 "detail": "already in ALARM", "note": null},
+            ],
+        })
+    );
+    assert_eq!(
+        failed.to_json(Stage::Dev)["checks"][1],
+        json!({"name": "b", "outcome": "timed_out", "seconds": null, "detail": null, "note": "n"})
+    );
 }
 
 const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:cc-agent-reconciler-ops-alerts-dev";
@@ -263,4 +280,42 @@ fn the_names_come_from_the_outputs_and_the_poll_interval_fits_the_timeout() {
     assert_eq!(o.ledger_table, "<LedgerTableName>");
     let o = SmokeOptions::new(Stage::Dev, &outputs, Duration::from_secs(2));
     assert_eq!(o.poll_interval, Duration::from_millis(500));
+}
+
+/// An alarm that does not exist fails both alarm checks at once: it can
+/// never go to ALARM, and waiting the whole timeout for it helps nobody.
+#[test]
+fn a_missing_alarm_fails_at_once() {
+    use aws_sdk_cloudwatch::types::StateValue;
+    let name = "cc-agent-reconciler-errors-prod";
+    assert_eq!(AlarmBefore::of(Some(None)), AlarmBefore::Missing);
+    assert_eq!(
+        AlarmBefore::of(Some(Some(StateValue::Alarm))),
+        AlarmBefore::InAlarm
+    );
+    assert_eq!(
+        AlarmBefore::of(Some(Some(StateValue::Ok))),
+        AlarmBefore::Other
+    );
+    assert_eq!(
+        AlarmBefore::of(None),
+        AlarmBefore::Other,
+        "unread: the checks retry"
+    );
+    assert_eq!(
+        alarm_probe(None, name, Stage::Prod),
+        Probe::Failed(
+            "alarm cc-agent-reconciler-errors-prod does not exist, so it can never go to ALARM: \
+             deploy the stack (`cargo xtask deploy --stage prod`), then run the smoke test again"
+                .into()
+        )
+    );
+    assert_eq!(
+        alarm_probe(Some(StateValue::Alarm), name, Stage::Prod),
+        Probe::Passed
+    );
+    assert_eq!(
+        alarm_probe(Some(StateValue::Ok), name, Stage::Prod),
+        Probe::Waiting("state OK".into())
+    );
 }
