@@ -127,7 +127,9 @@ pub fn parse(name: &str, document: &str) -> Result<Policy, Denied> {
     Policy::parse(name, &value).map_err(|e| denied(e.to_string()))
 }
 
-fn percent_decoded(text: &str) -> String {
+/// A policy document as IAM answers it (URL-encoded), decoded; JSON text
+/// is returned as it is.
+pub fn percent_decoded(text: &str) -> String {
     if !text.trim_start().starts_with('%') {
         return text.to_owned();
     }

@@ -114,6 +114,8 @@ pub enum Act {
     Replay,
     /// `smoke`: fires the errors alarm, which pages the on-call person.
     Smoke,
+    /// `send`: one event put on the bus, as a producer would.
+    Send,
 }
 
 use Need::{Nothing, Yes, YesAndStackName, YesFlag};
@@ -124,7 +126,7 @@ use Need::{Nothing, Yes, YesAndStackName, YesFlag};
 /// writing command still refuses credentials the stage's pins do not allow,
 /// whatever `--yes` says (`Session::before_writing`).
 #[rustfmt::skip]
-const POLICY: [(Act, [Need; 3]); 6] = [
+const POLICY: [(Act, [Need; 3]); 7] = [
     //                        dev      staging  prod
     (Act::Deploy,         [Nothing, Nothing, Yes]),
     (Act::Destroy,        [Yes,     Yes,     YesAndStackName]),
@@ -132,6 +134,7 @@ const POLICY: [(Act, [Need; 3]); 6] = [
     (Act::DeleteMessages, [Yes,     Yes,     YesFlag]),
     (Act::Replay,         [Nothing, Nothing, Yes]),
     (Act::Smoke,          [Nothing, Nothing, Yes]),
+    (Act::Send,           [Nothing, Yes,     Yes]),
 ];
 
 /// What the operator gave on the command line, and whether they can be asked.

@@ -11,15 +11,29 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[test]
-fn the_events_are_one_good_and_one_invalid() {
-    let e = SmokeEvents::new(Stage::Staging, 1_700_000_000_123);
-    assert_eq!(e.grant_id, "smoke-1700000000123");
+fn the_events_are_one_good_refund_and_one_invalid_one() {
+    let e = SmokeEvents::new(Stage::Staging, 1_700_000_000_123, "billing.video");
+    assert_eq!(e.good_job_id, "smoke-1700000000123");
     assert_eq!(e.bad_job_id, "smoke-bad-1700000000123");
-    assert!(reconciler_core::event::parse_detail("credits.granted", &e.good_detail).is_ok());
-    let err = reconciler_core::event::parse_detail("video.requested", &e.bad_detail).unwrap_err();
-    assert!(err.field.contains("credits"), "{err}");
+    assert_eq!(e.source, "billing.video");
+    assert!(reconciler_core::event::parse_detail("video.failed", &e.good_detail).is_ok());
+    let err = reconciler_core::event::parse_detail("video.failed", &e.bad_detail).unwrap_err();
+    assert_eq!(err.field, "detail.account_id", "{err}");
     assert_eq!(e.good_detail["account_id"], "smoke-staging");
-    assert_eq!(e.good_detail["credits"], 0);
+}
+
+#[test]
+fn smoke_needs_the_stages_producer_of_refunds() {
+    assert_eq!(
+        producer_source(&infra::StageConfig::for_stage(Stage::Dev)).unwrap(),
+        "cc-agent-reconciler.test"
+    );
+    let prod = producer_source(&infra::StageConfig::for_stage(Stage::Prod)).unwrap_err();
+    assert!(
+        prod.starts_with("stage prod names no producer of video.failed"),
+        "{prod}"
+    );
+    assert!(prod.contains("detail_type = \"video.failed\""), "{prod}");
 }
 
 fn quiet(_: &str) {}
