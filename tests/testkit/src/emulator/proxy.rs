@@ -41,6 +41,23 @@ pub enum Fault {
     LoseResponse,
     /// Answer a short-polling `ReceiveMessage` with no message, without forwarding.
     EmptyReceive,
+    /// Answer `500 InternalServerError` without forwarding (a DynamoDB
+    /// system error).
+    SystemError,
+}
+
+impl Fault {
+    /// The fault of a name (`throttle`, `lose-response`, `empty-receive`,
+    /// `system-error`).
+    pub fn parse(name: &str) -> Option<Fault> {
+        match name {
+            "throttle" => Some(Fault::Throttle),
+            "lose-response" => Some(Fault::LoseResponse),
+            "empty-receive" => Some(Fault::EmptyReceive),
+            "system-error" => Some(Fault::SystemError),
+            _ => None,
+        }
+    }
 }
 
 /// The real services' behaviours the proxy adds (all off by default).
@@ -176,6 +193,11 @@ impl Proxy {
         self
     }
 
+    /// Sets the delay before every request (a slow service).
+    pub fn set_latency(&self, latency: Duration) {
+        self.state().semantics.latency = latency;
+    }
+
     /// Turns on random faults.
     pub fn with_chaos(self, chaos: Chaos) -> Proxy {
         self.state().chaos = Some((chaos, fastrand::Rng::with_seed(chaos.seed)));
@@ -223,6 +245,16 @@ impl Proxy {
                     "ThrottlingException",
                     "Rate of requests exceeds the allowed throughput.",
                 ));
+            }
+            Some(Fault::SystemError) => {
+                self.count("system-error");
+                return Ok(Answer::Response(Response::new(
+                    500,
+                    "application/x-amz-json-1.0",
+                    json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                           "message": "Internal server error"})
+                    .to_string(),
+                )));
             }
             Some(Fault::EmptyReceive) => {
                 self.count("empty-receive");
