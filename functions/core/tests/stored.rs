@@ -1,15 +1,18 @@
 //! Nothing stored can crash a run: whatever the table holds — items
 //! missing, contradicting each other, numbers at the ends of their types,
-//! shapes this code never writes — `decide` and the expiry give an answer
-//! or an error, never a panic. The adapter validates what it
+//! shapes this code never writes — `decide`, the expiry and the audit give
+//! an answer or an error, never a panic. The adapter validates what it
 //! reads (its own property tests feed arbitrary items to its decoding), but
-//! the core does not lean on that: these feed it every `Known` the
-//! generators can build, most of which no valid history reaches.
+//! the core does not lean on that: these feed it every `Known` and every
+//! ledger page the generators can build, most of which no valid history
+//! reaches.
 
 use proptest::prelude::*;
+use reconciler_core::audit::{AccountAudit, Balances};
 use reconciler_core::event::{Event, MAX_CREDITS};
 use reconciler_core::ledger::{
-    Account, Adjustment, Decision, Grant, Job, JobStatus, Known, Meta, decide, decide_expiry,
+    Account, Adjustment, Decision, Entry, EntryKind, Grant, Job, JobStatus, Known, Meta, decide,
+    decide_expiry,
 };
 
 // The test (not the core) reads its knob from the environment.
@@ -177,6 +180,69 @@ fn meta() -> Meta {
     }
 }
 
+/// An entry as stored: any kind, key, amounts and position.
+fn entry() -> impl Strategy<Value = Entry> {
+    let kind = prop::sample::select(vec![
+        EntryKind::Grant,
+        EntryKind::Hold,
+        EntryKind::Debit,
+        EntryKind::Refund,
+        EntryKind::Expire,
+        EntryKind::Adjustment,
+    ]);
+    let key = prop_oneof![
+        Just("grant:g".to_owned()),
+        Just("job:j:hold".to_owned()),
+        Just("job:j:debit".to_owned()),
+        Just("job:j-other:refund".to_owned()),
+        Just("job::hold".to_owned()),
+        "[a-z:]{0,8}",
+    ];
+    (
+        (id("a"), count(), kind, key),
+        (number(), number(), number(), number(), number()),
+        (number(), number()),
+    )
+        .prop_map(
+            |(
+                (account_id, seq, kind, key),
+                (available, held, granted, debited, adjusted),
+                (a, h),
+            )| {
+                Entry {
+                    account_id,
+                    seq,
+                    kind,
+                    key,
+                    amount: available,
+                    available_delta: available,
+                    held_delta: held,
+                    granted_delta: granted,
+                    debited_delta: debited,
+                    adjusted_delta: adjusted,
+                    overdraft: 0,
+                    available_after: a,
+                    held_after: h,
+                    event_id: "e".into(),
+                    at_ms: 1,
+                }
+            },
+        )
+}
+
+fn balances() -> impl Strategy<Value = Balances> {
+    ((number(), number(), number(), number(), number()), count()).prop_map(
+        |((available, held, granted, debited, adjusted), seq)| Balances {
+            available,
+            held,
+            granted,
+            debited,
+            adjusted,
+            seq,
+        },
+    )
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -196,5 +262,25 @@ proptest! {
         if let Ok(Decision::Apply(change)) = decide_expiry("j", &known, &meta()) {
             prop_assert!(change.account_after.check().is_ok());
         }
+    }
+
+    /// The audit of any account from any checkpoint over any pages of
+    /// entries, any jobs and any take entries: a verdict, never a panic.
+    #[test]
+    fn auditing_any_stored_ledger_gives_a_verdict(
+        account in account(),
+        base in balances(),
+        pages in prop::collection::vec(
+            (prop::collection::vec(entry(), 0..6), prop::collection::vec(job(), 0..3), prop::collection::vec(entry(), 0..2)),
+            0..4,
+        ),
+    ) {
+        let mut audit = AccountAudit::new(&account, base);
+        for (entries, jobs, takes) in &pages {
+            let _ = audit.takes_needed(entries, jobs);
+            let _ = audit.fold(entries, jobs, takes);
+        }
+        let _ = audit.end();
+        let _ = audit.verdict();
     }
 }

@@ -10,6 +10,7 @@
 //! does not know instead of misreading it.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use reconciler_core::audit::Balances;
 use reconciler_core::ledger::{Account, Adjustment, Entry, EntryKind, Grant, Job, JobStatus};
 use serde::{Deserialize, Serialize};
 
@@ -377,11 +378,12 @@ pub struct OpenHold {
     pub held_at_ms: i64,
 }
 
-/// `ACCOUNT#<id>` / `AUDIT`: what the last clean audit of an account
-/// established: its entries `1..=audited_seq` sum to these balances, and its
-/// `audited_held` was the holds of its HELD jobs. Written only by the sweep,
-/// in the transaction that removes the account's audit mark (so only while
-/// the account is still exactly as audited).
+/// `ACCOUNT#<id>` / `AUDIT`: how far the audits of an account have proven
+/// it: its entries `1..=audited_seq` sum to these balances, and its
+/// `audited_held` was the holds of its HELD jobs then. Written only by the
+/// sweep, only forward: with the removal of the account's audit mark when
+/// the whole window is proven clean, and on its own as a long window is
+/// proven page by page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditCheckpointItem {
     pub pk: String,
@@ -400,13 +402,14 @@ pub struct AuditCheckpointItem {
 }
 
 impl AuditCheckpointItem {
-    /// The checkpoint of a clean audit of `audited`.
-    pub fn new(audited: &Account, now_ms: i64, run_id: &str) -> Self {
+    /// The checkpoint of an audit of `account_id` that proved its entries
+    /// `1..=audited.seq` sum to `audited`, every hold among them verified.
+    pub fn new(account_id: &str, audited: &Balances, now_ms: i64, run_id: &str) -> Self {
         AuditCheckpointItem {
-            pk: keys::account_pk(&audited.account_id),
+            pk: keys::account_pk(account_id),
             sk: AUDIT_SK.into(),
             v: FORMAT_VERSION,
-            account_id: audited.account_id.clone(),
+            account_id: account_id.to_owned(),
             audited_seq: audited.seq,
             audited_available: audited.available,
             audited_held: audited.held,
@@ -419,8 +422,8 @@ impl AuditCheckpointItem {
     }
 
     /// The balances the checkpoint vouches for.
-    pub fn balances(&self) -> reconciler_core::audit::Balances {
-        reconciler_core::audit::Balances {
+    pub fn balances(&self) -> Balances {
+        Balances {
             available: self.audited_available,
             held: self.audited_held,
             granted: self.audited_granted,

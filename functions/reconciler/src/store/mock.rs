@@ -344,6 +344,15 @@ impl Dynamo {
         })
     }
 
+    /// The next request is a `PutItem` that succeeds, and `then` runs as it
+    /// is answered (a clock moves, say).
+    pub(crate) fn puts_then(self, then: fn()) -> Self {
+        self.answer(mock!(Client::put_item), Sent::Put, move || {
+            then();
+            MockResponse::Output(PutItemOutput::builder().build())
+        })
+    }
+
     /// The next request is an `UpdateItem` that succeeds.
     pub(crate) fn updates(self) -> Self {
         self.answer(mock!(Client::update_item), Sent::Update, || {
