@@ -955,14 +955,13 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     .unwrap();
     assert_eq!(clean, operator::ledger::Repair::Clean);
 
-    // Someone edits a1's balance and seq by hand.
+    // Someone edits a1's balance by hand.
     env.client
         .update_item()
         .table_name(&env.table)
         .set_key(Some(account_key("a1")))
-        .update_expression("SET available = :a, seq = :s")
+        .update_expression("SET available = :a")
         .expression_attribute_values(":a", AttributeValue::N("82".into()))
-        .expression_attribute_values(":s", AttributeValue::N("2".into()))
         .send()
         .await
         .unwrap();
@@ -983,7 +982,7 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     let operator::ledger::Repair::Needed { stored, recomputed } = &dry else {
         panic!("{dry:?}");
     };
-    assert_eq!((stored.available, stored.seq), (82, 2));
+    assert_eq!((stored.available, stored.seq), (82, 3));
     assert_eq!((recomputed.available, recomputed.seq), (75, 3));
     assert_eq!(env.account("a1").await.available, 82);
     let text = operator::ledger::render_repair("a1", &dry);
@@ -1062,6 +1061,70 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     assert!(
         error.contains("jobs disagree with its entries") && error.contains("escalate"),
         "{error}"
+    );
+}
+
+/// What a repair cannot mend, it refuses, naming it, and writes nothing:
+/// a `seq` raised by hand (repairing the balances would leave the account
+/// refusing every later event), and a last entry deleted (repairing would
+/// take the paid 50-credit grant away for good: its redelivery would
+/// answer `duplicate`).
+#[tokio::test]
+async fn a_repair_refuses_a_raised_seq_and_a_missing_last_entry() {
+    let env = Env::new("repair-refused").await;
+    let handler = env.ledger();
+    apply(&handler, grant("g-1", "a1", 100)).await;
+    apply(&handler, grant("g-2", "a1", 50)).await;
+    let repair = || async {
+        operator::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| Ok(()))
+            .await
+            .unwrap_err()
+            .to_string()
+    };
+
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .set_key(Some(account_key("a1")))
+        .update_expression("SET seq = :s")
+        .expression_attribute_values(":s", AttributeValue::N("5".into()))
+        .send()
+        .await
+        .unwrap();
+    let refused = repair().await;
+    assert!(
+        refused.contains("its seq is 5, but its entries end at 2")
+            && refused.contains("nothing is repaired"),
+        "{refused}"
+    );
+    assert_eq!(env.account("a1").await.seq, 5, "nothing written");
+
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .set_key(Some(account_key("a1")))
+        .update_expression("SET seq = :s")
+        .expression_attribute_values(":s", AttributeValue::N("2".into()))
+        .send()
+        .await
+        .unwrap();
+    env.client
+        .delete_item()
+        .table_name(&env.table)
+        .set_key(Some(reconciler::store::keys::entry_key("a1", 2)))
+        .send()
+        .await
+        .unwrap();
+    let refused = repair().await;
+    assert!(
+        refused.contains("its seq is 2, but its entries end at 1"),
+        "{refused}"
+    );
+    let account = env.account("a1").await;
+    assert_eq!(
+        (account.available, account.granted),
+        (150, 150),
+        "nothing written"
     );
 }
 
