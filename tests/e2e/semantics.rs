@@ -206,6 +206,90 @@ async fn a_sweep_expiry_whose_answer_is_lost_is_reported_expired() {
     assert_eq!(env.count("token-replayed"), 1);
 }
 
+/// Reads that are not a snapshot. Through the proxy, every transaction's
+/// items become visible one at a time (`Semantics::staggered`): the
+/// account at once, its job after the next read of the table, its entry
+/// after the one after. Turn by turn, a handler moves an account's money —
+/// holds, a debit and a refund of holds taken before the last audit, a
+/// grant — and a sweep audits it at once, reading the account at its new
+/// version and the entries before the newest is visible: a missing last
+/// entry, read again with the account in one transaction (whole there),
+/// so the audit stops unproven, every turn — never a drift. Once the
+/// writes are all visible, a sweep proves the account and clears its mark.
+#[tokio::test]
+async fn the_audit_stays_quiet_while_transactions_are_seen_half_applied() {
+    let env = Env::new(
+        "staggered",
+        Semantics {
+            conflicts: true,
+            staggered: true,
+            ..Semantics::default()
+        },
+    )
+    .await;
+    let config = SweepConfig {
+        stage: "dev".into(),
+        table: env.table.clone(),
+        hold_timeout_seconds: 6 * 3600,
+        straggler_action: StragglerAction::Expire,
+        summarizer: None,
+    };
+    let sweep = Sweep::new(env.instance(), &config, None);
+    let sweep_now = |run: usize| {
+        let sweep = &sweep;
+        async move {
+            sweep
+                .run(
+                    &SweepInput::default(),
+                    reconciler::store::now_ms() + 300_000,
+                    &format!("run-{run}"),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let writer = env.instance();
+    let turns = [
+        grant("g0", "a1", 100),
+        req("j1", "a1", 30),
+        req("j2", "a1", 20),
+        rendered("j1", "a1", 25),
+        failed("j2", "a1"),
+        grant("g1", "a1", 10),
+    ];
+    for (turn, event) in turns.iter().enumerate() {
+        writer.apply(event, &format!("e{turn}")).await.unwrap();
+        let report = sweep_now(turn).await;
+        assert!(report.drift.is_empty(), "turn {turn}: {:?}", report.drift);
+        assert_eq!(
+            (
+                report.audited_accounts,
+                report.audits_unproven,
+                report.failed_items
+            ),
+            (1, 1, 0),
+            "turn {turn}: the newest entry was not visible yet"
+        );
+    }
+    assert!(
+        env.count("staggered-read") >= turns.len() as u64,
+        "{:?}",
+        env.proxy.counts()
+    );
+    let settled = sweep_now(turns.len()).await;
+    assert!(settled.drift.is_empty(), "{:?}", settled.drift);
+    assert_eq!(
+        (
+            settled.audited_accounts,
+            settled.audits_unproven,
+            settled.audit_marks_kept
+        ),
+        (1, 0, 0),
+        "proven whole, mark cleared"
+    );
+    assert_eq!(env.audited("a1").await, None);
+}
+
 /// An item over DynamoDB's 400 KB limit is refused (`ValidationException`):
 /// a `LedgerError` (retrying cannot help), nothing written.
 #[tokio::test]

@@ -444,7 +444,7 @@ pub struct Verdict {
 impl AccountAudit {
     /// The audit of `account` (as read) from `base`: zero, or its checkpoint.
     pub fn new(account: &Account, base: Balances) -> AccountAudit {
-        let mut audit = AccountAudit {
+        AccountAudit {
             account: account.clone(),
             running: base,
             next: base.seq.saturating_add(1),
@@ -455,11 +455,7 @@ impl AccountAudit {
             doubts: Vec::new(),
             unproven: false,
             ended: false,
-        };
-        if let Err(broken) = account.check() {
-            audit.problem(broken);
         }
-        audit
     }
 
     /// The account audited.
@@ -630,6 +626,8 @@ impl AccountAudit {
         if self.more_problems > 0 {
             problems.push(format!("… and {} more problems", self.more_problems));
         }
+        // Invariant 1 on the stored account, whatever the entries say.
+        problems.extend(self.account.check().err());
         let drift = (!problems.is_empty()).then(|| Drift {
             account_id: self.account.account_id.clone(),
             stored: Balances::of(&self.account),

@@ -429,6 +429,7 @@ pub async fn busy_account(
         tokens: true,
         limits: true,
         latency,
+        staggered: false,
     });
     let client = Client::new(&crate::emulator::sdk_config(&proxy.endpoint).await);
     Ledger::new(client.clone(), table.clone())

@@ -124,6 +124,7 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
             tokens: true,
             limits: true,
             latency: Duration::from_millis(1),
+            staggered: false,
         })
         .with_chaos(Chaos {
             seed,
