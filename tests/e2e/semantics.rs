@@ -98,25 +98,67 @@ async fn a_lost_response_is_answered_with_what_this_invocation_did() {
     assert_eq!(env.audited("a1").await, None);
 }
 
-/// Another invocation decided on the same state and committed first: its
-/// token is spent with other parameters (`IdempotentParameterMismatch`);
-/// this one reads and answers `duplicate`.
+/// A clock that stands still: every write at the same millisecond.
+fn frozen() -> i64 {
+    1_800_000_000_000
+}
+
+/// Two invocations of one event (one event id) decided on one cached state
+/// in one millisecond. Before, the second sent the very request the first
+/// had sent — same items, same token — and DynamoDB answered it with the
+/// first's success: both said `granted`, for one grant. Each invocation's
+/// request is its own now (its request id in the token and on what it
+/// writes): the second's conditions are evaluated, fail, and it answers
+/// `duplicate`.
 #[tokio::test]
-async fn a_token_spent_by_another_invocation_is_read_and_decided_again() {
+async fn two_invocations_of_one_event_in_one_millisecond_are_told_apart() {
+    let env = Env::new("same-ms", tokens()).await;
+    let (a, b) = (
+        env.instance().with_clock(frozen),
+        env.instance().with_clock(frozen),
+    );
+    a.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
+    // b reads a1 (a duplicate): both instances know it at seq 1 now.
+    let known = b.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
+    assert_eq!((known.outcome, known.account.seq), (Outcome::Duplicate, 1));
+
+    let first = a.apply(&grant("g1", "a1", 5), "e1").await.unwrap();
+    let second = b.apply(&grant("g1", "a1", 5), "e1").await.unwrap();
+
+    assert_eq!(first.outcome, Outcome::Granted);
+    assert_eq!(second.outcome, Outcome::Duplicate);
+    assert_eq!(second.account.available, 105, "the current balances");
+    assert_eq!(env.count("token-replayed"), 0, "{:?}", env.proxy.counts());
+    assert_eq!(env.audited("a1").await, None);
+}
+
+/// A second later than [`frozen`].
+fn a_second_later() -> i64 {
+    frozen() + 1_000
+}
+
+/// One invocation's token spent with other parameters: Lambda retries an
+/// invocation (the same request id) whose first attempt committed but
+/// whose answer was lost; the retry lands on another instance that knows
+/// the account as the first attempt did, and decides the same a second
+/// later — the same token, other items (`IdempotentParameterMismatch`). It
+/// reads, and answers `duplicate`.
+#[tokio::test]
+async fn a_token_spent_by_the_same_invocation_is_read_and_decided_again() {
     let env = Env::new("token-mismatch", tokens()).await;
-    let (a, b) = (env.instance(), env.instance());
+    let (a, b) = (
+        env.instance().with_clock(frozen),
+        env.instance().with_clock(a_second_later),
+    );
     a.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
     // Both instances know a1 as it is now.
     b.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
+    let event = grant("g1", "a1", 5);
     assert_eq!(
-        a.apply(&grant("g1", "a1", 5), "first")
-            .await
-            .unwrap()
-            .outcome,
+        a.apply_as(&event, "e1", "lambda-1").await.unwrap().outcome,
         Outcome::Granted
     );
-    // The same event redelivered to b, which decides on the state a decided on.
-    let again = b.apply(&grant("g1", "a1", 5), "redelivered").await.unwrap();
+    let again = b.apply_as(&event, "e1", "lambda-1").await.unwrap();
     assert_eq!(again.outcome, Outcome::Duplicate);
     assert_eq!(again.account.available, 105, "the current balances");
     assert_eq!(env.count("mismatch"), 1);

@@ -137,6 +137,9 @@ pub struct JobItem {
     pub settle_event: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_at_ms: Option<i64>,
+    /// The invocation (Lambda request id, or sweep run) that last wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     pub updated_at_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_kind: Option<String>,
@@ -164,10 +167,17 @@ impl JobItem {
             request_event: requested.then(|| event_id.to_owned()),
             settle_event: (!requested).then(|| event_id.to_owned()),
             held_at_ms: held.then_some(now_ms),
+            request_id: None,
             updated_at_ms: now_ms,
             open_kind: held.then(|| OPEN_HELD.into()),
             open_key: held.then(|| keys::held_open_key(now_ms, &job.job_id)),
         }
+    }
+
+    /// The same item, written by invocation `request_id`.
+    pub fn by(mut self, request_id: &str) -> Self {
+        self.request_id = Some(request_id.to_owned());
+        self
     }
 
     /// The job, validated.
@@ -294,6 +304,9 @@ pub struct EntryItem {
     pub available_after: i64,
     pub held_after: i64,
     pub event_id: String,
+    /// The invocation (Lambda request id, or sweep run) that wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     pub at_ms: i64,
 }
 
@@ -317,8 +330,15 @@ impl EntryItem {
             available_after: e.available_after,
             held_after: e.held_after,
             event_id: e.event_id.clone(),
+            request_id: None,
             at_ms: e.at_ms,
         }
+    }
+
+    /// The same item, written by invocation `request_id`.
+    pub fn by(mut self, request_id: &str) -> Self {
+        self.request_id = Some(request_id.to_owned());
+        self
     }
 
     pub fn entry(&self) -> Result<Entry, String> {
