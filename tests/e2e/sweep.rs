@@ -1064,6 +1064,54 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     );
 }
 
+/// Grant 100, hold j1 30, a clean sweep; then j1's `hold` is edited to 20
+/// out of band, and `video.failed` releases 20: the account holds 10 with
+/// no HELD job, while the entries since the checkpoint sum to the balances
+/// and j1 is REFUNDED as they say. The audit reads the release's take —
+/// entry 2, before its window, named by the job — and reports the
+/// difference; the mark stays, so every sweep reports it until it is fixed.
+#[tokio::test]
+async fn a_release_that_does_not_match_its_audited_take_is_drift() {
+    let env = Env::new("take-release").await;
+    let handler = env.ledger();
+    apply(&handler, grant("g1", "a1", 100)).await;
+    apply(&handler, req("j1", "a1", 30)).await;
+    let sweep = env.sweep(StragglerAction::Expire);
+    let clean = sweep_once(&sweep, SweepInput::default()).await;
+    assert_eq!((clean.audited_accounts, clean.drifted_accounts), (1, 0));
+    assert_eq!(env.checkpoint("a1").await.unwrap().audited_seq, 2);
+    assert!(env.account("a1").await.open_kind.is_none(), "mark removed");
+
+    env.client
+        .update_item()
+        .table_name(&env.table)
+        .set_key(Some(job_key("j1")))
+        .update_expression("SET #h = :h")
+        .expression_attribute_names("#h", "hold")
+        .expression_attribute_values(":h", AttributeValue::N("20".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        apply(&env.ledger(), failed("j1", "a1")).await,
+        Outcome::Refunded
+    );
+    assert_eq!(env.balances("a1").await, (90, 10));
+
+    for _ in 0..2 {
+        let report = sweep_once(&sweep, SweepInput::default()).await;
+        assert_eq!((report.audited_accounts, report.drifted_accounts), (1, 1));
+        let problems = report.drift[0].problems.join("; ");
+        assert!(
+            problems.contains("job j1: 20 credits released at entry 3")
+                && problems.contains("moved 30 held credits"),
+            "{problems}"
+        );
+        assert_eq!(env.account("a1").await.open_kind.as_deref(), Some("AUDIT"));
+        assert_eq!(env.checkpoint("a1").await.unwrap().audited_seq, 2);
+    }
+}
+
 /// What a repair cannot mend, it refuses, naming it, and writes nothing:
 /// a `seq` raised by hand (repairing the balances would leave the account
 /// refusing every later event), and a last entry deleted (repairing would
