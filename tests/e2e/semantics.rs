@@ -332,10 +332,15 @@ async fn the_audit_stays_quiet_while_transactions_are_seen_half_applied() {
     assert_eq!(env.audited("a1").await, None);
 }
 
-/// An item over DynamoDB's 400 KB limit is refused (`ValidationException`):
-/// a `LedgerError` (retrying cannot help), nothing written.
+/// A `video.failed` with a 500 KB reason, through the handler and under
+/// DynamoDB's 400 KB item limit: refunded, the reason kept to its first 512
+/// characters and marked as cut — a long reason is never a reason to refuse
+/// a refund. An item over the limit (only an event built around the
+/// validation can make one now: ids are 256 characters at most) is refused
+/// (`ValidationException`): a `LedgerError` (retrying cannot help),
+/// nothing written.
 #[tokio::test]
-async fn an_item_over_the_size_limit_is_refused_not_retried() {
+async fn a_long_reason_is_cut_and_an_item_over_the_size_limit_is_refused_not_retried() {
     let env = Env::new(
         "limits",
         Semantics {
@@ -347,21 +352,32 @@ async fn an_item_over_the_size_limit_is_refused_not_retried() {
     let ledger = env.instance();
     ledger.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
     ledger.apply(&req("j1", "a1", 30), "e1").await.unwrap();
-    let huge = Event::Failed {
-        job_id: "j1".into(),
+    let raw = serde_json::json!({
+        "version": "0", "id": "e2", "detail-type": "video.failed", "source": "video",
+        "time": "2026-11-29T00:00:00Z",
+        "detail": {"job_id": "j1", "account_id": "a1", "reason": "x".repeat(500 * 1024)},
+    });
+    let response = reconciler::handler::Handler::new(env.instance())
+        .handle(raw.to_string().as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(response.outcome.as_str(), "refunded");
+    let direct = Ledger::new(env.direct.clone(), env.table.clone());
+    let job = direct.job_item("j1").await.unwrap().unwrap();
+    assert_eq!(job.status, "REFUNDED");
+    assert_eq!(job.reason, Some(format!("{}…[cut]", "x".repeat(512))));
+
+    let huge = Event::Granted {
+        grant_id: "g".repeat(500 * 1024),
         account_id: "a1".into(),
-        reason: Some("x".repeat(500 * 1024)),
+        credits: 5,
     };
-    let error = ledger.apply(&huge, "e2").await.unwrap_err();
+    let error = ledger.apply(&huge, "e3").await.unwrap_err();
     assert!(matches!(error, StoreError::Refused { .. }), "{error}");
     assert_eq!(error.error_type(), "LedgerError");
     assert_eq!(env.count("too-large"), 1, "refused once, not retried");
-    let job = Ledger::new(env.direct.clone(), env.table.clone())
-        .job_item("j1")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(job.status, "HELD", "nothing was written");
+    let account = direct.account("a1").await.unwrap().unwrap();
+    assert_eq!(account.granted, 100, "nothing was written");
 }
 
 /// A warm instance remembers an account; someone changes it out of band
