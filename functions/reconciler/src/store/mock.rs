@@ -182,11 +182,50 @@ pub(crate) struct Dynamo {
     rules: Vec<Rule>,
     sent: Arc<Mutex<Vec<Sent>>>,
     plan: Plan,
+    /// Answer each request by the first rule of its operation, in any
+    /// order, as often as asked ([`Dynamo::any_order`]).
+    any_order: bool,
 }
 
 impl Dynamo {
     pub(crate) fn new() -> Dynamo {
         Dynamo::default()
+    }
+
+    /// A DynamoDB that answers every `TransactGetItems` with `items`,
+    /// commits every transaction and accepts every put, in any order, as
+    /// often as asked: for tests that care what the code makes of stored
+    /// items, not the order it asks in.
+    pub(crate) fn any_order(items: Vec<Option<Item>>) -> Dynamo {
+        let responses: Vec<ItemResponse> = items
+            .iter()
+            .map(|item| ItemResponse::builder().set_item(item.clone()).build())
+            .collect();
+        Dynamo {
+            rules: vec![
+                mock!(Client::transact_get_items)
+                    .sequence()
+                    .output(move || {
+                        TransactGetItemsOutput::builder()
+                            .set_responses(Some(responses.clone()))
+                            .build()
+                    })
+                    .repeatedly()
+                    .build(),
+                mock!(Client::transact_write_items)
+                    .sequence()
+                    .output(|| TransactWriteItemsOutput::builder().build())
+                    .repeatedly()
+                    .build(),
+                mock!(Client::put_item)
+                    .sequence()
+                    .output(|| PutItemOutput::builder().build())
+                    .repeatedly()
+                    .build(),
+            ],
+            any_order: true,
+            ..Dynamo::default()
+        }
     }
 
     /// The next request must be of `rule`'s operation; it is logged and
@@ -409,10 +448,17 @@ impl Dynamo {
     /// `mock_client!`, whose test defaults need the SDK crate's `test-util`
     /// feature: one feature set for the SDK keeps CI to one build of it.
     pub(crate) fn client(&self) -> Client {
-        let mocks = self.rules.iter().fold(
-            MockResponseInterceptor::new().rule_mode(RuleMode::Sequential),
-            |i, r| i.with_rule(r),
-        );
+        let mode = if self.any_order {
+            RuleMode::MatchAny
+        } else {
+            RuleMode::Sequential
+        };
+        let mocks = self
+            .rules
+            .iter()
+            .fold(MockResponseInterceptor::new().rule_mode(mode), |i, r| {
+                i.with_rule(r)
+            });
         let config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))

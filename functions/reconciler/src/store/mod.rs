@@ -196,3 +196,5 @@ impl Ledger {
 pub(crate) mod mock;
 #[cfg(test)]
 pub(crate) mod spell;
+#[cfg(test)]
+mod stored_tests;
