@@ -57,12 +57,6 @@ pub(crate) const TABLE: &str = "ledger";
 pub(crate) const NOW: i64 = 1_700_000_000_000;
 
 impl Ledger {
-    /// Replaces the retry policy (tests keep budgets and backoffs short).
-    pub(crate) fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     /// Makes this instance remember an account, and a job it holds for, as
     /// if it had committed them (a warm instance).
     pub(crate) fn remember(&self, account: &Account, job: Option<&Job>) {

@@ -146,6 +146,13 @@ impl Ledger {
         self
     }
 
+    /// Replaces the retry policy (tests keep budgets and backoffs short;
+    /// the simulator gives up at once, so that faults fail invocations).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
     pub fn now_ms(&self) -> i64 {
         (self.clock)()
     }
