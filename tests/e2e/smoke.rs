@@ -340,14 +340,9 @@ async fn smoke_reports_timeouts_when_nothing_happens() {
     let mut clients = clients;
     clients.cloudwatch = s.clients().cloudwatch;
     let opts = SmokeOptions::new(s.stage, &s.outputs, Duration::from_secs(2));
-    let start = std::time::Instant::now();
     let report = smoke::smoke(&clients, &opts, &events, started, &quiet)
         .await
         .unwrap();
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "bounded by the timeout"
-    );
     assert!(!report.passed());
     let outcomes: Vec<&CheckOutcome> = report.checks.iter().map(|c| &c.outcome).collect();
     assert!(outcomes[0].is_ok() && outcomes[1].is_ok(), "{outcomes:?}");

@@ -1329,7 +1329,8 @@ async fn conflicts_since_the_last_sweep_are_listed_once() {
 enum Fake {
     Reply(&'static str),
     Status(u16),
-    Sleep(Duration),
+    /// Answers only once the test opens the gate ([`FakeOpenAi::open`]).
+    Held,
     Garbage,
 }
 
@@ -1337,17 +1338,22 @@ enum Fake {
 struct FakeOpenAi {
     base_url: String,
     received: Arc<Mutex<Vec<Request>>>,
+    gate: Arc<tokio::sync::Semaphore>,
     _server: testkit::http::Server,
 }
 
 impl FakeOpenAi {
     async fn start(mode: Fake) -> FakeOpenAi {
         let received: Arc<Mutex<Vec<Request>>> = Arc::default();
-        let log = received.clone();
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (log, held) = (received.clone(), gate.clone());
         let server = testkit::http::serve(testkit::http::handler(move |request| {
-            let log = log.clone();
+            let (log, held) = (log.clone(), held.clone());
             async move {
                 log.lock().unwrap().push(request);
+                if matches!(mode, Fake::Held) {
+                    let _ = held.acquire().await;
+                }
                 Some(fake_answer(mode).await)
             }
         }))
@@ -1356,12 +1362,18 @@ impl FakeOpenAi {
         FakeOpenAi {
             base_url: format!("{}/v1", server.endpoint()),
             received,
+            gate,
             _server: server,
         }
     }
 
     fn received(&self) -> Vec<Request> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// Lets a held answer go.
+    fn open(&self) {
+        self.gate.add_permits(1_000);
     }
 }
 
@@ -1375,10 +1387,7 @@ async fn fake_answer(mode: Fake) -> Response {
     match mode {
         Fake::Reply(text) => Response::json(200, &ok(text)),
         Fake::Status(status) => Response::json(status, &json!({"error": {"message": "boom"}})),
-        Fake::Sleep(d) => {
-            tokio::time::sleep(d).await;
-            Response::json(200, &ok("too late"))
-        }
+        Fake::Held => Response::json(200, &ok("too late")),
         Fake::Garbage => Response::new(200, "application/json", "<html>not json"),
     }
 }
@@ -1410,12 +1419,7 @@ async fn summarizer_env(label: &str) -> Env {
     env
 }
 
-async fn summarized(
-    env: &Env,
-    base_url: &str,
-    parameter: &str,
-    timeout_ms: u64,
-) -> (Report, Duration) {
+async fn summarized(env: &Env, base_url: &str, parameter: &str, timeout_ms: u64) -> Report {
     let summarizer = Summarizer::new(
         SummarizerConfig {
             base_url: base_url.into(),
@@ -1426,9 +1430,7 @@ async fn summarized(
         aws_sdk_ssm::Client::new(&env.sdk),
     );
     let sweep = env.sweep_with(StragglerAction::Expire, Some(summarizer));
-    let started = Instant::now();
-    let report = sweep_once(&sweep, manual(None, true)).await;
-    (report, started.elapsed())
+    sweep_once(&sweep, manual(None, true)).await
 }
 
 /// The report without what may differ between two runs over the same table.
@@ -1446,7 +1448,7 @@ async fn the_summarizer_summarizes_with_the_key_from_ssm() {
     let (parameter, key) = api_key_in_ssm(&env).await;
     let fake = FakeOpenAi::start(Fake::Reply("Two stale holds were found; nothing drifted.")).await;
 
-    let (report, _) = summarized(&env, &fake.base_url, &parameter, 5_000).await;
+    let report = summarized(&env, &fake.base_url, &parameter, 5_000).await;
     assert_eq!(
         report.summary,
         "Two stale holds were found; nothing drifted."
@@ -1497,7 +1499,7 @@ async fn every_summarizer_failure_falls_back_to_the_deterministic_summary() {
 
     for mode in [Fake::Status(500), Fake::Status(401), Fake::Garbage] {
         let fake = FakeOpenAi::start(mode).await;
-        let (report, _) = summarized(&env, &fake.base_url, &parameter, 5_000).await;
+        let report = summarized(&env, &fake.base_url, &parameter, 5_000).await;
         assert_eq!(
             report.summary_source,
             SummarySource::Deterministic,
@@ -1513,20 +1515,24 @@ async fn every_summarizer_failure_falls_back_to_the_deterministic_summary() {
         );
     }
 
-    // A server slower than the timeout: the sweep does not wait for it.
-    let fake = FakeOpenAi::start(Fake::Sleep(Duration::from_secs(5))).await;
-    let (report, elapsed) = summarized(&env, &fake.base_url, &parameter, 300).await;
+    // A server that answers only after the sweep is over: the sweep
+    // reports without it (had it waited, it would still be waiting; the
+    // guard turns such a hang into a failure, it measures no speed).
+    let fake = FakeOpenAi::start(Fake::Held).await;
+    let report = tokio::time::timeout(
+        Duration::from_secs(300),
+        summarized(&env, &fake.base_url, &parameter, 300),
+    )
+    .await
+    .expect("the sweep waited for a summarizer that never answered");
     assert_eq!(report.summary_source, SummarySource::Deterministic);
     assert_eq!(report.summary, deterministic_summary(&report));
     assert_eq!(fake.received().len(), 1, "the request was sent");
-    assert!(
-        elapsed < Duration::from_millis(300 + 2_000),
-        "the sweep took {elapsed:?} with a 300 ms summarizer timeout"
-    );
+    fake.open();
 
     // No such parameter: no request at all.
     let fake = FakeOpenAi::start(Fake::Reply("unused")).await;
-    let (report, _) = summarized(
+    let report = summarized(
         &env,
         &fake.base_url,
         "/cc-agent-reconciler/missing-key",
@@ -1539,7 +1545,7 @@ async fn every_summarizer_failure_falls_back_to_the_deterministic_summary() {
 
     // Nobody listening: port 1 of loopback (tcpmux), which no test server
     // binds (they take ports the system picks), refuses the connection.
-    let (report, _) = summarized(&env, "http://127.0.0.1:1/v1", &parameter, 2_000).await;
+    let report = summarized(&env, "http://127.0.0.1:1/v1", &parameter, 2_000).await;
     assert_eq!(report.summary_source, SummarySource::Deterministic);
 }
 

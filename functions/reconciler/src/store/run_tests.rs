@@ -320,11 +320,13 @@ async fn contention_confirms_nothing_so_a_conflict_is_read_before_it_is_answered
 }
 
 /// Contention teaches nothing: the same decision is resent (same items,
-/// same token) after a backoff, until it commits. Six backoffs of up to
-/// 100 ms (full jitter) all but certainly add up to 30 ms (the chance they
-/// do not is about one in a million); without backoff they take none.
+/// same token) after a backoff, until it commits. The jitter is drawn from
+/// this thread's generator, seeded here: the six backoffs of up to 100 ms
+/// are the same every run and add up to more than 30 ms (a sleep never
+/// ends early, however busy the machine); without backoff they take none.
 #[tokio::test]
 async fn contention_backs_off_and_resends_the_same_decision() {
+    fastrand::seed(20);
     let state = after(&[grant("g1", A, 100)]);
     let event = requested(J, A, 30);
     let mut dynamo = Dynamo::new();

@@ -115,6 +115,9 @@ struct State {
     tokens: HashMap<String, TokenState>,
     /// Transactions whose items are still being made visible.
     staggering: Vec<Staggering>,
+    /// While pinned ([`Proxy::pin`]): the items of the transactions applied
+    /// since, held in flight until the pin goes.
+    pinned: Option<Vec<Vec<String>>>,
     counts: Counts,
 }
 
@@ -143,6 +146,8 @@ enum TokenState {
 pub struct Proxy {
     pub endpoint: String,
     state: Arc<Mutex<State>>,
+    /// Notified at every conflict ([`Proxy::conflicts_past`]).
+    conflicts: Arc<tokio::sync::Notify>,
     /// The emulator; the lock makes requests reach it one at a time.
     upstream: Arc<tokio::sync::Mutex<Upstream>>,
     server: Option<Arc<Server>>,
@@ -160,6 +165,7 @@ impl Proxy {
         let mut proxy = Proxy {
             endpoint: String::new(),
             state: Arc::default(),
+            conflicts: Arc::default(),
             upstream: Arc::new(tokio::sync::Mutex::new(Upstream::new(upstream))),
             server: None,
         };
@@ -207,6 +213,28 @@ impl Proxy {
         let mut state = self.state();
         for fault in faults {
             state.script.push_back((operation.to_owned(), *fault));
+        }
+    }
+
+    /// Holds every transaction applied from now on in flight (with
+    /// `conflicts`: the transactions and reads that touch its items are
+    /// cancelled) until the returned pin is dropped, instead of for the
+    /// conflict window: a test meets a write in flight when it says so, not
+    /// when a clock does.
+    pub fn pin(&self) -> Pinned {
+        self.state().pinned.get_or_insert_with(Vec::new);
+        Pinned(self.clone())
+    }
+
+    /// Waits until more than `seen` requests have been refused because a
+    /// transaction was in flight (the `conflict` count).
+    pub async fn conflicts_past(&self, seen: u64) {
+        loop {
+            let refused = self.conflicts.notified();
+            if self.counts().get("conflict").copied().unwrap_or(0) > seen {
+                return;
+            }
+            refused.await;
         }
     }
 
@@ -431,6 +459,7 @@ impl Proxy {
             if busy.iter().any(|b| *b) {
                 *state.counts.entry("conflict").or_default() += 1;
                 drop(state);
+                self.conflicts.notify_waiters();
                 return Ok(if transactional {
                     cancelled_by_conflict(&busy)
                 } else {
@@ -469,7 +498,25 @@ impl Proxy {
             Ok(r) if semantics.staggered && r.status == 200 => Ok(self.mask(operation, body, r)),
             other => other,
         };
-        if !staggered && transactional && !keys.is_empty() {
+        // A transaction applied while pinned stays in flight until the pin
+        // goes; one refused leaves flight at once, as on DynamoDB.
+        let applied = response.as_ref().is_ok_and(|r| r.status == 200);
+        let pinned = !keys.is_empty() && transactional && !staggered && {
+            let mut state = self.state();
+            match state.pinned.as_mut() {
+                Some(pins) if applied => {
+                    pins.push(keys.clone());
+                    true
+                }
+                Some(_) => {
+                    drop(state);
+                    self.release(&keys);
+                    true
+                }
+                None => false,
+            }
+        };
+        if !staggered && !pinned && transactional && !keys.is_empty() {
             let state = self.state.clone();
             let window = semantics.conflict_window;
             tokio::spawn(async move {
@@ -686,6 +733,18 @@ fn mask_list(
         .collect();
     *items = shown;
     masked
+}
+
+/// Transactions pinned in flight ([`Proxy::pin`]) until this is dropped.
+pub struct Pinned(Proxy);
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let pinned = self.0.state().pinned.take().unwrap_or_default();
+        for keys in pinned {
+            self.0.release(&keys);
+        }
+    }
 }
 
 enum Answer {
