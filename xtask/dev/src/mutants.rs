@@ -30,11 +30,13 @@ const FILES: [&str; 2] = [
 ];
 
 /// Test-only files among them: the mocked DynamoDB, the adapter's unit
-/// tests and their reading of requests, the core's table of transitions.
-const TEST_ONLY: [&str; 4] = [
+/// and property tests and their reading of requests, the core's table of
+/// transitions.
+const TEST_ONLY: [&str; 5] = [
     "functions/reconciler/src/store/mock.rs",
     "functions/reconciler/src/store/run_tests.rs",
     "functions/reconciler/src/store/spell.rs",
+    "functions/reconciler/src/store/stored_tests.rs",
     "functions/core/src/transitions.rs",
 ];
 

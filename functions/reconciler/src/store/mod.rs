@@ -205,3 +205,29 @@ pub(crate) mod mock;
 pub(crate) mod spell;
 #[cfg(test)]
 mod stored_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ledger's clock is the system's (ms since the Unix epoch).
+    #[test]
+    fn the_clock_is_the_systems() {
+        let system = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+        };
+        let before = system();
+        let now = now_ms();
+        let after = system();
+        assert!(
+            before <= now && now <= after,
+            "{before} <= {now} <= {after}"
+        );
+        let id = new_request_id();
+        assert!(id.starts_with("local-") && id.len() == 38, "{id}");
+        assert_ne!(id, new_request_id());
+    }
+}
