@@ -98,6 +98,21 @@ async fn a_lost_response_is_answered_with_what_this_invocation_did() {
     assert_eq!(env.audited("a1").await, None);
 }
 
+/// A table with tokens, a1 granted 100, and two instances on clocks `a`
+/// and `b` that both know it at seq 1 (the second read it: a duplicate).
+async fn two_instances_knowing_a1(
+    label: &str,
+    a: fn() -> i64,
+    b: fn() -> i64,
+) -> (Env, Ledger, Ledger) {
+    let env = Env::new(label, tokens()).await;
+    let (a, b) = (env.instance().with_clock(a), env.instance().with_clock(b));
+    a.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
+    let known = b.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
+    assert_eq!((known.outcome, known.account.seq), (Outcome::Duplicate, 1));
+    (env, a, b)
+}
+
 /// A clock that stands still: every write at the same millisecond.
 fn frozen() -> i64 {
     1_800_000_000_000
@@ -112,15 +127,7 @@ fn frozen() -> i64 {
 /// `duplicate`.
 #[tokio::test]
 async fn two_invocations_of_one_event_in_one_millisecond_are_told_apart() {
-    let env = Env::new("same-ms", tokens()).await;
-    let (a, b) = (
-        env.instance().with_clock(frozen),
-        env.instance().with_clock(frozen),
-    );
-    a.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
-    // b reads a1 (a duplicate): both instances know it at seq 1 now.
-    let known = b.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
-    assert_eq!((known.outcome, known.account.seq), (Outcome::Duplicate, 1));
+    let (env, a, b) = two_instances_knowing_a1("same-ms", frozen, frozen).await;
 
     let first = a.apply(&grant("g1", "a1", 5), "e1").await.unwrap();
     let second = b.apply(&grant("g1", "a1", 5), "e1").await.unwrap();
@@ -145,14 +152,7 @@ fn a_second_later() -> i64 {
 /// reads, and answers `duplicate`.
 #[tokio::test]
 async fn a_token_spent_by_the_same_invocation_is_read_and_decided_again() {
-    let env = Env::new("token-mismatch", tokens()).await;
-    let (a, b) = (
-        env.instance().with_clock(frozen),
-        env.instance().with_clock(a_second_later),
-    );
-    a.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
-    // Both instances know a1 as it is now.
-    b.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
+    let (env, a, b) = two_instances_knowing_a1("token-mismatch", frozen, a_second_later).await;
     let event = grant("g1", "a1", 5);
     assert_eq!(
         a.apply_as(&event, "e1", "lambda-1").await.unwrap().outcome,

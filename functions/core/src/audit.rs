@@ -5,7 +5,7 @@
 //! checkpoint). Pure: the sweep, the local run, the reference model and the
 //! tests read; this judges.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::ledger::{Account, Entry, EntryKind, Job, JobStatus};
@@ -219,6 +219,11 @@ fn holds_by_job<'a>(
     moves
 }
 
+/// Jobs by id.
+fn by_id(jobs: &[Job]) -> BTreeMap<&str, &Job> {
+    jobs.iter().map(|j| (j.job_id.as_str(), j)).collect()
+}
+
 /// The entry before `seq` among the job's own (`job.entries`): where a hold
 /// released at `seq` was taken.
 fn take_before(job: &Job, seq: u64) -> Option<u64> {
@@ -230,12 +235,13 @@ fn take_before(job: &Job, seq: u64) -> Option<u64> {
 /// take, read off its job (`jobs`, as they are now). Read them by key.
 pub fn takes_needed(entries: &[Entry], jobs: &[Job]) -> Vec<u64> {
     let first = entries.first().map_or(0, |e| e.seq);
+    let jobs = by_id(jobs);
     let mut ignored = Vec::new();
     let mut seqs: Vec<u64> = holds_by_job(entries, &mut ignored)
         .into_iter()
         .filter_map(|(job_id, moves)| match moves.as_slice() {
             [(release, r)] if *r < 0 => {
-                let job = jobs.iter().find(|j| j.job_id == job_id)?;
+                let job = jobs.get(job_id)?;
                 take_before(job, *release).filter(|take| *take < first)
             }
             _ => None,
@@ -273,8 +279,9 @@ pub fn audit_holds(
         (Some(f), Some(l)) => (f.seq, l.seq),
         _ => return result,
     };
+    let jobs = by_id(jobs);
     for (job_id, moves) in holds_by_job(entries, &mut result.problems) {
-        let Some(job) = jobs.iter().find(|j| j.job_id == job_id) else {
+        let Some(job) = jobs.get(job_id) else {
             result.doubts.push(Doubt::Job {
                 job_id: job_id.to_owned(),
                 seq: moves[0].0,
@@ -530,18 +537,21 @@ impl AccountAudit {
         for problem in holds.problems {
             self.problem(problem);
         }
-        let unverified: Vec<u64> = holds.unverified.iter().map(|(_, seq)| *seq).collect();
-        let folded: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+        let unverified: BTreeSet<u64> = holds.unverified.iter().map(|(_, seq)| *seq).collect();
+        let folded: BTreeSet<u64> = entries.iter().map(|e| e.seq).collect();
         // A take in this page is verified unless its job moved after it;
         // a release here settles its take from before.
-        let released: Vec<&str> = entries
+        let released: BTreeSet<&str> = entries
             .iter()
             .filter(|e| e.held_delta < 0)
             .filter_map(Entry::job_id)
             .collect();
         self.unverified.retain(|seq, (job, _)| {
-            let here = folded.contains(seq);
-            (here && unverified.contains(seq)) || (!here && !released.contains(&job.as_str()))
+            if folded.contains(seq) {
+                unverified.contains(seq)
+            } else {
+                !released.contains(job.as_str())
+            }
         });
         doubts.extend(holds.doubts);
         doubts.sort();
@@ -655,9 +665,9 @@ mod tests {
     use crate::ledger::Meta;
     use crate::memory::MemoryLedger;
 
-    /// An account, its entries and its jobs, through the real state machine.
-    fn history() -> MemoryLedger {
-        let events = [
+    /// a1 granted 100, j1 holding 30.
+    fn grant_and_hold() -> [Event; 2] {
+        [
             Event::Granted {
                 grant_id: "g1".into(),
                 account_id: "a1".into(),
@@ -668,6 +678,15 @@ mod tests {
                 account_id: "a1".into(),
                 credits: 30,
             },
+        ]
+    }
+
+    /// An account, its entries and its jobs, through the real state machine.
+    fn history() -> MemoryLedger {
+        let [granted, held] = grant_and_hold();
+        let events = [
+            granted,
+            held,
             Event::Rendered {
                 job_id: "j1".into(),
                 account_id: "a1".into(),
@@ -814,18 +833,7 @@ mod tests {
             event_id: "e".into(),
             at_ms: 1,
         };
-        for event in [
-            Event::Granted {
-                grant_id: "g1".into(),
-                account_id: "a1".into(),
-                credits: 100,
-            },
-            Event::Requested {
-                job_id: "j1".into(),
-                account_id: "a1".into(),
-                credits: 30,
-            },
-        ] {
+        for event in grant_and_hold() {
             ledger.apply(&event, &meta).unwrap();
         }
         let checkpoint = ledger

@@ -193,17 +193,17 @@ impl EntryKind {
         }
     }
 
+    pub const ALL: [EntryKind; 6] = [
+        EntryKind::Grant,
+        EntryKind::Hold,
+        EntryKind::Debit,
+        EntryKind::Refund,
+        EntryKind::Expire,
+        EntryKind::Adjustment,
+    ];
+
     pub fn parse(s: &str) -> Option<EntryKind> {
-        [
-            EntryKind::Grant,
-            EntryKind::Hold,
-            EntryKind::Debit,
-            EntryKind::Refund,
-            EntryKind::Expire,
-            EntryKind::Adjustment,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        EntryKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 

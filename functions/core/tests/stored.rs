@@ -15,18 +15,8 @@ use reconciler_core::ledger::{
     decide_expiry,
 };
 
-// The test (not the core) reads its knob from the environment.
-#[allow(clippy::disallowed_methods)]
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
+mod common;
+use common::config;
 
 /// A number as stored: small, at the ends of `i64`, or anything.
 fn number() -> impl Strategy<Value = i64> {
@@ -182,14 +172,7 @@ fn meta() -> Meta {
 
 /// An entry as stored: any kind, key, amounts and position.
 fn entry() -> impl Strategy<Value = Entry> {
-    let kind = prop::sample::select(vec![
-        EntryKind::Grant,
-        EntryKind::Hold,
-        EntryKind::Debit,
-        EntryKind::Refund,
-        EntryKind::Expire,
-        EntryKind::Adjustment,
-    ]);
+    let kind = prop::sample::select(EntryKind::ALL.to_vec());
     let key = prop_oneof![
         Just("grant:g".to_owned()),
         Just("job:j:hold".to_owned()),

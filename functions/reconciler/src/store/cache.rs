@@ -97,6 +97,16 @@ mod tests {
         }
     }
 
+    /// Confirms account `n` and its HELD job `n`.
+    fn confirm(cache: &mut Cache, n: usize) {
+        let (a, j) = (account(n), held(n));
+        cache.confirm(Confirmed {
+            account_id: &a.account_id,
+            account: Some(Some(&a)),
+            job: Some((&j.job_id, Some(&j))),
+        });
+    }
+
     /// The cache stays within its capacity: a new account or job when a
     /// part is full clears that part first; one it already holds is only
     /// replaced, and the rest stays.
@@ -104,36 +114,20 @@ mod tests {
     fn a_full_cache_is_cleared_for_a_newcomer_only() {
         let mut cache = Cache::default();
         for n in 0..CAPACITY {
-            let (a, j) = (account(n), held(n));
-            cache.confirm(Confirmed {
-                account_id: &a.account_id,
-                account: Some(Some(&a)),
-                job: Some((&j.job_id, Some(&j))),
-            });
+            confirm(&mut cache, n);
         }
+        let full = (CAPACITY, CAPACITY);
+        assert_eq!((cache.accounts.len(), cache.jobs.len()), full);
+        confirm(&mut cache, 0);
         assert_eq!(
             (cache.accounts.len(), cache.jobs.len()),
-            (CAPACITY, CAPACITY)
-        );
-        let (a, j) = (account(0), held(0));
-        cache.confirm(Confirmed {
-            account_id: &a.account_id,
-            account: Some(Some(&a)),
-            job: Some((&j.job_id, Some(&j))),
-        });
-        assert_eq!(
-            (cache.accounts.len(), cache.jobs.len()),
-            (CAPACITY, CAPACITY),
+            full,
             "known ones are replaced, nothing cleared"
         );
-        let (a, j) = (account(CAPACITY), held(CAPACITY));
-        cache.confirm(Confirmed {
-            account_id: &a.account_id,
-            account: Some(Some(&a)),
-            job: Some((&j.job_id, Some(&j))),
-        });
+        confirm(&mut cache, CAPACITY);
         assert_eq!((cache.accounts.len(), cache.jobs.len()), (1, 1));
         assert!(cache.account("a0").is_none() && cache.held_job("j0").is_none());
+        let (a, j) = (account(CAPACITY), held(CAPACITY));
         assert_eq!(cache.account(&a.account_id), Some(&a));
         assert_eq!(cache.held_job(&j.job_id), Some(&j));
     }
@@ -143,12 +137,8 @@ mod tests {
     #[test]
     fn what_is_confirmed_gone_or_settled_is_forgotten() {
         let mut cache = Cache::default();
+        confirm(&mut cache, 1);
         let (a, j) = (account(1), held(1));
-        cache.confirm(Confirmed {
-            account_id: &a.account_id,
-            account: Some(Some(&a)),
-            job: Some((&j.job_id, Some(&j))),
-        });
         let mut settled = j.clone();
         settled.status = JobStatus::Debited;
         settled.debited = Some(1);

@@ -386,6 +386,23 @@ mod tests {
     fn each_change_writes_what_the_table_says_on_its_conditions() {
         let account = |seq, b, o| ("Put", "ACCOUNT#a / ACCOUNT".to_owned(), guard(seq, b, o));
         let new = |key: &str| ("Put", key.to_owned(), absent());
+        // A HELD job's hold of 5 released: the job, the account, the entry.
+        let released = || {
+            vec![
+                account(2, [5, 5, 10, 0, 0], 0),
+                (
+                    "Update",
+                    "JOB#j / JOB".to_owned(),
+                    when(&[
+                        "v = 1",
+                        "status = \"HELD\"",
+                        "account_id = \"a\"",
+                        "hold = 5",
+                    ]),
+                ),
+                new(&entry(3)),
+            ]
+        };
         type Shape = Vec<(&'static str, String, Vec<String>)>;
         let cases: Vec<(&str, Vec<Event>, Option<Event>, Shape)> = vec![
             (
@@ -425,39 +442,13 @@ mod tests {
                 "a debit of a HELD job, overdrawn",
                 vec![grant("g", 10), req(5)],
                 Some(rendered(7)),
-                vec![
-                    account(2, [5, 5, 10, 0, 0], 0),
-                    (
-                        "Update",
-                        "JOB#j / JOB".into(),
-                        when(&[
-                            "v = 1",
-                            "status = \"HELD\"",
-                            "account_id = \"a\"",
-                            "hold = 5",
-                        ]),
-                    ),
-                    new(&entry(3)),
-                ],
+                released(),
             ),
             (
                 "a refund of a HELD job",
                 vec![grant("g", 10), req(5)],
                 Some(failed()),
-                vec![
-                    account(2, [5, 5, 10, 0, 0], 0),
-                    (
-                        "Update",
-                        "JOB#j / JOB".into(),
-                        when(&[
-                            "v = 1",
-                            "status = \"HELD\"",
-                            "account_id = \"a\"",
-                            "hold = 5",
-                        ]),
-                    ),
-                    new(&entry(3)),
-                ],
+                released(),
             ),
             (
                 "a tombstone: no account, nothing moves",
@@ -482,20 +473,7 @@ mod tests {
                 "the sweep's expiry",
                 vec![grant("g", 10), req(5)],
                 None,
-                vec![
-                    account(2, [5, 5, 10, 0, 0], 0),
-                    (
-                        "Update",
-                        "JOB#j / JOB".into(),
-                        when(&[
-                            "v = 1",
-                            "status = \"HELD\"",
-                            "account_id = \"a\"",
-                            "hold = 5",
-                        ]),
-                    ),
-                    new(&entry(3)),
-                ],
+                released(),
             ),
         ];
         for (what, history, last, expected) in cases {

@@ -495,8 +495,12 @@ async fn the_conflicts_phase_moves_the_marker_forward_to_the_last_listed() {
 }
 
 static CLOCK: AtomicI64 = AtomicI64::new(NOW);
+/// Held by a test on [`moving_clock`] while it runs: one test at a time
+/// moves it.
+static CLOCK_USED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// The clock of [`the_time_budget_stops_between_pages_and_says_what_is_left`].
+/// A clock at [`NOW`] that a script moves past the deadline
+/// ([`past_the_deadline`]); hold [`CLOCK_USED`] while using it.
 fn moving_clock() -> i64 {
     CLOCK.load(Ordering::SeqCst)
 }
@@ -510,6 +514,7 @@ fn past_the_deadline() {
 /// report says the audit and the conflicts are left for the next run.
 #[tokio::test]
 async fn the_time_budget_stops_between_pages_and_says_what_is_left() {
+    let _clock = CLOCK_USED.lock().await;
     CLOCK.store(NOW, Ordering::SeqCst);
     let a1 = after(&[grant("g1", "a1", 100)]);
     let marked = account_item(&a1.accounts["a1"]);
@@ -724,16 +729,6 @@ async fn a_release_is_compared_with_its_take_from_before_the_checkpoint() {
     );
 }
 
-static LONG_CLOCK: AtomicI64 = AtomicI64::new(NOW);
-
-fn long_clock() -> i64 {
-    LONG_CLOCK.load(Ordering::SeqCst)
-}
-
-fn long_past_the_deadline() {
-    LONG_CLOCK.store(DEADLINE, Ordering::SeqCst);
-}
-
 /// A window longer than one run: five entries in pages of two. Each page
 /// proven with more to come moves the checkpoint; the budget, spent after
 /// the second page, stops the run inside the account (the audit and the
@@ -757,11 +752,12 @@ async fn a_long_window_is_audited_a_page_at_a_time_and_resumed_from_its_checkpoi
                 fraction: 0.0,
             },
             page_size: Some(2),
-            clock: long_clock,
+            clock: moving_clock,
             ..Tuning::default()
         })
     };
-    LONG_CLOCK.store(NOW, Ordering::SeqCst);
+    let _clock = CLOCK_USED.lock().await;
+    CLOCK.store(NOW, Ordering::SeqCst);
     let first = Dynamo::new()
         .queries(vec![], None)
         .queries(vec![account.clone()], None)
@@ -769,7 +765,7 @@ async fn a_long_window_is_audited_a_page_at_a_time_and_resumed_from_its_checkpoi
         .queries(entries[..2].to_vec(), Some(entries_end(&entries[1])))
         .puts()
         .queries(entries[2..4].to_vec(), Some(entries_end(&entries[3])))
-        .puts_then(long_past_the_deadline);
+        .puts_then(past_the_deadline);
 
     let report = sweep_at(&first)
         .run(&input(false), DEADLINE, "run-1")
@@ -794,7 +790,7 @@ async fn a_long_window_is_audited_a_page_at_a_time_and_resumed_from_its_checkpoi
         .collect();
     assert_eq!(saved, [2, 4], "the checkpoint moved with every page proven");
 
-    LONG_CLOCK.store(NOW, Ordering::SeqCst);
+    CLOCK.store(NOW, Ordering::SeqCst);
     let at_4 = after(&[
         grant("g1", "a1", 10),
         grant("g2", "a1", 10),
