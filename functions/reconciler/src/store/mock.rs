@@ -37,7 +37,7 @@ use aws_sdk_dynamodb::types::error::{
     ConditionalCheckFailedException, IdempotentParameterMismatchException,
     TransactionCanceledException, TransactionInProgressException,
 };
-use aws_sdk_dynamodb::types::{CancellationReason, ItemResponse};
+use aws_sdk_dynamodb::types::{CancellationReason, ItemResponse, KeysAndAttributes};
 use aws_smithy_mocks::{
     MockResponse, MockResponseInterceptor, Rule, RuleBuilder, RuleMode, create_mock_http_client,
     mock,
@@ -370,6 +370,14 @@ impl Dynamo {
         })
     }
 
+    /// The next request is a `TransactGetItems` that fails with a service
+    /// error of `code`.
+    pub(crate) fn read_fails(self, error_code: &'static str) -> Self {
+        self.answer(mock!(Client::transact_get_items), Sent::Read, move || {
+            MockResponse::Error(TransactGetItemsError::generic(code(error_code)))
+        })
+    }
+
     /// The next request is a `PutItem` that succeeds.
     pub(crate) fn puts(self) -> Self {
         self.answer(mock!(Client::put_item), Sent::Put, || {
@@ -418,6 +426,24 @@ impl Dynamo {
             MockResponse::Output(
                 BatchGetItemOutput::builder()
                     .responses(TABLE, items.clone())
+                    .build(),
+            )
+        })
+    }
+
+    /// The next request is a `BatchGetItem` answered with `items`, leaving
+    /// the keys `unprocessed` for another request (DynamoDB's answer when a
+    /// batch is over its size or throughput).
+    pub(crate) fn batch_gets_leaving(self, items: Vec<Item>, unprocessed: Vec<Item>) -> Self {
+        self.answer(mock!(Client::batch_get_item), Sent::BatchGet, move || {
+            let left = KeysAndAttributes::builder()
+                .set_keys(Some(unprocessed.clone()))
+                .build()
+                .expect("keys are set");
+            MockResponse::Output(
+                BatchGetItemOutput::builder()
+                    .responses(TABLE, items.clone())
+                    .unprocessed_keys(TABLE, left)
                     .build(),
             )
         })

@@ -432,3 +432,162 @@ impl Ledger {
         Ok(found)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::store::items::{AdjustmentItem, EntryItem, GrantItem, to_item};
+    use crate::store::keys;
+    use crate::store::mock::*;
+    use reconciler_core::event::Event;
+    use reconciler_core::ledger::{Adjustment, Grant, Outcome};
+
+    fn adjust(reason: &str) -> Event {
+        Event::Adjusted {
+            adjustment_id: "x1".into(),
+            account_id: "a1".into(),
+            credits: 5,
+            reason: reason.into(),
+        }
+    }
+
+    /// The keys a cold command reads, spelled by hand: a grant's and an
+    /// adjustment's records with the account, and what is found there is
+    /// what it decides on — the same payload again is a duplicate, another
+    /// a conflict.
+    #[tokio::test]
+    async fn a_cold_command_reads_its_record_with_the_account() {
+        let state = after(&[grant("g1", "a1", 100), adjust("fix")]);
+        let grant_record = to_item(&GrantItem::new(
+            &Grant {
+                grant_id: "g1".into(),
+                account_id: "a1".into(),
+                credits: 100,
+            },
+            "e1",
+            NOW,
+        ));
+        let adjustment_record = to_item(&AdjustmentItem::new(
+            &Adjustment {
+                adjustment_id: "x1".into(),
+                account_id: "a1".into(),
+                credits: 5,
+                reason: "fix".into(),
+            },
+            "e2",
+            NOW,
+        ));
+        let account = account_item(&state.accounts["a1"]);
+        let dynamo = Dynamo::new()
+            .reads(vec![Some(account.clone()), Some(grant_record)])
+            .reads(vec![Some(account.clone()), Some(adjustment_record.clone())])
+            .reads(vec![Some(account), Some(adjustment_record)])
+            .puts();
+
+        let granted = dynamo
+            .ledger()
+            .apply(&grant("g1", "a1", 100), "e3")
+            .await
+            .unwrap();
+        let adjusted = dynamo.ledger().apply(&adjust("fix"), "e4").await.unwrap();
+        let other = dynamo.ledger().apply(&adjust("other"), "e5").await.unwrap();
+
+        dynamo.assert_done();
+        assert_eq!(
+            (granted.outcome, adjusted.outcome, other.outcome),
+            (Outcome::Duplicate, Outcome::Duplicate, Outcome::Conflict)
+        );
+        let read_keys: Vec<Vec<_>> = dynamo
+            .sent()
+            .iter()
+            .filter_map(|s| match s {
+                Sent::Read(r) => Some(
+                    r.transact_items()
+                        .iter()
+                        .map(|g| g.get().unwrap().key().clone())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            read_keys[0],
+            [keys::account_key("a1"), keys::grant_key("g1")]
+        );
+        assert_eq!(
+            read_keys[1],
+            [keys::account_key("a1"), keys::adjustment_key("x1")]
+        );
+    }
+
+    /// A read cancelled because every item it touches is being written is
+    /// read again; one DynamoDB refuses outright fails at once.
+    #[tokio::test]
+    async fn a_contended_read_is_read_again_and_a_refused_one_fails_at_once() {
+        let state = after(&[grant("g1", "a1", 100)]);
+        let dynamo = Dynamo::new()
+            .read_cancelled(vec![contended(), contended()])
+            .reads(vec![Some(account_item(&state.accounts["a1"])), None])
+            .commits()
+            .read_fails("AccessDeniedException");
+
+        let applied = dynamo
+            .ledger()
+            .apply(&requested("j1", "a1", 30), "e2")
+            .await
+            .unwrap();
+        let refused = dynamo
+            .ledger()
+            .apply(&requested("j2", "a1", 30), "e3")
+            .await
+            .unwrap_err();
+
+        dynamo.assert_done();
+        assert_eq!(applied.outcome, Outcome::Held);
+        assert_eq!(refused.error_type(), "LedgerUnavailable");
+        assert_eq!(
+            dynamo.operations(),
+            [
+                "TransactGetItems",
+                "TransactGetItems",
+                "TransactWriteItems",
+                "TransactGetItems"
+            ]
+        );
+    }
+
+    /// What the operator commands read: an account, a job item, a job's
+    /// entries (in order, however they come back, asking again for what a
+    /// batch left unprocessed).
+    #[tokio::test]
+    async fn the_operator_reads_return_what_is_stored() {
+        let state = after(&[grant("g1", "a1", 100), requested("j1", "a1", 30)]);
+        let entry = |n: usize| to_item(&EntryItem::new(&state.entries[n]));
+        let dynamo = Dynamo::new()
+            .gets(Some(account_item(&state.accounts["a1"])))
+            .gets(Some(job_item(&state.jobs["j1"])))
+            .gets(None)
+            .batch_gets_leaving(vec![entry(1)], vec![keys::entry_key("a1", 1)])
+            .batch_gets(vec![entry(0)]);
+        let ledger = dynamo.ledger();
+
+        assert_eq!(
+            ledger.account("a1").await.unwrap(),
+            Some(state.accounts["a1"].clone())
+        );
+        let job = ledger.job_item("j1").await.unwrap().unwrap();
+        assert_eq!(job.job().unwrap(), state.jobs["j1"]);
+        assert_eq!(ledger.job_item("j9").await.unwrap(), None);
+        let entries = ledger.entries("a1", &[1, 2]).await.unwrap();
+        assert_eq!(entries, state.entries, "both, in order");
+
+        dynamo.assert_done();
+        let Sent::BatchGet(again) = &dynamo.sent()[4] else {
+            panic!("{:?}", dynamo.operations());
+        };
+        assert_eq!(
+            again.request_items().unwrap()[TABLE].keys(),
+            [keys::entry_key("a1", 1)],
+            "only what was left"
+        );
+    }
+}

@@ -323,6 +323,27 @@ mod tests {
         assert!(refused.contains("job j1 is missing"), "{refused}");
     }
 
+    /// The repair's one write: `true` when it went through, `false` when
+    /// the account changed since it was read (its guard failed).
+    #[tokio::test]
+    async fn a_repair_writes_once_guarded_and_says_whether_it_did() {
+        let ledger = history();
+        let mut edited = ledger.accounts["a1"].clone();
+        edited.available += 7;
+        let recomputed = Balances::of(&ledger.accounts["a1"]);
+        let dynamo = crate::store::mock::Dynamo::new().updates().update_refused();
+        let store = dynamo.ledger();
+
+        assert!(store.repair_account(&edited, &recomputed).await.unwrap());
+        assert!(!store.repair_account(&edited, &recomputed).await.unwrap());
+
+        dynamo.assert_done();
+        let crate::store::mock::Sent::Update(update) = &dynamo.sent()[0] else {
+            panic!("{:?}", dynamo.operations());
+        };
+        assert_eq!(update.key(), Some(&keys::account_key("a1")));
+    }
+
     #[test]
     fn a_repair_sets_the_entries_sums_on_the_account_as_read_and_marks_it() {
         let stored = Account {
