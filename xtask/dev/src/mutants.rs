@@ -81,7 +81,8 @@ pub(crate) fn arguments(output: &Path, in_diff: Option<&Path>) -> Vec<String> {
 /// returns its path.
 fn ensure_installed(tools: &Path) -> anyhow::Result<PathBuf> {
     let binary = tools.join("bin/cargo-mutants");
-    let version = Command::new(&binary).arg("--version").output();
+    // As cargo runs it: the subcommand's name first.
+    let version = Command::new(&binary).args(["mutants", "--version"]).output();
     if version.is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(VERSION)) {
         return Ok(binary);
     }
