@@ -46,8 +46,9 @@ const TEST_ONLY: [&str; 5] = [
 const JUDGES: [&str; 2] = ["reconciler-core", "reconciler"];
 
 /// One test run may take this long before its mutant counts as a hang
-/// (caught: a mutant that loops forever is not a survivor).
-const TEST_TIMEOUT_SECONDS: u32 = 600;
+/// (caught: a mutant that loops forever is not a survivor). The unmutated
+/// tests take about 10 s; a retry loop that never gives up takes forever.
+const TEST_TIMEOUT_SECONDS: u32 = 120;
 
 /// Property-test cases per run: fewer than the full run's 10,000, so one
 /// mutant's tests take seconds.
@@ -82,7 +83,9 @@ pub(crate) fn arguments(output: &Path, in_diff: Option<&Path>) -> Vec<String> {
 fn ensure_installed(tools: &Path) -> anyhow::Result<PathBuf> {
     let binary = tools.join("bin/cargo-mutants");
     // As cargo runs it: the subcommand's name first.
-    let version = Command::new(&binary).args(["mutants", "--version"]).output();
+    let version = Command::new(&binary)
+        .args(["mutants", "--version"])
+        .output();
     if version.is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains(VERSION)) {
         return Ok(binary);
     }
@@ -141,7 +144,7 @@ mod tests {
         };
         assert_eq!(args[0], "mutants");
         assert_eq!(after("--jobs"), ["1"]);
-        assert_eq!(after("--timeout"), ["600"]);
+        assert_eq!(after("--timeout"), ["120"]);
         assert_eq!(
             after("--file"),
             [

@@ -115,7 +115,14 @@ async fn a_warm_guess_commits_in_one_request() {
     let sent = &dynamo.writes()[0];
     assert_shape(sent, &a_hold(J, 1, [100, 0, 100, 0, 0]));
     let items = spelled(sent);
-    items[0].assert_writes(&["available = 70", "held = 30", "granted = 100", "seq = 2"]);
+    let at = format!("updated_at_ms = {NOW}");
+    items[0].assert_writes(&[
+        "available = 70",
+        "held = 30",
+        "granted = 100",
+        "seq = 2",
+        &at,
+    ]);
     items[1].assert_writes(&["status = \"HELD\"", "hold = 30", "request_id = \"r2\""]);
     items[2].assert_writes(&[
         "seq = 2",
