@@ -310,14 +310,7 @@ async fn alarm_unrouted_a_misspelt_detail_type() {
     let id = got.messages()[0].message_id().unwrap().to_owned();
     let resend = xtask(
         &plane,
-        &[
-            "unrouted",
-            "resend",
-            "--id",
-            &id,
-            "--as",
-            "credits.granted",
-        ],
+        &["unrouted", "resend", "--id", &id, "--as", "credits.granted"],
     )
     .await;
     assert_eq!(resend.code, Some(0), "{}", resend.out);
@@ -527,8 +520,6 @@ async fn fault(plane: &Plane, query: &str) {
     assert_eq!(answer.status, 200, "{answer:?}");
 }
 
-
-
 /// `alarm-sweep-errors`: DynamoDB fails the sweep's reads (a transient
 /// failure); the alarm fires; the runbook runs it again, a dry run first,
 /// and the alarm returns to OK.
@@ -604,7 +595,11 @@ async fn alarm_throttles_a_burst_beyond_the_reserved_concurrency() {
         let account = ledger.account(&format!("a{i}")).await.unwrap();
         assert_eq!(account.map(|a| a.available), Some(10), "a{i}");
     }
-    assert!(op.messages(&plane.outputs.dead_letter_queue_url).await.is_empty());
+    assert!(
+        op.messages(&plane.outputs.dead_letter_queue_url)
+            .await
+            .is_empty()
+    );
     assert_eq!(state(&op, &alarm("throttles")).await, "OK");
 }
 

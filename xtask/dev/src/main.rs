@@ -5,6 +5,7 @@
 
 mod bench;
 mod hygiene;
+mod mutants;
 mod run;
 mod simulate;
 mod test;

@@ -29,7 +29,7 @@ use crate::models::invoke::Invoked;
 
 pub use adjust::{Adjustment, OPERATOR_SOURCE, adjust, new_adjustment_id, render_response};
 pub use job::{JobHistory, job_history, render_job};
-pub use repair::{Repair, plan_repair, render_repair, repair};
+pub use repair::{Repair, render_repair, repair};
 use statement::signed;
 pub use statement::{OpenHold, Statement, render_statement, statement, statement_csv};
 
