@@ -289,7 +289,10 @@ async fn a_bad_event_is_retried_dead_lettered_alarmed_and_paged() {
     let letters = op.messages(&dlq).await;
     assert_eq!(letters.len(), 1, "{letters:?}");
     let letter = operator::models::queues::classify(&letters[0].0, &letters[0].1);
-    assert_eq!(letter.shape, operator::models::queues::Shape::LambdaOnFailure);
+    assert_eq!(
+        letter.shape,
+        operator::models::queues::Shape::LambdaOnFailure
+    );
     assert_eq!(letter.error_type.as_deref(), Some("InvalidEvent"));
     let record: Value = serde_json::from_str(&letters[0].0).unwrap();
     assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);

@@ -38,6 +38,42 @@ async fn diff_shows_properties_and_security_and_a_broadening_deploy_needs_approv
     assert!(created.security.iter().all(|c| c.kind == Kind::Added));
     assert!(!created.security.is_empty());
 
+    // Renaming the bus: moto's change set lists nothing; on AWS it replaces
+    // the bus, the rules on it and the archive of it. The review says so
+    // from the schemas' create-only properties, naming each cause.
+    let mut renamed = env.options(Stage::Dev);
+    renamed.parameters.insert(
+        infra::stack::params::EVENT_BUS_NAME.to_owned(),
+        "other-bus".to_owned(),
+    );
+    let review = env.diff(&renamed).await.expect("diff of a bus rename");
+    let text = review.render(false);
+    println!("{text}");
+    assert!(!text.contains("No resource changes"), "{text}");
+    let replaced = |id: &str| {
+        review
+            .changes
+            .iter()
+            .find(|c| c.logical_id == id)
+            .unwrap_or_else(|| panic!("{id} in:\n{text}"))
+    };
+    let bus = replaced(infra::stack::ids::EVENT_BUS);
+    assert_eq!(
+        bus.replacement,
+        Some(operator::cfn::change_set::Replacement::True)
+    );
+    assert!(
+        bus.evidence
+            .as_deref()
+            .is_some_and(|e| e.starts_with("Name ") && e.ends_with("(parameter EventBusName)")),
+        "{text}"
+    );
+    assert!(
+        text.contains("LedgerEventsArchive is replaced: SourceArn names EventBus"),
+        "{text}"
+    );
+    assert!(text.contains("LedgerEventsRule"), "{text}");
+
     let mut changed = env.options(Stage::Dev);
     changed.config.handler_memory_mb = 512;
     with_summarizer(&mut changed);

@@ -13,7 +13,7 @@ use std::fmt;
 use anyhow::{Context, bail};
 use aws_sdk_cloudformation::client::Waiters;
 use aws_sdk_cloudformation::types::{
-    Capability, ChangeAction, ChangeSetType, Parameter, StackStatus,
+    Capability, ChangeAction, ChangeSetType, Parameter, ResourceToImport, StackStatus,
 };
 
 use super::{progress, stack, status};
@@ -115,7 +115,7 @@ pub struct ResourceChange {
     /// say (an emulator: moto reports no replacement details).
     pub replacement: Option<Replacement>,
     /// Why we know it is replaced, when we found out ourselves
-    /// (`deploy::changes::replacement_evidence`).
+    /// (`deploy::replacement::replacements`).
     pub evidence: Option<String>,
 }
 
@@ -143,6 +143,62 @@ pub struct ChangeSet {
     pub details: BTreeMap<String, Vec<Detail>>,
 }
 
+/// What a change set does to the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Creates it (a new stack).
+    Create,
+    /// Updates it.
+    Update,
+    /// Imports existing resources into it (a new stack, when it does not
+    /// exist): every resource of the template is one of [`ToImport`].
+    Import,
+}
+
+impl Kind {
+    /// Whether the change set creates the stack (a `REVIEW_IN_PROGRESS`
+    /// stack stands until it is executed, and goes if it is discarded).
+    pub fn new_stack(self) -> bool {
+        self != Kind::Update
+    }
+
+    fn sdk(self) -> ChangeSetType {
+        match self {
+            Kind::Create => ChangeSetType::Create,
+            Kind::Update => ChangeSetType::Update,
+            Kind::Import => ChangeSetType::Import,
+        }
+    }
+
+    /// The status a successful execution ends in.
+    fn complete(self) -> StackStatus {
+        match self {
+            Kind::Create => StackStatus::CreateComplete,
+            Kind::Update => StackStatus::UpdateComplete,
+            Kind::Import => StackStatus::ImportComplete,
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Kind::Create => "create",
+            Kind::Update => "update",
+            Kind::Import => "import",
+        }
+    }
+}
+
+/// An existing resource an `IMPORT` change set brings into the stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToImport {
+    /// Its logical id in the template.
+    pub logical_id: String,
+    /// Its type.
+    pub resource_type: String,
+    /// Its primary identifier: property → value (`TableName` → the name).
+    pub identifier: BTreeMap<String, String>,
+}
+
 /// A change set, or nothing to do.
 #[derive(Clone, Debug)]
 pub enum Proposal {
@@ -156,9 +212,10 @@ fn means_no_changes(message: &str) -> bool {
     message.contains("didn't contain changes") || message.contains("No updates are to be performed")
 }
 
-/// Creates a change set for the template and parameters, waits until it is
-/// computed, and reads it. A change set without changes is deleted and
-/// reported as [`Proposal::NoChanges`].
+/// Creates a change set of `kind` for the template and parameters (and,
+/// for an import, the resources to import), waits until it is computed,
+/// and reads it. A change set without changes is deleted and reported as
+/// [`Proposal::NoChanges`].
 ///
 /// # Errors
 /// CloudFormation refused the template, or the change set failed.
@@ -167,7 +224,8 @@ pub async fn propose(
     stack: &str,
     template: &TemplateSource,
     parameters: &BTreeMap<String, String>,
-    create: bool,
+    kind: Kind,
+    imports: &[ToImport],
 ) -> anyhow::Result<Proposal> {
     let cfn = &clients.cfn;
     // Unique even for two deploys in the same millisecond.
@@ -182,11 +240,19 @@ pub async fn propose(
         .create_change_set()
         .stack_name(stack)
         .change_set_name(&name)
-        .change_set_type(if create {
-            ChangeSetType::Create
-        } else {
-            ChangeSetType::Update
-        })
+        .change_set_type(kind.sdk())
+        .set_resources_to_import((kind == Kind::Import).then(|| {
+            imports
+                .iter()
+                .map(|r| {
+                    ResourceToImport::builder()
+                        .resource_type(&r.resource_type)
+                        .logical_resource_id(&r.logical_id)
+                        .set_resource_identifier(Some(r.identifier.clone().into_iter().collect()))
+                        .build()
+                })
+                .collect()
+        }))
         .set_parameters(Some(
             parameters
                 .iter()
@@ -220,7 +286,7 @@ pub async fn propose(
         .wait(CHANGE_SET_WAIT)
         .await;
     if waited.is_err() {
-        return not_created(clients, stack, &id, create).await;
+        return not_created(clients, stack, &id, kind.new_stack()).await;
     }
     Ok(Proposal::Changes(read(clients, stack, &id).await?))
 }
@@ -326,8 +392,8 @@ pub async fn discard(clients: &Clients, stack: &str, change_set_id: &str, create
 /// How a change set is executed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Execution {
-    /// A `CREATE` change set.
-    pub create: bool,
+    /// What it does.
+    pub kind: Kind,
     /// `--no-rollback`: a failure leaves the stack as it is, to debug in
     /// place. Otherwise a failure rolls back with `RetainExceptOnCreate`:
     /// what this operation created is deleted even when its policy retains
@@ -373,14 +439,9 @@ pub async fn execute(
             status.as_ref().map_or("", recovery_hint)
         );
     }
-    let what = if how.create { "create" } else { "update" };
-    let finished = progress::follow(cfn, &id, after.as_deref(), how.resources, what).await?;
-    let expected = if how.create {
-        StackStatus::CreateComplete
-    } else {
-        StackStatus::UpdateComplete
-    };
-    if finished.status != expected {
+    let finished =
+        progress::follow(cfn, &id, after.as_deref(), how.resources, how.kind.verb()).await?;
+    if finished.status != how.kind.complete() {
         bail!(
             "deploying {stack} failed: the stack is {}{}{}",
             finished.status,

@@ -30,7 +30,9 @@
 //! It imports every room below it: foundations, session, CloudFormation,
 //! artifacts and read models.
 
+mod adopt;
 pub mod changes;
+mod checks;
 mod code;
 mod destroy;
 mod diff;
@@ -40,9 +42,11 @@ mod outputs;
 pub mod plan;
 pub mod properties;
 mod protect;
+pub mod replacement;
 pub mod review;
 mod rollback;
 mod run;
+pub mod schemas;
 pub mod security;
 pub mod template;
 
@@ -215,6 +219,9 @@ pub struct DeployReport {
     pub template_location: Option<String>,
     /// The release record written (`None`: the code did not change).
     pub release_record: Option<String>,
+    /// What a deleted stack had left behind and this deploy imported
+    /// (logical ids; empty: nothing to import).
+    pub imported: Vec<String>,
     /// The stack's outputs.
     pub outputs: BTreeMap<String, String>,
     /// Where they were written.
@@ -225,7 +232,7 @@ impl DeployReport {
     /// One machine-readable line: `deploy: stack=… outcome=… rebuilt=… uploaded=… changes=… version=…`.
     pub fn summary(&self) -> String {
         format!(
-            "deploy: stack={} outcome={} rebuilt={} uploaded={} changes={} version={}{}",
+            "deploy: stack={} outcome={} rebuilt={} uploaded={} changes={} version={}{}{}",
             self.stack_name,
             self.outcome,
             self.rebuilt,
@@ -235,7 +242,12 @@ impl DeployReport {
             self.recovered_from
                 .as_deref()
                 .map(|s| format!(" recovered-from={s}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if self.imported.is_empty() {
+                String::new()
+            } else {
+                format!(" imported={}", self.imported.len())
+            }
         )
     }
 }
@@ -286,14 +298,21 @@ pub async fn deploy(
     out: &dyn Out,
 ) -> anyhow::Result<DeployReport> {
     preflight(tools, opts)?;
+    for warning in checks::producer_warnings(&opts.config) {
+        out.note(&warning);
+    }
     let stack = opts.stack_name();
     let deployed = cfn::stack::deployed(clients, &stack).await?;
     let stack_plan = plan::plan(deployed.as_ref().map(|d| &d.status));
     if let StackPlan::Blocked { status, advice } = &stack_plan {
         bail!("{stack} is {status}: {advice}");
     }
-    let (identity, bucket) = code::artifacts_bucket(clients, out).await?;
     let template = template_of(opts, deployed.as_ref())?;
+    let stage = opts.config.stage;
+    let before = deployed.as_ref().map(|d| &d.template);
+    checks::check_concurrency(clients, stage, before, &template).await?;
+    checks::warn_without_trail(clients, stage, out).await;
+    let (identity, bucket) = code::artifacts_bucket(clients, out).await?;
     let code = code::obtain(clients, tools, opts, &bucket, out).await?;
     let first_create = !matches!(stack_plan, StackPlan::Update);
     let parameters = parameters_of(opts, deployed.as_ref(), &bucket.name, &code, first_create)?;
@@ -309,6 +328,7 @@ pub async fn deploy(
         template,
         parameters,
         code,
+        adopted: false,
     }
     .go()
     .await

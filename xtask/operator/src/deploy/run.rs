@@ -10,18 +10,20 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::Value;
 
+use super::adopt;
 use super::code::{self, CodeKeys};
 use super::plan::{self, StackPlan};
 use super::review::{self, Before, Review};
 use super::{
-    CodeSource, DeployOptions, DeployReport, Outcome, changes, deploy_confirmation, hotswap,
-    outputs, protect, template,
+    CodeSource, DeployOptions, DeployReport, Outcome, Template, changes, deploy_confirmation,
+    hotswap, outputs, protect, template,
 };
 use crate::artifacts::Bucket;
 use crate::aws::{Clients, Identity};
 use crate::base::build;
 use crate::base::ui::{Out, settle};
-use crate::cfn::change_set::{self, ChangeSet, Execution, Proposal, TemplateSource};
+use crate::cfn::change_set::{self, ChangeSet, Execution, Kind, Proposal, TemplateSource};
+use crate::cfn::retained;
 use crate::cfn::stack::{self, Deployed};
 use crate::models::releases::{self, Release};
 
@@ -38,11 +40,14 @@ pub(super) struct Run<'a> {
     pub(super) template: Value,
     pub(super) parameters: BTreeMap<String, String>,
     pub(super) code: CodeKeys,
+    /// The stack was just created by importing what a deleted one left
+    /// behind ([`Self::adopt`]): the update that follows is its first.
+    pub(super) adopted: bool,
 }
 
 impl Run<'_> {
     /// Deploys: hotswaps, or goes through a change set.
-    pub(super) async fn go(self) -> anyhow::Result<DeployReport> {
+    pub(super) async fn go(mut self) -> anyhow::Result<DeployReport> {
         let mut report = self.report();
         if self.try_hotswap(&mut report).await? {
             return Ok(report);
@@ -56,6 +61,9 @@ impl Run<'_> {
             stack::delete(self.clients, &self.stack, 1, "delete").await?;
             report.recovered_from = Some(status.clone());
         }
+        if self.create() {
+            self.adopt(&mut report).await?;
+        }
         let source = self.place_template(&mut report).await?;
         let Some((set, review)) = self.propose(&source).await? else {
             self.out
@@ -66,7 +74,11 @@ impl Run<'_> {
         self.out.show(&format!(
             "Change set for {} ({}):\n{}",
             self.stack,
-            if self.create() { "create" } else { "update" },
+            match (self.create(), self.adopted) {
+                (true, _) => "create",
+                (false, true) => "update after the import",
+                (false, false) => "update",
+            },
             review.render(self.opts.output.color)
         ));
         report.destructive = self.check(&set, &review).await?;
@@ -79,6 +91,85 @@ impl Run<'_> {
     /// A `CREATE` change set (no stack, or one deleted to be created again).
     fn create(&self) -> bool {
         !matches!(self.stack_plan, StackPlan::Update)
+    }
+
+    /// The stack's first deploy: created now, or by this deploy's import.
+    fn fresh(&self) -> bool {
+        self.create() || self.adopted
+    }
+
+    /// A stack to create whose deleted predecessor left resources behind:
+    /// imports them into a new stack (`IMPORT` change set, see
+    /// [`adopt`]), after the deploy's confirmation; the deploy then goes on
+    /// as an update of that stack.
+    async fn adopt(&mut self, report: &mut DeployReport) -> anyhow::Result<()> {
+        if self.opts.template != Template::WorkingTree {
+            return Ok(());
+        }
+        let left = retained::left_behind(self.clients, &self.stack).await?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        // The table exists (protected, on staging and prod): its protection
+        // is not lifted as for a first create.
+        let (config, keys) = (&self.opts.config, &self.code.keys);
+        let parameters = super::stack_parameters(
+            config,
+            &self.bucket.name,
+            keys,
+            false,
+            &self.opts.parameters,
+        )?;
+        let adoption = adopt::plan(&self.template, &parameters, &left);
+        for skipped in &adoption.skipped {
+            self.out.note(&format!("import: {skipped}"));
+        }
+        if adoption.resources.is_empty() {
+            return Ok(());
+        }
+        self.out.show(&adopt::render(&self.stack, &adoption));
+        let confirmation = deploy_confirmation(self.opts).naming(&self.opts.policy.who);
+        settle(confirmation, self.out, "nothing imported or deployed")?;
+        let text = serde_json::to_string(&adoption.template).context("serialize the template")?;
+        let (source, _) =
+            template::place_template(self.clients, &self.bucket, &self.stack, &text).await?;
+        let imports: Vec<_> = adoption
+            .resources
+            .iter()
+            .map(|a| a.import.clone())
+            .collect();
+        let proposal = change_set::propose(
+            self.clients,
+            &self.stack,
+            &source,
+            &parameters,
+            Kind::Import,
+            &imports,
+        )
+        .await?;
+        let Proposal::Changes(set) = proposal else {
+            anyhow::bail!(
+                "CloudFormation proposed nothing to import into {}",
+                self.stack
+            );
+        };
+        let how = Execution {
+            kind: Kind::Import,
+            disable_rollback: false,
+            resources: imports.len(),
+        };
+        let status = change_set::execute(self.clients, &self.stack, &set.id, how).await?;
+        self.out.show(&format!(
+            "{}: {status} ({} imported)",
+            self.stack,
+            imports.len()
+        ));
+        self.deployed = stack::deployed(self.clients, &self.stack).await?;
+        self.stack_plan = StackPlan::Update;
+        self.parameters = parameters;
+        self.adopted = true;
+        report.imported = imports.into_iter().map(|i| i.logical_id).collect();
+        Ok(())
     }
 
     /// The report before anything is done: the code, no changes yet.
@@ -96,6 +187,7 @@ impl Run<'_> {
             destructive: Vec::new(),
             template_location: None,
             release_record: None,
+            imported: Vec::new(),
             outputs: BTreeMap::new(),
             outputs_file: PathBuf::new(),
         }
@@ -181,12 +273,18 @@ impl Run<'_> {
         &self,
         source: &TemplateSource,
     ) -> anyhow::Result<Option<(ChangeSet, Review)>> {
+        let kind = if self.create() {
+            Kind::Create
+        } else {
+            Kind::Update
+        };
         let proposal = change_set::propose(
             self.clients,
             &self.stack,
             source,
             &self.parameters,
-            self.create(),
+            kind,
+            &[],
         )
         .await?;
         let Proposal::Changes(set) = proposal else {
@@ -225,7 +323,7 @@ impl Run<'_> {
                 }
                 let approval = plan::approval(
                     policy.require_approval,
-                    self.create(),
+                    self.fresh(),
                     review.broadens(),
                     policy.interactive,
                 );
@@ -250,13 +348,19 @@ impl Run<'_> {
         report: &mut DeployReport,
     ) -> anyhow::Result<()> {
         let how = Execution {
-            create: self.create(),
+            kind: if self.create() {
+                Kind::Create
+            } else {
+                Kind::Update
+            },
             disable_rollback: self.opts.policy.no_rollback,
             resources: review.changes.len(),
         };
-        let status = change_set::execute(self.clients, &self.stack, &set.id, how).await?;
+        let status = change_set::execute(self.clients, &self.stack, &set.id, how)
+            .await
+            .map_err(|e| adopt::advise(e, &self.stack))?;
         self.out.show(&format!("{}: {status}", self.stack));
-        report.outcome = if self.create() {
+        report.outcome = if self.fresh() {
             Outcome::Created
         } else {
             Outcome::Updated
@@ -317,7 +421,7 @@ impl Run<'_> {
             .deployed
             .as_ref()
             .map(|d| releases::version_of(&releases::code_of(&d.parameters)));
-        if !self.create() && previous.as_deref() == Some(report.version.as_str()) {
+        if !self.fresh() && previous.as_deref() == Some(report.version.as_str()) {
             return Ok(());
         }
         let kind = match self.opts.code {
