@@ -213,8 +213,8 @@ fn means_no_changes(message: &str) -> bool {
 }
 
 /// Creates a change set of `kind` for the template and parameters (and,
-/// for an import, the resources to import), waits until it is computed,
-/// and reads it. A change set without changes is deleted and reported as
+/// for an import, the resources to import) with `description`, waits until
+/// it is computed, and reads it. A change set without changes is deleted and reported as
 /// [`Proposal::NoChanges`].
 ///
 /// # Errors
@@ -226,6 +226,7 @@ pub async fn propose(
     parameters: &BTreeMap<String, String>,
     kind: Kind,
     imports: &[ToImport],
+    description: &str,
 ) -> anyhow::Result<Proposal> {
     let cfn = &clients.cfn;
     // Unique even for two deploys in the same millisecond.
@@ -265,7 +266,7 @@ pub async fn propose(
                 .collect(),
         ))
         .capabilities(Capability::CapabilityIam)
-        .description("cargo xtask deploy");
+        .description(description);
     request = match template {
         TemplateSource::Body(body) => request.template_body(body),
         TemplateSource::Url(url) => request.template_url(url),
@@ -324,7 +325,10 @@ async fn not_created(
 }
 
 /// Reads every page of a change set, with property values.
-async fn read(clients: &Clients, stack: &str, id: &str) -> anyhow::Result<ChangeSet> {
+///
+/// # Errors
+/// CloudFormation refused (no such change set, for one).
+pub async fn read(clients: &Clients, stack: &str, id: &str) -> anyhow::Result<ChangeSet> {
     let mut pages = clients
         .cfn
         .describe_change_set()
@@ -370,6 +374,76 @@ async fn read(clients: &Clients, stack: &str, id: &str) -> anyhow::Result<Change
         }
     }
     Ok(set)
+}
+
+/// A change set as `deploy --execute` checks it before executing it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Described {
+    /// The stack it belongs to (an ARN).
+    pub stack_id: String,
+    /// `CREATE_COMPLETE` when it can be executed.
+    pub status: String,
+    /// `AVAILABLE` when it can be executed.
+    pub execution_status: String,
+    /// What its creator wrote in it.
+    pub description: String,
+    /// The parameters it deploys.
+    pub parameters: BTreeMap<String, String>,
+    /// The template it deploys.
+    pub template: serde_json::Value,
+}
+
+/// A change set's state, parameters and template (`GetTemplate` with its
+/// name).
+///
+/// # Errors
+/// No such change set for the stack, or CloudFormation refused.
+pub async fn describe(clients: &Clients, stack: &str, id: &str) -> anyhow::Result<Described> {
+    let out = clients
+        .cfn
+        .describe_change_set()
+        .stack_name(stack)
+        .change_set_name(id)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("read the change set {id} of {stack}: {}", sdk_error(&e)))?;
+    let template = clients
+        .cfn
+        .get_template()
+        .stack_name(stack)
+        .change_set_name(id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "read the template of the change set {id}: {}",
+                sdk_error(&e)
+            )
+        })?;
+    Ok(Described {
+        stack_id: out.stack_id().unwrap_or_default().to_owned(),
+        status: out
+            .status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        execution_status: out
+            .execution_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        description: out.description().unwrap_or_default().to_owned(),
+        parameters: out
+            .parameters()
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.parameter_key()?.to_owned(),
+                    p.parameter_value()?.to_owned(),
+                ))
+            })
+            .collect(),
+        template: serde_json::from_str(template.template_body().unwrap_or("{}"))
+            .context("the change set's template is not JSON")?,
+    })
 }
 
 /// Drops a change set that will not be executed; a stack created just for

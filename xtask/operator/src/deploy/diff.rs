@@ -69,7 +69,17 @@ pub async fn diff(
         parameters: &deployed.parameters,
     });
     Ok(
-        match change_set::propose(clients, &stack, &source, &parameters, Kind::Update, &[]).await? {
+        match change_set::propose(
+            clients,
+            &stack,
+            &source,
+            &parameters,
+            Kind::Update,
+            &[],
+            "cargo xtask diff",
+        )
+        .await?
+        {
             Proposal::NoChanges => review::review(
                 &stack,
                 before,

@@ -40,6 +40,7 @@ pub mod drift;
 pub mod hotswap;
 mod outputs;
 pub mod plan;
+mod prepared;
 pub mod properties;
 mod protect;
 pub mod replacement;
@@ -84,6 +85,23 @@ pub enum Template {
     WorkingTree,
     /// The one deployed now, with its parameters (`cargo xtask rollback`).
     Deployed,
+}
+
+/// The description of the change sets a deploy proposes.
+const DESCRIPTION: &str = "cargo xtask deploy";
+
+/// Whether the deploy executes what it proposes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Propose, review, check and execute.
+    #[default]
+    Deploy,
+    /// `--prepare`: propose and review, and leave the change set for
+    /// someone else to execute (its id is in the report).
+    Prepare,
+    /// `--execute ID`: execute that prepared change set, if the stack has
+    /// not moved since it was prepared.
+    Execute(String),
 }
 
 /// Where the functions' code comes from.
@@ -141,6 +159,8 @@ pub struct DeployOptions {
     pub policy: Policy,
     /// Where the results go.
     pub output: Output,
+    /// Execute now, prepare for another person, or execute a prepared one.
+    pub mode: Mode,
 }
 
 impl DeployOptions {
@@ -158,6 +178,7 @@ impl DeployOptions {
                 color: false,
                 dir: crate::root().join("target/cfn"),
             },
+            mode: Mode::Deploy,
         }
     }
 
@@ -177,6 +198,8 @@ pub enum Outcome {
     Hotswapped,
     /// Nothing to do: the stack already matches.
     NoChanges,
+    /// A change set was prepared and left for `--execute` (`--prepare`).
+    Prepared,
 }
 
 impl std::fmt::Display for Outcome {
@@ -186,6 +209,7 @@ impl std::fmt::Display for Outcome {
             Outcome::Updated => "updated",
             Outcome::Hotswapped => "hotswapped",
             Outcome::NoChanges => "no-changes",
+            Outcome::Prepared => "prepared",
         })
     }
 }
@@ -209,6 +233,8 @@ pub struct DeployReport {
     pub code_keys: Vec<String>,
     /// The version of that code (see [`releases`]).
     pub version: String,
+    /// The change set prepared (`--prepare`) or executed.
+    pub change_set_id: Option<String>,
     /// The change set's rows (empty for no changes).
     pub changes: Vec<ResourceChange>,
     /// The security changes shown (empty for no changes).
@@ -232,7 +258,7 @@ impl DeployReport {
     /// One machine-readable line: `deploy: stack=… outcome=… rebuilt=… uploaded=… changes=… version=…`.
     pub fn summary(&self) -> String {
         format!(
-            "deploy: stack={} outcome={} rebuilt={} uploaded={} changes={} version={}{}{}",
+            "deploy: stack={} outcome={} rebuilt={} uploaded={} changes={} version={}{}{}{}",
             self.stack_name,
             self.outcome,
             self.rebuilt,
@@ -247,6 +273,10 @@ impl DeployReport {
                 String::new()
             } else {
                 format!(" imported={}", self.imported.len())
+            },
+            match (self.outcome, &self.change_set_id) {
+                (Outcome::Prepared, Some(id)) => format!(" change-set={id}"),
+                _ => String::new(),
             }
         )
     }
@@ -276,7 +306,11 @@ fn preflight(tools: &Tools, opts: &DeployOptions) -> anyhow::Result<()> {
     opts.config.validate().map_err(anyhow::Error::msg)?;
     plan::dev_only(opts.config.stage, policy.no_rollback, policy.hotswap)
         .map_err(anyhow::Error::msg)?;
-    if let Confirmation::Refuse(error) = deploy_confirmation(opts) {
+    prepared::compatible(&opts.mode, policy.hotswap).map_err(anyhow::Error::msg)?;
+    // A prepared change set executes nothing: nobody confirms it.
+    if let (false, Confirmation::Refuse(error)) =
+        (opts.mode == Mode::Prepare, deploy_confirmation(opts))
+    {
         bail!(error);
     }
     if let CodeSource::Build(source) = &opts.code {
@@ -306,6 +340,18 @@ pub async fn deploy(
     let stack_plan = plan::plan(deployed.as_ref().map(|d| &d.status));
     if let StackPlan::Blocked { status, advice } = &stack_plan {
         bail!("{stack} is {status}: {advice}");
+    }
+    if let Mode::Execute(id) = &opts.mode {
+        return prepared::execute(clients, opts, deployed, id, out).await;
+    }
+    if opts.mode == Mode::Prepare && stack_plan != StackPlan::Update {
+        bail!(
+            "{stack} {}: --prepare reviews an update of a deployed stack; deploy it once \
+             without --prepare",
+            deployed
+                .as_ref()
+                .map_or("does not exist".to_owned(), |d| format!("is {}", d.status))
+        );
     }
     let template = template_of(opts, deployed.as_ref())?;
     let stage = opts.config.stage;

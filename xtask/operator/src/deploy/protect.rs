@@ -38,13 +38,22 @@ pub(super) async fn protect_table(
     }
     let mut protected = parameters.clone();
     protected.insert(key.to_owned(), "true".to_owned());
-    let set =
-        match change_set::propose(clients, stack, template, &protected, Kind::Update, &[]).await? {
-            Proposal::Changes(set) => set,
-            Proposal::NoChanges => {
-                bail!("turning on the deletion protection of {stack}'s table proposed no change")
-            }
-        };
+    let set = match change_set::propose(
+        clients,
+        stack,
+        template,
+        &protected,
+        Kind::Update,
+        &[],
+        super::DESCRIPTION,
+    )
+    .await?
+    {
+        Proposal::Changes(set) => set,
+        Proposal::NoChanges => {
+            bail!("turning on the deletion protection of {stack}'s table proposed no change")
+        }
+    };
     let only_the_table = set.rows.iter().all(|r| {
         r.logical_id == infra::stack::ids::LEDGER_TABLE
             && r.action == Action::Modify

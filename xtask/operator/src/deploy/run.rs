@@ -15,8 +15,8 @@ use super::code::{self, CodeKeys};
 use super::plan::{self, StackPlan};
 use super::review::{self, Before, Review};
 use super::{
-    CodeSource, DeployOptions, DeployReport, Outcome, Template, changes, deploy_confirmation,
-    hotswap, outputs, protect, template,
+    CodeSource, DeployOptions, DeployReport, Mode, Outcome, Template, changes, deploy_confirmation,
+    hotswap, outputs, prepared, protect, template,
 };
 use crate::artifacts::Bucket;
 use crate::aws::{Clients, Identity};
@@ -71,6 +71,36 @@ impl Run<'_> {
             self.finish(&mut report).await?;
             return Ok(report);
         };
+        self.show(&review);
+        if self.opts.mode == Mode::Prepare {
+            self.leave_prepared(&set, &review, &mut report).await?;
+            return Ok(report);
+        }
+        self.apply(&set, &review, &source, &mut report).await?;
+        Ok(report)
+    }
+
+    /// `--execute ID`: the prepared change set reviewed from itself, then
+    /// checked and executed as a deploy's (see [`super::prepared`]).
+    pub(super) async fn execute_prepared(self, id: &str) -> anyhow::Result<DeployReport> {
+        let mut report = self.report();
+        let set = change_set::read(self.clients, &self.stack, id).await?;
+        let review = review::review(
+            &self.stack,
+            self.before(),
+            &self.template,
+            &self.parameters,
+            Some(&set),
+        );
+        self.show(&review);
+        report.change_set_id = Some(id.to_owned());
+        // Never a create: the template source only matters for one.
+        let source = TemplateSource::Body(String::new());
+        self.apply(&set, &review, &source, &mut report).await?;
+        Ok(report)
+    }
+
+    fn show(&self, review: &Review) {
         self.out.show(&format!(
             "Change set for {} ({}):\n{}",
             self.stack,
@@ -81,11 +111,53 @@ impl Run<'_> {
             },
             review.render(self.opts.output.color)
         ));
-        report.destructive = self.check(&set, &review).await?;
-        self.execute(&set, &review, &source, &mut report).await?;
-        self.finish(&mut report).await?;
-        self.record(&mut report).await?;
-        Ok(report)
+    }
+
+    /// The checks, the execution and what follows it.
+    async fn apply(
+        &self,
+        set: &ChangeSet,
+        review: &Review,
+        source: &TemplateSource,
+        report: &mut DeployReport,
+    ) -> anyhow::Result<()> {
+        report.destructive = self.check(set, review).await?;
+        report.change_set_id = Some(set.id.clone());
+        self.execute(set, review, source, report).await?;
+        self.finish(report).await?;
+        self.record(report).await
+    }
+
+    /// `--prepare`: the data guard (a change set it would refuse is not
+    /// left to execute), then the change set is left, its id reported.
+    async fn leave_prepared(
+        &self,
+        set: &ChangeSet,
+        review: &Review,
+        report: &mut DeployReport,
+    ) -> anyhow::Result<()> {
+        let guarded = changes::guard(&review.changes, self.opts.policy.allow_destructive);
+        let destructive = match guarded {
+            Ok(destructive) => destructive,
+            Err(refusal) => {
+                change_set::discard(self.clients, &self.stack, &set.id, false).await;
+                anyhow::bail!(refusal);
+            }
+        };
+        report.outcome = Outcome::Prepared;
+        report.change_set_id = Some(set.id.clone());
+        report.changes = review.changes.clone();
+        report.security = review.security.clone();
+        report.destructive = destructive;
+        self.out.show(&format!(
+            "Prepared, not executed: change set {id}\nReview it (above); to deploy exactly \
+             this, while {stack} stays as it is now:\n  cargo xtask deploy --stage {stage} \
+             --execute {id}",
+            id = set.id,
+            stack = self.stack,
+            stage = self.opts.config.stage
+        ));
+        Ok(())
     }
 
     /// A `CREATE` change set (no stack, or one deleted to be created again).
@@ -145,6 +217,7 @@ impl Run<'_> {
             &parameters,
             Kind::Import,
             &imports,
+            super::DESCRIPTION,
         )
         .await?;
         let Proposal::Changes(set) = proposal else {
@@ -188,6 +261,7 @@ impl Run<'_> {
             template_location: None,
             release_record: None,
             imported: Vec::new(),
+            change_set_id: None,
             outputs: BTreeMap::new(),
             outputs_file: PathBuf::new(),
         }
@@ -278,6 +352,10 @@ impl Run<'_> {
         } else {
             Kind::Update
         };
+        let description = match (&self.opts.mode, &self.deployed) {
+            (Mode::Prepare, Some(deployed)) => prepared::description(deployed),
+            _ => super::DESCRIPTION.to_owned(),
+        };
         let proposal = change_set::propose(
             self.clients,
             &self.stack,
@@ -285,6 +363,7 @@ impl Run<'_> {
             &self.parameters,
             kind,
             &[],
+            &description,
         )
         .await?;
         let Proposal::Changes(set) = proposal else {
@@ -332,7 +411,8 @@ impl Run<'_> {
                 settle(confirmation, out, "nothing deployed")?;
                 Ok(destructive)
             });
-        if checks.is_err() {
+        // A prepared change set stays for its owner to drop or execute.
+        if checks.is_err() && !matches!(self.opts.mode, Mode::Execute(_)) {
             change_set::discard(self.clients, &self.stack, &set.id, self.create()).await;
         }
         checks
