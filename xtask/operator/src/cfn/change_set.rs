@@ -535,3 +535,79 @@ fn recovery_hint(status: &StackStatus) -> &'static str {
         ""
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetOutput;
+    use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
+    use aws_sdk_cloudformation::types::{Change, ChangeSetStatus, ResourceChange as SdkChange};
+    use aws_smithy_mocks::mock;
+
+    use crate::aws::mocks;
+
+    /// What AWS receives for an import (moto plays it too, but only our
+    /// patch of it reads the request): the type, and each resource with its
+    /// identifier; the rows come back as `Import`.
+    #[tokio::test]
+    async fn an_import_names_each_resource_by_its_identifier() {
+        let create = mock!(aws_sdk_cloudformation::Client::create_change_set)
+            .match_requests(|r| {
+                let imports = r.resources_to_import();
+                r.change_set_type() == Some(&ChangeSetType::Import)
+                    && r.description() == Some("cargo xtask deploy")
+                    && imports.len() == 1
+                    && imports[0].resource_type() == Some("AWS::DynamoDB::Table")
+                    && imports[0].logical_resource_id() == Some("LedgerTable")
+                    && imports[0]
+                        .resource_identifier()
+                        .and_then(|i| i.get("TableName"))
+                        .map(String::as_str)
+                        == Some("ledger_prod")
+            })
+            .then_output(|| CreateChangeSetOutput::builder().id("arn:cs").build());
+        let described = mock!(aws_sdk_cloudformation::Client::describe_change_set)
+            .match_requests(|r| r.change_set_name() == Some("arn:cs"))
+            .then_output(|| {
+                DescribeChangeSetOutput::builder()
+                    .status(ChangeSetStatus::CreateComplete)
+                    .changes(
+                        Change::builder()
+                            .resource_change(
+                                SdkChange::builder()
+                                    .action(ChangeAction::Import)
+                                    .logical_resource_id("LedgerTable")
+                                    .resource_type("AWS::DynamoDB::Table")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let mut clients = mocks::clients();
+        clients.cfn = mocks::cfn(&[&create, &described]);
+        let imports = [ToImport {
+            logical_id: "LedgerTable".into(),
+            resource_type: "AWS::DynamoDB::Table".into(),
+            identifier: BTreeMap::from([("TableName".to_owned(), "ledger_prod".to_owned())]),
+        }];
+        let template = TemplateSource::Body("{}".into());
+        let proposal = propose(
+            &clients,
+            "s",
+            &template,
+            &BTreeMap::new(),
+            Kind::Import,
+            &imports,
+            "cargo xtask deploy",
+        )
+        .await
+        .unwrap();
+        let Proposal::Changes(set) = proposal else {
+            panic!("an import proposes changes");
+        };
+        assert_eq!(set.id, "arn:cs");
+        assert_eq!(set.rows[0].action, Action::Other("Import".into()));
+        assert_eq!(create.num_calls(), 1);
+    }
+}
