@@ -23,6 +23,19 @@ use operator::cfn::change_set::Action;
 use operator::deploy::{self, DeployOptions, DestroyOptions, Outcome};
 use testkit::emulator::moto::Moto;
 
+/// What staging and prod retain (`DeletionPolicy: Retain`), by logical id.
+const RETAINED: [&str; 9] = [
+    "AlertsKey",
+    "DeadLetterQueue",
+    "EventBus",
+    "HandlerLogGroup",
+    "LedgerEventsArchive",
+    "LedgerTable",
+    "StageKey",
+    "SweepLogGroup",
+    "UnroutedQueue",
+];
+
 /// A deploy target: a private moto server and an outputs directory.
 pub(crate) struct Env {
     moto: Moto,
@@ -383,17 +396,7 @@ async fn prod_needs_confirmations_and_destroy_leaves_retained_resources() {
         .collect();
     assert_eq!(
         retained.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        [
-            "AlertsKey",
-            "DeadLetterQueue",
-            "EventBus",
-            "HandlerLogGroup",
-            "LedgerEventsArchive",
-            "LedgerTable",
-            "StageKey",
-            "SweepLogGroup",
-            "UnroutedQueue"
-        ]
+        RETAINED
     );
     assert!(
         retained.contains(&("LedgerTable", Some("cc-agent-reconciler-ledger_prod"))),
@@ -579,20 +582,7 @@ async fn a_destroyed_staging_is_deployed_again_by_importing_what_it_retained() {
     println!("{}", restored.summary());
     assert!(said.contains("left these behind"), "{said}");
     assert_eq!(restored.outcome, Outcome::Created);
-    assert_eq!(
-        restored.imported,
-        [
-            "AlertsKey",
-            "DeadLetterQueue",
-            "EventBus",
-            "HandlerLogGroup",
-            "LedgerEventsArchive",
-            "LedgerTable",
-            "StageKey",
-            "SweepLogGroup",
-            "UnroutedQueue"
-        ]
-    );
+    assert_eq!(restored.imported, RETAINED);
     assert!(
         restored.summary().contains("imported=9"),
         "{}",

@@ -355,8 +355,16 @@ def respond_list_stack_resources(self):
     stack, resources = self.cloudformation_backend.list_stack_resources(
         self._get_param("StackName")
     )
-    # What a deleted stack still lists is what its deletion skipped.
-    status = "DELETE_SKIPPED" if stack.status == "DELETE_COMPLETE" else "CREATE_COMPLETE"
+    status = "CREATE_COMPLETE"
+    if stack.status == "DELETE_COMPLETE":
+        # What a deleted stack still lists is what its deletion skipped:
+        # the resources still parsed (moto's map would create the others
+        # again, lazily, if they were iterated).
+        status = "DELETE_SKIPPED"
+        declared = stack.resource_map._resource_json_map
+        resources = [
+            r for k, r in stack.resource_map._parsed_resources.items() if k in declared
+        ]
     return ActionResult(
         {
             "StackResourceSummaries": [

@@ -301,14 +301,7 @@ async fn not_created(
     id: &str,
     create: bool,
 ) -> anyhow::Result<Proposal> {
-    let out = clients
-        .cfn
-        .describe_change_set()
-        .stack_name(stack)
-        .change_set_name(id)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("read the change set: {}", sdk_error(&e)))?;
+    let out = described(clients, stack, id).await?;
     let reason = out
         .status_reason()
         .unwrap_or("(no reason given)")
@@ -393,20 +386,30 @@ pub struct Described {
     pub template: serde_json::Value,
 }
 
-/// A change set's state, parameters and template (`GetTemplate` with its
-/// name).
-///
-/// # Errors
-/// No such change set for the stack, or CloudFormation refused.
-pub async fn describe(clients: &Clients, stack: &str, id: &str) -> anyhow::Result<Described> {
-    let out = clients
+/// A change set's first page, as CloudFormation describes it.
+async fn described(
+    clients: &Clients,
+    stack: &str,
+    id: &str,
+) -> anyhow::Result<aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput>
+{
+    clients
         .cfn
         .describe_change_set()
         .stack_name(stack)
         .change_set_name(id)
         .send()
         .await
-        .map_err(|e| anyhow::anyhow!("read the change set {id} of {stack}: {}", sdk_error(&e)))?;
+        .map_err(|e| anyhow::anyhow!("read the change set {id} of {stack}: {}", sdk_error(&e)))
+}
+
+/// A change set's state, parameters and template (`GetTemplate` with its
+/// name).
+///
+/// # Errors
+/// No such change set for the stack, or CloudFormation refused.
+pub async fn describe(clients: &Clients, stack: &str, id: &str) -> anyhow::Result<Described> {
+    let out = described(clients, stack, id).await?;
     let template = clients
         .cfn
         .get_template()
@@ -431,16 +434,7 @@ pub async fn describe(clients: &Clients, stack: &str, id: &str) -> anyhow::Resul
             .map(|s| s.as_str().to_owned())
             .unwrap_or_default(),
         description: out.description().unwrap_or_default().to_owned(),
-        parameters: out
-            .parameters()
-            .iter()
-            .filter_map(|p| {
-                Some((
-                    p.parameter_key()?.to_owned(),
-                    p.parameter_value()?.to_owned(),
-                ))
-            })
-            .collect(),
+        parameters: stack::parameter_map(out.parameters()),
         template: serde_json::from_str(template.template_body().unwrap_or("{}"))
             .context("the change set's template is not JSON")?,
     })

@@ -178,10 +178,18 @@ impl Run<'_> {
         if self.opts.template != Template::WorkingTree {
             return Ok(());
         }
-        let left = retained::left_behind(self.clients, &self.stack).await?;
-        if left.is_empty() {
-            return Ok(());
-        }
+        let left = match retained::left_behind(self.clients, &self.stack).await {
+            Ok(left) if !left.is_empty() => left,
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                self.out.note(&format!(
+                    "import: could not read what a deleted {} left behind ({e:#}): creating \
+                     without importing",
+                    self.stack
+                ));
+                return Ok(());
+            }
+        };
         // The table exists (protected, on staging and prod): its protection
         // is not lifted as for a first create.
         let (config, keys) = (&self.opts.config, &self.code.keys);
