@@ -289,7 +289,10 @@ async fn a_bad_event_is_retried_dead_lettered_alarmed_and_paged() {
     let letters = op.messages(&dlq).await;
     assert_eq!(letters.len(), 1, "{letters:?}");
     let letter = operator::models::queues::classify(&letters[0].0, &letters[0].1);
-    assert_eq!(letter.shape, operator::models::queues::Shape::LambdaOnFailure);
+    assert_eq!(
+        letter.shape,
+        operator::models::queues::Shape::LambdaOnFailure
+    );
     assert_eq!(letter.error_type.as_deref(), Some("InvalidEvent"));
     let record: Value = serde_json::from_str(&letters[0].0).unwrap();
     assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
@@ -437,4 +440,210 @@ async fn assume(plane: &Plane, name: &str) -> aws_sdk_eventbridge::Client {
             .credentials_provider(credentials)
             .build(),
     )
+}
+
+/// Every function's role allows exactly what its code sends: each path of
+/// the handler and the sweep runs on the local stack, whose front
+/// authorizes every call against the role and keeps what it allowed
+/// (`/_local/authorized`, transactions by their per-item actions); every
+/// statement of each role (action and resource) must have been used, and
+/// nothing was refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_functions_role_allows_exactly_what_its_code_sends() {
+    let plane = start(Stage::Dev).await;
+    let op = Operator::of(&plane).await;
+    let lambda = aws_sdk_lambda::Client::new(&testkit::emulator::sdk_config(&plane.endpoint).await);
+    let put = |t: &'static str, d: Value| {
+        let (op, plane) = (&op, &plane);
+        async move { op.put(plane, t, d).await }
+    };
+    // The handler: every outcome, a cold read, a conflict record, an
+    // adjustment invoked directly, and a failure's on-failure record.
+    put(
+        "credits.granted",
+        json!({"grant_id": "g1", "account_id": "a1", "credits": 100}),
+    )
+    .await;
+    put(
+        "video.requested",
+        json!({"job_id": "j1", "account_id": "a1", "credits": 30}),
+    )
+    .await;
+    put(
+        "video.rendered",
+        json!({"job_id": "j1", "account_id": "a1", "credits": 25}),
+    )
+    .await;
+    put(
+        "video.requested",
+        json!({"job_id": "j2", "account_id": "a1", "credits": 10}),
+    )
+    .await;
+    put("video.failed", json!({"job_id": "j2", "account_id": "a1"})).await;
+    put(
+        "video.requested",
+        json!({"job_id": "j3", "account_id": "a1", "credits": 1_000_000}),
+    )
+    .await;
+    put(
+        "credits.granted",
+        json!({"grant_id": "g1", "account_id": "a1", "credits": 50}),
+    )
+    .await;
+    put(
+        "video.requested",
+        json!({"job_id": "j4", "account_id": "a1", "credits": 5}),
+    )
+    .await;
+    put(
+        "video.requested",
+        json!({"job_id": "j-bad", "account_id": "a1", "credits": "x"}),
+    )
+    .await;
+    plane.settle().await;
+    let adjustment = json!({"version": "0", "id": "adj-1", "detail-type": "credits.adjusted",
+        "source": "cc-agent-reconciler.operator", "time": "2026-12-04T00:00:00Z",
+        "detail": {"adjustment_id": "adj-1", "account_id": "a1", "credits": 5, "reason": "test"}});
+    invoke(
+        &lambda,
+        &plane.outputs.handler_function_name,
+        &adjustment,
+        None,
+    )
+    .await;
+    // The sweep: a run that expires j4 and audits a1, and a failed
+    // asynchronous run whose record goes to the dead-letter queue.
+    let sweep = &plane.outputs.sweep_function_name;
+    invoke(
+        &lambda,
+        sweep,
+        &json!({"older_than_seconds": 0, "dry_run": false}),
+        None,
+    )
+    .await;
+    invoke(
+        &lambda,
+        sweep,
+        &json!({"older_than_seconds": "soon"}),
+        Some("Event"),
+    )
+    .await;
+    plane.advance(Duration::from_secs(240)).await;
+    plane.settle().await;
+
+    // Nothing was refused: the only dead letters are the two failures meant.
+    let letters = op.drain(&plane.outputs.dead_letter_queue_url).await;
+    assert_eq!(letters.len(), 2, "{letters:#?}");
+    assert!(letters.iter().any(|l| l.contains("j-bad")), "{letters:#?}");
+    assert!(letters.iter().any(|l| l.contains("soon")), "{letters:#?}");
+    let used = authorizations(&plane).await;
+    for function in [&plane.outputs.handler_function_name, sweep] {
+        let role = plane
+            .ctx
+            .functions
+            .get(function)
+            .unwrap()
+            .config
+            .role_arn
+            .clone();
+        let mine: Vec<(String, String)> = used
+            .iter()
+            .filter(|(f, _, _)| f == function)
+            .map(|(_, a, r)| (a.clone(), r.clone()))
+            .collect();
+        for (action, resource) in role_grants(&op_config(&plane).await, &role).await {
+            assert!(
+                mine.iter().any(|(a, r)| a == &action && glob(&resource, r)),
+                "{function}'s role allows {action} on {resource}, which its code never sent: {mine:#?}"
+            );
+        }
+        assert!(!mine.is_empty(), "{function} sent nothing");
+    }
+}
+
+async fn op_config(plane: &Plane) -> aws_config::SdkConfig {
+    testkit::emulator::sdk_config(&plane.endpoint).await
+}
+
+/// Invokes `function` with `payload` (`RequestResponse`, or the given type).
+async fn invoke(
+    lambda: &aws_sdk_lambda::Client,
+    function: &str,
+    payload: &Value,
+    kind: Option<&str>,
+) {
+    let mut request = lambda
+        .invoke()
+        .function_name(function)
+        .payload(aws_smithy_types::Blob::new(payload.to_string()));
+    if let Some(kind) = kind {
+        request = request.invocation_type(aws_sdk_lambda::types::InvocationType::from(kind));
+    }
+    request.send().await.unwrap();
+}
+
+/// What the plane allowed each function: (function, action, resource).
+async fn authorizations(plane: &Plane) -> Vec<(String, String, String)> {
+    let all = plane.ctx.trace.authorizations();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let s = |k: &str| a[k].as_str().unwrap().to_owned();
+            (s("function"), s("action"), s("resource"))
+        })
+        .collect()
+}
+
+/// Every (action, resource) an Allow statement of the role grants, as IAM
+/// has the role now.
+async fn role_grants(config: &aws_config::SdkConfig, role_arn: &str) -> Vec<(String, String)> {
+    let iam = aws_sdk_iam::Client::new(config);
+    let role = role_arn.rsplit('/').next().unwrap();
+    let mut grants = Vec::new();
+    for name in iam
+        .list_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap()
+        .policy_names()
+    {
+        let got = iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+            .unwrap();
+        let text = testkit::plane::iam::percent_decoded(got.policy_document());
+        let document: Value = serde_json::from_str(&text).unwrap();
+        for statement in document["Statement"].as_array().unwrap() {
+            assert_eq!(statement["Effect"], "Allow", "{statement}");
+            let list = |v: &Value| match v {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().unwrap().to_owned())
+                    .collect(),
+                one => vec![one.as_str().unwrap().to_owned()],
+            };
+            for action in list(&statement["Action"]) {
+                for resource in list(&statement["Resource"]) {
+                    grants.push((action.clone(), resource));
+                }
+            }
+        }
+    }
+    grants
+}
+
+/// Whether `text` matches the IAM resource pattern `pattern` (`*` only).
+fn glob(pattern: &str, text: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == text,
+        Some((head, tail)) => {
+            text.starts_with(head)
+                && (0..=text.len() - head.len()).any(|i| glob(tail, &text[head.len() + i..]))
+        }
+    }
 }

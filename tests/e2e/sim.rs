@@ -2,8 +2,9 @@
 //! histories through concurrent handler instances and sweeps, under
 //! DynamoDB's real semantics and random faults, checked against the
 //! invariants, the truth of every response, and the oracle. Seeds 1..=N
-//! (`SIM_SEEDS`, default `testkit::sim::CI_SEEDS`); `cargo xtask simulate`
-//! runs more.
+//! (`SIM_SEEDS`, default `testkit::sim::CI_SEEDS`), each under its
+//! conditions (`Size::ci`: the SDK's retries on or off, holds settled or
+//! left open); `cargo xtask simulate` runs more.
 
 #[tokio::test]
 async fn random_histories_under_faults_keep_every_promise() {
@@ -13,18 +14,26 @@ async fn random_histories_under_faults_keep_every_promise() {
         .unwrap_or(u64::from(testkit::sim::CI_SEEDS));
     let (mut conflicts, mut token_replayed) = (0, 0);
     for seed in 1..=seeds {
-        let report = testkit::sim::run(
-            testkit::emulator::moto::shared_endpoint(),
-            seed,
-            testkit::sim::Size::CI,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e:#}"));
+        let size = testkit::sim::Size::ci(seed);
+        let report = testkit::sim::run(testkit::emulator::moto::shared_endpoint(), seed, size)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"));
         println!("{}", testkit::sim::describe(&report));
         assert!(
             report.invocations >= report.events,
             "every event was delivered"
         );
+        assert!(
+            report.crashed > 0 && report.failed_loudly >= report.crashed,
+            "seed {seed}: invocations failed and were redelivered: {}",
+            testkit::sim::describe(&report)
+        );
+        if size.holds_open {
+            assert!(
+                report.open_holds > 0,
+                "seed {seed}: holds stayed open, so invariant 2 was checked with them"
+            );
+        }
         let faults = &report.faults;
         assert!(
             faults.get("throttled").copied().unwrap_or(0) > 0

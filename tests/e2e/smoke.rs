@@ -1,420 +1,209 @@
-//! `cargo xtask smoke` against a moto server (`operator::smoke`), on a
-//! hand-built stage whose ledger rule feeds a capture queue.
-//!
-//! moto never evaluates alarms, runs no functions and has no alarm history
-//! (`DescribeAlarmHistory` answers 500). So a background task plays AWS: it
-//! applies the good event with the real handler (in process, against the
-//! stage's table), sets the errors alarm to ALARM and dead-letters the bad
-//! event, and records the alarm's SNS action, which an SDK interceptor on
-//! the CloudWatch client serves as `DescribeAlarmHistory`'s answer.
+//! `cargo xtask smoke` (`operator::commands::smoke`) against the local
+//! stack (`testkit::plane`): the stage's real template running, with nothing
+//! in the test playing AWS's part. The test only moves the plane's clock
+//! (Lambda's retries wait one minute, then two; CloudWatch evaluates each
+//! minute) while smoke waits, and cuts one link of the chain as an operator
+//! could (disable the rule, the alarm's actions, a role's statement) to see
+//! smoke name it.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_cloudwatch::types::StateValue;
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeDeserializationInterceptorContextMut;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::body::SdkBody;
-use aws_smithy_types::config_bag::ConfigBag;
 use infra::Stage;
 use operator::commands::smoke::{self, CheckOutcome, SmokeClients, SmokeEvents, SmokeOptions};
-use reconciler::handler::Handler;
-use serde_json::{Value, json};
-use testkit::stage::{HandBuilt, envelope, on_failure_record};
+use serde_json::Value;
+use testkit::plane::Plane;
+use testkit::stage::HandBuilt;
 
-/// One `Action` item of the alarm's history, as CloudWatch records it.
-#[derive(Clone, Debug)]
-struct ActionItem {
-    alarm: String,
-    at: String,
-    succeeded: bool,
-    topic: String,
+use crate::plane::start;
+
+/// The clients an operator's smoke run has, at the plane's endpoint.
+async fn clients(plane: &Plane) -> SmokeClients {
+    let config = testkit::emulator::sdk_config(&plane.endpoint).await;
+    SmokeClients::of(&operator::aws::Clients::new(&config))
 }
 
-fn xml_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-impl ActionItem {
-    fn member(&self) -> String {
-        let message = json!({"AlarmName": self.alarm, "NewStateValue": "ALARM",
-                             "OldStateValue": "INSUFFICIENT_DATA"})
-        .to_string();
-        let data = json!({
-            "actionState": if self.succeeded { "Succeeded" } else { "Failed" },
-            "notificationResource": self.topic,
-            "stateUpdateTimestamp": 0,
-            "publishedMessage": json!({"default": message}).to_string(),
-            "error": if self.succeeded { Value::Null } else { json!("KMS.AccessDeniedException") },
-        });
-        format!(
-            "<member><AlarmName>{}</AlarmName><AlarmType>MetricAlarm</AlarmType>\
-             <Timestamp>{}</Timestamp><HistoryItemType>Action</HistoryItemType>\
-             <HistorySummary>{} action {}</HistorySummary><HistoryData>{}</HistoryData></member>",
-            xml_escape(&self.alarm),
-            self.at,
-            if self.succeeded {
-                "Successfully executed"
-            } else {
-                "Failed to execute"
-            },
-            xml_escape(&self.topic),
-            xml_escape(&data.to_string())
-        )
-    }
-}
-
-/// Answers `DescribeAlarmHistory` (which moto does not implement) with the
-/// recorded items, in CloudWatch's own (awsQuery) form.
-#[derive(Clone, Debug, Default)]
-struct AlarmHistory(Arc<Mutex<Vec<ActionItem>>>);
-
-impl Intercept for AlarmHistory {
-    fn name(&self) -> &'static str {
-        "AlarmHistory"
-    }
-
-    fn modify_before_deserialization(
-        &self,
-        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
-        _rc: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if cfg.load::<Metadata>().map(Metadata::name) != Some("DescribeAlarmHistory") {
-            return Ok(());
-        }
-        let members: String = self
-            .0
-            .lock()
-            .unwrap()
-            .iter()
-            .map(ActionItem::member)
-            .collect();
-        let xml = format!(
-            "<DescribeAlarmHistoryResponse xmlns=\"http://monitoring.amazonaws.com/doc/2010-08-01/\">\
-             <DescribeAlarmHistoryResult><AlarmHistoryItems>{members}</AlarmHistoryItems>\
-             </DescribeAlarmHistoryResult><ResponseMetadata><RequestId>r</RequestId>\
-             </ResponseMetadata></DescribeAlarmHistoryResponse>"
-        );
-        let mut response = aws_smithy_runtime_api::http::Response::new(
-            200.try_into().unwrap(),
-            SdkBody::from(xml),
-        );
-        response.headers_mut().insert("content-type", "text/xml");
-        *context.response_mut() = response;
-        Ok(())
-    }
-}
-
-async fn stage(stage: Stage) -> (HandBuilt, SmokeClients, AlarmHistory) {
-    let config = testkit::emulator::sdk_config(testkit::emulator::moto::shared_endpoint()).await;
-    let s = HandBuilt::create(&config, stage).await;
-    let history = AlarmHistory::default();
-    let mut clients = SmokeClients::of(&s.clients());
-    clients.cloudwatch = aws_sdk_cloudwatch::Client::from_conf(
-        aws_sdk_cloudwatch::config::Builder::from(&config)
-            .interceptor(history.clone())
-            .build(),
-    );
-    (s, clients, history)
-}
-
-fn options(s: &HandBuilt, timeout: Duration) -> SmokeOptions {
-    let mut opts = SmokeOptions::new(s.stage, &s.outputs, timeout);
+/// Runs smoke on `plane` as the command does (dev's producer of refunds),
+/// moving the plane's clock a minute every half second meanwhile.
+async fn smoke_on(plane: &Plane, timeout: Duration) -> smoke::SmokeReport {
+    let config = infra::StageConfig::for_stage(Stage::Dev);
+    let source = smoke::producer_source(&config).unwrap();
+    let mut opts = SmokeOptions::new(Stage::Dev, &plane.outputs, timeout);
     opts.poll_interval = Duration::from_millis(300);
-    opts.receive.wait_seconds = 1;
-    opts
-}
-
-/// Plays AWS for one smoke run: the handler applies what reaches it; the bad
-/// event fires the alarm, which notifies the topic (`notify`), and is
-/// dead-lettered.
-fn play_aws(
-    s: &HandBuilt,
-    history: &AlarmHistory,
-    notify: Option<bool>,
-) -> tokio::task::JoinHandle<()> {
-    let sqs = s.clients().sqs;
-    let cloudwatch = s.clients().cloudwatch;
-    let capture_url = s.capture_url.clone();
-    let dlq_url = s.outputs.dead_letter_queue_url.clone();
-    let alarm = s.outputs.errors_alarm_name.clone();
-    let topic = s.outputs.ops_alerts_topic_arn.clone();
-    let handler = Handler::new(s.ledger());
-    let history = history.clone();
-    tokio::spawn(async move {
-        let mut seen = 0;
-        for _ in 0..30 {
-            let out = sqs
-                .receive_message()
-                .queue_url(&capture_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap();
-            for m in out.messages() {
-                seen += 1;
-                let body = m.body().unwrap();
-                match handler.handle(body.as_bytes()).await {
-                    Ok(response) => assert_eq!(response.outcome.as_str(), "granted"),
-                    Err(e) => {
-                        assert_eq!(e.error_type(), "InvalidEvent");
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        cloudwatch
-                            .set_alarm_state()
-                            .alarm_name(&alarm)
-                            .state_value(StateValue::Alarm)
-                            .state_reason("Threshold Crossed: 1 datapoint [3.0] >= 1.0")
-                            .send()
-                            .await
-                            .unwrap();
-                        if let Some(succeeded) = notify {
-                            history.0.lock().unwrap().push(ActionItem {
-                                alarm: alarm.clone(),
-                                at: aws_smithy_types::DateTime::from_millis(
-                                    operator::base::when::now_ms(),
-                                )
-                                .fmt(aws_smithy_types::date_time::Format::DateTime)
-                                .unwrap(),
-                                succeeded,
-                                topic: topic.clone(),
-                            });
-                        }
-                        let record: Value = serde_json::from_str(body).unwrap();
-                        sqs.send_message()
-                            .queue_url(&dlq_url)
-                            .message_body(on_failure_record(record, "InvalidEvent", &e.to_string()))
-                            .send()
-                            .await
-                            .unwrap();
-                    }
-                }
-                sqs.delete_message()
-                    .queue_url(&capture_url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-            }
-            if seen == 2 {
-                return;
-            }
+    let started = operator::base::when::now_ms();
+    let events = SmokeEvents::new(Stage::Dev, started, &source);
+    let clients = clients(plane).await;
+    let run = smoke::smoke(&clients, &opts, &events, started, &|_| {});
+    let clock = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            plane.advance(Duration::from_secs(60)).await;
         }
-        panic!("the smoke events did not reach the bus's rule within 30 s");
-    })
+    };
+    tokio::select! {
+        report = run => report.unwrap(),
+        () = clock => unreachable!("the clock never stops"),
+    }
 }
 
-fn quiet(_: &str) {}
-
-/// One smoke run against `s` while AWS is played (`notify`: the alarm's
-/// SNS action, `None`: none).
-async fn run_smoke(
-    s: &HandBuilt,
-    clients: &SmokeClients,
-    history: &AlarmHistory,
-    notify: Option<bool>,
-    timeout: Duration,
-) -> smoke::SmokeReport {
-    let started = operator::base::when::now_ms();
-    let events = SmokeEvents::new(s.stage, started);
-    let aws = play_aws(s, history, notify);
-    let report = smoke::smoke(clients, &options(s, timeout), &events, started, &quiet)
-        .await
-        .unwrap();
-    aws.await.expect("the simulated AWS side");
-    report
+fn outcome<'a>(report: &'a smoke::SmokeReport, name_part: &str) -> &'a CheckOutcome {
+    &report
+        .checks
+        .iter()
+        .find(|c| c.name.contains(name_part))
+        .unwrap_or_else(|| panic!("no check named …{name_part}… in {report:?}"))
+        .outcome
 }
 
+/// The whole chain, run: the good refund applied, the bad event's three
+/// attempts ending in the dead-letter queue, the errors alarm in ALARM and
+/// its notification published; smoke deletes its own dead letter.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smoke_passes_when_the_ledger_the_alarm_its_notification_and_the_dead_letter_show() {
-    let (s, clients, history) = stage(Stage::Staging).await;
-    // An unrelated dead letter is there already: it must not satisfy the
-    // check, and it must survive the run.
-    let other = s
-        .send(
-            &s.outputs.dead_letter_queue_url,
-            &on_failure_record(
-                envelope(
-                    "video.requested",
-                    json!({"job_id": "other", "account_id": "a", "credits": "x"}),
-                ),
-                "InvalidEvent",
-                "bad",
-            ),
-            &[],
-        )
-        .await;
-    let started = operator::base::when::now_ms();
-    let events = SmokeEvents::new(s.stage, started);
-    let aws = play_aws(&s, &history, Some(true));
-    let heard = Mutex::new(Vec::<String>::new());
-    let report = smoke::smoke(
-        &clients,
-        &options(&s, Duration::from_secs(30)),
-        &events,
-        started,
-        &|line| heard.lock().unwrap().push(line.to_owned()),
-    )
-    .await
-    .unwrap();
-    aws.await.expect("the simulated AWS side");
-    println!("{}", report.render());
+async fn smoke_passes_against_the_local_stack() {
+    let plane = start(Stage::Dev).await;
+    let report = smoke_on(&plane, Duration::from_secs(120)).await;
     assert!(report.passed(), "{}", report.render());
-    assert_eq!(report.checks.len(), 6);
-    assert!(report.checks.iter().all(|c| c.outcome.is_ok()));
-    assert!(report.render().contains("Smoke test passed"));
-    let names: Vec<&str> = report.checks.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(report.checks.len(), 6, "{}", report.render());
+    let letter = report.checks.last().unwrap();
     assert!(
-        names[2].contains(&format!("grant {}", events.grant_id)),
-        "{names:?}"
-    );
-    assert!(
-        names[4].contains(&s.outputs.ops_alerts_topic_arn),
-        "{names:?}"
-    );
-    // It deleted exactly its own dead letter.
-    let note = report.checks[5].note.as_deref().unwrap();
-    assert!(note.starts_with("deleted it (message "), "{note}");
-    let left = operator::models::queues::list(
-        &s.clients().sqs,
-        &s.outputs.dead_letter_queue_url,
-        &operator::models::queues::ReceiveOptions::default(),
-    )
-    .await
-    .unwrap()
-    .letters;
-    assert_eq!(
-        left.iter()
-            .map(|l| l.message_id.as_str())
-            .collect::<Vec<_>>(),
-        [other.as_str()]
-    );
-    // It said what it was waiting for while it waited.
-    let heard = heard.lock().unwrap();
-    assert!(
-        heard.iter().any(|l| l.starts_with("alarm: state ")),
-        "{heard:?}"
-    );
-    assert!(
-        heard
-            .iter()
-            .any(|l| l.starts_with("dead letter: not in the queue yet")),
-        "{heard:?}"
+        letter
+            .note
+            .as_deref()
+            .is_some_and(|n| n.starts_with("deleted it")),
+        "{letter:?}"
     );
 }
 
+/// A disabled rule (no producer named, or an operator's mistake) is named
+/// before anything is sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failed_or_missing_notification_fails_the_smoke_test() {
-    let (s, clients, history) = stage(Stage::Dev).await;
-    let report = run_smoke(&s, &clients, &history, Some(false), Duration::from_secs(20)).await;
-    assert!(!report.passed());
-    assert_eq!(
-        report.checks[4].outcome,
-        CheckOutcome::Failed("the alarm's SNS action failed: KMS.AccessDeniedException".into())
-    );
-    assert!(report.checks[3].outcome.is_ok(), "the alarm itself fired");
-
-    // The alarm fires but publishes nothing: timed out, said so.
-    let (s, clients, history) = stage(Stage::Dev).await;
-    let report = run_smoke(&s, &clients, &history, None, Duration::from_secs(8)).await;
-    assert_eq!(
-        report.checks[4].outcome,
-        CheckOutcome::TimedOut(Some("no notification yet".into()))
-    );
-    assert!(report.checks[5].outcome.is_ok());
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn smoke_reports_timeouts_when_nothing_happens() {
-    let (s, clients, _) = stage(Stage::Prod).await;
-    let started = operator::base::when::now_ms();
-    let events = SmokeEvents::new(s.stage, started);
-    // Without the interceptor: moto's DescribeAlarmHistory fails (HTTP 500).
-    let mut clients = clients;
-    clients.cloudwatch = s.clients().cloudwatch;
-    let opts = SmokeOptions::new(s.stage, &s.outputs, Duration::from_secs(2));
-    let start = std::time::Instant::now();
-    let report = smoke::smoke(&clients, &opts, &events, started, &quiet)
+async fn a_disabled_rule_is_named_before_anything_is_sent() {
+    let plane = start(Stage::Dev).await;
+    let config = testkit::emulator::sdk_config(&plane.endpoint).await;
+    aws_sdk_eventbridge::Client::new(&config)
+        .disable_rule()
+        .name(&plane.outputs.ledger_events_rule_name)
+        .event_bus_name(&plane.outputs.bus_name)
+        .send()
         .await
         .unwrap();
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "bounded by the timeout"
-    );
+    let report = smoke_on(&plane, Duration::from_secs(30)).await;
     assert!(!report.passed());
-    let outcomes: Vec<&CheckOutcome> = report.checks.iter().map(|c| &c.outcome).collect();
-    assert!(outcomes[0].is_ok() && outcomes[1].is_ok(), "{outcomes:?}");
-    for (i, outcome) in outcomes.iter().enumerate().skip(2) {
-        assert!(
-            matches!(outcome, CheckOutcome::TimedOut(_)),
-            "check {i}: {outcome:?}"
-        );
-    }
-    let text = report.render();
-    assert!(
-        text.contains("TIMED OUT") && text.contains("Smoke test FAILED"),
-        "{text}"
-    );
-    // The events did go out on the stage's bus.
-    assert_eq!(s.drain(&s.capture_url).await.len(), 2);
+    assert_eq!(report.checks.len(), 1, "{}", report.render());
+    let CheckOutcome::Failed(why) = outcome(&report, &plane.outputs.ledger_events_rule_name) else {
+        panic!("{}", report.render());
+    };
+    assert!(why.contains("DISABLED"), "{why}");
 }
 
-/// A stage whose errors alarm does not exist: both alarm checks fail at
-/// once (they could never pass), not at the end of their timeout.
+/// An alarm whose actions are off can never notify: named at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_missing_alarm_fails_its_checks_at_once() {
-    let (s, clients, _) = stage(Stage::Staging).await;
-    let started = operator::base::when::now_ms();
-    let events = SmokeEvents::new(s.stage, started);
-    let mut opts = options(&s, Duration::from_secs(2));
-    opts.alarm_name = format!("{}-deleted", opts.alarm_name);
-    let report = smoke::smoke(&clients, &opts, &events, started, &quiet)
+async fn an_alarm_that_cannot_notify_is_named_before_anything_is_sent() {
+    let plane = start(Stage::Dev).await;
+    let config = testkit::emulator::sdk_config(&plane.endpoint).await;
+    aws_sdk_cloudwatch::Client::new(&config)
+        .disable_alarm_actions()
+        .alarm_names(&plane.outputs.errors_alarm_name)
+        .send()
         .await
         .unwrap();
-    for i in [3, 4] {
-        let check = &report.checks[i];
-        match &check.outcome {
-            CheckOutcome::Failed(why) => assert!(
-                why.starts_with(&format!("alarm {} does not exist", opts.alarm_name))
-                    && why.contains("cargo xtask deploy --stage staging"),
-                "{why}"
-            ),
-            other => panic!("{}: failed at once, not {other:?}", check.name),
-        }
-    }
-    assert!(!report.passed());
-    assert_eq!(s.drain(&s.capture_url).await.len(), 2, "both events sent");
+    let report = smoke_on(&plane, Duration::from_secs(30)).await;
+    assert_eq!(report.checks.len(), 1, "{}", report.render());
+    let CheckOutcome::Failed(why) = outcome(&report, "notifies") else {
+        panic!("{}", report.render());
+    };
+    assert!(why.contains("(disabled)"), "{why}");
 }
 
+/// The handler's role without its DynamoDB statement: the good event fails
+/// three times and lands in the dead-letter queue, and smoke names the
+/// refusal it carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_missing_an_action_is_named_by_the_refusal() {
+    let plane = start(Stage::Dev).await;
+    let config = testkit::emulator::sdk_config(&plane.endpoint).await;
+    let handler = plane
+        .ctx
+        .functions
+        .get(&plane.outputs.handler_function_name)
+        .unwrap();
+    remove_statements(&config, &handler.config.role_arn, "dynamodb:").await;
+    let report = smoke_on(&plane, Duration::from_secs(120)).await;
+    assert!(!report.passed());
+    let CheckOutcome::Failed(why) = outcome(&report, "good event applied") else {
+        panic!("{}", report.render());
+    };
+    assert!(
+        why.contains("is in cc-agent-reconciler-dlq-dev instead"),
+        "{why}"
+    );
+    assert!(
+        why.contains("not authorized to perform: dynamodb:"),
+        "{why}"
+    );
+}
+
+/// An alarm in ALARM before the run proves nothing: not a pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alarm_already_in_alarm_before_the_run_is_not_a_pass() {
-    let (s, clients, history) = stage(Stage::Dev).await;
-    s.clients()
-        .cloudwatch
+    let plane = start(Stage::Dev).await;
+    let config = testkit::emulator::sdk_config(&plane.endpoint).await;
+    aws_sdk_cloudwatch::Client::new(&config)
         .set_alarm_state()
-        .alarm_name(&s.outputs.errors_alarm_name)
+        .alarm_name(&plane.outputs.errors_alarm_name)
         .state_value(StateValue::Alarm)
         .state_reason("an earlier incident")
         .send()
         .await
         .unwrap();
-    let report = run_smoke(&s, &clients, &history, Some(true), Duration::from_secs(20)).await;
+    let report = smoke_on(&plane, Duration::from_secs(120)).await;
     assert!(!report.passed(), "{}", report.render());
-    for check in &report.checks[3..5] {
-        assert!(
-            matches!(&check.outcome, CheckOutcome::Inconclusive(why) if why.contains("already in ALARM before the run")),
-            "{check:?}"
-        );
+    assert!(
+        matches!(outcome(&report, "in ALARM"), CheckOutcome::Inconclusive(_)),
+        "{}",
+        report.render()
+    );
+}
+
+/// Removes from every inline policy of `role_arn` the statements with an
+/// action starting with `prefix`, as an operator editing the role would.
+async fn remove_statements(config: &aws_config::SdkConfig, role_arn: &str, prefix: &str) {
+    let iam = aws_sdk_iam::Client::new(config);
+    let role = role_arn.rsplit('/').next().unwrap();
+    let names = iam
+        .list_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .unwrap();
+    for name in names.policy_names() {
+        let got = iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+            .unwrap();
+        let text = testkit::plane::iam::percent_decoded(got.policy_document());
+        let mut document: Value = serde_json::from_str(&text).unwrap();
+        let statements = document["Statement"].as_array_mut().unwrap();
+        statements.retain(|s| {
+            let actions = match &s["Action"] {
+                Value::Array(a) => a.clone(),
+                one => vec![one.clone()],
+            };
+            !actions
+                .iter()
+                .any(|a| a.as_str().is_some_and(|a| a.starts_with(prefix)))
+        });
+        iam.put_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .policy_document(document.to_string())
+            .send()
+            .await
+            .unwrap();
     }
-    assert!(report.checks[2].outcome.is_ok() && report.checks[5].outcome.is_ok());
-    assert!(report.render().contains("NOT CONCLUSIVE"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -19,7 +19,7 @@ use operator::base::exit;
 use operator::base::tools;
 use operator::base::ui::{ColorChoice, choose_color};
 use operator::commands::stack as deploy;
-use operator::commands::{dlq, ledger, logs, replay, smoke, status, sweep, synth, unrouted};
+use operator::commands::{dlq, ledger, logs, replay, send, smoke, status, sweep, synth, unrouted};
 
 #[derive(Parser)]
 #[command(
@@ -84,6 +84,9 @@ enum Cmd {
     /// Send a good and a forced-bad event to a stage; check the ledger, the
     /// errors alarm and its notification, and the dead letter; report.
     Smoke(smoke::Args),
+    /// Put one event on a stage's bus as a producer would, and print its id;
+    /// against the local stack (`cargo xtask up`), what became of it.
+    Send(send::Args),
     /// One screen about a deployed stage: who and where, stack, code, alarms,
     /// queues, last sweep, stragglers; exit code 2 when a person is needed.
     Status(status::Args),
@@ -170,6 +173,7 @@ fn dispatch(command: Cmd, verbose: bool) -> anyhow::Result<ExitCode> {
         Cmd::Dlq(args) => dlq::run(args),
         Cmd::Unrouted(args) => unrouted::run(args),
         Cmd::Smoke(args) => smoke::run(args),
+        Cmd::Send(args) => send::run(args),
         Cmd::Status(args) => status::run(args),
         Cmd::Logs(args) => logs::run(args),
         Cmd::Ledger(args) => ledger::run(args),

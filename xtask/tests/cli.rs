@@ -200,6 +200,8 @@ fn usage_errors_have_their_own_exit_code() {
         &["status", "--stage", "qa"][..],
         &["sweep", "--stage", "dev", "--older-than", "soon"][..],
         &["status", "--stage", "dev", "--color", "sometimes"][..],
+        &["test", "--no-such-option"][..],
+        &["simulate", "--seeds", "many"][..],
     ] {
         let out = xtask(args).output().unwrap();
         let (_, stderr) = text(&out);
@@ -212,7 +214,7 @@ fn usage_errors_have_their_own_exit_code() {
 
 /// The commands that read or write a deployed stage, with what each needs
 /// on its command line (the stage and AWS options are added).
-const STAGE_COMMANDS: [&[&str]; 17] = [
+const STAGE_COMMANDS: [&[&str]; 18] = [
     &["status"],
     &["status", "--json"],
     &["releases"],
@@ -239,6 +241,14 @@ const STAGE_COMMANDS: [&[&str]; 17] = [
     &["unrouted", "list"],
     &["replay", "--from", "2h", "--to", "1h", "--dry-run"],
     &["smoke", "--yes"],
+    &[
+        "send",
+        "--detail-type",
+        "video.requested",
+        "--detail",
+        "{}",
+        "--yes",
+    ],
 ];
 
 /// Runs `cargo xtask <command> --stage dev <extra>` with no AWS

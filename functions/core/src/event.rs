@@ -15,8 +15,14 @@ pub const MAX_ID_CHARS: usize = 256;
 /// `credits` is an integer in `0..=MAX_CREDITS`; an adjustment's in
 /// `-MAX_CREDITS..=MAX_CREDITS`, not 0.
 pub const MAX_CREDITS: i64 = 1_000_000_000_000;
-/// An adjustment's `reason` has 1 to this many characters.
+/// An adjustment's `reason` has 1 to this many characters; a failure's is
+/// kept to this many ([`REASON_CUT`]).
 pub const MAX_REASON_CHARS: usize = 512;
+/// What follows a failure's `reason` that was longer than
+/// [`MAX_REASON_CHARS`] characters: its first ones are kept, then this, so
+/// whoever reads it (the job item, `ledger job`, a conflict's listing)
+/// sees it was cut. A long reason is never a reason to refuse the refund.
+pub const REASON_CUT: &str = "…[cut]";
 
 /// A purchase or top-up.
 pub const CREDITS_GRANTED: &str = "credits.granted";
@@ -300,7 +306,7 @@ pub fn parse_detail(detail_type: &str, detail: &Value) -> Result<Event, InvalidE
         VIDEO_FAILED => Event::Failed {
             job_id: id(d, "job_id")?,
             account_id: id(d, "account_id")?,
-            reason: optional_string(d, "reason", "detail.reason")?,
+            reason: optional_string(d, "reason", "detail.reason")?.map(cut_reason),
         },
         CREDITS_ADJUSTED => Event::Adjusted {
             adjustment_id: id(d, "adjustment_id")?,
@@ -424,6 +430,16 @@ fn reason(d: &Map<String, Value>) -> Result<String, InvalidEvent> {
     }
 }
 
+/// A failure's reason as stored: at most [`MAX_REASON_CHARS`] characters
+/// of it, then [`REASON_CUT`] if it was longer (counted in characters, so
+/// a character is never split).
+fn cut_reason(reason: String) -> String {
+    match reason.char_indices().nth(MAX_REASON_CHARS) {
+        Some((end, _)) => format!("{}{REASON_CUT}", &reason[..end]),
+        None => reason,
+    }
+}
+
 fn optional_string(
     obj: &Map<String, Value>,
     name: &str,
@@ -463,6 +479,40 @@ mod tests {
 
     fn invalid(v: Value) -> InvalidEvent {
         parse_envelope(&v).expect_err("event must be refused")
+    }
+
+    /// A failure's reason longer than 512 characters is kept to its first
+    /// 512, marked as cut — never refused, so the refund is never held up
+    /// for it — and so is the detail a conflict record copies. Characters,
+    /// not bytes: one of four bytes is never split.
+    #[test]
+    fn a_long_failure_reason_is_kept_to_512_characters_marked_as_cut() {
+        let reason_of = |reason: &str| {
+            let detail = json!({"job_id": "j1", "account_id": "a1", "reason": reason});
+            match parse_envelope(&envelope(VIDEO_FAILED, detail))
+                .unwrap()
+                .event
+            {
+                Event::Failed { reason, .. } => reason.unwrap(),
+                other => panic!("{other:?}"),
+            }
+        };
+        let exact = "é".repeat(512);
+        assert_eq!(reason_of(&exact), exact, "512 characters are kept whole");
+        let long = format!("{}{}", "😀".repeat(512), "x".repeat(100_000));
+        let kept = reason_of(&long);
+        assert_eq!(kept, format!("{}…[cut]", "😀".repeat(512)));
+        let event = parse_envelope(&envelope(
+            VIDEO_FAILED,
+            json!({"job_id": "j1", "account_id": "a1", "reason": long}),
+        ))
+        .unwrap()
+        .event;
+        assert_eq!(
+            event.to_detail()["reason"],
+            json!(kept),
+            "a conflict's detail too"
+        );
     }
 
     #[test]

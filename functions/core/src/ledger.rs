@@ -193,17 +193,17 @@ impl EntryKind {
         }
     }
 
+    pub const ALL: [EntryKind; 6] = [
+        EntryKind::Grant,
+        EntryKind::Hold,
+        EntryKind::Debit,
+        EntryKind::Refund,
+        EntryKind::Expire,
+        EntryKind::Adjustment,
+    ];
+
     pub fn parse(s: &str) -> Option<EntryKind> {
-        [
-            EntryKind::Grant,
-            EntryKind::Hold,
-            EntryKind::Debit,
-            EntryKind::Refund,
-            EntryKind::Expire,
-            EntryKind::Adjustment,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        EntryKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -486,9 +486,20 @@ impl Movement {
         account.granted = add(account.granted, self.granted, &id)?;
         account.debited = add(account.debited, self.debited, &id)?;
         account.adjusted = add(account.adjusted, self.adjusted, &id)?;
-        account.seq += 1;
+        account.seq = account
+            .seq
+            .checked_add(1)
+            .ok_or_else(|| LedgerError::Overflow {
+                account_id: id.clone(),
+            })?;
         if self.overdraft > 0 {
-            account.overdrafts += 1;
+            account.overdrafts =
+                account
+                    .overdrafts
+                    .checked_add(1)
+                    .ok_or_else(|| LedgerError::Overflow {
+                        account_id: id.clone(),
+                    })?;
         }
         Ok(Entry {
             account_id: id,
@@ -523,11 +534,7 @@ struct Cell<'a> {
 /// and adjustments).
 pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, LedgerError> {
     let account_id = event.account_id();
-    if let Some(a) = &known.account {
-        assert_eq!(a.account_id, account_id, "known account is the event's");
-        refuse_broken(a)?;
-    }
-    check_consistent(known)?;
+    check_known(known, account_id, event.job_id())?;
     let cell = Cell {
         account_id,
         known,
@@ -560,12 +567,8 @@ pub fn decide_expiry(job_id: &str, known: &Known, meta: &Meta) -> Result<Decisio
     let Some(job) = known.job.as_ref().filter(|j| j.status == JobStatus::Held) else {
         return Ok(Decision::Duplicate);
     };
-    assert_eq!(job.job_id, job_id);
-    if let Some(a) = &known.account {
-        refuse_broken(a)?;
-    }
-    check_consistent(known)?;
-    let h = job.hold.expect("a HELD job has a hold");
+    check_known(known, &job.account_id, Some(job_id))?;
+    let h = hold_of(job)?;
     let mut after = job.clone();
     after.status = JobStatus::Expired;
     let movement = Movement::release(BusinessKey::job(job_id, JobStep::Expired), h);
@@ -689,10 +692,10 @@ impl Cell<'_> {
             None => (0, new_job(job_id, self.account_id, JobStatus::Debited)),
             Some(job) if job.account_id != self.account_id => return Ok(account_mismatch(job)),
             Some(job) => match job.status {
-                JobStatus::Held => (job.hold.expect("a HELD job has a hold"), job.clone()),
+                JobStatus::Held => (hold_of(job)?, job.clone()),
                 JobStatus::Expired | JobStatus::Rejected => (0, job.clone()),
                 JobStatus::Debited => {
-                    let applied = job.debited.expect("a DEBITED job has a debit");
+                    let applied = job.debited.ok_or_else(|| shapeless(job))?;
                     return Ok(if applied == a {
                         Decision::Duplicate
                     } else {
@@ -714,10 +717,12 @@ impl Cell<'_> {
         job.status = JobStatus::Debited;
         job.debited = Some(a);
         let movement = Movement {
-            available: hold - a,
+            available: hold.checked_sub(a).ok_or_else(|| LedgerError::Overflow {
+                account_id: self.account_id.into(),
+            })?,
             held: -hold,
             debited: a,
-            overdraft: (a - hold).max(0),
+            overdraft: a.saturating_sub(hold).max(0),
             ..Movement::of(BusinessKey::job(job_id, JobStep::Rendered), a)
         };
         self.apply(Outcome::Debited, Some(job), Some(movement))
@@ -737,7 +742,7 @@ impl Cell<'_> {
         }
         match job.status {
             JobStatus::Held => {
-                let h = job.hold.expect("a HELD job has a hold");
+                let h = hold_of(job)?;
                 let mut after = job.clone();
                 after.status = JobStatus::Refunded;
                 after.reason = reason.cloned();
@@ -835,20 +840,72 @@ fn refuse_broken(account: &Account) -> Result<(), LedgerError> {
     })
 }
 
-/// A HELD job's hold is part of its account's `held` (invariant 2): known
-/// pictures where it cannot be are of different moments.
-fn check_consistent(known: &Known) -> Result<(), LedgerError> {
-    if let (Some(account), Some(job)) = (&known.account, &known.job)
-        && job.status == JobStatus::Held
-        && job.account_id == account.account_id
-        && job.hold.unwrap_or(0) > account.held
-    {
-        return Err(LedgerError::Inconsistent(format!(
-            "job {} holds {:?} but account {} holds {} in all",
-            job.job_id, job.hold, account.account_id, account.held
-        )));
+/// What is known, checked before anything is decided on it, so that no
+/// stored state, however wrong, reaches [`check_change`]'s panic: the
+/// account is the one decided for (`account_id`) and unbroken
+/// ([`refuse_broken`]); the job is the one decided for (`job_id`) and has
+/// its shape ([`Job::check`]); and the pictures agree ([`check_consistent`]).
+fn check_known(known: &Known, account_id: &str, job_id: Option<&str>) -> Result<(), LedgerError> {
+    if let Some(account) = &known.account {
+        if account.account_id != account_id {
+            return Err(LedgerError::Inconsistent(format!(
+                "account {} was read for account {account_id}",
+                account.account_id
+            )));
+        }
+        refuse_broken(account)?;
     }
-    Ok(())
+    if let Some(job) = &known.job {
+        if job_id != Some(job.job_id.as_str()) {
+            return Err(LedgerError::Inconsistent(format!(
+                "job {} was read for {}",
+                job.job_id,
+                job_id.map_or_else(|| "an event without a job".into(), |j| format!("job {j}"))
+            )));
+        }
+        job.check().map_err(LedgerError::Inconsistent)?;
+    }
+    check_consistent(known, account_id)
+}
+
+/// A HELD job's hold is part of its account's `held` (invariant 2): known
+/// pictures where it cannot be — the job holding more than its account
+/// holds in all, or holding for an account that does not exist — are of
+/// different moments, or of a broken ledger.
+fn check_consistent(known: &Known, account_id: &str) -> Result<(), LedgerError> {
+    let Some(job) = known
+        .job
+        .as_ref()
+        .filter(|j| j.status == JobStatus::Held && j.account_id == account_id)
+    else {
+        return Ok(());
+    };
+    let hold = job.hold.unwrap_or(0);
+    match &known.account {
+        Some(account) if hold > account.held => Err(LedgerError::Inconsistent(format!(
+            "job {} holds {hold} but account {} holds {} in all",
+            job.job_id, account.account_id, account.held
+        ))),
+        None => Err(LedgerError::Inconsistent(format!(
+            "job {} is HELD holding {hold} for account {account_id}, which does not exist",
+            job.job_id
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A HELD job's hold ([`check_known`] made sure it has one).
+fn hold_of(job: &Job) -> Result<i64, LedgerError> {
+    job.hold.ok_or_else(|| shapeless(job))
+}
+
+/// A job without what its status requires ([`Job::check`]).
+fn shapeless(job: &Job) -> LedgerError {
+    LedgerError::Inconsistent(
+        job.check()
+            .err()
+            .unwrap_or_else(|| format!("job {} is {}", job.job_id, job.status)),
+    )
 }
 
 fn new_job(job_id: &str, account_id: &str, status: JobStatus) -> Job {

@@ -594,3 +594,75 @@ fn a_held_job_holding_more_than_its_account_is_refused() {
         Err(LedgerError::Inconsistent(_))
     ));
 }
+
+/// A HELD job whose account does not exist (deleted, or restored without
+/// it): releasing its hold would take `held` below zero. Every event on the
+/// job and its expiry are refused as inconsistent, naming the job and the
+/// account — before, the core's own invariant check panicked, every later
+/// sweep died at that straggler and the handler at its every event.
+#[test]
+fn a_held_job_whose_account_is_missing_is_refused_naming_both() {
+    let l = ledger(&[req("j", 30)]);
+    for event in [rendered("j", 30), failed("j"), req("j", 30)] {
+        let mut known = l.known(&event);
+        known.account = None;
+        let err = crate::ledger::decide(&event, &known, &meta()).unwrap_err();
+        assert!(
+            matches!(&err, LedgerError::Inconsistent(why)
+                if why.contains("job j") && why.contains("account a1") && why.contains("does not exist")),
+            "{event:?}: {err}"
+        );
+    }
+    let mut known = l.known(&rendered("j", 30));
+    known.account = None;
+    assert!(matches!(
+        crate::ledger::decide_expiry("j", &known, &meta()),
+        Err(LedgerError::Inconsistent(_))
+    ));
+}
+
+/// Knowledge of another account or job than the one decided for, and a job
+/// without what its status requires, are refused, never decided on.
+#[test]
+fn knowledge_of_something_else_or_without_its_shape_is_refused() {
+    let l = ledger(&[req("j", 30)]);
+    let event = rendered("j", 30);
+    let mut other_account = l.known(&event);
+    other_account.account.as_mut().unwrap().account_id = "a2".into();
+    let mut other_job = l.known(&event);
+    other_job.job.as_mut().unwrap().job_id = "k".into();
+    let mut no_hold = l.known(&event);
+    no_hold.job.as_mut().unwrap().hold = None;
+    let mut no_debit = l.known(&event);
+    no_debit.job.as_mut().unwrap().status = JobStatus::Debited;
+    for (what, known, named) in [
+        ("another account", other_account, "account a2"),
+        ("another job", other_job, "job k"),
+        ("a HELD job without a hold", no_hold, "no valid hold"),
+        ("a DEBITED job without a debit", no_debit, "no valid debit"),
+    ] {
+        let err = crate::ledger::decide(&event, &known, &meta()).unwrap_err();
+        assert!(
+            matches!(&err, LedgerError::Inconsistent(why) if why.contains(named)),
+            "{what}: {err}"
+        );
+    }
+}
+
+/// A stored `seq` or overdraft count at the end of its type: an overflow
+/// error, not a panic or a wrap.
+#[test]
+fn a_counter_at_its_end_is_an_overflow() {
+    let mut l = ledger(&[]);
+    l.accounts.get_mut("a1").unwrap().seq = u64::MAX;
+    assert!(matches!(
+        l.apply(&grant("g1", "a1", 1), &meta()),
+        Err(LedgerError::Overflow { .. })
+    ));
+    let mut l = ledger(&[]);
+    l.accounts.get_mut("a1").unwrap().overdrafts = u64::MAX;
+    assert!(matches!(
+        l.apply(&rendered("j", 500), &meta()),
+        Err(LedgerError::Overflow { .. })
+    ));
+}

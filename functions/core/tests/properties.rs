@@ -15,18 +15,8 @@ use reconciler_core::oracle::{Money, Oracle, Row};
 
 const ACCOUNTS: [&str; 3] = ["a0", "a1", "a2"];
 
-// The test (not the core) reads its knob from the environment.
-#[allow(clippy::disallowed_methods)]
-fn config() -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
-    ProptestConfig {
-        cases,
-        ..ProptestConfig::default()
-    }
-}
+mod common;
+use common::config;
 
 #[derive(Debug, Clone)]
 enum Step {

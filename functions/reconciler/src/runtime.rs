@@ -8,25 +8,15 @@ use lambda_runtime::{
 };
 use serde::Serialize;
 
-/// Runs `f` for every invocation with the payload's raw text.
+/// Runs `f` for every invocation with the payload's raw text and the
+/// invocation's [`Context`]: its `deadline` (milliseconds since the Unix
+/// epoch) bounds the sweep's work, its `request_id` identifies the
+/// invocation in the ledger items it writes (and the sweep's run).
 ///
 /// The runtime would otherwise parse the payload before our code sees it, and
 /// report unparseable JSON with its own error type; SPEC §2 wants every
 /// invalid input reported as `InvalidEvent`. So the payload is handed over
 /// as a JSON string and parsed by the handler itself.
-pub async fn run_raw<F, Fut, R, E>(f: F) -> Result<(), lambda_runtime::Error>
-where
-    F: Fn(String) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<R, E>> + Send + 'static,
-    R: Serialize + Send + 'static,
-    E: Into<Diagnostic> + std::fmt::Debug + Send + 'static,
-{
-    run_raw_with_context(move |payload, _context| f(payload)).await
-}
-
-/// Like [`run_raw`], and also hands over the invocation's [`Context`]: its
-/// `deadline` (milliseconds since the Unix epoch) bounds the sweep's work, its
-/// `request_id` identifies the run in the ledger entries it writes.
 pub async fn run_raw_with_context<F, Fut, R, E>(f: F) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(String, Context) -> Fut + Send + 'static,

@@ -190,5 +190,6 @@ fn deny_insecure_transport(actions: &[&str], resources: Vec<Expr>) -> Statement 
 }
 
 // Metric periods, in seconds, of the alarms and the dashboard.
+const ONE_MINUTE: u32 = 60;
 const FIVE_MINUTES: u32 = 300;
 const ONE_HOUR: u32 = 3_600;

@@ -109,12 +109,13 @@ fn expected_single_metric_alarms(cfg: &StageConfig) -> BTreeMap<String, Expected
                 )
             },
         ),
-        // Keeps its state without a datapoint: only a complete audit reports.
+        // Keeps its state without a datapoint: only a complete audit reports;
+        // the minute's period lets the sweep after a repair decide alone.
         (
             "drift",
             Expected {
                 statistic: ("Statistic", "Maximum"),
-                period: 3600,
+                period: 60,
                 missing: "ignore",
                 ..any("CcAgentReconciler", "LedgerDrift", stage.clone())
             },

@@ -23,6 +23,19 @@ use operator::cfn::change_set::Action;
 use operator::deploy::{self, DeployOptions, DestroyOptions, Outcome};
 use testkit::emulator::moto::Moto;
 
+/// What staging and prod retain (`DeletionPolicy: Retain`), by logical id.
+const RETAINED: [&str; 9] = [
+    "AlertsKey",
+    "DeadLetterQueue",
+    "EventBus",
+    "HandlerLogGroup",
+    "LedgerEventsArchive",
+    "LedgerTable",
+    "StageKey",
+    "SweepLogGroup",
+    "UnroutedQueue",
+];
+
 /// A deploy target: a private moto server and an outputs directory.
 pub(crate) struct Env {
     moto: Moto,
@@ -383,17 +396,7 @@ async fn prod_needs_confirmations_and_destroy_leaves_retained_resources() {
         .collect();
     assert_eq!(
         retained.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
-        [
-            "AlertsKey",
-            "DeadLetterQueue",
-            "EventBus",
-            "HandlerLogGroup",
-            "LedgerEventsArchive",
-            "LedgerTable",
-            "StageKey",
-            "SweepLogGroup",
-            "UnroutedQueue"
-        ]
+        RETAINED
     );
     assert!(
         retained.contains(&("LedgerTable", Some("cc-agent-reconciler-ledger_prod"))),
@@ -520,4 +523,90 @@ async fn a_failed_first_create_of_dev_is_recovered() {
 #[tokio::test]
 async fn a_failed_first_create_of_staging_whose_resources_are_retained_is_recovered() {
     a_failed_first_create_is_recovered(Stage::Staging).await;
+}
+
+/// Disaster recovery: after `destroy` of staging the table, queues, log
+/// groups, archive, bus and keys stay behind with their names (and the
+/// ledger's data). The next deploy must not fail on those names: it
+/// imports them into a new stack (an `IMPORT` change set, played by our
+/// moto as AWS does, see `moto_server.py`), then deploys the rest, and the
+/// ledger's items are still there.
+#[tokio::test]
+async fn a_destroyed_staging_is_deployed_again_by_importing_what_it_retained() {
+    use reconciler_core::contract::table;
+
+    let env = Env::start("restore").await;
+    let stage = Stage::Staging;
+    let stack = infra::stack_name(stage);
+    let opts = env.options(stage);
+    let (created, said) = env.deploy_saying(&opts, false).await;
+    created.expect("create staging");
+    assert!(
+        said.contains("WARNING: NOBODY MAY GRANT CREDITS ON STAGING"),
+        "{said}"
+    );
+    assert!(
+        said.contains("no CloudTrail trail records us-east-1"),
+        "{said}"
+    );
+    let ledger = "cc-agent-reconciler-ledger_staging";
+    let config = testkit::emulator::sdk_config(&env.moto.endpoint).await;
+    let dynamodb = aws_sdk_dynamodb::Client::new(&config);
+    let text = aws_sdk_dynamodb::types::AttributeValue::S;
+    dynamodb
+        .put_item()
+        .table_name(ledger)
+        .item(table::PARTITION_KEY, text("ACCOUNT#survivor".into()))
+        .item(table::SORT_KEY, text("ACCOUNT".into()))
+        .send()
+        .await
+        .unwrap();
+    let before = operator::cfn::stack::physical_ids(&env.clients, &stack)
+        .await
+        .unwrap();
+
+    let out = Recorder::default();
+    let destroyed = deploy::destroy(&env.clients, &env.destroy_options(stage), &out)
+        .await
+        .expect("destroy staging");
+    assert_eq!(destroyed.retained.len(), 9, "{:?}", destroyed.retained);
+    assert!(
+        out.text()
+            .contains("the next `cargo xtask deploy --stage staging` imports them"),
+        "{}",
+        out.text()
+    );
+
+    let (restored, said) = env.deploy_saying(&opts, false).await;
+    let restored = restored.expect("the deploy after a destroy imports what it retained");
+    println!("{}", restored.summary());
+    assert!(said.contains("left these behind"), "{said}");
+    assert_eq!(restored.outcome, Outcome::Created);
+    assert_eq!(restored.imported, RETAINED);
+    assert!(
+        restored.summary().contains("imported=9"),
+        "{}",
+        restored.summary()
+    );
+    assert_created(&env, stage).await;
+    let after = operator::cfn::stack::physical_ids(&env.clients, &stack)
+        .await
+        .unwrap();
+    for id in &restored.imported {
+        assert_eq!(after.get(id), before.get(id), "{id} is the same resource");
+    }
+    assert_eq!(
+        after.len(),
+        before.len(),
+        "every resource is in the stack again"
+    );
+    let item = dynamodb
+        .get_item()
+        .table_name(ledger)
+        .key(table::PARTITION_KEY, text("ACCOUNT#survivor".into()))
+        .key(table::SORT_KEY, text("ACCOUNT".into()))
+        .send()
+        .await
+        .unwrap();
+    assert!(item.item().is_some(), "the ledger's data survived");
 }

@@ -38,6 +38,42 @@ async fn diff_shows_properties_and_security_and_a_broadening_deploy_needs_approv
     assert!(created.security.iter().all(|c| c.kind == Kind::Added));
     assert!(!created.security.is_empty());
 
+    // Renaming the bus: moto's change set lists nothing; on AWS it replaces
+    // the bus, the rules on it and the archive of it. The review says so
+    // from the schemas' create-only properties, naming each cause.
+    let mut renamed = env.options(Stage::Dev);
+    renamed.parameters.insert(
+        infra::stack::params::EVENT_BUS_NAME.to_owned(),
+        "other-bus".to_owned(),
+    );
+    let review = env.diff(&renamed).await.expect("diff of a bus rename");
+    let text = review.render(false);
+    println!("{text}");
+    assert!(!text.contains("No resource changes"), "{text}");
+    let replaced = |id: &str| {
+        review
+            .changes
+            .iter()
+            .find(|c| c.logical_id == id)
+            .unwrap_or_else(|| panic!("{id} in:\n{text}"))
+    };
+    let bus = replaced(infra::stack::ids::EVENT_BUS);
+    assert_eq!(
+        bus.replacement,
+        Some(operator::cfn::change_set::Replacement::True)
+    );
+    assert!(
+        bus.evidence
+            .as_deref()
+            .is_some_and(|e| e.starts_with("Name ") && e.ends_with("(parameter EventBusName)")),
+        "{text}"
+    );
+    assert!(
+        text.contains("LedgerEventsArchive is replaced: SourceArn names EventBus"),
+        "{text}"
+    );
+    assert!(text.contains("LedgerEventsRule"), "{text}");
+
     let mut changed = env.options(Stage::Dev);
     changed.config.handler_memory_mb = 512;
     with_summarizer(&mut changed);
@@ -312,4 +348,74 @@ async fn the_diff_binary_gates_a_pipeline_and_prints_json() {
     );
     let review: serde_json::Value = serde_json::from_slice(&after.stdout).unwrap();
     assert_eq!(review["changes"], serde_json::json!([]), "{review}");
+}
+
+/// The handler's memory as deployed.
+async fn handler_memory(env: &Env) -> Option<i32> {
+    env.clients
+        .lambda
+        .get_function()
+        .function_name("cc-agent-reconciler-dev-handler")
+        .send()
+        .await
+        .unwrap()
+        .configuration()
+        .and_then(|c| c.memory_size())
+}
+
+/// A two-person review: one prepares a change set (nothing changes), the
+/// other executes exactly it after seeing its review; a change set executed,
+/// or prepared on a stack that moved since, is refused.
+#[tokio::test]
+async fn a_prepared_change_set_is_executed_only_while_the_stack_stays_as_it_was() {
+    use operator::deploy::Mode;
+
+    let env = Env::start("prepare").await;
+    env.deploy(&env.options(Stage::Dev)).await.expect("create");
+    let mut bigger = env.options(Stage::Dev);
+    bigger.config.handler_memory_mb = 512;
+    bigger.mode = Mode::Prepare;
+    let (prepared, said) = env.deploy_saying(&bigger, false).await;
+    let prepared = prepared.expect("prepare");
+    assert_eq!(prepared.outcome, Outcome::Prepared);
+    let id = prepared.change_set_id.clone().expect("its id");
+    assert!(prepared.summary().contains(&format!("change-set={id}")));
+    assert!(said.contains(&format!("--execute {id}")), "{said}");
+    assert_eq!(handler_memory(&env).await, Some(256), "nothing executed");
+
+    // The reviewer: the same review, from the change set, then executed.
+    let mut execute = env.options(Stage::Dev);
+    execute.mode = Mode::Execute(id.clone());
+    let (done, said) = env.deploy_saying(&execute, false).await;
+    let done = done.expect("execute the prepared change set");
+    assert_eq!(done.outcome, Outcome::Updated);
+    assert!(said.contains("Properties.MemorySize: 256 -> 512"), "{said}");
+    assert_eq!(handler_memory(&env).await, Some(512));
+    let again = env.deploy(&execute).await.expect_err("executed once");
+    assert!(again.to_string().contains("cannot be executed"), "{again}");
+
+    // Prepared, then the stack moves: refused, nothing changed.
+    let mut more = env.options(Stage::Dev);
+    more.config.handler_memory_mb = 1024;
+    more.mode = Mode::Prepare;
+    let stale = env
+        .deploy(&more)
+        .await
+        .expect("prepare")
+        .change_set_id
+        .unwrap();
+    let mut moved = env.options(Stage::Dev);
+    moved.config.handler_memory_mb = 768;
+    env.deploy(&moved)
+        .await
+        .expect("another deploy moves the stack");
+    execute.mode = Mode::Execute(stale.clone());
+    let refused = env.deploy(&execute).await.expect_err("the stack moved");
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("moved since change set {stale} was prepared")),
+        "{refused}"
+    );
+    assert_eq!(handler_memory(&env).await, Some(768));
 }

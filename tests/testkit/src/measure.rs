@@ -139,6 +139,15 @@ pub struct Measured {
     pub units: Units,
 }
 
+/// A client straight to the emulator and a new ledger table named `name`.
+async fn fresh_table(endpoint: &str, name: &str) -> anyhow::Result<(Client, String)> {
+    let direct = Client::new(&crate::emulator::sdk_config(endpoint).await);
+    reconciler::store::schema::create_table(&direct, name)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok((direct, name.to_owned()))
+}
+
 /// Writes items with `BatchWriteItem` (25 at a time).
 pub async fn batch_put(client: &Client, table: &str, items: Vec<Item>) -> anyhow::Result<()> {
     for chunk in items.chunks(25) {
@@ -171,6 +180,48 @@ pub async fn batch_put(client: &Client, table: &str, items: Vec<Item>) -> anyhow
     Ok(())
 }
 
+/// The entry that moves `account` by `[available, held, granted, debited]`
+/// under `key`, the account moved: what a seed writes directly.
+fn seed_entry(account: &mut Account, key: BusinessKey, amount: i64, deltas: [i64; 4]) -> Entry {
+    let [available, held, granted, debited] = deltas;
+    account.available += available;
+    account.held += held;
+    account.granted += granted;
+    account.debited += debited;
+    account.seq += 1;
+    Entry {
+        account_id: account.account_id.clone(),
+        seq: account.seq,
+        kind: key.entry_kind(),
+        key: key.entry(),
+        amount,
+        available_delta: available,
+        held_delta: held,
+        granted_delta: granted,
+        debited_delta: debited,
+        adjusted_delta: 0,
+        overdraft: 0,
+        available_after: account.available,
+        held_after: account.held,
+        event_id: "seed".into(),
+        at_ms: 1,
+    }
+}
+
+/// A job of `account_id` holding 10 credits since entry `seq`.
+fn held_job(job_id: &str, account_id: &str, seq: u64) -> Job {
+    Job {
+        job_id: job_id.to_owned(),
+        account_id: account_id.to_owned(),
+        status: JobStatus::Held,
+        requested: Some(10),
+        hold: Some(10),
+        debited: None,
+        reason: None,
+        entries: vec![seq],
+    }
+}
+
 /// An account with `holds` open holds of 10 credits (HELD jobs, their hold
 /// entries, the account), consistent with the ledger's invariants, written
 /// directly: what thousands of `video.requested` would leave.
@@ -183,61 +234,53 @@ pub async fn seed_account(
 ) -> anyhow::Result<()> {
     let mut items = Vec::with_capacity(2 * holds + 2);
     let mut account = Account::new(account_id);
-    let mut entry = |key: BusinessKey, amount: i64, available: i64, held: i64, granted: i64| {
-        account.available += available;
-        account.held += held;
-        account.granted += granted;
-        account.seq += 1;
-        Entry {
-            account_id: account_id.to_owned(),
-            seq: account.seq,
-            kind: key.entry_kind(),
-            key: key.entry(),
-            amount,
-            available_delta: available,
-            held_delta: held,
-            granted_delta: granted,
-            debited_delta: 0,
-            adjusted_delta: 0,
-            overdraft: 0,
-            available_after: account.available,
-            held_after: account.held,
-            event_id: "seed".into(),
-            at_ms: 1,
-        }
-    };
-    let grant = entry(
+    let grant = seed_entry(
+        &mut account,
         BusinessKey::grant(format!("seed-{account_id}")),
         credits,
-        credits,
-        0,
-        credits,
+        [credits, 0, credits, 0],
     );
     items.push(to_item(&EntryItem::new(&grant)));
     for n in 0..holds {
         let job_id = format!("{account_id}-open-{n:06}");
-        let hold = entry(
+        let hold = seed_entry(
+            &mut account,
             BusinessKey::job(job_id.clone(), JobStep::Requested),
             10,
-            -10,
-            10,
-            0,
+            [-10, 10, 0, 0],
         );
-        let job = Job {
-            job_id,
-            account_id: account_id.to_owned(),
-            status: JobStatus::Held,
-            requested: Some(10),
-            hold: Some(10),
-            debited: None,
-            reason: None,
-            entries: vec![hold.seq],
-        };
-        items.push(to_item(&JobItem::new(&job, "seed", now_ms())));
+        items.push(to_item(&JobItem::new(
+            &held_job(&job_id, account_id, hold.seq),
+            "seed",
+            now_ms(),
+        )));
         items.push(to_item(&EntryItem::new(&hold)));
     }
     items.push(to_item(&AccountItem::new(&account, now_ms())));
     batch_put(client, table, items).await
+}
+
+/// How long the ids of a measured workload are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ids {
+    /// A few characters (`big`, `warm-debit`, `g-warm`).
+    Short,
+    /// The contract's longest: 256 characters, each of `char` (one byte
+    /// for `x`, four for an emoji).
+    Longest(char),
+}
+
+impl Ids {
+    /// `base`, padded to this length.
+    fn id(self, base: &str) -> String {
+        match self {
+            Ids::Short => base.to_owned(),
+            Ids::Longest(c) => {
+                let pad = reconciler_core::event::MAX_ID_CHARS.saturating_sub(base.chars().count());
+                format!("{base}{}", c.to_string().repeat(pad))
+            }
+        }
+    }
 }
 
 /// Requests and capacity of each outcome on an account with `holds` open
@@ -247,31 +290,41 @@ pub async fn per_outcome(
     endpoint: &str,
     holds: usize,
 ) -> anyhow::Result<BTreeMap<(String, &'static str), Measured>> {
-    let direct = Client::new(&crate::emulator::sdk_config(endpoint).await);
-    let table = format!("bench-{holds}-{:06x}", fastrand::u32(..));
-    reconciler::store::schema::create_table(&direct, &table)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let account = "big";
+    per_outcome_with(endpoint, holds, Ids::Short).await
+}
+
+/// [`per_outcome`], with ids of that length.
+pub async fn per_outcome_with(
+    endpoint: &str,
+    holds: usize,
+    ids: Ids,
+) -> anyhow::Result<BTreeMap<(String, &'static str), Measured>> {
+    let (direct, table) = fresh_table(
+        endpoint,
+        &format!("bench-{holds}-{:06x}", fastrand::u32(..)),
+    )
+    .await?;
+    let account_id = ids.id("big");
+    let account = account_id.as_str();
     seed_account(&direct, &table, account, holds, 1_000_000).await?;
     let (client, capture) = captured_client(endpoint).await;
     let grant = |id: &str, c| Event::Granted {
-        grant_id: id.into(),
+        grant_id: ids.id(id),
         account_id: account.into(),
         credits: c,
     };
     let req = |job: &str, c| Event::Requested {
-        job_id: job.into(),
+        job_id: ids.id(job),
         account_id: account.into(),
         credits: c,
     };
     let rendered = |job: &str, c| Event::Rendered {
-        job_id: job.into(),
+        job_id: ids.id(job),
         account_id: account.into(),
         credits: c,
     };
     let failed = |job: &str| Event::Failed {
-        job_id: job.into(),
+        job_id: ids.id(job),
         account_id: account.into(),
         reason: None,
     };
@@ -326,11 +379,11 @@ pub async fn sweep_reads(
     endpoint: &str,
     settled: usize,
 ) -> anyhow::Result<(usize, usize, BTreeMap<String, usize>)> {
-    let direct = Client::new(&crate::emulator::sdk_config(endpoint).await);
-    let table = format!("bench-sweep-{settled}-{:06x}", fastrand::u32(..));
-    reconciler::store::schema::create_table(&direct, &table)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let (direct, table) = fresh_table(
+        endpoint,
+        &format!("bench-sweep-{settled}-{:06x}", fastrand::u32(..)),
+    )
+    .await?;
     let items: Vec<Item> = (0..settled)
         .map(|i| {
             let job = Job {
@@ -418,17 +471,18 @@ pub async fn busy_account(
     events: usize,
     latency: Duration,
 ) -> anyhow::Result<Busy> {
-    let direct = Client::new(&crate::emulator::sdk_config(endpoint).await);
-    let table = format!("bench-busy-{instances}-{:06x}", fastrand::u32(..));
-    reconciler::store::schema::create_table(&direct, &table)
-        .await
-        .map_err(anyhow::Error::msg)?;
+    let (_, table) = fresh_table(
+        endpoint,
+        &format!("bench-busy-{instances}-{:06x}", fastrand::u32(..)),
+    )
+    .await?;
     let proxy = Proxy::start(endpoint).await.with_semantics(Semantics {
         conflicts: true,
         conflict_window: latency,
         tokens: true,
         limits: true,
         latency,
+        staggered: false,
     });
     let client = Client::new(&crate::emulator::sdk_config(&proxy.endpoint).await);
     Ledger::new(client.clone(), table.clone())
@@ -496,5 +550,150 @@ pub async fn busy_account(
         attempts_p99: pct(0.99),
         failures,
         requests_per_event: sent as f64 / attempts.len().max(1) as f64,
+    })
+}
+
+/// What auditing one long window took, run after run.
+#[derive(Clone, Debug)]
+pub struct LongWindow {
+    /// Entries in the window.
+    pub entries: u64,
+    /// Jobs whose holds the window took and released (some still HELD).
+    pub jobs: usize,
+    /// Each run: the checkpoint it left (`audited_seq`) and how long it
+    /// took against its own deadline.
+    pub runs: Vec<(u64, Duration)>,
+    /// Whether the last run proved the window clean and cleared the mark.
+    pub clean: bool,
+    /// The process's resident memory at its highest during the audit,
+    /// above what it was when the audit started.
+    pub peak_growth_bytes: u64,
+}
+
+/// An account's long window, written directly (what `entries` events
+/// would leave): grants, and jobs whose holds are taken and released — a
+/// few hundred open at a time, so that many releases come pages after
+/// their takes — a last few left HELD. Consistent with every invariant.
+fn long_window_items(account_id: &str, entries: u64) -> (Vec<Item>, usize) {
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut account = Account::new(account_id);
+    let mut items = Vec::new();
+    let mut open: std::collections::VecDeque<Job> = Default::default();
+    let mut jobs = 0;
+    while account.seq < entries {
+        let entry = match rng.u8(..10) {
+            0..4 => {
+                let grant = BusinessKey::grant(format!("g{}", account.seq));
+                seed_entry(&mut account, grant, 100, [100, 0, 100, 0])
+            }
+            4..7 if open.len() < 500 && account.available >= 10 => {
+                jobs += 1;
+                let job_id = format!("{account_id}-job-{jobs:07}");
+                let hold = BusinessKey::job(job_id.clone(), JobStep::Requested);
+                let e = seed_entry(&mut account, hold, 10, [-10, 10, 0, 0]);
+                open.push_back(held_job(&job_id, account_id, e.seq));
+                e
+            }
+            _ => match open.pop_front() {
+                Some(mut job) => {
+                    let debit = BusinessKey::job(job.job_id.clone(), JobStep::Rendered);
+                    let e = seed_entry(&mut account, debit, 9, [1, -10, 0, 9]);
+                    job.status = JobStatus::Debited;
+                    job.debited = Some(9);
+                    job.entries.push(e.seq);
+                    items.push(to_item(&JobItem::new(&job, "seed", 1)));
+                    e
+                }
+                None => continue,
+            },
+        };
+        items.push(to_item(&EntryItem::new(&entry)));
+    }
+    for job in open {
+        items.push(to_item(&JobItem::new(&job, "seed", now_ms())));
+    }
+    items.push(to_item(&AccountItem::new(&account, now_ms())));
+    (items, jobs)
+}
+
+/// This process's resident memory now and at its highest since the last
+/// reset (`VmRSS`, `VmHWM`), in bytes; the reset (`clear_refs`) makes the
+/// next high-water mark the audit's own.
+fn resident() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0)
+            * 1024
+    };
+    (kb("VmRSS:"), kb("VmHWM:"))
+}
+
+/// The sweep's audit of one account whose window holds `entries` entries
+/// (written directly: see [`long_window_items`]), each run given
+/// `run_seconds` before its deadline (the sweep keeps its usual reserve),
+/// run after run until the account is proven and its mark cleared.
+///
+/// # Errors
+/// The emulator failed, or a run reported drift or a failure.
+pub async fn long_window(
+    endpoint: &str,
+    entries: u64,
+    run_seconds: u64,
+) -> anyhow::Result<LongWindow> {
+    let (direct, table) =
+        fresh_table(endpoint, &format!("bench-window-{:06x}", fastrand::u32(..))).await?;
+    let account_id = "farm";
+    let jobs = {
+        let (items, jobs) = long_window_items(account_id, entries);
+        batch_put(&direct, &table, items).await?;
+        jobs
+    };
+    let config = SweepConfig {
+        stage: "bench".into(),
+        table: table.clone(),
+        hold_timeout_seconds: 6 * 3600,
+        straggler_action: StragglerAction::Expire,
+        summarizer: None,
+    };
+    let sweep = Sweep::new(Ledger::new(direct.clone(), table.clone()), &config, None);
+    // The audit's own high-water mark: reset it (Linux: `5` to clear_refs).
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let (at_start, _) = resident();
+    let mut runs = Vec::new();
+    let mut clean = false;
+    for run in 0..100 {
+        let started = Instant::now();
+        let deadline = now_ms() + i64::try_from(run_seconds * 1000).unwrap_or(i64::MAX);
+        let report = sweep
+            .run(&SweepInput::default(), deadline, &format!("bench-{run}"))
+            .await?;
+        anyhow::ensure!(
+            report.drifted_accounts == 0 && report.failed_items == 0,
+            "run {run}: {:?} {:?}",
+            report.drift,
+            report.errors
+        );
+        let checkpoint = Ledger::new(direct.clone(), table.clone())
+            .account_for_audit(account_id)
+            .await?
+            .and_then(|(_, c)| c)
+            .map_or(0, |c| c.audited_seq);
+        runs.push((checkpoint, started.elapsed()));
+        if report.complete && report.audit_marks_kept == 0 && report.audited_accounts == 1 {
+            clean = true;
+            break;
+        }
+    }
+    let (_, peak) = resident();
+    Ok(LongWindow {
+        entries,
+        jobs,
+        runs,
+        clean,
+        peak_growth_bytes: peak.saturating_sub(at_start),
     })
 }

@@ -9,11 +9,23 @@
 //! - every invariant holds on the table (the core's audit of every account,
 //!   `held` against its HELD jobs, every job's shape);
 //! - every event was applied exactly once or failed loudly (a failed
-//!   invocation is redelivered, as Lambda would, under a new event id);
-//! - every response told the truth about what its invocation did (an
-//!   applied outcome ⇔ an entry or a job transition carrying its event id);
+//!   invocation is redelivered, as Lambda would, under a new event id;
+//!   some invocations crash, before or after their write, whatever the
+//!   ledger did);
+//! - every response told the truth about what its invocation did: an
+//!   applied outcome ⇔ an entry or a job transition carrying its event id,
+//!   the outcome word the entry's kind (or the job's write), the balances
+//!   those of the version it wrote — or, for `duplicate` and `conflict`,
+//!   of a version the account had — and the job's status one it had then;
 //! - the final balances are the oracle's (`reconciler_core::oracle`, SPEC §3
-//!   written again), which the history makes independent of the order.
+//!   written again), which the history makes independent of the order
+//!   (with holds left open, what each account owns is).
+//!
+//! Seeds vary the conditions ([`Size::ci`]): the SDK's own retries on (they
+//! absorb most injected throttles and lost answers) or off (the adapter's
+//! resends, `Superseded` and read retries meet them all), and every job
+//! settled, or a third of them left HELD (sweeps that do not expire them),
+//! so that invariant 2 is checked with holds open.
 //!
 //! A failing seed is printed; `cargo xtask simulate --seed S` runs that
 //! history and fault schedule again (thread timing may differ; the history,
@@ -28,10 +40,11 @@ use aws_sdk_dynamodb::Client;
 use reconciler::config::{StragglerAction, SweepConfig};
 use reconciler::store::items::{AccountItem, EntryItem, JobItem, from_item};
 use reconciler::store::keys;
-use reconciler::store::{Ledger, now_ms};
+use reconciler::store::{Applied, Ledger, now_ms};
 use reconciler::sweep::{Sweep, SweepInput, Tuning};
 use reconciler_core::audit::{Balances, audit};
 use reconciler_core::event::Event;
+use reconciler_core::ledger::EntryKind;
 use reconciler_core::ledger::{Account, Entry, Job, JobStatus};
 use reconciler_core::oracle::{Money, Oracle, Row};
 
@@ -40,13 +53,19 @@ use crate::emulator::proxy::{Chaos, Counts, Proxy, Semantics};
 /// Seeds `cargo xtask test` runs (`cargo xtask simulate` runs more).
 pub const CI_SEEDS: u32 = 3;
 
-/// How big a simulated history is.
+/// How big a simulated history is, and under which conditions it runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Size {
     pub accounts: usize,
     pub jobs: usize,
     pub instances: usize,
     pub sweeps: usize,
+    /// Whether the SDK retries throttled and failed requests itself (off:
+    /// every injected fault reaches the adapter's own loops).
+    pub sdk_retries: bool,
+    /// Whether a third of the jobs are left without a terminal event, and
+    /// the sweeps leave their holds alone.
+    pub holds_open: bool,
 }
 
 impl Size {
@@ -56,6 +75,8 @@ impl Size {
         jobs: 60,
         instances: 4,
         sweeps: 2,
+        sdk_retries: true,
+        holds_open: false,
     };
 
     /// What CI runs once: thousands of events (a minute).
@@ -64,15 +85,37 @@ impl Size {
         jobs: 750,
         instances: 8,
         sweeps: 3,
+        sdk_retries: true,
+        holds_open: false,
     };
+
+    /// CI's seed `seed`: [`Size::CI`], with the SDK's retries off for every
+    /// third seed from 2, and holds left open for every third from 3, so
+    /// that `CI_SEEDS` seeds cover all three.
+    pub fn ci(seed: u64) -> Size {
+        Size {
+            sdk_retries: seed % 3 != 2,
+            holds_open: seed.is_multiple_of(3),
+            ..Size::CI
+        }
+    }
 
     /// The command that runs `seed` at this size again, exactly: a failing
     /// seed prints it (the history depends on the size as well as the seed).
     pub fn replay_command(&self, seed: u64) -> String {
         format!(
             "cargo xtask simulate --seed {seed} --seeds 1 --accounts {} --jobs {} \
-             --instances {} --sweeps {}",
-            self.accounts, self.jobs, self.instances, self.sweeps
+             --instances {} --sweeps {}{}{}",
+            self.accounts,
+            self.jobs,
+            self.instances,
+            self.sweeps,
+            if self.sdk_retries {
+                ""
+            } else {
+                " --no-sdk-retries"
+            },
+            if self.holds_open { " --holds-open" } else { "" },
         )
     }
 }
@@ -85,8 +128,13 @@ pub struct SimReport {
     pub events: usize,
     /// Invocations, failed ones included.
     pub invocations: usize,
-    /// Invocations that failed loudly (and were redelivered).
+    /// Invocations that failed loudly (and were redelivered), crashed ones
+    /// included.
     pub failed_loudly: usize,
+    /// Invocations that crashed, before or after their write.
+    pub crashed: usize,
+    /// Jobs still HELD at the end.
+    pub open_holds: usize,
     pub outcomes: BTreeMap<String, u64>,
     /// Sweeps that ran to the end.
     pub sweeps: usize,
@@ -124,6 +172,7 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
             tokens: true,
             limits: true,
             latency: Duration::from_millis(1),
+            staggered: false,
         })
         .with_chaos(Chaos {
             seed,
@@ -131,7 +180,14 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
             lose_response: 0.02,
             empty_receive: 0.0,
         });
-    let proxied = Client::new(&crate::emulator::sdk_config(&proxy.endpoint).await);
+    let proxied = {
+        let sdk = crate::emulator::sdk_config(&proxy.endpoint).await;
+        let mut conf = aws_sdk_dynamodb::config::Builder::from(&sdk);
+        if !size.sdk_retries {
+            conf = conf.retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled());
+        }
+        Client::from_conf(conf.build())
+    };
     let history = History::new(seed, size);
     let log: Arc<Mutex<Vec<Invocation>>> = Arc::default();
 
@@ -154,11 +210,18 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
     for (instance, share) in shares.into_iter().enumerate() {
         let ledger = Ledger::new(proxied.clone(), table.clone());
         let log = log.clone();
+        // Which invocations crash: drawn from the seed, per instance.
+        let mut crashes = fastrand::Rng::with_seed(seed ^ (instance as u64 + 1) << 32);
         tasks.push(tokio::spawn(async move {
             let mut failed = Vec::new();
             for (n, event) in share.into_iter().enumerate() {
                 let id = format!("i{instance}-e{n}");
-                if !deliver(&ledger, &event, &id, &log).await {
+                let crash = match crashes.u8(..100) {
+                    0..2 => Some(Crash::Before),
+                    2..4 => Some(Crash::After),
+                    _ => None,
+                };
+                if !deliver(&ledger, &event, &id, &log, crash).await {
                     failed.push(event);
                 }
             }
@@ -192,8 +255,9 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
             conflict_settle: Duration::ZERO,
             ..Tuning::default()
         });
+        // Every hold is a straggler, unless holds are to stay open.
         let input = SweepInput {
-            older_than_seconds: Some(0),
+            older_than_seconds: Some(if size.holds_open { 3600 } else { 0 }),
             ..SweepInput::default()
         };
         // A sweep that fails (an index query throttled past its retries)
@@ -218,7 +282,7 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
     for attempt in 0..6 {
         let mut still = Vec::new();
         for (n, event) in redeliver.into_iter().enumerate() {
-            if !deliver(&retry, &event, &format!("retry{attempt}-e{n}"), &log).await {
+            if !deliver(&retry, &event, &format!("retry{attempt}-e{n}"), &log, None).await {
                 still.push(event);
             }
         }
@@ -240,14 +304,22 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
     for (n, event) in history.conflicts.iter().enumerate() {
         let id = format!("conflict-e{n}");
         let mut tries = 0;
-        while !deliver(&conflicting, event, &format!("{id}-{tries}"), &log).await {
+        while !deliver(&conflicting, event, &format!("{id}-{tries}"), &log, None).await {
             tries += 1;
             anyhow::ensure!(tries < 6, "seed {seed}: {event:?} kept failing");
         }
     }
 
     let invocations = log.lock().map(|l| l.clone()).unwrap_or_default();
-    let mut problems = check(&direct, &table, &history, &invocations, &sweep_expired).await?;
+    let (mut problems, open_holds) = check(
+        &direct,
+        &table,
+        &history,
+        &invocations,
+        &sweep_expired,
+        size,
+    )
+    .await?;
     problems.extend(
         reported_drift
             .into_iter()
@@ -266,6 +338,8 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
         seed,
         events: history.deliveries.len() + history.conflicts.len(),
         failed_loudly: invocations.iter().filter(|i| i.failed()).count(),
+        crashed: invocations.iter().filter(|i| i.outcome == CRASHED).count(),
+        open_holds,
         invocations: invocations.len(),
         outcomes,
         sweeps,
@@ -283,11 +357,26 @@ struct Invocation {
     event: Event,
     /// The SPEC §4 outcome, or the error type of a failed invocation.
     outcome: String,
+    /// What it answered, when it answered.
+    response: Option<Applied>,
+}
+
+/// The error type of an invocation that crashed (the function timed out or
+/// died, before or after its write): Lambda redelivers it.
+const CRASHED: &str = "Lambda.Crashed";
+
+/// Where an invocation crashes.
+#[derive(Clone, Copy, Debug)]
+enum Crash {
+    /// Before it reaches the ledger: nothing written.
+    Before,
+    /// After the ledger answered: written, but the answer is lost.
+    After,
 }
 
 impl Invocation {
     fn failed(&self) -> bool {
-        self.outcome.starts_with("Ledger")
+        self.outcome.starts_with("Ledger") || self.outcome == CRASHED
     }
 
     fn applied(&self) -> bool {
@@ -298,26 +387,35 @@ impl Invocation {
     }
 }
 
-/// Invokes `ledger` with `event`; records the answer; false on an error.
+/// Invokes `ledger` with `event`, crashing where told; records the answer;
+/// false on an error or a crash.
 async fn deliver(
     ledger: &Ledger,
     event: &Event,
     event_id: &str,
     log: &Mutex<Vec<Invocation>>,
+    crash: Option<Crash>,
 ) -> bool {
-    let result = ledger.apply(event, event_id).await;
-    let outcome = match &result {
-        Ok(applied) => applied.outcome.as_str().to_owned(),
-        Err(e) => e.error_type().to_owned(),
+    let result = match crash {
+        Some(Crash::Before) => None,
+        _ => Some(ledger.apply(event, event_id).await),
     };
+    let (outcome, response) = match (&result, crash) {
+        (_, Some(_)) => (CRASHED.to_owned(), None),
+        (Some(Ok(applied)), None) => (applied.outcome.as_str().to_owned(), Some(applied.clone())),
+        (Some(Err(e)), None) => (e.error_type().to_owned(), None),
+        (None, None) => unreachable!("no result only for a crash before"),
+    };
+    let ok = response.is_some();
     if let Ok(mut log) = log.lock() {
         log.push(Invocation {
             event_id: event_id.to_owned(),
             event: event.clone(),
             outcome,
+            response,
         });
     }
-    result.is_ok()
+    ok
 }
 
 /// A random history whose final balances do not depend on the order its
@@ -365,6 +463,10 @@ impl History {
                 account_id: account_id.clone(),
                 credits: rng.i64(0..60),
             });
+            if size.holds_open && rng.u8(..3) == 0 {
+                // No terminal event: HELD (or REJECTED) to the end.
+                continue;
+            }
             if rng.u8(..3) == 0 {
                 events.push(Event::Failed {
                     job_id,
@@ -431,67 +533,155 @@ impl History {
     }
 }
 
-/// Everything the run must have kept true, as problems (none: all is well).
+/// The simulated table, read whole and parsed.
+struct Table {
+    accounts: Vec<Account>,
+    jobs: Vec<(Job, JobItem)>,
+    /// By account, then seq.
+    entries: Vec<Entry>,
+}
+
+impl Table {
+    /// Scans the table (a test may scan; the functions may not); items it
+    /// cannot parse are problems.
+    async fn read(
+        client: &Client,
+        table: &str,
+        problems: &mut Vec<String>,
+    ) -> anyhow::Result<Table> {
+        let items: Vec<reconciler::store::keys::Item> = client
+            .scan()
+            .table_name(table)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .context("scan the simulated table")?;
+        let mut t = Table {
+            accounts: Vec::new(),
+            jobs: Vec::new(),
+            entries: Vec::new(),
+        };
+        for item in items {
+            let sk = item
+                .get(reconciler_core::contract::table::SORT_KEY)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default();
+            let parsed = if sk == keys::ACCOUNT_SK {
+                from_item::<AccountItem>(item, "account")
+                    .and_then(|a| a.account())
+                    .map(|a| t.accounts.push(a))
+            } else if sk == keys::JOB_SK {
+                from_item::<JobItem>(item, "job").and_then(|j| {
+                    let job = j.job()?;
+                    t.jobs.push((job, j));
+                    Ok(())
+                })
+            } else if keys::is_entry_sk(&sk) {
+                from_item::<EntryItem>(item, "entry")
+                    .and_then(|e| e.entry())
+                    .map(|e| t.entries.push(e))
+            } else {
+                Ok(())
+            };
+            if let Err(malformed) = parsed {
+                problems.push(malformed);
+            }
+        }
+        t.entries
+            .sort_by(|a, b| (&a.account_id, a.seq).cmp(&(&b.account_id, b.seq)));
+        Ok(t)
+    }
+
+    fn entries_of<'a>(&'a self, account_id: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
+        self.entries
+            .iter()
+            .filter(move |e| e.account_id == account_id)
+    }
+
+    /// Every version of the account: its balances after entries `1..=seq`,
+    /// indexed by `seq` (0: before any).
+    fn versions(&self, account_id: &str) -> Vec<Balances> {
+        let mut versions = vec![Balances::default()];
+        for e in self.entries_of(account_id) {
+            let last = *versions.last().unwrap_or(&Balances::default());
+            versions.push(last.plus(e));
+        }
+        versions
+    }
+
+    fn job(&self, job_id: &str) -> Option<&(Job, JobItem)> {
+        self.jobs.iter().find(|(j, _)| j.job_id == job_id)
+    }
+
+    /// The statuses a job has been in: after each of its entries, as a
+    /// rejection (estimated, never held), and now.
+    fn statuses(&self, job_id: &str) -> Vec<JobStatus> {
+        let Some((job, _)) = self.job(job_id) else {
+            return Vec::new();
+        };
+        let mut seen = vec![job.status];
+        if job.requested.is_some() && job.hold.is_none() {
+            seen.push(JobStatus::Rejected);
+        }
+        let of_kind = |k: EntryKind| match k {
+            EntryKind::Hold => Some(JobStatus::Held),
+            EntryKind::Debit => Some(JobStatus::Debited),
+            EntryKind::Refund => Some(JobStatus::Refunded),
+            EntryKind::Expire => Some(JobStatus::Expired),
+            EntryKind::Grant | EntryKind::Adjustment => None,
+        };
+        seen.extend(
+            self.entries
+                .iter()
+                .filter(|e| e.job_id() == Some(job_id))
+                .filter_map(|e| of_kind(e.kind)),
+        );
+        seen
+    }
+}
+
+/// Everything the run must have kept true, as problems (none: all is
+/// well), and how many holds were open at the end.
 async fn check(
     client: &Client,
     table: &str,
     history: &History,
     invocations: &[Invocation],
     sweep_expired: &[(String, u64)],
-) -> anyhow::Result<Vec<String>> {
+    size: Size,
+) -> anyhow::Result<(Vec<String>, usize)> {
     let mut problems = Vec::new();
-    // The whole table (a test may scan; the functions may not).
-    let items: Vec<reconciler::store::keys::Item> = client
-        .scan()
-        .table_name(table)
-        .consistent_read(true)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Result<Vec<_>, _>>()
-        .await
-        .context("scan the simulated table")?;
-    let (mut accounts, mut jobs, mut entries) = (
-        Vec::<Account>::new(),
-        Vec::<(Job, JobItem)>::new(),
-        Vec::<Entry>::new(),
-    );
-    for item in items {
-        let sk = item
-            .get(reconciler_core::contract::table::SORT_KEY)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default();
-        let parsed = if sk == keys::ACCOUNT_SK {
-            from_item::<AccountItem>(item, "account")
-                .and_then(|a| a.account())
-                .map(|a| accounts.push(a))
-        } else if sk == keys::JOB_SK {
-            from_item::<JobItem>(item, "job").and_then(|j| {
-                let job = j.job()?;
-                jobs.push((job, j));
-                Ok(())
-            })
-        } else if keys::is_entry_sk(&sk) {
-            from_item::<EntryItem>(item, "entry")
-                .and_then(|e| e.entry())
-                .map(|e| entries.push(e))
-        } else {
-            Ok(())
-        };
-        if let Err(malformed) = parsed {
-            problems.push(malformed);
+    let t = Table::read(client, table, &mut problems).await?;
+    invariants(&t, &mut problems);
+    writes(&t, invocations, sweep_expired, &mut problems);
+    for i in invocations {
+        if let Some(response) = &i.response
+            && let Err(lie) = response_truth(&t, i, response)
+        {
+            problems.push(format!(
+                "{} answered {} for {:?}: {lie}",
+                i.event_id, i.outcome, i.event
+            ));
         }
     }
-    entries.sort_by(|a, b| (&a.account_id, a.seq).cmp(&(&b.account_id, b.seq)));
+    oracle(&t, history, size, &mut problems);
+    let open = t
+        .jobs
+        .iter()
+        .filter(|(j, _)| j.status == JobStatus::Held)
+        .count();
+    Ok((problems, open))
+}
 
-    // Invariants 1–3, and held = the holds of the HELD jobs (invariant 2).
-    for account in &accounts {
-        let own: Vec<Entry> = entries
-            .iter()
-            .filter(|e| e.account_id == account.account_id)
-            .cloned()
-            .collect();
+/// Invariants 1–3 on every account, `held` against its HELD jobs
+/// (invariant 2), and every business key applied once.
+fn invariants(t: &Table, problems: &mut Vec<String>) {
+    for account in &t.accounts {
+        let own: Vec<Entry> = t.entries_of(&account.account_id).cloned().collect();
         if let Some(drift) = audit(account, Balances::default(), &own) {
             problems.push(format!(
                 "{}: {}",
@@ -499,7 +689,8 @@ async fn check(
                 drift.problems.join("; ")
             ));
         }
-        let holds: i64 = jobs
+        let holds: i64 = t
+            .jobs
             .iter()
             .filter(|(j, _)| j.account_id == account.account_id && j.status == JobStatus::Held)
             .map(|(j, _)| j.hold.unwrap_or(0))
@@ -511,19 +702,26 @@ async fn check(
             ));
         }
     }
-
-    // Exactly once: no business key was applied twice.
     let mut keys = BTreeSet::new();
-    for e in &entries {
+    for e in &t.entries {
         if !keys.insert((e.account_id.clone(), e.key.clone())) {
             problems.push(format!("{} applied twice on {}", e.key, e.account_id));
         }
     }
+}
 
-    // The truth of every response: an applied outcome is exactly an
-    // invocation whose event id is on an entry or a job transition.
-    let mut written: BTreeSet<&str> = entries.iter().map(|e| e.event_id.as_str()).collect();
-    for (_, item) in &jobs {
+/// What was written against who says they wrote it: an applied outcome ⇔
+/// an entry or a job transition carrying the invocation's event id; every
+/// entry by an invocation of the run; every sweep's expiries as reported;
+/// every conflicting payload a conflict.
+fn writes(
+    t: &Table,
+    invocations: &[Invocation],
+    sweep_expired: &[(String, u64)],
+    problems: &mut Vec<String>,
+) {
+    let mut written: BTreeSet<&str> = t.entries.iter().map(|e| e.event_id.as_str()).collect();
+    for (_, item) in &t.jobs {
         written.extend(item.request_event.as_deref());
         written.extend(item.settle_event.as_deref());
     }
@@ -542,7 +740,11 @@ async fn check(
             ));
         }
     }
-    for e in entries.iter().filter(|e| !e.event_id.starts_with("sweep-")) {
+    for e in t
+        .entries
+        .iter()
+        .filter(|e| !e.event_id.starts_with("sweep-"))
+    {
         if !invocations.iter().any(|i| i.event_id == e.event_id) {
             problems.push(format!(
                 "entry {} of {} by an unknown invocation {}",
@@ -550,9 +752,8 @@ async fn check(
             ));
         }
     }
-    // The truth of every sweep: what it reported expired is what it wrote.
     for (run_id, expired) in sweep_expired {
-        let wrote = entries.iter().filter(|e| e.event_id == *run_id).count() as u64;
+        let wrote = t.entries.iter().filter(|e| e.event_id == *run_id).count() as u64;
         if wrote != *expired {
             problems.push(format!(
                 "{run_id} reported {expired} expired but wrote {wrote} expiry entries"
@@ -565,22 +766,116 @@ async fn check(
     {
         problems.push(format!("{:?} was {}, not a conflict", i.event, i.outcome));
     }
+}
 
-    // The oracle: final balances, whatever the order.
+/// Whether `response`, what invocation `i` answered, tells the truth: the
+/// balances are those of a version the account had; an outcome that moved
+/// money is the kind of the entry it wrote, at that entry's version; a
+/// rejection and a tombstone are the job items they wrote; the job's
+/// status is the one that write left, or — for `duplicate` and `conflict`
+/// — one the job has been in.
+fn response_truth(t: &Table, i: &Invocation, response: &Applied) -> Result<(), String> {
+    let account = &response.account;
+    let versions = t.versions(&account.account_id);
+    let at = versions.get(usize::try_from(account.seq).unwrap_or(usize::MAX));
+    let answered = Balances::of(account);
+    if at != Some(&answered) {
+        return Err(format!(
+            "balances {answered:?}, but version {} of the account was {at:?}",
+            account.seq
+        ));
+    }
+    let status = response.job.as_ref().map(|(_, s)| *s);
+    let entry = t.entries.iter().find(|e| e.event_id == i.event_id);
+    let job_item = i
+        .event
+        .job_id()
+        .and_then(|j| t.job(j))
+        .map(|(_, item)| item);
+    let (kind, wrote_status) = match i.outcome.as_str() {
+        "granted" => (Some(EntryKind::Grant), None),
+        "adjusted" => (Some(EntryKind::Adjustment), None),
+        "held" => (Some(EntryKind::Hold), Some(JobStatus::Held)),
+        "debited" => (Some(EntryKind::Debit), Some(JobStatus::Debited)),
+        "refunded" if entry.is_some() => (Some(EntryKind::Refund), Some(JobStatus::Refunded)),
+        "refunded" => {
+            // A tombstone: the job written REFUNDED, never held.
+            let tomb = job_item.is_some_and(|j| {
+                j.settle_event.as_deref() == Some(i.event_id.as_str()) && j.hold.is_none()
+            });
+            return match (tomb, status) {
+                (true, Some(JobStatus::Refunded)) => Ok(()),
+                _ => Err(format!(
+                    "no refund entry nor tombstone of it; job {status:?}"
+                )),
+            };
+        }
+        "rejected" => {
+            let rejected = job_item.is_some_and(|j| {
+                j.request_event.as_deref() == Some(i.event_id.as_str()) && j.hold.is_none()
+            });
+            return match (rejected && entry.is_none(), status) {
+                (true, Some(JobStatus::Rejected)) => Ok(()),
+                _ => Err(format!("its job was not written REJECTED; job {status:?}")),
+            };
+        }
+        _ => {
+            // duplicate, conflict: a status the job has been in.
+            return match (status, i.event.job_id()) {
+                (Some(s), Some(job_id)) if !t.statuses(job_id).contains(&s) => {
+                    Err(format!("job {job_id} was never {s}"))
+                }
+                _ => Ok(()),
+            };
+        }
+    };
+    let Some(entry) = entry else {
+        return Err("no entry carries its event id".into());
+    };
+    if Some(entry.kind) != kind {
+        return Err(format!(
+            "its entry {} is a {}",
+            entry.seq,
+            entry.kind.as_str()
+        ));
+    }
+    if entry.seq != account.seq || entry.account_id != account.account_id {
+        return Err(format!(
+            "its entry is {} of {}, its balances version {}",
+            entry.seq, entry.account_id, account.seq
+        ));
+    }
+    if status != wrote_status {
+        return Err(format!(
+            "job {status:?}, its write left it {wrote_status:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// The oracle's final balances and job rows, whatever the order. With
+/// holds left open, which requests were held and which rejected depends on
+/// the order, so only what each account owns is compared.
+fn oracle(t: &Table, history: &History, size: Size, problems: &mut Vec<String>) {
     let mut oracle = Oracle::default();
     for event in &history.events {
         oracle.apply(event);
     }
-    // …and every job's final row, up to what the order may change: a job
-    // that was charged was charged the same amount; one the oracle holds is
-    // held or expired (a sweep ran; the oracle has no clock); one that ended
-    // without a charge (refunded, expired, rejected: which one depends on
-    // the order its events came in) ended without one.
+    let settled: BTreeSet<&str> = history
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Rendered { .. } | Event::Failed { .. }))
+        .filter_map(Event::job_id)
+        .collect();
+    // Every job's final row, up to what the order may change: a job that
+    // was charged was charged the same amount; one the oracle holds is held
+    // or expired (a sweep ran; the oracle has no clock), or rejected if it
+    // never settles; one that ended without a charge (refunded, expired,
+    // rejected: which one depends on the order its events came in) ended
+    // without one.
     for (job_id, row) in &oracle.jobs {
-        let stored = jobs
-            .iter()
-            .find(|(j, _)| j.job_id == *job_id)
-            .map(|(j, _)| (j.status, j.debited));
+        let stored = t.job(job_id).map(|(j, _)| (j.status, j.debited));
+        let open = !settled.contains(job_id.as_str());
         let uncharged = |s: JobStatus| {
             matches!(
                 s,
@@ -592,6 +887,10 @@ async fn check(
                 debited == Some(amount)
             }
             (Row::Held { .. }, Some((JobStatus::Held | JobStatus::Expired, _))) => true,
+            (
+                Row::Held { .. } | Row::Rejected,
+                Some((JobStatus::Held | JobStatus::Rejected, _)),
+            ) if open => true,
             (Row::Refunded | Row::Expired | Row::Rejected, Some((status, _))) => uncharged(status),
             _ => false,
         };
@@ -603,7 +902,8 @@ async fn check(
         }
     }
     for (id, money) in &oracle.accounts {
-        let stored = accounts
+        let stored = t
+            .accounts
             .iter()
             .find(|a| a.account_id == *id)
             .map(|a| Money {
@@ -614,24 +914,30 @@ async fn check(
                 adjusted: a.adjusted,
             })
             .unwrap_or_default();
-        if stored != *money {
+        let owned = |m: &Money| (m.available + m.held, m.granted, m.debited, m.adjusted);
+        let agrees = if size.holds_open {
+            owned(&stored) == owned(money)
+        } else {
+            stored == *money
+        };
+        if !agrees {
             problems.push(format!(
                 "{id}: stored {stored:?}, the oracle says {money:?}"
             ));
         }
     }
-    Ok(problems)
 }
 
 /// One line per seed.
 pub fn describe(r: &SimReport) -> String {
     format!(
-        "seed {}: {} events, {} invocations ({} failed loudly), {} sweeps ({} failed{}) expired \
-         {}; outcomes {:?}; faults {:?}; {:.1} s",
+        "seed {}: {} events, {} invocations ({} failed loudly, {} of them crashed), {} sweeps \
+         ({} failed{}) expired {}, {} holds open at the end; outcomes {:?}; faults {:?}; {:.1} s",
         r.seed,
         r.events,
         r.invocations,
         r.failed_loudly,
+        r.crashed,
         r.sweeps,
         r.sweep_failures.len(),
         r.sweep_failures
@@ -639,6 +945,7 @@ pub fn describe(r: &SimReport) -> String {
             .map(|f| format!(": {f}"))
             .unwrap_or_default(),
         r.expired,
+        r.open_holds,
         r.outcomes,
         r.faults,
         r.duration.as_secs_f64()

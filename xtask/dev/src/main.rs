@@ -5,6 +5,7 @@
 
 mod bench;
 mod hygiene;
+mod mutants;
 mod run;
 mod simulate;
 mod test;
@@ -54,9 +55,21 @@ enum Cmd {
     BenchDeploy(bench::deploy::Args),
 }
 
-/// As `cargo xtask`: one line on failure, `-v` adds the backtrace.
+/// As `cargo xtask`: one line on failure, `-v` adds the backtrace, and
+/// the exit codes of `operator::base::exit` (a command line that was not
+/// understood exits 64, not clap's 2).
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                operator::base::exit::USAGE
+            } else {
+                operator::base::exit::OK
+            });
+        }
+    };
     let verbose = cli.verbose || std::env::var_os("XTASK_BACKTRACE").is_some_and(|v| v == "1");
     if verbose {
         // SAFETY: no other thread exists yet.
@@ -78,7 +91,7 @@ fn main() -> ExitCode {
             if verbose {
                 eprintln!("{}", e.backtrace());
             }
-            ExitCode::FAILURE
+            ExitCode::from(operator::base::exit::FAILED)
         }
     }
 }

@@ -183,6 +183,8 @@ async fn audit(ledger: &Ledger, account_id: &str) -> anyhow::Result<Vec<String>>
     let mut problems = money::audit(&account, Balances::default(), &entries)
         .map(|d| d.problems)
         .unwrap_or_default();
-    problems.extend(money::audit_holds(&account, &entries, &jobs).problems);
+    let holds = money::audit_holds(&account, &entries, &jobs, &[]);
+    problems.extend(holds.problems);
+    problems.extend(holds.doubts.iter().map(ToString::to_string));
     Ok(problems)
 }

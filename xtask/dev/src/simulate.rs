@@ -8,7 +8,7 @@ use testkit::sim::{Size, describe, run};
 #[command(after_help = "Examples:
   cargo xtask simulate                       # 20 random seeds
   cargo xtask simulate --seed 42 --seeds 1   # one history, at the default size
-  cargo xtask simulate --seed 2 --seeds 1 --accounts 4 --jobs 60 --instances 4 --sweeps 2
+  cargo xtask simulate --seed 2 --seeds 1 --accounts 4 --jobs 60 --instances 4 --sweeps 2 --no-sdk-retries
                                              # a CI seed, exactly as CI ran it")]
 pub(crate) struct Args {
     /// How many seeds to run (from --seed, or from a random one).
@@ -29,6 +29,14 @@ pub(crate) struct Args {
     /// Sweeps run during each history.
     #[arg(long, default_value_t = 3)]
     sweeps: usize,
+    /// Turn the SDK's own retries off: every injected fault reaches the
+    /// adapter's resends and read retries.
+    #[arg(long)]
+    no_sdk_retries: bool,
+    /// Leave a third of the jobs without a terminal event, and their holds
+    /// to the end (the sweeps do not expire them).
+    #[arg(long)]
+    holds_open: bool,
 }
 
 impl Args {
@@ -38,6 +46,8 @@ impl Args {
             jobs: self.jobs,
             instances: self.instances.max(1),
             sweeps: self.sweeps,
+            sdk_retries: !self.no_sdk_retries,
+            holds_open: self.holds_open,
         }
     }
 }
@@ -79,15 +89,19 @@ mod tests {
     }
 
     /// The command a failing seed prints runs the same history: same seed,
-    /// same size (CI's is not the command's default).
+    /// same size and conditions (CI's are not the command's default).
     #[test]
     fn a_failing_seed_prints_the_command_that_replays_it_exactly() {
-        let line = Size::CI.replay_command(17);
-        let words: Vec<&str> = line.split_whitespace().skip(1).collect();
-        assert_eq!(words[0], "xtask");
-        let Command::Simulate(args) = Cli::try_parse_from(&words).expect("it parses").command;
-        assert_eq!(args.seed, Some(17));
-        assert_eq!(args.seeds, 1);
-        assert_eq!(args.size(), Size::CI);
+        for seed in 1..=3 {
+            let size = Size::ci(seed);
+            let line = size.replay_command(seed);
+            let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+            assert_eq!(words[0], "xtask");
+            let Command::Simulate(args) = Cli::try_parse_from(&words).expect("it parses").command;
+            assert_eq!(args.seed, Some(seed));
+            assert_eq!(args.seeds, 1);
+            assert_eq!(args.size(), size, "{line}");
+        }
+        assert!(!Size::ci(2).sdk_retries && Size::ci(3).holds_open);
     }
 }

@@ -24,7 +24,8 @@ use testkit::emulator::moto::Moto;
 #[derive(clap::Args)]
 #[command(after_help = "Examples:
   cargo xtask test            # everything CI runs
-  cargo xtask test --unit     # every test that needs no emulator, seconds")]
+  cargo xtask test --unit     # every test that needs no emulator, seconds
+  cargo xtask test --mutants  # mutation testing of the core and the store (hours)")]
 pub(crate) struct Args {
     /// Property-test cases (the full run uses 10,000).
     #[arg(long, default_value_t = 10_000)]
@@ -41,6 +42,15 @@ pub(crate) struct Args {
     /// functions and its binary.
     #[arg(long)]
     unit: bool,
+    /// Mutation testing (cargo-mutants, installed when missing) of the pure
+    /// core and the DynamoDB adapter's store against their unit tests;
+    /// hours, so never part of the default run. Only this runs.
+    #[arg(long, conflicts_with = "unit")]
+    mutants: bool,
+    /// With `--mutants`: only the mutants of the lines this diff touches
+    /// (`git diff main > change.diff`).
+    #[arg(long, value_name = "DIFF", requires = "mutants")]
+    in_diff: Option<PathBuf>,
 }
 
 /// The steps of a run and how long each took.
@@ -196,6 +206,14 @@ fn clippy_driver() -> anyhow::Result<PathBuf> {
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let root = operator::root();
+    if args.mutants {
+        let result = crate::mutants::run(&target_dir(&root), args.in_diff.as_deref());
+        eprintln!(
+            "\nxtask: mutation testing took {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+        return result;
+    }
     let scratch = Scratch::new(&root)?;
     let runner = runner_builds(std::env::var("XTASK_RUNNER_BUILD_SECONDS").ok().as_deref());
     let runner_time: Duration = runner.iter().map(|(_, took)| *took).sum();

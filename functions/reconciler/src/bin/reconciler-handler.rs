@@ -15,10 +15,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let metrics = Arc::new(Metrics::init(&config.stage)?);
     let client = aws_sdk_dynamodb::Client::new(&reconciler::aws_config().await);
     let handler = Arc::new(Handler::new(Ledger::new(client, config.table)));
-    reconciler::runtime::run_raw(move |raw: String| {
+    reconciler::runtime::run_raw_with_context(move |raw: String, context| {
         let (handler, metrics) = (handler.clone(), metrics.clone());
         async move {
-            let result = handler.handle(raw.as_bytes()).await;
+            let result = handler.handle_as(raw.as_bytes(), &context.request_id).await;
             metrics.flush();
             result.map(|response| response.to_json())
         }

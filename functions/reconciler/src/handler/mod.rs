@@ -64,8 +64,15 @@ impl Handler {
         &self.ledger
     }
 
-    /// Validates and applies one raw invocation payload.
+    /// Validates and applies one raw invocation payload, as an invocation
+    /// of its own ([`crate::store::new_request_id`]).
     pub async fn handle(&self, raw: &[u8]) -> Result<Response, HandlerError> {
+        self.handle_as(raw, &crate::store::new_request_id()).await
+    }
+
+    /// Validates and applies one raw invocation payload: Lambda invocation
+    /// `request_id`, which its write carries ([`Ledger::apply_as`]).
+    pub async fn handle_as(&self, raw: &[u8], request_id: &str) -> Result<Response, HandlerError> {
         let started = Instant::now();
         let envelope = match parse_envelope_bytes(raw) {
             Ok(e) => e,
@@ -75,7 +82,10 @@ impl Handler {
             }
         };
         let event = event_fields(&envelope);
-        let result = self.ledger.apply(&envelope.event, &event.event_id).await;
+        let result = self
+            .ledger
+            .apply_as(&envelope.event, &event.event_id, request_id)
+            .await;
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
         match result {
             Ok(applied) => {

@@ -75,3 +75,85 @@ impl Cache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn account(n: usize) -> Account {
+        Account::new(format!("a{n}"))
+    }
+
+    fn held(n: usize) -> Job {
+        Job {
+            job_id: format!("j{n}"),
+            account_id: "a".into(),
+            status: JobStatus::Held,
+            requested: Some(1),
+            hold: Some(1),
+            debited: None,
+            reason: None,
+            entries: vec![1],
+        }
+    }
+
+    /// Confirms account `n` and its HELD job `n`.
+    fn confirm(cache: &mut Cache, n: usize) {
+        let (a, j) = (account(n), held(n));
+        cache.confirm(Confirmed {
+            account_id: &a.account_id,
+            account: Some(Some(&a)),
+            job: Some((&j.job_id, Some(&j))),
+        });
+    }
+
+    /// The cache stays within its capacity: a new account or job when a
+    /// part is full clears that part first; one it already holds is only
+    /// replaced, and the rest stays.
+    #[test]
+    fn a_full_cache_is_cleared_for_a_newcomer_only() {
+        let mut cache = Cache::default();
+        for n in 0..CAPACITY {
+            confirm(&mut cache, n);
+        }
+        let full = (CAPACITY, CAPACITY);
+        assert_eq!((cache.accounts.len(), cache.jobs.len()), full);
+        confirm(&mut cache, 0);
+        assert_eq!(
+            (cache.accounts.len(), cache.jobs.len()),
+            full,
+            "known ones are replaced, nothing cleared"
+        );
+        confirm(&mut cache, CAPACITY);
+        assert_eq!((cache.accounts.len(), cache.jobs.len()), (1, 1));
+        assert!(cache.account("a0").is_none() && cache.held_job("j0").is_none());
+        let (a, j) = (account(CAPACITY), held(CAPACITY));
+        assert_eq!(cache.account(&a.account_id), Some(&a));
+        assert_eq!(cache.held_job(&j.job_id), Some(&j));
+    }
+
+    /// A job confirmed settled, or gone, and an account confirmed gone,
+    /// are forgotten.
+    #[test]
+    fn what_is_confirmed_gone_or_settled_is_forgotten() {
+        let mut cache = Cache::default();
+        confirm(&mut cache, 1);
+        let (a, j) = (account(1), held(1));
+        let mut settled = j.clone();
+        settled.status = JobStatus::Debited;
+        settled.debited = Some(1);
+        cache.confirm(Confirmed {
+            account_id: &a.account_id,
+            account: None,
+            job: Some((&j.job_id, Some(&settled))),
+        });
+        assert!(cache.held_job("j1").is_none());
+        assert_eq!(cache.account("a1"), Some(&a), "left as it was");
+        cache.confirm(Confirmed {
+            account_id: &a.account_id,
+            account: Some(None),
+            job: None,
+        });
+        assert!(cache.account("a1").is_none());
+    }
+}

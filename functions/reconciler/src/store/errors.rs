@@ -224,3 +224,35 @@ pub(super) fn item_answer(reason: &CancellationReason) -> ItemAnswer {
         _ => ItemAnswer::Fatal,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+
+    /// A request that never got as far as the service (it could not be
+    /// built) fails: resending it cannot help. A throttled read is read
+    /// again: it spends no token (only a write has one).
+    #[test]
+    fn what_each_answer_means() {
+        let unbuilt: SdkError<TransactWriteItemsError, ()> =
+            SdkError::construction_failure("no table");
+        assert!(matches!(classify(&unbuilt), Answer::Failed));
+        let throttled: SdkError<TransactGetItemsError, ()> = SdkError::service_error(
+            TransactGetItemsError::generic(
+                ErrorMetadata::builder().code("ThrottlingException").build(),
+            ),
+            (),
+        );
+        assert!(matches!(classify(&throttled), Answer::NotNow));
+        let refused: SdkError<TransactGetItemsError, ()> = SdkError::service_error(
+            TransactGetItemsError::generic(
+                ErrorMetadata::builder()
+                    .code("AccessDeniedException")
+                    .build(),
+            ),
+            (),
+        );
+        assert!(matches!(classify(&refused), Answer::Failed));
+    }
+}

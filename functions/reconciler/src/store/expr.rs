@@ -376,4 +376,29 @@ mod tests {
         let names = HashMap::from([("#x".to_string(), "x".to_string())]);
         assert_aws_grammar(None, Some("#x + :a = #x"), &names, &values);
     }
+
+    /// An expression that updates one path twice is refused as it is
+    /// built into a request (debug builds): the grammar is checked there.
+    #[test]
+    #[should_panic(expected = "updated twice")]
+    fn a_request_built_from_a_bad_expression_is_refused() {
+        let _ = Expr::new()
+            .set("x", num(1))
+            .set("x", num(2))
+            .update_item("t", Item::new());
+    }
+
+    /// A transaction item built by hand with a bare attribute name is
+    /// refused by the check every test applies to what the adapter sends.
+    #[test]
+    #[should_panic(expected = "bare word")]
+    fn a_transaction_item_with_a_bare_name_is_refused() {
+        let check = ConditionCheck::builder()
+            .table_name("t")
+            .set_key(Some(Item::new()))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .unwrap();
+        assert_write_grammar(&TransactWriteItem::builder().condition_check(check).build());
+    }
 }

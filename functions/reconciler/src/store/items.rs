@@ -10,6 +10,7 @@
 //! does not know instead of misreading it.
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use reconciler_core::audit::Balances;
 use reconciler_core::ledger::{Account, Adjustment, Entry, EntryKind, Grant, Job, JobStatus};
 use serde::{Deserialize, Serialize};
 
@@ -136,6 +137,9 @@ pub struct JobItem {
     pub settle_event: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_at_ms: Option<i64>,
+    /// The invocation (Lambda request id, or sweep run) that last wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     pub updated_at_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open_kind: Option<String>,
@@ -163,10 +167,17 @@ impl JobItem {
             request_event: requested.then(|| event_id.to_owned()),
             settle_event: (!requested).then(|| event_id.to_owned()),
             held_at_ms: held.then_some(now_ms),
+            request_id: None,
             updated_at_ms: now_ms,
             open_kind: held.then(|| OPEN_HELD.into()),
             open_key: held.then(|| keys::held_open_key(now_ms, &job.job_id)),
         }
+    }
+
+    /// The same item, written by invocation `request_id`.
+    pub fn by(mut self, request_id: &str) -> Self {
+        self.request_id = Some(request_id.to_owned());
+        self
     }
 
     /// The job, validated.
@@ -293,6 +304,9 @@ pub struct EntryItem {
     pub available_after: i64,
     pub held_after: i64,
     pub event_id: String,
+    /// The invocation (Lambda request id, or sweep run) that wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     pub at_ms: i64,
 }
 
@@ -316,8 +330,15 @@ impl EntryItem {
             available_after: e.available_after,
             held_after: e.held_after,
             event_id: e.event_id.clone(),
+            request_id: None,
             at_ms: e.at_ms,
         }
+    }
+
+    /// The same item, written by invocation `request_id`.
+    pub fn by(mut self, request_id: &str) -> Self {
+        self.request_id = Some(request_id.to_owned());
+        self
     }
 
     pub fn entry(&self) -> Result<Entry, String> {
@@ -377,11 +398,12 @@ pub struct OpenHold {
     pub held_at_ms: i64,
 }
 
-/// `ACCOUNT#<id>` / `AUDIT`: what the last clean audit of an account
-/// established: its entries `1..=audited_seq` sum to these balances, and its
-/// `audited_held` was the holds of its HELD jobs. Written only by the sweep,
-/// in the transaction that removes the account's audit mark (so only while
-/// the account is still exactly as audited).
+/// `ACCOUNT#<id>` / `AUDIT`: how far the audits of an account have proven
+/// it: its entries `1..=audited_seq` sum to these balances, and its
+/// `audited_held` was the holds of its HELD jobs then. Written only by the
+/// sweep, only forward: with the removal of the account's audit mark when
+/// the whole window is proven clean, and on its own as a long window is
+/// proven page by page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditCheckpointItem {
     pub pk: String,
@@ -400,13 +422,14 @@ pub struct AuditCheckpointItem {
 }
 
 impl AuditCheckpointItem {
-    /// The checkpoint of a clean audit of `audited`.
-    pub fn new(audited: &Account, now_ms: i64, run_id: &str) -> Self {
+    /// The checkpoint of an audit of `account_id` that proved its entries
+    /// `1..=audited.seq` sum to `audited`, every hold among them verified.
+    pub fn new(account_id: &str, audited: &Balances, now_ms: i64, run_id: &str) -> Self {
         AuditCheckpointItem {
-            pk: keys::account_pk(&audited.account_id),
+            pk: keys::account_pk(account_id),
             sk: AUDIT_SK.into(),
             v: FORMAT_VERSION,
-            account_id: audited.account_id.clone(),
+            account_id: account_id.to_owned(),
             audited_seq: audited.seq,
             audited_available: audited.available,
             audited_held: audited.held,
@@ -419,8 +442,8 @@ impl AuditCheckpointItem {
     }
 
     /// The balances the checkpoint vouches for.
-    pub fn balances(&self) -> reconciler_core::audit::Balances {
-        reconciler_core::audit::Balances {
+    pub fn balances(&self) -> Balances {
+        Balances {
             available: self.audited_available,
             held: self.audited_held,
             granted: self.audited_granted,

@@ -165,4 +165,46 @@ mod tests {
         assert!(conflict_open_key(1, &BusinessKey::grant(long.clone()), &long).len() < 100);
         assert!(held_open_key(9, "a") < held_open_key(10, "a"));
     }
+
+    fn spelled(key: &Item) -> (String, String) {
+        let s = |k: &str| match &key[k] {
+            AttributeValue::S(s) => s.clone(),
+            other => panic!("{other:?}"),
+        };
+        (s("pk"), s("sk"))
+    }
+
+    /// Every key as the table in this module's header spells it, by hand.
+    #[test]
+    fn every_key_is_the_tables() {
+        let pair = |pk: &str, sk: &str| (pk.to_owned(), sk.to_owned());
+        assert_eq!(spelled(&account_key("a1")), pair("ACCOUNT#a1", "ACCOUNT"));
+        assert_eq!(
+            spelled(&audit_checkpoint_key("a1")),
+            pair("ACCOUNT#a1", "AUDIT")
+        );
+        assert_eq!(
+            spelled(&entry_key("a1", 12)),
+            pair("ACCOUNT#a1", "ENTRY#00000000000000000012")
+        );
+        assert_eq!(spelled(&job_key("j1")), pair("JOB#j1", "JOB"));
+        assert_eq!(spelled(&grant_key("g1")), pair("GRANT#g1", "GRANT"));
+        assert_eq!(
+            spelled(&adjustment_key("x1")),
+            pair("ADJUSTMENT#x1", "ADJUSTMENT")
+        );
+        assert_eq!(spelled(&sweep_state_key()), pair("SWEEP", "STATE"));
+        assert_eq!(
+            conflict_pk(&BusinessKey::job(
+                "j1",
+                reconciler_core::key::JobStep::Requested
+            )),
+            "CONFLICT#job:j1:video.requested"
+        );
+        assert_eq!(conflict_pk(&BusinessKey::grant("g1")), "CONFLICT#grant:g1");
+        assert!(is_entry_sk("ENTRY#00000000000000000001"));
+        assert!(!is_entry_sk("ACCOUNT") && !is_entry_sk("AUDIT"));
+        assert_eq!(time_key(12), "000000000000012");
+        assert_eq!(time_key(-5), "000000000000000", "never before the epoch");
+    }
 }

@@ -37,7 +37,7 @@ use aws_sdk_dynamodb::types::error::{
     ConditionalCheckFailedException, IdempotentParameterMismatchException,
     TransactionCanceledException, TransactionInProgressException,
 };
-use aws_sdk_dynamodb::types::{CancellationReason, ItemResponse};
+use aws_sdk_dynamodb::types::{CancellationReason, ItemResponse, KeysAndAttributes};
 use aws_smithy_mocks::{
     MockResponse, MockResponseInterceptor, Rule, RuleBuilder, RuleMode, create_mock_http_client,
     mock,
@@ -57,12 +57,6 @@ pub(crate) const TABLE: &str = "ledger";
 pub(crate) const NOW: i64 = 1_700_000_000_000;
 
 impl Ledger {
-    /// Replaces the retry policy (tests keep budgets and backoffs short).
-    pub(crate) fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
-    }
-
     /// Makes this instance remember an account, and a job it holds for, as
     /// if it had committed them (a warm instance).
     pub(crate) fn remember(&self, account: &Account, job: Option<&Job>) {
@@ -182,11 +176,50 @@ pub(crate) struct Dynamo {
     rules: Vec<Rule>,
     sent: Arc<Mutex<Vec<Sent>>>,
     plan: Plan,
+    /// Answer each request by the first rule of its operation, in any
+    /// order, as often as asked ([`Dynamo::any_order`]).
+    any_order: bool,
 }
 
 impl Dynamo {
     pub(crate) fn new() -> Dynamo {
         Dynamo::default()
+    }
+
+    /// A DynamoDB that answers every `TransactGetItems` with `items`,
+    /// commits every transaction and accepts every put, in any order, as
+    /// often as asked: for tests that care what the code makes of stored
+    /// items, not the order it asks in.
+    pub(crate) fn any_order(items: Vec<Option<Item>>) -> Dynamo {
+        let responses: Vec<ItemResponse> = items
+            .iter()
+            .map(|item| ItemResponse::builder().set_item(item.clone()).build())
+            .collect();
+        Dynamo {
+            rules: vec![
+                mock!(Client::transact_get_items)
+                    .sequence()
+                    .output(move || {
+                        TransactGetItemsOutput::builder()
+                            .set_responses(Some(responses.clone()))
+                            .build()
+                    })
+                    .repeatedly()
+                    .build(),
+                mock!(Client::transact_write_items)
+                    .sequence()
+                    .output(|| TransactWriteItemsOutput::builder().build())
+                    .repeatedly()
+                    .build(),
+                mock!(Client::put_item)
+                    .sequence()
+                    .output(|| PutItemOutput::builder().build())
+                    .repeatedly()
+                    .build(),
+            ],
+            any_order: true,
+            ..Dynamo::default()
+        }
     }
 
     /// The next request must be of `rule`'s operation; it is logged and
@@ -337,9 +370,26 @@ impl Dynamo {
         })
     }
 
+    /// The next request is a `TransactGetItems` that fails with a service
+    /// error of `code`.
+    pub(crate) fn read_fails(self, error_code: &'static str) -> Self {
+        self.answer(mock!(Client::transact_get_items), Sent::Read, move || {
+            MockResponse::Error(TransactGetItemsError::generic(code(error_code)))
+        })
+    }
+
     /// The next request is a `PutItem` that succeeds.
     pub(crate) fn puts(self) -> Self {
         self.answer(mock!(Client::put_item), Sent::Put, || {
+            MockResponse::Output(PutItemOutput::builder().build())
+        })
+    }
+
+    /// The next request is a `PutItem` that succeeds, and `then` runs as it
+    /// is answered (a clock moves, say).
+    pub(crate) fn puts_then(self, then: fn()) -> Self {
+        self.answer(mock!(Client::put_item), Sent::Put, move || {
+            then();
             MockResponse::Output(PutItemOutput::builder().build())
         })
     }
@@ -381,6 +431,24 @@ impl Dynamo {
         })
     }
 
+    /// The next request is a `BatchGetItem` answered with `items`, leaving
+    /// the keys `unprocessed` for another request (DynamoDB's answer when a
+    /// batch is over its size or throughput).
+    pub(crate) fn batch_gets_leaving(self, items: Vec<Item>, unprocessed: Vec<Item>) -> Self {
+        self.answer(mock!(Client::batch_get_item), Sent::BatchGet, move || {
+            let left = KeysAndAttributes::builder()
+                .set_keys(Some(unprocessed.clone()))
+                .build()
+                .expect("keys are set");
+            MockResponse::Output(
+                BatchGetItemOutput::builder()
+                    .responses(TABLE, items.clone())
+                    .unprocessed_keys(TABLE, left)
+                    .build(),
+            )
+        })
+    }
+
     /// The next request is a `Query` answered with one page of `items`, and
     /// `next` the key the next page starts after (`None`: the last page).
     pub(crate) fn queries(self, items: Vec<Item>, next: Option<Item>) -> Self {
@@ -400,10 +468,17 @@ impl Dynamo {
     /// `mock_client!`, whose test defaults need the SDK crate's `test-util`
     /// feature: one feature set for the SDK keeps CI to one build of it.
     pub(crate) fn client(&self) -> Client {
-        let mocks = self.rules.iter().fold(
-            MockResponseInterceptor::new().rule_mode(RuleMode::Sequential),
-            |i, r| i.with_rule(r),
-        );
+        let mode = if self.any_order {
+            RuleMode::MatchAny
+        } else {
+            RuleMode::Sequential
+        };
+        let mocks = self
+            .rules
+            .iter()
+            .fold(MockResponseInterceptor::new().rule_mode(mode), |i, r| {
+                i.with_rule(r)
+            });
         let config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))

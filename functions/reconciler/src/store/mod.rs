@@ -115,6 +115,12 @@ pub struct Ledger {
     retry: RetryPolicy,
 }
 
+/// An invocation id for a caller that has none of its own (not a Lambda
+/// invocation): unique, so that its requests are its own.
+pub fn new_request_id() -> String {
+    format!("local-{:032x}", fastrand::u128(..))
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -140,6 +146,13 @@ impl Ledger {
         self
     }
 
+    /// Replaces the retry policy (tests keep budgets and backoffs short;
+    /// the simulator gives up at once, so that faults fail invocations).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
     pub fn now_ms(&self) -> i64 {
         (self.clock)()
     }
@@ -158,20 +171,63 @@ impl Ledger {
     /// (the handler's, the binary's) would pass the compiler's limit on the
     /// depth of a type's layout. One allocation per command.
     pub async fn apply(&self, event: &Event, event_id: &str) -> Result<Applied, StoreError> {
-        Box::pin(self.run(Command::Event(event), event_id)).await
+        self.apply_as(event, event_id, &new_request_id()).await
     }
 
-    /// Expires a HELD job (the sweep). A job that settled meanwhile is left
-    /// alone and reported as `duplicate`.
+    /// [`Ledger::apply`] by invocation `request_id` (the Lambda request
+    /// id): what its transaction's token and its writes carry, so that no
+    /// other invocation's request is taken for its own, and its own resends
+    /// are.
+    pub async fn apply_as(
+        &self,
+        event: &Event,
+        event_id: &str,
+        request_id: &str,
+    ) -> Result<Applied, StoreError> {
+        Box::pin(self.run(Command::Event(event), event_id, request_id)).await
+    }
+
+    /// Expires a HELD job (the sweep run `run_id`). A job that settled
+    /// meanwhile is left alone and reported as `duplicate`.
     pub async fn expire(
         &self,
         job_id: &str,
         account_id: &str,
         run_id: &str,
     ) -> Result<Applied, StoreError> {
-        Box::pin(self.run(Command::Expire { job_id, account_id }, run_id)).await
+        Box::pin(self.run(Command::Expire { job_id, account_id }, run_id, run_id)).await
     }
 }
 
 #[cfg(test)]
 pub(crate) mod mock;
+#[cfg(test)]
+pub(crate) mod spell;
+#[cfg(test)]
+mod stored_tests;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ledger's clock is the system's (ms since the Unix epoch).
+    #[test]
+    fn the_clock_is_the_systems() {
+        let system = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis() as i64
+        };
+        let before = system();
+        let now = now_ms();
+        let after = system();
+        assert!(
+            before <= now && now <= after,
+            "{before} <= {now} <= {after}"
+        );
+        let id = new_request_id();
+        assert!(id.starts_with("local-") && id.len() == 38, "{id}");
+        assert_ne!(id, new_request_id());
+    }
+}

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsOutput;
-use aws_sdk_dynamodb::types::{Get, KeysAndAttributes, TransactGetItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Get, KeysAndAttributes, TransactGetItem};
+use reconciler_core::audit::{Doubt, MAX_DOUBTS, Snapshot};
 use reconciler_core::contract::table;
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{Account, Entry, Job, Known};
@@ -18,6 +19,7 @@ use super::expr::{Expr, text};
 use super::items::{AccountItem, AdjustmentItem, EntryItem, GrantItem, JobItem, from_item};
 use super::keys::{self, Item};
 use super::run::Knowledge;
+use super::sweep::Page;
 use super::txn::Role;
 use super::{Command, Ledger, StoreError};
 
@@ -238,11 +240,13 @@ impl Ledger {
     }
 
     /// The account's ledger entries `first_seq..=last_seq`, in order (one
-    /// strongly consistent query on its partition, every page). Entries are
-    /// append-only and written in the same transaction as the account, so
-    /// entries `1..=seq` of an account read at version `seq` exist, whatever
-    /// is written meanwhile: the audit compares a snapshot with exactly its
-    /// own history.
+    /// strongly consistent query on its partition, every page). An
+    /// account's entry `seq` is written in the same transaction as its
+    /// version `seq`, but this query is no snapshot: while a transaction is
+    /// being applied it may show the account's new version and not yet its
+    /// entry. A caller that finds an entry missing reads it again with the
+    /// account in one transaction before it concludes anything
+    /// ([`Ledger::audit_snapshot`]).
     pub async fn entries_between(
         &self,
         account_id: &str,
@@ -250,8 +254,38 @@ impl Ledger {
         last_seq: u64,
         page_size: Option<i32>,
     ) -> Result<Vec<Entry>, StoreError> {
+        let mut entries = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .entries_page(account_id, first_seq, last_seq, page_size, start)
+                .await?;
+            entries.extend(page.items);
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(entries),
+            }
+        }
+    }
+
+    /// One page of the account's entries `first_seq..=last_seq` (a strongly
+    /// consistent query on its partition, at most `page_size` entries or
+    /// DynamoDB's 1 MB), in order, and where the next page starts: what the
+    /// audit folds at a time, so that its memory does not grow with the
+    /// window.
+    pub async fn entries_page(
+        &self,
+        account_id: &str,
+        first_seq: u64,
+        last_seq: u64,
+        page_size: Option<i32>,
+        start: Option<Item>,
+    ) -> Result<Page<Entry>, StoreError> {
         if first_seq > last_seq {
-            return Ok(Vec::new());
+            return Ok(Page {
+                items: Vec::new(),
+                next: None,
+            });
         }
         let q = Expr::new()
             .key_eq(table::PARTITION_KEY, text(keys::account_pk(account_id)))
@@ -260,7 +294,7 @@ impl Ledger {
                 text(keys::entry_sk(first_seq)),
                 text(keys::entry_sk(last_seq)),
             );
-        let items: Vec<Item> = self
+        let out = self
             .client
             .query()
             .table_name(&self.table)
@@ -269,20 +303,80 @@ impl Ledger {
             .set_expression_attribute_values(q.values())
             .consistent_read(true)
             .set_limit(page_size)
-            .into_paginator()
-            .items()
+            .set_exclusive_start_key(start)
             .send()
-            .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(StoreError::from_sdk)?;
-        items
+        let next = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
+        let items = out
+            .items
+            .unwrap_or_default()
             .into_iter()
             .map(|i| {
                 from_item::<EntryItem>(i, "entry")
                     .and_then(|e| e.entry())
                     .map_err(StoreError::Malformed)
             })
-            .collect()
+            .collect::<Result<_, _>>()?;
+        Ok(Page { items, next })
+    }
+
+    /// The account and the items an audit doubts, in one `TransactGetItems`:
+    /// all of one instant, so that a transaction is seen whole or not at
+    /// all (read again after a backoff while one is being applied).
+    pub async fn audit_snapshot(
+        &self,
+        account_id: &str,
+        doubts: &[Doubt],
+    ) -> Result<Snapshot, StoreError> {
+        let mut keys = vec![keys::account_key(account_id)];
+        for doubt in doubts.iter().take(MAX_DOUBTS) {
+            let key = match doubt {
+                Doubt::Entry(seq) => keys::entry_key(account_id, *seq),
+                Doubt::Job { job_id, .. } => keys::job_key(job_id),
+            };
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        let gets = keys
+            .into_iter()
+            .map(|key| {
+                let get = Get::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key))
+                    .build()
+                    .expect("a get with a table and a key is complete");
+                TransactGetItem::builder().get(get).build()
+            })
+            .collect();
+        let out = self.transact_get(gets, Instant::now(), &mut 0).await?;
+        let mut snapshot = Snapshot::default();
+        for item in out.responses().iter().filter_map(|r| r.item().cloned()) {
+            let sk = match item.get(table::SORT_KEY) {
+                Some(AttributeValue::S(sk)) => sk.clone(),
+                _ => String::new(),
+            };
+            if sk == keys::ACCOUNT_SK {
+                let account = from_item::<AccountItem>(item, "account")
+                    .and_then(|a| a.account())
+                    .map_err(StoreError::Malformed)?;
+                snapshot.account_seq = Some(account.seq);
+            } else if keys::is_entry_sk(&sk) {
+                snapshot.entries.push(
+                    from_item::<EntryItem>(item, "entry")
+                        .and_then(|e| e.entry())
+                        .map_err(StoreError::Malformed)?,
+                );
+            } else {
+                snapshot.jobs.push(
+                    from_item::<JobItem>(item, "job")
+                        .and_then(|j| j.job())
+                        .map_err(StoreError::Malformed)?,
+                );
+            }
+        }
+        Ok(snapshot)
     }
 
     /// The jobs with these ids that exist, as they are now (strongly
@@ -336,5 +430,164 @@ impl Ledger {
             }
         }
         Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::items::{AdjustmentItem, EntryItem, GrantItem, to_item};
+    use crate::store::keys;
+    use crate::store::mock::*;
+    use reconciler_core::event::Event;
+    use reconciler_core::ledger::{Adjustment, Grant, Outcome};
+
+    fn adjust(reason: &str) -> Event {
+        Event::Adjusted {
+            adjustment_id: "x1".into(),
+            account_id: "a1".into(),
+            credits: 5,
+            reason: reason.into(),
+        }
+    }
+
+    /// The keys a cold command reads, spelled by hand: a grant's and an
+    /// adjustment's records with the account, and what is found there is
+    /// what it decides on — the same payload again is a duplicate, another
+    /// a conflict.
+    #[tokio::test]
+    async fn a_cold_command_reads_its_record_with_the_account() {
+        let state = after(&[grant("g1", "a1", 100), adjust("fix")]);
+        let grant_record = to_item(&GrantItem::new(
+            &Grant {
+                grant_id: "g1".into(),
+                account_id: "a1".into(),
+                credits: 100,
+            },
+            "e1",
+            NOW,
+        ));
+        let adjustment_record = to_item(&AdjustmentItem::new(
+            &Adjustment {
+                adjustment_id: "x1".into(),
+                account_id: "a1".into(),
+                credits: 5,
+                reason: "fix".into(),
+            },
+            "e2",
+            NOW,
+        ));
+        let account = account_item(&state.accounts["a1"]);
+        let dynamo = Dynamo::new()
+            .reads(vec![Some(account.clone()), Some(grant_record)])
+            .reads(vec![Some(account.clone()), Some(adjustment_record.clone())])
+            .reads(vec![Some(account), Some(adjustment_record)])
+            .puts();
+
+        let granted = dynamo
+            .ledger()
+            .apply(&grant("g1", "a1", 100), "e3")
+            .await
+            .unwrap();
+        let adjusted = dynamo.ledger().apply(&adjust("fix"), "e4").await.unwrap();
+        let other = dynamo.ledger().apply(&adjust("other"), "e5").await.unwrap();
+
+        dynamo.assert_done();
+        assert_eq!(
+            (granted.outcome, adjusted.outcome, other.outcome),
+            (Outcome::Duplicate, Outcome::Duplicate, Outcome::Conflict)
+        );
+        let read_keys: Vec<Vec<_>> = dynamo
+            .sent()
+            .iter()
+            .filter_map(|s| match s {
+                Sent::Read(r) => Some(
+                    r.transact_items()
+                        .iter()
+                        .map(|g| g.get().unwrap().key().clone())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            read_keys[0],
+            [keys::account_key("a1"), keys::grant_key("g1")]
+        );
+        assert_eq!(
+            read_keys[1],
+            [keys::account_key("a1"), keys::adjustment_key("x1")]
+        );
+    }
+
+    /// A read cancelled because every item it touches is being written is
+    /// read again; one DynamoDB refuses outright fails at once.
+    #[tokio::test]
+    async fn a_contended_read_is_read_again_and_a_refused_one_fails_at_once() {
+        let state = after(&[grant("g1", "a1", 100)]);
+        let dynamo = Dynamo::new()
+            .read_cancelled(vec![contended(), contended()])
+            .reads(vec![Some(account_item(&state.accounts["a1"])), None])
+            .commits()
+            .read_fails("AccessDeniedException");
+
+        let applied = dynamo
+            .ledger()
+            .apply(&requested("j1", "a1", 30), "e2")
+            .await
+            .unwrap();
+        let refused = dynamo
+            .ledger()
+            .apply(&requested("j2", "a1", 30), "e3")
+            .await
+            .unwrap_err();
+
+        dynamo.assert_done();
+        assert_eq!(applied.outcome, Outcome::Held);
+        assert_eq!(refused.error_type(), "LedgerUnavailable");
+        assert_eq!(
+            dynamo.operations(),
+            [
+                "TransactGetItems",
+                "TransactGetItems",
+                "TransactWriteItems",
+                "TransactGetItems"
+            ]
+        );
+    }
+
+    /// What the operator commands read: an account, a job item, a job's
+    /// entries (in order, however they come back, asking again for what a
+    /// batch left unprocessed).
+    #[tokio::test]
+    async fn the_operator_reads_return_what_is_stored() {
+        let state = after(&[grant("g1", "a1", 100), requested("j1", "a1", 30)]);
+        let entry = |n: usize| to_item(&EntryItem::new(&state.entries[n]));
+        let dynamo = Dynamo::new()
+            .gets(Some(account_item(&state.accounts["a1"])))
+            .gets(Some(job_item(&state.jobs["j1"])))
+            .gets(None)
+            .batch_gets_leaving(vec![entry(1)], vec![keys::entry_key("a1", 1)])
+            .batch_gets(vec![entry(0)]);
+        let ledger = dynamo.ledger();
+
+        assert_eq!(
+            ledger.account("a1").await.unwrap(),
+            Some(state.accounts["a1"].clone())
+        );
+        let job = ledger.job_item("j1").await.unwrap().unwrap();
+        assert_eq!(job.job().unwrap(), state.jobs["j1"]);
+        assert_eq!(ledger.job_item("j9").await.unwrap(), None);
+        let entries = ledger.entries("a1", &[1, 2]).await.unwrap();
+        assert_eq!(entries, state.entries, "both, in order");
+
+        dynamo.assert_done();
+        let Sent::BatchGet(again) = &dynamo.sent()[4] else {
+            panic!("{:?}", dynamo.operations());
+        };
+        assert_eq!(
+            again.request_items().unwrap()[TABLE].keys(),
+            [keys::entry_key("a1", 1)],
+            "only what was left"
+        );
     }
 }

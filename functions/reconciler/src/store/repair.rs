@@ -10,10 +10,19 @@
 //! `UpdateItem`, conditioned on the item being exactly what the repair read
 //! (the same guard as a money write), so nothing written since is undone.
 //! The account is then marked for the next audit, which clears the drift.
+//!
+//! It cannot make things worse: [`plan_repair`] refuses, naming what it
+//! found, unless the entries are exactly `1..=seq` without a gap, each says
+//! what its history sums to, the jobs agree with them, and the account's
+//! balances are the only thing wrong. Anything else — a `seq` raised by
+//! hand, a last entry deleted, an entry edited, a job edited — is not
+//! something the balances can be put back from: writing what the entries
+//! sum to would refuse every later event, or take paid credits away for
+//! good. Those are a person's call.
 
-use reconciler_core::audit::Balances;
+use reconciler_core::audit::{self, Balances};
 use reconciler_core::contract::table;
-use reconciler_core::ledger::Account;
+use reconciler_core::ledger::{Account, Entry, Job};
 
 use super::expr::{Expr, num, text};
 use super::keys::{self, OPEN_AUDIT};
@@ -33,6 +42,109 @@ pub fn account_repair(stored: &Account, recomputed: &Balances, now_ms: i64) -> E
         .set("updated_at_ms", num(now_ms))
         .set(table::OPEN_INDEX_PARTITION_KEY, text(OPEN_AUDIT))
         .set(table::OPEN_INDEX_SORT_KEY, text(&stored.account_id))
+}
+
+/// What `ledger repair` found, or did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Repair {
+    /// The entries sum to the balances: nothing to repair.
+    Clean,
+    /// The balances stored and what the entries sum to (`dry run`, or
+    /// before the write).
+    Needed {
+        stored: Balances,
+        recomputed: Balances,
+    },
+    /// Written: the account now holds what its entries sum to.
+    Repaired {
+        stored: Balances,
+        recomputed: Balances,
+    },
+}
+
+/// The repair of a drifted account (pure): what its entries sum to, when
+/// that differs from its balances and nothing else is wrong. `entries` are
+/// every entry of the account's partition, in order; `jobs` those whose
+/// holds the entries move.
+///
+/// # Errors
+/// What was found besides the balances, named — entries not numbered
+/// `1..=seq` without a gap, an entry whose balances after it are not its
+/// history's, an overdraft count the entries do not give, jobs that
+/// disagree with the entries — and why a repair cannot mend it: a person
+/// decides (docs/operations.md#alarm-drift).
+pub fn plan_repair(account: &Account, entries: &[Entry], jobs: &[Job]) -> Result<Repair, String> {
+    let refuse = |found: String| {
+        Err(format!(
+            "account {}: {found}; putting the balances back to what the entries sum to would \
+             not make the ledger whole, so nothing is repaired: escalate \
+             (docs/operations.md#alarm-drift)",
+            account.account_id
+        ))
+    };
+    let mut recomputed = Balances::default();
+    let mut overdrafts = 0u64;
+    for (position, entry) in (1u64..).zip(entries) {
+        if entry.seq != position {
+            return refuse(format!(
+                "its entries are not numbered without a gap: entry {position} is missing (the \
+                 next one found is {})",
+                entry.seq
+            ));
+        }
+        recomputed = recomputed.plus(entry);
+        if (entry.available_after, entry.held_after) != (recomputed.available, recomputed.held) {
+            return refuse(format!(
+                "entry {} says the balances after it were ({}, {}), but its history sums to \
+                 ({}, {}): an entry was edited",
+                entry.seq,
+                entry.available_after,
+                entry.held_after,
+                recomputed.available,
+                recomputed.held
+            ));
+        }
+        overdrafts += u64::from(entry.overdraft > 0);
+    }
+    if recomputed.seq != account.seq {
+        return refuse(if recomputed.seq < account.seq {
+            format!(
+                "its seq is {}, but its entries end at {}: the seq was raised, or its last \
+                 entries are missing",
+                account.seq, recomputed.seq
+            )
+        } else {
+            format!(
+                "its entries run to {}, past its seq {}: the seq was lowered, or entries were \
+                 written without it",
+                recomputed.seq, account.seq
+            )
+        });
+    }
+    if overdrafts != account.overdrafts {
+        return refuse(format!(
+            "it counts {} overdrafts, its entries {overdrafts}",
+            account.overdrafts
+        ));
+    }
+    let holds = audit::audit_holds(account, entries, jobs, &[]);
+    let disagree: Vec<String> = holds
+        .problems
+        .into_iter()
+        .chain(holds.doubts.iter().map(ToString::to_string))
+        .collect();
+    if !disagree.is_empty() {
+        return refuse(format!(
+            "its jobs disagree with its entries ({})",
+            disagree.join("; ")
+        ));
+    }
+    let stored = Balances::of(account);
+    Ok(if stored == recomputed {
+        Repair::Clean
+    } else {
+        Repair::Needed { stored, recomputed }
+    })
 }
 
 impl Ledger {
@@ -76,6 +188,161 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::mock::{after, grant, requested};
+    use reconciler_core::ledger::JobStatus;
+    use reconciler_core::memory::MemoryLedger;
+
+    /// a1: granted 100 and 50, j1 holding 30: five balances, three entries.
+    fn history() -> MemoryLedger {
+        after(&[
+            grant("g1", "a1", 100),
+            requested("j1", "a1", 30),
+            grant("g2", "a1", 50),
+        ])
+    }
+
+    fn plan(account: &Account, entries: &[Entry], ledger: &MemoryLedger) -> Result<Repair, String> {
+        let jobs: Vec<Job> = ledger.jobs.values().cloned().collect();
+        plan_repair(account, entries, &jobs)
+    }
+
+    #[test]
+    fn an_edited_balance_is_repaired_and_a_clean_account_left_alone() {
+        let ledger = history();
+        let account = &ledger.accounts["a1"];
+        assert_eq!(plan(account, &ledger.entries, &ledger), Ok(Repair::Clean));
+        let mut edited = account.clone();
+        edited.available += 7;
+        assert_eq!(
+            plan(&edited, &ledger.entries, &ledger),
+            Ok(Repair::Needed {
+                stored: Balances {
+                    available: 127,
+                    held: 30,
+                    granted: 150,
+                    debited: 0,
+                    adjusted: 0,
+                    seq: 3
+                },
+                recomputed: Balances {
+                    available: 120,
+                    held: 30,
+                    granted: 150,
+                    debited: 0,
+                    adjusted: 0,
+                    seq: 3
+                },
+            })
+        );
+    }
+
+    /// Each refusal names what it found: (what, account, entries, jobs, named).
+    #[test]
+    fn a_repair_refuses_whatever_is_wrong_besides_the_balances() {
+        let ledger = history();
+        let account = ledger.accounts["a1"].clone();
+        let entries = ledger.entries.clone();
+        let raised = Account {
+            seq: 5,
+            ..account.clone()
+        };
+        let lowered = Account {
+            seq: 2,
+            ..account.clone()
+        };
+        // The paid grant g2's entry deleted, its balance edited away with it.
+        let mut before_g2 = account.clone();
+        before_g2.available -= 50;
+        before_g2.granted -= 50;
+        let mut gap = entries.clone();
+        gap.remove(1);
+        let mut edited_entry = entries.clone();
+        edited_entry[2].available_after += 1;
+        let counted = Account {
+            overdrafts: 1,
+            ..account.clone()
+        };
+        let mut settled_by_hand = ledger.clone();
+        let j1 = settled_by_hand.jobs.get_mut("j1").unwrap();
+        j1.status = JobStatus::Refunded;
+        let cases: Vec<(&str, &Account, &[Entry], &MemoryLedger, &str)> = vec![
+            (
+                "a seq raised by hand",
+                &raised,
+                &entries,
+                &ledger,
+                "its seq is 5, but its entries end at 3",
+            ),
+            (
+                "a missing last entry",
+                &before_g2,
+                &entries[..2],
+                &ledger,
+                "its seq is 3, but its entries end at 2",
+            ),
+            (
+                "entries past the seq",
+                &lowered,
+                &entries,
+                &ledger,
+                "its entries run to 3, past its seq 2",
+            ),
+            ("a gap", &account, &gap, &ledger, "entry 2 is missing"),
+            (
+                "an edited entry",
+                &account,
+                &edited_entry,
+                &ledger,
+                "entry 3 says the balances after it",
+            ),
+            (
+                "an overdraft count",
+                &counted,
+                &entries,
+                &ledger,
+                "it counts 1 overdrafts, its entries 0",
+            ),
+            (
+                "a job settled by hand",
+                &account,
+                &entries,
+                &settled_by_hand,
+                "its jobs disagree with its entries (job j1",
+            ),
+        ];
+        for (what, account, entries, ledger, named) in cases {
+            let refused = plan(account, entries, ledger).expect_err(what);
+            assert!(
+                refused.contains(named) && refused.contains("nothing is repaired"),
+                "{what}: {refused}"
+            );
+        }
+        let mut missing_job = ledger.clone();
+        missing_job.jobs.clear();
+        let refused = plan(&account, &entries, &missing_job).unwrap_err();
+        assert!(refused.contains("job j1 is missing"), "{refused}");
+    }
+
+    /// The repair's one write: `true` when it went through, `false` when
+    /// the account changed since it was read (its guard failed).
+    #[tokio::test]
+    async fn a_repair_writes_once_guarded_and_says_whether_it_did() {
+        let ledger = history();
+        let mut edited = ledger.accounts["a1"].clone();
+        edited.available += 7;
+        let recomputed = Balances::of(&ledger.accounts["a1"]);
+        let dynamo = crate::store::mock::Dynamo::new().updates().update_refused();
+        let store = dynamo.ledger();
+
+        assert!(store.repair_account(&edited, &recomputed).await.unwrap());
+        assert!(!store.repair_account(&edited, &recomputed).await.unwrap());
+
+        dynamo.assert_done();
+        let crate::store::mock::Sent::Update(update) = &dynamo.sent()[0] else {
+            panic!("{:?}", dynamo.operations());
+        };
+        assert_eq!(update.key(), Some(&keys::account_key("a1")));
+    }
 
     #[test]
     fn a_repair_sets_the_entries_sums_on_the_account_as_read_and_marks_it() {

@@ -84,6 +84,8 @@ impl Knowledge {
 struct Progress {
     started: Instant,
     meta: Meta,
+    /// The invocation: in the token and on what it writes.
+    request_id: String,
     requests: u32,
     attempts: u32,
     losses: u32,
@@ -118,8 +120,9 @@ enum Sent {
     Committed,
     Cancelled(Cancelled),
     /// The token was spent on another request with other parameters
-    /// (`IdempotentParameterMismatchException`): another invocation decided
-    /// on the same state and committed; read and decide again.
+    /// (`IdempotentParameterMismatchException`): this invocation, retried
+    /// by Lambda, decided on the same state before, at another moment, and
+    /// committed; read and decide again.
     Superseded,
 }
 
@@ -165,6 +168,7 @@ impl Ledger {
         &self,
         cmd: Command<'_>,
         event_id: &str,
+        request_id: &str,
     ) -> Result<Applied, StoreError> {
         let mut p = Progress {
             started: Instant::now(),
@@ -172,6 +176,7 @@ impl Ledger {
                 event_id: event_id.into(),
                 at_ms: self.now_ms(),
             },
+            request_id: request_id.into(),
             requests: 0,
             attempts: 0,
             losses: 0,
@@ -196,7 +201,13 @@ impl Ledger {
                 Next::Commit(change) => change,
             };
             p.attempts += 1;
-            let txn = transaction(&self.table, &change, &p.meta, &cmd.business_key());
+            let txn = transaction(
+                &self.table,
+                &change,
+                &p.meta,
+                &cmd.business_key(),
+                &p.request_id,
+            );
             match self.send(&txn, p.started, &mut p.requests).await? {
                 Sent::Committed => return Ok(self.committed(change, &p)),
                 Sent::Cancelled(cancelled) => {
@@ -212,7 +223,7 @@ impl Ledger {
                     p.losses += 1;
                 }
                 Sent::Superseded => {
-                    p.last = "the decision's token was spent by another invocation".into();
+                    p.last = "the decision's token was spent by an earlier attempt".into();
                     k = self.read(&cmd, p.started, &mut p.requests).await?;
                 }
             }

@@ -14,6 +14,7 @@
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use reconciler_core::audit::Balances;
 use reconciler_core::contract::table;
 use reconciler_core::ledger::Account;
 
@@ -236,7 +237,8 @@ impl Ledger {
         now_ms: i64,
         run_id: &str,
     ) -> Result<bool, StoreError> {
-        let checkpoint = AuditCheckpointItem::new(audited, now_ms, run_id);
+        let checkpoint =
+            AuditCheckpointItem::new(&audited.account_id, &Balances::of(audited), now_ms, run_id);
         let items = vec![
             audit_mark_removal(audited).update(&self.table, keys::account_key(&audited.account_id)),
             audit_checkpoint_guard(&checkpoint).put(&self.table, to_item(&checkpoint)),
@@ -267,22 +269,24 @@ impl Ledger {
         }
     }
 
-    /// Moves the account's checkpoint forward to `audited` alone (the audit
-    /// of that version was clean, but the mark stays: the account moved on,
-    /// or a job did). A busy account is written between any two sweeps; its
-    /// checkpoint still moves, so the next audit reads only the entries
-    /// since, never the account's whole history. `false`: another sweep
-    /// already moved it past.
+    /// Moves the account's checkpoint forward to `proven` alone: the audit
+    /// proved the entries `1..=proven.seq`, but the mark stays (the account
+    /// moved on, a take waits for its release, or the window is longer
+    /// than one run). A busy account is written between any two sweeps, and
+    /// a long window is proven a page at a time; the checkpoint still moves,
+    /// so the next audit reads only the entries after it, never the
+    /// account's whole history. `false`: another sweep already moved it past.
     ///
     /// # Errors
     /// DynamoDB failed.
     pub async fn advance_checkpoint(
         &self,
-        audited: &Account,
+        account_id: &str,
+        proven: &Balances,
         now_ms: i64,
         run_id: &str,
     ) -> Result<bool, StoreError> {
-        let checkpoint = AuditCheckpointItem::new(audited, now_ms, run_id);
+        let checkpoint = AuditCheckpointItem::new(account_id, proven, now_ms, run_id);
         let guard = audit_checkpoint_guard(&checkpoint);
         let result = self
             .client
@@ -373,7 +377,7 @@ mod tests {
         let u = removal.update().unwrap();
         assert_eq!(u.update_expression(), "REMOVE #open_kind, #open_key");
         assert!(u.condition_expression().unwrap().contains("#available"));
-        let checkpoint = AuditCheckpointItem::new(&account, 2, "run");
+        let checkpoint = AuditCheckpointItem::new("a1", &Balances::of(&account), 2, "run");
         let put = audit_checkpoint_guard(&checkpoint).put("t", to_item(&checkpoint));
         assert_write_grammar(&put);
         assert_eq!(

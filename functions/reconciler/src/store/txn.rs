@@ -26,19 +26,24 @@ pub enum Role {
 #[derive(Debug, Clone)]
 pub struct Transaction {
     pub items: Vec<(Role, TransactWriteItem)>,
-    /// The `ClientRequestToken`: derived from the business key and the state
-    /// the decision was taken on, so that resending this very request (after
-    /// a lost response or `TransactionInProgressException`) returns the
-    /// original success instead of applying it twice or answering
-    /// `duplicate` for what this invocation did.
+    /// The `ClientRequestToken`: derived from the invocation, the business
+    /// key and the state the decision was taken on, so that resending this
+    /// very request (after a lost response or
+    /// `TransactionInProgressException`) returns the original success
+    /// instead of applying it twice or answering `duplicate` for what this
+    /// invocation did — and so that another invocation's request, however
+    /// alike, is never answered with this one's success.
     pub token: String,
 }
 
-/// The token of a decision: its business key (transition spelling) and the
-/// state it was decided on (at most 36 characters, DynamoDB's limit).
-pub fn token(business_key: &BusinessKey, change: &Change) -> String {
+/// The token of a decision: the invocation that took it (`request_id`),
+/// its business key (transition spelling) and the state it was decided on
+/// (at most 36 characters, DynamoDB's limit). Two invocations of one event
+/// decided on one cached state in one millisecond would otherwise send the
+/// same request, and DynamoDB would answer both as applied.
+pub fn token(business_key: &BusinessKey, change: &Change, request_id: &str) -> String {
     let before = format!(
-        "{}\n{:?}\n{:?}",
+        "{request_id}\n{}\n{:?}\n{:?}",
         business_key.transition(),
         change.account_before,
         change.job.as_ref().map(|(before, _)| before)
@@ -69,7 +74,13 @@ pub fn account_guard(before: Option<&Account>) -> Expr {
 /// The update moving an existing job from `before` to `after`: conditioned
 /// on the job still being in `before`'s status, account and hold (the hold
 /// the account's `held` releases in the same transaction: invariant 2).
-pub fn job_transition(before: &Job, after: &Job, event_id: &str, now_ms: i64) -> Expr {
+pub fn job_transition(
+    before: &Job,
+    after: &Job,
+    event_id: &str,
+    request_id: &str,
+    now_ms: i64,
+) -> Expr {
     assert_eq!(before.job_id, after.job_id);
     assert_ne!(
         before.status, after.status,
@@ -90,7 +101,8 @@ pub fn job_transition(before: &Job, after: &Job, event_id: &str, now_ms: i64) ->
     e = e
         .set("status", text(after.status.as_str()))
         .set("updated_at_ms", num(now_ms))
-        .set("settle_event", text(event_id));
+        .set("settle_event", text(event_id))
+        .set("request_id", text(request_id));
     let changed = [
         ("requested", before.requested, after.requested),
         ("hold", before.hold, after.hold),
@@ -126,12 +138,15 @@ pub fn job_transition(before: &Job, after: &Job, event_id: &str, now_ms: i64) ->
 /// money moves, guarded by its content as decided on), the job (created, or
 /// moved from the status the decision assumed), the grant's or adjustment's
 /// record, and the ledger entry. At most four items, each small and of a
-/// size that does not depend on the account's history or open jobs.
+/// size that does not depend on the account's history or open jobs. The
+/// invocation (`request_id`) is written on the job and the entry — one of
+/// them is in every transaction — and in the token.
 pub fn transaction(
     table: &str,
     change: &Change,
     meta: &Meta,
     business_key: &BusinessKey,
+    request_id: &str,
 ) -> Transaction {
     let now = meta.at_ms;
     let absent = || Expr::new().absent(table::PARTITION_KEY);
@@ -148,8 +163,11 @@ pub fn transaction(
     ));
     if let Some((before, after)) = &change.job {
         let write = match before {
-            None => absent().put(table, to_item(&JobItem::new(after, &meta.event_id, now))),
-            Some(before) => job_transition(before, after, &meta.event_id, now)
+            None => absent().put(
+                table,
+                to_item(&JobItem::new(after, &meta.event_id, now).by(request_id)),
+            ),
+            Some(before) => job_transition(before, after, &meta.event_id, request_id, now)
                 .update(table, keys::job_key(&after.job_id)),
         };
         items.push((Role::Job, write));
@@ -163,12 +181,12 @@ pub fn transaction(
         items.push((Role::Record, absent().put(table, item)));
     }
     if let Some(entry) = &change.entry {
-        let item = to_item(&EntryItem::new(entry));
+        let item = to_item(&EntryItem::new(entry).by(request_id));
         items.push((Role::Entry, absent().put(table, item)));
     }
     Transaction {
         items,
-        token: token(business_key, change),
+        token: token(business_key, change, request_id),
     }
 }
 
@@ -176,6 +194,7 @@ pub fn transaction(
 mod tests {
     use super::*;
     use crate::store::expr::assert_write_grammar;
+    use crate::store::spell::{absent, guard, spell_all, when};
     use reconciler_core::event::Event;
     use reconciler_core::key::JobStep;
     use reconciler_core::ledger::{Decision, decide, decide_expiry};
@@ -245,7 +264,7 @@ mod tests {
         ];
         let mut checked = 0;
         let mut check = |change: &Change, key: &BusinessKey| {
-            let txn = transaction("t", change, &meta(), key);
+            let txn = transaction("t", change, &meta(), key, "r");
             let mut keys_seen = Vec::new();
             for (_, item) in &txn.items {
                 assert_write_grammar(item);
@@ -319,7 +338,219 @@ mod tests {
             panic!("a grant applies");
         };
         let (g, h) = (BusinessKey::grant("g"), BusinessKey::grant("h"));
-        assert_eq!(token(&g, &change), token(&g, &again));
-        assert_ne!(token(&g, &change), token(&h, &change));
+        assert_eq!(token(&g, &change, "r1"), token(&g, &again, "r1"));
+        assert_ne!(token(&g, &change, "r1"), token(&h, &change, "r1"));
+        assert_ne!(
+            token(&g, &change, "r1"),
+            token(&g, &change, "r2"),
+            "another invocation, another token"
+        );
+    }
+
+    /// The change `last` makes after `history` (or the expiry of j, for
+    /// `None`), as the adapter sends it (request `r`).
+    fn sent(history: &[Event], last: Option<Event>) -> Vec<crate::store::spell::Spelled> {
+        let mut ledger = MemoryLedger::default();
+        for event in history {
+            ledger.apply(event, &meta()).unwrap();
+        }
+        let (decision, key) = match &last {
+            Some(event) => (
+                decide(event, &ledger.known(event), &meta()).unwrap(),
+                event.business_key(),
+            ),
+            None => (
+                decide_expiry("j", &ledger.known(&req(5)), &meta()).unwrap(),
+                BusinessKey::job("j", JobStep::Expired),
+            ),
+        };
+        let Decision::Apply(change) = decision else {
+            panic!("{last:?} applies: {decision:?}");
+        };
+        let txn = transaction("t", &change, &meta(), &key, "r");
+        let items: Vec<TransactWriteItem> = txn.items.into_iter().map(|(_, w)| w).collect();
+        spell_all(&items)
+    }
+
+    fn entry(seq: u64) -> String {
+        format!("ACCOUNT#a / ENTRY#{seq:020}")
+    }
+
+    /// ARCHITECTURE.md's table, "One transaction per event", row by row,
+    /// written by hand: which items a change writes, each on which
+    /// conditions — the account guarded by its whole self as decided on
+    /// (or its absence), a new job, record or entry by its absence, a job
+    /// moved by its version, status and account, and its hold when it
+    /// leaves HELD.
+    #[test]
+    fn each_change_writes_what_the_table_says_on_its_conditions() {
+        let account = |seq, b, o| ("Put", "ACCOUNT#a / ACCOUNT".to_owned(), guard(seq, b, o));
+        let new = |key: &str| ("Put", key.to_owned(), absent());
+        // A HELD job's hold of 5 released: the job, the account, the entry.
+        let released = || {
+            vec![
+                account(2, [5, 5, 10, 0, 0], 0),
+                (
+                    "Update",
+                    "JOB#j / JOB".to_owned(),
+                    when(&[
+                        "v = 1",
+                        "status = \"HELD\"",
+                        "account_id = \"a\"",
+                        "hold = 5",
+                    ]),
+                ),
+                new(&entry(3)),
+            ]
+        };
+        type Shape = Vec<(&'static str, String, Vec<String>)>;
+        let cases: Vec<(&str, Vec<Event>, Option<Event>, Shape)> = vec![
+            (
+                "a grant on a new account",
+                vec![],
+                Some(grant("g", 10)),
+                vec![
+                    new("ACCOUNT#a / ACCOUNT"),
+                    new("GRANT#g / GRANT"),
+                    new(&entry(1)),
+                ],
+            ),
+            (
+                "a hold",
+                vec![grant("g", 10)],
+                Some(req(5)),
+                vec![
+                    account(1, [10, 0, 10, 0, 0], 0),
+                    new("JOB#j / JOB"),
+                    new(&entry(2)),
+                ],
+            ),
+            (
+                "a rejection: the account only checked",
+                vec![grant("g", 10)],
+                Some(req(50)),
+                vec![
+                    (
+                        "ConditionCheck",
+                        "ACCOUNT#a / ACCOUNT".into(),
+                        guard(1, [10, 0, 10, 0, 0], 0),
+                    ),
+                    new("JOB#j / JOB"),
+                ],
+            ),
+            (
+                "a debit of a HELD job, overdrawn",
+                vec![grant("g", 10), req(5)],
+                Some(rendered(7)),
+                released(),
+            ),
+            (
+                "a refund of a HELD job",
+                vec![grant("g", 10), req(5)],
+                Some(failed()),
+                released(),
+            ),
+            (
+                "a tombstone: no account, nothing moves",
+                vec![],
+                Some(failed()),
+                vec![
+                    ("ConditionCheck", "ACCOUNT#a / ACCOUNT".into(), absent()),
+                    new("JOB#j / JOB"),
+                ],
+            ),
+            (
+                "an adjustment",
+                vec![grant("g", 10)],
+                Some(adjust(-4)),
+                vec![
+                    account(1, [10, 0, 10, 0, 0], 0),
+                    new("ADJUSTMENT#adj / ADJUSTMENT"),
+                    new(&entry(2)),
+                ],
+            ),
+            (
+                "the sweep's expiry",
+                vec![grant("g", 10), req(5)],
+                None,
+                released(),
+            ),
+        ];
+        for (what, history, last, expected) in cases {
+            let got: Vec<(&str, String, Vec<String>)> = sent(&history, last)
+                .into_iter()
+                .map(|s| (s.op, s.key, s.when))
+                .collect();
+            assert_eq!(got, expected, "{what}");
+        }
+    }
+
+    /// What the writes carry, spelled by hand: the balances after, the
+    /// job's new status and the entry's deltas, the invocation and the
+    /// event; a job leaving HELD leaves the open-items index.
+    #[test]
+    fn a_debit_writes_the_balances_after_the_job_and_the_entry() {
+        let spelled = sent(&[grant("g", 10), req(5)], Some(rendered(7)));
+        spelled[0].assert_writes(&[
+            "available = 3",
+            "held = 0",
+            "granted = 10",
+            "debited = 7",
+            "seq = 3",
+            "overdrafts = 1",
+            "open_kind = \"AUDIT\"",
+        ]);
+        assert_eq!(
+            spelled[1].writes,
+            when(&[
+                "status = \"DEBITED\"",
+                "debited = 7",
+                "entries = [2, 3]",
+                "settle_event = \"e\"",
+                "request_id = \"r\"",
+                "updated_at_ms = 1",
+            ])
+        );
+        assert_eq!(spelled[1].removes, when(&["open_kind", "open_key"]));
+        spelled[2].assert_writes(&[
+            "seq = 3",
+            "kind = \"debit\"",
+            "key = \"job:j:debit\"",
+            "available_delta = -2",
+            "held_delta = -5",
+            "debited_delta = 7",
+            "overdraft = 2",
+            "available_after = 3",
+            "held_after = 0",
+            "event_id = \"e\"",
+            "request_id = \"r\"",
+        ]);
+        let late = sent(&[grant("g", 10), req(5)], None);
+        late[1].assert_writes(&["status = \"EXPIRED\"", "request_id = \"r\""]);
+    }
+
+    /// A late capture moves an EXPIRED job: conditioned on its version,
+    /// status and account, not on a hold it no longer has.
+    #[test]
+    fn a_late_capture_is_conditioned_on_the_expired_job() {
+        let mut ledger = MemoryLedger::default();
+        for event in [grant("g", 10), req(5)] {
+            ledger.apply(&event, &meta()).unwrap();
+        }
+        ledger.expire("j", &meta()).unwrap();
+        let event = rendered(7);
+        let Decision::Apply(change) = decide(&event, &ledger.known(&event), &meta()).unwrap()
+        else {
+            panic!("a late capture applies");
+        };
+        let txn = transaction("t", &change, &meta(), &event.business_key(), "r");
+        let items: Vec<TransactWriteItem> = txn.items.into_iter().map(|(_, w)| w).collect();
+        let spelled = spell_all(&items);
+        assert_eq!(spelled[0].when, guard(3, [10, 0, 10, 0, 0], 0));
+        assert_eq!(
+            spelled[1].when,
+            when(&["v = 1", "status = \"EXPIRED\"", "account_id = \"a\""])
+        );
+        spelled[1].assert_writes(&["status = \"DEBITED\"", "debited = 7", "entries = [2, 3, 4]"]);
     }
 }

@@ -36,7 +36,7 @@ pub mod report;
 use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
-use reconciler_core::ledger::{Account, Entry, Outcome};
+use reconciler_core::ledger::Outcome;
 
 use crate::config::{StragglerAction, SweepConfig};
 use crate::store::items::OpenHold;
@@ -44,7 +44,7 @@ use crate::store::{Ledger, StoreError, now_ms};
 use crate::summarizer::Summarizer;
 pub use budget::{Budget, Margin};
 pub use input::{InvalidInput, SweepInput, parse_input};
-use reconciler_core::audit::{self as money, Balances};
+use reconciler_core::audit::{self as money, AccountAudit, Balances, Doubt};
 pub use report::{
     ConflictView, Phase, Report, StragglerOutcome, StragglerView, SummarySource,
     deterministic_summary,
@@ -490,9 +490,13 @@ impl Sweep {
                         continue;
                     }
                 };
-                if let Err(e) = self.audit_account(run, &account_id).await {
-                    run.report.audit_failures += 1;
-                    run.fail(format!("audit account {account_id}: {e}"), cap);
+                match self.audit_account(run, &account_id).await {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(false),
+                    Err(e) => {
+                        run.report.audit_failures += 1;
+                        run.fail(format!("audit account {account_id}: {e}"), cap);
+                    }
                 }
             }
             match page.next {
@@ -502,28 +506,27 @@ impl Sweep {
         }
     }
 
-    async fn audit_account(&self, run: &mut Run<'_>, account_id: &str) -> Result<(), StoreError> {
+    /// The audit of one account ([`AccountAudit`]): its entries since its
+    /// checkpoint folded a page at a time, the checkpoint moved as the pages
+    /// are proven. `Ok(false)`: the budget stopped it; the next run goes on
+    /// from the checkpoint.
+    async fn audit_account(&self, run: &mut Run<'_>, account_id: &str) -> Result<bool, StoreError> {
         let Some((account, checkpoint)) = self.ledger.account_for_audit(account_id).await? else {
             // The index entry outlived its item: nothing to audit.
-            return Ok(());
+            return Ok(true);
         };
-        // From the last clean audit, or from the first entry. A checkpoint
-        // ahead of the account (a racing sweep saw a newer version, or the
-        // account was restored alone) proves nothing about this version:
-        // audit it from the first entry.
+        // From the last proven version, or from the first entry. A
+        // checkpoint ahead of the account (a racing sweep saw a newer
+        // version, or the account was restored alone) proves nothing about
+        // this version: audit it from the first entry.
         let base = checkpoint
             .filter(|c| c.audited_seq <= account.seq)
             .map_or_else(Balances::default, |c| c.balances());
-        let entries = self
-            .ledger
-            .entries_between(account_id, base.seq + 1, account.seq, self.tuning.page_size)
-            .await?;
         run.report.audited_accounts += 1;
-        // Invariants 1 and 3 on the balances; invariant 2 on the jobs whose
-        // holds these entries took or released (reads: what changed).
-        let jobs = self.ledger.jobs(&money::jobs_holding(&entries)).await?;
-        let holds = money::audit_holds(&account, &entries, &jobs);
-        if let Some(drift) = drift_of(&account, base, &entries, holds.problems) {
+        let mut audit = AccountAudit::new(&account, base);
+        let (finished, saved) = self.fold_window(run, &mut audit, base.seq).await?;
+        let verdict = audit.verdict();
+        if let Some(drift) = verdict.drift {
             // The mark stays and the checkpoint does not move: the account is
             // audited (and reported) again by every sweep until it is fixed,
             // so the LedgerDrift alarm stays in ALARM until then.
@@ -540,52 +543,101 @@ impl Sweep {
                 self.tuning.list_cap,
                 &mut run.report.lists_truncated,
             );
-            return Ok(());
+            return Ok(finished);
+        }
+        if verdict.unproven {
+            run.report.audits_unproven += 1;
         }
         if run.input.dry_run {
-            return Ok(());
+            return Ok(finished);
         }
-        // Clean up to this version. The mark goes only if nothing moved
-        // since (the account, or a job after this version: its hold is
-        // checked by the next audit, whose entries include its move); the
-        // checkpoint moves to this version either way, so that a busy
-        // account's next audit reads only what came after it.
-        let cleared = holds.moved_since.is_empty()
+        // Clean up to the account as read: the mark goes if nothing moved
+        // since. Otherwise the mark stays and the checkpoint moves alone to
+        // what was proven, so that the next audit reads only what came after.
+        if verdict.clean
             && self
                 .ledger
                 .clear_audit_mark(&account, run.now_ms, run.run_id)
-                .await?;
-        if !cleared {
-            run.report.audit_marks_kept += 1;
+                .await?
+        {
+            return Ok(finished);
+        }
+        run.report.audit_marks_kept += 1;
+        if verdict.proven.seq > saved {
             self.ledger
-                .advance_checkpoint(&account, run.now_ms, run.run_id)
+                .advance_checkpoint(account_id, &verdict.proven, run.now_ms, run.run_id)
                 .await?;
+        }
+        Ok(finished)
+    }
+
+    /// Folds the account's window into `audit` a page at a time — the
+    /// entries, the jobs whose holds they move, the takes of the holds they
+    /// release — settling each page's doubts on one transactional read,
+    /// until the window's end, a doubt a write in flight explains, or the
+    /// budget (`false`). A page proven with more to come moves the
+    /// checkpoint (not in a dry run, nor once drift is found), so that a
+    /// window too long for one run, or a run cut short, is not read again.
+    /// Returns whether it finished, and the checkpoint's seq now.
+    async fn fold_window(
+        &self,
+        run: &mut Run<'_>,
+        audit: &mut AccountAudit,
+        mut saved: u64,
+    ) -> Result<(bool, u64), StoreError> {
+        let account_id = audit.account_id().to_owned();
+        let mut start = None;
+        while !audit.done() {
+            if run.budget.exhausted() {
+                return Ok((false, saved));
+            }
+            let page = self
+                .ledger
+                .entries_page(
+                    &account_id,
+                    audit.next_seq(),
+                    audit.last_seq(),
+                    self.tuning.page_size,
+                    start.take(),
+                )
+                .await?;
+            let jobs = self.ledger.jobs(&money::jobs_holding(&page.items)).await?;
+            let takes = self
+                .ledger
+                .entries(&account_id, &audit.takes_needed(&page.items, &jobs))
+                .await?;
+            let doubts = audit.fold(&page.items, &jobs, &takes);
+            self.settle_doubts(&account_id, audit, doubts).await?;
+            let Some(next) = page.next else {
+                let doubts = audit.end();
+                self.settle_doubts(&account_id, audit, doubts).await?;
+                break;
+            };
+            start = Some(next);
+            let verdict = audit.verdict();
+            if verdict.drift.is_none() && verdict.proven.seq > saved && !run.input.dry_run {
+                self.ledger
+                    .advance_checkpoint(&account_id, &verdict.proven, run.now_ms, run.run_id)
+                    .await?;
+                saved = verdict.proven.seq;
+            }
+        }
+        Ok((true, saved))
+    }
+
+    /// Settles an audit's doubts, if any, on one transactional read of them
+    /// with the account.
+    async fn settle_doubts(
+        &self,
+        account_id: &str,
+        audit: &mut AccountAudit,
+        doubts: Vec<Doubt>,
+    ) -> Result<(), StoreError> {
+        if !doubts.is_empty() {
+            let snapshot = self.ledger.audit_snapshot(account_id, &doubts).await?;
+            audit.settle(&snapshot);
         }
         Ok(())
-    }
-}
-
-/// What the audit of `account` from `base` over `entries` found wrong,
-/// with the problems of its holds: invariants 1 and 3 on the balances,
-/// invariant 2 on the jobs.
-fn drift_of(
-    account: &Account,
-    base: Balances,
-    entries: &[Entry],
-    hold_problems: Vec<String>,
-) -> Option<money::Drift> {
-    match money::audit(account, base, entries) {
-        Some(mut drift) => {
-            drift.problems.extend(hold_problems);
-            Some(drift)
-        }
-        None if !hold_problems.is_empty() => Some(money::Drift {
-            account_id: account.account_id.clone(),
-            stored: Balances::of(account),
-            recomputed: Balances::of(account),
-            problems: hold_problems,
-        }),
-        None => None,
     }
 }
 

@@ -112,8 +112,14 @@ pub struct Report {
     pub audited_accounts: u64,
     /// Accounts with drift (the `LedgerDrift` metric); `drift` lists at most `list_cap`.
     pub drifted_accounts: u64,
-    /// Audited accounts that changed during their audit: still marked, audited again next time.
+    /// Audited accounts not proven clean up to their version as read: they
+    /// changed during their audit, a take waits for its release, or the
+    /// window was too long for the budget. Still marked, audited again next
+    /// time from the checkpoint, which moved to what was proven.
     pub audit_marks_kept: u64,
+    /// Of those, audits that stopped on a doubt a write in flight explained
+    /// (an item one read showed and another not yet): not drift.
+    pub audits_unproven: u64,
     /// Stragglers and conflicts in detail (at most `list_cap` each).
     pub straggler_jobs: Vec<StragglerView>,
     pub conflict_list: Vec<ConflictView>,
@@ -157,6 +163,7 @@ impl Report {
             audited_accounts: 0,
             drifted_accounts: 0,
             audit_marks_kept: 0,
+            audits_unproven: 0,
             straggler_jobs: Vec::new(),
             conflict_list: Vec::new(),
             lists_truncated: false,

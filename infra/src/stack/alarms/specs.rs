@@ -19,7 +19,7 @@
 
 use reconciler_core::contract::metrics as custom;
 
-use super::super::{FIVE_MINUTES, ONE_HOUR, ids};
+use super::super::{FIVE_MINUTES, ONE_HOUR, ONE_MINUTE, ids};
 use super::metrics::{self, RuleRef};
 use crate::model::cloudwatch::{
     AlarmMetric, AlarmStatistic, ComparisonOperator, Statistic, TreatMissingData,
@@ -132,14 +132,17 @@ fn ledger_specs() -> Vec<AlarmSpec> {
     vec![
         AlarmSpec {
             // Only a sweep whose audit completed reports; in between, and
-            // after a partial audit, the alarm keeps its state.
+            // after a partial audit, the alarm keeps its state. A minute's
+            // period: the sweep run after a repair decides it alone (over
+            // an hour, the drifting sweep's datapoint would keep it in
+            // ALARM until a sweep in a later hour).
             missing_data: TreatMissingData::Ignore,
             ..any_at_all(
                 ("drift", names::DRIFT_ALARM),
                 "The sweep found accounts whose ledger entries do not sum to their balances. \
                  Keeps its state until a sweep whose audit completed reports again."
                     .to_owned(),
-                metrics::custom(custom::LEDGER_DRIFT, Statistic::Maximum, ONE_HOUR),
+                metrics::custom(custom::LEDGER_DRIFT, Statistic::Maximum, ONE_MINUTE),
             )
         },
         any_at_all(

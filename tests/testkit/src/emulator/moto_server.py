@@ -44,6 +44,30 @@ ignores the replay's window and its `FilterArns`. AWS replays the events of
 the window, to the rules named only (a replay onto one rule is how
 `cargo xtask replay --detail-type` narrows it); so does this launcher.
 
+moto 5.2.5 has no resource import: an `IMPORT` change set is taken for a
+`CREATE` (its `ResourcesToImport` ignored) and its execution creates the
+resources again, which fails on every name a retained resource still holds.
+AWS checks that every resource of the template is named in
+`ResourcesToImport`, has a `DeletionPolicy` and exists, that a new stack
+gets no outputs, lists the resources with the action `Import`, and on
+execution takes the existing resources into the stack, untouched, ending
+`IMPORT_COMPLETE`
+(https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/resource-import.html).
+This launcher does the same for the types the stack retains (a DynamoDB
+table, SQS queues, log groups, an EventBridge bus and archive, KMS keys);
+another type's import fails the change set, saying so.
+
+moto 5.2.5's EventBridge bus and archive have no physical id (a `Ref` to
+one yields moto's object); AWS's is the name, which `Ref` returns and
+CloudFormation records. So does this launcher.
+
+moto 5.2.5 lists the resources a deleted stack kept as `CREATE_COMPLETE`;
+AWS lists them, by the deleted stack's id, as `DELETE_SKIPPED` (and what it
+deleted as `DELETE_COMPLETE`, which moto forgets). So does this launcher.
+
+moto 5.2.5's GetTemplate ignores `ChangeSetName` and returns the stack's
+template; AWS returns the change set's. So does this launcher.
+
 Started by `testkit::emulator::moto` as `python moto_server.py --port-file
 FILE` with `MOTO_LAUNCH_NONCE` set: the server binds a port of 127.0.0.1 the
 system picks (no other server can take it between choosing and binding),
@@ -74,7 +98,7 @@ from moto.cloudformation.parsing import ResourceMap
 from moto.cloudformation.responses import CloudFormationResponse
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
-from moto.events.models import Replay, ReplayState, events_backends
+from moto.events.models import Archive, EventBus, Replay, ReplayState, events_backends
 
 
 def _key_of(backend, op_type, op):
@@ -197,9 +221,192 @@ def _find_change_set(backend, name):
     return None
 
 
+def _existing(account_id, region, resource_type, value):
+    """The moto model an import's identifier names (None: there is none)."""
+    if resource_type == "AWS::DynamoDB::Table":
+        from moto.dynamodb.models import dynamodb_backends
+
+        return dynamodb_backends[account_id][region].tables.get(value)
+    if resource_type == "AWS::SQS::Queue":
+        from moto.sqs.models import sqs_backends
+
+        return sqs_backends[account_id][region].queues.get(value.rsplit("/", 1)[-1])
+    if resource_type == "AWS::Logs::LogGroup":
+        from moto.logs.models import logs_backends
+
+        return logs_backends[account_id][region].groups.get(value)
+    if resource_type == "AWS::Events::EventBus":
+        return events_backends[account_id][region].event_buses.get(value)
+    if resource_type == "AWS::Events::Archive":
+        return events_backends[account_id][region].archives.get(value)
+    if resource_type == "AWS::KMS::Key":
+        from moto.kms.models import kms_backends
+
+        return kms_backends[account_id][region].keys.get(value)
+    raise ValueError(f"this emulator cannot import a {resource_type}")
+
+
+def _import_problem(backend, change_set, to_import):
+    """Why AWS would fail this import change set, or None (and the models
+    it names, by logical id, on `change_set.imported`)."""
+    template = change_set.template_dict
+    resources = template.get("Resources", {})
+    named = {r["LogicalResourceId"]: r for r in to_import}
+    if change_set.stack.status == "REVIEW_IN_PROGRESS" and template.get("Outputs"):
+        return "As part of the import operation, you cannot modify or add [Outputs]"
+    missing = sorted(set(resources) - set(named))
+    if missing:
+        return f"Resources {missing} are not in ResourcesToImport: an import creates nothing"
+    change_set.imported = {}
+    for logical_id, entry in named.items():
+        resource = resources.get(logical_id)
+        if resource is None:
+            return f"{logical_id} is in ResourcesToImport but not in the template"
+        if resource.get("Type") != entry["ResourceType"]:
+            return f"{logical_id} is a {resource.get('Type')} in the template"
+        if "DeletionPolicy" not in resource:
+            return f"{logical_id}: resources to import need a DeletionPolicy"
+        value = next(iter(entry["ResourceIdentifier"].values()), "")
+        try:
+            model = _existing(backend.account_id, backend.region_name, entry["ResourceType"], value)
+        except ValueError as error:
+            return str(error)
+        if model is None:
+            return f"{logical_id}: the {entry['ResourceType']} {value} does not exist"
+        change_set.imported[logical_id] = model
+    return None
+
+
+def _execute_import(backend, change_set):
+    """The existing resources taken into the stack, as they are."""
+    stack = backend.stacks[change_set.stack_id]
+    stack._add_stack_event("IMPORT_IN_PROGRESS", resource_status_reason="User Initiated")
+    resources = stack.resource_map
+    template = change_set.template_dict
+    resources._template = template
+    resources.input_parameters = change_set.parameters
+    resources.load_mapping()
+    resources.load_parameters()
+    resources.load_conditions()
+    resources._resource_json_map = template["Resources"]
+    for logical_id, model in change_set.imported.items():
+        model.logical_resource_id = logical_id
+        resources._parsed_resources[logical_id] = model
+        stack.events.append(
+            Event(
+                stack_id=stack.stack_id,
+                stack_name=stack.name,
+                logical_resource_id=logical_id,
+                physical_resource_id=getattr(model, "physical_resource_id", ""),
+                resource_type=template["Resources"][logical_id]["Type"],
+                resource_status="IMPORT_COMPLETE",
+                resource_status_reason="Resource import completed.",
+                resource_properties=None,
+            )
+        )
+    stack.template = change_set.template
+    stack.template_dict = template
+    stack.parameters = change_set.parameters
+    stack.status = "IMPORT_COMPLETE"
+    stack._add_stack_event("IMPORT_COMPLETE")
+    change_set.execution_status = "EXECUTE_COMPLETE"
+
+
+_create_change_set = CloudFormationBackend.create_change_set
+
+
+def create_change_set(self, *args, **kwargs):
+    to_import = getattr(self, "_resources_to_import", None)
+    self._resources_to_import = None
+    change_set_id, stack_id = _create_change_set(self, *args, **kwargs)
+    change_set = self.change_sets[change_set_id]
+    if change_set.change_set_type == "IMPORT":
+        problem = _import_problem(self, change_set, to_import or [])
+        if problem is not None:
+            change_set.status = "FAILED"
+            change_set.execution_status = "UNAVAILABLE"
+            change_set.status_reason = problem
+        for change in change_set.changes:
+            change.action = "Import"
+    return change_set_id, stack_id
+
+
+_respond_create_change_set = CloudFormationResponse.create_change_set
+
+
+def respond_create_change_set(self):
+    to_import = []
+    for entry in self._get_param("ResourcesToImport", []) or []:
+        identifier = entry.get("ResourceIdentifier") or {}
+        if "entry" in identifier:
+            identifier = {e["key"]: e["value"] for e in identifier["entry"]}
+        to_import.append(dict(entry, ResourceIdentifier=identifier))
+    self.cloudformation_backend._resources_to_import = to_import
+    return _respond_create_change_set(self)
+
+
+CloudFormationResponse.create_change_set = respond_create_change_set
+CloudFormationBackend.create_change_set = create_change_set
+
+
+def respond_list_stack_resources(self):
+    from moto.core.responses import ActionResult
+
+    stack, resources = self.cloudformation_backend.list_stack_resources(
+        self._get_param("StackName")
+    )
+    status = "CREATE_COMPLETE"
+    if stack.status == "DELETE_COMPLETE":
+        # What a deleted stack still lists is what its deletion skipped:
+        # the resources still parsed (moto's map would create the others
+        # again, lazily, if they were iterated).
+        status = "DELETE_SKIPPED"
+        declared = stack.resource_map._resource_json_map
+        resources = [
+            r for k, r in stack.resource_map._parsed_resources.items() if k in declared
+        ]
+    return ActionResult(
+        {
+            "StackResourceSummaries": [
+                {
+                    "ResourceStatus": status,
+                    "LogicalResourceId": getattr(resource, "logical_resource_id", ""),
+                    "LastUpdatedTimestamp": stack.creation_time,
+                    "PhysicalResourceId": getattr(resource, "physical_resource_id", ""),
+                    "ResourceType": getattr(resource, "cf_resource_type", ""),
+                }
+                for resource in resources
+            ]
+        }
+    )
+
+
+CloudFormationResponse.list_stack_resources = respond_list_stack_resources
+EventBus.physical_resource_id = property(lambda self: self.name)
+Archive.physical_resource_id = property(lambda self: self.name)
+
+_respond_get_template = CloudFormationResponse.get_template
+
+
+def respond_get_template(self):
+    from moto.core.responses import ActionResult
+
+    name = self._get_param("ChangeSetName")
+    if not name:
+        return _respond_get_template(self)
+    change_set = self.cloudformation_backend.describe_change_set(change_set_name=name)
+    return ActionResult({"TemplateBody": change_set.template})
+
+
+CloudFormationResponse.get_template = respond_get_template
+
+
 def execute_change_set(self, change_set_name, stack_name=None):
     change_set = _find_change_set(self, change_set_name)
     options = getattr(self, "_execution_options", {})
+    if change_set is not None and change_set.change_set_type == "IMPORT":
+        _execute_import(self, change_set)
+        return
     try:
         _execute_change_set(self, change_set_name, stack_name)
     except Exception as error:

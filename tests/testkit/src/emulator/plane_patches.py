@@ -2141,6 +2141,35 @@ _EventBus.update_from_cloudformation_json = classmethod(bus_update)
 _EventBus.policy = property(bus_policy)
 
 
+# ---------------------------------------------------------------------------
+# 12. KMS: a key's state changed by its ARN
+# ---------------------------------------------------------------------------
+# KMS takes a key ID or a key ARN in `KeyId` for DisableKey, EnableKey,
+# ScheduleKeyDeletion and CancelKeyDeletion
+# (https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html);
+# moto's backend looks the argument up as an ID only and fails with a 500 on
+# an ARN (the stack's output `KmsKeyArn` is one).
+
+from moto.kms.models import KmsBackend as _KmsBackend
+
+
+def _key_id_of(key_id):
+    if isinstance(key_id, str) and key_id.startswith("arn:") and ":key/" in key_id:
+        return key_id.rsplit("/", 1)[1]
+    return key_id
+
+
+def _by_id_or_arn(method):
+    def wrapped(self, key_id, *args, **kwargs):
+        return method(self, _key_id_of(key_id), *args, **kwargs)
+
+    return wrapped
+
+
+for _name in ("disable_key", "enable_key", "schedule_key_deletion", "cancel_key_deletion"):
+    setattr(_KmsBackend, _name, _by_id_or_arn(getattr(_KmsBackend, _name)))
+
+
 _moto_api_urls.url_paths.update(
     {
         "{0}/moto-api/local-plane/clock": clock_route,

@@ -18,7 +18,16 @@
 //!   transaction, is a `ValidationException`;
 //! - **empty SQS receives**: a short-polling `ReceiveMessage` may answer
 //!   nothing while messages exist;
-//! - **latency**: a delay before every request, so concurrent clients race.
+//! - **latency**: a delay before every request, so concurrent clients race;
+//! - **staggered visibility**: DynamoDB's non-transactional reads are
+//!   read-committed, not a snapshot of a transaction being applied. With
+//!   [`Semantics::staggered`], a transaction's items become visible to
+//!   `GetItem`, `BatchGetItem` and table `Query`s one at a time, in the
+//!   request's order: its first item at once (the ledger's account), the
+//!   next after each read of the table and each request its flight refused
+//!   (so a reader sees an account before its entry); it stays in flight
+//!   until the last. Transactional reads see it whole or, in flight, not at
+//!   all (cancelled, with `conflicts`).
 //!
 //! Faults are scripted ([`Proxy::inject`]: the next requests of an operation
 //! get these faults) or random ([`Chaos`], from a seed). Every request of
@@ -41,6 +50,23 @@ pub enum Fault {
     LoseResponse,
     /// Answer a short-polling `ReceiveMessage` with no message, without forwarding.
     EmptyReceive,
+    /// Answer `500 InternalServerError` without forwarding (a DynamoDB
+    /// system error).
+    SystemError,
+}
+
+impl Fault {
+    /// The fault of a name (`throttle`, `lose-response`, `empty-receive`,
+    /// `system-error`).
+    pub fn parse(name: &str) -> Option<Fault> {
+        match name {
+            "throttle" => Some(Fault::Throttle),
+            "lose-response" => Some(Fault::LoseResponse),
+            "empty-receive" => Some(Fault::EmptyReceive),
+            "system-error" => Some(Fault::SystemError),
+            _ => None,
+        }
+    }
 }
 
 /// The real services' behaviours the proxy adds (all off by default).
@@ -56,6 +82,10 @@ pub struct Semantics {
     pub limits: bool,
     /// A delay before every request (its network and service time).
     pub latency: Duration,
+    /// A transaction's items become visible to non-transactional reads one
+    /// at a time, one more after each read of the table (see the module's
+    /// documentation); it stays in flight until the last.
+    pub staggered: bool,
 }
 
 impl Semantics {
@@ -67,6 +97,7 @@ impl Semantics {
             tokens: true,
             limits: true,
             latency: Duration::from_millis(5),
+            staggered: false,
         }
     }
 }
@@ -99,7 +130,22 @@ struct State {
     in_flight: HashMap<String, u32>,
     /// Tokens: in flight, or done with (body fingerprint, response, when).
     tokens: HashMap<String, TokenState>,
+    /// Transactions whose items are still being made visible.
+    staggering: Vec<Staggering>,
+    /// While pinned ([`Proxy::pin`]): the items of the transactions applied
+    /// since, held in flight until the pin goes.
+    pinned: Option<Vec<Vec<String>>>,
     counts: Counts,
+}
+
+/// A transaction applied upstream whose items non-transactional reads do
+/// not all see yet.
+struct Staggering {
+    /// Every item it touched (held in flight until the last is visible).
+    keys: Vec<String>,
+    /// Items still hidden, the next to show last: key, and the item as it
+    /// was before the transaction (`None`: absent).
+    hidden: Vec<(String, Option<Value>)>,
 }
 
 enum TokenState {
@@ -117,6 +163,8 @@ enum TokenState {
 pub struct Proxy {
     pub endpoint: String,
     state: Arc<Mutex<State>>,
+    /// Notified at every conflict ([`Proxy::conflicts_past`]).
+    conflicts: Arc<tokio::sync::Notify>,
     /// The emulator; the lock makes requests reach it one at a time.
     upstream: Arc<tokio::sync::Mutex<Upstream>>,
     server: Option<Arc<Server>>,
@@ -150,6 +198,7 @@ impl Proxy {
         Proxy {
             endpoint: upstream.to_owned(),
             state: Arc::default(),
+            conflicts: Arc::default(),
             upstream: Arc::new(tokio::sync::Mutex::new(Upstream::new(upstream))),
             server: None,
         }
@@ -176,6 +225,11 @@ impl Proxy {
         self
     }
 
+    /// Sets the delay before every request (a slow service).
+    pub fn set_latency(&self, latency: Duration) {
+        self.state().semantics.latency = latency;
+    }
+
     /// Turns on random faults.
     pub fn with_chaos(self, chaos: Chaos) -> Proxy {
         self.state().chaos = Some((chaos, fastrand::Rng::with_seed(chaos.seed)));
@@ -187,6 +241,28 @@ impl Proxy {
         let mut state = self.state();
         for fault in faults {
             state.script.push_back((operation.to_owned(), *fault));
+        }
+    }
+
+    /// Holds every transaction applied from now on in flight (with
+    /// `conflicts`: the transactions and reads that touch its items are
+    /// cancelled) until the returned pin is dropped, instead of for the
+    /// conflict window: a test meets a write in flight when it says so, not
+    /// when a clock does.
+    pub fn pin(&self) -> Pinned {
+        self.state().pinned.get_or_insert_with(Vec::new);
+        Pinned(self.clone())
+    }
+
+    /// Waits until more than `seen` requests have been refused because a
+    /// transaction was in flight (the `conflict` count).
+    pub async fn conflicts_past(&self, seen: u64) {
+        loop {
+            let refused = self.conflicts.notified();
+            if self.counts().get("conflict").copied().unwrap_or(0) > seen {
+                return;
+            }
+            refused.await;
         }
     }
 
@@ -223,6 +299,16 @@ impl Proxy {
                     "ThrottlingException",
                     "Rate of requests exceeds the allowed throughput.",
                 ));
+            }
+            Some(Fault::SystemError) => {
+                self.count("system-error");
+                return Ok(Answer::Response(Response::new(
+                    500,
+                    "application/x-amz-json-1.0",
+                    json!({"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError",
+                           "message": "Internal server error"})
+                    .to_string(),
+                )));
             }
             Some(Fault::EmptyReceive) => {
                 self.count("empty-receive");
@@ -282,6 +368,9 @@ impl Proxy {
             }
         }
         let response = self.forward_held(req, &operation, &body).await;
+        if dynamodb && semantics.staggered && reveals(&operation, &body, &response) {
+            self.reveal_one();
+        }
         if let Some(token) = &token {
             let mut state = self.state();
             match &response {
@@ -408,6 +497,7 @@ impl Proxy {
             if busy.iter().any(|b| *b) {
                 *state.counts.entry("conflict").or_default() += 1;
                 drop(state);
+                self.conflicts.notify_waiters();
                 return Ok(if transactional {
                     cancelled_by_conflict(&busy)
                 } else {
@@ -423,9 +513,48 @@ impl Proxy {
                 }
             }
         }
-        let response = self.upstream.lock().await.send(req).await;
+        let staggered = semantics.staggered && operation == "TransactWriteItems";
+        let response = {
+            let upstream = self.upstream.lock().await;
+            let before = if staggered {
+                before_images(&upstream, req, body).await?
+            } else {
+                Vec::new()
+            };
+            let response = upstream.send(req).await;
+            if staggered {
+                // Held in flight until its last item is visible.
+                match &response {
+                    Ok(r) if r.status == 200 => self.stagger(keys.clone(), before),
+                    _ => self.release(&keys),
+                }
+            }
+            response
+        };
         self.count("forwarded");
-        if transactional && !keys.is_empty() {
+        let response = match response {
+            Ok(r) if semantics.staggered && r.status == 200 => Ok(self.mask(operation, body, r)),
+            other => other,
+        };
+        // A transaction applied while pinned stays in flight until the pin
+        // goes; one refused leaves flight at once, as on DynamoDB.
+        let applied = response.as_ref().is_ok_and(|r| r.status == 200);
+        let pinned = !keys.is_empty() && transactional && !staggered && {
+            let mut state = self.state();
+            match state.pinned.as_mut() {
+                Some(pins) if applied => {
+                    pins.push(keys.clone());
+                    true
+                }
+                Some(_) => {
+                    drop(state);
+                    self.release(&keys);
+                    true
+                }
+                None => false,
+            }
+        };
+        if !staggered && !pinned && transactional && !keys.is_empty() {
             let state = self.state.clone();
             let window = semantics.conflict_window;
             tokio::spawn(async move {
@@ -439,6 +568,220 @@ impl Proxy {
             });
         }
         Ok(Answer::Response(response?))
+    }
+}
+
+impl Proxy {
+    /// Starts making a transaction's items visible: the first at once, the
+    /// others hidden behind the images they had before it, the last to be
+    /// shown first; `in_flight` (its items, with `conflicts`) stay in
+    /// flight until the last is visible.
+    fn stagger(&self, in_flight: Vec<String>, before: Vec<(String, Option<Value>)>) {
+        // The next to show is popped from the end: the second item first.
+        let hidden: Vec<(String, Option<Value>)> = before.into_iter().skip(1).rev().collect();
+        if hidden.is_empty() {
+            self.release(&in_flight);
+            return;
+        }
+        self.state().staggering.push(Staggering {
+            keys: in_flight,
+            hidden,
+        });
+    }
+
+    /// One more item of every staggering transaction becomes visible; a
+    /// transaction whose items all are leaves flight.
+    fn reveal_one(&self) {
+        let done: Vec<Vec<String>> = {
+            let mut state = self.state();
+            for t in &mut state.staggering {
+                t.hidden.pop();
+            }
+            let (done, going): (Vec<Staggering>, Vec<Staggering>) =
+                std::mem::take(&mut state.staggering)
+                    .into_iter()
+                    .partition(|t| t.hidden.is_empty());
+            state.staggering = going;
+            done.into_iter().map(|t| t.keys).collect()
+        };
+        for keys in done {
+            self.release(&keys);
+        }
+    }
+
+    /// The items of a transaction leave flight.
+    fn release(&self, keys: &[String]) {
+        let mut state = self.state();
+        for k in keys {
+            if let Some(n) = state.in_flight.get_mut(k) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+
+    /// A non-transactional read's answer as a reader sees it while
+    /// transactions are staggering: each item not yet visible replaced by
+    /// its image from before (or left out, if it did not exist).
+    fn mask(&self, operation: &str, request: &Value, mut response: Response) -> Response {
+        let hidden: HashMap<String, Option<Value>> = {
+            let state = self.state();
+            state
+                .staggering
+                .iter()
+                .flat_map(|t| t.hidden.iter().cloned())
+                .collect()
+        };
+        if hidden.is_empty() {
+            return response;
+        }
+        let Ok(mut body) = serde_json::from_slice::<Value>(&response.body) else {
+            return response;
+        };
+        let table = request["TableName"].clone();
+        let masked = match operation {
+            "GetItem" => mask_one(&mut body, "Item", &table, &hidden),
+            "Query" if request.get("IndexName").is_none() => {
+                let n = mask_list(body.get_mut("Items"), &table, &hidden);
+                if let Some(items) = body["Items"].as_array().map(Vec::len) {
+                    body["Count"] = json!(items);
+                }
+                n
+            }
+            "BatchGetItem" => body
+                .get_mut("Responses")
+                .and_then(Value::as_object_mut)
+                .map_or(0, |tables| {
+                    tables
+                        .iter_mut()
+                        .map(|(t, items)| mask_list(Some(items), &json!(t), &hidden))
+                        .sum()
+                }),
+            _ => 0,
+        };
+        if masked > 0 {
+            *self.state().counts.entry("staggered-read").or_default() += 1;
+            response.body = body.to_string().into();
+            response
+                .headers
+                .retain(|(k, _)| !k.eq_ignore_ascii_case("x-amz-crc32"));
+        }
+        response
+    }
+}
+
+/// Whether a request moves staggering transactions on: a read of the
+/// table (which may have seen them half applied), or a request refused
+/// because one is in flight (so that a writer waiting on it is not stuck).
+fn reveals(operation: &str, body: &Value, answer: &std::io::Result<Answer>) -> bool {
+    let read = matches!(operation, "GetItem" | "BatchGetItem")
+        || (operation == "Query" && body.get("IndexName").is_none());
+    let refused = matches!(answer, Ok(Answer::Response(r)) if r.status == 400
+        && String::from_utf8_lossy(&r.body).contains("Transaction"));
+    read || refused
+}
+
+/// The items a `TransactWriteItems` writes, as they are before it (read
+/// from the emulator, one consistent `GetItem` each): `table/pk/sk` and the
+/// item (`None`: absent), in the request's order. Condition checks write
+/// nothing and are left out.
+async fn before_images(
+    upstream: &Upstream,
+    req: &Request,
+    body: &Value,
+) -> std::io::Result<Vec<(String, Option<Value>)>> {
+    let mut images = Vec::new();
+    for action in body["TransactItems"].as_array().into_iter().flatten() {
+        let Some((kind, inner)) = action.as_object().and_then(|o| o.iter().next()) else {
+            continue;
+        };
+        let item_key = match kind.as_str() {
+            "Put" => key_of(&inner["Item"]),
+            "Update" | "Delete" => inner["Key"].clone(),
+            _ => continue,
+        };
+        let get = json!({"TableName": inner["TableName"], "Key": item_key, "ConsistentRead": true});
+        let mut request = req.clone();
+        request.headers.retain(|(k, _)| {
+            !k.eq_ignore_ascii_case("content-length") && !k.eq_ignore_ascii_case("x-amz-target")
+        });
+        request
+            .headers
+            .push(("x-amz-target".into(), "DynamoDB_20120810.GetItem".into()));
+        request.body = get.to_string().into();
+        let answer = upstream.send(&request).await?;
+        let found: Value = serde_json::from_slice(&answer.body).unwrap_or(Value::Null);
+        images.push((
+            wire_key(&inner["TableName"], &item_key),
+            found.get("Item").cloned(),
+        ));
+    }
+    Ok(images)
+}
+
+/// The `pk`/`sk` of an item in the wire form.
+fn key_of(item: &Value) -> Value {
+    json!({"pk": item["pk"], "sk": item["sk"]})
+}
+
+/// Replaces `body[field]`, an item, by its image from before if it is
+/// hidden (removes it if it did not exist). Returns 1 if it was.
+fn mask_one(
+    body: &mut Value,
+    field: &str,
+    table: &Value,
+    hidden: &HashMap<String, Option<Value>>,
+) -> usize {
+    let Some(item) = body.get(field) else {
+        return 0;
+    };
+    let Some(before) = hidden.get(&wire_key(table, item)) else {
+        return 0;
+    };
+    match (before, body.as_object_mut()) {
+        (Some(before), Some(o)) => {
+            o.insert(field.into(), before.clone());
+        }
+        (None, Some(o)) => {
+            o.remove(field);
+        }
+        _ => {}
+    }
+    1
+}
+
+/// The same over a list of items. Returns how many were hidden.
+fn mask_list(
+    items: Option<&mut Value>,
+    table: &Value,
+    hidden: &HashMap<String, Option<Value>>,
+) -> usize {
+    let Some(items) = items.and_then(Value::as_array_mut) else {
+        return 0;
+    };
+    let mut masked = 0;
+    let shown: Vec<Value> = std::mem::take(items)
+        .into_iter()
+        .filter_map(|item| match hidden.get(&wire_key(table, &item)) {
+            None => Some(item),
+            Some(before) => {
+                masked += 1;
+                before.clone()
+            }
+        })
+        .collect();
+    *items = shown;
+    masked
+}
+
+/// Transactions pinned in flight ([`Proxy::pin`]) until this is dropped.
+pub struct Pinned(Proxy);
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        let pinned = self.0.state().pinned.take().unwrap_or_default();
+        for keys in pinned {
+            self.0.release(&keys);
+        }
     }
 }
 
@@ -492,23 +835,26 @@ fn cancelled_by_conflict(busy: &[bool]) -> Answer {
     }))
 }
 
+/// `table/pk/sk` of an item, or of a key, in the wire form.
+fn wire_key(table: &Value, k: &Value) -> String {
+    let attr = |name: &str| {
+        k.get(name)
+            .and_then(|v| v.as_object())
+            .and_then(|o| o.values().next())
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    format!(
+        "{}/{}/{}",
+        table.as_str().unwrap_or_default(),
+        attr("pk"),
+        attr("sk")
+    )
+}
+
 /// `table/pk/sk` of every item a request touches, in request order.
 fn item_keys(operation: &str, body: &Value) -> Vec<String> {
-    let key = |table: &Value, k: &Value| {
-        let attr = |name: &str| {
-            k.get(name)
-                .and_then(|v| v.as_object())
-                .and_then(|o| o.values().next())
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-        };
-        format!(
-            "{}/{}/{}",
-            table.as_str().unwrap_or_default(),
-            attr("pk"),
-            attr("sk")
-        )
-    };
+    let key = wire_key;
     match operation {
         "TransactWriteItems" | "TransactGetItems" => body["TransactItems"]
             .as_array()

@@ -157,6 +157,9 @@ async fn attempt(ctx: &Ctx, delivery: &Delivery) -> Result<(), Failure> {
     if arn.starts_with("arn:aws:lambda:") {
         return to_function(ctx, delivery).await;
     }
+    if arn.starts_with("arn:aws:sns:") {
+        return to_topic(ctx, delivery).await;
+    }
     if arn.starts_with("arn:aws:sqs:") {
         let sent = super::telemetry::send_as_service(
             ctx,
@@ -171,7 +174,7 @@ async fn attempt(ctx: &Ctx, delivery: &Delivery) -> Result<(), Failure> {
     }
     Err(Failure {
         code: "INVALID_PARAMETER",
-        message: format!("the local plane delivers to Lambda and SQS targets, not {arn}"),
+        message: format!("the local plane delivers to Lambda, SQS and SNS targets, not {arn}"),
         retried: false,
     })
 }
@@ -243,6 +246,77 @@ async fn to_function(ctx: &Ctx, delivery: &Delivery) -> Result<(), Failure> {
     ctx.trace
         .accepted(&delivery.event_id, &delivery.rule_name, &request);
     Ok(())
+}
+
+/// An SNS target: the topic's policy (and its key's, when encrypted) must
+/// let EventBridge publish; the payload is the message
+/// (<https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-use-resource-based.html#eb-sns-permissions>).
+async fn to_topic(ctx: &Ctx, delivery: &Delivery) -> Result<(), Failure> {
+    let topic = &delivery.target_arn;
+    let attributes = ctx
+        .aws
+        .sns
+        .get_topic_attributes()
+        .topic_arn(topic)
+        .send()
+        .await
+        .map_err(|_| {
+            refused(
+                Denied {
+                    message: format!("the topic {topic} does not exist"),
+                },
+                topic,
+            )
+        })?;
+    let attribute = |name: &str| {
+        attributes
+            .attributes()
+            .and_then(|a| a.get(name))
+            .filter(|v| !v.is_empty())
+            .cloned()
+    };
+    let policy = match attribute("Policy") {
+        Some(document) => {
+            Some(super::iam::parse("topic policy", &document).map_err(|d| refused(d, topic))?)
+        }
+        None => None,
+    };
+    super::iam::service_may(
+        EVENTS,
+        "sns:Publish",
+        topic,
+        policy.as_ref(),
+        &[
+            ("aws:SourceArn", &delivery.rule_arn),
+            ("aws:SourceAccount", &ctx.account),
+        ],
+    )
+    .map_err(|d| refused(d, topic))?;
+    if let Some(key) = attribute("KmsMasterKeyId") {
+        let caller = infra::policy::Caller::Service(EVENTS.to_owned());
+        super::iam::key_may_live(
+            ctx,
+            caller,
+            &[],
+            &key,
+            &[("kms:EncryptionContext:aws:sns:topicArn", topic)],
+        )
+        .await
+        .map_err(|d| refused(d, topic))?;
+    }
+    ctx.aws
+        .sns
+        .publish()
+        .topic_arn(topic)
+        .message(&delivery.payload)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| Failure {
+            code: "SDK_CLIENT_ERROR",
+            message: format!("Publish to {topic}: {e}"),
+            retried: true,
+        })
 }
 
 /// The event to the target's dead-letter queue, with EventBridge's

@@ -16,7 +16,7 @@
 //!   (serialized, transaction conflicts, request tokens); everything else to
 //!   moto unchanged.
 //! - `/_local/…`: the plane's own controls (its clock, the trace of an
-//!   event, the mail kept for an address).
+//!   event, the mail kept for an address, DynamoDB faults and latency).
 
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ pub async fn serve(port: u16, moto: &str, ctx: Ctx) -> std::io::Result<Server> {
 
 async fn route(ctx: &Ctx, dynamodb: &Proxy, moto: &Upstream, request: Request) -> Option<Response> {
     if request.path.starts_with("/_local/") {
-        return Some(control(ctx, &request).await);
+        return Some(control(ctx, dynamodb, &request).await);
     }
     if let Some(function) = invoked(&request) {
         return Some(invoke(ctx, &function, &request).await);
@@ -61,6 +61,9 @@ async fn route(ctx: &Ctx, dynamodb: &Proxy, moto: &Upstream, request: Request) -
     if service == "events" && request.operation() == "PutEvents" {
         return Some(super::put_events::put_events(ctx, moto, request, &key).await);
     }
+    if service == "kms" && matches!(request.operation(), "DisableKey" | "ScheduleKeyDeletion") {
+        return Some(kms_key_state(ctx, moto, request, &key).await);
+    }
     if request.operation().is_empty()
         || !request
             .header("x-amz-target")
@@ -73,7 +76,98 @@ async fn route(ctx: &Ctx, dynamodb: &Proxy, moto: &Upstream, request: Request) -
                 .unwrap_or_else(|e| Response::new(502, "text/plain", format!("moto: {e}"))),
         );
     }
-    dynamodb.answer(request).await
+    let (table, operation) = (table_of(&request), request.operation().to_owned());
+    let answer = dynamodb.answer(request).await;
+    if let Some(response) = &answer {
+        dynamodb_metrics(ctx, &table, &operation, response).await;
+    }
+    answer
+}
+
+/// A KMS call that disables a key or schedules its deletion, answered by
+/// moto, then told to the default bus as CloudTrail tells it: an `AWS API
+/// Call via CloudTrail` event from `aws.kms`
+/// (<https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-cloudtrail.html>);
+/// the stack's key-state rule matches it.
+async fn kms_key_state(ctx: &Ctx, moto: &Upstream, request: Request, access_key: &str) -> Response {
+    let answer = moto
+        .send(&request)
+        .await
+        .unwrap_or_else(|e| Response::new(502, "text/plain", format!("moto: {e}")));
+    if answer.status != 200 {
+        return answer;
+    }
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let who = ctx.functions.by_access_key(access_key).map_or_else(
+        || format!("arn:aws:iam::{}:root", ctx.account),
+        |f| f.config.role_arn.clone(),
+    );
+    let detail = json!({
+        "eventSource": "kms.amazonaws.com",
+        "eventName": request.operation(),
+        "awsRegion": ctx.region,
+        "eventTime": operator::base::when::format_time(ctx.clock.now_ms()),
+        "requestParameters": {"keyId": body["KeyId"]},
+        "userIdentity": {"arn": who},
+    });
+    let entry = aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+        .source("aws.kms")
+        .detail_type("AWS API Call via CloudTrail")
+        .detail(detail.to_string())
+        .build();
+    if let Err(e) = ctx.aws.events.put_events().entries(entry).send().await {
+        eprintln!(
+            "local plane: the CloudTrail event of {}: {e}",
+            request.operation()
+        );
+    }
+    answer
+}
+
+/// The table a DynamoDB request names (its first, for a transaction or a
+/// batch; pure).
+fn table_of(request: &Request) -> String {
+    let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+    let first_item = body["TransactItems"]
+        .as_array()
+        .and_then(|items| items.first())
+        .and_then(|item| item.as_object())
+        .and_then(|item| item.values().next())
+        .and_then(|inner| inner["TableName"].as_str());
+    let first_batch = body["RequestItems"]
+        .as_object()
+        .and_then(|m| m.keys().next().map(String::as_str));
+    body["TableName"]
+        .as_str()
+        .or(first_item)
+        .or(first_batch)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// DynamoDB's own metrics of an answer: `ThrottledRequests` and
+/// `SystemErrors` by table and operation
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/metrics-dimensions.html>).
+async fn dynamodb_metrics(ctx: &Ctx, table: &str, operation: &str, response: &Response) {
+    let throttled = response.status == 400
+        && (response
+            .body
+            .windows(19)
+            .any(|w| w == b"ThrottlingException")
+            || response
+                .body
+                .windows(38)
+                .any(|w| w == b"ProvisionedThroughputExceededException"));
+    let metric = if response.status >= 500 {
+        "SystemErrors"
+    } else if throttled {
+        "ThrottledRequests"
+    } else {
+        return;
+    };
+    let now = ctx.clock.now_ms();
+    let dims = [("TableName", table), ("Operation", operation)];
+    super::telemetry::put_metric(ctx, "AWS/DynamoDB", metric, &dims, 1.0, "Count", now).await;
 }
 
 /// The access key and the service of a SigV4-signed request (pure):
@@ -107,7 +201,6 @@ async fn authorize(
         super::iam::actions_of(service, operation, &body, &ctx.region, &ctx.account)
     {
         super::iam::role_may(ctx, &config.role_arn, &config.name, &action, &resource).await?;
-        ctx.trace.authorized(&config.name, &action, &resource);
     }
     Ok(())
 }
@@ -255,7 +348,7 @@ fn lambda_error(status: u16, error_type: &str, message: &str) -> Response {
 }
 
 /// The plane's controls.
-async fn control(ctx: &Ctx, request: &Request) -> Response {
+async fn control(ctx: &Ctx, dynamodb: &Proxy, request: &Request) -> Response {
     let path = request.path.split('?').next().unwrap_or_default();
     let query = request
         .path
@@ -290,11 +383,38 @@ async fn control(ctx: &Ctx, request: &Request) -> Response {
             }
         }
         ("GET", "/_local/authorized") => Response::json(200, &ctx.trace.authorizations()),
+        ("POST", "/_local/faults") => faults(dynamodb, query),
         _ => Response::json(
             404,
             &json!({"error": format!("no control {} {path}", request.method)}),
         ),
     }
+}
+
+/// `POST /_local/faults?operation=TransactWriteItems&fault=throttle&count=3`:
+/// the next requests of that DynamoDB operation get that fault;
+/// `?latency_ms=N`: every DynamoDB request waits that long first.
+fn faults(dynamodb: &Proxy, query: &str) -> Response {
+    if let Some(ms) = parameter(query, "latency_ms").and_then(|m| m.parse().ok()) {
+        dynamodb.set_latency(Duration::from_millis(ms));
+        return Response::json(200, &json!({"latency_ms": ms}));
+    }
+    let (Some(operation), Some(fault)) = (
+        parameter(query, "operation"),
+        parameter(query, "fault")
+            .as_deref()
+            .and_then(crate::emulator::proxy::Fault::parse),
+    ) else {
+        return Response::json(
+            400,
+            &json!({"error": "operation=… and fault=throttle|lose-response|system-error are required"}),
+        );
+    };
+    let count: usize = parameter(query, "count")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1);
+    dynamodb.inject(&operation, &vec![fault; count]);
+    Response::json(200, &json!({"operation": operation, "count": count}))
 }
 
 fn parameter(query: &str, name: &str) -> Option<String> {

@@ -127,7 +127,9 @@ pub fn parse(name: &str, document: &str) -> Result<Policy, Denied> {
     Policy::parse(name, &value).map_err(|e| denied(e.to_string()))
 }
 
-fn percent_decoded(text: &str) -> String {
+/// A policy document as IAM answers it (URL-encoded), decoded; JSON text
+/// is returned as it is.
+pub fn percent_decoded(text: &str) -> String {
     if !text.trim_start().starts_with('%') {
         return text.to_owned();
     }
@@ -154,8 +156,10 @@ fn denied(message: String) -> Denied {
     Denied { message }
 }
 
-/// Whether the role `role_arn` (its session `session`) may do `action` on
-/// `resource`: AWS's `AccessDeniedException` message when not.
+/// Whether the role `role_arn` (its session `session`, named for its
+/// function) may do `action` on `resource`: AWS's `AccessDeniedException`
+/// message when not. What is allowed is kept in the trace
+/// (`/_local/authorized`): what each function's code needs.
 pub async fn role_may(
     ctx: &Ctx,
     role_arn: &str,
@@ -167,6 +171,9 @@ pub async fn role_may(
     let refs: Vec<&Policy> = policies.iter().collect();
     let request = Request::new(Caller::Iam(role_arn.to_owned()), action, resource);
     let verdict = authorize(&request, &refs, None);
+    if verdict.allowed() {
+        ctx.trace.authorized(session, action, resource);
+    }
     decide(&verdict, || {
         let role = role_arn.rsplit('/').next().unwrap_or(role_arn);
         let account = &ctx.account;

@@ -94,10 +94,23 @@ impl Ctx {
     /// Moves the clock `by` ahead, a minute at a time, letting what each
     /// minute starts finish before the next (see [`clock`]).
     pub async fn advance(&self, by: Duration) {
+        self.advance_in(by, Duration::from_secs(60)).await;
+    }
+
+    /// Moves the clock `by` ahead in steps of `step` (whole minutes),
+    /// letting what each step starts finish before the next: a step longer
+    /// than a minute samples the queues and evaluates the alarms once for
+    /// the whole step, as if its minutes were one (days in seconds, for
+    /// alarms whose periods are hours).
+    pub async fn advance_in(&self, by: Duration, step: Duration) {
+        let step_ms = i64::try_from(step.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(clock::MINUTE_MS);
+        let step_ms = step_ms - step_ms % clock::MINUTE_MS;
         let mut left = i64::try_from(by.as_millis()).unwrap_or(i64::MAX);
         while left > 0 {
             let now = self.clock.now_ms();
-            let next_minute = clock::minute_of(now) + clock::MINUTE_MS;
+            let next_minute = clock::minute_of(now) + step_ms;
             let step = (next_minute - now).clamp(1, left);
             self.clock.jump(step);
             if let Err(e) = self.moto.advance(step).await {
@@ -187,6 +200,11 @@ impl Plane {
     /// See [`Ctx::advance`].
     pub async fn advance(&self, by: Duration) {
         self.ctx.advance(by).await;
+    }
+
+    /// See [`Ctx::advance_in`].
+    pub async fn advance_in(&self, by: Duration, step: Duration) {
+        self.ctx.advance_in(by, step).await;
     }
 
     /// See [`Ctx::settle`].

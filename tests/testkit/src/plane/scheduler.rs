@@ -21,8 +21,10 @@ pub async fn tick(ctx: Ctx) {
     loop {
         ctx.clock.sleep_until(next).await;
         let busy = ctx.work.start();
-        let minute = next;
-        next += MINUTE_MS;
+        // A jump of several minutes is one tick at its end (the minutes it
+        // skipped are not replayed one by one).
+        let minute = minute_of(ctx.clock.now_ms());
+        next = minute + MINUTE_MS;
         ctx.functions.refresh(&ctx).await;
         super::telemetry::sample_queues(&ctx, minute).await;
         fire_schedules(&ctx, minute, started, &mut fired).await;

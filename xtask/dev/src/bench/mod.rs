@@ -11,6 +11,9 @@
 //!   bare `lambda_runtime` function, from the release binaries;
 //! - release package size per function; synth time per stage;
 //! - the sweep's reads beside 1,000 and 10,000 (`--full`: 100,000) settled jobs;
+//! - the audit of one account's 250,000-entry window (a render farm's six
+//!   hours and more): folded a page at a time within the sweep's memory,
+//!   over runs of the sweep's timeout that resume from the checkpoint;
 //! - a busy account: 1,000 events from 1, 4 and 16 instances through the
 //!   proxy with DynamoDB's semantics and 5 ms per request.
 //!
@@ -42,7 +45,7 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with = "quick")]
     full: bool,
     /// Only these sections (repeatable): requests (with capacity), core,
-    /// synth, sweep, busy, binaries.
+    /// synth, sweep, audit, busy, binaries.
     #[arg(long = "section", value_name = "NAME")]
     sections: Vec<String>,
 }
@@ -177,6 +180,9 @@ async fn measure(
     if args.wants("sweep") {
         sweep(args, endpoint, figures).await?;
     }
+    if args.wants("audit") {
+        audit(endpoint, figures).await?;
+    }
     if args.wants("busy") {
         busy(endpoint, figures).await?;
     }
@@ -240,6 +246,34 @@ async fn per_outcome(args: &Args, endpoint: &str, figures: &mut Vec<Figure>) -> 
                 f = f.target(format!("within 10% of {base} units at 0"), flat);
             }
             figures.push(f);
+        }
+    }
+    for (ids, what) in [
+        (
+            measure::Ids::Longest('x'),
+            "256-character ids (1 byte each)",
+        ),
+        (
+            measure::Ids::Longest('😀'),
+            "256-character ids (4 bytes each)",
+        ),
+    ] {
+        eprintln!("bench: events with {what}");
+        let measured = measure::per_outcome_with(endpoint, 0, ids).await?;
+        for ((outcome, warmth), m) in &measured {
+            let total = m.units.wcu + m.units.index_wcu;
+            figures.push(
+                figure(
+                    "capacity",
+                    format!("{outcome}, {warmth} instance, {what}"),
+                    format!(
+                        "{total} WCU ({} table + {} index), {} RCU",
+                        m.units.wcu, m.units.index_wcu, m.units.rcu
+                    ),
+                )
+                .json(json!({"outcome": outcome, "instance": warmth, "ids": what,
+                             "wcu": m.units.wcu, "index_wcu": m.units.index_wcu, "rcu": m.units.rcu})),
+            );
         }
     }
     if !args.full {
@@ -323,6 +357,60 @@ async fn sweep(args: &Args, endpoint: &str, figures: &mut Vec<Figure>) -> anyhow
         );
     }
 
+    Ok(())
+}
+
+/// Entries in the long window the audit section proves: more than a render
+/// farm's ~216,000 in six hours.
+const WINDOW: u64 = 250_000;
+
+/// The audit of one account's [`WINDOW`]-entry window by the sweep as prod
+/// runs it: each run given the sweep's timeout before its deadline (and
+/// keeping its usual reserve), run after run until the account is proven,
+/// its memory growth against the sweep's memory.
+async fn audit(endpoint: &str, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
+    let prod = infra::StageConfig::load(Stage::Prod).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (timeout, memory_mb) = (
+        u64::from(prod.sweep_timeout_seconds),
+        u64::from(prod.sweep_memory_mb),
+    );
+    eprintln!("bench: the audit of a {WINDOW}-entry window, runs of {timeout} s");
+    let w = measure::long_window(endpoint, WINDOW, timeout).await?;
+    let slowest = w
+        .runs
+        .iter()
+        .map(|(_, took)| *took)
+        .max()
+        .unwrap_or_default();
+    let checkpoints: Vec<u64> = w.runs.iter().map(|(seq, _)| *seq).collect();
+    let peak_mb = w.peak_growth_bytes / (1024 * 1024);
+    let within = w.clean && slowest < Duration::from_secs(timeout) && peak_mb < memory_mb;
+    figures.push(
+        figure(
+            "audit",
+            format!("{WINDOW}-entry window, one account ({} jobs)", w.jobs),
+            format!(
+                "{} runs (slowest {:.0} s of {timeout} s), checkpoints {checkpoints:?}, \
+                 memory +{peak_mb} MB at its highest{}",
+                w.runs.len(),
+                slowest.as_secs_f64(),
+                if w.clean {
+                    ", proven clean"
+                } else {
+                    ", NOT proven"
+                }
+            ),
+        )
+        .target(
+            format!("proven, each run within the sweep's {timeout} s and {memory_mb} MB"),
+            within,
+        )
+        .json(
+            json!({"entries": w.entries, "jobs": w.jobs, "runs": w.runs.len(),
+                     "checkpoints": checkpoints, "slowest_s": slowest.as_secs_f64(),
+                     "peak_growth_mb": peak_mb, "clean": w.clean}),
+        ),
+    );
     Ok(())
 }
 

@@ -30,6 +30,8 @@ pub struct Clients {
     pub logs: aws_sdk_cloudwatchlogs::Client,
     /// The ledger table (read through [`reconciler::store::Ledger`]).
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The account's trails (the deploy checks one records KMS calls).
+    pub cloudtrail: aws_sdk_cloudtrail::Client,
     /// The region, for the artifacts bucket's name and location.
     pub region: String,
     /// `--endpoint-url` (an emulator), when requests do not go to AWS.
@@ -69,6 +71,7 @@ impl Clients {
             events: aws_sdk_eventbridge::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             dynamodb: aws_sdk_dynamodb::Client::new(config),
+            cloudtrail: aws_sdk_cloudtrail::Client::new(config),
             region: config
                 .region()
                 .map(|r| r.to_string())

@@ -18,6 +18,9 @@
 //!   ([`bucket_tls_policy`]).
 //! - moto's CloudFormation fetches a `TemplateURL` only from `localhost`
 //!   ([`fetchable_endpoint`]).
+//! - moto does not implement Lambda's `GetAccountSettings`: the prod
+//!   deploy's check of the concurrency quota is skipped there
+//!   ([`lacks_lambda_account_settings`]; it is unit-tested with mocks).
 
 use super::Clients;
 
@@ -39,6 +42,12 @@ const TERMINATION_PROTECTION: bool = false;
 /// without it): the deploy says so instead of failing.
 pub fn lacks_termination_protection(clients: &Clients) -> bool {
     clients.on_emulator() && !TERMINATION_PROTECTION
+}
+
+/// Whether Lambda's account settings cannot be read here (moto has no
+/// `GetAccountSettings`).
+pub fn lacks_lambda_account_settings(clients: &Clients) -> bool {
+    clients.on_emulator()
 }
 
 /// Whether the stack's missing outputs are moto's (it computes none when it

@@ -55,6 +55,16 @@ mocked!(
     s3,
     aws_sdk_s3
 );
+mocked!(
+    /// Lambda.
+    lambda,
+    aws_sdk_lambda
+);
+mocked!(
+    /// CloudTrail.
+    cloudtrail,
+    aws_sdk_cloudtrail
+);
 
 /// Clients for a test that replaces the ones it uses: every request of the
 /// others fails (they point at a closed port).

@@ -13,7 +13,7 @@ use std::fmt;
 use anyhow::{Context, bail};
 use aws_sdk_cloudformation::client::Waiters;
 use aws_sdk_cloudformation::types::{
-    Capability, ChangeAction, ChangeSetType, Parameter, StackStatus,
+    Capability, ChangeAction, ChangeSetType, Parameter, ResourceToImport, StackStatus,
 };
 
 use super::{progress, stack, status};
@@ -115,7 +115,7 @@ pub struct ResourceChange {
     /// say (an emulator: moto reports no replacement details).
     pub replacement: Option<Replacement>,
     /// Why we know it is replaced, when we found out ourselves
-    /// (`deploy::changes::replacement_evidence`).
+    /// (`deploy::replacement::replacements`).
     pub evidence: Option<String>,
 }
 
@@ -143,6 +143,62 @@ pub struct ChangeSet {
     pub details: BTreeMap<String, Vec<Detail>>,
 }
 
+/// What a change set does to the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Creates it (a new stack).
+    Create,
+    /// Updates it.
+    Update,
+    /// Imports existing resources into it (a new stack, when it does not
+    /// exist): every resource of the template is one of [`ToImport`].
+    Import,
+}
+
+impl Kind {
+    /// Whether the change set creates the stack (a `REVIEW_IN_PROGRESS`
+    /// stack stands until it is executed, and goes if it is discarded).
+    pub fn new_stack(self) -> bool {
+        self != Kind::Update
+    }
+
+    fn sdk(self) -> ChangeSetType {
+        match self {
+            Kind::Create => ChangeSetType::Create,
+            Kind::Update => ChangeSetType::Update,
+            Kind::Import => ChangeSetType::Import,
+        }
+    }
+
+    /// The status a successful execution ends in.
+    fn complete(self) -> StackStatus {
+        match self {
+            Kind::Create => StackStatus::CreateComplete,
+            Kind::Update => StackStatus::UpdateComplete,
+            Kind::Import => StackStatus::ImportComplete,
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Kind::Create => "create",
+            Kind::Update => "update",
+            Kind::Import => "import",
+        }
+    }
+}
+
+/// An existing resource an `IMPORT` change set brings into the stack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ToImport {
+    /// Its logical id in the template.
+    pub logical_id: String,
+    /// Its type.
+    pub resource_type: String,
+    /// Its primary identifier: property → value (`TableName` → the name).
+    pub identifier: BTreeMap<String, String>,
+}
+
 /// A change set, or nothing to do.
 #[derive(Clone, Debug)]
 pub enum Proposal {
@@ -156,9 +212,10 @@ fn means_no_changes(message: &str) -> bool {
     message.contains("didn't contain changes") || message.contains("No updates are to be performed")
 }
 
-/// Creates a change set for the template and parameters, waits until it is
-/// computed, and reads it. A change set without changes is deleted and
-/// reported as [`Proposal::NoChanges`].
+/// Creates a change set of `kind` for the template and parameters (and,
+/// for an import, the resources to import) with `description`, waits until
+/// it is computed, and reads it. A change set without changes is deleted and reported as
+/// [`Proposal::NoChanges`].
 ///
 /// # Errors
 /// CloudFormation refused the template, or the change set failed.
@@ -167,7 +224,9 @@ pub async fn propose(
     stack: &str,
     template: &TemplateSource,
     parameters: &BTreeMap<String, String>,
-    create: bool,
+    kind: Kind,
+    imports: &[ToImport],
+    description: &str,
 ) -> anyhow::Result<Proposal> {
     let cfn = &clients.cfn;
     // Unique even for two deploys in the same millisecond.
@@ -182,11 +241,19 @@ pub async fn propose(
         .create_change_set()
         .stack_name(stack)
         .change_set_name(&name)
-        .change_set_type(if create {
-            ChangeSetType::Create
-        } else {
-            ChangeSetType::Update
-        })
+        .change_set_type(kind.sdk())
+        .set_resources_to_import((kind == Kind::Import).then(|| {
+            imports
+                .iter()
+                .map(|r| {
+                    ResourceToImport::builder()
+                        .resource_type(&r.resource_type)
+                        .logical_resource_id(&r.logical_id)
+                        .set_resource_identifier(Some(r.identifier.clone().into_iter().collect()))
+                        .build()
+                })
+                .collect()
+        }))
         .set_parameters(Some(
             parameters
                 .iter()
@@ -199,7 +266,7 @@ pub async fn propose(
                 .collect(),
         ))
         .capabilities(Capability::CapabilityIam)
-        .description("cargo xtask deploy");
+        .description(description);
     request = match template {
         TemplateSource::Body(body) => request.template_body(body),
         TemplateSource::Url(url) => request.template_url(url),
@@ -220,7 +287,7 @@ pub async fn propose(
         .wait(CHANGE_SET_WAIT)
         .await;
     if waited.is_err() {
-        return not_created(clients, stack, &id, create).await;
+        return not_created(clients, stack, &id, kind.new_stack()).await;
     }
     Ok(Proposal::Changes(read(clients, stack, &id).await?))
 }
@@ -234,14 +301,7 @@ async fn not_created(
     id: &str,
     create: bool,
 ) -> anyhow::Result<Proposal> {
-    let out = clients
-        .cfn
-        .describe_change_set()
-        .stack_name(stack)
-        .change_set_name(id)
-        .send()
-        .await
-        .map_err(|e| anyhow::anyhow!("read the change set: {}", sdk_error(&e)))?;
+    let out = described(clients, stack, id).await?;
     let reason = out
         .status_reason()
         .unwrap_or("(no reason given)")
@@ -258,7 +318,10 @@ async fn not_created(
 }
 
 /// Reads every page of a change set, with property values.
-async fn read(clients: &Clients, stack: &str, id: &str) -> anyhow::Result<ChangeSet> {
+///
+/// # Errors
+/// CloudFormation refused (no such change set, for one).
+pub async fn read(clients: &Clients, stack: &str, id: &str) -> anyhow::Result<ChangeSet> {
     let mut pages = clients
         .cfn
         .describe_change_set()
@@ -306,6 +369,77 @@ async fn read(clients: &Clients, stack: &str, id: &str) -> anyhow::Result<Change
     Ok(set)
 }
 
+/// A change set as `deploy --execute` checks it before executing it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Described {
+    /// The stack it belongs to (an ARN).
+    pub stack_id: String,
+    /// `CREATE_COMPLETE` when it can be executed.
+    pub status: String,
+    /// `AVAILABLE` when it can be executed.
+    pub execution_status: String,
+    /// What its creator wrote in it.
+    pub description: String,
+    /// The parameters it deploys.
+    pub parameters: BTreeMap<String, String>,
+    /// The template it deploys.
+    pub template: serde_json::Value,
+}
+
+/// A change set's first page, as CloudFormation describes it.
+async fn described(
+    clients: &Clients,
+    stack: &str,
+    id: &str,
+) -> anyhow::Result<aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput>
+{
+    clients
+        .cfn
+        .describe_change_set()
+        .stack_name(stack)
+        .change_set_name(id)
+        .send()
+        .await
+        .map_err(|e| anyhow::anyhow!("read the change set {id} of {stack}: {}", sdk_error(&e)))
+}
+
+/// A change set's state, parameters and template (`GetTemplate` with its
+/// name).
+///
+/// # Errors
+/// No such change set for the stack, or CloudFormation refused.
+pub async fn describe(clients: &Clients, stack: &str, id: &str) -> anyhow::Result<Described> {
+    let out = described(clients, stack, id).await?;
+    let template = clients
+        .cfn
+        .get_template()
+        .stack_name(stack)
+        .change_set_name(id)
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "read the template of the change set {id}: {}",
+                sdk_error(&e)
+            )
+        })?;
+    Ok(Described {
+        stack_id: out.stack_id().unwrap_or_default().to_owned(),
+        status: out
+            .status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        execution_status: out
+            .execution_status()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        description: out.description().unwrap_or_default().to_owned(),
+        parameters: stack::parameter_map(out.parameters()),
+        template: serde_json::from_str(template.template_body().unwrap_or("{}"))
+            .context("the change set's template is not JSON")?,
+    })
+}
+
 /// Drops a change set that will not be executed; a stack created just for
 /// it (a `CREATE` change set) goes too. Best effort: what is left is
 /// harmless (a change set expires; the next deploy recreates an empty
@@ -326,8 +460,8 @@ pub async fn discard(clients: &Clients, stack: &str, change_set_id: &str, create
 /// How a change set is executed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Execution {
-    /// A `CREATE` change set.
-    pub create: bool,
+    /// What it does.
+    pub kind: Kind,
     /// `--no-rollback`: a failure leaves the stack as it is, to debug in
     /// place. Otherwise a failure rolls back with `RetainExceptOnCreate`:
     /// what this operation created is deleted even when its policy retains
@@ -373,14 +507,9 @@ pub async fn execute(
             status.as_ref().map_or("", recovery_hint)
         );
     }
-    let what = if how.create { "create" } else { "update" };
-    let finished = progress::follow(cfn, &id, after.as_deref(), how.resources, what).await?;
-    let expected = if how.create {
-        StackStatus::CreateComplete
-    } else {
-        StackStatus::UpdateComplete
-    };
-    if finished.status != expected {
+    let finished =
+        progress::follow(cfn, &id, after.as_deref(), how.resources, how.kind.verb()).await?;
+    if finished.status != how.kind.complete() {
         bail!(
             "deploying {stack} failed: the stack is {}{}{}",
             finished.status,
@@ -398,5 +527,81 @@ fn recovery_hint(status: &StackStatus) -> &'static str {
         " (not rolled back, as asked: fix the cause and deploy again)"
     } else {
         ""
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_cloudformation::operation::create_change_set::CreateChangeSetOutput;
+    use aws_sdk_cloudformation::operation::describe_change_set::DescribeChangeSetOutput;
+    use aws_sdk_cloudformation::types::{Change, ChangeSetStatus, ResourceChange as SdkChange};
+    use aws_smithy_mocks::mock;
+
+    use crate::aws::mocks;
+
+    /// What AWS receives for an import (moto plays it too, but only our
+    /// patch of it reads the request): the type, and each resource with its
+    /// identifier; the rows come back as `Import`.
+    #[tokio::test]
+    async fn an_import_names_each_resource_by_its_identifier() {
+        let create = mock!(aws_sdk_cloudformation::Client::create_change_set)
+            .match_requests(|r| {
+                let imports = r.resources_to_import();
+                r.change_set_type() == Some(&ChangeSetType::Import)
+                    && r.description() == Some("cargo xtask deploy")
+                    && imports.len() == 1
+                    && imports[0].resource_type() == Some("AWS::DynamoDB::Table")
+                    && imports[0].logical_resource_id() == Some("LedgerTable")
+                    && imports[0]
+                        .resource_identifier()
+                        .and_then(|i| i.get("TableName"))
+                        .map(String::as_str)
+                        == Some("ledger_prod")
+            })
+            .then_output(|| CreateChangeSetOutput::builder().id("arn:cs").build());
+        let described = mock!(aws_sdk_cloudformation::Client::describe_change_set)
+            .match_requests(|r| r.change_set_name() == Some("arn:cs"))
+            .then_output(|| {
+                DescribeChangeSetOutput::builder()
+                    .status(ChangeSetStatus::CreateComplete)
+                    .changes(
+                        Change::builder()
+                            .resource_change(
+                                SdkChange::builder()
+                                    .action(ChangeAction::Import)
+                                    .logical_resource_id("LedgerTable")
+                                    .resource_type("AWS::DynamoDB::Table")
+                                    .build(),
+                            )
+                            .build(),
+                    )
+                    .build()
+            });
+        let mut clients = mocks::clients();
+        clients.cfn = mocks::cfn(&[&create, &described]);
+        let imports = [ToImport {
+            logical_id: "LedgerTable".into(),
+            resource_type: "AWS::DynamoDB::Table".into(),
+            identifier: BTreeMap::from([("TableName".to_owned(), "ledger_prod".to_owned())]),
+        }];
+        let template = TemplateSource::Body("{}".into());
+        let proposal = propose(
+            &clients,
+            "s",
+            &template,
+            &BTreeMap::new(),
+            Kind::Import,
+            &imports,
+            "cargo xtask deploy",
+        )
+        .await
+        .unwrap();
+        let Proposal::Changes(set) = proposal else {
+            panic!("an import proposes changes");
+        };
+        assert_eq!(set.id, "arn:cs");
+        assert_eq!(set.rows[0].action, Action::Other("Import".into()));
+        assert_eq!(create.num_calls(), 1);
     }
 }

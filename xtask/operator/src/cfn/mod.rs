@@ -4,12 +4,14 @@
 //! deleting it, termination protection), change sets ([`change_set`]:
 //! proposing, reading, executing, discarding), following an operation
 //! through the stack's events ([`progress`]), drift detection ([`drift`]),
-//! and what a stack status says ([`status`], as the SDK's `StackStatus`).
+//! what a stack status says ([`status`], as the SDK's `StackStatus`), and
+//! what deleted stacks left behind ([`retained`]).
 //!
 //! It imports the session and foundations rooms only.
 
 pub mod change_set;
 pub mod drift;
 pub mod progress;
+pub mod retained;
 pub mod stack;
 pub mod status;

@@ -202,8 +202,14 @@ pub async fn outputs(clients: &Clients, stack: &str) -> anyhow::Result<BTreeMap<
 
 /// A described stack's parameters, by name (pure).
 pub fn parameters_of(stack: &Stack) -> BTreeMap<String, String> {
-    stack
-        .parameters()
+    parameter_map(stack.parameters())
+}
+
+/// Parameters, by name (pure).
+pub fn parameter_map(
+    parameters: &[aws_sdk_cloudformation::types::Parameter],
+) -> BTreeMap<String, String> {
+    parameters
         .iter()
         .filter_map(|p| {
             Some((

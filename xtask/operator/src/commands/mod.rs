@@ -10,6 +10,7 @@ pub mod dlq;
 pub mod ledger;
 pub mod logs;
 pub mod replay;
+pub mod send;
 pub mod smoke;
 pub mod stack;
 pub mod status;

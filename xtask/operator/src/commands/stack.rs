@@ -96,6 +96,8 @@ fn parse_parameter(arg: &str) -> Result<(String, String), String> {
   cargo xtask deploy --stage dev
   cargo xtask deploy --stage dev --hotswap
   cargo xtask deploy --stage prod --yes --require-approval never   # CI, after review
+  cargo xtask deploy --stage prod --prepare                        # a change set for review
+  cargo xtask deploy --stage prod --execute arn:aws:cloudformation:…:changeSet/…  # the reviewer
   cargo xtask deploy --stage dev --endpoint-url http://127.0.0.1:5000 --arch x86_64")]
 pub struct DeployArgs {
     #[command(flatten)]
@@ -119,8 +121,16 @@ pub struct DeployArgs {
     /// dev only: when only the functions' code changed, update it directly
     /// (seconds) instead of through a change set; the stack drifts until the
     /// next normal deploy.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["prepare", "execute"])]
     pub hotswap: bool,
+    /// Build, upload and propose the change set, show its review, and stop:
+    /// print its id for a second person to execute with --execute.
+    #[arg(long, conflicts_with = "execute")]
+    pub prepare: bool,
+    /// Execute exactly this change set, prepared with --prepare, after its
+    /// review, approval and confirmation, if the stack has not changed since.
+    #[arg(long, value_name = "CHANGE_SET_ID")]
+    pub execute: Option<String>,
 }
 
 /// `cargo xtask diff`.
@@ -250,6 +260,11 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
     opts.policy.require_approval = args.require_approval;
     opts.policy.no_rollback = args.no_rollback;
     opts.policy.hotswap = args.hotswap;
+    opts.mode = match (args.prepare, args.execute) {
+        (_, Some(id)) => deploy::Mode::Execute(id),
+        (true, None) => deploy::Mode::Prepare,
+        (false, None) => deploy::Mode::Deploy,
+    };
     runtime()?.block_on(async {
         let session = Session::with_config(opts.config.clone(), &args.stack.aws).await?;
         session.before_writing()?;
@@ -453,5 +468,20 @@ mod tests {
         assert!(Cli::try_parse_from(["x", "--stage", "qa"]).is_err());
         assert!(Cli::try_parse_from(["x", "--stage", "dev", "--parameter", "novalue"]).is_err());
         assert!(Cli::try_parse_from(["x", "--stage", "dev", "--arch", "mips"]).is_err());
+    }
+
+    #[test]
+    fn prepare_and_execute_exclude_each_other_and_hotswap() {
+        let cli = Cli::parse_from(["x", "--stage", "prod", "--prepare"]);
+        assert!(cli.deploy.prepare && cli.deploy.execute.is_none());
+        let cli = Cli::parse_from(["x", "--stage", "prod", "--execute", "arn:cs", "--yes"]);
+        assert_eq!(cli.deploy.execute.as_deref(), Some("arn:cs"));
+        for clash in [
+            ["x", "--stage", "prod", "--prepare", "--execute", "arn:cs"].as_slice(),
+            &["x", "--stage", "dev", "--prepare", "--hotswap"],
+            &["x", "--stage", "dev", "--execute", "arn:cs", "--hotswap"],
+        ] {
+            assert!(Cli::try_parse_from(clash).is_err(), "{clash:?}");
+        }
     }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::replacement::Evidence;
 use crate::base::ui::Tone;
 use crate::cfn::change_set::{Action, Replacement, ResourceChange};
 
@@ -117,8 +118,13 @@ pub fn render(changes: &[ResourceChange], parameters: &[ParameterChange], color:
         }
     }
     for change in rows.iter().filter(|c| c.evidence.is_some()) {
+        let verb = if change.replacement == Some(Replacement::Conditional) {
+            "may be replaced"
+        } else {
+            "is replaced"
+        };
         out.push_str(&format!(
-            "  {} is replaced: {}\n",
+            "  {} {verb}: {}\n",
             change.logical_id,
             change.evidence.as_deref().unwrap_or_default()
         ));
@@ -152,9 +158,10 @@ pub fn destructive_reason(change: &ResourceChange) -> Option<String> {
             Some(evidence) => format!("it would be replaced by a new, empty one ({evidence})"),
             None => "it would be replaced by a new, empty one (Replacement: True)".to_owned(),
         }),
-        (Action::Modify, Some(Replacement::Conditional)) => Some(
-            "it may be replaced by a new, empty one (Replacement: Conditional)".to_owned(),
-        ),
+        (Action::Modify, Some(Replacement::Conditional)) => Some(match &change.evidence {
+            Some(evidence) => format!("it may be replaced by a new, empty one ({evidence})"),
+            None => "it may be replaced by a new, empty one (Replacement: Conditional)".to_owned(),
+        }),
         (Action::Modify, None) => Some(
             "it may be replaced: the endpoint did not report whether it is (treated as Conditional)"
                 .to_owned(),
@@ -225,75 +232,23 @@ pub fn guard(
     Err(message)
 }
 
-/// Properties of a stateful resource whose change replaces it.
-fn identity_properties(resource_type: &str) -> &'static [&'static str] {
-    match resource_type {
-        "AWS::DynamoDB::Table" => &["TableName", "KeySchema", "LocalSecondaryIndexes"],
-        "AWS::SQS::Queue" => &["QueueName", "FifoQueue"],
-        _ => &[],
-    }
-}
-
-/// Evidence, from the templates themselves, that a stateful resource is
-/// replaced: its type, name or key schema changes (names resolved with each
-/// side's parameter values). CloudFormation reports this as `Replacement:
-/// True`; an emulator may report nothing, or (moto, for a parameter-only
-/// change) not list the resource at all.
-///
-/// Returns `logical id → what changes`.
-pub fn replacement_evidence(
-    deployed_template: &Value,
-    deployed_parameters: &BTreeMap<String, String>,
-    template: &Value,
-    parameters: &BTreeMap<String, String>,
-) -> BTreeMap<String, String> {
-    let old_params = effective_parameters(deployed_template, deployed_parameters);
-    let new_params = effective_parameters(template, parameters);
-    let mut evidence = BTreeMap::new();
-    let Some(resources) = template["Resources"].as_object() else {
-        return evidence;
-    };
-    for (id, new) in resources {
-        let old = &deployed_template["Resources"][id];
-        let (Some(old_type), Some(new_type)) = (old["Type"].as_str(), new["Type"].as_str()) else {
-            continue;
-        };
-        if !is_stateful(old_type) && !is_stateful(new_type) {
-            continue;
-        }
-        if old_type != new_type {
-            evidence.insert(id.clone(), format!("type {old_type} -> {new_type}"));
-            continue;
-        }
-        let changed: Vec<String> = identity_properties(new_type)
-            .iter()
-            .filter_map(|property| {
-                let before = resolve(&old["Properties"][*property], &old_params);
-                let after = resolve(&new["Properties"][*property], &new_params);
-                (before != after)
-                    .then(|| format!("{property} {} -> {}", brief(&before), brief(&after)))
-            })
-            .collect();
-        if !changed.is_empty() {
-            evidence.insert(id.clone(), changed.join("; "));
-        }
-    }
-    evidence
-}
-
-/// Adds the evidence to the change set: a listed `Modify` becomes
-/// `Replacement: True`; a resource the endpoint did not list at all is added
-/// as a `Modify` row.
+/// Adds the replacements found from the templates
+/// ([`super::replacement::replacements`]) to the change set: a listed
+/// `Modify` takes the stronger of the two verdicts and the evidence; a
+/// resource the endpoint did not list at all (moto, for a change of
+/// parameters only) is added as a `Modify` row.
 pub fn merge_evidence(
     changes: &mut Vec<ResourceChange>,
-    evidence: &BTreeMap<String, String>,
+    evidence: &BTreeMap<String, Evidence>,
     template: &Value,
 ) {
-    for (id, why) in evidence {
+    for (id, found) in evidence {
         if let Some(change) = changes.iter_mut().find(|c| &c.logical_id == id) {
             if change.action == Action::Modify {
-                change.replacement = Some(Replacement::True);
-                change.evidence = Some(why.clone());
+                if change.replacement != Some(Replacement::True) {
+                    change.replacement = Some(found.replacement);
+                }
+                change.evidence = Some(found.why.clone());
             }
         } else {
             changes.push(ResourceChange {
@@ -303,8 +258,8 @@ pub fn merge_evidence(
                     .as_str()
                     .unwrap_or("?")
                     .to_owned(),
-                replacement: Some(Replacement::True),
-                evidence: Some(why.clone()),
+                replacement: Some(found.replacement),
+                evidence: Some(found.why.clone()),
             });
         }
     }
@@ -348,14 +303,6 @@ pub(super) fn resolve(value: &Value, params: &BTreeMap<String, String>) -> Value
                 .collect(),
         ),
         other => other.clone(),
-    }
-}
-
-fn brief(value: &Value) -> String {
-    match value {
-        Value::Null => "(none)".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -440,7 +387,7 @@ Parameters:
         let mut changes = vec![change("Modify", "DeadLetterQueue", QUEUE, None)];
         let evidence = BTreeMap::from([(
             "LedgerTable".to_owned(),
-            "TableName ledger_dev -> ledger_x".to_owned(),
+            found(Replacement::True, "TableName ledger_dev -> ledger_x"),
         )]);
         let template = json!({"Resources": {"LedgerTable": {"Type": TABLE}}});
         merge_evidence(&mut changes, &evidence, &template);
@@ -522,78 +469,20 @@ Parameters:
         assert!(!error.contains("HandlerFunction"), "{error}");
     }
 
-    fn stack_template(suffix_default: &str, key: &str) -> Value {
-        json!({
-            "Parameters": {"TableSuffix": {"Type": "String", "Default": suffix_default},
-                           "Stage": {"Type": "String", "Default": "dev"}},
-            "Resources": {
-                "LedgerTable": {"Type": TABLE, "Properties": {
-                    "TableName": {"Fn::Sub": "ledger${TableSuffix}"},
-                    "KeySchema": [{"AttributeName": key, "KeyType": "HASH"}],
-                    "BillingMode": "PAY_PER_REQUEST"}},
-                "DeadLetterQueue": {"Type": QUEUE, "Properties": {
-                    "QueueName": {"Fn::Sub": "dlq-${Stage}"}}},
-                "HandlerFunction": {"Type": FUNCTION, "Properties": {
-                    "FunctionName": {"Fn::Sub": "fn-${Stage}"}}}
-            }
-        })
-    }
-
-    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
-
-    #[test]
-    fn evidence_of_replacement_comes_from_names_keys_and_types() {
-        let base = stack_template("_dev", "pk");
-        let none = BTreeMap::new();
-        assert!(replacement_evidence(&base, &none, &base, &none).is_empty());
-        // The same name reached through a parameter instead of a default.
-        assert!(
-            replacement_evidence(&base, &params(&[("TableSuffix", "_dev")]), &base, &none)
-                .is_empty()
-        );
-        let renamed = replacement_evidence(&base, &none, &base, &params(&[("TableSuffix", "_x")]));
-        assert_eq!(
-            renamed,
-            BTreeMap::from([(
-                "LedgerTable".to_owned(),
-                "TableName ledger_dev -> ledger_x".to_owned()
-            )])
-        );
-        let default_changed =
-            replacement_evidence(&base, &none, &stack_template("_y", "pk"), &none);
-        assert_eq!(default_changed.keys().collect::<Vec<_>>(), ["LedgerTable"]);
-        let rekeyed = replacement_evidence(&base, &none, &stack_template("_dev", "id"), &none);
-        assert!(
-            rekeyed["LedgerTable"].starts_with("KeySchema"),
-            "{rekeyed:?}"
-        );
-        // Stage renames the queue (and the function, which is not stateful).
-        let staged = replacement_evidence(&base, &none, &base, &params(&[("Stage", "prod")]));
-        assert_eq!(
-            staged,
-            BTreeMap::from([(
-                "DeadLetterQueue".to_owned(),
-                "QueueName dlq-dev -> dlq-prod".to_owned()
-            )])
-        );
-        let mut retyped = base.clone();
-        retyped["Resources"]["DeadLetterQueue"]["Type"] = json!("AWS::SNS::Topic");
-        let evidence = replacement_evidence(&base, &none, &retyped, &none);
-        assert_eq!(
-            evidence["DeadLetterQueue"],
-            "type AWS::SQS::Queue -> AWS::SNS::Topic"
-        );
+    fn found(replacement: Replacement, why: &str) -> Evidence {
+        Evidence {
+            replacement,
+            why: why.to_owned(),
+        }
     }
 
     #[test]
     fn evidence_turns_into_replacement_rows() {
-        let template = stack_template("_dev", "pk");
-        let evidence = BTreeMap::from([("LedgerTable".to_owned(), "TableName a -> b".to_owned())]);
+        let template = json!({"Resources": {"LedgerTable": {"Type": TABLE}}});
+        let evidence = BTreeMap::from([(
+            "LedgerTable".to_owned(),
+            found(Replacement::True, "TableName a -> b"),
+        )]);
         let mut listed = vec![change("Modify", "LedgerTable", TABLE, None)];
         merge_evidence(&mut listed, &evidence, &template);
         assert_eq!(listed.len(), 1);
@@ -604,6 +493,35 @@ Parameters:
         assert_eq!(unlisted[0].resource_type, TABLE);
         let error = guard(&unlisted, false).unwrap_err();
         assert!(error.contains("(TableName a -> b)"), "{error}");
+        // A conditional replacement found by us: said so, and refused too.
+        let conditional = BTreeMap::from([(
+            "LedgerTable".to_owned(),
+            found(Replacement::Conditional, "KeySchema a -> b"),
+        )]);
+        let mut rows = vec![change("Modify", "LedgerTable", TABLE, Some("False"))];
+        merge_evidence(&mut rows, &conditional, &template);
+        assert_eq!(rows[0].replacement, Some(Replacement::Conditional));
+        assert!(
+            render(&rows, &[], false).contains("LedgerTable may be replaced: KeySchema a -> b"),
+            "{}",
+            render(&rows, &[], false)
+        );
+        let error = guard(&rows, false).unwrap_err();
+        assert!(
+            error.contains("may be replaced by a new, empty one (KeySchema a -> b)"),
+            "{error}"
+        );
+        // CloudFormation's True is not weakened by our Conditional.
+        let mut sure = vec![change("Modify", "LedgerTable", TABLE, Some("True"))];
+        merge_evidence(&mut sure, &conditional, &template);
+        assert_eq!(sure[0].replacement, Some(Replacement::True));
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

@@ -90,7 +90,12 @@ pub async fn destroy(
         .collect();
     let mut about = format!("About to delete {stack}.\n");
     if !retained.is_empty() {
-        about.push_str("These stay behind (DeletionPolicy: Retain):\n");
+        about.push_str(&format!(
+            "These stay behind (DeletionPolicy: Retain), data and all, and the next \
+             `cargo xtask deploy --stage {}` imports them into the new stack (CloudFormation \
+             remembers them 90 days):\n",
+            opts.stage
+        ));
         about.push_str(&retained_lines(&retained));
     }
     out.show(&about);
@@ -116,9 +121,11 @@ pub async fn destroy(
     let _ = std::fs::remove_file(outputs_file(&opts.outputs_dir, &stack));
     let mut done = format!("Deleted {stack}.\n");
     if !retained.is_empty() {
-        done.push_str(
-            "Retained, still there (and billed): delete them by hand once they are no longer needed:\n",
-        );
+        done.push_str(&format!(
+            "Retained, still there (and billed): the next deploy of {} imports them; delete \
+             them by hand only if the stage is gone for good:\n",
+            opts.stage
+        ));
         done.push_str(&retained_lines(&retained));
     }
     out.show(&done);

@@ -14,7 +14,7 @@ use crate::base::build;
 use crate::base::tools::Tools;
 use crate::base::ui::Out;
 use crate::cfn;
-use crate::cfn::change_set::{self, Proposal};
+use crate::cfn::change_set::{self, Kind, Proposal};
 
 /// Shows what a deploy would change, without changing anything: builds the
 /// code if its inputs changed (to know the code keys; nothing is uploaded),
@@ -69,7 +69,17 @@ pub async fn diff(
         parameters: &deployed.parameters,
     });
     Ok(
-        match change_set::propose(clients, &stack, &source, &parameters, false).await? {
+        match change_set::propose(
+            clients,
+            &stack,
+            &source,
+            &parameters,
+            Kind::Update,
+            &[],
+            "cargo xtask diff",
+        )
+        .await?
+        {
             Proposal::NoChanges => review::review(
                 &stack,
                 before,

@@ -30,7 +30,9 @@
 //! It imports every room below it: foundations, session, CloudFormation,
 //! artifacts and read models.
 
+mod adopt;
 pub mod changes;
+mod checks;
 mod code;
 mod destroy;
 mod diff;
@@ -38,11 +40,14 @@ pub mod drift;
 pub mod hotswap;
 mod outputs;
 pub mod plan;
+mod prepared;
 pub mod properties;
 mod protect;
+pub mod replacement;
 pub mod review;
 mod rollback;
 mod run;
+pub mod schemas;
 pub mod security;
 pub mod template;
 
@@ -80,6 +85,23 @@ pub enum Template {
     WorkingTree,
     /// The one deployed now, with its parameters (`cargo xtask rollback`).
     Deployed,
+}
+
+/// The description of the change sets a deploy proposes.
+const DESCRIPTION: &str = "cargo xtask deploy";
+
+/// Whether the deploy executes what it proposes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Propose, review, check and execute.
+    #[default]
+    Deploy,
+    /// `--prepare`: propose and review, and leave the change set for
+    /// someone else to execute (its id is in the report).
+    Prepare,
+    /// `--execute ID`: execute that prepared change set, if the stack has
+    /// not moved since it was prepared.
+    Execute(String),
 }
 
 /// Where the functions' code comes from.
@@ -137,6 +159,8 @@ pub struct DeployOptions {
     pub policy: Policy,
     /// Where the results go.
     pub output: Output,
+    /// Execute now, prepare for another person, or execute a prepared one.
+    pub mode: Mode,
 }
 
 impl DeployOptions {
@@ -154,6 +178,7 @@ impl DeployOptions {
                 color: false,
                 dir: crate::root().join("target/cfn"),
             },
+            mode: Mode::Deploy,
         }
     }
 
@@ -173,6 +198,8 @@ pub enum Outcome {
     Hotswapped,
     /// Nothing to do: the stack already matches.
     NoChanges,
+    /// A change set was prepared and left for `--execute` (`--prepare`).
+    Prepared,
 }
 
 impl std::fmt::Display for Outcome {
@@ -182,6 +209,7 @@ impl std::fmt::Display for Outcome {
             Outcome::Updated => "updated",
             Outcome::Hotswapped => "hotswapped",
             Outcome::NoChanges => "no-changes",
+            Outcome::Prepared => "prepared",
         })
     }
 }
@@ -205,6 +233,8 @@ pub struct DeployReport {
     pub code_keys: Vec<String>,
     /// The version of that code (see [`releases`]).
     pub version: String,
+    /// The change set prepared (`--prepare`) or executed.
+    pub change_set_id: Option<String>,
     /// The change set's rows (empty for no changes).
     pub changes: Vec<ResourceChange>,
     /// The security changes shown (empty for no changes).
@@ -215,6 +245,9 @@ pub struct DeployReport {
     pub template_location: Option<String>,
     /// The release record written (`None`: the code did not change).
     pub release_record: Option<String>,
+    /// What a deleted stack had left behind and this deploy imported
+    /// (logical ids; empty: nothing to import).
+    pub imported: Vec<String>,
     /// The stack's outputs.
     pub outputs: BTreeMap<String, String>,
     /// Where they were written.
@@ -225,7 +258,7 @@ impl DeployReport {
     /// One machine-readable line: `deploy: stack=… outcome=… rebuilt=… uploaded=… changes=… version=…`.
     pub fn summary(&self) -> String {
         format!(
-            "deploy: stack={} outcome={} rebuilt={} uploaded={} changes={} version={}{}",
+            "deploy: stack={} outcome={} rebuilt={} uploaded={} changes={} version={}{}{}{}",
             self.stack_name,
             self.outcome,
             self.rebuilt,
@@ -235,7 +268,16 @@ impl DeployReport {
             self.recovered_from
                 .as_deref()
                 .map(|s| format!(" recovered-from={s}"))
-                .unwrap_or_default()
+                .unwrap_or_default(),
+            if self.imported.is_empty() {
+                String::new()
+            } else {
+                format!(" imported={}", self.imported.len())
+            },
+            match (self.outcome, &self.change_set_id) {
+                (Outcome::Prepared, Some(id)) => format!(" change-set={id}"),
+                _ => String::new(),
+            }
         )
     }
 
@@ -279,7 +321,11 @@ fn preflight(tools: &Tools, opts: &DeployOptions) -> anyhow::Result<()> {
     opts.config.validate().map_err(anyhow::Error::msg)?;
     plan::dev_only(opts.config.stage, policy.no_rollback, policy.hotswap)
         .map_err(anyhow::Error::msg)?;
-    if let Confirmation::Refuse(error) = deploy_confirmation(opts) {
+    prepared::compatible(&opts.mode, policy.hotswap).map_err(anyhow::Error::msg)?;
+    // A prepared change set executes nothing: nobody confirms it.
+    if let (false, Confirmation::Refuse(error)) =
+        (opts.mode == Mode::Prepare, deploy_confirmation(opts))
+    {
         bail!(error);
     }
     if let CodeSource::Build(source) = &opts.code {
@@ -301,14 +347,33 @@ pub async fn deploy(
     out: &dyn Out,
 ) -> anyhow::Result<DeployReport> {
     preflight(tools, opts)?;
+    for warning in checks::producer_warnings(&opts.config) {
+        out.note(&warning);
+    }
     let stack = opts.stack_name();
     let deployed = cfn::stack::deployed(clients, &stack).await?;
     let stack_plan = plan::plan(deployed.as_ref().map(|d| &d.status));
     if let StackPlan::Blocked { status, advice } = &stack_plan {
         bail!("{stack} is {status}: {advice}");
     }
-    let (identity, bucket) = code::artifacts_bucket(clients, out).await?;
+    if let Mode::Execute(id) = &opts.mode {
+        return prepared::execute(clients, opts, deployed, id, out).await;
+    }
+    if opts.mode == Mode::Prepare && stack_plan != StackPlan::Update {
+        bail!(
+            "{stack} {}: --prepare reviews an update of a deployed stack; deploy it once \
+             without --prepare",
+            deployed
+                .as_ref()
+                .map_or("does not exist".to_owned(), |d| format!("is {}", d.status))
+        );
+    }
     let template = template_of(opts, deployed.as_ref())?;
+    let stage = opts.config.stage;
+    let before = deployed.as_ref().map(|d| &d.template);
+    checks::check_concurrency(clients, stage, before, &template).await?;
+    checks::warn_without_trail(clients, stage, out).await;
+    let (identity, bucket) = code::artifacts_bucket(clients, out).await?;
     let code = code::obtain(clients, tools, opts, &bucket, out).await?;
     let first_create = !matches!(stack_plan, StackPlan::Update);
     let parameters = parameters_of(opts, deployed.as_ref(), &bucket.name, &code, first_create)?;
@@ -324,6 +389,7 @@ pub async fn deploy(
         template,
         parameters,
         code,
+        adopted: false,
     }
     .go()
     .await

@@ -11,7 +11,9 @@ use infra::stack::params;
 use crate::aws::{Clients, emulator};
 use crate::base::ui::Out;
 use crate::cfn;
-use crate::cfn::change_set::{self, Action, Execution, Proposal, Replacement, TemplateSource};
+use crate::cfn::change_set::{
+    self, Action, Execution, Kind, Proposal, Replacement, TemplateSource,
+};
 use crate::cfn::stack::Deployed;
 
 /// After a first create whose stage protects its table: turns the table's
@@ -36,7 +38,17 @@ pub(super) async fn protect_table(
     }
     let mut protected = parameters.clone();
     protected.insert(key.to_owned(), "true".to_owned());
-    let set = match change_set::propose(clients, stack, template, &protected, false).await? {
+    let set = match change_set::propose(
+        clients,
+        stack,
+        template,
+        &protected,
+        Kind::Update,
+        &[],
+        super::DESCRIPTION,
+    )
+    .await?
+    {
         Proposal::Changes(set) => set,
         Proposal::NoChanges => {
             bail!("turning on the deletion protection of {stack}'s table proposed no change")
@@ -60,7 +72,7 @@ pub(super) async fn protect_table(
         );
     }
     let how = Execution {
-        create: false,
+        kind: Kind::Update,
         disable_rollback: false,
         resources: set.rows.len(),
     };

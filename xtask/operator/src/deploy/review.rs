@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::changes::{self, Destructive, ParameterChange};
 use super::properties::{self, PropertyChange};
+use super::replacement;
 use super::security::{self, SecurityChange};
 use crate::cfn::change_set::ChangeSet;
 use crate::cfn::change_set::{Action, ResourceChange};
@@ -62,7 +63,7 @@ pub fn review(
     let mut parameter_changes = Vec::new();
     if before.is_some() {
         let evidence =
-            changes::replacement_evidence(before_template, before_parameters, template, parameters);
+            replacement::replacements(before_template, before_parameters, template, parameters);
         changes::merge_evidence(&mut rows, &evidence, template);
         parameter_changes = changes::parameter_changes(before_parameters, parameters);
         let from_templates =

@@ -10,18 +10,20 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::Value;
 
+use super::adopt;
 use super::code::{self, CodeKeys};
 use super::plan::{self, StackPlan};
 use super::review::{self, Before, Review};
 use super::{
-    CodeSource, DeployOptions, DeployReport, Outcome, changes, deploy_confirmation, hotswap,
-    outputs, protect, template,
+    CodeSource, DeployOptions, DeployReport, Mode, Outcome, Template, changes, deploy_confirmation,
+    hotswap, outputs, prepared, protect, template,
 };
 use crate::artifacts::Bucket;
 use crate::aws::{Clients, Identity};
 use crate::base::build;
 use crate::base::ui::{Out, settle};
-use crate::cfn::change_set::{self, ChangeSet, Execution, Proposal, TemplateSource};
+use crate::cfn::change_set::{self, ChangeSet, Execution, Kind, Proposal, TemplateSource};
+use crate::cfn::retained;
 use crate::cfn::stack::{self, Deployed};
 use crate::models::releases::{self, Release};
 
@@ -38,11 +40,14 @@ pub(super) struct Run<'a> {
     pub(super) template: Value,
     pub(super) parameters: BTreeMap<String, String>,
     pub(super) code: CodeKeys,
+    /// The stack was just created by importing what a deleted one left
+    /// behind ([`Self::adopt`]): the update that follows is its first.
+    pub(super) adopted: bool,
 }
 
 impl Run<'_> {
     /// Deploys: hotswaps, or goes through a change set.
-    pub(super) async fn go(self) -> anyhow::Result<DeployReport> {
+    pub(super) async fn go(mut self) -> anyhow::Result<DeployReport> {
         let mut report = self.report();
         if self.try_hotswap(&mut report).await? {
             return Ok(report);
@@ -56,6 +61,9 @@ impl Run<'_> {
             stack::delete(self.clients, &self.stack, 1, "delete").await?;
             report.recovered_from = Some(status.clone());
         }
+        if self.create() {
+            self.adopt(&mut report).await?;
+        }
         let source = self.place_template(&mut report).await?;
         let Some((set, review)) = self.propose(&source).await? else {
             self.out
@@ -63,22 +71,186 @@ impl Run<'_> {
             self.finish(&mut report).await?;
             return Ok(report);
         };
+        self.show(&review);
+        if self.opts.mode == Mode::Prepare {
+            self.leave_prepared(&set, &review, &mut report).await?;
+            return Ok(report);
+        }
+        self.apply(&set, &review, &source, &mut report).await?;
+        Ok(report)
+    }
+
+    /// `--execute ID`: the prepared change set reviewed from itself, then
+    /// checked and executed as a deploy's (see [`super::prepared`]).
+    pub(super) async fn execute_prepared(self, id: &str) -> anyhow::Result<DeployReport> {
+        let mut report = self.report();
+        let set = change_set::read(self.clients, &self.stack, id).await?;
+        let review = review::review(
+            &self.stack,
+            self.before(),
+            &self.template,
+            &self.parameters,
+            Some(&set),
+        );
+        self.show(&review);
+        report.change_set_id = Some(id.to_owned());
+        // Never a create: the template source only matters for one.
+        let source = TemplateSource::Body(String::new());
+        self.apply(&set, &review, &source, &mut report).await?;
+        Ok(report)
+    }
+
+    fn show(&self, review: &Review) {
         self.out.show(&format!(
             "Change set for {} ({}):\n{}",
             self.stack,
-            if self.create() { "create" } else { "update" },
+            match (self.create(), self.adopted) {
+                (true, _) => "create",
+                (false, true) => "update after the import",
+                (false, false) => "update",
+            },
             review.render(self.opts.output.color)
         ));
-        report.destructive = self.check(&set, &review).await?;
-        self.execute(&set, &review, &source, &mut report).await?;
-        self.finish(&mut report).await?;
-        self.record(&mut report).await?;
-        Ok(report)
+    }
+
+    /// The checks, the execution and what follows it.
+    async fn apply(
+        &self,
+        set: &ChangeSet,
+        review: &Review,
+        source: &TemplateSource,
+        report: &mut DeployReport,
+    ) -> anyhow::Result<()> {
+        report.destructive = self.check(set, review).await?;
+        report.change_set_id = Some(set.id.clone());
+        self.execute(set, review, source, report).await?;
+        self.finish(report).await?;
+        self.record(report).await
+    }
+
+    /// `--prepare`: the data guard (a change set it would refuse is not
+    /// left to execute), then the change set is left, its id reported.
+    async fn leave_prepared(
+        &self,
+        set: &ChangeSet,
+        review: &Review,
+        report: &mut DeployReport,
+    ) -> anyhow::Result<()> {
+        let guarded = changes::guard(&review.changes, self.opts.policy.allow_destructive);
+        let destructive = match guarded {
+            Ok(destructive) => destructive,
+            Err(refusal) => {
+                change_set::discard(self.clients, &self.stack, &set.id, false).await;
+                anyhow::bail!(refusal);
+            }
+        };
+        report.outcome = Outcome::Prepared;
+        report.change_set_id = Some(set.id.clone());
+        report.changes = review.changes.clone();
+        report.security = review.security.clone();
+        report.destructive = destructive;
+        self.out.show(&format!(
+            "Prepared, not executed: change set {id}\nReview it (above); to deploy exactly \
+             this, while {stack} stays as it is now:\n  cargo xtask deploy --stage {stage} \
+             --execute {id}",
+            id = set.id,
+            stack = self.stack,
+            stage = self.opts.config.stage
+        ));
+        Ok(())
     }
 
     /// A `CREATE` change set (no stack, or one deleted to be created again).
     fn create(&self) -> bool {
         !matches!(self.stack_plan, StackPlan::Update)
+    }
+
+    /// The stack's first deploy: created now, or by this deploy's import.
+    fn fresh(&self) -> bool {
+        self.create() || self.adopted
+    }
+
+    /// A stack to create whose deleted predecessor left resources behind:
+    /// imports them into a new stack (`IMPORT` change set, see
+    /// [`adopt`]), after the deploy's confirmation; the deploy then goes on
+    /// as an update of that stack.
+    async fn adopt(&mut self, report: &mut DeployReport) -> anyhow::Result<()> {
+        if self.opts.template != Template::WorkingTree {
+            return Ok(());
+        }
+        let left = match retained::left_behind(self.clients, &self.stack).await {
+            Ok(left) if !left.is_empty() => left,
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                self.out.note(&format!(
+                    "import: could not read what a deleted {} left behind ({e:#}): creating \
+                     without importing",
+                    self.stack
+                ));
+                return Ok(());
+            }
+        };
+        // The table exists (protected, on staging and prod): its protection
+        // is not lifted as for a first create.
+        let (config, keys) = (&self.opts.config, &self.code.keys);
+        let parameters = super::stack_parameters(
+            config,
+            &self.bucket.name,
+            keys,
+            false,
+            &self.opts.parameters,
+        )?;
+        let adoption = adopt::plan(&self.template, &parameters, &left);
+        for skipped in &adoption.skipped {
+            self.out.note(&format!("import: {skipped}"));
+        }
+        if adoption.resources.is_empty() {
+            return Ok(());
+        }
+        self.out.show(&adopt::render(&self.stack, &adoption));
+        let confirmation = deploy_confirmation(self.opts).naming(&self.opts.policy.who);
+        settle(confirmation, self.out, "nothing imported or deployed")?;
+        let text = serde_json::to_string(&adoption.template).context("serialize the template")?;
+        let (source, _) =
+            template::place_template(self.clients, &self.bucket, &self.stack, &text).await?;
+        let imports: Vec<_> = adoption
+            .resources
+            .iter()
+            .map(|a| a.import.clone())
+            .collect();
+        let proposal = change_set::propose(
+            self.clients,
+            &self.stack,
+            &source,
+            &parameters,
+            Kind::Import,
+            &imports,
+            super::DESCRIPTION,
+        )
+        .await?;
+        let Proposal::Changes(set) = proposal else {
+            anyhow::bail!(
+                "CloudFormation proposed nothing to import into {}",
+                self.stack
+            );
+        };
+        let how = Execution {
+            kind: Kind::Import,
+            disable_rollback: false,
+            resources: imports.len(),
+        };
+        let status = change_set::execute(self.clients, &self.stack, &set.id, how).await?;
+        self.out.show(&format!(
+            "{}: {status} ({} imported)",
+            self.stack,
+            imports.len()
+        ));
+        self.deployed = stack::deployed(self.clients, &self.stack).await?;
+        self.stack_plan = StackPlan::Update;
+        self.parameters = parameters;
+        self.adopted = true;
+        report.imported = imports.into_iter().map(|i| i.logical_id).collect();
+        Ok(())
     }
 
     /// The report before anything is done: the code, no changes yet.
@@ -96,6 +268,8 @@ impl Run<'_> {
             destructive: Vec::new(),
             template_location: None,
             release_record: None,
+            imported: Vec::new(),
+            change_set_id: None,
             outputs: BTreeMap::new(),
             outputs_file: PathBuf::new(),
         }
@@ -191,12 +365,23 @@ impl Run<'_> {
         &self,
         source: &TemplateSource,
     ) -> anyhow::Result<Option<(ChangeSet, Review)>> {
+        let kind = if self.create() {
+            Kind::Create
+        } else {
+            Kind::Update
+        };
+        let description = match (&self.opts.mode, &self.deployed) {
+            (Mode::Prepare, Some(deployed)) => prepared::description(deployed),
+            _ => super::DESCRIPTION.to_owned(),
+        };
         let proposal = change_set::propose(
             self.clients,
             &self.stack,
             source,
             &self.parameters,
-            self.create(),
+            kind,
+            &[],
+            &description,
         )
         .await?;
         let Proposal::Changes(set) = proposal else {
@@ -235,7 +420,7 @@ impl Run<'_> {
                 }
                 let approval = plan::approval(
                     policy.require_approval,
-                    self.create(),
+                    self.fresh(),
                     review.broadens(),
                     policy.interactive,
                 );
@@ -244,7 +429,8 @@ impl Run<'_> {
                 settle(confirmation, out, "nothing deployed")?;
                 Ok(destructive)
             });
-        if checks.is_err() {
+        // A prepared change set stays for its owner to drop or execute.
+        if checks.is_err() && !matches!(self.opts.mode, Mode::Execute(_)) {
             change_set::discard(self.clients, &self.stack, &set.id, self.create()).await;
         }
         checks
@@ -260,13 +446,19 @@ impl Run<'_> {
         report: &mut DeployReport,
     ) -> anyhow::Result<()> {
         let how = Execution {
-            create: self.create(),
+            kind: if self.create() {
+                Kind::Create
+            } else {
+                Kind::Update
+            },
             disable_rollback: self.opts.policy.no_rollback,
             resources: review.changes.len(),
         };
-        let status = change_set::execute(self.clients, &self.stack, &set.id, how).await?;
+        let status = change_set::execute(self.clients, &self.stack, &set.id, how)
+            .await
+            .map_err(|e| adopt::advise(e, &self.stack))?;
         self.out.show(&format!("{}: {status}", self.stack));
-        report.outcome = if self.create() {
+        report.outcome = if self.fresh() {
             Outcome::Created
         } else {
             Outcome::Updated
@@ -327,7 +519,7 @@ impl Run<'_> {
             .deployed
             .as_ref()
             .map(|d| releases::version_of(&releases::code_of(&d.parameters)));
-        if !self.create() && previous.as_deref() == Some(report.version.as_str()) {
+        if !self.fresh() && previous.as_deref() == Some(report.version.as_str()) {
             return Ok(());
         }
         let kind = match self.opts.code {

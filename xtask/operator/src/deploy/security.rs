@@ -5,8 +5,9 @@
 //! unit-tested.
 //!
 //! Every policy of the template is read as a list of grants: the statements
-//! of role policies, trust policies, managed policies, queue, topic, bucket,
-//! bus and key policies, and each `AWS::Lambda::Permission` as the statement
+//! of role policies, trust policies, managed policies, queue, topic, bucket
+//! and key policies, the bus's policies (its `Policy`, and any
+//! `EventBusPolicy`), and each `AWS::Lambda::Permission` as the statement
 //! it is. A grant is identified by its resource, its policy and its `Sid`
 //! (its position when it has none), so a statement that changes is paired
 //! with what it was. An `Allow` broadens when it is new or covers more
@@ -215,6 +216,9 @@ pub fn grants(template: &Value, parameters: &BTreeMap<String, String>) -> BTreeM
                 document("PolicyDocument".into(), &props["PolicyDocument"])
             }
             "AWS::KMS::Key" => document("KeyPolicy".into(), &props["KeyPolicy"]),
+            // The bus's own resource policy: its Deny statements say who
+            // may put which events (the producers).
+            "AWS::Events::EventBus" => document("Policy".into(), &props["Policy"]),
             "AWS::Events::EventBusPolicy" => {
                 let statement = if props["Statement"].is_null() {
                     props.clone()
@@ -567,6 +571,29 @@ mod tests {
             BTreeSet::from(["AWS:arn:aws:iam::${AWS::AccountId}:root".to_owned()])
         );
         assert!(found.keys().any(|p| p.policy == "ManagedPolicyArns"));
+    }
+
+    #[test]
+    fn removing_a_deny_from_the_bus_policy_broadens() {
+        let bus = |statements: Value| {
+            json!({"Resources": {"EventBus": {"Type": "AWS::Events::EventBus", "Properties": {
+                "Name": "bus", "Policy": {"Version": "2012-10-17", "Statement": statements}}}}})
+        };
+        let deny = json!({"Sid": "NobodyPutsCreditsGranted", "Effect": "Deny", "Principal": "*",
+            "Action": "events:PutEvents", "Resource": "arn:bus",
+            "Condition": {"StringEquals": {"events:detail-type": "credits.granted"}}});
+        let other = json!({"Sid": "NobodyPutsCreditsAdjusted", "Effect": "Deny", "Principal": "*",
+            "Action": "events:PutEvents", "Resource": "arn:bus",
+            "Condition": {"StringEquals": {"events:detail-type": "credits.adjusted"}}});
+        let before = bus(json!([deny, other]));
+        let found = diff(&before, &bus(json!([other])));
+        assert_eq!(found.len(), 1, "{found:#?}");
+        assert_eq!(found[0].place.resource, "EventBus");
+        assert_eq!(found[0].place.policy, "Policy");
+        assert_eq!(found[0].place.sid, "NobodyPutsCreditsGranted");
+        assert_eq!((found[0].kind, found[0].broadens), (Kind::Removed, true));
+        // Adding it back narrows: no approval.
+        assert!(!any_broadening(&diff(&bus(json!([other])), &before)));
     }
 
     #[test]

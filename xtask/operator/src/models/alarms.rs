@@ -56,15 +56,14 @@ pub async fn read(
         .collect())
 }
 
-/// The alarm's state and when it last changed (ms since the epoch);
-/// `None`: there is no such alarm.
+/// The alarm's state and when it last changed (ms since the epoch).
 ///
 /// # Errors
-/// CloudWatch failed.
+/// CloudWatch failed, or there is no such alarm.
 pub async fn alarm_state(
     cloudwatch: &aws_sdk_cloudwatch::Client,
     alarm_name: &str,
-) -> anyhow::Result<Option<(StateValue, Option<i64>)>> {
+) -> anyhow::Result<(StateValue, Option<i64>)> {
     let out = cloudwatch
         .describe_alarms()
         .alarm_names(alarm_name)
@@ -74,18 +73,17 @@ pub async fn alarm_state(
     let alarm = out
         .metric_alarms()
         .iter()
-        .find(|a| a.alarm_name() == Some(alarm_name));
-    Ok(alarm.map(|alarm| {
-        (
-            alarm
-                .state_value()
-                .cloned()
-                .unwrap_or(StateValue::InsufficientData),
-            alarm
-                .state_updated_timestamp()
-                .and_then(|t| t.to_millis().ok()),
-        )
-    }))
+        .find(|a| a.alarm_name() == Some(alarm_name))
+        .ok_or_else(|| anyhow::anyhow!("no alarm {alarm_name}"))?;
+    Ok((
+        alarm
+            .state_value()
+            .cloned()
+            .unwrap_or(StateValue::InsufficientData),
+        alarm
+            .state_updated_timestamp()
+            .and_then(|t| t.to_millis().ok()),
+    ))
 }
 
 /// One `Action` item of an alarm's history.

@@ -117,6 +117,8 @@ pub enum Act {
     /// `sweep` without `--dry-run`: expires the open holds older than its
     /// age and refunds them (the stage's `straggler_action`).
     Sweep,
+    /// `send`: one event put on the bus, as a producer would.
+    Send,
 }
 
 use Need::{Nothing, Yes, YesAndStackName, YesFlag};
@@ -127,7 +129,7 @@ use Need::{Nothing, Yes, YesAndStackName, YesFlag};
 /// command still refuses credentials the stage's pins do not allow,
 /// whatever `--yes` says (`Session::before_writing`).
 #[rustfmt::skip]
-const POLICY: [(Act, [Need; 3]); 7] = [
+const POLICY: [(Act, [Need; 3]); 8] = [
     //                        dev      staging  prod
     (Act::Deploy,         [Nothing, Nothing, Yes]),
     (Act::Destroy,        [Yes,     Yes,     YesAndStackName]),
@@ -136,6 +138,7 @@ const POLICY: [(Act, [Need; 3]); 7] = [
     (Act::Replay,         [Nothing, Nothing, Yes]),
     (Act::Smoke,          [Nothing, Nothing, Yes]),
     (Act::Sweep,          [Nothing, Yes,     Yes]),
+    (Act::Send,           [Nothing, Yes,     Yes]),
 ];
 
 /// What the operator gave on the command line, and whether they can be asked.
@@ -257,6 +260,7 @@ mod tests {
             (Replay, [Nothing, Nothing, Yes]),
             (Smoke, [Nothing, Nothing, Yes]),
             (Sweep, [Nothing, Yes, Yes]),
+            (Send, [Nothing, Yes, Yes]),
         ];
         for (action, needs) in expected {
             for (stage, need) in [Stage::Dev, Stage::Staging, Stage::Prod]

@@ -34,7 +34,7 @@ pub use adjust::{
     Adjustment, OPERATOR_SOURCE, adjust, new_adjustment_id, preview, render_response,
 };
 pub use job::{JobHistory, job_history, render_job};
-pub use repair::{Repair, plan_repair, render_repair, repair};
+pub use repair::{Repair, render_repair, repair};
 use statement::signed;
 pub use statement::{OpenHold, Statement, render_statement, statement, statement_csv};
 

@@ -3,53 +3,11 @@
 
 use anyhow::bail;
 use reconciler::store::Ledger;
+pub use reconciler::store::repair::Repair;
+use reconciler::store::repair::plan_repair;
 use reconciler_core::audit::{self, Balances};
-use reconciler_core::ledger::{Account, Entry, Job};
 
 use crate::base::ui::table;
-
-/// What `ledger repair` found, or did.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Repair {
-    /// The entries sum to the balances: nothing to repair.
-    Clean,
-    /// The balances stored and what the entries sum to (`dry run`, or
-    /// before the write).
-    Needed {
-        stored: Balances,
-        recomputed: Balances,
-    },
-    /// Written: the account now holds what its entries sum to.
-    Repaired {
-        stored: Balances,
-        recomputed: Balances,
-    },
-}
-
-/// The repair of a drifted account (pure): what its entries sum to, when
-/// that differs from its balances and its jobs agree with its entries.
-///
-/// # Errors
-/// The jobs disagree with the entries (a job edited, a hold lost): putting
-/// the balances back would not make the ledger whole; a person decides.
-pub fn plan_repair(account: &Account, entries: &[Entry], jobs: &[Job]) -> Result<Repair, String> {
-    let holds = audit::audit_holds(account, entries, jobs);
-    if !holds.problems.is_empty() {
-        return Err(format!(
-            "account {}: its jobs disagree with its entries ({}): repairing the balances would \
-             not make the ledger whole; escalate (docs/operations.md#alarm-drift)",
-            account.account_id,
-            holds.problems.join("; ")
-        ));
-    }
-    Ok(match audit::audit(account, Balances::default(), entries) {
-        None => Repair::Clean,
-        Some(drift) => Repair::Needed {
-            stored: drift.stored,
-            recomputed: drift.recomputed,
-        },
-    })
-}
 
 /// `ledger repair`: reads the account, all its entries and their jobs,
 /// plans (see [`plan_repair`]) and, unless `dry_run`, writes the repair,

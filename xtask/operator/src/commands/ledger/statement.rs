@@ -113,11 +113,16 @@ pub async fn statement(
     // window's open holds, and what the audit checks.
     let holding = audit::jobs_holding(&entries);
     let jobs = ledger.jobs(&holding).await?;
+    let takes = ledger
+        .entries(account_id, &audit::takes_needed(&audited, &jobs))
+        .await?;
     let mut problems = Vec::new();
     if let Some(drift) = audit::audit(&account, base, &audited) {
         problems.extend(drift.problems);
     }
-    problems.extend(audit::audit_holds(&account, &audited, &jobs).problems);
+    let holds = audit::audit_holds(&account, &audited, &jobs, &takes);
+    problems.extend(holds.problems);
+    problems.extend(holds.doubts.iter().map(|d| format!("not proven yet: {d}")));
     let mut open_holds: Vec<OpenHold> =
         jobs.into_iter()
             .filter(|j| j.status == JobStatus::Held)

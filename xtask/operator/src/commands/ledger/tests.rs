@@ -221,6 +221,7 @@ fn job_history() -> JobHistory {
             request_event: Some("evt-req".into()),
             settle_event: Some("evt-render".into()),
             held_at_ms: None,
+            request_id: None,
             updated_at_ms: T0,
             open_kind: None,
             open_key: None,

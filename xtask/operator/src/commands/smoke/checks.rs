@@ -5,44 +5,37 @@ use std::time::{Duration, Instant};
 
 use infra::{StackOutputs, Stage};
 
-use reconciler::store::items::{GrantItem, from_item};
-use reconciler::store::keys;
+use aws_sdk_cloudwatch::types::StateValue;
+use reconciler::store::Ledger;
+use reconciler_core::ledger::JobStatus;
 use serde_json::Value;
 
 use super::poll::{Probe, poll_until};
 use super::report::{Check, CheckOutcome, SmokeReport};
-use super::verdict::{ActionVerdict, AlarmBefore, alarm_probe, missing_alarm, sns_action_verdict};
-use super::{SOURCE, SmokeEvents};
+use super::verdict::{ActionVerdict, sns_action_verdict};
+use super::{DETAIL_TYPE, SmokeEvents};
 use crate::aws::sdk_error;
 use crate::models::alarms::{action_history, alarm_state};
 use crate::models::events::put_event;
 use crate::models::queues::{self, DeadLetter, Queue, ReceiveOptions};
 
-/// Whether the ledger table holds the grant record of `grant_id`.
+/// Whether the ledger holds `job_id`, refunded.
 ///
 /// # Errors
 /// DynamoDB failed, or the item is malformed.
-pub async fn grant_recorded(
+pub async fn job_refunded(
     dynamodb: &aws_sdk_dynamodb::Client,
     table: &str,
-    grant_id: &str,
+    job_id: &str,
 ) -> anyhow::Result<bool> {
-    let out = dynamodb
-        .get_item()
-        .table_name(table)
-        .set_key(Some(keys::grant_key(grant_id)))
-        .consistent_read(true)
-        .send()
+    let ledger = Ledger::new(dynamodb.clone(), table.to_owned());
+    let item = ledger
+        .job_item(job_id)
         .await
-        .map_err(|e| anyhow::anyhow!("GetItem on {table}: {}", sdk_error(&e)))?;
-    match out.item {
+        .map_err(|e| anyhow::anyhow!("the job {job_id} in {table}: {e}"))?;
+    match item {
         None => Ok(false),
-        Some(item) => {
-            from_item::<GrantItem>(item, "grant")
-                .and_then(|g| g.grant())
-                .map_err(anyhow::Error::msg)?;
-            Ok(true)
-        }
+        Some(item) => Ok(item.job().map_err(anyhow::Error::msg)?.status == JobStatus::Refunded),
     }
 }
 
@@ -86,6 +79,8 @@ pub struct SmokeOptions {
     pub topic_arn: String,
     /// The ledger table.
     pub ledger_table: String,
+    /// The rule that delivers the events to the handler.
+    pub ledger_rule: String,
     /// How long to wait for each check (concurrently).
     pub timeout: Duration,
     /// How often to look.
@@ -104,6 +99,7 @@ impl SmokeOptions {
             alarm_name: outputs.errors_alarm_name.clone(),
             topic_arn: outputs.ops_alerts_topic_arn.clone(),
             ledger_table: outputs.ledger_table_name.clone(),
+            ledger_rule: outputs.ledger_events_rule_name.clone(),
             timeout,
             poll_interval: Duration::from_secs(10)
                 .min(timeout / 4)
@@ -119,13 +115,18 @@ impl SmokeOptions {
 async fn put_check(
     clients: &SmokeClients,
     bus: &str,
+    source: &str,
     name: String,
     detail_type: &str,
     detail: &Value,
 ) -> Check {
     let start = Instant::now();
-    let outcome = match put_event(&clients.events, bus, SOURCE, detail_type, detail, None).await {
+    let outcome = match put_event(&clients.events, bus, source, detail_type, detail, None).await {
         Ok(()) => CheckOutcome::Ok(start.elapsed()),
+        Err(why) if why.contains("NotAuthorizedFor") => CheckOutcome::Failed(format!(
+            "{why} (the bus's policy admits only the stage's producers: run smoke with the \
+             credentials of its producer of {detail_type}, source {source})"
+        )),
         Err(why) => CheckOutcome::Failed(why),
     };
     Check {
@@ -147,31 +148,37 @@ pub async fn smoke(
     started_ms: i64,
     progress: &(dyn Fn(&str) + Sync),
 ) -> anyhow::Result<SmokeReport> {
-    let alarm_before = AlarmBefore::of(
-        alarm_state(&clients.cloudwatch, &opts.alarm_name)
-            .await
-            .ok()
-            .map(|read| read.map(|(state, _)| state)),
-    );
+    if let Some(broken) = broken_link(clients, opts).await {
+        return Ok(SmokeReport {
+            checks: vec![broken],
+        });
+    }
+    let alarm_before = alarm_state(&clients.cloudwatch, &opts.alarm_name)
+        .await
+        .ok()
+        .map(|(state, _)| state);
+    let (bus, source) = (&opts.bus_name, &events.source);
     let good = put_check(
         clients,
-        &opts.bus_name,
+        bus,
+        source,
         format!(
-            "good event put on {} (credits.granted {})",
-            opts.bus_name, events.grant_id
+            "good event put on {bus} ({DETAIL_TYPE} {})",
+            events.good_job_id
         ),
-        "credits.granted",
+        DETAIL_TYPE,
         &events.good_detail,
     )
     .await;
     let bad = put_check(
         clients,
-        &opts.bus_name,
+        bus,
+        source,
         format!(
-            "bad event put on {} (video.requested {})",
-            opts.bus_name, events.bad_job_id
+            "bad event put on {bus} ({DETAIL_TYPE} {})",
+            events.bad_job_id
         ),
-        "video.requested",
+        DETAIL_TYPE,
         &events.bad_detail,
     )
     .await;
@@ -183,7 +190,7 @@ pub async fn smoke(
         progress,
         good_sent: good.outcome.is_ok(),
         bad_sent: bad.outcome.is_ok(),
-        alarm_before,
+        was_alarm: alarm_before == Some(StateValue::Alarm),
     };
     let (good_applied, alarm, action, (letter, found)) =
         tokio::join!(run.good_applied(), run.alarm(), run.action(), run.letter());
@@ -218,8 +225,8 @@ pub async fn smoke(
 fn check_names(opts: &SmokeOptions, events: &SmokeEvents) -> [String; 4] {
     [
         format!(
-            "good event applied (grant {} in {})",
-            events.grant_id, opts.ledger_table
+            "good event applied (job {} refunded in {})",
+            events.good_job_id, opts.ledger_table
         ),
         format!("alarm {} in ALARM", opts.alarm_name),
         format!("alarm action ran (SNS publish to {})", opts.topic_arn),
@@ -243,28 +250,14 @@ struct Run<'a> {
     progress: &'a (dyn Fn(&str) + Sync),
     good_sent: bool,
     bad_sent: bool,
-    /// The alarm before the run: missing, or in ALARM (nothing the run
-    /// does proves anything), decides both alarm checks at once.
-    alarm_before: AlarmBefore,
+    /// The alarm was in ALARM before the run: nothing it does proves anything.
+    was_alarm: bool,
 }
 
 impl Run<'_> {
     /// Progress of the check `label`.
     fn say(&self, label: &'static str) -> impl Fn(&str) + Sync + '_ {
         move |status: &str| (self.progress)(&format!("{label}: {status}"))
-    }
-
-    /// The alarm checks' outcome decided before they wait: the alarm does
-    /// not exist, or was already in ALARM.
-    fn decided(&self) -> Option<CheckOutcome> {
-        match self.alarm_before {
-            AlarmBefore::Missing => Some(CheckOutcome::Failed(missing_alarm(
-                &self.opts.alarm_name,
-                self.opts.stage,
-            ))),
-            AlarmBefore::InAlarm => Some(CheckOutcome::Inconclusive(self.already())),
-            AlarmBefore::Other => None,
-        }
     }
 
     fn already(&self) -> String {
@@ -277,7 +270,8 @@ impl Run<'_> {
         )
     }
 
-    /// The good event's grant record is in the ledger.
+    /// The good event's job is in the ledger, refunded; a good event in
+    /// the dead-letter queue fails with the error it carries.
     async fn good_applied(&self) -> CheckOutcome {
         if !self.good_sent {
             return skip("the good event was not sent");
@@ -286,15 +280,40 @@ impl Run<'_> {
         let say = self.say("good event");
         poll_until(opts.timeout, opts.poll_interval, &say, || async {
             let table = &opts.ledger_table;
-            Ok(
-                if grant_recorded(&self.clients.dynamodb, table, &events.grant_id).await? {
-                    Probe::Passed
-                } else {
-                    Probe::Waiting("not in the ledger yet".into())
-                },
-            )
+            if job_refunded(&self.clients.dynamodb, table, &events.good_job_id).await? {
+                return Ok(Probe::Passed);
+            }
+            Ok(match self.dead_letter_of(&events.good_job_id).await? {
+                Some(letter) => Probe::Failed(format!(
+                    "the good event is in {} instead: {}: {}",
+                    opts.dead_letters.name,
+                    letter
+                        .classification
+                        .error_type
+                        .as_deref()
+                        .unwrap_or("an error"),
+                    letter
+                        .classification
+                        .error_message
+                        .as_deref()
+                        .unwrap_or("-")
+                )),
+                None => Probe::Waiting("not in the ledger yet".into()),
+            })
         })
         .await
+    }
+
+    /// The dead letter of the smoke event of job `job_id`, if it is there.
+    async fn dead_letter_of(&self, job_id: &str) -> anyhow::Result<Option<DeadLetter>> {
+        let opts = self.opts;
+        let letters =
+            queues::list(&self.clients.sqs, &opts.dead_letters.url, &opts.receive).await?;
+        Ok(letters.letters.into_iter().find(|l| {
+            let c = &l.classification;
+            c.detail_type.as_deref() == Some(DETAIL_TYPE)
+                && c.business_key.as_deref() == Some(job_id)
+        }))
     }
 
     /// The bad event tripped the errors alarm.
@@ -302,15 +321,18 @@ impl Run<'_> {
         if !self.bad_sent {
             return skip("the bad event was not sent");
         }
-        if let Some(outcome) = self.decided() {
-            return outcome;
+        if self.was_alarm {
+            return CheckOutcome::Inconclusive(self.already());
         }
         let opts = self.opts;
         let say = self.say("alarm");
         poll_until(opts.timeout, opts.poll_interval, &say, || async {
-            let read = alarm_state(&self.clients.cloudwatch, &opts.alarm_name).await?;
-            let state = read.map(|(state, _)| state);
-            Ok(alarm_probe(state, &opts.alarm_name, opts.stage))
+            let (state, _) = alarm_state(&self.clients.cloudwatch, &opts.alarm_name).await?;
+            Ok(if state == StateValue::Alarm {
+                Probe::Passed
+            } else {
+                Probe::Waiting(format!("state {}", state.as_str()))
+            })
         })
         .await
     }
@@ -320,8 +342,8 @@ impl Run<'_> {
         if !self.bad_sent {
             return skip("the bad event was not sent");
         }
-        if let Some(outcome) = self.decided() {
-            return outcome;
+        if self.was_alarm {
+            return CheckOutcome::Inconclusive(self.already());
         }
         let opts = self.opts;
         let say = self.say("alarm action");
@@ -350,13 +372,7 @@ impl Run<'_> {
         let say = self.say("dead letter");
         let found = std::sync::Mutex::new(None);
         let outcome = poll_until(opts.timeout, opts.poll_interval, &say, || async {
-            let sqs = &self.clients.sqs;
-            let letters = queues::list(sqs, &opts.dead_letters.url, &opts.receive).await?;
-            let mine = letters.letters.into_iter().find(|l| {
-                let c = &l.classification;
-                c.detail_type.as_deref() == Some("video.requested")
-                    && c.business_key.as_deref() == Some(events.bad_job_id.as_str())
-            });
+            let mine = self.dead_letter_of(&events.bad_job_id).await?;
             let passed = mine.is_some();
             *found.lock().unwrap_or_else(|p| p.into_inner()) = mine;
             Ok(if passed {
@@ -371,6 +387,73 @@ impl Run<'_> {
             found.into_inner().unwrap_or_else(|p| p.into_inner()),
         )
     }
+}
+
+/// The first link of the chain that is surely broken before anything is
+/// sent, as a failed check naming it: the ledger rule not enabled, the
+/// errors alarm missing, or without its action to the ops-alerts topic.
+async fn broken_link(clients: &SmokeClients, opts: &SmokeOptions) -> Option<Check> {
+    let failed = |name: String, why: String| Check {
+        name,
+        outcome: CheckOutcome::Failed(why),
+        note: None,
+    };
+    let rule = clients
+        .events
+        .describe_rule()
+        .name(&opts.ledger_rule)
+        .event_bus_name(&opts.bus_name)
+        .send()
+        .await;
+    match rule {
+        Ok(rule) if rule.state().map(|s| s.as_str()) == Some("ENABLED") => {}
+        Ok(rule) => {
+            let state = rule
+                .state()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default();
+            return Some(failed(
+                format!("rule {} delivers to the handler", opts.ledger_rule),
+                format!(
+                    "it is {state}: nothing reaches the handler (a stage file without producers disables it)"
+                ),
+            ));
+        }
+        Err(e) => return Some(failed(format!("rule {}", opts.ledger_rule), sdk_error(&e))),
+    }
+    let alarms = match clients
+        .cloudwatch
+        .describe_alarms()
+        .alarm_names(&opts.alarm_name)
+        .send()
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return Some(failed(format!("alarm {}", opts.alarm_name), sdk_error(&e))),
+    };
+    let name = format!("alarm {} notifies {}", opts.alarm_name, opts.topic_arn);
+    let Some(alarm) = alarms.metric_alarms().first() else {
+        return Some(failed(
+            name,
+            "the alarm does not exist: redeploy the stage".into(),
+        ));
+    };
+    let notifies = alarm.actions_enabled() != Some(false)
+        && alarm.alarm_actions().iter().any(|a| a == &opts.topic_arn);
+    (!notifies).then(|| {
+        failed(
+            name,
+            format!(
+                "its ALARM actions are {:?}{}: no notification can come",
+                alarm.alarm_actions(),
+                if alarm.actions_enabled() == Some(false) {
+                    " (disabled)"
+                } else {
+                    ""
+                }
+            ),
+        )
+    })
 }
 
 /// Deletes the smoke run's own dead letter, by its message id; the note

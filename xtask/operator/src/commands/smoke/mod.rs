@@ -1,14 +1,24 @@
 //! `cargo xtask smoke --stage <s>`: proves a deployed stage's whole chain end
 //! to end (SPEC §7).
 //!
-//! It puts two events on the stage's bus: a good one (a `credits.granted` of 0
-//! credits, grant `smoke-<unix ms>`, account `smoke-<stage>`: applying it
-//! moves no money) and a forced-bad one (a `video.requested` whose `credits` is
-//! `"not-a-number"`, job `smoke-bad-<unix ms>`). Then it checks, concurrently
-//! and each bounded by `--timeout-seconds`, with progress as it waits:
+//! It puts two events on the stage's bus as its producer of `video.failed`
+//! would (that producer's `source`; the bus refuses any other): a good one
+//! (job `smoke-<unix ms>` of account `smoke-<stage>`: a refund of a job that
+//! never held anything, a tombstone that moves no money) and a forced-bad
+//! one (job `smoke-bad-<unix ms>` without its `account_id`). `video.failed`
+//! is the one detail-type that can move no money, so smoke needs no producer
+//! of the others. A stage without a producer of it stops at once, saying so.
 //!
-//! 1. the good event was **applied**: its grant record is in the ledger table
-//!    (the handler's response is not visible through the bus; the ledger is);
+//! Before sending, it checks the links that would make a check fail for sure
+//! and names the broken one at once: the ledger rule enabled, the errors
+//! alarm there with its action to the ops-alerts topic. Then it checks,
+//! concurrently and each bounded by `--timeout-seconds`, with progress as it
+//! waits:
+//!
+//! 1. the good event was **applied**: its job is in the ledger, refunded (the
+//!    handler's response is not visible through the bus; the ledger is); a
+//!    good event that ended in the dead-letter queue fails at once with the
+//!    error it carries (e.g. the handler's role refused an action);
 //! 2. the bad event tripped the **errors alarm** (an alarm already in ALARM
 //!    before the run proves nothing and is reported as such, not passed);
 //! 3. the alarm's **SNS action ran**: its history (`DescribeAlarmHistory`,
@@ -37,40 +47,60 @@ use crate::aws::Target;
 use crate::base::ui::{Act, Given};
 use crate::commands::{Console, run_command};
 
-pub use checks::{SmokeClients, SmokeOptions, grant_recorded, smoke};
+pub use checks::{SmokeClients, SmokeOptions, job_refunded, smoke};
 pub use poll::{Probe, poll_until};
 pub use report::{Check, CheckOutcome, SmokeReport};
 pub use verdict::{ActionVerdict, sns_action_verdict};
 
-/// The `source` of the smoke events.
-pub const SOURCE: &str = "cc-agent-reconciler.smoke";
+/// The detail-type of both smoke events: a refund, which moves no money for
+/// a job that never held any.
+pub const DETAIL_TYPE: &str = reconciler_core::event::VIDEO_FAILED;
 
 /// The two events a smoke run sends.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SmokeEvents {
-    /// The good event's grant id (`smoke-<unix ms>`).
-    pub grant_id: String,
-    /// The good event's detail (`credits.granted`, 0 credits).
+    /// The events' source: the stage's producer of [`DETAIL_TYPE`].
+    pub source: String,
+    /// The good event's job id (`smoke-<unix ms>`).
+    pub good_job_id: String,
+    /// The good event's detail (a refund of a job that holds nothing).
     pub good_detail: Value,
     /// The bad event's job id (`smoke-bad-<unix ms>`).
     pub bad_job_id: String,
-    /// The bad event's detail (`video.requested`, credits not a number).
+    /// The bad event's detail (no `account_id`: invalid).
     pub bad_detail: Value,
 }
 
 impl SmokeEvents {
-    /// The events for `stage` at `unix_ms`.
-    pub fn new(stage: Stage, unix_ms: i64) -> SmokeEvents {
+    /// The events for `stage` at `unix_ms`, put with `source`.
+    pub fn new(stage: Stage, unix_ms: i64, source: &str) -> SmokeEvents {
         let account = format!("smoke-{stage}");
-        let grant_id = format!("smoke-{unix_ms}");
+        let good_job_id = format!("smoke-{unix_ms}");
         let bad_job_id = format!("smoke-bad-{unix_ms}");
         SmokeEvents {
-            good_detail: json!({"grant_id": grant_id, "account_id": account, "credits": 0}),
-            bad_detail: json!({"job_id": bad_job_id, "account_id": account, "credits": "not-a-number"}),
-            grant_id,
+            source: source.to_owned(),
+            good_detail: json!({"job_id": good_job_id, "account_id": account,
+                                "reason": "cargo xtask smoke"}),
+            bad_detail: json!({"job_id": bad_job_id, "reason": "cargo xtask smoke: no account_id"}),
+            good_job_id,
             bad_job_id,
         }
     }
+}
+
+/// The source smoke puts its events with: the stage's one producer of
+/// [`DETAIL_TYPE`] (pure).
+///
+/// # Errors
+/// The stage names none (or several): what smoke needs, in one line.
+pub fn producer_source(stage: &infra::StageConfig) -> Result<String, String> {
+    crate::models::events::producer_source(stage, DETAIL_TYPE, None).map_err(|why| {
+        format!(
+            "{why}. The smoke test puts {DETAIL_TYPE} events as a producer would: name one in \
+             the stage file ([[producers]]: detail_type = \"{DETAIL_TYPE}\", its source, its \
+             principal) and run smoke with that principal's credentials"
+        )
+    })
 }
 
 /// `cargo xtask smoke`.
@@ -142,8 +172,9 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             &console.outputs,
             Duration::from_secs(args.timeout_seconds),
         );
+        let source = producer_source(&console.session.stage).map_err(anyhow::Error::msg)?;
         let started_ms = crate::base::when::now_ms();
-        let events = SmokeEvents::new(stage, started_ms);
+        let events = SmokeEvents::new(stage, started_ms, &source);
         let intro = format!(
             "Smoke test of {stage}: a good and a forced-bad event on {}, then waiting up to {}s \
              for the ledger, alarm {} and its notification, and a dead letter in {}.",

@@ -5,22 +5,35 @@ use std::time::{Duration, Instant};
 use infra::{StackOutputs, Stage};
 use serde_json::json;
 
-use super::verdict::{AlarmBefore, alarm_probe};
 use super::*;
 use crate::models::alarms::ActionRecord;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[test]
-fn the_events_are_one_good_and_one_invalid() {
-    let e = SmokeEvents::new(Stage::Staging, 1_700_000_000_123);
-    assert_eq!(e.grant_id, "smoke-1700000000123");
+fn the_events_are_one_good_refund_and_one_invalid_one() {
+    let e = SmokeEvents::new(Stage::Staging, 1_700_000_000_123, "billing.video");
+    assert_eq!(e.good_job_id, "smoke-1700000000123");
     assert_eq!(e.bad_job_id, "smoke-bad-1700000000123");
-    assert!(reconciler_core::event::parse_detail("credits.granted", &e.good_detail).is_ok());
-    let err = reconciler_core::event::parse_detail("video.requested", &e.bad_detail).unwrap_err();
-    assert!(err.field.contains("credits"), "{err}");
+    assert_eq!(e.source, "billing.video");
+    assert!(reconciler_core::event::parse_detail("video.failed", &e.good_detail).is_ok());
+    let err = reconciler_core::event::parse_detail("video.failed", &e.bad_detail).unwrap_err();
+    assert_eq!(err.field, "detail.account_id", "{err}");
     assert_eq!(e.good_detail["account_id"], "smoke-staging");
-    assert_eq!(e.good_detail["credits"], 0);
+}
+
+#[test]
+fn smoke_needs_the_stages_producer_of_refunds() {
+    assert_eq!(
+        producer_source(&infra::StageConfig::for_stage(Stage::Dev)).unwrap(),
+        "cc-agent-reconciler.test"
+    );
+    let prod = producer_source(&infra::StageConfig::for_stage(Stage::Prod)).unwrap_err();
+    assert!(
+        prod.starts_with("stage prod names no producer of video.failed"),
+        "{prod}"
+    );
+    assert!(prod.contains("detail_type = \"video.failed\""), "{prod}");
 }
 
 fn quiet(_: &str) {}
@@ -280,42 +293,4 @@ fn the_names_come_from_the_outputs_and_the_poll_interval_fits_the_timeout() {
     assert_eq!(o.ledger_table, "<LedgerTableName>");
     let o = SmokeOptions::new(Stage::Dev, &outputs, Duration::from_secs(2));
     assert_eq!(o.poll_interval, Duration::from_millis(500));
-}
-
-/// An alarm that does not exist fails both alarm checks at once: it can
-/// never go to ALARM, and waiting the whole timeout for it helps nobody.
-#[test]
-fn a_missing_alarm_fails_at_once() {
-    use aws_sdk_cloudwatch::types::StateValue;
-    let name = "cc-agent-reconciler-errors-prod";
-    assert_eq!(AlarmBefore::of(Some(None)), AlarmBefore::Missing);
-    assert_eq!(
-        AlarmBefore::of(Some(Some(StateValue::Alarm))),
-        AlarmBefore::InAlarm
-    );
-    assert_eq!(
-        AlarmBefore::of(Some(Some(StateValue::Ok))),
-        AlarmBefore::Other
-    );
-    assert_eq!(
-        AlarmBefore::of(None),
-        AlarmBefore::Other,
-        "unread: the checks retry"
-    );
-    assert_eq!(
-        alarm_probe(None, name, Stage::Prod),
-        Probe::Failed(
-            "alarm cc-agent-reconciler-errors-prod does not exist, so it can never go to ALARM: \
-             deploy the stack (`cargo xtask deploy --stage prod`), then run the smoke test again"
-                .into()
-        )
-    );
-    assert_eq!(
-        alarm_probe(Some(StateValue::Alarm), name, Stage::Prod),
-        Probe::Passed
-    );
-    assert_eq!(
-        alarm_probe(Some(StateValue::Ok), name, Stage::Prod),
-        Probe::Waiting("state OK".into())
-    );
 }

@@ -3,48 +3,7 @@
 use aws_sdk_cloudwatch::types::StateValue;
 use serde_json::Value;
 
-use super::poll::Probe;
 use crate::models::alarms::ActionRecord;
-
-/// The errors alarm before the run, as far as it could be read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum AlarmBefore {
-    /// It does not exist: neither alarm check can ever pass.
-    Missing,
-    /// Already in ALARM: nothing the run does can prove anything.
-    InAlarm,
-    /// In another state, or it could not be read (the checks retry).
-    Other,
-}
-
-impl AlarmBefore {
-    /// From what `alarm_state` answered (pure).
-    pub(super) fn of(read: Option<Option<StateValue>>) -> AlarmBefore {
-        match read {
-            Some(None) => AlarmBefore::Missing,
-            Some(Some(StateValue::Alarm)) => AlarmBefore::InAlarm,
-            _ => AlarmBefore::Other,
-        }
-    }
-}
-
-/// Why an alarm check fails at once when the alarm does not exist (pure).
-pub(super) fn missing_alarm(name: &str, stage: infra::Stage) -> String {
-    format!(
-        "alarm {name} does not exist, so it can never go to ALARM: deploy the stack \
-         (`cargo xtask deploy --stage {stage}`), then run the smoke test again"
-    )
-}
-
-/// One look at the errors alarm (pure): in ALARM passes, another state
-/// waits, no alarm fails at once (it cannot appear by itself).
-pub(super) fn alarm_probe(state: Option<StateValue>, name: &str, stage: infra::Stage) -> Probe {
-    match state {
-        Some(StateValue::Alarm) => Probe::Passed,
-        Some(other) => Probe::Waiting(format!("state {}", other.as_str())),
-        None => Probe::Failed(missing_alarm(name, stage)),
-    }
-}
 
 /// Whether the alarm's SNS action ran.
 #[derive(Clone, Debug, PartialEq, Eq)]
