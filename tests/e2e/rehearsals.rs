@@ -14,14 +14,14 @@ use testkit::plane::Plane;
 use crate::plane::{Operator, start};
 
 /// A command's exit code and what it printed (both streams).
-struct Ran {
-    code: Option<i32>,
-    out: String,
+pub(crate) struct Ran {
+    pub(crate) code: Option<i32>,
+    pub(crate) out: String,
 }
 
 /// Runs `cargo xtask <args> --stage <plane's stage> --endpoint-url <plane>`
 /// as an operator would, with no AWS configuration of their own.
-async fn xtask(plane: &Plane, args: &[&str]) -> Ran {
+pub(crate) async fn xtask(plane: &Plane, args: &[&str]) -> Ran {
     let home = std::env::temp_dir().join(format!("rehearsal-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
     let out = tokio::process::Command::new(testkit::lambda::binary("xtask"))

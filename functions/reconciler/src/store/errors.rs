@@ -3,7 +3,7 @@
 //! transaction, and [`StoreError`] is what the store reports, named for
 //! what the operator should do, keeping the SDK's error as its source.
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::CancellationReason;
@@ -59,7 +59,8 @@ impl StoreError {
 
     /// An SDK error as a store error: `ValidationException` is a refusal
     /// (the same request will never pass), the rest may pass later. The
-    /// message is the SDK's with its causes; the error itself is the source.
+    /// message is the service's `Code: message`, else the SDK's words with
+    /// their causes ([`words`]); the error itself is the source.
     pub fn from_sdk<E, R>(e: SdkError<E, R>) -> StoreError
     where
         E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
@@ -69,7 +70,11 @@ impl StoreError {
             .as_service_error()
             .and_then(|s| s.code())
             .is_some_and(|code| code == "ValidationException");
-        let message = DisplayErrorContext(&e).to_string();
+        let message = match (e.code(), e.message()) {
+            (Some(code), Some(text)) => format!("{code}: {text}"),
+            (Some(code), None) => code.to_owned(),
+            (None, _) => words(&e),
+        };
         let source = Some(Box::new(e) as SdkFailure);
         if refused {
             StoreError::Refused { message, source }
@@ -98,6 +103,23 @@ impl StoreError {
             StoreError::Aws { message, source }
         }
     }
+}
+
+/// An error and its causes in one line, outermost first, each cause said
+/// once: what an operator's screen or a log line shows of an SDK error.
+/// Not the SDK's `DisplayErrorContext`, which appends the error's `Debug`
+/// (the raw response, its headers and body: hundreds of characters).
+pub(crate) fn words(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut said: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(error) = next {
+        let text = error.to_string();
+        if !said.iter().any(|s| s.contains(&text)) {
+            said.push(text);
+        }
+        next = error.source();
+    }
+    said.join(": ").replace(['\n', '\r'], " ")
 }
 
 /// Service error codes that mean "not now": the same request may pass later.
@@ -254,5 +276,30 @@ mod tests {
             (),
         );
         assert!(matches!(classify(&refused), Answer::Failed));
+    }
+
+    /// A failed request is said in words, never with the SDK's `Debug` of
+    /// the raw response (as `DisplayErrorContext` would append).
+    #[test]
+    fn an_sdk_failure_is_its_words_without_a_debug_dump() {
+        let failed: SdkError<TransactGetItemsError, String> = SdkError::service_error(
+            TransactGetItemsError::generic(
+                ErrorMetadata::builder()
+                    .code("InternalServerError")
+                    .message("Internal server error")
+                    .build(),
+            ),
+            "raw response".to_owned(),
+        );
+        let StoreError::Aws { message, .. } = StoreError::from_sdk(failed) else {
+            panic!("an internal error may pass later");
+        };
+        assert_eq!(message, "InternalServerError: Internal server error");
+        let unsent: SdkError<TransactGetItemsError, String> =
+            SdkError::construction_failure("no region");
+        let StoreError::Aws { message, .. } = StoreError::from_sdk(unsent) else {
+            panic!("not a refusal");
+        };
+        assert_eq!(message, "failed to construct request: no region");
     }
 }

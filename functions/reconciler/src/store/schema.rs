@@ -2,7 +2,6 @@
 //! declared by the stack (`infra`); a test there checks both agree.
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
     ProjectionType, ScalarAttributeType,
@@ -82,7 +81,7 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), CreateTable
         .await
         .map_err(|e| CreateTableFailed {
             table: name.to_owned(),
-            message: DisplayErrorContext(&e).to_string(),
+            message: super::errors::words(&e),
             source: Box::new(e),
         })?;
     Ok(())

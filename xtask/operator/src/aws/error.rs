@@ -53,11 +53,19 @@ where
     innermost(e)
 }
 
-/// An error and all its sources: what the SDK says of a failure that is
-/// not an answer, and the text a caller searches for what the service
-/// meant (never shown whole to a person).
+/// An error and all its sources in one line, each said once: the text a
+/// caller searches for what the service meant. Not the SDK's
+/// `DisplayErrorContext`, which appends the error's `Debug` (the raw
+/// response: hundreds of characters no person should be shown).
 pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    aws_smithy_types::error::display::DisplayErrorContext(e).to_string()
+    let mut said: Vec<String> = Vec::new();
+    for source in sources(e) {
+        let text = source.to_string();
+        if !said.iter().any(|s| s.contains(&text)) {
+            said.push(text);
+        }
+    }
+    said.join(": ").replace(['\n', '\r'], " ")
 }
 
 /// `e` and its sources, outermost first.
@@ -270,6 +278,28 @@ mod tests {
             "{line}"
         );
         one_line(&line);
+    }
+
+    #[test]
+    fn the_chain_is_words_without_a_debug_dump() {
+        use aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityError;
+        use aws_smithy_types::error::ErrorMetadata;
+        let e: SdkError<GetCallerIdentityError, String> = SdkError::service_error(
+            GetCallerIdentityError::generic(
+                ErrorMetadata::builder()
+                    .code("ValidationError")
+                    .message("No updates are to be performed.")
+                    .build(),
+            ),
+            "raw response".to_owned(),
+        );
+        let text = chain(&e);
+        assert!(
+            text.starts_with("service error: ")
+                && text.contains("No updates are to be performed.")
+                && !text.contains("raw response"),
+            "the words, not the raw response's Debug: {text}"
+        );
     }
 
     #[test]
