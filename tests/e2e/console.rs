@@ -5,6 +5,7 @@
 //! rule reaches nobody.
 
 use infra::{Stage, StageConfig};
+use serde_json::Value;
 
 use crate::plane::{start, start_with};
 use crate::rehearsals::xtask;
@@ -86,5 +87,77 @@ async fn a_disabled_ledger_rule_is_said_and_refuses_replays() {
         replayed.out.contains("dlq replay refused: the ledger rule"),
         "{}",
         replayed.out
+    );
+}
+
+/// `--json` prints one JSON document on standard output, whatever else is
+/// said on standard error; `logs` says what it showed of which window, and
+/// refuses an inverted one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_on_standard_output_and_the_logs_window_said() {
+    let plane = start(Stage::Dev).await;
+    let json = |ran: &crate::rehearsals::Ran| -> Value {
+        serde_json::from_str(&ran.stdout)
+            .unwrap_or_else(|e| panic!("JSON on standard output ({e}): {}", ran.out))
+    };
+
+    let status = xtask(&plane, &["status", "--json"]).await;
+    let report = json(&status);
+    assert_eq!(report["stage"], "dev", "{report}");
+    let roles: Vec<&str> = report["rules"]
+        .as_array()
+        .unwrap_or_else(|| panic!("rules read: {report}"))
+        .iter()
+        .filter_map(|r| r["role"].as_str())
+        .collect();
+    assert!(
+        roles.contains(&"ledger") && roles.contains(&"unrouted"),
+        "{roles:?}"
+    );
+    let needs = report["needs_a_person"].as_array().unwrap();
+    assert_eq!(
+        status.code,
+        Some(if needs.is_empty() { 0 } else { 2 }),
+        "the exit code is the verdict's: {}",
+        status.out
+    );
+
+    let swept = xtask(&plane, &["sweep", "--dry-run", "--json"]).await;
+    assert_eq!(swept.code, Some(0), "{}", swept.out);
+    let swept = json(&swept);
+    assert_eq!(swept["report"]["dry_run"], true, "{swept}");
+    assert_eq!(swept["needs_a_person"], serde_json::json!([]));
+
+    let unrouted = xtask(&plane, &["unrouted", "list", "--json"]).await;
+    assert_eq!(
+        json(&unrouted)["events"],
+        serde_json::json!([]),
+        "{}",
+        unrouted.out
+    );
+
+    // An error prints no JSON, only its line on standard error.
+    let statement = xtask(&plane, &["ledger", "statement", "nobody", "--json"]).await;
+    assert_eq!(statement.code, Some(1), "{}", statement.out);
+    assert_eq!(statement.stdout, "", "{}", statement.out);
+    assert!(
+        statement.out.contains("no account \"nobody\""),
+        "{}",
+        statement.out
+    );
+
+    let logs = xtask(
+        &plane,
+        &["logs", "--since", "1m", "--filter", "no line says this"],
+    )
+    .await;
+    assert_eq!(logs.code, Some(0), "{}", logs.out);
+    assert!(logs.out.contains("0 lines from "), "{}", logs.out);
+    let inverted = xtask(&plane, &["logs", "--since", "1h", "--until", "2h"]).await;
+    assert_eq!(inverted.code, Some(1), "{}", inverted.out);
+    assert!(
+        inverted.out.contains("is not before --until"),
+        "{}",
+        inverted.out
     );
 }

@@ -17,6 +17,8 @@ use crate::plane::{Operator, start};
 pub(crate) struct Ran {
     pub(crate) code: Option<i32>,
     pub(crate) out: String,
+    /// Standard output alone (what `--json` prints).
+    pub(crate) stdout: String,
 }
 
 /// Runs `cargo xtask <args> --stage <plane's stage> --endpoint-url <plane>`
@@ -45,6 +47,7 @@ pub(crate) async fn xtask(plane: &Plane, args: &[&str]) -> Ran {
     Ran {
         code: out.status.code(),
         out: text,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
     }
 }
 

@@ -350,3 +350,33 @@ fn every_command_fails_in_one_line_on_bad_input() {
     );
     let _ = std::fs::remove_dir_all(&stages);
 }
+
+/// A read in a region the stage file does not pin is refused before any
+/// call, naming the region to pass (the endpoint below would refuse every
+/// connection: the refusal comes first).
+#[test]
+fn a_read_in_the_wrong_region_is_told_the_pinned_one() {
+    let stages = std::env::temp_dir().join(format!("xtask-pinned-{}", std::process::id()));
+    std::fs::create_dir_all(&stages).unwrap();
+    std::fs::write(stages.join("dev.toml"), "region = \"us-east-1\"\n").unwrap();
+    let env = [
+        ("XTASK_STAGES_DIR", stages.display().to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+    ];
+    for command in [&["status"][..], &["releases"][..], &["dlq", "list"][..]] {
+        let extra = [
+            "--region",
+            "eu-west-1",
+            "--endpoint-url",
+            "http://127.0.0.1:1",
+        ];
+        fails_in_one_line(
+            command,
+            &extra,
+            &env,
+            "stage dev is pinned to us-east-1: pass --region us-east-1",
+        );
+    }
+    let _ = std::fs::remove_dir_all(&stages);
+}
