@@ -449,6 +449,18 @@ async fn a_failed_first_create_is_recovered(stage: Stage) {
             .await,
         "the rollback deleted the table it created"
     );
+    // `releases` of the rolled-back stack: what it cannot read is a short
+    // note, never the SDK's Debug of a response.
+    let out = Recorder::default();
+    deploy::releases(&env.clients, stage, &out)
+        .await
+        .expect("releases of a ROLLBACK_COMPLETE stack");
+    for note in out.said() {
+        assert!(
+            note.len() < 400 && !note.contains("{ ") && !note.contains('\n'),
+            "one short line: {note}"
+        );
+    }
 
     let (recovered, said) = env.deploy_saying(&env.options(stage), false).await;
     let recovered = recovered.expect("recovery");
