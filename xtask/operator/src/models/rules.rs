@@ -140,13 +140,19 @@ pub async fn ledger_rule(
     events: &aws_sdk_eventbridge::Client,
     outputs: &StackOutputs,
 ) -> Result<RuleView, String> {
-    read_one(
-        events,
-        &outputs.bus_name,
-        "ledger",
-        &outputs.ledger_events_rule_name,
-    )
-    .await
+    ledger_rule_named(events, &outputs.bus_name, &outputs.ledger_events_rule_name).await
+}
+
+/// The ledger rule `name` on `bus`, read.
+///
+/// # Errors
+/// EventBridge failed (one line).
+pub async fn ledger_rule_named(
+    events: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    name: &str,
+) -> Result<RuleView, String> {
+    read_one(events, bus, "ledger", name).await
 }
 
 #[cfg(test)]

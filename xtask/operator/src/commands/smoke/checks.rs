@@ -398,28 +398,21 @@ async fn broken_link(clients: &SmokeClients, opts: &SmokeOptions) -> Option<Chec
         outcome: CheckOutcome::Failed(why),
         note: None,
     };
-    let rule = clients
-        .events
-        .describe_rule()
-        .name(&opts.ledger_rule)
-        .event_bus_name(&opts.bus_name)
-        .send()
-        .await;
+    let rule =
+        crate::models::rules::ledger_rule_named(&clients.events, &opts.bus_name, &opts.ledger_rule)
+            .await;
     match rule {
-        Ok(rule) if rule.state().map(|s| s.as_str()) == Some("ENABLED") => {}
+        Ok(rule) if rule.enabled() => {}
         Ok(rule) => {
-            let state = rule
-                .state()
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default();
             return Some(failed(
                 format!("rule {} delivers to the handler", opts.ledger_rule),
                 format!(
-                    "it is {state}: nothing reaches the handler (a stage file without producers disables it)"
+                    "it is {}: nothing reaches the handler (a stage file without producers disables it)",
+                    rule.state.as_deref().unwrap_or("missing")
                 ),
             ));
         }
-        Err(e) => return Some(failed(format!("rule {}", opts.ledger_rule), sdk_error(&e))),
+        Err(e) => return Some(failed(format!("rule {}", opts.ledger_rule), e)),
     }
     let alarms = match clients
         .cloudwatch
