@@ -9,6 +9,7 @@
 pub mod dlq;
 pub mod ledger;
 pub mod logs;
+pub mod policy;
 pub mod replay;
 pub mod send;
 pub mod smoke;
