@@ -17,7 +17,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use operator::base::tools;
 use operator::commands::stack as deploy;
-use operator::commands::{dlq, ledger, logs, replay, send, smoke, status, sweep, synth, unrouted};
+use operator::commands::{
+    dlq, ledger, logs, policy, replay, send, smoke, status, sweep, synth, unrouted,
+};
 
 #[derive(Parser)]
 #[command(
@@ -70,6 +72,9 @@ enum Cmd {
     /// CloudFormation drift detection: resources changed outside the stack;
     /// exit code 2 on drift.
     Drift(deploy::DriftArgs),
+    /// Print the least-privilege IAM policy (JSON) of an operator role for a
+    /// stage: on-call (the read commands, diff) or deploy.
+    Policy(policy::Args),
     /// Inspect, replay or purge a stage's dead-letter queue.
     Dlq(dlq::Args),
     /// Inspect unrouted events (no ledger detail-type); resend one under the
@@ -150,6 +155,7 @@ fn dispatch(command: Cmd, verbose: bool) -> anyhow::Result<ExitCode> {
         Cmd::Releases(args) => done(deploy::releases(args)),
         Cmd::Rollback(args) => done(deploy::rollback(args)),
         Cmd::Drift(args) => deploy::drift(args),
+        Cmd::Policy(args) => done(policy::run(&args)),
         Cmd::Dlq(args) => dlq::run(args),
         Cmd::Unrouted(args) => unrouted::run(args),
         Cmd::Smoke(args) => smoke::run(args),

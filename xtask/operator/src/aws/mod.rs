@@ -21,6 +21,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use infra::Stage;
 
 pub use clients::{Clients, lambda_endpoint};
@@ -45,7 +46,17 @@ pub struct AwsArgs {
     /// credential chain).
     #[arg(long)]
     pub profile: Option<String>,
+    /// Never from the command line: SDK interceptors every client of the
+    /// command gets (the tests record the requests a command sends, to
+    /// derive the IAM actions it needs).
+    #[arg(skip)]
+    pub interceptors: Interceptors,
 }
+
+/// SDK interceptors given to every client a [`Session`] makes; none in the
+/// binary.
+#[derive(Clone, Debug, Default)]
+pub struct Interceptors(pub Vec<SharedInterceptor>);
 
 /// A stage and where it runs: what every operator command takes.
 #[derive(clap::Args, Clone, Debug)]
@@ -172,7 +183,7 @@ mod tests {
         let args = AwsArgs {
             endpoint_url: Some("http://127.0.0.1:1".into()),
             region: Some("eu-west-1".into()),
-            profile: None,
+            ..AwsArgs::default()
         };
         let config = sdk_config(&args).await.unwrap();
         assert_eq!(config.region().unwrap().as_ref(), "eu-west-1");

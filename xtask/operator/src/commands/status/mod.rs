@@ -182,7 +182,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     run_command(async {
         let session = Session::open(&args.target).await?;
-        let clients = Clients::new(&session.config);
+        let clients = session.clients();
         let report = gather(&session, &clients, crate::base::when::now_ms()).await?;
         print!(
             "{}",
