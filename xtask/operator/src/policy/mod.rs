@@ -378,6 +378,19 @@ fn deploy(place: &Place, config: &StageConfig) -> Vec<Statement> {
         )
         .on(functions(place, config)),
         statement(
+            "FirstSweep",
+            "after creating the stack, deploy starts one dry-run sweep so the \
+             sweep-not-running alarm does not stay in ALARM until the schedule's first run",
+            &["lambda:InvokeFunction"],
+        )
+        .on(vec![named(
+            place,
+            config,
+            "lambda",
+            "function:",
+            names::SWEEP_FUNCTION,
+        )]),
+        statement(
             "ConcurrencyQuota",
             "a deploy that reserves concurrency first checks the account's quota; the action \
              supports no resource-level permission, so `*`",
