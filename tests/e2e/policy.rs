@@ -8,14 +8,8 @@
 //! before an on-call engineer meets an AccessDenied.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
-use aws_smithy_runtime_api::client::interceptors::{Intercept, SharedInterceptor};
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use infra::{Architecture, Stage, StageConfig};
 use operator::aws::{AwsArgs, Interceptors, Session, Target};
 use operator::commands::stack::{
@@ -26,37 +20,20 @@ use operator::deploy::DeployOptions;
 use operator::policy::{Role, actions};
 use reconciler::store::Ledger;
 use serde_json::json;
+use testkit::capture::Capture;
 use testkit::emulator::moto::Moto;
 
-/// Every (service, operation) the clients sent, once each.
+/// The requests the clients sent, each (service, operation) once.
 #[derive(Clone, Debug, Default)]
-struct Requests(Arc<Mutex<BTreeSet<(String, String)>>>);
+struct Requests(Capture);
 
 impl Requests {
     fn take(&self) -> BTreeSet<(String, String)> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for Requests {
-    fn name(&self) -> &'static str {
-        "Requests"
-    }
-
-    fn read_before_serialization(
-        &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let metadata = cfg
-            .load::<Metadata>()
-            .expect("every operation has metadata");
         self.0
-            .lock()
-            .unwrap()
-            .insert((metadata.service().to_owned(), metadata.name().to_owned()));
-        Ok(())
+            .take()
+            .into_iter()
+            .map(|e| (e.service, e.operation))
+            .collect()
     }
 }
 
@@ -64,7 +41,7 @@ impl Intercept for Requests {
 fn aws(endpoint: &str, requests: &Requests) -> AwsArgs {
     AwsArgs {
         endpoint_url: Some(endpoint.to_owned()),
-        interceptors: Interceptors(vec![SharedInterceptor::new(requests.clone())]),
+        interceptors: Interceptors(vec![SharedInterceptor::new(requests.0.clone())]),
         ..AwsArgs::default()
     }
 }
