@@ -1,5 +1,5 @@
 //! The reconciler's infrastructure as typed Rust: one CloudFormation stack per
-//! stage (SPEC §6).
+//! stage (contract §6).
 //!
 //! - [`model`]: typed CloudFormation resources and intrinsics, serializing to
 //!   deterministic JSON;

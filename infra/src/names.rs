@@ -1,4 +1,4 @@
-//! One home for every physical name of the stack (SPEC §6 fixes them).
+//! One home for every physical name of the stack (contract §6 fixes them).
 //!
 //! Each name is one [`NamePattern`] over the template parameters `Stage`,
 //! `TableSuffix` and `EventBusName`. The stack uses it as the resource's

@@ -16,6 +16,7 @@ mod ledger;
 mod ledger_commands;
 mod logs;
 mod plane;
+mod policy;
 mod rehearsals;
 mod replay;
 mod semantics;

@@ -465,6 +465,51 @@ async fn alarm_sweep_not_running_the_schedule_disabled() {
     .await;
 }
 
+/// A new stage's `sweep-not-running` is not left in ALARM until the
+/// schedule's first run six hours later: missing data is breaching (that is
+/// how a deleted schedule is noticed), so the alarm fires while the stack is
+/// created, before any sweep could run; the deploy then starts one dry-run
+/// sweep, whose `Invocations` bring it back to OK within minutes, and the
+/// schedule keeps it there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_stack_is_not_left_paging_until_its_first_scheduled_sweep() {
+    let plane = start(Stage::Dev).await;
+    let op = Operator::of(&plane).await;
+    let name = alarm("sweep-not-running");
+    until(&plane, &op, &name, "OK", Duration::from_secs(600)).await;
+    plane
+        .advance_in(Duration::from_secs(8 * 3600), Duration::from_secs(1800))
+        .await;
+    assert_eq!(state(&op, &name).await, "OK");
+    let history = op
+        .cloudwatch
+        .describe_alarm_history()
+        .alarm_name(&name)
+        .send()
+        .await
+        .unwrap();
+    let mut changes: Vec<(i64, String)> = history
+        .alarm_history_items()
+        .iter()
+        .filter_map(|i| {
+            Some((
+                i.timestamp()?.to_millis().ok()?,
+                i.history_summary()?.to_owned(),
+            ))
+        })
+        .collect();
+    changes.sort();
+    let first_ok = changes
+        .iter()
+        .position(|(_, s)| s.ends_with("to OK"))
+        .expect("the alarm came back to OK");
+    let later: Vec<_> = changes[first_ok..]
+        .iter()
+        .filter(|(_, s)| s.ends_with("to ALARM"))
+        .collect();
+    assert!(later.is_empty(), "{changes:?}");
+}
+
 /// `alarm-ledger-throttled`: DynamoDB throttles the handler's writes; the
 /// alarm fires; once it stops, Lambda's retries apply every event, none
 /// lost.

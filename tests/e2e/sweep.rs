@@ -334,7 +334,7 @@ async fn stragglers_are_found_and_expired() {
 
     let json = report.to_json();
     for key in ["stragglers", "expired", "conflicts", "drift", "summary"] {
-        assert!(json.get(key).is_some(), "SPEC key {key} in {json}");
+        assert!(json.get(key).is_some(), "contract key {key} in {json}");
     }
 
     // Nothing left: the next sweep finds nothing and audits nothing.

@@ -117,7 +117,10 @@ async fn the_release_binary_sweeps_and_reports() {
     assert!(report["run_id"].as_str().unwrap().starts_with("sweep:req-"));
     let keys: Vec<&String> = report.as_object().unwrap().keys().collect();
     for key in ["stragglers", "expired", "conflicts", "drift", "summary"] {
-        assert!(keys.iter().any(|k| *k == key), "SPEC key {key} in {report}");
+        assert!(
+            keys.iter().any(|k| *k == key),
+            "contract key {key} in {report}"
+        );
     }
 
     // The whole scheduled-event envelope is accepted too.

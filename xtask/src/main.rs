@@ -19,7 +19,9 @@ use operator::base::exit;
 use operator::base::tools;
 use operator::base::ui::{ColorChoice, choose_color};
 use operator::commands::stack as deploy;
-use operator::commands::{dlq, ledger, logs, replay, send, smoke, status, sweep, synth, unrouted};
+use operator::commands::{
+    dlq, ledger, logs, policy, replay, send, smoke, status, sweep, synth, unrouted,
+};
 
 #[derive(Parser)]
 #[command(
@@ -76,6 +78,9 @@ enum Cmd {
     /// CloudFormation drift detection: resources changed outside the stack;
     /// exit code 3 on drift.
     Drift(deploy::DriftArgs),
+    /// Print the least-privilege IAM policy (JSON) of an operator role for a
+    /// stage: on-call (the read commands, diff) or deploy.
+    Policy(policy::Args),
     /// Inspect, replay or purge a stage's dead-letter queue.
     Dlq(dlq::Args),
     /// Inspect unrouted events (no ledger detail-type); resend one under the
@@ -170,6 +175,7 @@ fn dispatch(command: Cmd, verbose: bool) -> anyhow::Result<ExitCode> {
         Cmd::Releases(args) => done(deploy::releases(args)),
         Cmd::Rollback(args) => done(deploy::rollback(args)),
         Cmd::Drift(args) => deploy::drift(args),
+        Cmd::Policy(args) => done(policy::run(&args)),
         Cmd::Dlq(args) => dlq::run(args),
         Cmd::Unrouted(args) => unrouted::run(args),
         Cmd::Smoke(args) => smoke::run(args),

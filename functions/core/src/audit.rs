@@ -1,5 +1,5 @@
 //! The money audit, written once: an account's stored balances against the
-//! sum of its ledger entries (SPEC §3 invariant 3), conservation on the
+//! sum of its ledger entries (contract §3 invariant 3), conservation on the
 //! stored account (invariant 1), and the holds its entries took and released
 //! against its jobs as they are now (invariant 2, over what changed since a
 //! checkpoint). Pure: the sweep, the local run, the reference model and the

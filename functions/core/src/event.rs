@@ -1,4 +1,4 @@
-//! The four business events of SPEC §2 and their validation.
+//! The four business events of contract §2 and their validation.
 //!
 //! Validation works on raw JSON (`serde_json::Value`), not through a derived
 //! `Deserialize`, so that every way an event can be wrong produces one
@@ -42,7 +42,7 @@ pub const DETAIL_TYPES: [&str; 4] = [
     VIDEO_FAILED,
 ];
 
-/// An operator's correction (SPEC §3 "Corrections"). It reaches the handler
+/// An operator's correction (contract §3 "Corrections"). It reaches the handler
 /// only by a direct invocation (`cargo xtask ledger adjust`), never through
 /// the bus: the rule does not match it, and on the bus it is an unrouted event.
 pub const CREDITS_ADJUSTED: &str = "credits.adjusted";

@@ -1,4 +1,4 @@
-//! The job state machine of SPEC §3: given what is known about an account, a
+//! The job state machine of contract §3: given what is known about an account, a
 //! job and a grant, decide what an event does. Pure: no clocks, no I/O.
 //!
 //! A [`Decision`] is either a [`Change`] to commit atomically (the adapter turns
@@ -29,7 +29,7 @@ pub struct Account {
     /// last one. Every write is conditioned on the whole account as decided on
     /// (optimistic concurrency: no lost update, no overwritten correction).
     pub seq: u64,
-    /// Number of debits not covered by a hold (SPEC's "overdraft … counted").
+    /// Number of debits not covered by a hold (the contract's "overdraft … counted").
     pub overdrafts: u64,
 }
 
@@ -41,7 +41,7 @@ impl Account {
         }
     }
 
-    /// SPEC §3 invariant 1 on one account (conservation), and `held` never
+    /// contract §3 invariant 1 on one account (conservation), and `held` never
     /// negative. Invariant 2 (`held` = the holds of its HELD jobs) needs the
     /// jobs: [`crate::audit`] and [`crate::memory::MemoryLedger`] check it.
     pub fn check(&self) -> Result<(), String> {
@@ -68,7 +68,7 @@ impl Account {
     }
 }
 
-/// A job's status (SPEC §3 rows).
+/// A job's status (contract §3 rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum JobStatus {
     Held,
@@ -242,7 +242,7 @@ impl Entry {
     }
 }
 
-/// The outcome words of SPEC §4, plus the sweep's `expired`.
+/// The outcome words of contract §4, plus the sweep's `expired`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
     Granted,

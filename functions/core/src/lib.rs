@@ -1,14 +1,14 @@
 //! The pure core of the credit reconciler.
 //!
-//! - [`event`]: the four business events and their validation (SPEC §2);
+//! - [`event`]: the four business events and their validation (contract §2);
 //! - [`key`]: the business key an effect is applied once by, and its two
 //!   stored spellings;
-//! - [`ledger`]: the job state machine, deciding what an event does (SPEC §3);
+//! - [`ledger`]: the job state machine, deciding what an event does (contract §3);
 //! - [`audit`]: the money audit (invariants 1–3), written once, used by the
 //!   sweep, the local run, the reference model and the tests;
 //! - [`memory`]: an in-memory ledger applying decisions, the reference model
 //!   the property tests check the invariants on;
-//! - [`oracle`]: SPEC §3 written again from the contract alone, the
+//! - [`oracle`]: contract §3 written again from the contract alone, the
 //!   independent model the property tests and the simulator compare with;
 //! - [`contract`]: names shared with the infrastructure (environment variables,
 //!   metric names), so the template and the functions cannot drift apart;

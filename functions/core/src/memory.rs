@@ -1,4 +1,4 @@
-//! An in-memory ledger: the reference model of SPEC §3.
+//! An in-memory ledger: the reference model of contract §3.
 //!
 //! It applies [`decide`]'s decisions with full knowledge of the state, and can
 //! check every invariant. The property tests run random histories through it
@@ -102,7 +102,7 @@ impl MemoryLedger {
             .collect()
     }
 
-    /// SPEC §3 invariants 1–3 on every account, with full knowledge: the
+    /// contract §3 invariants 1–3 on every account, with full knowledge: the
     /// audit of all its entries, and `held` against its HELD jobs.
     pub fn check_invariants(&self) -> Result<(), String> {
         for job in self.jobs.values() {

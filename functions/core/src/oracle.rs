@@ -1,4 +1,4 @@
-//! An oracle for the tests: SPEC §3 written down again, as plainly as it
+//! An oracle for the tests: contract §3 written down again, as plainly as it
 //! reads, from the contract alone and not from [`crate::ledger::decide`].
 //!
 //! The property tests run the same `decide()` as the code under test, so
@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use crate::event::Event;
 
-/// An account as SPEC §3 describes it.
+/// An account as contract §3 describes it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Money {
     pub available: i64,
@@ -22,7 +22,7 @@ pub struct Money {
     pub adjusted: i64,
 }
 
-/// A job's row of the SPEC §3 table.
+/// A job's row of the contract §3 table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Row {
     Held { hold: i64 },

@@ -1,4 +1,4 @@
-//! Every cell of SPEC §3's table, through the reference model.
+//! Every cell of contract §3's table, through the reference model.
 
 use crate::event::Event;
 use crate::ledger::{JobStatus, LedgerError, Meta, Outcome};
@@ -450,7 +450,7 @@ fn adjust(id: &str, credits: i64, reason: &str) -> Event {
     }
 }
 
-/// SPEC §3 "Corrections": idempotent by adjustment id, another payload is a
+/// contract §3 "Corrections": idempotent by adjustment id, another payload is a
 /// conflict, `available` moves by the signed credits, and invariant 1 counts
 /// them (`adjusted`).
 #[test]

@@ -1,7 +1,7 @@
-//! Property tests of SPEC §3's invariants on random histories: several
+//! Property tests of contract §3's invariants on random histories: several
 //! accounts, grants, adjustments, jobs, duplicates, redeliveries (with new
 //! event ids), conflicting payloads, sweeps, shuffles. Every step is also
-//! checked against the oracle (`reconciler_core::oracle`), SPEC §3 written
+//! checked against the oracle (`reconciler_core::oracle`), contract §3 written
 //! again independently of `decide()`: the same outcome, the same balances,
 //! the same job rows.
 

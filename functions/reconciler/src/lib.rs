@@ -1,8 +1,8 @@
 //! The reconciler's Lambdas, over the pure core (`reconciler_core`):
 //!
 //! - [`store`]: the DynamoDB adapter (one `TransactWriteItems` per event);
-//! - [`handler`]: validate, apply, respond (SPEC §2–§4);
-//! - [`sweep`]: stragglers, audit, conflicts, the report (SPEC §5), and
+//! - [`handler`]: validate, apply, respond (contract §2–§4);
+//! - [`sweep`]: stragglers, audit, conflicts, the report (contract §5), and
 //!   [`summarizer`], its optional chat-completions summary;
 //! - [`config`]: the environment, read once and validated at start;
 //! - [`telemetry`], [`runtime`]: JSON logs, EMF metrics, the Runtime API glue.

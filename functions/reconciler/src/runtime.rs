@@ -14,7 +14,7 @@ use serde::Serialize;
 /// invocation in the ledger items it writes (and the sweep's run).
 ///
 /// The runtime would otherwise parse the payload before our code sees it, and
-/// report unparseable JSON with its own error type; SPEC §2 wants every
+/// report unparseable JSON with its own error type; contract §2 wants every
 /// invalid input reported as `InvalidEvent`. So the payload is handed over
 /// as a JSON string and parsed by the handler itself.
 pub async fn run_raw_with_context<F, Fut, R, E>(f: F) -> Result<(), lambda_runtime::Error>

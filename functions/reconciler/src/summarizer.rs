@@ -1,5 +1,5 @@
 //! The optional summarizer: turns a sweep report into a few sentences through
-//! an OpenAI-compatible chat-completions endpoint (SPEC §5).
+//! an OpenAI-compatible chat-completions endpoint (contract §5).
 //!
 //! - `POST {base_url}/chat/completions` with `{"model", "messages": [system,
 //!   user], "max_tokens"}`; the user message is the report's JSON, capped by the

@@ -12,7 +12,7 @@ use crate::model::{Expr, Template};
 use crate::names::{self, NamePattern};
 use crate::stage::StageConfig;
 
-/// The outcomes of SPEC §4, the values of the `Outcome` dimension.
+/// The outcomes of contract §4, the values of the `Outcome` dimension.
 const OUTCOMES: [&str; 8] = [
     "granted",
     "held",

@@ -1,4 +1,4 @@
-//! The reconciler's stack (SPEC §6), described once. [`template`] derives a
+//! The reconciler's stack (contract §6), described once. [`template`] derives a
 //! stage's template from its [`StageConfig`]; every physical name comes from
 //! [`crate::names`], a pattern over the template parameters `Stage`,
 //! `TableSuffix` and `EventBusName`.

@@ -2,13 +2,6 @@
 //! security table and approval of broadened permissions, a template too
 //! large to send inline, and how change sets are executed.
 
-use std::sync::{Arc, Mutex};
-
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use infra::{AlertProtocol, AlertSubscription, Stage};
 use operator::base::ui::Recorder;
 use operator::deploy::plan::RequireApproval;
@@ -16,6 +9,8 @@ use operator::deploy::security::Kind;
 use operator::deploy::template::INLINE_LIMIT;
 use operator::deploy::{self, Outcome};
 use reconciler_core::contract::SummarizerConfig;
+
+use testkit::capture::Capture;
 
 use super::{Env, assert_created};
 
@@ -214,38 +209,10 @@ async fn a_template_over_the_inline_limit_goes_through_the_artifacts_bucket() {
     assert_eq!(again.template_location, Some(location));
 }
 
-/// Keeps the body of every `ExecuteChangeSet` request.
-#[derive(Debug, Clone, Default)]
-struct ExecuteRequests(Arc<Mutex<Vec<String>>>);
-
-impl Intercept for ExecuteRequests {
-    fn name(&self) -> &'static str {
-        "ExecuteRequests"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let body = context
-            .request()
-            .body()
-            .bytes()
-            .map(|b| String::from_utf8_lossy(b).into_owned())
-            .unwrap_or_default();
-        if body.contains("Action=ExecuteChangeSet") {
-            self.0.lock().unwrap().push(body);
-        }
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn change_sets_roll_back_without_retaining_what_they_created_unless_told_not_to_roll_back() {
     let env = Env::start("execute").await;
-    let requests = ExecuteRequests::default();
+    let requests = Capture::default();
     let config = testkit::emulator::sdk_config(&env.moto.endpoint).await;
     let mut clients = env.clients.clone();
     clients.cfn = aws_sdk_cloudformation::Client::from_conf(
@@ -270,7 +237,12 @@ async fn change_sets_roll_back_without_retaining_what_they_created_unless_told_n
         .await
         .expect("update without rollback");
 
-    let bodies = requests.0.lock().unwrap().clone();
+    let bodies: Vec<String> = requests
+        .take()
+        .into_iter()
+        .filter(|e| e.operation == "ExecuteChangeSet")
+        .map(|e| e.body)
+        .collect();
     assert_eq!(bodies.len(), 3, "{bodies:#?}");
     for body in &bodies[..2] {
         // A failure rolls back and deletes what it created, even resources

@@ -1,7 +1,10 @@
-//! An SDK interceptor that keeps what a DynamoDB client sends and receives:
-//! the operation, the request's JSON and the response's size, so the bench
-//! can count requests by what they are and compute capacity from exactly
-//! what was written and read.
+//! The one SDK interceptor that records requests, for any service: each
+//! HTTP request a client transmits (retries included) with its service and
+//! operation (from the operation's metadata), its body (as JSON when it is
+//! JSON, and as text) and the answer's size and status. The bench computes
+//! capacity from exactly what was written and read; the tests count
+//! requests, list operations, derive IAM actions or read a request's
+//! parameters from it.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,16 +13,21 @@ use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
     BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde_json::Value;
 
-/// One request: its operation (`TransactWriteItems`…), its body, the
-/// response's body size.
+/// One request: its service (`DynamoDB`, `CloudFormation`…) and operation
+/// (`TransactWriteItems`…), its body, the response's body size.
 #[derive(Clone, Debug)]
 pub struct Exchange {
+    pub service: String,
     pub operation: String,
+    /// The body as JSON (`Null` when it is not JSON, e.g. a query protocol).
     pub request: Value,
+    /// The body as text.
+    pub body: String,
     pub response_bytes: usize,
     /// The service answered with an error (e.g. a cancelled transaction).
     pub refused: bool,
@@ -36,35 +44,42 @@ impl Capture {
             .map(|mut v| std::mem::take(&mut *v))
             .unwrap_or_default()
     }
+
+    /// How many requests were transmitted since the last [`Capture::take`].
+    pub fn count(&self) -> usize {
+        self.0.lock().map(|v| v.len()).unwrap_or_default()
+    }
 }
 
 impl Intercept for Capture {
     fn name(&self) -> &'static str {
-        "BenchCapture"
+        "Capture"
     }
 
     fn read_before_transmit(
         &self,
         ctx: &BeforeTransmitInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let request = ctx.request();
-        let operation = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or_default()
-            .to_owned();
-        let body = request
-            .body()
-            .bytes()
-            .and_then(|b| serde_json::from_slice(b).ok())
-            .unwrap_or(Value::Null);
+        let (service, operation) = cfg.load::<Metadata>().map_or_else(
+            || {
+                let target = request.headers().get("x-amz-target").unwrap_or_default();
+                (
+                    String::new(),
+                    target.rsplit('.').next().unwrap_or_default().to_owned(),
+                )
+            },
+            |m| (m.service().to_owned(), m.name().to_owned()),
+        );
+        let bytes = request.body().bytes().unwrap_or_default();
         if let Ok(mut v) = self.0.lock() {
             v.push(Exchange {
+                service,
                 operation,
-                request: body,
+                request: serde_json::from_slice(bytes).unwrap_or(Value::Null),
+                body: String::from_utf8_lossy(bytes).into_owned(),
                 response_bytes: 0,
                 refused: false,
             });

@@ -17,7 +17,7 @@
 //!   the outcome word the entry's kind (or the job's write), the balances
 //!   those of the version it wrote — or, for `duplicate` and `conflict`,
 //!   of a version the account had — and the job's status one it had then;
-//! - the final balances are the oracle's (`reconciler_core::oracle`, SPEC §3
+//! - the final balances are the oracle's (`reconciler_core::oracle`, contract §3
 //!   written again), which the history makes independent of the order
 //!   (with holds left open, what each account owns is).
 //!
@@ -355,7 +355,7 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
 struct Invocation {
     event_id: String,
     event: Event,
-    /// The SPEC §4 outcome, or the error type of a failed invocation.
+    /// The contract §4 outcome, or the error type of a failed invocation.
     outcome: String,
     /// What it answered, when it answered.
     response: Option<Applied>,
@@ -419,7 +419,7 @@ async fn deliver(
 }
 
 /// A random history whose final balances do not depend on the order its
-/// events arrive in (SPEC §3 invariant 5): unique grant and adjustment ids,
+/// events arrive in (contract §3 invariant 5): unique grant and adjustment ids,
 /// every job with exactly one terminal event kind; redeliveries of the same
 /// payload anywhere; conflicting payloads apart, after it.
 #[derive(Clone, Debug)]

@@ -5,7 +5,8 @@
 //!
 //! Rooms with one-way doors, bottom up: [`base`] (foundations, no AWS),
 //! [`aws`] (the session), [`cfn`] and [`artifacts`] (CloudFormation, the
-//! artifacts bucket), [`models`] (what several commands read), [`deploy`]
+//! artifacts bucket), [`models`] (what several commands read) and
+//! [`policy`] (the operator's IAM policies), [`deploy`]
 //! (the deploy engine), [`commands`] (one module per command). A room
 //! imports only rooms below it; `rooms.rs` checks it (ARCHITECTURE.md).
 
@@ -16,6 +17,7 @@ pub mod cfn;
 pub mod commands;
 pub mod deploy;
 pub mod models;
+pub mod policy;
 #[cfg(test)]
 mod rooms;
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! `reconciler-sweep`: every 6 hours (or on a manual invoke), expires stale
-//! holds, lists new conflicts and audits the touched accounts (SPEC §5).
+//! holds, lists new conflicts and audits the touched accounts (contract §5).
 
 use std::sync::Arc;
 

@@ -1,6 +1,6 @@
 //! What a sweep invocation may ask for.
 //!
-//! Three shapes are accepted (SPEC §5):
+//! Three shapes are accepted (contract §5):
 //! - `{}` (what the schedule rule sends), or an empty / `null` payload;
 //! - the EventBridge scheduled event itself (`"detail-type": "Scheduled Event"`),
 //!   should a rule ever send the whole envelope;

@@ -1,4 +1,4 @@
-//! The sweep (SPEC §5): what the event stream never finished, settled every
+//! The sweep (contract §5): what the event stream never finished, settled every
 //! 6 hours.
 //!
 //! One run does three things, in this order, each through the sparse

@@ -1,7 +1,7 @@
-//! The sweep's report (SPEC §5): returned, logged, summarized, and the source
+//! The sweep's report (contract §5): returned, logged, summarized, and the source
 //! of its metrics.
 //!
-//! The SPEC keys come first and keep their names — `stragglers`, `expired`,
+//! The contract's keys come first and keep their names — `stragglers`, `expired`,
 //! `conflicts`, `drift`, `summary` — followed by extra keys for operators.
 
 use reconciler_core::contract::metrics as names;

@@ -68,6 +68,16 @@ deleted as `DELETE_COMPLETE`, which moto forgets). So does this launcher.
 moto 5.2.5's GetTemplate ignores `ChangeSetName` and returns the stack's
 template; AWS returns the change set's. So does this launcher.
 
+moto 5.2.5 runs a function it is asked to invoke in Docker; here there is
+none, and it writes `error running docker: …` into the function's log group
+with fractional timestamps, which the SDK cannot read back (the `logs`
+command then fails on that group). The tests run the functions themselves
+(the Runtime and Invoke API shims, the local plane, which answers `Invoke`
+before moto sees it), so this launcher answers moto's own invocation as a
+failure without touching Docker or the logs. The deploy's first sweep, an
+asynchronous `Invoke`, is then accepted (202) and runs nothing, as on a
+stage whose function cannot start.
+
 Started by `testkit::emulator::moto` as `python moto_server.py --port-file
 FILE` with `MOTO_LAUNCH_NONCE` set: the server binds a port of 127.0.0.1 the
 system picks (no other server can take it between choosing and binding),
@@ -96,6 +106,7 @@ from moto.dynamodb.comparisons import get_filter_expression as _filter
 from moto.cloudformation.models import CloudFormationBackend, Event, Stack
 from moto.cloudformation.parsing import ResourceMap
 from moto.cloudformation.responses import CloudFormationResponse
+from moto.awslambda.models import LambdaFunction
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.table import Table
 from moto.events.models import Archive, EventBus, Replay, ReplayState, events_backends
@@ -581,6 +592,11 @@ def parse_template(template):
 _parse_template = Stack.parse_template
 Stack.parse_template = staticmethod(parse_template)
 Replay.replay_events = replay_events
+LambdaFunction._invoke_lambda = lambda self, event=None: (
+    "moto runs no functions here (no Docker)",
+    True,
+    "",
+)
 ResourceMap.build_resource_diff = build_resource_diff
 CloudFormationBackend.execute_change_set = execute_change_set
 

@@ -1,7 +1,7 @@
 //! A loopback proxy in front of the emulator: it serializes requests (moto
 //! applies a transaction item by item, without isolation), injects faults,
 //! and — with [`Semantics`] on — gives the tests the real services'
-//! behaviours moto skips (`../shared/notes/local-aws.md`, last section):
+//! behaviours moto skips (what moto does not enforce: conflicts, tokens, limits):
 //!
 //! - **transaction conflicts**: a transaction stays "in flight" on its items
 //!   for [`Semantics::conflict_window`] after moto applied it; another

@@ -277,7 +277,9 @@ async fn invoke(ctx: &Ctx, function: &str, request: &Request) -> Response {
             &format!("Request must be smaller than {limit} bytes for the {kind} invocation type"),
         );
     }
-    if ctx.functions.get(function).is_none() {
+    // A function deployed since the plane last read the stack (the deploy's
+    // own first sweep) is read now, as Lambda serves any function that exists.
+    if ctx.functions.get(function).is_none() && ctx.functions.load(ctx, function).await.is_err() {
         let arn = format!(
             "arn:aws:lambda:{}:{}:function:{function}",
             ctx.region, ctx.account

@@ -149,13 +149,20 @@ impl Functions {
         outputs: &StackOutputs,
         front: &str,
     ) -> anyhow::Result<()> {
-        if let Ok(mut registry) = self.inner.lock() {
-            registry.front = front.to_owned();
-        }
+        self.set_front(front);
         for name in [&outputs.handler_function_name, &outputs.sweep_function_name] {
             self.load(ctx, name).await?;
         }
         Ok(())
+    }
+
+    /// The endpoint the functions are given as `AWS_ENDPOINT_URL`: the
+    /// front, known before the deploy so a function invoked during it (the
+    /// deploy's first sweep) runs as it will later.
+    pub fn set_front(&self, front: &str) {
+        if let Ok(mut registry) = self.inner.lock() {
+            registry.front = front.to_owned();
+        }
     }
 
     /// (Re)reads `name`'s configuration; a change of code or configuration

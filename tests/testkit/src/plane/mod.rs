@@ -179,6 +179,7 @@ impl Plane {
             stage: stage.clone(),
         };
         let front = front::serve(opts.port, &moto.endpoint, ctx.clone()).await?;
+        ctx.functions.set_front(&front.endpoint());
         let outputs = deploy(&tools, &stage, &front.endpoint(), opts.artifacts.clone()).await?;
         ctx.functions
             .discover(&ctx, &outputs, &front.endpoint())

@@ -3,6 +3,7 @@
 
 use aws_config::SdkConfig;
 
+use super::Interceptors;
 use super::emulator;
 use super::identity::{Identity, whoami};
 
@@ -53,25 +54,41 @@ impl Clients {
     /// path-style addressing (`<endpoint>/<bucket>/<key>`); Lambda goes to
     /// [`lambda_endpoint`] when it is set.
     pub fn new(config: &SdkConfig) -> Clients {
+        Clients::with_interceptors(config, &Interceptors::default())
+    }
+
+    /// [`Clients::new`], every client with `interceptors` too.
+    pub fn with_interceptors(config: &SdkConfig, interceptors: &Interceptors) -> Clients {
+        macro_rules! client {
+            ($sdk:ident, $builder:expr) => {{
+                let mut builder = $builder;
+                for interceptor in &interceptors.0 {
+                    builder.push_interceptor(interceptor.clone());
+                }
+                $sdk::Client::from_conf(builder.build())
+            }};
+            ($sdk:ident) => {
+                client!($sdk, $sdk::config::Builder::from(config))
+            };
+        }
         let s3 = aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(config.endpoint_url().is_some())
-            .build();
+            .force_path_style(config.endpoint_url().is_some());
         let mut lambda = aws_sdk_lambda::config::Builder::from(config);
         if let Some(endpoint) = lambda_endpoint(|name| std::env::var(name).ok()) {
             lambda = lambda.endpoint_url(endpoint);
         }
         Clients {
-            cfn: aws_sdk_cloudformation::Client::new(config),
-            s3: aws_sdk_s3::Client::from_conf(s3),
-            sts: aws_sdk_sts::Client::new(config),
-            lambda: aws_sdk_lambda::Client::from_conf(lambda.build()),
-            sns: aws_sdk_sns::Client::new(config),
-            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            sqs: aws_sdk_sqs::Client::new(config),
-            events: aws_sdk_eventbridge::Client::new(config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(config),
-            dynamodb: aws_sdk_dynamodb::Client::new(config),
-            cloudtrail: aws_sdk_cloudtrail::Client::new(config),
+            cfn: client!(aws_sdk_cloudformation),
+            s3: client!(aws_sdk_s3, s3),
+            sts: client!(aws_sdk_sts),
+            lambda: client!(aws_sdk_lambda, lambda),
+            sns: client!(aws_sdk_sns),
+            cloudwatch: client!(aws_sdk_cloudwatch),
+            sqs: client!(aws_sdk_sqs),
+            events: client!(aws_sdk_eventbridge),
+            logs: client!(aws_sdk_cloudwatchlogs),
+            dynamodb: client!(aws_sdk_dynamodb),
+            cloudtrail: client!(aws_sdk_cloudtrail),
             region: config
                 .region()
                 .map(|r| r.to_string())

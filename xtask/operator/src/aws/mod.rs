@@ -22,6 +22,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::client::interceptors::SharedInterceptor;
 use infra::Stage;
 
 pub use clients::{Clients, lambda_endpoint};
@@ -50,7 +51,17 @@ pub struct AwsArgs {
     /// did not answer (default 30s; a connection gets at most 5s): 10s, 2m.
     #[arg(long, value_name = "DURATION", value_parser = crate::base::when::parse_duration)]
     pub timeout: Option<std::time::Duration>,
+    /// Never from the command line: SDK interceptors every client of the
+    /// command gets (the tests record the requests a command sends, to
+    /// derive the IAM actions it needs).
+    #[arg(skip)]
+    pub interceptors: Interceptors,
 }
+
+/// SDK interceptors given to every client a [`Session`] makes; none in the
+/// binary.
+#[derive(Clone, Debug, Default)]
+pub struct Interceptors(pub Vec<SharedInterceptor>);
 
 /// A stage and where it runs: what every operator command takes.
 #[derive(clap::Args, Clone, Debug)]

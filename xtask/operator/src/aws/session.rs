@@ -5,8 +5,9 @@
 use aws_config::SdkConfig;
 use infra::StageConfig;
 
+use super::clients::Clients;
 use super::identity::{Identity, check_account_pin, check_pins, check_region_pin, whoami};
-use super::{AwsArgs, Target, sdk_config};
+use super::{AwsArgs, Interceptors, Target, sdk_config};
 
 /// An opened target: its stage's configuration, the SDK configuration, and
 /// who and where that is.
@@ -17,6 +18,8 @@ pub struct Session {
     pub identity: Identity,
     /// Requests go to `--endpoint-url` (an emulator), not to AWS.
     pub emulator: bool,
+    /// Given to every client ([`AwsArgs::interceptors`]).
+    pub interceptors: Interceptors,
 }
 
 impl Session {
@@ -45,15 +48,21 @@ impl Session {
         let region = config.region().map(|r| r.to_string()).unwrap_or_default();
         eprintln!("{}", where_to(&stage, &region, aws));
         check_region_pin(&stage, &region).map_err(anyhow::Error::msg)?;
-        let sts = aws_sdk_sts::Client::new(&config);
-        let identity = whoami(&sts, &region, aws.profile.as_deref()).await?;
+        let clients = Clients::with_interceptors(&config, &aws.interceptors);
+        let identity = whoami(&clients.sts, &region, aws.profile.as_deref()).await?;
         check_account_pin(&stage, &identity).map_err(anyhow::Error::msg)?;
         Ok(Session {
             stage,
             emulator: config.endpoint_url().is_some(),
             config,
             identity,
+            interceptors: aws.interceptors.clone(),
         })
+    }
+
+    /// The clients of the session's commands.
+    pub fn clients(&self) -> Clients {
+        Clients::with_interceptors(&self.config, &self.interceptors)
     }
 
     /// Who and where: the line every command prints once it knows whose

@@ -9,6 +9,7 @@
 pub mod dlq;
 pub mod ledger;
 pub mod logs;
+pub mod policy;
 pub mod replay;
 pub mod send;
 pub mod smoke;
@@ -58,7 +59,7 @@ impl Console {
     /// The stack is not deployed or lacks outputs.
     pub async fn from_session(session: Session) -> anyhow::Result<Console> {
         let outputs = stack_outputs(&session).await?;
-        let clients = Clients::new(&session.config);
+        let clients = session.clients();
         Ok(Console {
             session,
             outputs,
@@ -85,7 +86,7 @@ impl Console {
 /// # Errors
 /// The stack does not exist here, or lacks outputs (an older stack).
 async fn stack_outputs(session: &Session) -> anyhow::Result<StackOutputs> {
-    let cfn = aws_sdk_cloudformation::Client::new(&session.config);
+    let cfn = session.clients().cfn;
     let described = crate::cfn::stack::of_session(&cfn, session).await?;
     crate::cfn::stack::stack_outputs(&infra::stack_name(session.stage.stage), &described)
         .map_err(anyhow::Error::msg)

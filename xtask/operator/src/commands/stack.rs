@@ -242,7 +242,7 @@ async fn reading(stage: Stage, aws: &AwsArgs) -> anyhow::Result<Clients> {
     })
     .await?;
     eprintln!("{}", session.who_and_where());
-    Ok(Clients::new(&session.config))
+    Ok(session.clients())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -269,7 +269,7 @@ pub fn deploy(args: DeployArgs) -> anyhow::Result<()> {
         let session = Session::with_config(opts.config.clone(), &args.stack.aws).await?;
         session.before_writing()?;
         opts.policy.who = session.who_and_where();
-        let clients = Clients::new(&session.config);
+        let clients = session.clients();
         let report = deploy::deploy(&clients, &tools, &opts, &Terminal).await?;
         println!("{}", report.summary());
         Ok(())
@@ -287,7 +287,7 @@ pub fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
         // A diff creates (and drops) a change set, and may create the
         // artifacts bucket: never in the wrong account.
         session.check_pins()?;
-        let clients = Clients::new(&session.config);
+        let clients = session.clients();
         let review = deploy::diff(&clients, &tools, &opts, &Terminal).await?;
         if args.json {
             println!("{}", serde_json::to_string_pretty(&review.to_json())?);
@@ -336,7 +336,7 @@ pub fn destroy(args: DestroyArgs) -> anyhow::Result<()> {
         .await?;
         session.before_writing()?;
         opts.who = session.who_and_where();
-        let clients = Clients::new(&session.config);
+        let clients = session.clients();
         deploy::destroy(&clients, &opts, &Terminal)
             .await
             .map(|_| ())
@@ -379,7 +379,7 @@ pub fn rollback(args: RollbackArgs) -> anyhow::Result<()> {
         let session = Session::with_config(opts.config.clone(), &args.aws).await?;
         session.before_writing()?;
         opts.policy.who = session.who_and_where();
-        let clients = Clients::new(&session.config);
+        let clients = session.clients();
         let out: &dyn Out = if args.json { &JsonTerminal } else { &Terminal };
         let report = deploy::rollback(&clients, &tools, &opts, args.to.as_deref(), out).await?;
         if args.json {

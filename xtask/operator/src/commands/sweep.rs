@@ -1,5 +1,5 @@
 //! `cargo xtask sweep --stage S [--dry-run] [--older-than 6h]`: invokes the
-//! deployed sweep with the contract's manual input and prints its report;
+//! deployed sweep with contract §5's manual input and prints its report;
 //! exits 2 when the report has drift or items that could not be swept. On
 //! staging and prod a sweep that writes says first how many open holds it
 //! would take (a counted query of the `open-items` index) and asks
@@ -23,7 +23,7 @@ use crate::commands::{Console, run_command};
 use crate::models::invoke::{Invoked, invoke};
 use crate::models::sweep_report::SweepSummary;
 
-/// SPEC §5's manual input: `{"older_than_seconds": N, "dry_run": …}`
+/// contract §5's manual input: `{"older_than_seconds": N, "dry_run": …}`
 /// (without `older_than_seconds`, the stage's hold timeout).
 pub fn sweep_payload(older_than: Option<Duration>, dry_run: bool) -> Value {
     let mut payload = json!({ "dry_run": dry_run });

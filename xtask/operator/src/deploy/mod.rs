@@ -37,6 +37,7 @@ mod code;
 mod destroy;
 mod diff;
 pub mod drift;
+mod first_sweep;
 pub mod hotswap;
 mod outputs;
 pub mod plan;

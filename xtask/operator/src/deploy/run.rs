@@ -10,7 +10,6 @@ use std::path::PathBuf;
 use anyhow::Context;
 use serde_json::Value;
 
-use super::adopt;
 use super::code::{self, CodeKeys};
 use super::plan::{self, StackPlan};
 use super::review::{self, Before, Review};
@@ -18,6 +17,7 @@ use super::{
     CodeSource, DeployOptions, DeployReport, Mode, Outcome, Template, changes, deploy_confirmation,
     hotswap, outputs, prepared, protect, template,
 };
+use super::{adopt, first_sweep};
 use crate::artifacts::Bucket;
 use crate::aws::{Clients, Identity};
 use crate::base::build;
@@ -125,6 +125,10 @@ impl Run<'_> {
         report.change_set_id = Some(set.id.clone());
         self.execute(set, review, source, report).await?;
         self.finish(report).await?;
+        if report.outcome == Outcome::Created {
+            let stage = self.opts.config.stage;
+            first_sweep::start_first_sweep(self.clients, stage, &report.outputs, self.out).await;
+        }
         self.record(report).await
     }
 

@@ -14,7 +14,7 @@ use crate::base::ui::{Act, Confirmation, Given};
 use crate::base::when::format_time;
 use crate::models::invoke::{Invoked, invoke};
 
-/// An operator's correction (SPEC §3).
+/// An operator's correction (contract §3).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Adjustment {
     /// Its idempotency key: a retry must reuse it.
@@ -42,7 +42,7 @@ impl Adjustment {
     }
 
     /// Refuses what the handler would refuse, before anything is sent
-    /// (SPEC §3: |credits| ≤ 10^12, not 0; a reason of 1–512 characters).
+    /// (contract §3: |credits| ≤ 10^12, not 0; a reason of 1–512 characters).
     ///
     /// # Errors
     /// The handler's own validation message.
@@ -153,7 +153,7 @@ pub fn preview(
     }
 }
 
-/// The handler's SPEC §4 response, readable (pure).
+/// The handler's contract §4 response, readable (pure).
 pub fn render_response(response: &Value) -> String {
     let outcome = response["outcome"].as_str().unwrap_or("?");
     let account = &response["account"];

@@ -1,5 +1,5 @@
 //! `cargo xtask ledger statement|job|adjust|repair`: read an account or a
-//! job, correct an account (SPEC §3 "Corrections"), and repair a drifted
+//! job, correct an account (contract §3 "Corrections"), and repair a drifted
 //! account item from its entries (`reconciler::store::repair`).
 //!
 //! Reads go through the store's read API ([`reconciler::store::Ledger`]):
@@ -109,7 +109,7 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
     },
-    /// Correct an account (the contract's corrections): shows its balance
+    /// Correct an account (contract §3): shows its balance
     /// now and after, then the handler applies a `credits.adjusted` by its
     /// id, once. Never edit ledger items by hand.
     #[command(

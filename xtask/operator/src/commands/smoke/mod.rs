@@ -1,5 +1,5 @@
 //! `cargo xtask smoke --stage <s>`: proves a deployed stage's whole chain end
-//! to end (SPEC §7).
+//! to end (contract §7).
 //!
 //! It puts two events on the stage's bus as its producer of `video.failed`
 //! would (that producer's `source`; the bus refuses any other): a good one

@@ -192,7 +192,7 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
     run_command(async {
         let session = Session::open(&args.target).await?;
-        let clients = Clients::new(&session.config);
+        let clients = session.clients();
         let report = gather(&session, &clients, crate::base::when::now_ms()).await?;
         if args.json {
             let json = to_json(&report, &session.stage);

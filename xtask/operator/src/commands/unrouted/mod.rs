@@ -1,11 +1,11 @@
 //! `cargo xtask unrouted list|resend|delete`: the stage's queue of unrouted
-//! events — events on the bus whose detail-type is none of SPEC §2's (a
+//! events — events on the bus whose detail-type is none of contract §2's (a
 //! producer's typo, another case, a `credits.adjusted` no producer may send).
 //!
 //! Nothing here is automatic. `list` shows them (read without consuming);
 //! `resend --id M --as video.rendered` puts **one** back on the bus under the
 //! detail-type the operator names, with its original source and detail, and
-//! only if the detail passes SPEC §2's validation for that detail-type
+//! only if the detail passes contract §2's validation for that detail-type
 //! (`reconciler_core::event::parse_detail`); then deletes it from the queue.
 //! `delete` removes exactly the ids given.
 
@@ -35,7 +35,7 @@ pub struct UnroutedView {
     pub source: Option<String>,
     /// `grant_id` or `job_id` of its detail, if any.
     pub business_key: Option<String>,
-    /// SPEC §2's detail-types whose validation its detail passes (what
+    /// contract §2's detail-types whose validation its detail passes (what
     /// `resend --as` would accept).
     pub fits: Vec<&'static str>,
     /// The age, if known.
@@ -145,7 +145,7 @@ pub struct Resend {
 }
 
 /// Whether the unrouted event `body` may go back on the bus as `as_type`
-/// (pure): `as_type` is one of SPEC §2's detail-types (never
+/// (pure): `as_type` is one of contract §2's detail-types (never
 /// `credits.adjusted`: corrections go through `cargo xtask ledger adjust`),
 /// the body is an event with a source, and its detail passes that
 /// detail-type's validation.

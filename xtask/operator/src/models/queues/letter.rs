@@ -50,7 +50,7 @@ impl Shape {
 /// What a replay would do with a dead letter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Replay {
-    /// A business event (one of SPEC §2's detail-types): put it back on the bus.
+    /// A business event (one of contract §2's detail-types): put it back on the bus.
     Event {
         /// The original `source` (or [`FALLBACK_SOURCE`]).
         source: String,
