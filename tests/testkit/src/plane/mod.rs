@@ -244,6 +244,7 @@ async fn deploy(
     let mut opts = DeployOptions::new(stage.clone());
     opts.policy.yes = true;
     opts.policy.require_approval = RequireApproval::Never;
+    opts.emulator_runs_functions = true;
     opts.output.dir = operator::root().join("target/cfn/local");
     if let Some(dir) = artifacts {
         opts.code = CodeSource::Build(operator::base::build::Source::Prebuilt(dir));

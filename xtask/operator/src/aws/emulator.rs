@@ -50,6 +50,13 @@ pub fn lacks_lambda_account_settings(clients: &Clients) -> bool {
     clients.on_emulator()
 }
 
+/// Whether a new stack's first sweep is not started: on an emulator that
+/// runs no functions (moto's `Invoke` tries Docker, and writes its failure
+/// into the function's log group).
+pub fn skips_first_sweep(clients: &Clients, emulator_runs_functions: bool) -> bool {
+    clients.on_emulator() && !emulator_runs_functions
+}
+
 /// Whether the stack's missing outputs are moto's (it computes none when it
 /// executes a change set).
 pub fn lacks_outputs(clients: &Clients, reported: usize, declared: usize) -> bool {

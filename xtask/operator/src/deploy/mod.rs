@@ -162,6 +162,11 @@ pub struct DeployOptions {
     pub output: Output,
     /// Execute now, prepare for another person, or execute a prepared one.
     pub mode: Mode,
+    /// Whether the emulator deployed to runs the functions (the local stack
+    /// of `cargo xtask up` does; moto alone does not, and its `Invoke` tries
+    /// Docker): only then does a create start the first sweep there.
+    /// Ignored on AWS, where it always does.
+    pub emulator_runs_functions: bool,
 }
 
 impl DeployOptions {
@@ -180,6 +185,7 @@ impl DeployOptions {
                 dir: crate::root().join("target/cfn"),
             },
             mode: Mode::Deploy,
+            emulator_runs_functions: false,
         }
     }
 

@@ -19,7 +19,7 @@ use super::{
 };
 use super::{adopt, first_sweep};
 use crate::artifacts::Bucket;
-use crate::aws::{Clients, Identity};
+use crate::aws::{Clients, Identity, emulator};
 use crate::base::build;
 use crate::base::ui::{Out, settle};
 use crate::cfn::change_set::{self, ChangeSet, Execution, Kind, Proposal, TemplateSource};
@@ -126,8 +126,7 @@ impl Run<'_> {
         self.execute(set, review, source, report).await?;
         self.finish(report).await?;
         if report.outcome == Outcome::Created {
-            let stage = self.opts.config.stage;
-            first_sweep::start_first_sweep(self.clients, stage, &report.outputs, self.out).await;
+            self.first_sweep(report).await;
         }
         self.record(report).await
     }
@@ -491,6 +490,20 @@ impl Run<'_> {
             self.out,
         )
         .await
+    }
+
+    /// After a create: the first sweep ([`first_sweep`]), unless the
+    /// emulator runs no functions.
+    async fn first_sweep(&self, report: &DeployReport) {
+        if emulator::skips_first_sweep(self.clients, self.opts.emulator_runs_functions) {
+            self.out.note(
+                "emulator: no first sweep (moto runs no functions; the local stack of \
+                 `cargo xtask up` does)",
+            );
+            return;
+        }
+        let stage = self.opts.config.stage;
+        first_sweep::start_first_sweep(self.clients, stage, &report.outputs, self.out).await;
     }
 
     /// What every deploy through a change set ends with (changes or none):
