@@ -11,7 +11,10 @@
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use reconciler_core::audit::Balances;
-use reconciler_core::ledger::{Account, Adjustment, Entry, EntryKind, Grant, Job, JobStatus};
+use reconciler_core::event::Event;
+use reconciler_core::ledger::{
+    Account, Adjustment, ConflictReason, Entry, EntryKind, Grant, Job, JobStatus, Meta,
+};
 use serde::{Deserialize, Serialize};
 
 use super::keys::{
@@ -385,6 +388,34 @@ pub struct ConflictItem {
     pub open_kind: String,
     pub open_key: String,
     pub expires_at: i64,
+}
+
+/// Conflict records are kept this long for a human, then expire (TTL).
+const CONFLICT_RETENTION_SECONDS: i64 = 90 * 24 * 3600;
+
+impl ConflictItem {
+    /// The handler's record of `event`, a conflict for `reason`, seen at
+    /// `meta.at_ms`: one record per business key and payload.
+    pub fn new(event: &Event, reason: &ConflictReason, meta: &Meta) -> Self {
+        let key = event.business_key();
+        let detail = event.to_detail().to_string();
+        let open_key = keys::conflict_open_key(meta.at_ms, &key, &detail);
+        ConflictItem {
+            pk: keys::conflict_pk(&key),
+            sk: keys::fingerprint(&detail),
+            v: FORMAT_VERSION,
+            open_kind: keys::OPEN_CONFLICT.into(),
+            open_key,
+            key: key.transition(),
+            account_id: event.account_id().into(),
+            detail_type: event.detail_type().into(),
+            detail,
+            reason: reason.to_string(),
+            event_id: meta.event_id.clone(),
+            at_ms: meta.at_ms,
+            expires_at: meta.at_ms / 1000 + CONFLICT_RETENTION_SECONDS,
+        }
+    }
 }
 
 /// A HELD job as the open-items index shows it: what the sweep needs to
