@@ -440,7 +440,7 @@ impl Model {
             Ok(Decision::Duplicate) | Err(_) => {}
         }
         self.n += 1;
-        if self.n % self.rate == 0 {
+        if self.n.is_multiple_of(self.rate) {
             self.end_second();
         }
     }
@@ -577,9 +577,12 @@ mod tests {
         assert_eq!(load(heat, Space::Table, "ACCOUNT#acct-000002"), (8.0, 4.0));
         // The job put, then updated; read cold twice (absent: still a unit).
         assert_eq!(load(heat, Space::Table, "JOB#j1"), (4.0, 4.0));
-        // Index: each hold in and out; each account's mark comes back once.
-        assert_eq!(load(heat, Space::Index, "HELD"), (4.0, 0.0));
-        assert_eq!(load(heat, Space::Index, "AUDIT"), (2.0, 0.0));
+        // Index: each hold in and out, on its job's shard; each account's
+        // mark comes back once, on its account's shard.
+        assert_eq!(load(heat, Space::Index, "HELD#06"), (2.0, 0.0));
+        assert_eq!(load(heat, Space::Index, "HELD#11"), (2.0, 0.0));
+        assert_eq!(load(heat, Space::Index, "AUDIT#06"), (1.0, 0.0));
+        assert_eq!(load(heat, Space::Index, "AUDIT#28"), (1.0, 0.0));
         assert_eq!(heat.account_events[&a1], 2);
     }
 
