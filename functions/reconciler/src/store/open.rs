@@ -225,16 +225,30 @@ impl OpenReader {
         for i in waiting.by_ref().take(OPEN_READ_CONCURRENCY) {
             spawn(&mut running, i, self);
         }
+        // After a failure no read starts, but those running finish: none is
+        // left behind, and the first failure is the answer.
+        let mut failed = None;
         while let Some(done) = running.join_next().await {
             // A read task ends only by answering or by panicking (the set
             // is never aborted): a panic is the caller's.
             let (i, p) = done.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-            let p = p?;
-            self.shards[i].items = p.items.into();
-            self.shards[i].next = p.next;
-            if let Some(i) = waiting.next() {
+            match p {
+                Ok(p) => {
+                    self.shards[i].items = p.items.into();
+                    self.shards[i].next = p.next;
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+            if failed.is_none()
+                && let Some(i) = waiting.next()
+            {
                 spawn(&mut running, i, self);
             }
+        }
+        if let Some(e) = failed {
+            return Err(e);
         }
         for i in 0..self.shards.len() {
             self.refill(ledger, i).await?;
