@@ -151,6 +151,17 @@ impl Env {
         })
     }
 
+    /// Writes `item` as it is (a hand edit: no guard, no validation).
+    async fn put(&self, item: Item) {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
+    }
+
     async fn get(&self, key: Item) -> Option<Item> {
         self.client
             .get_item()
@@ -1597,13 +1608,7 @@ async fn a_held_job_without_its_hold_is_reported_and_the_others_expire() {
     };
     let mut no_hold = to_item(&JobItem::new(&held, "seed", 1_000));
     no_hold.remove("hold");
-    env.client
-        .put_item()
-        .table_name(&env.table)
-        .set_item(Some(no_hold))
-        .send()
-        .await
-        .unwrap();
+    env.put(no_hold).await;
     let sweep = env.sweep(StragglerAction::Expire);
 
     let report = sweep_once(&sweep, SweepInput::default()).await;
@@ -1640,13 +1645,7 @@ async fn an_item_that_cannot_be_swept_fails_the_invocation_after_the_others() {
     };
     let mut bogus = to_item(&JobItem::new(&held, "seed", 1_000));
     bogus.insert("status".into(), AttributeValue::S("PAUSED".into()));
-    env.client
-        .put_item()
-        .table_name(&env.table)
-        .set_item(Some(bogus))
-        .send()
-        .await
-        .unwrap();
+    env.put(bogus).await;
     let sweep = env.sweep(StragglerAction::Expire);
 
     let error = sweep
@@ -1695,13 +1694,7 @@ async fn to_format_1(env: &Env, key: Item, legacy_kind: &str) {
     let mut item = env.get(key).await.expect("the item exists");
     item.insert("v".into(), AttributeValue::N("1".into()));
     item.insert("open_kind".into(), AttributeValue::S(legacy_kind.into()));
-    env.client
-        .put_item()
-        .table_name(&env.table)
-        .set_item(Some(item))
-        .send()
-        .await
-        .unwrap();
+    env.put(item).await;
 }
 
 /// How many index entries the unsharded key of item format 1 still holds.

@@ -122,6 +122,15 @@ fn nothing_written(dynamo: &Dynamo) -> bool {
     dynamo.sent().iter().all(|s| !s.writes())
 }
 
+/// Each straggler of the report with its outcome, in the order settled.
+fn outcomes(report: &Report) -> Vec<(&str, StragglerOutcome)> {
+    report
+        .straggler_jobs
+        .iter()
+        .map(|s| (s.job_id.as_str(), s.outcome))
+        .collect()
+}
+
 fn query(sent: &Sent) -> &aws_sdk_dynamodb::operation::query::QueryInput {
     match sent {
         Sent::Query(q) => q,
@@ -177,13 +186,8 @@ async fn a_straggler_whose_expiry_fails_is_reported_and_the_others_still_expire(
         (report.stragglers, report.expired, report.failed_items),
         (3, 2, 1)
     );
-    let outcomes: Vec<_> = report
-        .straggler_jobs
-        .iter()
-        .map(|s| (s.job_id.as_str(), s.outcome))
-        .collect();
     assert_eq!(
-        outcomes,
+        outcomes(&report),
         [
             ("j1", StragglerOutcome::Expired),
             ("j2", StragglerOutcome::Failed),
@@ -1035,13 +1039,8 @@ async fn stragglers_of_every_shard_and_of_format_1_are_settled_oldest_first() {
         .unwrap();
 
     dynamo.assert_done();
-    let settled: Vec<_> = report
-        .straggler_jobs
-        .iter()
-        .map(|s| (s.job_id.as_str(), s.outcome))
-        .collect();
     assert_eq!(
-        settled,
+        outcomes(&report),
         [
             ("j0", StragglerOutcome::Expired),
             ("j2", StragglerOutcome::Expired),

@@ -482,14 +482,19 @@ pub(crate) fn hottest_lines(heat: &Heat, n: usize) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// The index partitions by kind (the part of `open_kind` before any `#`):
-/// how many keys each kind spreads over.
-pub(crate) fn index_keys_by_kind(heat: &Heat) -> BTreeMap<String, usize> {
-    let mut kinds = BTreeMap::new();
-    for (space, key) in heat.peak.keys() {
+/// The index's partition keys by kind (the part of `open_kind` before any
+/// `#`): how many keys the stream wrote, and the busiest with its WCU/s.
+pub(crate) fn index_kinds(heat: &Heat) -> BTreeMap<String, (usize, String, f64)> {
+    let mut kinds: BTreeMap<String, (usize, String, f64)> = BTreeMap::new();
+    for ((space, key), load) in &heat.peak {
         if *space == Space::Index {
             let kind = key.split('#').next().unwrap_or(key).to_owned();
-            *kinds.entry(kind).or_default() += 1;
+            let entry = kinds.entry(kind).or_default();
+            entry.0 += 1;
+            if (load.wcu, key.as_str()) > (entry.2, entry.1.as_str()) {
+                entry.1.clone_from(key);
+                entry.2 = load.wcu;
+            }
         }
     }
     kinds
@@ -584,6 +589,9 @@ mod tests {
         assert_eq!(load(heat, Space::Index, "AUDIT#06"), (1.0, 0.0));
         assert_eq!(load(heat, Space::Index, "AUDIT#28"), (1.0, 0.0));
         assert_eq!(heat.account_events[&a1], 2);
+        let kinds = index_kinds(heat);
+        assert_eq!(kinds["HELD"], (2, "HELD#11".to_owned(), 2.0));
+        assert_eq!(kinds["AUDIT"], (2, "AUDIT#28".to_owned(), 1.0));
     }
 
     #[test]

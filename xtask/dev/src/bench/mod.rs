@@ -315,7 +315,10 @@ fn partition_heat(figures: &mut Vec<Figure>) {
     let per_key = format!("<= {WCU_PER_KEY:.0} WCU/s per key");
     let data = json!({"mix": {"rate": mix.rate, "seconds": mix.seconds, "accounts": mix.accounts,
         "zipf": mix.zipf, "seed": mix.seed}, "hottest": heat::hottest_lines(&heat, 10),
-        "index_keys": heat::index_keys_by_kind(&heat)});
+        "index_kinds": heat::index_kinds(&heat)});
+    for (kind, (keys, key, wcu)) in heat::index_kinds(&heat) {
+        println!("index {kind}: {keys} partition key(s) written, busiest {key} at {wcu:.0} WCU/s");
+    }
     for (space, what) in [(Space::Index, "index"), (Space::Table, "table")] {
         let (key, wcu) = heat.max_by(space, |l| l.wcu).unwrap_or(("-", 0.0));
         figures.push(
