@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::error::{BoxError, ErrorMetadata};
 use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
 use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::{PutItemInput, PutItemOutput};
-use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
+use aws_sdk_dynamodb::operation::query::{QueryError, QueryInput, QueryOutput};
 use aws_sdk_dynamodb::operation::transact_get_items::{
     TransactGetItemsError, TransactGetItemsInput, TransactGetItemsOutput,
 };
@@ -393,6 +393,13 @@ impl Dynamo {
     pub(crate) fn read_fails(self, error_code: &'static str) -> Self {
         self.answer(mock!(Client::transact_get_items), Sent::Read, move || {
             MockResponse::Error(TransactGetItemsError::generic(code(error_code)))
+        })
+    }
+
+    /// The next request is a `Query` that fails with `error_code`.
+    pub(crate) fn query_fails(self, error_code: &'static str) -> Self {
+        self.answer(mock!(Client::query), Sent::Query, move || {
+            MockResponse::Error(QueryError::generic(code(error_code)))
         })
     }
 

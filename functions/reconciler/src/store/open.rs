@@ -160,8 +160,8 @@ impl OpenReader {
     /// when every partition is read to its end.
     ///
     /// # Errors
-    /// DynamoDB failed (the reader can be asked again: the same page is
-    /// read again).
+    /// DynamoDB failed. The reader can be asked again: the page that failed
+    /// is read again, and nothing is skipped.
     pub async fn next(&mut self, ledger: &Ledger) -> Result<Option<Item>, StoreError> {
         // Boxed: the sweep's future nests every phase's reads, and the
         // compiler's layout of it has a depth limit.
@@ -169,8 +169,9 @@ impl OpenReader {
             Box::pin(self.first_pages(ledger)).await?;
             self.started = true;
         }
-        if let Some(i) = self.taken_from.take() {
+        if let Some(i) = self.taken_from {
             Box::pin(self.refill(ledger, i)).await?;
+            self.taken_from = None;
         }
         let head = self
             .shards
@@ -254,5 +255,64 @@ impl OpenReader {
             self.refill(ledger, i).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::mock::*;
+
+    /// An index entry under `partition`, as the index shows it.
+    fn entry(partition: &str, key: &str) -> Item {
+        [
+            (table::OPEN_INDEX_PARTITION_KEY, partition),
+            (table::OPEN_INDEX_SORT_KEY, key),
+            (table::PARTITION_KEY, key),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())))
+        .collect()
+    }
+
+    /// Three partitions, one with a second page: the items come out in
+    /// `open_key` order across them; the second page is read only when the
+    /// item after the first page is asked for, and a failed read of it is
+    /// read again when asked again, skipping nothing.
+    #[tokio::test]
+    async fn partitions_are_merged_in_open_key_order_and_paged_when_needed() {
+        let (a1, a2) = (entry("HELD#03", "1#a"), entry("HELD#03", "4#a"));
+        let b = entry("HELD#20", "2#b");
+        let old = entry("HELD", "3#old");
+        let a3 = entry("HELD#03", "5#a");
+        let dynamo = Dynamo::new()
+            .index(
+                "HELD",
+                vec![a1.clone(), b.clone(), old.clone(), a2.clone()],
+                Some(a2.clone()),
+            )
+            .query_fails("InternalServerError")
+            .queries(vec![a3.clone()], None);
+        let ledger = dynamo.ledger();
+        let mut reader = ledger.open_reader(Open::HeldBefore(NOW), Some(2));
+
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            let item = reader.next(&ledger).await.unwrap().unwrap();
+            seen.push(open_key(&item).to_owned());
+        }
+        assert_eq!(seen, ["1#a", "2#b", "3#old", "4#a"]);
+        assert_eq!(dynamo.sent().len(), 33, "no second page yet");
+        assert!(reader.next(&ledger).await.is_err());
+        let next = reader.next(&ledger).await.unwrap().unwrap();
+        assert_eq!(open_key(&next), "5#a");
+        assert!(reader.next(&ledger).await.unwrap().is_none());
+        dynamo.assert_done();
+        let Sent::Query(second) = &dynamo.sent()[34] else {
+            panic!("{:?}", dynamo.operations());
+        };
+        assert_eq!(partition_of(second), "HELD#03");
+        assert_eq!(second.exclusive_start_key(), Some(&a2));
+        assert_eq!(second.limit(), Some(2));
     }
 }
