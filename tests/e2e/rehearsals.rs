@@ -576,8 +576,15 @@ async fn alarm_sweep_errors_dynamodb_fails_the_sweep() {
     let plane = start(Stage::Dev).await;
     let op = Operator::of(&plane).await;
     plane.advance(Duration::from_secs(60)).await;
-    // One query fails, with the SDK's three attempts.
-    fault(&plane, "operation=Query&fault=system-error&count=3").await;
+    // The first reads of the index fail, each with the SDK's three
+    // attempts (the sweep reads that many partitions at once, and starts no
+    // other read once one has failed).
+    let failing = 3 * reconciler::store::open::OPEN_READ_CONCURRENCY;
+    fault(
+        &plane,
+        &format!("operation=Query&fault=system-error&count={failing}"),
+    )
+    .await;
     let failed = xtask(&plane, &["sweep"]).await;
     assert_ne!(failed.code, Some(0), "{}", failed.out);
     assert!(failed.out.contains("LedgerUnavailable"), "{}", failed.out);

@@ -38,6 +38,11 @@ use testkit::http::{Request, Response};
 
 const HOUR_MS: i64 = 3_600_000;
 
+/// The index queries of a sweep that finds each page short: every phase
+/// reads the first page of each of its partitions (32 shards and the
+/// unsharded key of item format 1).
+const INDEX_QUERIES: u64 = 3 * 33;
+
 /// A clock 7 hours in the past: holds taken with it are stragglers under the
 /// default 6-hour timeout.
 fn seven_hours_ago() -> i64 {
@@ -144,6 +149,17 @@ impl Env {
             conflict_settle: Duration::ZERO,
             ..Tuning::default()
         })
+    }
+
+    /// Writes `item` as it is (a hand edit: no guard, no validation).
+    async fn put(&self, item: Item) {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .unwrap();
     }
 
     async fn get(&self, key: Item) -> Option<Item> {
@@ -666,9 +682,10 @@ async fn the_sweeps_reads_grow_with_stragglers_and_touched_accounts_not_the_tabl
     // Per straggler: a consistent read and the expiry transaction. Per touched
     // account: the account with its checkpoint (one Query), its entries, the
     // jobs its hold entries name (one BatchGetItem), the mark removal with the
-    // new checkpoint (one transaction). Plus one page per index query and the
-    // sweep's state: about 2·5 + 4·3 + 5 = 27.
-    let bound = 2 * stragglers + 4 * touched + 6;
+    // new checkpoint (one transaction). Plus the index's first pages (each
+    // phase reads its 32 shards and the unsharded key of item format 1: 99
+    // queries) and the sweep's state: about 2·5 + 4·3 + 99 + 3 = 124.
+    let bound = 2 * stragglers + 4 * touched + INDEX_QUERIES + 3;
     assert!(
         requests as u64 <= bound,
         "{requests} requests for {stragglers} stragglers and {touched} accounts \
@@ -691,7 +708,11 @@ async fn the_sweeps_reads_grow_with_stragglers_and_touched_accounts_not_the_tabl
 
     // Nothing open any more: a few requests, whatever the table holds.
     sweep_once(&sweep, SweepInput::default()).await;
-    assert!(env.counter.take() <= 5, "{:?}", env.operations.take());
+    assert!(
+        u64::from(env.counter.take()) <= INDEX_QUERIES + 2,
+        "{:?}",
+        env.operations.take()
+    );
 }
 
 #[tokio::test]
@@ -730,12 +751,16 @@ async fn the_next_audit_reads_only_the_entries_after_the_checkpoint() {
     assert_eq!(env.checkpoint("a1").await, Some(checkpoint));
 
     // The second audit reads entry 41 only: one page of entries, plus the
-    // straggler, audit-mark, account and conflict queries.
+    // account and the index's first pages (straggler, audit-mark and
+    // conflict partitions).
     env.operations.take();
     let second = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((second.audited_accounts, second.drifted_accounts), (1, 0));
     let second_queries = queries(env.operations.take());
-    assert!(second_queries <= 5, "{second_queries} queries");
+    assert!(
+        second_queries <= INDEX_QUERIES as usize + 2,
+        "{second_queries} queries"
+    );
     let moved = env.checkpoint("a1").await.expect("checkpoint");
     assert_eq!(
         (
@@ -914,7 +939,10 @@ async fn drift_after_a_direct_corruption_is_reported() {
     assert_eq!((again.audited_accounts, again.drifted_accounts), (1, 1));
     assert_eq!(again.drift[0].account_id, "a2");
     assert_eq!(again.metric_values()[3], ("LedgerDrift", 1.0));
-    assert_eq!(env.account("a2").await.open_kind.as_deref(), Some("AUDIT"));
+    assert_eq!(
+        env.account("a2").await.open_kind.as_deref(),
+        Some("AUDIT#09")
+    );
     assert_eq!(env.checkpoint("a2").await, None);
 
     // …until someone corrects the account from its entries.
@@ -1042,7 +1070,7 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     println!("{}", operator::commands::ledger::render_repair("a1", &done));
     let account = env.account("a1").await;
     assert_eq!((account.available, account.seq), (75, 3));
-    assert_eq!(account.open_kind.as_deref(), Some("AUDIT"));
+    assert_eq!(account.open_kind.as_deref(), Some("AUDIT#15"));
     let after = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((after.audited_accounts, after.drifted_accounts), (1, 0));
     // And the handler goes on from the repaired version.
@@ -1116,7 +1144,10 @@ async fn a_release_that_does_not_match_its_audited_take_is_drift() {
                 && problems.contains("moved 30 held credits"),
             "{problems}"
         );
-        assert_eq!(env.account("a1").await.open_kind.as_deref(), Some("AUDIT"));
+        assert_eq!(
+            env.account("a1").await.open_kind.as_deref(),
+            Some("AUDIT#15")
+        );
         assert_eq!(env.checkpoint("a1").await.unwrap().audited_seq, 2);
     }
 }
@@ -1577,13 +1608,7 @@ async fn a_held_job_without_its_hold_is_reported_and_the_others_expire() {
     };
     let mut no_hold = to_item(&JobItem::new(&held, "seed", 1_000));
     no_hold.remove("hold");
-    env.client
-        .put_item()
-        .table_name(&env.table)
-        .set_item(Some(no_hold))
-        .send()
-        .await
-        .unwrap();
+    env.put(no_hold).await;
     let sweep = env.sweep(StragglerAction::Expire);
 
     let report = sweep_once(&sweep, SweepInput::default()).await;
@@ -1620,13 +1645,7 @@ async fn an_item_that_cannot_be_swept_fails_the_invocation_after_the_others() {
     };
     let mut bogus = to_item(&JobItem::new(&held, "seed", 1_000));
     bogus.insert("status".into(), AttributeValue::S("PAUSED".into()));
-    env.client
-        .put_item()
-        .table_name(&env.table)
-        .set_item(Some(bogus))
-        .send()
-        .await
-        .unwrap();
+    env.put(bogus).await;
     let sweep = env.sweep(StragglerAction::Expire);
 
     let error = sweep
@@ -1667,4 +1686,101 @@ async fn an_item_that_cannot_be_swept_fails_the_invocation_after_the_others() {
         .unwrap_err();
     assert_eq!(refused.error_type(), "InvalidInput");
     assert!(!refused.has_report());
+}
+
+/// An item as item format 1 wrote it: `v` 1, its index entry under the
+/// kind's one unsharded key.
+async fn to_format_1(env: &Env, key: Item, legacy_kind: &str) {
+    let mut item = env.get(key).await.expect("the item exists");
+    item.insert("v".into(), AttributeValue::N("1".into()));
+    item.insert("open_kind".into(), AttributeValue::S(legacy_kind.into()));
+    env.put(item).await;
+}
+
+/// How many index entries the unsharded key of item format 1 still holds.
+async fn left_under(env: &Env, legacy_kind: &str) -> i32 {
+    env.client
+        .query()
+        .table_name(&env.table)
+        .index_name(reconciler_core::contract::table::OPEN_INDEX)
+        .key_condition_expression("open_kind = :k")
+        .expression_attribute_values(":k", AttributeValue::S(legacy_kind.into()))
+        .send()
+        .await
+        .unwrap()
+        .count()
+}
+
+/// A table written by item format 1 migrates by use: a straggler and a
+/// fresh hold of format 1 (under `HELD`) and their account (under `AUDIT`).
+/// The handler settles the fresh hold on its format-1 items; the sweep finds
+/// the old straggler under `HELD` and the other under its shard, and audits
+/// the account clean. Nothing is left under the unsharded keys.
+#[tokio::test]
+async fn a_table_of_item_format_1_is_swept_and_migrates_by_use() {
+    let env = Env::new("format-1").await;
+    two_stragglers_and_a_fresh_hold(&env).await;
+    to_format_1(&env, job_key("j1"), "HELD").await;
+    to_format_1(&env, job_key("j3"), "HELD").await;
+    to_format_1(&env, account_key("a1"), "AUDIT").await;
+    assert_eq!(
+        (
+            left_under(&env, "HELD").await,
+            left_under(&env, "AUDIT").await
+        ),
+        (2, 1)
+    );
+
+    assert_eq!(
+        apply(&env.ledger(), rendered("j3", "a1", 10)).await,
+        Outcome::Debited
+    );
+    let account = env.account("a1").await;
+    assert_eq!(
+        (account.v, account.open_kind.as_deref()),
+        (2, Some("AUDIT#15"))
+    );
+    let report = sweep_once(&env.sweep(StragglerAction::Expire), SweepInput::default()).await;
+
+    assert_eq!((report.stragglers, report.expired), (2, 2));
+    assert_eq!((report.audited_accounts, report.drifted_accounts), (1, 0));
+    assert_eq!(env.job("j1").await.status, JobStatus::Expired);
+    assert_eq!(env.job("j2").await.status, JobStatus::Expired);
+    assert_eq!(env.balances("a1").await, (90, 0));
+    assert_eq!(
+        (
+            left_under(&env, "HELD").await,
+            left_under(&env, "AUDIT").await
+        ),
+        (0, 0)
+    );
+}
+
+/// DynamoDB fails the first reads of the index (each with the SDK's three
+/// attempts): the sweep fails as `LedgerUnavailable`, having started no
+/// other read once one failed and left none running, so the faults are
+/// used up exactly; the next sweep runs.
+#[tokio::test]
+async fn a_failed_index_read_fails_the_sweep_and_leaves_no_read_behind() {
+    let proxy =
+        testkit::emulator::proxy::FaultProxy::start(testkit::emulator::moto::shared_endpoint())
+            .await;
+    let env = Env::at(&proxy.endpoint, "index-fails").await;
+    two_stragglers_and_a_fresh_hold(&env).await;
+    let failing = 3 * reconciler::store::open::OPEN_READ_CONCURRENCY;
+    proxy.inject(
+        "Query",
+        &vec![testkit::emulator::proxy::Fault::SystemError; failing],
+    );
+    let sweep = env.sweep(StragglerAction::Expire);
+
+    let failed = sweep
+        .run(&SweepInput::default(), far_deadline(), "run-1")
+        .await
+        .unwrap_err();
+
+    assert_eq!(failed.error_type(), "LedgerUnavailable", "{failed}");
+    assert_eq!(proxy.pending(), 0, "every read ran its attempts, none more");
+    let report = sweep_once(&sweep, SweepInput::default()).await;
+    assert_eq!((report.stragglers, report.expired), (2, 2));
 }

@@ -7,7 +7,9 @@
 //! Afterwards:
 //!
 //! - every invariant holds on the table (the core's audit of every account,
-//!   `held` against its HELD jobs, every job's shape);
+//!   `held` against its HELD jobs, every job's shape), and the straggler
+//!   query, read across every shard of the index with no cutoff, finds
+//!   exactly the HELD jobs;
 //! - every event was applied exactly once or failed loudly (a failed
 //!   invocation is redelivered, as Lambda would, under a new event id;
 //!   some invocations crash, before or after their write, whatever the
@@ -657,6 +659,7 @@ async fn check(
     let mut problems = Vec::new();
     let t = Table::read(client, table, &mut problems).await?;
     invariants(&t, &mut problems);
+    held_in_the_index(client, table, &t, &mut problems).await?;
     writes(&t, invocations, sweep_expired, &mut problems);
     for i in invocations {
         if let Some(response) = &i.response
@@ -675,6 +678,43 @@ async fn check(
         .filter(|(j, _)| j.status == JobStatus::Held)
         .count();
     Ok((problems, open))
+}
+
+/// The straggler query's guarantee: the sweep's own read of the index
+/// (every `HELD` shard and the unsharded key, no cutoff) finds every HELD
+/// job of the table and nothing else.
+async fn held_in_the_index(
+    client: &Client,
+    table: &str,
+    t: &Table,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    let ledger = reconciler::store::Ledger::new(client.clone(), table);
+    let mut reader = ledger.open_reader(reconciler::store::open::Open::HeldBefore(i64::MAX), None);
+    let mut found = BTreeSet::new();
+    while let Some(item) = reader.next(&ledger).await.context("read the index")? {
+        match reconciler::store::sweep::open_hold(item) {
+            Ok(hold) => {
+                found.insert(hold.job_id);
+            }
+            Err(malformed) => problems.push(malformed),
+        }
+    }
+    let held: BTreeSet<String> = t
+        .jobs
+        .iter()
+        .filter(|(j, _)| j.status == JobStatus::Held)
+        .map(|(j, _)| j.job_id.clone())
+        .collect();
+    for missing in held.difference(&found) {
+        problems.push(format!(
+            "{missing} is HELD but the straggler query does not find it"
+        ));
+    }
+    for extra in found.difference(&held) {
+        problems.push(format!("{extra} is in the index as HELD but is not"));
+    }
+    Ok(())
 }
 
 /// Invariants 1–3 on every account, `held` against its HELD jobs

@@ -70,6 +70,11 @@ impl Expr {
         self.compare(attr, "=", value)
     }
 
+    /// Condition: `attr <= value`.
+    pub fn at_most(self, attr: &str, value: AttributeValue) -> Self {
+        self.compare(attr, "<=", value)
+    }
+
     /// Condition: the item does not exist, or `attr op value`
     /// (`op` is `<` or `<=`): a marker that only moves forward.
     pub fn absent_or(mut self, attr: &str, op: &str, value: AttributeValue) -> Self {

@@ -6,28 +6,45 @@
 //! panic and never a retry.
 //!
 //! Every item carries `v`, the item format version ([`FORMAT_VERSION`]), so
-//! that the next change of layout can migrate: a reader refuses a version it
-//! does not know instead of misreading it.
+//! that a change of layout can migrate: a reader refuses a version it does
+//! not know instead of misreading it, and reads the ones it does
+//! ([`readable`]: format 1 and 2).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use reconciler_core::audit::Balances;
-use reconciler_core::ledger::{Account, Adjustment, Entry, EntryKind, Grant, Job, JobStatus};
+use reconciler_core::event::Event;
+use reconciler_core::ledger::{
+    Account, Adjustment, ConflictReason, Entry, EntryKind, Grant, Job, JobStatus, Meta,
+};
 use serde::{Deserialize, Serialize};
 
-use super::keys::{
-    self, ACCOUNT_SK, ADJUSTMENT_SK, AUDIT_SK, GRANT_SK, Item, JOB_SK, OPEN_AUDIT, OPEN_HELD,
-};
+use super::keys::{self, ACCOUNT_SK, ADJUSTMENT_SK, AUDIT_SK, GRANT_SK, Item, JOB_SK};
 
-/// The item format this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The item format this code writes. Format 2 spreads the open-items index
+/// over shards (`HELD#<shard>`, `AUDIT#<shard>`, `CONFLICT#<shard>`);
+/// format 1 put each kind under one key. Nothing else differs.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest item format this code reads: an item of format 1 is read as
+/// it is (its fields are format 2's), and becomes format 2 when next
+/// written; its index entry stays under the unsharded key, which the sweep
+/// still reads, until it leaves the index (ARCHITECTURE.md, "Migrating
+/// from item format 1").
+pub const OLDEST_READABLE_VERSION: u32 = 1;
+
+/// Whether this code reads items of format `v`.
+pub fn readable(v: u32) -> bool {
+    (OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&v)
+}
 
 /// Checks an item's format version.
 fn version(v: u32, what: &str) -> Result<(), String> {
-    if v == FORMAT_VERSION {
+    if readable(v) {
         Ok(())
     } else {
         Err(format!(
-            "{what} has item format version {v}; this code reads version {FORMAT_VERSION} \
+            "{what} has item format version {v}; this code reads versions \
+             {OLDEST_READABLE_VERSION} to {FORMAT_VERSION} \
              (deploy the code that wrote it, or migrate the item)"
         ))
     }
@@ -82,7 +99,7 @@ impl AccountItem {
             seq: a.seq,
             overdrafts: a.overdrafts,
             updated_at_ms: now_ms,
-            open_kind: Some(OPEN_AUDIT.into()),
+            open_kind: Some(keys::audit_open_kind(&a.account_id)),
             open_key: Some(a.account_id.clone()),
         }
     }
@@ -169,7 +186,7 @@ impl JobItem {
             held_at_ms: held.then_some(now_ms),
             request_id: None,
             updated_at_ms: now_ms,
-            open_kind: held.then(|| OPEN_HELD.into()),
+            open_kind: held.then(|| keys::held_open_kind(&job.job_id)),
             open_key: held.then(|| keys::held_open_key(now_ms, &job.job_id)),
         }
     }
@@ -387,6 +404,34 @@ pub struct ConflictItem {
     pub expires_at: i64,
 }
 
+/// Conflict records are kept this long for a human, then expire (TTL).
+const CONFLICT_RETENTION_SECONDS: i64 = 90 * 24 * 3600;
+
+impl ConflictItem {
+    /// The handler's record of `event`, a conflict for `reason`, seen at
+    /// `meta.at_ms`: one record per business key and payload.
+    pub fn new(event: &Event, reason: &ConflictReason, meta: &Meta) -> Self {
+        let key = event.business_key();
+        let detail = event.to_detail().to_string();
+        let open_key = keys::conflict_open_key(meta.at_ms, &key, &detail);
+        ConflictItem {
+            pk: keys::conflict_pk(&key),
+            sk: keys::fingerprint(&detail),
+            v: FORMAT_VERSION,
+            open_kind: keys::conflict_open_kind(&key),
+            open_key,
+            key: key.transition(),
+            account_id: event.account_id().into(),
+            detail_type: event.detail_type().into(),
+            detail,
+            reason: reason.to_string(),
+            event_id: meta.event_id.clone(),
+            at_ms: meta.at_ms,
+            expires_at: meta.at_ms / 1000 + CONFLICT_RETENTION_SECONDS,
+        }
+    }
+}
+
 /// A HELD job as the open-items index shows it: what the sweep needs to
 /// expire it (the index is eventually consistent: the expiry reads the job).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -529,7 +574,7 @@ mod tests {
         let back: JobItem = from_item(to_item(&item), "job").unwrap();
         assert_eq!(back.job().unwrap(), job());
         assert_eq!(back.request_event.as_deref(), Some("e1"));
-        assert_eq!(back.open_kind.as_deref(), Some(OPEN_HELD));
+        assert_eq!(back.open_kind.as_deref(), Some("HELD#06"));
         let mut account = Account::new("a1");
         account.available = 3;
         account.adjusted = 3;
@@ -537,6 +582,22 @@ mod tests {
         let item = AccountItem::new(&account, 1);
         let back: AccountItem = from_item(to_item(&item), "account").unwrap();
         assert_eq!(back.account().unwrap(), account);
+        assert_eq!(back.open_kind.as_deref(), Some("AUDIT#15"));
+    }
+
+    /// An item written by format 1 (its index entry under the unsharded
+    /// key) is read as it is: the migration is by writing, not by refusal.
+    #[test]
+    fn an_item_of_format_1_is_read() {
+        let mut old = JobItem::new(&job(), "e1", 7);
+        old.v = 1;
+        old.open_kind = Some("HELD".into());
+        let back: JobItem = from_item(to_item(&old), "job").unwrap();
+        assert_eq!(back.job().unwrap(), job());
+        let mut account = AccountItem::new(&Account::new("a1"), 1);
+        account.v = 1;
+        account.open_kind = Some("AUDIT".into());
+        assert_eq!(account.account().unwrap(), Account::new("a1"));
     }
 
     #[test]
@@ -558,8 +619,11 @@ mod tests {
         );
 
         let mut newer = AccountItem::new(&Account::new("a1"), 1);
-        newer.v = 2;
-        assert!(newer.account().unwrap_err().contains("format version 2"));
+        newer.v = 3;
+        assert!(newer.account().unwrap_err().contains("format version 3"));
+        let mut none = AccountItem::new(&Account::new("a1"), 1);
+        none.v = 0;
+        assert!(none.account().unwrap_err().contains("format version 0"));
 
         let mut item = to_item(&AccountItem::new(&Account::new("a1"), 1));
         item.insert("available".into(), AttributeValue::S("lots".into()));

@@ -2,17 +2,27 @@
 //!
 //! | item             | pk                  | sk                 | open-items index (sparse)                   |
 //! |------------------|---------------------|--------------------|---------------------------------------------|
-//! | account          | `ACCOUNT#<id>`      | `ACCOUNT`          | `AUDIT` / `<id>` until audited              |
+//! | account          | `ACCOUNT#<id>`      | `ACCOUNT`          | `AUDIT#<shard>` / `<id>` until audited      |
 //! | audit checkpoint | `ACCOUNT#<id>`      | `AUDIT`            | —                                           |
 //! | entry            | `ACCOUNT#<id>`      | `ENTRY#<seq:020>`  | —                                           |
-//! | job              | `JOB#<id>`          | `JOB`              | `HELD` / `<held_at_ms:015>#<hash>` while HELD |
+//! | job              | `JOB#<id>`          | `JOB`              | `HELD#<shard>` / `<held_at_ms:015>#<hash>` while HELD |
 //! | grant            | `GRANT#<id>`        | `GRANT`            | —                                           |
 //! | adjustment       | `ADJUSTMENT#<id>`   | `ADJUSTMENT`       | —                                           |
-//! | conflict         | `CONFLICT#<key>`    | `<payload hash>`   | `CONFLICT` / `<at_ms:015>#<hash>`           |
+//! | conflict         | `CONFLICT#<key>`    | `<payload hash>`   | `CONFLICT#<shard>` / `<at_ms:015>#<hash>`   |
 //! | sweep state      | `SWEEP`             | `STATE`            | —                                           |
 //!
 //! Index sort keys are capped at 1,024 bytes and ids may be 256 characters
 //! of up to 4 bytes each: keys built from ids are hashed.
+//!
+//! Each kind of the index spreads over [`OPEN_SHARDS`] partition keys
+//! (`<shard>`: two digits, `00` to `31`), chosen by a stable hash of the
+//! job id, the account id or the business key ([`shard_of`]): one partition
+//! takes at most 1,000 write units per second, and every hold and
+//! settlement of the whole product writes the index, so one `HELD` key
+//! would cap the product near 1,000 events/s (the bench's heat model).
+//! The sweep reads every shard, and the unsharded keys of item format 1
+//! ([`LEGACY_OPEN_KINDS`]) while a table written by format 1 still has
+//! entries there.
 
 use std::collections::HashMap;
 
@@ -33,12 +43,25 @@ const CONFLICT: &str = "CONFLICT";
 pub const AUDIT_SK: &str = "AUDIT";
 const ENTRY: &str = "ENTRY#";
 
-/// `open_kind` of HELD jobs.
+/// The kind of HELD jobs (`open_kind` `HELD#<shard>`).
 pub const OPEN_HELD: &str = "HELD";
-/// `open_kind` of accounts written since their last audit.
+/// The kind of accounts written since their last audit (`AUDIT#<shard>`).
 pub const OPEN_AUDIT: &str = "AUDIT";
-/// `open_kind` of conflict records not yet listed by a sweep.
+/// The kind of conflict records (`CONFLICT#<shard>`).
 pub const OPEN_CONFLICT: &str = "CONFLICT";
+
+/// How many partition keys each kind of the open-items index spreads over.
+/// 32: at 10,000 events/s each shard of `HELD` takes about 310 write units
+/// per second (a third of a partition's 1,000), so the index caps the
+/// product near 32,000 events/s, past where one busy account caps itself;
+/// the sweep pays one more query per shard and kind per run (96 in all).
+/// Changing it re-keys every open item: a new item format version.
+pub const OPEN_SHARDS: u32 = 32;
+
+/// The index partition keys of item format 1, one per kind: still read by
+/// the sweep (entries written before the upgrade stay there until they
+/// leave the index), never written.
+pub const LEGACY_OPEN_KINDS: [&str; 3] = [OPEN_HELD, OPEN_AUDIT, OPEN_CONFLICT];
 
 /// An account's partition: its item, its audit checkpoint, its entries.
 pub fn account_pk(account_id: &str) -> String {
@@ -118,6 +141,43 @@ fn key(pk: String, sk: &str) -> Item {
         (table::PARTITION_KEY.to_owned(), AttributeValue::S(pk)),
         (table::SORT_KEY.to_owned(), AttributeValue::S(sk.to_owned())),
     ])
+}
+
+/// The shard of an id: the first four bytes of its SHA-256, big-endian,
+/// modulo [`OPEN_SHARDS`]. Stable across releases and machines.
+pub fn shard_of(id: &str) -> u32 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_bytes());
+    u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) % OPEN_SHARDS
+}
+
+fn sharded(kind: &str, shard: u32) -> String {
+    format!("{kind}#{shard:02}")
+}
+
+/// `open_kind` of a HELD job: `HELD#<shard of the job id>`.
+pub fn held_open_kind(job_id: &str) -> String {
+    sharded(OPEN_HELD, shard_of(job_id))
+}
+
+/// `open_kind` of an account awaiting its audit: `AUDIT#<shard of its id>`.
+pub fn audit_open_kind(account_id: &str) -> String {
+    sharded(OPEN_AUDIT, shard_of(account_id))
+}
+
+/// `open_kind` of a conflict record: `CONFLICT#<shard of its business key>`
+/// (transition spelling).
+pub fn conflict_open_kind(business_key: &BusinessKey) -> String {
+    sharded(OPEN_CONFLICT, shard_of(&business_key.transition()))
+}
+
+/// Every index partition key of `kind` the sweep reads: its shards, then
+/// its unsharded key of item format 1.
+pub fn open_partitions(kind: &str) -> Vec<String> {
+    (0..OPEN_SHARDS)
+        .map(|shard| sharded(kind, shard))
+        .chain(std::iter::once(kind.to_owned()))
+        .collect()
 }
 
 /// Open-index sort key of a HELD job: ordered by when the hold was taken,
@@ -205,6 +265,17 @@ mod tests {
         assert!(is_entry_sk("ENTRY#00000000000000000001"));
         assert!(!is_entry_sk("ACCOUNT") && !is_entry_sk("AUDIT"));
         assert_eq!(time_key(12), "000000000000012");
+        // The shards, computed apart (Python's hashlib: SHA-256, first four
+        // bytes big-endian, modulo 32).
+        assert_eq!(held_open_kind("j1"), "HELD#06");
+        assert_eq!(audit_open_kind("a1"), "AUDIT#15");
+        assert_eq!(conflict_open_kind(&BusinessKey::grant("g1")), "CONFLICT#07");
+        let held = open_partitions(OPEN_HELD);
+        assert_eq!(held.len(), 33);
+        assert_eq!(
+            (held[0].as_str(), held[31].as_str(), held[32].as_str()),
+            ("HELD#00", "HELD#31", "HELD")
+        );
         assert_eq!(time_key(-5), "000000000000000", "never before the epoch");
     }
 }

@@ -8,7 +8,7 @@
 //! The SDK's own retries are off, so every request the adapter sends is
 //! exactly one answer of the script (the adapter's resends are its own).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,7 +23,7 @@ use aws_sdk_dynamodb::error::{BoxError, ErrorMetadata};
 use aws_sdk_dynamodb::operation::batch_get_item::{BatchGetItemInput, BatchGetItemOutput};
 use aws_sdk_dynamodb::operation::get_item::{GetItemInput, GetItemOutput};
 use aws_sdk_dynamodb::operation::put_item::{PutItemInput, PutItemOutput};
-use aws_sdk_dynamodb::operation::query::{QueryInput, QueryOutput};
+use aws_sdk_dynamodb::operation::query::{QueryError, QueryInput, QueryOutput};
 use aws_sdk_dynamodb::operation::transact_get_items::{
     TransactGetItemsError, TransactGetItemsInput, TransactGetItemsOutput,
 };
@@ -37,18 +37,21 @@ use aws_sdk_dynamodb::types::error::{
     ConditionalCheckFailedException, IdempotentParameterMismatchException,
     TransactionCanceledException, TransactionInProgressException,
 };
-use aws_sdk_dynamodb::types::{CancellationReason, ItemResponse, KeysAndAttributes};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, CancellationReason, ItemResponse, KeysAndAttributes,
+};
 use aws_smithy_mocks::{
     MockResponse, MockResponseInterceptor, Rule, RuleBuilder, RuleMode, create_mock_http_client,
     mock,
 };
+use reconciler_core::contract::table;
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{Account, Job, Meta};
 use reconciler_core::memory::MemoryLedger;
 
 use super::cache::Confirmed;
 use super::items::{AccountItem, JobItem, to_item};
-use super::keys::Item;
+use super::keys::{self, Item};
 use super::{Ledger, RetryPolicy};
 
 /// The table every mocked ledger is on.
@@ -225,10 +228,25 @@ impl Dynamo {
     /// The next request must be of `rule`'s operation; it is logged and
     /// answered by `answer`.
     fn answer<I, O, E>(
-        mut self,
+        self,
         rule: RuleBuilder<I, O, E>,
         log: fn(I) -> Sent,
         answer: impl Fn() -> MockResponse<O, E> + Send + Sync + 'static,
+    ) -> Self
+    where
+        I: Clone + std::fmt::Debug + Send + Sync + 'static,
+        O: std::fmt::Debug + Send + Sync + 'static,
+        E: std::error::Error + std::fmt::Debug + Send + Sync + 'static,
+    {
+        self.answer_to(rule, log, move |_| answer())
+    }
+
+    /// Like [`Dynamo::answer`], the answer made from the request.
+    fn answer_to<I, O, E>(
+        mut self,
+        rule: RuleBuilder<I, O, E>,
+        log: fn(I) -> Sent,
+        answer: impl Fn(&I) -> MockResponse<O, E> + Send + Sync + 'static,
     ) -> Self
     where
         I: Clone + std::fmt::Debug + Send + Sync + 'static,
@@ -239,7 +257,7 @@ impl Dynamo {
         self.rules
             .push(rule.then_compute_response(move |input: &I| {
                 sent.lock().unwrap().push(log(input.clone()));
-                answer()
+                answer(input)
             }));
         self.plan.lock().unwrap().push_back(None);
         self
@@ -378,6 +396,13 @@ impl Dynamo {
         })
     }
 
+    /// The next request is a `Query` that fails with `error_code`.
+    pub(crate) fn query_fails(self, error_code: &'static str) -> Self {
+        self.answer(mock!(Client::query), Sent::Query, move || {
+            MockResponse::Error(QueryError::generic(code(error_code)))
+        })
+    }
+
     /// The next request is a `PutItem` that succeeds.
     pub(crate) fn puts(self) -> Self {
         self.answer(mock!(Client::put_item), Sent::Put, || {
@@ -463,6 +488,38 @@ impl Dynamo {
         })
     }
 
+    /// The sweep's first read of one kind of the index: one `Query` per
+    /// partition ([`keys::open_partitions`]), asked in any order. Each of
+    /// `items` is answered on the partition its own `open_kind` names,
+    /// `next` (where the page ends) on the partition of the last item; every
+    /// other partition is empty.
+    pub(crate) fn index(mut self, kind: &str, items: Vec<Item>, next: Option<Item>) -> Self {
+        let mut pages: HashMap<String, (Vec<Item>, Option<Item>)> = HashMap::new();
+        for item in items {
+            let partition = open_kind(&item);
+            pages.entry(partition).or_default().0.push(item);
+        }
+        if let Some(next) = next {
+            let last = open_kind(&next);
+            pages.entry(last).or_default().1 = Some(next);
+        }
+        let pages = Arc::new(pages);
+        for _ in keys::open_partitions(kind) {
+            let pages = Arc::clone(&pages);
+            self = self.answer_to(mock!(Client::query), Sent::Query, move |q| {
+                let (items, next) = pages.get(&partition_of(q)).cloned().unwrap_or_default();
+                MockResponse::Output(
+                    QueryOutput::builder()
+                        .count(items.len() as i32)
+                        .set_items(Some(items))
+                        .set_last_evaluated_key(next)
+                        .build(),
+                )
+            });
+        }
+        self
+    }
+
     /// A client on this script: fixed credentials and region, no SDK
     /// retries, the transport faults. Built by hand rather than with
     /// `mock_client!`, whose test defaults need the SDK crate's `test-util`
@@ -533,6 +590,29 @@ impl Dynamo {
                 self.operations()
             );
         }
+    }
+}
+
+/// An item's (or a page end's) `open_kind`.
+fn open_kind(item: &Item) -> String {
+    match item.get(table::OPEN_INDEX_PARTITION_KEY) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        other => panic!("an index item without its open_kind: {other:?}"),
+    }
+}
+
+/// The index partition a `Query` reads: the value of its key condition's
+/// first clause (`#open_kind = :v0 …`).
+pub(crate) fn partition_of(q: &QueryInput) -> String {
+    let condition = q.key_condition_expression().unwrap_or_default();
+    let first = condition.split(" AND ").next().unwrap_or_default();
+    let placeholder = first.split(" = ").nth(1).unwrap_or_default();
+    match q
+        .expression_attribute_values()
+        .and_then(|v| v.get(placeholder))
+    {
+        Some(AttributeValue::S(s)) => s.clone(),
+        other => panic!("a query without a partition: {condition} {other:?}"),
     }
 }
 

@@ -22,7 +22,8 @@
 //!   and how it backs off ([`RetryPolicy`]); `errors`: what DynamoDB's
 //!   answers mean, and [`StoreError`];
 //! - [`read`]: the command's consistent read, and the reads of the sweep
-//!   and the operator commands; [`sweep`]: the sweep's own writes;
+//!   and the operator commands; [`open`]: the sweep's reads of the
+//!   `open-items` index across its shards; [`sweep`]: the sweep's own writes;
 //!   [`repair`]: the repair of an account; [`schema`]: the table for local
 //!   runs; [`size`]: DynamoDB's item-size rules (capacity).
 
@@ -31,6 +32,7 @@ mod errors;
 pub mod expr;
 pub mod items;
 pub mod keys;
+pub mod open;
 pub mod read;
 pub mod repair;
 mod retry;

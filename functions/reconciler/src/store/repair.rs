@@ -25,7 +25,7 @@ use reconciler_core::contract::table;
 use reconciler_core::ledger::{Account, Entry, Job};
 
 use super::expr::{Expr, num, text};
-use super::keys::{self, OPEN_AUDIT};
+use super::keys;
 use super::txn::account_guard;
 use super::{Ledger, StoreError};
 
@@ -40,7 +40,10 @@ pub fn account_repair(stored: &Account, recomputed: &Balances, now_ms: i64) -> E
         .set("debited", num(recomputed.debited))
         .set("adjusted", num(recomputed.adjusted))
         .set("updated_at_ms", num(now_ms))
-        .set(table::OPEN_INDEX_PARTITION_KEY, text(OPEN_AUDIT))
+        .set(
+            table::OPEN_INDEX_PARTITION_KEY,
+            text(keys::audit_open_kind(&stored.account_id)),
+        )
         .set(table::OPEN_INDEX_SORT_KEY, text(&stored.account_id))
 }
 
@@ -373,8 +376,8 @@ mod tests {
         );
         assert!(condition.contains(" = "), "{condition}");
         assert!(
-            values.values().any(|v| *v == text(OPEN_AUDIT)),
-            "marked for the next audit"
+            values.values().any(|v| *v == text("AUDIT#09")),
+            "marked for the next audit, in its account's shard"
         );
     }
 }

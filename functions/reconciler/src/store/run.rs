@@ -26,8 +26,8 @@ use reconciler_core::ledger::{
 use super::cache::Confirmed;
 use super::errors::{Answer, ItemAnswer, classify, item_answer};
 use super::expr::Expr;
-use super::items::{ConflictItem, FORMAT_VERSION, to_item};
-use super::keys::{self, Item};
+use super::items::{ConflictItem, to_item};
+use super::keys::Item;
 use super::txn::{Role, Transaction, transaction};
 use super::{Applied, Command, Ledger, StoreError};
 
@@ -431,23 +431,7 @@ impl Ledger {
         reason: &ConflictReason,
         meta: &Meta,
     ) -> Result<(), StoreError> {
-        let key = event.business_key();
-        let detail = event.to_detail().to_string();
-        let item = ConflictItem {
-            pk: keys::conflict_pk(&key),
-            sk: keys::fingerprint(&detail),
-            v: FORMAT_VERSION,
-            open_key: keys::conflict_open_key(meta.at_ms, &key, &detail),
-            key: key.transition(),
-            account_id: event.account_id().into(),
-            detail_type: event.detail_type().into(),
-            detail,
-            reason: reason.to_string(),
-            event_id: meta.event_id.clone(),
-            at_ms: meta.at_ms,
-            open_kind: keys::OPEN_CONFLICT.into(),
-            expires_at: meta.at_ms / 1000 + CONFLICT_RETENTION_SECONDS,
-        };
+        let item = ConflictItem::new(event, reason, meta);
         let guard = Expr::new().absent(table::PARTITION_KEY);
         let result = self
             .client
@@ -499,9 +483,6 @@ fn next(cmd: &Command<'_>, k: &Knowledge, meta: &Meta) -> Result<Next, StoreErro
         Ok(Decision::Apply(change)) => Ok(Next::Commit(change)),
     }
 }
-
-/// Conflict records are kept this long for a human, then expire (TTL).
-const CONFLICT_RETENTION_SECONDS: i64 = 90 * 24 * 3600;
 
 #[cfg(test)]
 #[path = "run_tests.rs"]

@@ -195,7 +195,7 @@ pub(crate) fn guard(
     overdrafts: u64,
 ) -> Vec<String> {
     let mut g = vec![
-        "v = 1".to_owned(),
+        "v <= 2".to_owned(),
         format!("seq = {seq}"),
         format!("available = {available}"),
         format!("held = {held}"),

@@ -9,8 +9,9 @@
 //! audit, so the sweep's cost grows with that, never with the size of the
 //! table. There is no `Scan` (clippy refuses one in the functions).
 //!
-//! The index queries hand back one page at a time: the sweep stops between
-//! pages when its time budget is spent.
+//! The index is read across its shards by [`super::open::OpenReader`], one
+//! item at a time: the sweep stops between items when its time budget is
+//! spent.
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -21,9 +22,10 @@ use reconciler_core::ledger::Account;
 use super::expr::{Expr, num, text};
 use super::items::{
     AccountItem, AuditCheckpointItem, ConflictItem, FORMAT_VERSION, OpenHold, SweepStateItem,
-    from_item, to_item,
+    from_item, readable, to_item,
 };
-use super::keys::{self, AUDIT_SK, Item, OPEN_AUDIT, OPEN_CONFLICT, OPEN_HELD};
+use super::keys::{self, AUDIT_SK, Item};
+use super::open::Open;
 use super::txn::account_guard;
 use super::{Ledger, StoreError};
 
@@ -59,124 +61,62 @@ pub fn conflict_marker_advance(listed_until: &str, now_ms: i64) -> Expr {
         .set("updated_at_ms", num(now_ms))
 }
 
-/// The open items of `kind`, `open_key op bound` when bounded.
-fn open_items(kind: &str, bound: Option<(&str, String)>) -> Expr {
-    let q = Expr::new().key_eq(table::OPEN_INDEX_PARTITION_KEY, text(kind));
-    match bound {
-        Some((op, key)) => q.key_cmp(table::OPEN_INDEX_SORT_KEY, op, text(key)),
-        None => q,
+/// A HELD job as the index shows it; a malformed entry is its own error,
+/// naming the item, so that one bad item does not stop the sweep from
+/// settling the others (the index is eventually consistent:
+/// [`Ledger::expire`] reads the job again before acting).
+pub fn open_hold(item: Item) -> Result<OpenHold, String> {
+    from_item(item, "held job (index)")
+}
+
+/// The account id of an audit mark; a mark without one is its own error,
+/// naming the item.
+pub fn audit_mark(item: &Item) -> Result<String, String> {
+    match item.get(table::OPEN_INDEX_SORT_KEY) {
+        Some(AttributeValue::S(account_id)) => Ok(account_id.clone()),
+        _ => Err(format!(
+            "an item marked for audit has no account id: {}",
+            super::items::describe_key(item)
+        )),
     }
 }
 
+/// A conflict record as the index shows it.
+///
+/// # Errors
+/// The record is malformed.
+pub fn open_conflict(item: Item) -> Result<ConflictItem, StoreError> {
+    from_item(item, "conflict").map_err(StoreError::Malformed)
+}
+
 impl Ledger {
-    async fn index_page(
-        &self,
-        q: Expr,
-        limit: Option<i32>,
-        start: Option<Item>,
-    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(table::OPEN_INDEX)
-            .set_key_condition_expression(q.key_condition_expression())
-            .set_expression_attribute_names(q.names())
-            .set_expression_attribute_values(q.values())
-            .set_limit(limit)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
-        let next = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
-        Ok((out.items.unwrap_or_default(), next))
-    }
-
-    /// A page of HELD jobs whose hold was taken before `cutoff_ms`, oldest
-    /// first (the index is eventually consistent: [`Ledger::expire`] reads
-    /// the job again before acting). A malformed index item comes back as
-    /// its own error, naming the item, so that one bad item does not stop
-    /// the sweep from settling the others.
-    pub async fn held_before(
-        &self,
-        cutoff_ms: i64,
-        limit: Option<i32>,
-        start: Option<Item>,
-    ) -> Result<Page<Result<OpenHold, String>>, StoreError> {
-        let q = open_items(OPEN_HELD, Some(("<", keys::time_key(cutoff_ms))));
-        let (items, next) = self.index_page(q, limit, start).await?;
-        let items = items
-            .into_iter()
-            .map(|i| from_item(i, "held job (index)"))
-            .collect();
-        Ok(Page { items, next })
-    }
-
     /// How many HELD jobs took their hold before `cutoff_ms` (`status`):
-    /// the same index query as [`Ledger::held_before`], counted by DynamoDB
+    /// the straggler query on every partition, counted by DynamoDB
     /// (`Select::COUNT`: no item comes back), every page.
     ///
     /// # Errors
     /// DynamoDB failed.
     pub async fn count_held_before(&self, cutoff_ms: i64) -> Result<u64, StoreError> {
-        let q = open_items(OPEN_HELD, Some(("<", keys::time_key(cutoff_ms))));
-        let mut pages = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(table::OPEN_INDEX)
-            .select(aws_sdk_dynamodb::types::Select::Count)
-            .set_key_condition_expression(q.key_condition_expression())
-            .set_expression_attribute_names(q.names())
-            .set_expression_attribute_values(q.values())
-            .into_paginator()
-            .send();
+        let open = Open::HeldBefore(cutoff_ms);
         let mut count = 0u64;
-        while let Some(page) = pages.next().await {
-            count += u64::try_from(page.map_err(StoreError::from_sdk)?.count()).unwrap_or(0);
+        for partition in open.partitions() {
+            let q = open.query(&partition);
+            let mut pages = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(table::OPEN_INDEX)
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_key_condition_expression(q.key_condition_expression())
+                .set_expression_attribute_names(q.names())
+                .set_expression_attribute_values(q.values())
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                count += u64::try_from(page.map_err(StoreError::from_sdk)?.count()).unwrap_or(0);
+            }
         }
         Ok(count)
-    }
-
-    /// A page of the accounts awaiting an audit (money moved since their last
-    /// one), by account id; a mark without an account id comes back as its
-    /// own error, naming the item.
-    pub async fn audit_marked(
-        &self,
-        limit: Option<i32>,
-        start: Option<Item>,
-    ) -> Result<Page<Result<String, String>>, StoreError> {
-        let (items, next) = self
-            .index_page(open_items(OPEN_AUDIT, None), limit, start)
-            .await?;
-        let items = items
-            .into_iter()
-            .map(|item| match item.get(table::OPEN_INDEX_SORT_KEY) {
-                Some(AttributeValue::S(account_id)) => Ok(account_id.clone()),
-                _ => Err(format!(
-                    "an item marked for audit has no account id: {}",
-                    super::items::describe_key(&item)
-                )),
-            })
-            .collect();
-        Ok(Page { items, next })
-    }
-
-    /// A page of conflict records whose `open_key` comes after `after` (all of
-    /// them for `None`), oldest first.
-    pub async fn conflicts_after(
-        &self,
-        after: Option<&str>,
-        limit: Option<i32>,
-        start: Option<Item>,
-    ) -> Result<Page<ConflictItem>, StoreError> {
-        let q = open_items(OPEN_CONFLICT, after.map(|a| (">", a.to_owned())));
-        let (items, next) = self.index_page(q, limit, start).await?;
-        let items = items
-            .into_iter()
-            .map(|i| from_item(i, "conflict").map_err(StoreError::Malformed))
-            .collect::<Result<_, _>>()?;
-        Ok(Page { items, next })
     }
 
     /// The account as it is now and its audit checkpoint, in one strongly
@@ -205,7 +145,7 @@ impl Ledger {
                 Some(AttributeValue::S(sk)) if sk == AUDIT_SK => {
                     let c: AuditCheckpointItem =
                         from_item(item, "audit checkpoint").map_err(StoreError::Malformed)?;
-                    if c.v != FORMAT_VERSION {
+                    if !readable(c.v) {
                         return Err(StoreError::Malformed(format!(
                             "the audit checkpoint of {account_id} has item format version {}",
                             c.v
@@ -388,9 +328,9 @@ mod tests {
             conflict_marker_advance("000000000000001#k", 2).update("t", keys::sweep_state_key());
         assert_write_grammar(&marker);
         for q in [
-            open_items(OPEN_AUDIT, None),
-            open_items(OPEN_HELD, Some(("<", "1".into()))),
-            open_items(OPEN_CONFLICT, Some((">", "1".into()))),
+            Open::AuditMarked.query("AUDIT#00"),
+            Open::HeldBefore(1).query("HELD#31"),
+            Open::ConflictsAfter(Some("1".into())).query("CONFLICT"),
         ] {
             // Key conditions go through the same checker (as a condition).
             let check = TransactWriteItem::builder()

@@ -40,6 +40,8 @@ use reconciler_core::ledger::Outcome;
 
 use crate::config::{StragglerAction, SweepConfig};
 use crate::store::items::OpenHold;
+use crate::store::open::Open;
+use crate::store::sweep::{audit_mark, open_conflict, open_hold};
 use crate::store::{Ledger, StoreError, now_ms};
 use crate::summarizer::Summarizer;
 pub use budget::{Budget, Margin};
@@ -58,7 +60,9 @@ pub const SUMMARIZER_INPUT_BYTES: usize = 8 * 1024;
 pub struct Tuning {
     /// Reserve before the deadline (default: 10 s or 15 %).
     pub margin: Margin,
-    /// Items per `Query` page; `None`: DynamoDB's 1 MB pages.
+    /// Items per `Query` page; `None`: DynamoDB's 1 MB pages for an
+    /// account's entries, [`crate::store::open::OPEN_PAGE_ITEMS`] per shard
+    /// of the index.
     pub page_size: Option<i32>,
     /// Conflicts younger than this are left for the next sweep, so a record
     /// still being written (its time is taken before the write) is never
@@ -334,45 +338,41 @@ impl Sweep {
         // Only records older than the settle time: their keys sort below this.
         let settle_ms = self.tuning.conflict_settle.as_millis() as i64;
         let bound = format!("{:015}", (run.now_ms - settle_ms).max(0));
-        let after = state.conflicts_listed_until;
+        let mut reader = self.ledger.open_reader(
+            Open::ConflictsAfter(state.conflicts_listed_until),
+            self.tuning.page_size,
+        );
         let mut last_listed: Option<String> = None;
-        let mut start = None;
         let finished = loop {
             if run.budget.exhausted() {
                 break false;
             }
-            let page = self
-                .ledger
-                .conflicts_after(after.as_deref(), self.tuning.page_size, start.take())
-                .await?;
-            let mut reached_bound = false;
-            for c in page.items {
-                if c.open_key >= bound {
-                    reached_bound = true;
-                    break;
-                }
-                run.report.conflicts += 1;
-                let view = ConflictView {
-                    detail: serde_json::from_str(&c.detail)
-                        .unwrap_or(serde_json::Value::String(c.detail)),
-                    key: c.key,
-                    account_id: c.account_id,
-                    detail_type: c.detail_type,
-                    reason: c.reason,
-                    at_ms: c.at_ms,
-                };
-                push_capped(
-                    &mut run.report.conflict_list,
-                    view,
-                    cap,
-                    &mut run.report.lists_truncated,
-                );
-                last_listed = Some(c.open_key);
+            let Some(item) = reader.next(&self.ledger).await? else {
+                break true;
+            };
+            let c = open_conflict(item)?;
+            // Every shard is read in `open_key` order: what comes next is
+            // younger still.
+            if c.open_key >= bound {
+                break true;
             }
-            match page.next {
-                Some(next) if !reached_bound => start = Some(next),
-                _ => break true,
-            }
+            run.report.conflicts += 1;
+            let view = ConflictView {
+                detail: serde_json::from_str(&c.detail)
+                    .unwrap_or(serde_json::Value::String(c.detail)),
+                key: c.key,
+                account_id: c.account_id,
+                detail_type: c.detail_type,
+                reason: c.reason,
+                at_ms: c.at_ms,
+            };
+            push_capped(
+                &mut run.report.conflict_list,
+                view,
+                cap,
+                &mut run.report.lists_truncated,
+            );
+            last_listed = Some(c.open_key);
         };
         if let Some(until) = last_listed.filter(|_| !run.input.dry_run) {
             self.ledger
@@ -391,49 +391,40 @@ impl Sweep {
         let cap = self.tuning.list_cap;
         let older_than_ms = i64::try_from(older_than.saturating_mul(1000)).unwrap_or(i64::MAX);
         let cutoff_ms = run.now_ms.saturating_sub(older_than_ms);
-        let mut start = None;
+        let mut reader = self
+            .ledger
+            .open_reader(Open::HeldBefore(cutoff_ms), self.tuning.page_size);
         loop {
             if run.budget.exhausted() {
                 return Ok(false);
             }
-            let page = self
-                .ledger
-                .held_before(cutoff_ms, self.tuning.page_size, start.take())
-                .await?;
-            for job in page.items {
-                if run.budget.exhausted() {
-                    return Ok(false);
+            let Some(item) = reader.next(&self.ledger).await? else {
+                return Ok(true);
+            };
+            run.report.stragglers += 1;
+            let job = match open_hold(item) {
+                Ok(job) => job,
+                Err(malformed) => {
+                    run.fail(format!("straggler: {malformed}"), cap);
+                    continue;
                 }
-                run.report.stragglers += 1;
-                let job = match job {
-                    Ok(job) => job,
-                    Err(malformed) => {
-                        run.fail(format!("straggler: {malformed}"), cap);
-                        continue;
-                    }
-                };
-                run.report.straggler_credits =
-                    run.report.straggler_credits.saturating_add(job.hold);
-                let outcome = self.settle(run, &job).await;
-                tracing::debug!(run_id = run.run_id, job_id = %job.job_id, ?outcome, "straggler");
-                let view = StragglerView {
-                    job_id: job.job_id,
-                    account_id: job.account_id,
-                    hold: Some(job.hold),
-                    held_at_ms: Some(job.held_at_ms),
-                    outcome,
-                };
-                push_capped(
-                    &mut run.report.straggler_jobs,
-                    view,
-                    cap,
-                    &mut run.report.lists_truncated,
-                );
-            }
-            match page.next {
-                Some(next) => start = Some(next),
-                None => return Ok(true),
-            }
+            };
+            run.report.straggler_credits = run.report.straggler_credits.saturating_add(job.hold);
+            let outcome = self.settle(run, &job).await;
+            tracing::debug!(run_id = run.run_id, job_id = %job.job_id, ?outcome, "straggler");
+            let view = StragglerView {
+                job_id: job.job_id,
+                account_id: job.account_id,
+                hold: Some(job.hold),
+                held_at_ms: Some(job.held_at_ms),
+                outcome,
+            };
+            push_capped(
+                &mut run.report.straggler_jobs,
+                view,
+                cap,
+                &mut run.report.lists_truncated,
+            );
         }
     }
 
@@ -469,39 +460,31 @@ impl Sweep {
     /// Phase 2: accounts touched since their last audit. `Ok(false)`: stopped by the budget.
     async fn audit_accounts(&self, run: &mut Run<'_>) -> Result<bool, StoreError> {
         let cap = self.tuning.list_cap;
-        let mut start = None;
+        let mut reader = self
+            .ledger
+            .open_reader(Open::AuditMarked, self.tuning.page_size);
         loop {
             if run.budget.exhausted() {
                 return Ok(false);
             }
-            let page = self
-                .ledger
-                .audit_marked(self.tuning.page_size, start.take())
-                .await?;
-            for account_id in page.items {
-                if run.budget.exhausted() {
-                    return Ok(false);
+            let Some(item) = reader.next(&self.ledger).await? else {
+                return Ok(true);
+            };
+            let account_id = match audit_mark(&item) {
+                Ok(id) => id,
+                Err(malformed) => {
+                    run.report.audit_failures += 1;
+                    run.fail(format!("audit: {malformed}"), cap);
+                    continue;
                 }
-                let account_id = match account_id {
-                    Ok(id) => id,
-                    Err(malformed) => {
-                        run.report.audit_failures += 1;
-                        run.fail(format!("audit: {malformed}"), cap);
-                        continue;
-                    }
-                };
-                match self.audit_account(run, &account_id).await {
-                    Ok(true) => {}
-                    Ok(false) => return Ok(false),
-                    Err(e) => {
-                        run.report.audit_failures += 1;
-                        run.fail(format!("audit account {account_id}: {e}"), cap);
-                    }
+            };
+            match self.audit_account(run, &account_id).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(false),
+                Err(e) => {
+                    run.report.audit_failures += 1;
+                    run.fail(format!("audit account {account_id}: {e}"), cap);
                 }
-            }
-            match page.next {
-                Some(next) => start = Some(next),
-                None => return Ok(true),
             }
         }
     }

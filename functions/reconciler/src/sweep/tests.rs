@@ -15,6 +15,11 @@ use crate::store::items::{
 use crate::store::keys::{self, Item};
 use crate::store::mock::*;
 
+/// A phase's first read of the index is one `Query` per partition of its
+/// kind: 32 shards and the unsharded key of item format 1, so 32 more
+/// requests than when each kind was one partition.
+const MORE: usize = 32;
+
 /// The Lambda deadline of every run: five minutes after [`NOW`].
 const DEADLINE: i64 = NOW + 300_000;
 
@@ -90,7 +95,7 @@ fn conflict(job_id: &str, credits: i64, at_ms: i64) -> ConflictItem {
         reason: "video.requested was already applied with 30 credits".into(),
         event_id: "e9".into(),
         at_ms,
-        open_kind: keys::OPEN_CONFLICT.into(),
+        open_kind: keys::conflict_open_kind(&key),
         expires_at: at_ms / 1000 + 90 * 24 * 3600,
     }
 }
@@ -115,6 +120,15 @@ fn checkpoint_put(dynamo: &Dynamo) -> AuditCheckpointItem {
 
 fn nothing_written(dynamo: &Dynamo) -> bool {
     dynamo.sent().iter().all(|s| !s.writes())
+}
+
+/// Each straggler of the report with its outcome, in the order settled.
+fn outcomes(report: &Report) -> Vec<(&str, StragglerOutcome)> {
+    report
+        .straggler_jobs
+        .iter()
+        .map(|s| (s.job_id.as_str(), s.outcome))
+        .collect()
 }
 
 fn query(sent: &Sent) -> &aws_sdk_dynamodb::operation::query::QueryInput {
@@ -144,7 +158,8 @@ async fn a_straggler_whose_expiry_fails_is_reported_and_the_others_still_expire(
         };
         let j2 = job_item(&s2.jobs["j2"]);
         Dynamo::new()
-            .queries(
+            .index(
+                "HELD",
                 vec![job_item(&s1.jobs["j1"]), j2.clone()],
                 Some(page_end(&j2)),
             )
@@ -155,9 +170,9 @@ async fn a_straggler_whose_expiry_fails_is_reported_and_the_others_still_expire(
             .queries(vec![job_item(&s3.jobs["j3"])], None)
             .reads(read(&s3, "a3", "j3"))
             .commits()
-            .queries(vec![], None)
+            .index("AUDIT", vec![], None)
             .gets(None)
-            .queries(vec![], None)
+            .index("CONFLICT", vec![], None)
     }
 
     let dynamo = script();
@@ -171,13 +186,8 @@ async fn a_straggler_whose_expiry_fails_is_reported_and_the_others_still_expire(
         (report.stragglers, report.expired, report.failed_items),
         (3, 2, 1)
     );
-    let outcomes: Vec<_> = report
-        .straggler_jobs
-        .iter()
-        .map(|s| (s.job_id.as_str(), s.outcome))
-        .collect();
     assert_eq!(
-        outcomes,
+        outcomes(&report),
         [
             ("j1", StragglerOutcome::Expired),
             ("j2", StragglerOutcome::Failed),
@@ -194,7 +204,7 @@ async fn a_straggler_whose_expiry_fails_is_reported_and_the_others_still_expire(
     let first = query(&sent[0]);
     assert_eq!(first.index_name(), Some(table::OPEN_INDEX));
     assert_eq!(first.exclusive_start_key(), None);
-    let second = query(&sent[5]);
+    let second = query(&sent[5 + MORE]);
     assert_eq!(
         second.exclusive_start_key(),
         Some(&page_end(&job_item(
@@ -231,13 +241,13 @@ async fn the_audit_of_an_account_with_drift_keeps_its_mark_and_reports_it() {
     edited.available += 5;
     edited.granted += 5;
     let dynamo = Dynamo::new()
-        .queries(vec![], None)
-        .queries(vec![account_item(&history.accounts["a1"])], None)
+        .index("HELD", vec![], None)
+        .index("AUDIT", vec![account_item(&history.accounts["a1"])], None)
         .queries(vec![account_item(&edited)], None)
         .queries(entry_items(&history, "a1"), None)
         .batch_gets(vec![job_item(&history.jobs["j1"])])
         .gets(None)
-        .queries(vec![], None);
+        .index("CONFLICT", vec![], None);
 
     let report = sweep(&dynamo, StragglerAction::Expire)
         .run(&input(false), DEADLINE, "run-1")
@@ -272,14 +282,14 @@ async fn the_audit_of_an_account_with_drift_keeps_its_mark_and_reports_it() {
 async fn an_account_whose_audit_fails_leaves_no_ledger_drift_datapoint() {
     let mark: Item = [(
         table::OPEN_INDEX_PARTITION_KEY.to_owned(),
-        AttributeValue::S("audit".into()),
+        AttributeValue::S("AUDIT#00".into()),
     )]
     .into();
     let dynamo = Dynamo::new()
-        .queries(vec![], None)
-        .queries(vec![mark], None)
+        .index("HELD", vec![], None)
+        .index("AUDIT", vec![mark], None)
         .gets(None)
-        .queries(vec![], None);
+        .index("CONFLICT", vec![], None);
 
     let report = sweep(&dynamo, StragglerAction::Expire)
         .run(&input(false), DEADLINE, "run-1")
@@ -313,14 +323,14 @@ async fn an_audit_whose_job_moved_after_the_audited_version_keeps_the_mark_witho
     ]);
     assert_eq!(now.jobs["j1"].entries, [2, 4]);
     let dynamo = Dynamo::new()
-        .queries(vec![], None)
-        .queries(vec![account_item(&audited.accounts["a1"])], None)
+        .index("HELD", vec![], None)
+        .index("AUDIT", vec![account_item(&audited.accounts["a1"])], None)
         .queries(vec![account_item(&audited.accounts["a1"])], None)
         .queries(entry_items(&audited, "a1"), None)
         .batch_gets(vec![job_item(&now.jobs["j1"]), job_item(&now.jobs["j2"])])
         .puts()
         .gets(None)
-        .queries(vec![], None);
+        .index("CONFLICT", vec![], None);
 
     let report = sweep(&dynamo, StragglerAction::Expire)
         .run(&input(false), DEADLINE, "run-1")
@@ -373,8 +383,9 @@ async fn a_mark_the_account_moved_past_is_kept_and_counted() {
     let a2 = after(&[grant("g2", "a2", 50)]);
     let a2_moved = after(&[grant("g2", "a2", 50), grant("g3", "a2", 5)]);
     let dynamo = Dynamo::new()
-        .queries(vec![], None)
-        .queries(
+        .index("HELD", vec![], None)
+        .index(
+            "AUDIT",
             vec![
                 account_item(&a1.accounts["a1"]),
                 account_item(&a2.accounts["a2"]),
@@ -398,7 +409,7 @@ async fn a_mark_the_account_moved_past_is_kept_and_counted() {
         ])
         .puts()
         .gets(None)
-        .queries(vec![], None);
+        .index("CONFLICT", vec![], None);
 
     let report = sweep(&dynamo, StragglerAction::Expire)
         .run(&input(false), DEADLINE, "run-1")
@@ -416,7 +427,7 @@ async fn a_mark_the_account_moved_past_is_kept_and_counted() {
         (2, 0, 1, 0)
     );
     let sent = dynamo.sent();
-    let entries = query(&sent[3]);
+    let entries = query(&sent[3 + 2 * MORE]);
     let bounds = entries.expression_attribute_values().unwrap();
     assert!(
         bounds
@@ -458,10 +469,11 @@ async fn the_conflicts_phase_moves_the_marker_forward_to_the_last_listed() {
     };
     for another_sweep_went_further in [false, true] {
         let dynamo = Dynamo::new()
-            .queries(vec![], None)
-            .queries(vec![], None)
+            .index("HELD", vec![], None)
+            .index("AUDIT", vec![], None)
             .gets(Some(to_item(&state)))
-            .queries(
+            .index(
+                "CONFLICT",
                 vec![to_item(&c1), to_item(&c2)],
                 Some(page_end(&to_item(&c2))),
             )
@@ -487,7 +499,7 @@ async fn the_conflicts_phase_moves_the_marker_forward_to_the_last_listed() {
             .collect();
         assert_eq!(listed, [c1.key.as_str(), c2.key.as_str()]);
         let sent = dynamo.sent();
-        let listing = query(&sent[3]);
+        let listing = query(&sent[3 + 2 * MORE]);
         assert!(
             listing
                 .key_condition_expression()
@@ -501,7 +513,7 @@ async fn the_conflicts_phase_moves_the_marker_forward_to_the_last_listed() {
                 .any(|v| *v == AttributeValue::S(marker.clone())),
             "listed after the marker"
         );
-        let Sent::Update(update) = &sent[5] else {
+        let Sent::Update(update) = &sent[5 + 3 * MORE] else {
             panic!("the marker moves last: {:?}", dynamo.operations());
         };
         assert_eq!(update.key(), Some(&keys::sweep_state_key()));
@@ -549,8 +561,8 @@ async fn the_time_budget_stops_between_pages_and_says_what_is_left() {
     let a1 = after(&[grant("g1", "a1", 100)]);
     let marked = account_item(&a1.accounts["a1"]);
     let dynamo = Dynamo::new()
-        .queries(vec![], None)
-        .queries(vec![marked.clone()], Some(page_end(&marked)))
+        .index("HELD", vec![], None)
+        .index("AUDIT", vec![marked.clone()], Some(page_end(&marked)))
         .queries(vec![marked], None)
         .queries(entry_items(&a1, "a1"), None)
         .commits_then(past_the_deadline);
@@ -597,13 +609,13 @@ async fn a_dry_run_reads_and_reports_but_writes_nothing() {
     let history = after(&[grant("g1", "a1", 100), requested("j1", "a1", 30)]);
     let c1 = conflict("j9", 40, NOW - 300_000);
     let dynamo = Dynamo::new()
-        .queries(vec![job_item(&history.jobs["j1"])], None)
-        .queries(vec![account_item(&history.accounts["a1"])], None)
+        .index("HELD", vec![job_item(&history.jobs["j1"])], None)
+        .index("AUDIT", vec![account_item(&history.accounts["a1"])], None)
         .queries(vec![account_item(&history.accounts["a1"])], None)
         .queries(entry_items(&history, "a1"), None)
         .batch_gets(vec![job_item(&history.jobs["j1"])])
         .gets(None)
-        .queries(vec![to_item(&c1)], None);
+        .index("CONFLICT", vec![to_item(&c1)], None);
 
     let report = sweep(&dynamo, StragglerAction::Expire)
         .run(&input(true), DEADLINE, "run-1")
@@ -627,13 +639,13 @@ async fn a_dry_run_reads_and_reports_but_writes_nothing() {
     // What the audit compares and where the listing starts are read
     // strongly consistent.
     let sent = dynamo.sent();
-    let Sent::BatchGet(jobs) = &sent[4] else {
+    let Sent::BatchGet(jobs) = &sent[4 + 2 * MORE] else {
         panic!("{:?}", dynamo.operations());
     };
     let request = &jobs.request_items().unwrap()[TABLE];
     assert_eq!(request.keys(), [keys::job_key("j1")]);
     assert_eq!(request.consistent_read(), Some(true));
-    let Sent::Get(state) = &sent[5] else {
+    let Sent::Get(state) = &sent[5 + 2 * MORE] else {
         panic!("{:?}", dynamo.operations());
     };
     assert_eq!(state.key(), Some(&keys::sweep_state_key()));
@@ -659,7 +671,8 @@ async fn malformed_index_items_are_reported_and_the_rest_is_swept() {
         ]
     };
     let dynamo = Dynamo::new()
-        .queries(
+        .index(
+            "HELD",
             vec![job_item(&s1.jobs["j1"]), no_hold, job_item(&s3.jobs["j3"])],
             None,
         )
@@ -667,9 +680,9 @@ async fn malformed_index_items_are_reported_and_the_rest_is_swept() {
         .commits()
         .reads(read(&s3, "a3", "j3"))
         .commits()
-        .queries(vec![no_account], None)
+        .index("AUDIT", vec![no_account], None)
         .gets(None)
-        .queries(vec![], None);
+        .index("CONFLICT", vec![], None);
 
     let report = sweep(&dynamo, StragglerAction::Expire)
         .run(&input(false), DEADLINE, "run-1")
@@ -727,14 +740,14 @@ async fn a_release_is_compared_with_its_take_from_before_the_checkpoint() {
     assert_eq!((account.available, account.held), (90, 10));
     let entries = entry_items(&state, "a1");
     let dynamo = Dynamo::new()
-        .queries(vec![], None)
-        .queries(vec![account_item(account)], None)
+        .index("HELD", vec![], None)
+        .index("AUDIT", vec![account_item(account)], None)
         .queries(vec![account_item(account), to_item(&checkpoint)], None)
         .queries(entries[2..].to_vec(), None)
         .batch_gets(vec![job_item(&state.jobs["j1"])])
         .batch_gets(vec![entries[1].clone()])
         .gets(None)
-        .queries(vec![], None);
+        .index("CONFLICT", vec![], None);
 
     let report = sweep(&dynamo, StragglerAction::Expire)
         .run(&input(false), DEADLINE, "run-1")
@@ -750,7 +763,7 @@ async fn a_release_is_compared_with_its_take_from_before_the_checkpoint() {
             && problems.contains("moved 30 held credits"),
         "{problems}"
     );
-    let Sent::BatchGet(takes) = &dynamo.sent()[5] else {
+    let Sent::BatchGet(takes) = &dynamo.sent()[5 + 2 * MORE] else {
         panic!("{:?}", dynamo.operations());
     };
     assert_eq!(
@@ -789,8 +802,8 @@ async fn a_long_window_is_audited_a_page_at_a_time_and_resumed_from_its_checkpoi
     let _clock = CLOCK_USED.lock().await;
     CLOCK.store(NOW, Ordering::SeqCst);
     let first = Dynamo::new()
-        .queries(vec![], None)
-        .queries(vec![account.clone()], None)
+        .index("HELD", vec![], None)
+        .index("AUDIT", vec![account.clone()], None)
         .queries(vec![account.clone()], None)
         .queries(entries[..2].to_vec(), Some(entries_end(&entries[1])))
         .puts()
@@ -830,13 +843,13 @@ async fn a_long_window_is_audited_a_page_at_a_time_and_resumed_from_its_checkpoi
     let checkpoint =
         AuditCheckpointItem::new("a1", &Balances::of(&at_4.accounts["a1"]), NOW, "run-1");
     let second = Dynamo::new()
-        .queries(vec![], None)
-        .queries(vec![account.clone()], None)
+        .index("HELD", vec![], None)
+        .index("AUDIT", vec![account.clone()], None)
         .queries(vec![account, to_item(&checkpoint)], None)
         .queries(entries[4..].to_vec(), None)
         .commits()
         .gets(None)
-        .queries(vec![], None);
+        .index("CONFLICT", vec![], None);
 
     let report = sweep_at(&second)
         .run(&input(false), DEADLINE, "run-2")
@@ -846,7 +859,7 @@ async fn a_long_window_is_audited_a_page_at_a_time_and_resumed_from_its_checkpoi
     second.assert_done();
     assert!(report.complete);
     assert_eq!((report.audit_marks_kept, report.drifted_accounts), (0, 0));
-    let read = query_values(&second.sent()[3]);
+    let read = query_values(&second.sent()[3 + 2 * MORE]);
     assert!(
         read.contains(&AttributeValue::S(keys::entry_sk(5)))
             && !read.contains(&AttributeValue::S(keys::entry_sk(1))),
@@ -871,8 +884,8 @@ async fn a_missing_last_entry_is_read_again_with_the_account_before_it_is_drift(
     let entries = entry_items(&history, "a1");
     for in_flight in [true, false] {
         let dynamo = Dynamo::new()
-            .queries(vec![], None)
-            .queries(vec![account.clone()], None)
+            .index("HELD", vec![], None)
+            .index("AUDIT", vec![account.clone()], None)
             .queries(vec![account.clone()], None)
             .queries(entries[..2].to_vec(), None)
             .reads(vec![
@@ -880,7 +893,7 @@ async fn a_missing_last_entry_is_read_again_with_the_account_before_it_is_drift(
                 in_flight.then(|| entries[2].clone()),
             ]);
         let dynamo = if in_flight { dynamo.puts() } else { dynamo };
-        let dynamo = dynamo.gets(None).queries(vec![], None);
+        let dynamo = dynamo.gets(None).index("CONFLICT", vec![], None);
 
         let report = sweep(&dynamo, StragglerAction::Expire)
             .run(&input(false), DEADLINE, "run-1")
@@ -888,7 +901,7 @@ async fn a_missing_last_entry_is_read_again_with_the_account_before_it_is_drift(
             .unwrap();
 
         dynamo.assert_done();
-        let Sent::Read(snapshot) = &dynamo.sent()[4] else {
+        let Sent::Read(snapshot) = &dynamo.sent()[4 + 2 * MORE] else {
             panic!("{:?}", dynamo.operations());
         };
         let read: Vec<_> = snapshot
@@ -932,7 +945,8 @@ async fn a_straggler_whose_account_is_missing_fails_alone_and_the_sweep_goes_on(
     let s1 = after(&[grant("g", "a1", 100), requested("j1", "a1", 30)]);
     let s2 = after(&[grant("g", "a2", 100), requested("j2", "a2", 30)]);
     let dynamo = Dynamo::new()
-        .queries(
+        .index(
+            "HELD",
             vec![job_item(&s1.jobs["j1"]), job_item(&s2.jobs["j2"])],
             None,
         )
@@ -942,9 +956,9 @@ async fn a_straggler_whose_account_is_missing_fails_alone_and_the_sweep_goes_on(
             Some(job_item(&s2.jobs["j2"])),
         ])
         .commits()
-        .queries(vec![], None)
+        .index("AUDIT", vec![], None)
         .gets(None)
-        .queries(vec![], None);
+        .index("CONFLICT", vec![], None);
 
     let report = sweep(&dynamo, StragglerAction::Expire)
         .run(&input(false), DEADLINE, "run-1")
@@ -964,4 +978,82 @@ async fn a_straggler_whose_account_is_missing_fails_alone_and_the_sweep_goes_on(
             && error.contains("does not exist"),
         "{error}"
     );
+}
+
+/// Stragglers on three partitions — `HELD#06` (j1), `HELD#11` (j2) and the
+/// unsharded `HELD` of item format 1 (j0, written before the upgrade) — are
+/// expired oldest hold first, whatever partition holds them: the first read
+/// asks every partition of the kind once, the old one included.
+#[tokio::test]
+async fn stragglers_of_every_shard_and_of_format_1_are_settled_oldest_first() {
+    let history = after(&[
+        grant("g", "a1", 100),
+        requested("j0", "a1", 10),
+        requested("j1", "a1", 20),
+        requested("j2", "a1", 30),
+    ]);
+    let held_at = |job: &str, at_ms: i64| {
+        to_item(&crate::store::items::JobItem::new(
+            &history.jobs[job],
+            "e0",
+            at_ms,
+        ))
+    };
+    let mut j0 = held_at("j0", NOW - 9 * 3600 * 1000);
+    j0.insert("v".into(), AttributeValue::N("1".into()));
+    j0.insert(
+        table::OPEN_INDEX_PARTITION_KEY.into(),
+        AttributeValue::S("HELD".into()),
+    );
+    let j1 = held_at("j1", NOW - 7 * 3600 * 1000);
+    let j2 = held_at("j2", NOW - 8 * 3600 * 1000);
+    assert_eq!(
+        j1[table::OPEN_INDEX_PARTITION_KEY],
+        AttributeValue::S("HELD#06".into())
+    );
+    assert_eq!(
+        j2[table::OPEN_INDEX_PARTITION_KEY],
+        AttributeValue::S("HELD#11".into())
+    );
+    let mut state = history.clone();
+    let mut reads = Vec::new();
+    for job in ["j0", "j2", "j1"] {
+        reads.push(vec![
+            Some(account_item(&state.accounts["a1"])),
+            Some(job_item(&state.jobs[job])),
+        ]);
+        state.expire(job, &meta("run-1")).unwrap();
+    }
+    let mut dynamo = Dynamo::new().index("HELD", vec![j1, j2, j0], None);
+    for read in reads {
+        dynamo = dynamo.reads(read).commits();
+    }
+    let dynamo = dynamo
+        .index("AUDIT", vec![], None)
+        .gets(None)
+        .index("CONFLICT", vec![], None);
+
+    let report = sweep(&dynamo, StragglerAction::Expire)
+        .run(&input(false), DEADLINE, "run-1")
+        .await
+        .unwrap();
+
+    dynamo.assert_done();
+    assert_eq!(
+        outcomes(&report),
+        [
+            ("j0", StragglerOutcome::Expired),
+            ("j2", StragglerOutcome::Expired),
+            ("j1", StragglerOutcome::Expired)
+        ]
+    );
+    let mut asked: Vec<String> = dynamo.sent()[..MORE + 1]
+        .iter()
+        .map(|s| partition_of(query(s)))
+        .collect();
+    asked.sort();
+    let mut every: Vec<String> = (0..32).map(|i| format!("HELD#{i:02}")).collect();
+    every.push("HELD".into());
+    every.sort();
+    assert_eq!(asked, every);
 }

@@ -6,6 +6,10 @@
 //! - AWS requests per event by outcome, cold and warm instance;
 //! - capacity (WCU, RCU) per event by outcome at 0 and 1,000 open holds on
 //!   the account (and 100,000 with `--full`);
+//! - the partition-heat model ([`heat`]): 10,000 events/s over 100,000
+//!   accounts (Zipf), each partition key's WCU/s and RCU/s in its busiest
+//!   second from the keys and item sizes the code writes, the hottest keys,
+//!   and the ceiling in events/s with the key it comes from;
 //! - CPU time of the pure core per event (`cargo bench -p reconciler-core`);
 //! - the handler's latency per event and the functions' cold start beside a
 //!   bare `lambda_runtime` function, from the release binaries;
@@ -21,6 +25,7 @@
 
 mod binaries;
 pub(crate) mod deploy;
+mod heat;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -44,8 +49,8 @@ pub(crate) struct Args {
     /// Also measure 100,000 open holds and 100,000 settled jobs (slow).
     #[arg(long, conflicts_with = "quick")]
     full: bool,
-    /// Only these sections (repeatable): requests (with capacity), core,
-    /// synth, sweep, audit, busy, binaries.
+    /// Only these sections (repeatable): requests (with capacity), heat,
+    /// core, synth, sweep, audit, busy, binaries.
     #[arg(long = "section", value_name = "NAME")]
     sections: Vec<String>,
 }
@@ -171,6 +176,9 @@ async fn measure(
     if args.wants("requests") {
         per_outcome(args, endpoint, figures).await?;
     }
+    if args.wants("heat") {
+        partition_heat(figures);
+    }
     if args.wants("core") {
         core(figures)?;
     }
@@ -286,6 +294,102 @@ async fn per_outcome(args: &Args, endpoint: &str, figures: &mut Vec<Figure>) -> 
     }
 
     Ok(())
+}
+
+/// The partition-heat model's figures (no emulator: [`heat`]).
+fn partition_heat(figures: &mut Vec<Figure>) {
+    use heat::{Mix, RCU_PER_KEY, Space, WCU_PER_KEY};
+    let mix = Mix::TARGET;
+    eprintln!(
+        "bench: partition heat, {} events/s for {} s over {} accounts (Zipf s = {})",
+        mix.rate, mix.seconds, mix.accounts, mix.zipf
+    );
+    let heat = heat::model(&mix);
+    println!(
+        "\nhottest partition keys (busiest second):\n{}",
+        operator::base::ui::table(
+            &["SPACE", "PARTITION KEY", "WCU/S", "RCU/S"],
+            &heat::hottest_lines(&heat, 10)
+        )
+    );
+    let per_key = format!("<= {WCU_PER_KEY:.0} WCU/s per key");
+    let data = json!({"mix": {"rate": mix.rate, "seconds": mix.seconds, "accounts": mix.accounts,
+        "zipf": mix.zipf, "seed": mix.seed}, "hottest": heat::hottest_lines(&heat, 10),
+        "index_kinds": heat::index_kinds(&heat)});
+    for (kind, (keys, key, wcu)) in heat::index_kinds(&heat) {
+        println!("index {kind}: {keys} partition key(s) written, busiest {key} at {wcu:.0} WCU/s");
+    }
+    for (space, what) in [(Space::Index, "index"), (Space::Table, "table")] {
+        let (key, wcu) = heat.max_by(space, |l| l.wcu).unwrap_or(("-", 0.0));
+        figures.push(
+            figure(
+                "heat",
+                format!("hottest {what} key, WCU/s"),
+                format!("{wcu:.0} ({key})"),
+            )
+            .target(per_key.clone(), wcu <= WCU_PER_KEY)
+            .json(data.clone()),
+        );
+    }
+    let (key, rcu) = heat.max_by(Space::Table, |l| l.rcu).unwrap_or(("-", 0.0));
+    figures.push(
+        figure(
+            "heat",
+            "hottest key, RCU/s (every event read cold)",
+            format!("{rcu:.0} ({key})"),
+        )
+        .target(
+            format!("<= {RCU_PER_KEY:.0} RCU/s per key"),
+            rcu <= RCU_PER_KEY,
+        ),
+    );
+    let target = format!(">= {} events/s", mix.rate);
+    if let Some((key, ceiling)) = heat.ceiling(mix.rate, Space::Index) {
+        figures.push(
+            figure(
+                "heat",
+                "product ceiling: the index's keys (every account shares them)",
+                format!("{ceiling:.0} events/s ({key})"),
+            )
+            .target(target.clone(), ceiling >= f64::from(mix.rate)),
+        );
+    }
+    if let Some((key, ceiling)) = heat.ceiling(mix.rate, Space::Table) {
+        figures.push(
+            figure(
+                "heat",
+                "ceiling of this mix: the table's keys (the head account's share)",
+                format!("{ceiling:.0} events/s ({key})"),
+            )
+            .target(target, ceiling >= f64::from(mix.rate)),
+        );
+    }
+    figures.push(one_account_ceiling(&heat));
+}
+
+/// How many events per second one account can send before its partition
+/// (its item and its entries) reaches a limit: the head account's events
+/// in its busiest second, scaled to its partition's headroom.
+fn one_account_ceiling(heat: &heat::Heat) -> Figure {
+    use heat::{RCU_PER_KEY, Space, WCU_PER_KEY};
+    let head = heat
+        .account_events
+        .iter()
+        .max_by_key(|(id, n)| (**n, std::cmp::Reverse((*id).clone())));
+    let Some((account, events)) = head else {
+        return figure("heat", "one account's ceiling", "no events");
+    };
+    let load = heat.peak[&(Space::Table, reconciler::store::keys::account_pk(account))];
+    let headroom = (WCU_PER_KEY / load.wcu).min(RCU_PER_KEY / load.rcu.max(f64::MIN_POSITIVE));
+    figure(
+        "heat",
+        "one account's ceiling (its item and entries share a key)",
+        format!(
+            "{:.0} events/s ({account}: {events} events/s, {:.1} WCU each)",
+            f64::from(*events) * headroom,
+            load.wcu / f64::from(*events)
+        ),
+    )
 }
 
 fn core(figures: &mut Vec<Figure>) -> anyhow::Result<()> {

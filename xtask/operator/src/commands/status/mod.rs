@@ -102,8 +102,9 @@ async fn code_versions(
     .await
 }
 
-/// HELD jobs older than the hold timeout: one query of the `open-items`
-/// index's `HELD` partition, counted by DynamoDB (no scan, no item read).
+/// HELD jobs older than the hold timeout: one query of each of the
+/// `open-items` index's `HELD` partitions (its shards and the unsharded key
+/// of item format 1), counted by DynamoDB (no scan, no item read).
 async fn stragglers(ledger: &Ledger, cutoff_ms: i64) -> Result<u64, String> {
     ledger
         .count_held_before(cutoff_ms)
