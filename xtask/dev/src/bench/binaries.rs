@@ -160,11 +160,10 @@ async fn first_poll(
     let mut cmd = Command::new(binary);
     lambda_env(&mut cmd, &api.address.to_string(), endpoint, table);
     if timed {
-        let filter = format!("info,{}=debug", reconciler::start::TARGET);
-        cmd.env("RUST_LOG", filter).stdout(Stdio::piped());
+        timed_logs(&mut cmd);
     }
     let started = Instant::now();
-    let mut child = cmd
+    let child = cmd
         .spawn()
         .with_context(|| format!("start {}", binary.display()))?;
     let polled = tokio::time::timeout(Duration::from_secs(10), async {
@@ -176,12 +175,7 @@ async fn first_poll(
         anyhow::Ok(at - started)
     })
     .await;
-    let _ = child.kill();
-    let mut out = String::new();
-    if let Some(mut stdout) = child.stdout.take() {
-        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-    }
-    let _ = child.wait();
+    let out = stop(child);
     let took = polled.context("no poll within 10 s")??;
     Ok((took, logged_steps(&out, reconciler::start::START_UP)))
 }
@@ -204,6 +198,68 @@ fn logged_steps(log: &str, message: &str) -> Option<Vec<(String, Duration)>> {
     )
 }
 
+/// A release binary running under its own Runtime API against the emulator.
+struct Running {
+    api: RuntimeApi,
+    child: std::process::Child,
+}
+
+impl Running {
+    /// Starts `binary`; `timed`: with its start-up timing logged to a pipe.
+    async fn start(
+        binary: &Path,
+        endpoint: &str,
+        table: &str,
+        timed: bool,
+    ) -> anyhow::Result<Running> {
+        let api = RuntimeApi::start().await;
+        let mut cmd = Command::new(binary);
+        lambda_env(&mut cmd, &api.address, endpoint, table);
+        if timed {
+            timed_logs(&mut cmd);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("start {}", binary.display()))?;
+        Ok(Running { api, child })
+    }
+
+    /// Invokes it with `event` and expects a successful reply.
+    async fn invoke(&self, event: &Value) -> anyhow::Result<Value> {
+        expect_ok(self.api.invoke(event.to_string().as_bytes()).await)
+    }
+
+    fn peak_rss_kib(&self) -> Option<u64> {
+        peak_rss_kib(self.child.id())
+    }
+
+    fn cpu_time(&self) -> Option<Duration> {
+        cpu_time(self.child.id())
+    }
+
+    /// Stops it; returns what it wrote to a piped stdout.
+    fn stop(self) -> String {
+        stop(self.child)
+    }
+}
+
+/// Logs the start-up timing ([`reconciler::start`]) to a pipe.
+fn timed_logs(cmd: &mut Command) {
+    let filter = format!("info,{}=debug", reconciler::start::TARGET);
+    cmd.env("RUST_LOG", filter).stdout(Stdio::piped());
+}
+
+/// Kills `child`; returns what it wrote to a piped stdout.
+fn stop(mut child: std::process::Child) -> String {
+    let _ = child.kill();
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+    }
+    let _ = child.wait();
+    out
+}
+
 /// A cold instance's first event: process start to the reply to one grant
 /// (through a Runtime API, against the emulator), the median of `runs`
 /// (taking turns like [`cold_starts`]), with the steps the binary logged as
@@ -221,26 +277,14 @@ pub(super) async fn first_replies(
     let mut steps = vec![Vec::new(); binaries.len()];
     for run in 0..runs {
         for (i, binary) in binaries.iter().enumerate() {
-            let api = RuntimeApi::start().await;
-            let mut cmd = Command::new(binary);
-            lambda_env(&mut cmd, &api.address, endpoint, table);
-            let filter = format!("info,{}=debug", reconciler::start::TARGET);
-            cmd.env("RUST_LOG", filter).stdout(Stdio::piped());
             let event = json!({"id": format!("first-{run}-{i}"), "detail-type": "credits.granted",
                 "detail": {"grant_id": format!("first-g{run}-{i}"), "account_id": format!("first-a{run}-{i}"), "credits": 1}});
             let started = Instant::now();
-            let mut child = cmd
-                .spawn()
-                .with_context(|| format!("start {}", binary.display()))?;
-            let reply = api.invoke(event.to_string().as_bytes()).await;
+            let running = Running::start(binary, endpoint, table, true).await?;
+            let reply = running.invoke(&event).await;
             totals[i].push(started.elapsed());
-            let _ = child.kill();
-            let mut out = String::new();
-            if let Some(mut stdout) = child.stdout.take() {
-                let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-            }
-            let _ = child.wait();
-            expect_ok(reply).with_context(|| format!("{}'s first event", binary.display()))?;
+            let out = running.stop();
+            reply.with_context(|| format!("{}'s first event", binary.display()))?;
             steps[i].extend(logged_steps(&out, reconciler::start::FIRST_USE));
         }
     }
@@ -313,34 +357,33 @@ pub(super) async fn handler_burst(
     table: &str,
     events: usize,
 ) -> anyhow::Result<Burst> {
-    let api = RuntimeApi::start().await;
-    let mut cmd = Command::new(binary);
-    lambda_env(&mut cmd, &api.address, endpoint, table);
-    let mut child = cmd.spawn().context("start the handler")?;
+    let handler = Running::start(binary, endpoint, table, false).await?;
     // The first event (a cold instance's reads) is outside the CPU figure.
-    expect_ok(api.invoke(br#"{"id":"w","detail-type":"credits.granted","detail":{"grant_id":"bench-w","account_id":"bench-a0","credits":1}}"#).await)?;
-    let cpu_before = cpu_time(child.id());
+    let first = json!({"id": "w", "detail-type": "credits.granted",
+        "detail": {"grant_id": "bench-w", "account_id": "bench-a0", "credits": 1}});
+    handler.invoke(&first).await?;
+    let cpu_before = handler.cpu_time();
     let mut times = Vec::with_capacity(events);
     let mut result = Ok(());
     for n in 0..events {
-        let payload = serde_json::json!({
+        let event = json!({
             "id": format!("bench-{n}"),
             "detail-type": "credits.granted",
             "detail": {"grant_id": format!("bench-g{n}"), "account_id": format!("bench-a{}", n % 8), "credits": 1},
         });
         let started = Instant::now();
-        if let Err(e) = expect_ok(api.invoke(payload.to_string().as_bytes()).await) {
+        if let Err(e) = handler.invoke(&event).await {
             result = Err(e);
             break;
         }
         times.push(started.elapsed());
     }
-    let peak_rss_kib = peak_rss_kib(child.id());
-    let cpu = cpu_time(child.id())
+    let peak_rss_kib = handler.peak_rss_kib();
+    let cpu = handler
+        .cpu_time()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
-    let _ = child.kill();
-    let _ = child.wait();
+    handler.stop();
     result?;
     times.sort();
     let pct = |p: f64| times[((times.len() as f64 * p).ceil() as usize).saturating_sub(1)];
@@ -386,35 +429,29 @@ pub(super) async fn sweep_stragglers(
     (stragglers, accounts): (usize, usize),
     budget: Duration,
 ) -> anyhow::Result<SweepRun> {
-    let api = RuntimeApi::start().await;
-    let mut cmd = Command::new(handler);
-    lambda_env(&mut cmd, &api.address, endpoint, table);
-    let mut child = cmd.spawn().context("start the handler")?;
+    let running = Running::start(handler, endpoint, table, false).await?;
     let events = (0..accounts)
         .map(|a| json!({"detail-type": "credits.granted", "detail": {"grant_id": format!("sweep-g{a}"), "account_id": format!("sweep-a{a}"), "credits": 1_000_000}}))
         .chain((0..stragglers).map(|n| json!({"detail-type": "video.requested", "detail": {"job_id": format!("sweep-j{n}"), "account_id": format!("sweep-a{}", n % accounts), "credits": 3}})));
     let mut seeded = Ok(());
     for (n, mut event) in events.enumerate() {
         event["id"] = json!(format!("sweep-{n}"));
-        if let Err(e) = expect_ok(api.invoke(event.to_string().as_bytes()).await) {
+        if let Err(e) = running.invoke(&event).await {
             seeded = Err(e);
             break;
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    running.stop();
     seeded.context("seeding the stragglers")?;
 
-    let api = RuntimeApi::start().await;
-    let mut cmd = Command::new(sweep);
-    lambda_env(&mut cmd, &api.address, endpoint, table);
-    let mut child = cmd.spawn().context("start the sweep")?;
+    let running = Running::start(sweep, endpoint, table, false).await?;
     let deadline_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis()
         + budget.as_millis();
     let started = Instant::now();
-    let reply = api
+    let reply = running
+        .api
         .invoke_as(
             "bench-sweep",
             br#"{"older_than_seconds": 0}"#,
@@ -423,10 +460,9 @@ pub(super) async fn sweep_stragglers(
         )
         .await;
     let took = started.elapsed();
-    let peak_rss_kib = peak_rss_kib(child.id());
-    let cpu = cpu_time(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
+    let peak_rss_kib = running.peak_rss_kib();
+    let cpu = running.cpu_time();
+    running.stop();
     let report = expect_ok(reply.context("the sweep did not answer")?)?;
     Ok(SweepRun {
         expired: report["expired"].as_u64().unwrap_or(0),
