@@ -174,13 +174,29 @@ impl StageConfig {
             table_suffix: format!("_{name}"),
             event_bus_name: format!("cc-agent-reconciler-{name}"),
             architecture: Architecture::Arm64,
-            handler_memory_mb: 256,
+            // Memory: `cargo xtask bench` measures the handler's peak RSS
+            // (about 8 MB over a 1,000-event burst) and the sweep's (about
+            // 14 MB over 2,000 stragglers): every size Lambda offers holds
+            // them with room to spare (the bench's target: twice the peak).
+            // What the size buys is CPU (a 1,769 MB function gets one vCPU,
+            // a smaller one its share): the handler spends ~0.6 ms of a core
+            // per event, 4 ms at 256 MB, 8 ms at 128 MB, and one account's
+            // events are applied one at a time, so that time bounds a busy
+            // account's rate. Dev takes the least (its events are tests);
+            // staging and prod keep 256 MB (docs/cost.md, "Memory").
+            handler_memory_mb: match stage {
+                Stage::Dev => 128,
+                Stage::Staging | Stage::Prod => 256,
+            },
             handler_timeout_seconds: 30,
             handler_reserved_concurrency: match stage {
                 Stage::Dev => None,
                 Stage::Staging => Some(5),
                 Stage::Prod => Some(10),
             },
+            // The sweep's budget is its timeout at this CPU share (0.29 of
+            // a vCPU): the audit of a render farm's window is proven over
+            // runs of 300 s at it, and halving it would save cents a month.
             sweep_memory_mb: 512,
             sweep_timeout_seconds: 300,
             sweep_reserved_concurrency: production_like.then_some(1),

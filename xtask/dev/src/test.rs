@@ -98,7 +98,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(root: &Path) -> anyhow::Result<Scratch> {
-        let dir = target_dir(root).join(format!("xtask-test-tmp-{}", std::process::id()));
+        let dir = operator::base::build::target_dir(root)
+            .join(format!("xtask-test-tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
         Ok(Scratch(dir))
@@ -161,13 +162,6 @@ fn passed_in(line: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`).
-fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-}
-
 fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
@@ -207,7 +201,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     let started = Instant::now();
     let root = operator::root();
     if args.mutants {
-        let result = crate::mutants::run(&target_dir(&root), args.in_diff.as_deref());
+        let result = crate::mutants::run(
+            &operator::base::build::target_dir(&root),
+            args.in_diff.as_deref(),
+        );
         eprintln!(
             "\nxtask: mutation testing took {:.0} s",
             started.elapsed().as_secs_f64()
@@ -285,7 +282,10 @@ fn run_steps(args: &Args, timings: &mut Timings, scratch: &Path) -> anyhow::Resu
         // A changed snapshot fails the run without leaving `.snap.new`
         // files behind: review it with `cargo test -p infra`.
         .env("INSTA_UPDATE", "no")
-        .env("LAMBDA_BIN_DIR", target_dir(&root).join("debug"))
+        .env(
+            "LAMBDA_BIN_DIR",
+            operator::base::build::target_dir(&root).join("debug"),
+        )
         .env("CFN_LINT", tools.tool("cfn-lint"))
         .env("CHECKOV", tools.tool("checkov"))
         .env("PROPTEST_CASES", args.proptest_cases.to_string())

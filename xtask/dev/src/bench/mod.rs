@@ -12,7 +12,12 @@
 //!   and the ceiling in events/s with the key it comes from;
 //! - CPU time of the pure core per event (`cargo bench -p reconciler-core`);
 //! - the handler's latency per event and the functions' cold start beside a
-//!   bare `lambda_runtime` function, from the release binaries;
+//!   bare `lambda_runtime` function (the ratio, at most 3×, and where the
+//!   time goes, step by step: `reconciler::start`), from the release binaries;
+//! - each function's peak memory (RSS) on its workload — a 1,000-event burst
+//!   through the handler, a sweep over 2,000 stragglers — beside twice its
+//!   prod memory, and the handler's CPU time per event at prod's share of a
+//!   vCPU;
 //! - release package size per function; synth time per stage;
 //! - the sweep's reads beside 1,000 and 10,000 (`--full`: 100,000) settled jobs;
 //! - the audit of one account's 250,000-entry window (a render farm's six
@@ -591,41 +596,203 @@ async fn binaries(
         .await
         .map_err(anyhow::Error::msg)?;
     let root = operator::root();
-    for (name, binary) in [
-        (
-            "reconciler-handler",
-            operator::base::build::release_binary(&root, arch, "reconciler-handler"),
-        ),
-        (
-            "reconciler-sweep",
-            operator::base::build::release_binary(&root, arch, "reconciler-sweep"),
-        ),
-        (binaries::HELLO, hello),
-    ] {
-        let cold = binaries::cold_start(&binary, endpoint, &table, 7).await?;
-        figures.push(
-            figure(
-                "cold start",
-                format!("{name} (process start to first poll)"),
-                ms(cold),
-            )
-            .json(json!({"binary": name, "ms": cold.as_secs_f64() * 1000.0})),
-        );
-    }
-    let (p50, p99) = binaries::handler_latency(
-        &operator::base::build::release_binary(&root, arch, "reconciler-handler"),
-        endpoint,
-        &table,
-        300,
-    )
-    .await?;
+    let handler = operator::base::build::release_binary(&root, arch, "reconciler-handler");
+    let sweep = operator::base::build::release_binary(&root, arch, "reconciler-sweep");
+    cold_starts(&[&handler, &sweep, &hello], endpoint, &table, figures).await?;
+    let prod = infra::StageConfig::load(Stage::Prod).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let burst = binaries::handler_burst(&handler, endpoint, &table, 1_000).await?;
     figures.push(
         figure(
             "latency",
             "handler per event against the emulator (release binary, warm)",
-            format!("p50 {}, p99 {}", ms(p50), ms(p99)),
+            format!("p50 {}, p99 {}", ms(burst.p50), ms(burst.p99)),
         )
-        .json(json!({"p50_ms": p50.as_secs_f64() * 1000.0, "p99_ms": p99.as_secs_f64() * 1000.0})),
+        .json(json!({"p50_ms": burst.p50.as_secs_f64() * 1000.0, "p99_ms": burst.p99.as_secs_f64() * 1000.0})),
+    );
+    if let Some(cpu) = burst.cpu_per_event {
+        let share = cpu_share(prod.handler_memory_mb);
+        figures.push(
+            figure(
+                "memory",
+                "handler CPU time per event (1,000-event burst)",
+                format!(
+                    "{:.2} ms of one core; {} at prod's {} MB ({share:.3} of a vCPU)",
+                    cpu.as_secs_f64() * 1000.0,
+                    ms(cpu.div_f64(share)),
+                    prod.handler_memory_mb
+                ),
+            )
+            .json(
+                json!({"cpu_ms": cpu.as_secs_f64() * 1000.0, "memory_mb": prod.handler_memory_mb}),
+            ),
+        );
+    }
+    peak_figure(
+        figures,
+        "handler, a 1,000-event burst",
+        burst.peak_rss_kib,
+        prod.handler_memory_mb,
+    );
+    let budget = Duration::from_secs(u64::from(prod.sweep_timeout_seconds));
+    let run = binaries::sweep_stragglers(
+        (&handler, &sweep),
+        endpoint,
+        &table,
+        (SWEEP_STRAGGLERS, 20),
+        budget,
+    )
+    .await?;
+    figures.push(
+        figure(
+            "memory",
+            format!("sweep over {SWEEP_STRAGGLERS} stragglers on 20 accounts (then their audit)"),
+            format!(
+                "{} expired in {:.1} s; CPU {}",
+                run.expired,
+                run.took.as_secs_f64(),
+                run.cpu.map_or_else(
+                    || "not measured".to_owned(),
+                    |cpu| {
+                        let share = cpu_share(prod.sweep_memory_mb);
+                        format!(
+                            "{:.2} s of one core, {:.1} s at prod's {} MB ({share:.3} of a vCPU)",
+                            cpu.as_secs_f64(),
+                            cpu.as_secs_f64() / share,
+                            prod.sweep_memory_mb
+                        )
+                    }
+                )
+            ),
+        )
+        .target(
+            format!("all {SWEEP_STRAGGLERS} within prod's {} s", budget.as_secs()),
+            run.expired == SWEEP_STRAGGLERS as u64 && run.took < budget,
+        )
+        .json(json!({"stragglers": SWEEP_STRAGGLERS, "expired": run.expired, "seconds": run.took.as_secs_f64(),
+                     "cpu_s": run.cpu.map(|c| c.as_secs_f64())})),
+    );
+    peak_figure(
+        figures,
+        &format!("sweep, {SWEEP_STRAGGLERS} stragglers"),
+        run.peak_rss_kib,
+        prod.sweep_memory_mb,
     );
     Ok(())
 }
+
+/// Stragglers the memory section's sweep expires.
+const SWEEP_STRAGGLERS: usize = 2_000;
+
+/// The configured memory must be at least this many times the measured peak.
+const MEMORY_HEADROOM: u64 = 2;
+
+/// The share of a vCPU Lambda gives a function of `memory_mb` (one full
+/// vCPU at 1,769 MB, in proportion below).
+fn cpu_share(memory_mb: u32) -> f64 {
+    (f64::from(memory_mb) / 1769.0).min(1.0)
+}
+
+/// A function's peak resident set beside its prod memory and the headroom.
+fn peak_figure(figures: &mut Vec<Figure>, what: &str, peak_kib: Option<u64>, memory_mb: u32) {
+    let Some(peak_kib) = peak_kib else {
+        figures.push(figure(
+            "memory",
+            format!("{what}: peak RSS"),
+            "not measured (no /proc)",
+        ));
+        return;
+    };
+    let peak_mb = peak_kib.div_ceil(1024);
+    figures.push(
+        figure(
+            "memory",
+            format!("{what}: peak RSS"),
+            format!("{peak_mb} MB"),
+        )
+        .target(
+            format!("x{MEMORY_HEADROOM} <= prod's {memory_mb} MB"),
+            peak_mb * MEMORY_HEADROOM <= u64::from(memory_mb),
+        )
+        .json(json!({"what": what, "peak_rss_kib": peak_kib, "memory_mb": memory_mb})),
+    );
+}
+
+/// The cold start figures: each binary's time to its first poll, the
+/// reconciler's beside the bare function (the ratio's target), and where
+/// the reconciler's time goes.
+async fn cold_starts(
+    binaries: &[&std::path::Path; 3],
+    endpoint: &str,
+    table: &str,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
+    let measured = binaries::cold_starts(binaries, endpoint, table, 15).await?;
+    let bare = &measured[2];
+    figures.push(
+        figure(
+            "cold start",
+            format!("{} (process start to first poll)", binaries::HELLO),
+            ms(bare.total),
+        )
+        .json(json!({"binary": binaries::HELLO, "ms": bare.total.as_secs_f64() * 1000.0})),
+    );
+    for (name, cold) in ["reconciler-handler", "reconciler-sweep"]
+        .iter()
+        .zip(&measured)
+    {
+        let ratio = cold.total.as_secs_f64() / bare.total.as_secs_f64().max(1e-9);
+        figures.push(
+            figure(
+                "cold start",
+                format!("{name} (process start to first poll)"),
+                format!("{} = {ratio:.1}x the bare function", ms(cold.total)),
+            )
+            .target(
+                format!("<= {COLD_START_RATIO:.0}x the bare function"),
+                ratio <= COLD_START_RATIO,
+            )
+            .json(json!({"binary": name, "ms": cold.total.as_secs_f64() * 1000.0, "ratio": ratio})),
+        );
+        let steps: Vec<String> = cold
+            .steps
+            .iter()
+            .map(|(step, took)| format!("{step} {:.2}", took.as_secs_f64() * 1000.0))
+            .collect();
+        figures.push(figure(
+            "cold start",
+            format!("{name}: where the time goes (ms)"),
+            format!(
+                "{}; process, runtime and first poll {:.2} (the bare function's whole start: {:.2})",
+                steps.join(", "),
+                cold.outside_steps().as_secs_f64() * 1000.0,
+                bare.total.as_secs_f64() * 1000.0
+            ),
+        ));
+    }
+    let first = binaries::first_replies(&[binaries[0], binaries[2]], endpoint, table, 7).await?;
+    let steps: Vec<String> = first[0]
+        .steps
+        .iter()
+        .map(|(step, took)| format!("{step} {:.2}", took.as_secs_f64() * 1000.0))
+        .collect();
+    figures.push(
+        figure(
+            "cold start",
+            "reconciler-handler, a cold instance's first event (process start to reply)",
+            format!(
+                "{} (of which built on first use, ms: {}; the bare function's {}: it answers \
+                 without a request)",
+                ms(first[0].total),
+                steps.join(", "),
+                ms(first[1].total)
+            ),
+        )
+        .json(json!({"ms": first[0].total.as_secs_f64() * 1000.0,
+                     "bare_ms": first[1].total.as_secs_f64() * 1000.0})),
+    );
+    Ok(())
+}
+
+/// A function's cold start may take at most this many times the bare
+/// function's, measured in the same run.
+const COLD_START_RATIO: f64 = 3.0;

@@ -81,10 +81,22 @@ pub fn lambda_dir(root: &Path, arch: Architecture) -> PathBuf {
 /// The release binary cargo-lambda leaves in cargo's target directory (what
 /// the end-to-end tests run): `target/<triple>/release/<bin>`.
 pub fn release_binary(root: &Path, arch: Architecture, bin: &str) -> PathBuf {
-    root.join("target")
+    target_dir(root)
         .join(target_triple(arch))
         .join("release")
         .join(bin)
+}
+
+/// Cargo's target directory (`CARGO_TARGET_DIR`, else `<root>/target`):
+/// where cargo-lambda, run by cargo, leaves the binaries.
+pub fn target_dir(root: &Path) -> PathBuf {
+    target_dir_from(root, std::env::var_os("CARGO_TARGET_DIR"))
+}
+
+fn target_dir_from(root: &Path, cargo_target_dir: Option<std::ffi::OsString>) -> PathBuf {
+    cargo_target_dir
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
 }
 
 /// A built deployment package.
@@ -532,7 +544,17 @@ pub(crate) mod tests {
         );
         assert_eq!(
             release_binary(root, Architecture::X86_64, "reconciler-handler"),
-            Path::new("/w/target/x86_64-unknown-linux-gnu/release/reconciler-handler")
+            target_dir(root).join("x86_64-unknown-linux-gnu/release/reconciler-handler")
+        );
+    }
+
+    #[test]
+    fn the_target_directory_is_cargos() {
+        let root = Path::new("/w");
+        assert_eq!(target_dir_from(root, None), Path::new("/w/target"));
+        assert_eq!(
+            target_dir_from(root, Some("/cache/t".into())),
+            Path::new("/cache/t")
         );
     }
 
