@@ -78,7 +78,7 @@ async fn diff_shows_properties_and_security_and_a_broadening_deploy_needs_approv
     let handler = &review.properties[infra::stack::ids::HANDLER_FUNCTION];
     assert!(
         handler.iter().any(|p| p.path == "Properties.MemorySize"
-            && p.old.as_deref() == Some("256")
+            && p.old.as_deref() == Some("128")
             && p.new.as_deref() == Some("512")),
         "{handler:?}"
     );
@@ -90,7 +90,7 @@ async fn diff_shows_properties_and_security_and_a_broadening_deploy_needs_approv
     assert_eq!(added.len(), 1, "{:#?}", review.security);
     assert_eq!(added[0].place.sid, "ReadSummarizerApiKey");
     assert!(added[0].broadens && review.broadens());
-    assert!(text.contains("Properties.MemorySize: 256 -> 512"), "{text}");
+    assert!(text.contains("Properties.MemorySize: 128 -> 512"), "{text}");
     assert!(text.contains("ssm:GetParameter"), "{text}");
     let json = review.to_json();
     assert_eq!(json["broadens"], true);
@@ -353,7 +353,11 @@ async fn a_prepared_change_set_is_executed_only_while_the_stack_stays_as_it_was(
     let id = prepared.change_set_id.clone().expect("its id");
     assert!(prepared.summary().contains(&format!("change-set={id}")));
     assert!(said.contains(&format!("--execute {id}")), "{said}");
-    assert_eq!(handler_memory(&env).await, Some(256), "nothing executed");
+    assert_eq!(
+        handler_memory(&env).await,
+        Some(128),
+        "nothing executed: dev's 128 MB"
+    );
 
     // The reviewer: the same review, from the change set, then executed.
     let mut execute = env.options(Stage::Dev);
@@ -361,7 +365,7 @@ async fn a_prepared_change_set_is_executed_only_while_the_stack_stays_as_it_was(
     let (done, said) = env.deploy_saying(&execute, false).await;
     let done = done.expect("execute the prepared change set");
     assert_eq!(done.outcome, Outcome::Updated);
-    assert!(said.contains("Properties.MemorySize: 256 -> 512"), "{said}");
+    assert!(said.contains("Properties.MemorySize: 128 -> 512"), "{said}");
     assert_eq!(handler_memory(&env).await, Some(512));
     let again = env.deploy(&execute).await.expect_err("executed once");
     assert!(again.to_string().contains("cannot be executed"), "{again}");
