@@ -10,14 +10,14 @@ use reconciler_core::audit::{Balances, audit};
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{Entry, JobStatus, Outcome};
 use reconciler_core::memory::MemoryLedger;
-use testkit::emulator::counting::RequestCounter;
+use testkit::capture::Capture;
 use testkit::emulator::proxy::{Fault, FaultProxy};
 use testkit::events::*;
 
 struct Env {
     client: Client,
     table: String,
-    counter: RequestCounter,
+    counter: Capture,
 }
 
 impl Env {
@@ -26,7 +26,7 @@ impl Env {
     }
 
     async fn at(endpoint: &str, label: &str, table: Option<String>) -> Env {
-        let counter = RequestCounter::default();
+        let counter = Capture::default();
         let sdk = testkit::emulator::sdk_config(endpoint).await;
         let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
             .interceptor(counter.clone())
@@ -238,7 +238,7 @@ async fn one_request_when_the_instance_knows_two_otherwise() {
     let ledger = env.instance();
     // A cold instance reads first: a wrong guess would cost a cancelled write.
     let first = ledger.apply(&grant("g1", "a1", 100), "e").await.unwrap();
-    assert_eq!((env.counter.take(), first.requests), (2, 2));
+    assert_eq!((env.counter.take().len(), first.requests), (2, 2));
     // Warm: the account it wrote, the jobs it holds for.
     let warm = [
         grant("g2", "a1", 5),
@@ -252,34 +252,39 @@ async fn one_request_when_the_instance_knows_two_otherwise() {
     ];
     for event in &warm {
         let applied = ledger.apply(event, "e").await.unwrap();
-        assert_eq!(env.counter.take(), 1, "{event:?} ({})", applied.outcome);
+        assert_eq!(
+            env.counter.take().len(),
+            1,
+            "{event:?} ({})",
+            applied.outcome
+        );
         assert_eq!(applied.requests, 1);
     }
     // A job another instance held: this one reads it, then commits.
     let other = env.instance();
     other.apply(&req("j4", "a1", 10), "e").await.unwrap();
-    env.counter.take();
+    env.counter.take().len();
     let a = ledger.apply(&rendered("j4", "a1", 10), "e").await.unwrap();
     assert_eq!(a.outcome, Outcome::Debited);
-    assert_eq!(env.counter.take(), 2);
+    assert_eq!(env.counter.take().len(), 2);
 
     // A duplicate: at most two requests, and nothing written.
     let items = env.item_count().await;
-    env.counter.take();
+    env.counter.take().len();
     for event in warm.iter().chain([&grant("g1", "a1", 100)]) {
         let a = ledger.apply(event, "e").await.unwrap();
         assert_eq!(a.outcome, Outcome::Duplicate, "{event:?}");
-        assert!(env.counter.take() <= 2, "{event:?}");
+        assert!(env.counter.take().len() <= 2, "{event:?}");
     }
     assert_eq!(env.item_count().await, items, "duplicates write nothing");
 
     // A cold instance: two requests for its first event on an account, one after.
     let cold = env.instance();
-    env.counter.take();
+    env.counter.take().len();
     cold.apply(&grant("g3", "a1", 1), "e").await.unwrap();
-    assert_eq!(env.counter.take(), 2);
+    assert_eq!(env.counter.take().len(), 2);
     cold.apply(&grant("g4", "a1", 1), "e").await.unwrap();
-    assert_eq!(env.counter.take(), 1);
+    assert_eq!(env.counter.take().len(), 1);
 }
 
 #[tokio::test]
@@ -331,12 +336,12 @@ async fn a_throttled_request_is_retried() {
     let ledger = env.instance();
     // Warm the instance: the next event is one transaction.
     ledger.apply(&grant("g0", "a1", 1), "e").await.unwrap();
-    env.counter.take();
+    env.counter.take().len();
     proxy.inject("TransactWriteItems", &[Fault::Throttle, Fault::Throttle]);
     let applied = ledger.apply(&grant("g1", "a1", 10), "e").await.unwrap();
     assert_eq!(applied.outcome, Outcome::Granted);
     assert_eq!(
-        env.counter.take(),
+        env.counter.take().len(),
         3,
         "two throttled attempts, then the commit"
     );
@@ -443,7 +448,7 @@ async fn invalid_events_write_nothing() {
             String::from_utf8_lossy(raw)
         );
     }
-    assert_eq!(env.counter.get(), 0, "nothing was even sent");
+    assert_eq!(env.counter.count(), 0, "nothing was even sent");
     assert_eq!(env.item_count().await, 0, "nothing was written");
 }
 

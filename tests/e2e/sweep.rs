@@ -11,11 +11,6 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
 use reconciler::config::{StragglerAction, SummarizerConfig, SweepConfig};
 use reconciler::store::items::{
     AccountItem, AuditCheckpointItem, EntryItem, JobItem, from_item, to_item,
@@ -31,7 +26,7 @@ use reconciler_core::event::Event;
 use reconciler_core::key::BusinessKey;
 use reconciler_core::ledger::{Account, Entry, EntryKind, Job, JobStatus, Outcome};
 use serde_json::{Value, json};
-use testkit::emulator::counting::RequestCounter;
+use testkit::capture::Capture;
 use testkit::emulator::proxy::FaultProxy;
 use testkit::events::*;
 use testkit::http::{Request, Response};
@@ -54,43 +49,11 @@ fn far_deadline() -> i64 {
     now_ms() + 300_000
 }
 
-/// Records the operation (`X-Amz-Target`) of every request a client sends.
-#[derive(Debug, Clone, Default)]
-struct OperationLog(Arc<Mutex<Vec<String>>>);
-
-impl OperationLog {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut self.0.lock().unwrap())
-    }
-}
-
-impl Intercept for OperationLog {
-    fn name(&self) -> &'static str {
-        "OperationLog"
-    }
-    fn read_before_transmit(
-        &self,
-        ctx: &BeforeTransmitInterceptorContextRef<'_>,
-        _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let target = ctx
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .unwrap_or_default();
-        let operation = target.rsplit('.').next().unwrap_or_default().to_string();
-        self.0.lock().unwrap().push(operation);
-        Ok(())
-    }
-}
-
 struct Env {
     client: Client,
     table: String,
     sdk: aws_config::SdkConfig,
-    counter: RequestCounter,
-    operations: OperationLog,
+    capture: Capture,
 }
 
 impl Env {
@@ -100,11 +63,9 @@ impl Env {
 
     async fn at(endpoint: &str, label: &str) -> Env {
         let sdk = testkit::emulator::sdk_config(endpoint).await;
-        let counter = RequestCounter::default();
-        let operations = OperationLog::default();
+        let capture = Capture::default();
         let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(counter.clone())
-            .interceptor(operations.clone())
+            .interceptor(capture.clone())
             .build();
         let client = Client::from_conf(conf);
         let table = testkit::fresh_table(&client, label).await;
@@ -112,9 +73,17 @@ impl Env {
             client,
             table,
             sdk,
-            counter,
-            operations,
+            capture,
         }
+    }
+
+    /// The operations the client sent since the last call.
+    fn sent(&self) -> Vec<String> {
+        self.capture
+            .take()
+            .into_iter()
+            .map(|e| e.operation)
+            .collect()
     }
 
     /// A handler-side ledger (a fresh Lambda instance) on the real clock.
@@ -666,12 +635,11 @@ async fn the_sweeps_reads_grow_with_stragglers_and_touched_accounts_not_the_tabl
     }
     let touched = 3;
     let sweep = Sweep::new(env.ledger(), &env.config(StragglerAction::Expire), None);
-    env.counter.take();
-    env.operations.take();
+    env.sent();
 
     let report = sweep_once(&sweep, SweepInput::default()).await;
-    let requests = env.counter.take();
-    let operations = env.operations.take();
+    let operations = env.sent();
+    let requests = operations.len();
     assert_eq!(
         (report.stragglers, report.expired),
         (stragglers, stragglers)
@@ -703,16 +671,12 @@ async fn the_sweeps_reads_grow_with_stragglers_and_touched_accounts_not_the_tabl
             .expect("a clean audit checkpoints");
         assert_eq!(checkpoint.audited_seq, env.account(account).await.seq);
     }
-    env.counter.take();
-    env.operations.take();
+    env.sent();
 
     // Nothing open any more: a few requests, whatever the table holds.
     sweep_once(&sweep, SweepInput::default()).await;
-    assert!(
-        u64::from(env.counter.take()) <= INDEX_QUERIES + 2,
-        "{:?}",
-        env.operations.take()
-    );
+    let sent = env.sent();
+    assert!(sent.len() as u64 <= INDEX_QUERIES + 2, "{sent:?}");
 }
 
 #[tokio::test]
@@ -724,12 +688,12 @@ async fn the_next_audit_reads_only_the_entries_after_the_checkpoint() {
     }
     let sweep = env.sweep(StragglerAction::Expire); // pages of 2 items
     let queries = |ops: Vec<String>| ops.iter().filter(|op| *op == "Query").count();
-    env.operations.take();
+    env.sent();
 
     // The first audit reads all 40 entries: 20 pages or more.
     let first = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((first.audited_accounts, first.drifted_accounts), (1, 0));
-    let first_queries = queries(env.operations.take());
+    let first_queries = queries(env.sent());
     assert!(first_queries >= 20, "{first_queries} queries");
     let checkpoint = env.checkpoint("a1").await.expect("checkpoint");
     assert_eq!(
@@ -753,10 +717,10 @@ async fn the_next_audit_reads_only_the_entries_after_the_checkpoint() {
     // The second audit reads entry 41 only: one page of entries, plus the
     // account and the index's first pages (straggler, audit-mark and
     // conflict partitions).
-    env.operations.take();
+    env.sent();
     let second = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((second.audited_accounts, second.drifted_accounts), (1, 0));
-    let second_queries = queries(env.operations.take());
+    let second_queries = queries(env.sent());
     assert!(
         second_queries <= INDEX_QUERIES as usize + 2,
         "{second_queries} queries"

@@ -2,13 +2,14 @@
 //! and the benchmarks run AWS with. The operator's binary never compiles it.
 //!
 //! - [`emulator`]: the moto launcher, the fault proxy and its DynamoDB
-//!   semantics, request counting, the Lambda Runtime API;
+//!   semantics, the Lambda Runtime API;
 //! - [`sim`]: the simulator (random histories, faults, the oracle);
 //! - [`lambda`]: starting a Lambda binary with a template environment;
 //! - [`lambda_api`]: a Lambda Invoke API shim in front of the emulator,
 //!   running the real binaries (and shipping their logs);
 //! - [`intercept`]: a proxy answering some requests itself, forwarding the rest;
 //! - [`stage`]: a stage's resources built by hand, with their outputs;
+//! - [`capture`]: the one SDK interceptor that records requests;
 //! - [`events`]: business events for tests;
 //! - [`plane`]: the pure parts of the local data plane (`cargo xtask up`):
 //!   alarm evaluation, metric math, EMF, schedule expressions.

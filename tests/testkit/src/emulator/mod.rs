@@ -1,14 +1,12 @@
 //! The local AWS the commands and the tests run against: a real moto server
 //! ([`moto`]), a loopback proxy in front of it that injects faults and the
-//! real services' behaviours the emulator lacks ([`proxy`]), an SDK
-//! interceptor counting requests ([`counting`]), and a Lambda Runtime API
+//! real services' behaviours the emulator lacks ([`proxy`]), and a Lambda Runtime API
 //! that drives the real binaries the way Lambda does ([`runtime_api`]).
 //!
 //! This is the one place that starts an emulator or builds an SDK
 //! configuration for one: `cargo xtask run`, `moto`, `test`, `bench` and
 //! the end-to-end tests all come here.
 
-pub mod counting;
 pub mod moto;
 pub mod proxy;
 pub mod runtime_api;
