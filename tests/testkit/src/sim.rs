@@ -180,6 +180,7 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
             seed,
             throttle: 0.02,
             lose_response: 0.02,
+            lose_write_response: 0.05,
             empty_receive: 0.0,
         });
     let proxied = {

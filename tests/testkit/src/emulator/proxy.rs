@@ -103,13 +103,17 @@ impl Semantics {
 }
 
 /// Random faults, from a seed: each DynamoDB request is throttled or loses
-/// its response with these probabilities, each short-polling SQS receive
-/// answers empty with `empty_receive`.
+/// its response with these probabilities (a transaction's with
+/// `lose_write_response`: a write applied and its answer lost is what request
+/// tokens exist for, and reads far outnumber writes once a sweep reads every
+/// shard of the index), each short-polling SQS receive answers empty with
+/// `empty_receive`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Chaos {
     pub seed: u64,
     pub throttle: f64,
     pub lose_response: f64,
+    pub lose_write_response: f64,
     pub empty_receive: f64,
 }
 
@@ -414,10 +418,15 @@ impl Proxy {
         if !dynamodb {
             return None;
         }
+        let lose = if operation == "TransactWriteItems" {
+            chaos.lose_write_response
+        } else {
+            chaos.lose_response
+        };
         let roll = rng.f64();
         if roll < chaos.throttle {
             Some(Fault::Throttle)
-        } else if roll < chaos.throttle + chaos.lose_response {
+        } else if roll < chaos.throttle + lose {
             Some(Fault::LoseResponse)
         } else {
             None
