@@ -453,9 +453,14 @@ async fn each_functions_role_allows_exactly_what_its_code_sends() {
     let plane = start(Stage::Dev).await;
     let op = Operator::of(&plane).await;
     let lambda = aws_sdk_lambda::Client::new(&testkit::emulator::sdk_config(&plane.endpoint).await);
+    // Each event handled before the next is sent: the bus may deliver
+    // events sent together in any order, and each path must be taken.
     let put = |t: &'static str, d: Value| {
         let (op, plane) = (&op, &plane);
-        async move { op.put(plane, t, d).await }
+        async move {
+            op.put(plane, t, d).await;
+            plane.settle().await;
+        }
     };
     // The handler: every outcome, a cold read, a conflict record, an
     // adjustment invoked directly, and a failure's on-failure record.
