@@ -557,6 +557,8 @@ async fn busy(endpoint: &str, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The release binaries: package sizes, cold starts, a handler burst and a
+/// sweep over many stragglers (latency, CPU, peak memory).
 async fn binaries(
     tools: &operator::base::tools::Tools,
     endpoint: &str,
@@ -569,6 +571,28 @@ async fn binaries(
     );
     let built = operator::base::build::ensure_built(tools, arch)?;
     let (hello_zip, hello) = binaries::build_hello(tools, arch)?;
+    package_sizes(&built, &hello_zip, arch, figures)?;
+    let direct = aws_sdk_dynamodb::Client::new(&testkit::emulator::sdk_config(endpoint).await);
+    let table = format!("bench-binary-{:06x}", fastrand::u32(..));
+    reconciler::store::schema::create_table(&direct, &table)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let root = operator::root();
+    let handler = operator::base::build::release_binary(&root, arch, "reconciler-handler");
+    let sweep = operator::base::build::release_binary(&root, arch, "reconciler-sweep");
+    cold_starts(&[&handler, &sweep, &hello], endpoint, &table, figures).await?;
+    let prod = infra::StageConfig::load(Stage::Prod).map_err(|e| anyhow::anyhow!("{e}"))?;
+    burst_figures(&handler, endpoint, &table, &prod, figures).await?;
+    sweep_figures((&handler, &sweep), endpoint, &table, &prod, figures).await
+}
+
+/// Each function's zip, beside a bare `lambda_runtime` function's.
+fn package_sizes(
+    built: &operator::base::build::Built,
+    hello_zip: &std::path::Path,
+    arch: Architecture,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
     for zip in &built.zips {
         let size = std::fs::metadata(&zip.path)?.len();
         figures.push(
@@ -584,23 +608,25 @@ async fn binaries(
             .json(json!({"function": zip.function.bin, "bytes": size})),
         );
     }
-    let hello_size = std::fs::metadata(&hello_zip)?.len();
+    let hello_size = std::fs::metadata(hello_zip)?.len();
     figures.push(figure(
         "size",
         "bare lambda_runtime function (zip)",
         format!("{:.2} MB", hello_size as f64 / 1e6),
     ));
-    let direct = aws_sdk_dynamodb::Client::new(&testkit::emulator::sdk_config(endpoint).await);
-    let table = format!("bench-binary-{:06x}", fastrand::u32(..));
-    reconciler::store::schema::create_table(&direct, &table)
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let root = operator::root();
-    let handler = operator::base::build::release_binary(&root, arch, "reconciler-handler");
-    let sweep = operator::base::build::release_binary(&root, arch, "reconciler-sweep");
-    cold_starts(&[&handler, &sweep, &hello], endpoint, &table, figures).await?;
-    let prod = infra::StageConfig::load(Stage::Prod).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let burst = binaries::handler_burst(&handler, endpoint, &table, 1_000).await?;
+    Ok(())
+}
+
+/// A 1,000-event burst through the release handler: latency, CPU per
+/// event at prod's share of a vCPU, peak memory.
+async fn burst_figures(
+    handler: &std::path::Path,
+    endpoint: &str,
+    table: &str,
+    prod: &infra::StageConfig,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
+    let burst = binaries::handler_burst(handler, endpoint, table, 1_000).await?;
     figures.push(
         figure(
             "latency",
@@ -633,11 +659,23 @@ async fn binaries(
         burst.peak_rss_kib,
         prod.handler_memory_mb,
     );
+    Ok(())
+}
+
+/// The release sweep over many stragglers within prod's timeout: time, CPU
+/// at prod's share of a vCPU, peak memory.
+async fn sweep_figures(
+    (handler, sweep): (&std::path::Path, &std::path::Path),
+    endpoint: &str,
+    table: &str,
+    prod: &infra::StageConfig,
+    figures: &mut Vec<Figure>,
+) -> anyhow::Result<()> {
     let budget = Duration::from_secs(u64::from(prod.sweep_timeout_seconds));
     let run = binaries::sweep_stragglers(
-        (&handler, &sweep),
+        (handler, sweep),
         endpoint,
-        &table,
+        table,
         (SWEEP_STRAGGLERS, 20),
         budget,
     )
