@@ -568,21 +568,22 @@ async fn fault(plane: &Plane, query: &str) {
     assert_eq!(answer.status, 200, "{answer:?}");
 }
 
-/// `alarm-sweep-errors`: DynamoDB fails the sweep's reads (a transient
-/// failure); the alarm fires; the runbook runs it again, a dry run first,
-/// and the alarm returns to OK.
+/// `alarm-sweep-errors`: DynamoDB refuses the sweep's reads (a failure its
+/// resends cannot outlast: here a denial, as when its role lost a
+/// permission for a while); the alarm fires; the runbook runs it again, a
+/// dry run first, and the alarm returns to OK.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alarm_sweep_errors_dynamodb_fails_the_sweep() {
     let plane = start(Stage::Dev).await;
     let op = Operator::of(&plane).await;
     plane.advance(Duration::from_secs(60)).await;
-    // The first reads of the index fail, each with the SDK's three
-    // attempts (the sweep reads that many partitions at once, and starts no
-    // other read once one has failed).
-    let failing = 3 * reconciler::store::open::OPEN_READ_CONCURRENCY;
+    // The first reads of the index are refused, once each (the sweep reads
+    // that many partitions at once, and starts no other read once one has
+    // failed; no retry sends a refused read again).
+    let failing = reconciler::store::open::OPEN_READ_CONCURRENCY;
     fault(
         &plane,
-        &format!("operation=Query&fault=system-error&count={failing}"),
+        &format!("operation=Query&fault=access-denied&count={failing}"),
     )
     .await;
     let failed = xtask(&plane, &["sweep"]).await;

@@ -1720,8 +1720,8 @@ async fn a_table_of_item_format_1_is_swept_and_migrates_by_use() {
     );
 }
 
-/// DynamoDB fails the first reads of the index (each with the SDK's three
-/// attempts): the sweep fails as `LedgerUnavailable`, having started no
+/// DynamoDB refuses the first reads of the index (`AccessDenied`: no retry
+/// passes): the sweep fails as `LedgerUnavailable`, having started no
 /// other read once one failed and left none running, so the faults are
 /// used up exactly; the next sweep runs.
 #[tokio::test]
@@ -1731,10 +1731,10 @@ async fn a_failed_index_read_fails_the_sweep_and_leaves_no_read_behind() {
             .await;
     let env = Env::at(&proxy.endpoint, "index-fails").await;
     two_stragglers_and_a_fresh_hold(&env).await;
-    let failing = 3 * reconciler::store::open::OPEN_READ_CONCURRENCY;
+    let failing = reconciler::store::open::OPEN_READ_CONCURRENCY;
     proxy.inject(
         "Query",
-        &vec![testkit::emulator::proxy::Fault::SystemError; failing],
+        &vec![testkit::emulator::proxy::Fault::AccessDenied; failing],
     );
     let sweep = env.sweep(StragglerAction::Expire);
 
@@ -1744,7 +1744,7 @@ async fn a_failed_index_read_fails_the_sweep_and_leaves_no_read_behind() {
         .unwrap_err();
 
     assert_eq!(failed.error_type(), "LedgerUnavailable", "{failed}");
-    assert_eq!(proxy.pending(), 0, "every read ran its attempts, none more");
+    assert_eq!(proxy.pending(), 0, "every read ran once, none more");
     let report = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((report.stragglers, report.expired), (2, 2));
 }

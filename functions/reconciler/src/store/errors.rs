@@ -202,19 +202,24 @@ pub(super) fn classify<E: Transactional, R>(e: &SdkError<E, R>) -> Answer<'_> {
         Some(s) => match s.cancellation_reasons() {
             Some(reasons) => Answer::Cancelled(reasons),
             None if s.token_spent() => Answer::TokenSpent,
-            None if s.code().is_some_and(|c| TRANSIENT.contains(&c)) => Answer::NotNow,
+            None if not_now(e) => Answer::NotNow,
             None => Answer::Failed,
         },
-        // No answer from the service: a lost or unreadable response, a
-        // timeout, a failed connection are worth resending.
-        None if matches!(
+        None if not_now(e) => Answer::NotNow,
+        None => Answer::Failed,
+    }
+}
+
+/// Whether any request that got `e` may pass if sent again later: the
+/// service said "not now" ([`TRANSIENT`]), or never answered (a lost or
+/// unreadable response, a timeout, a failed connection).
+pub(super) fn not_now<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    match e.as_service_error() {
+        Some(s) => s.code().is_some_and(|c| TRANSIENT.contains(&c)),
+        None => matches!(
             e,
             SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_)
-        ) =>
-        {
-            Answer::NotNow
-        }
-        None => Answer::Failed,
+        ),
     }
 }
 

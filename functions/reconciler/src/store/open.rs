@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 
 use super::expr::{Expr, text};
 use super::keys::{self, Item, OPEN_AUDIT, OPEN_CONFLICT, OPEN_HELD};
-use super::{Ledger, StoreError};
+use super::{Ledger, RetryPolicy, StoreError};
 
 /// How many partitions' first pages are read at once.
 pub const OPEN_READ_CONCURRENCY: usize = 8;
@@ -78,23 +78,26 @@ struct Page {
 }
 
 /// One query page on the index (a free function: the fan-out spawns it).
+/// Sent again while DynamoDB answers "not now" ([`RetryPolicy::resend`]).
 async fn page(
-    client: Client,
-    table_name: String,
+    (client, table_name, retry): (Client, String, RetryPolicy),
     q: Expr,
     limit: i32,
     start: Option<Item>,
 ) -> Result<Page, StoreError> {
-    let out = client
-        .query()
-        .table_name(table_name)
-        .index_name(table::OPEN_INDEX)
-        .set_key_condition_expression(q.key_condition_expression())
-        .set_expression_attribute_names(q.names())
-        .set_expression_attribute_values(q.values())
-        .limit(limit)
-        .set_exclusive_start_key(start)
-        .send()
+    let out = retry
+        .resend(|| {
+            client
+                .query()
+                .table_name(&table_name)
+                .index_name(table::OPEN_INDEX)
+                .set_key_condition_expression(q.key_condition_expression())
+                .set_expression_attribute_names(q.names())
+                .set_expression_attribute_values(q.values())
+                .limit(limit)
+                .set_exclusive_start_key(start.clone())
+                .send()
+        })
         .await
         .map_err(StoreError::from_sdk)?;
     let next = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
@@ -132,6 +135,11 @@ pub struct OpenReader {
 }
 
 impl Ledger {
+    /// What a spawned page read needs of the ledger.
+    fn reader(&self) -> (Client, String, RetryPolicy) {
+        (self.client.clone(), self.table.clone(), self.retry)
+    }
+
     /// A reader of `open`, `limit` items per page (default
     /// [`OPEN_PAGE_ITEMS`]). Nothing is read before the first
     /// [`OpenReader::next`].
@@ -195,8 +203,7 @@ impl OpenReader {
             };
             let q = self.open.query(&self.shards[i].partition);
             let p = page(
-                ledger.client.clone(),
-                ledger.table.clone(),
+                ledger.reader(),
                 q,
                 self.limit,
                 Some(start),
@@ -215,8 +222,7 @@ impl OpenReader {
         let spawn = |running: &mut JoinSet<_>, i: usize, this: &Self| {
             let q = this.open.query(&this.shards[i].partition);
             let fetch = page(
-                ledger.client.clone(),
-                ledger.table.clone(),
+                ledger.reader(),
                 q,
                 this.limit,
                 None,
@@ -277,7 +283,8 @@ mod tests {
 
     /// Three partitions, one with a second page: the items come out in
     /// `open_key` order across them; the second page is read only when the
-    /// item after the first page is asked for, and a failed read of it is
+    /// item after the first page is asked for. DynamoDB's "not now" is read
+    /// again at once; any other failure is the caller's, and the page is
     /// read again when asked again, skipping nothing.
     #[tokio::test]
     async fn partitions_are_merged_in_open_key_order_and_paged_when_needed() {
@@ -291,7 +298,8 @@ mod tests {
                 vec![a1.clone(), b.clone(), old.clone(), a2.clone()],
                 Some(a2.clone()),
             )
-            .query_fails("InternalServerError")
+            .query_fails("ThrottlingException")
+            .query_fails("AccessDeniedException")
             .queries(vec![a3.clone()], None);
         let ledger = dynamo.ledger();
         let mut reader = ledger.open_reader(Open::HeldBefore(NOW), Some(2));
@@ -303,12 +311,14 @@ mod tests {
         }
         assert_eq!(seen, ["1#a", "2#b", "3#old", "4#a"]);
         assert_eq!(dynamo.sent().len(), 33, "no second page yet");
-        assert!(reader.next(&ledger).await.is_err());
+        let failed = reader.next(&ledger).await.unwrap_err();
+        assert!(failed.to_string().contains("AccessDenied"), "{failed}");
+        assert_eq!(dynamo.sent().len(), 35, "the throttled read was sent again");
         let next = reader.next(&ledger).await.unwrap().unwrap();
         assert_eq!(open_key(&next), "5#a");
         assert!(reader.next(&ledger).await.unwrap().is_none());
         dynamo.assert_done();
-        let Sent::Query(second) = &dynamo.sent()[34] else {
+        let Sent::Query(second) = &dynamo.sent()[35] else {
             panic!("{:?}", dynamo.operations());
         };
         assert_eq!(partition_of(second), "HELD#03");

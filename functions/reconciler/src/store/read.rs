@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, Get, KeysAndAttributes, TransactGetItem};
 use reconciler_core::audit::{Doubt, MAX_DOUBTS, Snapshot};
@@ -185,12 +186,15 @@ impl Ledger {
     /// The account as it is now (strongly consistent), if it exists.
     pub async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::account_key(account_id)))
-            .consistent_read(true)
-            .send()
+            .retry
+            .resend(|| {
+                self.client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(keys::account_key(account_id)))
+                    .consistent_read(true)
+                    .send()
+            })
             .await
             .map_err(StoreError::from_sdk)?;
         out.item
@@ -206,12 +210,15 @@ impl Ledger {
     /// job, and who moved it when (`cargo xtask ledger job`).
     pub async fn job_item(&self, job_id: &str) -> Result<Option<JobItem>, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::job_key(job_id)))
-            .consistent_read(true)
-            .send()
+            .retry
+            .resend(|| {
+                self.client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(keys::job_key(job_id)))
+                    .consistent_read(true)
+                    .send()
+            })
             .await
             .map_err(StoreError::from_sdk)?;
         out.item
@@ -294,19 +301,7 @@ impl Ledger {
                 text(keys::entry_sk(first_seq)),
                 text(keys::entry_sk(last_seq)),
             );
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .set_key_condition_expression(q.key_condition_expression())
-            .set_expression_attribute_names(q.names())
-            .set_expression_attribute_values(q.values())
-            .consistent_read(true)
-            .set_limit(page_size)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+        let out = self.query_consistent(&q, page_size, start).await?;
         let next = out.last_evaluated_key().filter(|k| !k.is_empty()).cloned();
         let items = out
             .items
@@ -395,6 +390,31 @@ impl Ledger {
             .collect()
     }
 
+    /// One strongly consistent `Query` page of the table (not the index),
+    /// resent while DynamoDB answers "not now".
+    pub(super) async fn query_consistent(
+        &self,
+        q: &Expr,
+        limit: Option<i32>,
+        start: Option<Item>,
+    ) -> Result<QueryOutput, StoreError> {
+        self.retry
+            .resend(|| {
+                self.client
+                    .query()
+                    .table_name(&self.table)
+                    .set_key_condition_expression(q.key_condition_expression())
+                    .set_expression_attribute_names(q.names())
+                    .set_expression_attribute_values(q.values())
+                    .consistent_read(true)
+                    .set_limit(limit)
+                    .set_exclusive_start_key(start.clone())
+                    .send()
+            })
+            .await
+            .map_err(StoreError::from_sdk)
+    }
+
     /// Every item at these keys that exists, strongly consistent, in batches
     /// of 100, asking again for what DynamoDB left unprocessed.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
@@ -409,10 +429,13 @@ impl Ledger {
                     .build()
                     .expect("keys are set");
                 let out = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, request)
-                    .send()
+                    .retry
+                    .resend(|| {
+                        self.client
+                            .batch_get_item()
+                            .request_items(&self.table, request.clone())
+                            .send()
+                    })
                     .await
                     .map_err(StoreError::from_sdk)?;
                 let mut responses: BTreeMap<String, Vec<Item>> =

@@ -1,6 +1,11 @@
 //! How long a command keeps trying, and how it waits between tries.
 
+use std::future::Future;
 use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+use super::errors::not_now;
 
 /// How long a command keeps trying, and how it backs off.
 #[derive(Debug, Clone, Copy)]
@@ -52,5 +57,36 @@ impl RetryPolicy {
         let left = 1.0 - (waited.as_secs_f64() / self.patience.as_secs_f64().max(1e-3)).min(1.0);
         let ceiling = (cap.as_millis() as f64 * left) as u64;
         Duration::from_millis(fastrand::u64(0..=ceiling))
+    }
+
+    /// Sends a request until it answers: again, after a backoff, while
+    /// DynamoDB answers "not now" or not at all ([`not_now`]) and the
+    /// budget lasts. Only for requests whose second arrival changes
+    /// nothing: reads, and the sweep's guarded writes (a resend after a
+    /// lost answer writes the same item again, or fails its condition,
+    /// which they take as "someone got there first"). Without it, one
+    /// throttled page among the sweep's hundred index queries fails the
+    /// whole run whenever the SDK's own retries are off or spent. `send`
+    /// builds and sends the request anew each time.
+    ///
+    /// # Errors
+    /// Any other failure at once; a "not now" once the budget is spent.
+    pub(super) async fn resend<T, E, R, F, Fut>(&self, mut send: F) -> Result<T, SdkError<E, R>>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, SdkError<E, R>>>,
+        E: ProvideErrorMetadata,
+    {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            match send().await {
+                Err(e) if not_now(&e) && !self.spent(started) => {
+                    self.backoff(attempt).await;
+                    attempt += 1;
+                }
+                answer => return answer,
+            }
+        }
     }
 }

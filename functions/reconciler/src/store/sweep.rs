@@ -128,17 +128,7 @@ impl Ledger {
         let q = Expr::new()
             .key_eq(table::PARTITION_KEY, text(keys::account_pk(account_id)))
             .key_between(table::SORT_KEY, text(keys::ACCOUNT_SK), text(AUDIT_SK));
-        let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .set_key_condition_expression(q.key_condition_expression())
-            .set_expression_attribute_names(q.names())
-            .set_expression_attribute_values(q.values())
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(StoreError::from_sdk)?;
+        let out = self.query_consistent(&q, None, None).await?;
         let (mut account, mut checkpoint) = (None, None);
         for item in out.items.unwrap_or_default() {
             match item.get(table::SORT_KEY) {
@@ -183,11 +173,18 @@ impl Ledger {
             audit_mark_removal(audited).update(&self.table, keys::account_key(&audited.account_id)),
             audit_checkpoint_guard(&checkpoint).put(&self.table, to_item(&checkpoint)),
         ];
+        // Resent after a lost answer: a second arrival finds the account as
+        // audited and writes the same again, or finds it changed and fails
+        // its condition (the mark is then reported as kept, and the next
+        // sweep finds none).
         let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
+            .retry
+            .resend(|| {
+                self.client
+                    .transact_write_items()
+                    .set_transact_items(Some(items.clone()))
+                    .send()
+            })
             .await;
         let err = match result {
             Ok(_) => return Ok(true),
@@ -229,14 +226,17 @@ impl Ledger {
         let checkpoint = AuditCheckpointItem::new(account_id, proven, now_ms, run_id);
         let guard = audit_checkpoint_guard(&checkpoint);
         let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(to_item(&checkpoint)))
-            .set_condition_expression(guard.condition_expression())
-            .set_expression_attribute_names(guard.names())
-            .set_expression_attribute_values(guard.values())
-            .send()
+            .retry
+            .resend(|| {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .set_item(Some(to_item(&checkpoint)))
+                    .set_condition_expression(guard.condition_expression())
+                    .set_expression_attribute_names(guard.names())
+                    .set_expression_attribute_values(guard.values())
+                    .send()
+            })
             .await;
         match result {
             Ok(_) => Ok(true),
@@ -253,12 +253,15 @@ impl Ledger {
     /// The sweep's state (default when no sweep ever recorded one).
     pub async fn sweep_state(&self) -> Result<SweepStateItem, StoreError> {
         let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(keys::sweep_state_key()))
-            .consistent_read(true)
-            .send()
+            .retry
+            .resend(|| {
+                self.client
+                    .get_item()
+                    .table_name(&self.table)
+                    .set_key(Some(keys::sweep_state_key()))
+                    .consistent_read(true)
+                    .send()
+            })
             .await
             .map_err(StoreError::from_sdk)?;
         match out.item {
@@ -277,15 +280,18 @@ impl Ledger {
         let u = conflict_marker_advance(listed_until, now_ms)
             .update_item(&self.table, keys::sweep_state_key());
         let result = self
-            .client
-            .update_item()
-            .table_name(u.table_name())
-            .set_key(Some(u.key().clone()))
-            .update_expression(u.update_expression())
-            .set_condition_expression(u.condition_expression().map(str::to_string))
-            .set_expression_attribute_names(u.expression_attribute_names().cloned())
-            .set_expression_attribute_values(u.expression_attribute_values().cloned())
-            .send()
+            .retry
+            .resend(|| {
+                self.client
+                    .update_item()
+                    .table_name(u.table_name())
+                    .set_key(Some(u.key().clone()))
+                    .update_expression(u.update_expression())
+                    .set_condition_expression(u.condition_expression().map(str::to_string))
+                    .set_expression_attribute_names(u.expression_attribute_names().cloned())
+                    .set_expression_attribute_values(u.expression_attribute_values().cloned())
+                    .send()
+            })
             .await;
         match result {
             Ok(_) => Ok(true),

@@ -53,17 +53,21 @@ pub enum Fault {
     /// Answer `500 InternalServerError` without forwarding (a DynamoDB
     /// system error).
     SystemError,
+    /// Answer `400 AccessDeniedException` without forwarding: what a
+    /// caller whose role lost the permission gets, and no retry passes.
+    AccessDenied,
 }
 
 impl Fault {
     /// The fault of a name (`throttle`, `lose-response`, `empty-receive`,
-    /// `system-error`).
+    /// `system-error`, `access-denied`).
     pub fn parse(name: &str) -> Option<Fault> {
         match name {
             "throttle" => Some(Fault::Throttle),
             "lose-response" => Some(Fault::LoseResponse),
             "empty-receive" => Some(Fault::EmptyReceive),
             "system-error" => Some(Fault::SystemError),
+            "access-denied" => Some(Fault::AccessDenied),
             _ => None,
         }
     }
@@ -313,6 +317,13 @@ impl Proxy {
                            "message": "Internal server error"})
                     .to_string(),
                 )));
+            }
+            Some(Fault::AccessDenied) => {
+                self.count("access-denied");
+                return Ok(error(
+                    "AccessDeniedException",
+                    "User is not authorized to perform this action (injected)",
+                ));
             }
             Some(Fault::EmptyReceive) => {
                 self.count("empty-receive");

@@ -409,7 +409,7 @@ fn faults(dynamodb: &Proxy, query: &str) -> Response {
     ) else {
         return Response::json(
             400,
-            &json!({"error": "operation=… and fault=throttle|lose-response|system-error are required"}),
+            &json!({"error": "operation=… and fault=throttle|lose-response|system-error|access-denied are required"}),
         );
     };
     let count: usize = parameter(query, "count")
