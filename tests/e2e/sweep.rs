@@ -1720,6 +1720,85 @@ async fn a_table_of_item_format_1_is_swept_and_migrates_by_use() {
     );
 }
 
+/// 24 stragglers of three accounts, swept with sixteen lanes: the three
+/// accounts' first expiries are all sent before any is written (the sweep
+/// works on accounts at once), and each account's expiries follow one
+/// another — a job's requests are never interleaved with another job's of
+/// its account (two would contend for the account item). Every hold
+/// expires and each account's audit is clean.
+#[tokio::test]
+async fn a_sweep_works_on_accounts_at_once_but_on_one_account_at_a_time() {
+    let env = Env::new("lanes").await;
+    let old = env.ledger_at(seven_hours_ago);
+    for a in ["a1", "a2", "a3"] {
+        assert_eq!(
+            apply(&old, grant(&format!("g-{a}"), a, 100)).await,
+            Outcome::Granted
+        );
+        for n in 0..8 {
+            assert_eq!(
+                apply(&old, req(&format!("{a}-j{n}"), a, 5)).await,
+                Outcome::Held
+            );
+        }
+    }
+    env.capture.take();
+    let sweep =
+        Sweep::new(env.ledger(), &env.config(StragglerAction::Expire), None).with_tuning(Tuning {
+            lanes: 16,
+            ..Tuning::default()
+        });
+
+    let report = sweep_once(&sweep, SweepInput::default()).await;
+
+    assert_eq!((report.stragglers, report.expired), (24, 24));
+    assert_eq!((report.audited_accounts, report.drifted_accounts), (3, 0));
+    for a in ["a1", "a2", "a3"] {
+        assert_eq!(env.balances(a).await, (100, 0), "{a}");
+    }
+    // (operation, job) of each expiry request, in the order sent.
+    let job = job_named_in();
+    let expiries: Vec<(String, String)> = env
+        .capture
+        .take()
+        .into_iter()
+        .filter(|e| e.operation.starts_with("Transact"))
+        .filter_map(|e| Some((e.operation, job(&e.body)?)))
+        .collect();
+    let first_write = expiries
+        .iter()
+        .position(|(op, _)| op == "TransactWriteItems")
+        .unwrap();
+    let mut early: Vec<&str> = expiries[..first_write]
+        .iter()
+        .map(|(_, j)| &j[..2])
+        .collect();
+    early.sort_unstable();
+    early.dedup();
+    assert_eq!(early, ["a1", "a2", "a3"], "{expiries:?}");
+    for a in ["a1", "a2", "a3"] {
+        let mut jobs: Vec<&str> = expiries
+            .iter()
+            .filter(|(_, j)| j.starts_with(a))
+            .map(|(_, j)| j.as_str())
+            .collect();
+        jobs.dedup();
+        assert_eq!(jobs.len(), 8, "{a}: one run of requests per job: {jobs:?}");
+    }
+}
+
+/// The first job id (`a1-j0`…) a request body names.
+fn job_named_in() -> impl Fn(&str) -> Option<String> {
+    |body: &str| {
+        let at = body.find("JOB#")? + 4;
+        let id: String = body[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        (!id.is_empty()).then_some(id)
+    }
+}
+
 /// DynamoDB refuses the first reads of the index (`AccessDenied`: no retry
 /// passes): the sweep fails as `LedgerUnavailable`, having started no
 /// other read once one failed and left none running, so the faults are

@@ -330,7 +330,11 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
             .into_iter()
             .map(|d| format!("a sweep reported drift while money moved: {d}")),
     );
-    problems.extend(sweep_failures.iter().map(|f| format!("a sweep failed: {f}")));
+    problems.extend(
+        sweep_failures
+            .iter()
+            .map(|f| format!("a sweep failed: {f}")),
+    );
     anyhow::ensure!(
         problems.is_empty(),
         "seed {seed} broke the ledger:\n  {}",

@@ -202,13 +202,7 @@ impl OpenReader {
                 return Ok(());
             };
             let q = self.open.query(&self.shards[i].partition);
-            let p = page(
-                ledger.reader(),
-                q,
-                self.limit,
-                Some(start),
-            )
-            .await?;
+            let p = page(ledger.reader(), q, self.limit, Some(start)).await?;
             self.shards[i].items = p.items.into();
             self.shards[i].next = p.next;
         }
@@ -221,12 +215,7 @@ impl OpenReader {
         let mut waiting = 0..self.shards.len();
         let spawn = |running: &mut JoinSet<_>, i: usize, this: &Self| {
             let q = this.open.query(&this.shards[i].partition);
-            let fetch = page(
-                ledger.reader(),
-                q,
-                this.limit,
-                None,
-            );
+            let fetch = page(ledger.reader(), q, this.limit, None);
             running.spawn(async move { (i, fetch.await) });
         };
         for i in waiting.by_ref().take(OPEN_READ_CONCURRENCY) {

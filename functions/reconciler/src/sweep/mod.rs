@@ -31,6 +31,7 @@
 pub mod audit;
 pub mod budget;
 pub mod input;
+pub mod lanes;
 pub mod report;
 
 use std::time::Duration;
@@ -46,6 +47,7 @@ use crate::store::{Ledger, StoreError, now_ms};
 use crate::summarizer::Summarizer;
 pub use budget::{Budget, Margin};
 pub use input::{InvalidInput, SweepInput, parse_input};
+use lanes::Lanes;
 use reconciler_core::audit::{self as money, AccountAudit, Balances, Doubt};
 pub use report::{
     ConflictView, Phase, Report, StragglerOutcome, StragglerView, SummarySource,
@@ -54,6 +56,12 @@ pub use report::{
 
 /// The summarizer sees at most this much of the report.
 pub const SUMMARIZER_INPUT_BYTES: usize = 8 * 1024;
+
+/// How many stragglers, or accounts, the sweep works on at once by default:
+/// 16 round trips in flight turn a straggler's ~25 ms into ~1.6 ms of the
+/// run (docs/sweep.md, "Keeping up"), and stay far below what one sweep's
+/// connections and a table's capacity take.
+pub const SWEEP_LANES: usize = 16;
 
 /// Knobs with production defaults; tests turn them.
 #[derive(Debug, Clone)]
@@ -72,6 +80,10 @@ pub struct Tuning {
     pub list_cap: usize,
     /// The clock of the cutoff and the budget, in ms since the Unix epoch.
     pub clock: fn() -> i64,
+    /// How many stragglers are expired, and accounts audited, at once
+    /// ([`Lanes`]: never two of one account). 1: one at a time, in the
+    /// order read.
+    pub lanes: usize,
 }
 
 impl Default for Tuning {
@@ -82,6 +94,7 @@ impl Default for Tuning {
             conflict_settle: Duration::from_secs(60),
             list_cap: 100,
             clock: now_ms,
+            lanes: SWEEP_LANES,
         }
     }
 }
@@ -149,7 +162,26 @@ struct Run<'a> {
     report: Report,
 }
 
-impl Run<'_> {
+/// What concurrent work needs of the run: a copy, so that the report can
+/// be written while the work is in flight.
+#[derive(Clone, Copy)]
+struct At<'a> {
+    dry_run: bool,
+    budget: Budget,
+    run_id: &'a str,
+    now_ms: i64,
+}
+
+impl<'a> Run<'a> {
+    fn at(&self) -> At<'a> {
+        At {
+            dry_run: self.input.dry_run,
+            budget: self.budget,
+            run_id: self.run_id,
+            now_ms: self.now_ms,
+        }
+    }
+
     fn fail(&mut self, what: String, cap: usize) {
         tracing::warn!(run_id = self.run_id, problem = %what, "sweep item failed");
         self.report.failed_items += 1;
@@ -159,6 +191,38 @@ impl Run<'_> {
             cap,
             &mut self.report.lists_truncated,
         );
+    }
+}
+
+/// One straggler's work, done: its outcome, or what failed.
+struct Settled {
+    job_id: String,
+    /// Its place in the report's list, if it is listed.
+    slot: Option<usize>,
+    outcome: Result<StragglerOutcome, String>,
+}
+
+/// What one account's audit found, for the report.
+struct Audited {
+    /// The account was there to audit.
+    audited: bool,
+    /// The audit reached the end of the account's window.
+    finished: bool,
+    drift: Option<audit::DriftView>,
+    unproven: bool,
+    mark_kept: bool,
+}
+
+impl Audited {
+    /// Nothing to audit: the index entry outlived its item.
+    fn nothing() -> Audited {
+        Audited {
+            audited: false,
+            finished: true,
+            drift: None,
+            unproven: false,
+            mark_kept: false,
+        }
     }
 }
 
@@ -382,7 +446,9 @@ impl Sweep {
         Ok(finished)
     }
 
-    /// Phase 1: HELD jobs older than `older_than` seconds. `Ok(false)`: stopped by the budget.
+    /// Phase 1: HELD jobs older than `older_than` seconds, settled
+    /// [`Tuning::lanes`] accounts at a time. `Ok(false)`: stopped by the
+    /// budget.
     async fn settle_stragglers(
         &self,
         run: &mut Run<'_>,
@@ -394,12 +460,23 @@ impl Sweep {
         let mut reader = self
             .ledger
             .open_reader(Open::HeldBefore(cutoff_ms), self.tuning.page_size);
-        loop {
+        let at = run.at();
+        let mut lanes = Lanes::new(self.tuning.lanes);
+        let read = loop {
             if run.budget.exhausted() {
-                return Ok(false);
+                break Ok(false);
             }
-            let Some(item) = reader.next(&self.ledger).await? else {
-                return Ok(true);
+            if lanes.full() {
+                // Room first; then the budget is asked again.
+                if let Some(done) = lanes.next().await {
+                    self.record_straggler(run, done);
+                }
+                continue;
+            }
+            let item = match reader.next(&self.ledger).await {
+                Ok(Some(item)) => item,
+                Ok(None) => break Ok(true),
+                Err(e) => break Err(e),
             };
             run.report.stragglers += 1;
             let job = match open_hold(item) {
@@ -410,14 +487,14 @@ impl Sweep {
                 }
             };
             run.report.straggler_credits = run.report.straggler_credits.saturating_add(job.hold);
-            let outcome = self.settle(run, &job).await;
-            tracing::debug!(run_id = run.run_id, job_id = %job.job_id, ?outcome, "straggler");
+            let slot = run.report.straggler_jobs.len();
             let view = StragglerView {
-                job_id: job.job_id,
-                account_id: job.account_id,
+                job_id: job.job_id.clone(),
+                account_id: job.account_id.clone(),
                 hold: Some(job.hold),
                 held_at_ms: Some(job.held_at_ms),
-                outcome,
+                // Until its work says.
+                outcome: StragglerOutcome::Failed,
             };
             push_capped(
                 &mut run.report.straggler_jobs,
@@ -425,78 +502,148 @@ impl Sweep {
                 cap,
                 &mut run.report.lists_truncated,
             );
+            let slot = (slot < run.report.straggler_jobs.len()).then_some(slot);
+            lanes.push(job.account_id.clone(), Box::pin(self.settle(at, job, slot)));
+        };
+        // What is in flight finishes, even after a failed read: its outcome
+        // is reported.
+        while let Some(done) = lanes.next().await {
+            self.record_straggler(run, done);
         }
+        read
     }
 
     /// What becomes of one straggler: expired (or found settled), or only
     /// reported (the stage's action, or a dry run).
-    async fn settle(&self, run: &mut Run<'_>, job: &OpenHold) -> StragglerOutcome {
-        if run.input.dry_run {
-            return StragglerOutcome::DryRun;
-        }
-        if self.straggler_action == StragglerAction::Report {
-            return StragglerOutcome::Reported;
-        }
-        match self
-            .ledger
-            .expire(&job.job_id, &job.account_id, run.run_id)
-            .await
-        {
-            Ok(applied) if applied.outcome == Outcome::Expired => {
-                run.report.expired += 1;
-                StragglerOutcome::Expired
+    async fn settle(&self, at: At<'_>, job: OpenHold, slot: Option<usize>) -> Settled {
+        let outcome = if at.dry_run {
+            Ok(StragglerOutcome::DryRun)
+        } else if self.straggler_action == StragglerAction::Report {
+            Ok(StragglerOutcome::Reported)
+        } else {
+            match self
+                .ledger
+                .expire(&job.job_id, &job.account_id, at.run_id)
+                .await
+            {
+                Ok(applied) if applied.outcome == Outcome::Expired => Ok(StragglerOutcome::Expired),
+                Ok(_) => Ok(StragglerOutcome::Settled),
+                Err(e) => Err(format!("expire job {}: {e}", job.job_id)),
             }
-            Ok(_) => StragglerOutcome::Settled,
-            Err(e) => {
-                run.fail(
-                    format!("expire job {}: {e}", job.job_id),
-                    self.tuning.list_cap,
-                );
-                StragglerOutcome::Failed
-            }
+        };
+        Settled {
+            job_id: job.job_id,
+            slot,
+            outcome,
         }
     }
 
-    /// Phase 2: accounts touched since their last audit. `Ok(false)`: stopped by the budget.
+    /// A straggler's outcome, in the report.
+    fn record_straggler(&self, run: &mut Run<'_>, done: Settled) {
+        let outcome = match done.outcome {
+            Ok(outcome) => outcome,
+            Err(what) => {
+                run.fail(what, self.tuning.list_cap);
+                StragglerOutcome::Failed
+            }
+        };
+        if outcome == StragglerOutcome::Expired {
+            run.report.expired += 1;
+        }
+        tracing::debug!(run_id = run.run_id, job_id = %done.job_id, ?outcome, "straggler");
+        if let Some(view) = done.slot.and_then(|i| run.report.straggler_jobs.get_mut(i)) {
+            view.outcome = outcome;
+        }
+    }
+
+    /// Phase 2: accounts touched since their last audit, [`Tuning::lanes`]
+    /// at a time. `Ok(false)`: stopped by the budget.
     async fn audit_accounts(&self, run: &mut Run<'_>) -> Result<bool, StoreError> {
-        let cap = self.tuning.list_cap;
         let mut reader = self
             .ledger
             .open_reader(Open::AuditMarked, self.tuning.page_size);
-        loop {
-            if run.budget.exhausted() {
-                return Ok(false);
+        let at = run.at();
+        let mut lanes = Lanes::new(self.tuning.lanes);
+        // Whether an audit was cut short by the budget.
+        let mut cut = false;
+        let read = loop {
+            if run.budget.exhausted() || cut {
+                break Ok(false);
             }
-            let Some(item) = reader.next(&self.ledger).await? else {
-                return Ok(true);
+            if lanes.full() {
+                // Room first; then the budget is asked again.
+                if let Some(done) = lanes.next().await {
+                    cut |= !self.record_audit(run, done);
+                }
+                continue;
+            }
+            let item = match reader.next(&self.ledger).await {
+                Ok(Some(item)) => item,
+                Ok(None) => break Ok(true),
+                Err(e) => break Err(e),
             };
             let account_id = match audit_mark(&item) {
                 Ok(id) => id,
                 Err(malformed) => {
                     run.report.audit_failures += 1;
-                    run.fail(format!("audit: {malformed}"), cap);
+                    run.fail(format!("audit: {malformed}"), self.tuning.list_cap);
                     continue;
                 }
             };
-            match self.audit_account(run, &account_id).await {
-                Ok(true) => {}
-                Ok(false) => return Ok(false),
-                Err(e) => {
-                    run.report.audit_failures += 1;
-                    run.fail(format!("audit account {account_id}: {e}"), cap);
-                }
-            }
+            let lane = account_id.clone();
+            let work = async move {
+                let audited = self.audit_account(at, &account_id).await;
+                (account_id, audited)
+            };
+            lanes.push(lane, Box::pin(work));
+        };
+        while let Some(done) = lanes.next().await {
+            cut |= !self.record_audit(run, done);
         }
+        read.map(|finished| finished && !cut)
+    }
+
+    /// One account's audit, in the report. `false`: the budget cut it short.
+    fn record_audit(
+        &self,
+        run: &mut Run<'_>,
+        (account_id, audited): (String, Result<Audited, StoreError>),
+    ) -> bool {
+        let audited = match audited {
+            Ok(audited) => audited,
+            Err(e) => {
+                run.report.audit_failures += 1;
+                run.fail(
+                    format!("audit account {account_id}: {e}"),
+                    self.tuning.list_cap,
+                );
+                return true;
+            }
+        };
+        let report = &mut run.report;
+        report.audited_accounts += u64::from(audited.audited);
+        report.audits_unproven += u64::from(audited.unproven);
+        report.audit_marks_kept += u64::from(audited.mark_kept);
+        if let Some(drift) = audited.drift {
+            report.drifted_accounts += 1;
+            push_capped(
+                &mut report.drift,
+                drift,
+                self.tuning.list_cap,
+                &mut report.lists_truncated,
+            );
+        }
+        audited.finished
     }
 
     /// The audit of one account ([`AccountAudit`]): its entries since its
     /// checkpoint folded a page at a time, the checkpoint moved as the pages
-    /// are proven. `Ok(false)`: the budget stopped it; the next run goes on
-    /// from the checkpoint.
-    async fn audit_account(&self, run: &mut Run<'_>, account_id: &str) -> Result<bool, StoreError> {
+    /// are proven. `finished: false`: the budget stopped it; the next run
+    /// goes on from the checkpoint.
+    async fn audit_account(&self, at: At<'_>, account_id: &str) -> Result<Audited, StoreError> {
         let Some((account, checkpoint)) = self.ledger.account_for_audit(account_id).await? else {
             // The index entry outlived its item: nothing to audit.
-            return Ok(true);
+            return Ok(Audited::nothing());
         };
         // From the last proven version, or from the first entry. A
         // checkpoint ahead of the account (a racing sweep saw a newer
@@ -505,34 +652,31 @@ impl Sweep {
         let base = checkpoint
             .filter(|c| c.audited_seq <= account.seq)
             .map_or_else(Balances::default, |c| c.balances());
-        run.report.audited_accounts += 1;
         let mut audit = AccountAudit::new(&account, base);
-        let (finished, saved) = self.fold_window(run, &mut audit, base.seq).await?;
+        let (finished, saved) = self.fold_window(at, &mut audit, base.seq).await?;
         let verdict = audit.verdict();
+        let mut audited = Audited {
+            audited: true,
+            finished,
+            unproven: verdict.unproven,
+            ..Audited::nothing()
+        };
         if let Some(drift) = verdict.drift {
             // The mark stays and the checkpoint does not move: the account is
             // audited (and reported) again by every sweep until it is fixed,
             // so the LedgerDrift alarm stays in ALARM until then.
             tracing::error!(
-                run_id = run.run_id,
+                run_id = at.run_id,
                 account_id,
                 problems = ?drift.problems,
                 "ledger drift: the entries do not sum to the balances, or the jobs do not back the holds"
             );
-            run.report.drifted_accounts += 1;
-            push_capped(
-                &mut run.report.drift,
-                drift.into(),
-                self.tuning.list_cap,
-                &mut run.report.lists_truncated,
-            );
-            return Ok(finished);
+            audited.drift = Some(drift.into());
+            audited.unproven = false;
+            return Ok(audited);
         }
-        if verdict.unproven {
-            run.report.audits_unproven += 1;
-        }
-        if run.input.dry_run {
-            return Ok(finished);
+        if at.dry_run {
+            return Ok(audited);
         }
         // Clean up to the account as read: the mark goes if nothing moved
         // since. Otherwise the mark stays and the checkpoint moves alone to
@@ -540,18 +684,18 @@ impl Sweep {
         if verdict.clean
             && self
                 .ledger
-                .clear_audit_mark(&account, run.now_ms, run.run_id)
+                .clear_audit_mark(&account, at.now_ms, at.run_id)
                 .await?
         {
-            return Ok(finished);
+            return Ok(audited);
         }
-        run.report.audit_marks_kept += 1;
+        audited.mark_kept = true;
         if verdict.proven.seq > saved {
             self.ledger
-                .advance_checkpoint(account_id, &verdict.proven, run.now_ms, run.run_id)
+                .advance_checkpoint(account_id, &verdict.proven, at.now_ms, at.run_id)
                 .await?;
         }
-        Ok(finished)
+        Ok(audited)
     }
 
     /// Folds the account's window into `audit` a page at a time — the
@@ -564,14 +708,14 @@ impl Sweep {
     /// Returns whether it finished, and the checkpoint's seq now.
     async fn fold_window(
         &self,
-        run: &mut Run<'_>,
+        at: At<'_>,
         audit: &mut AccountAudit,
         mut saved: u64,
     ) -> Result<(bool, u64), StoreError> {
         let account_id = audit.account_id().to_owned();
         let mut start = None;
         while !audit.done() {
-            if run.budget.exhausted() {
+            if at.budget.exhausted() {
                 return Ok((false, saved));
             }
             let page = self
@@ -598,9 +742,9 @@ impl Sweep {
             };
             start = Some(next);
             let verdict = audit.verdict();
-            if verdict.drift.is_none() && verdict.proven.seq > saved && !run.input.dry_run {
+            if verdict.drift.is_none() && verdict.proven.seq > saved && !at.dry_run {
                 self.ledger
-                    .advance_checkpoint(&account_id, &verdict.proven, run.now_ms, run.run_id)
+                    .advance_checkpoint(&account_id, &verdict.proven, at.now_ms, at.run_id)
                     .await?;
                 saved = verdict.proven.seq;
             }

@@ -45,6 +45,8 @@ fn sweep(dynamo: &Dynamo, action: StragglerAction) -> Sweep {
         conflict_settle: Duration::from_secs(60),
         list_cap: 10,
         clock: || NOW,
+        // The script answers in the order the requests are sent.
+        lanes: 1,
     })
 }
 
@@ -574,6 +576,7 @@ async fn the_time_budget_stops_between_pages_and_says_what_is_left() {
             },
             page_size: Some(1),
             clock: moving_clock,
+            lanes: 1,
             ..Tuning::default()
         });
 
@@ -796,6 +799,7 @@ async fn a_long_window_is_audited_a_page_at_a_time_and_resumed_from_its_checkpoi
             },
             page_size: Some(2),
             clock: moving_clock,
+            lanes: 1,
             ..Tuning::default()
         })
     };
