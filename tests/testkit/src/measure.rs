@@ -424,13 +424,7 @@ pub async fn sweep_reads(
         }
     }
     let (client, capture) = captured_client(endpoint).await;
-    let config = SweepConfig {
-        stage: "bench".into(),
-        table: table.clone(),
-        hold_timeout_seconds: 6 * 3600,
-        straggler_action: StragglerAction::Expire,
-        summarizer: None,
-    };
+    let config = bench_sweep(&table);
     let sweep = Sweep::new(Ledger::new(client, table.clone()), &config, None).with_tuning(Tuning {
         conflict_settle: Duration::ZERO,
         ..Tuning::default()
@@ -652,13 +646,7 @@ pub async fn long_window(
         batch_put(&direct, &table, items).await?;
         jobs
     };
-    let config = SweepConfig {
-        stage: "bench".into(),
-        table: table.clone(),
-        hold_timeout_seconds: 6 * 3600,
-        straggler_action: StragglerAction::Expire,
-        summarizer: None,
-    };
+    let config = bench_sweep(&table);
     let sweep = Sweep::new(Ledger::new(direct.clone(), table.clone()), &config, None);
     // The audit's own high-water mark: reset it (Linux: `5` to clear_refs).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -696,4 +684,168 @@ pub async fn long_window(
         clean,
         peak_growth_bytes: peak.saturating_sub(at_start),
     })
+}
+
+/// The measured sweeps' configuration: six hours' hold timeout, expiring.
+fn bench_sweep(table: &str) -> SweepConfig {
+    SweepConfig {
+        stage: "bench".into(),
+        table: table.to_owned(),
+        hold_timeout_seconds: 6 * 3600,
+        straggler_action: StragglerAction::Expire,
+        summarizer: None,
+    }
+}
+
+/// What one phase of a sweep sent, and what it cost.
+#[derive(Clone, Debug, Default)]
+pub struct PhaseCost {
+    pub requests: usize,
+    pub by_operation: BTreeMap<String, usize>,
+    pub units: Units,
+}
+
+/// One sweep over a backlog ([`backlog`]), phase by phase.
+#[derive(Clone, Debug)]
+pub struct Backlog {
+    pub open: usize,
+    pub stragglers: usize,
+    pub accounts: usize,
+    pub lanes: usize,
+    pub expired: u64,
+    pub audited: u64,
+    pub complete: bool,
+    /// The straggler phase: the index's first pages and the expiries.
+    pub straggler_phase: PhaseCost,
+    /// The audit phase: the marked accounts' audits.
+    pub audit_phase: PhaseCost,
+    /// The run, on the emulator.
+    pub took: Duration,
+    /// The process's resident memory at its highest during the run, above
+    /// what it was when the run started.
+    pub peak_growth_bytes: u64,
+}
+
+/// `open` HELD jobs of 10 credits spread over `accounts` accounts, the
+/// first `stragglers` of them held seven hours ago and the others now;
+/// each account granted what its holds take, every entry written, every
+/// account marked for audit. Consistent with every invariant.
+fn backlog_items(open: usize, stragglers: usize, accounts: usize) -> Vec<Item> {
+    let now = now_ms();
+    let mut ledgers: Vec<Account> = (0..accounts)
+        .map(|a| Account::new(format!("acct-{a:06}")))
+        .collect();
+    let mut items = Vec::with_capacity(2 * open + 2 * accounts);
+    for (a, account) in ledgers.iter_mut().enumerate() {
+        let holds = open / accounts + usize::from(a < open % accounts);
+        let credits = 10 * holds as i64;
+        let grant = BusinessKey::grant(format!("seed-{}", account.account_id));
+        let e = seed_entry(account, grant, credits, [credits, 0, credits, 0]);
+        items.push(to_item(&EntryItem::new(&e)));
+    }
+    for n in 0..open {
+        let account = &mut ledgers[n % accounts];
+        let job_id = format!("job-{n:07}");
+        let hold = BusinessKey::job(job_id.clone(), JobStep::Requested);
+        let e = seed_entry(account, hold, 10, [-10, 10, 0, 0]);
+        let held_at = if n < stragglers {
+            now - 7 * 3_600_000
+        } else {
+            now
+        };
+        let job = held_job(&job_id, &account.account_id, e.seq);
+        items.push(to_item(&JobItem::new(&job, "seed", held_at)));
+        items.push(to_item(&EntryItem::new(&e)));
+    }
+    items.extend(ledgers.iter().map(|a| to_item(&AccountItem::new(a, now))));
+    items
+}
+
+/// One sweep, `lanes` at a time, over a backlog written directly
+/// ([`backlog_items`]): requests and capacity of its straggler phase and of
+/// its audit phase (split where the audit's first index query is sent),
+/// its time on the emulator and its memory growth.
+///
+/// # Errors
+/// The emulator failed, or the sweep reported drift or a failure.
+pub async fn backlog(
+    endpoint: &str,
+    (open, stragglers, accounts): (usize, usize, usize),
+    lanes: usize,
+) -> anyhow::Result<Backlog> {
+    let (direct, table) = fresh_table(
+        endpoint,
+        &format!("bench-backlog-{:06x}", fastrand::u32(..)),
+    )
+    .await?;
+    let seeding = Instant::now();
+    batch_put(&direct, &table, backlog_items(open, stragglers, accounts)).await?;
+    eprintln!("  written in {:.1} s", seeding.elapsed().as_secs_f64());
+    let (client, capture) = captured_client(endpoint).await;
+    let config = bench_sweep(&table);
+    let sweep = Sweep::new(Ledger::new(client, table.clone()), &config, None).with_tuning(Tuning {
+        lanes,
+        ..Tuning::default()
+    });
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let (at_start, _) = resident();
+    let started = Instant::now();
+    let report = sweep
+        .run(&SweepInput::default(), now_ms() + 3_600_000, "bench")
+        .await?;
+    let took = started.elapsed();
+    let (_, peak) = resident();
+    eprintln!("  swept in {:.1} s", took.as_secs_f64());
+    anyhow::ensure!(
+        report.drifted_accounts == 0 && report.failed_items == 0,
+        "{:?} {:?}",
+        report.drift,
+        report.errors
+    );
+    let exchanges = capture.take();
+    let audit_starts = exchanges
+        .iter()
+        .position(|x| x.operation == "Query" && x.body.contains("\"AUDIT#"))
+        .unwrap_or(exchanges.len());
+    let audit_ends = exchanges
+        .iter()
+        .position(|x| x.body.contains("\"SWEEP\""))
+        .unwrap_or(exchanges.len());
+    let cost = |xs: &[Exchange]| {
+        let mut by_operation = BTreeMap::new();
+        for x in xs {
+            *by_operation.entry(x.operation.clone()).or_default() += 1;
+        }
+        (xs.len(), by_operation)
+    };
+    let (s, a) = (
+        &exchanges[..audit_starts],
+        &exchanges[audit_starts..audit_ends.max(audit_starts)],
+    );
+    let ((s_requests, s_ops), (a_requests, a_ops)) = (cost(s), cost(a));
+    let backlog = Ok(Backlog {
+        open,
+        stragglers,
+        accounts,
+        lanes,
+        expired: report.expired,
+        audited: report.audited_accounts,
+        complete: report.complete,
+        straggler_phase: PhaseCost {
+            requests: s_requests,
+            by_operation: s_ops,
+            units: units(&direct, &table, s).await,
+        },
+        audit_phase: PhaseCost {
+            requests: a_requests,
+            by_operation: a_ops,
+            units: units(&direct, &table, a).await,
+        },
+        took,
+        peak_growth_bytes: peak.saturating_sub(at_start),
+    });
+    // Dropped: the emulator would hold it in memory for the rest of the
+    // bench.
+    direct.delete_table().table_name(&table).send().await?;
+    backlog
 }

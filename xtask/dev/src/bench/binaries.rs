@@ -409,6 +409,8 @@ fn expect_ok(reply: Reply) -> anyhow::Result<Value> {
 /// peak memory.
 pub(super) struct SweepRun {
     pub(super) expired: u64,
+    /// Accounts its audit went through.
+    pub(super) audited: u64,
     pub(super) took: Duration,
     pub(super) peak_rss_kib: Option<u64>,
     /// The sweep process's CPU time, start-up included.
@@ -466,6 +468,7 @@ pub(super) async fn sweep_stragglers(
     let report = expect_ok(reply.context("the sweep did not answer")?)?;
     Ok(SweepRun {
         expired: report["expired"].as_u64().unwrap_or(0),
+        audited: report["audited_accounts"].as_u64().unwrap_or(0),
         took,
         peak_rss_kib,
         cpu,

@@ -23,11 +23,16 @@
 //! - the audit of one account's 250,000-entry window (a render farm's six
 //!   hours and more): folded a page at a time within the sweep's memory,
 //!   over runs of the sweep's timeout that resume from the checkpoint;
+//! - the sweep against a backlog ([`backlog`]): 2,000 stragglers among
+//!   2,000 and 20,000 open jobs on 1,000 accounts, measured (one lane and
+//!   sixteen), then 100,000 stragglers among 1,000,000 open jobs and
+//!   100,000 touched accounts derived from the per-item costs;
 //! - a busy account: 1,000 events from 1, 4 and 16 instances through the
 //!   proxy with DynamoDB's semantics and 5 ms per request.
 //!
 //! `cargo xtask bench-deploy` measures deploys.
 
+mod backlog;
 mod binaries;
 pub(crate) mod deploy;
 mod heat;
@@ -55,7 +60,7 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with = "quick")]
     full: bool,
     /// Only these sections (repeatable): requests (with capacity), heat,
-    /// core, synth, sweep, audit, busy, binaries.
+    /// core, synth, sweep, audit, backlog, busy, binaries.
     #[arg(long = "section", value_name = "NAME")]
     sections: Vec<String>,
 }
@@ -196,13 +201,23 @@ async fn measure(
     if args.wants("audit") {
         audit(endpoint, figures).await?;
     }
+    let backlog = if args.wants("backlog") {
+        Some(backlog::run(endpoint, figures).await?)
+    } else {
+        None
+    };
     if args.wants("busy") {
         busy(endpoint, figures).await?;
     }
-    if args.quick || !args.wants("binaries") {
-        return Ok(());
+    let sweep_cpu = if args.quick || !args.wants("binaries") {
+        None
+    } else {
+        binaries(tools, endpoint, figures).await?
+    };
+    if let Some(measured) = backlog {
+        figures.push(backlog::derived(&measured, sweep_cpu)?);
     }
-    binaries(tools, endpoint, figures).await
+    Ok(())
 }
 
 async fn per_outcome(args: &Args, endpoint: &str, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
@@ -558,12 +573,14 @@ async fn busy(endpoint: &str, figures: &mut Vec<Figure>) -> anyhow::Result<()> {
 }
 
 /// The release binaries: package sizes, cold starts, a handler burst and a
-/// sweep over many stragglers (latency, CPU, peak memory).
+/// sweep over many stragglers (latency, CPU, peak memory). Returns the
+/// release sweep's CPU time per item (a straggler expired or an account
+/// audited), if it was measured.
 async fn binaries(
     tools: &operator::base::tools::Tools,
     endpoint: &str,
     figures: &mut Vec<Figure>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Duration>> {
     let arch = Architecture::X86_64;
     eprintln!(
         "bench: release build (cargo lambda, {})",
@@ -663,14 +680,14 @@ async fn burst_figures(
 }
 
 /// The release sweep over many stragglers within prod's timeout: time, CPU
-/// at prod's share of a vCPU, peak memory.
+/// at prod's share of a vCPU, peak memory. Returns its CPU per item.
 async fn sweep_figures(
     (handler, sweep): (&std::path::Path, &std::path::Path),
     endpoint: &str,
     table: &str,
     prod: &infra::StageConfig,
     figures: &mut Vec<Figure>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Duration>> {
     let budget = Duration::from_secs(u64::from(prod.sweep_timeout_seconds));
     let run = binaries::sweep_stragglers(
         (handler, sweep),
@@ -715,7 +732,10 @@ async fn sweep_figures(
         run.peak_rss_kib,
         prod.sweep_memory_mb,
     );
-    Ok(())
+    let items = u32::try_from(run.expired + run.audited)
+        .unwrap_or(u32::MAX)
+        .max(1);
+    Ok(run.cpu.map(|cpu| cpu / items))
 }
 
 /// Stragglers the memory section's sweep expires.
