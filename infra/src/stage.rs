@@ -194,11 +194,14 @@ impl StageConfig {
                 Stage::Staging => Some(5),
                 Stage::Prod => Some(10),
             },
-            // The sweep's budget is its timeout at this CPU share (0.29 of
-            // a vCPU): the audit of a render farm's window is proven over
-            // runs of 300 s at it, and halving it would save cents a month.
-            sweep_memory_mb: 512,
-            sweep_timeout_seconds: 300,
+            // The sweep's budget is its timeout at its CPU share. Staging
+            // and prod get a full vCPU (1,769 MB) and Lambda's longest
+            // timeout, so that a backlog of 100,000 stragglers and 100,000
+            // touched accounts settles in one run (docs/sweep.md, "Keeping
+            // up"); a normal day's runs take seconds, and Lambda bills what
+            // they use. Dev keeps 0.29 of a vCPU and 300 s.
+            sweep_memory_mb: if production_like { 1769 } else { 512 },
+            sweep_timeout_seconds: if production_like { 900 } else { 300 },
             sweep_reserved_concurrency: production_like.then_some(1),
             log_retention_days: match stage {
                 Stage::Dev => 14,
@@ -713,7 +716,7 @@ mod tests {
             (
                 StageConfig {
                     summarizer: Some(SummarizerConfig {
-                        timeout_ms: 300_000,
+                        timeout_ms: 900_000,
                         ..summarizer.clone()
                     }),
                     ..prod()
