@@ -22,11 +22,12 @@ use crate::test::step;
 /// missing: a pinned version, so that two runs mutate the same way.
 const VERSION: &str = "27.1.0";
 
-/// What is mutated: the core's and the store's code (their `#[cfg(test)]`
-/// modules are never mutated).
-const FILES: [&str; 2] = [
+/// What is mutated: the core's and the store's code, and the sweep's
+/// lanes (their `#[cfg(test)]` modules are never mutated).
+const FILES: [&str; 3] = [
     "functions/core/src/**/*.rs",
     "functions/reconciler/src/store/**/*.rs",
+    "functions/reconciler/src/sweep/lanes.rs",
 ];
 
 /// Test-only files among them: the mocked DynamoDB, the adapter's unit
