@@ -761,6 +761,38 @@ fn backlog_items(open: usize, stragglers: usize, accounts: usize) -> Vec<Item> {
     items
 }
 
+/// A sweep's requests split into its straggler phase and its audit phase:
+/// the audit starts with its first index query (`AUDIT#…`), and ends where
+/// the conflicts' phase reads the sweep's state (`SWEEP`).
+fn phases(exchanges: &[Exchange]) -> (&[Exchange], &[Exchange]) {
+    let audit_starts = exchanges
+        .iter()
+        .position(|x| x.operation == "Query" && x.body.contains("\"AUDIT#"))
+        .unwrap_or(exchanges.len());
+    let audit_ends = exchanges
+        .iter()
+        .position(|x| x.body.contains("\"SWEEP\""))
+        .unwrap_or(exchanges.len())
+        .max(audit_starts);
+    (
+        &exchanges[..audit_starts],
+        &exchanges[audit_starts..audit_ends],
+    )
+}
+
+/// What one phase's requests were, and cost.
+async fn phase_cost(direct: &Client, table: &str, xs: &[Exchange]) -> PhaseCost {
+    let mut by_operation = BTreeMap::new();
+    for x in xs {
+        *by_operation.entry(x.operation.clone()).or_default() += 1;
+    }
+    PhaseCost {
+        requests: xs.len(),
+        by_operation,
+        units: units(direct, table, xs).await,
+    }
+}
+
 /// One sweep, `lanes` at a time, over a backlog written directly
 /// ([`backlog_items`]): requests and capacity of its straggler phase and of
 /// its audit phase (split where the audit's first index query is sent),
@@ -803,26 +835,11 @@ pub async fn backlog(
         report.errors
     );
     let exchanges = capture.take();
-    let audit_starts = exchanges
-        .iter()
-        .position(|x| x.operation == "Query" && x.body.contains("\"AUDIT#"))
-        .unwrap_or(exchanges.len());
-    let audit_ends = exchanges
-        .iter()
-        .position(|x| x.body.contains("\"SWEEP\""))
-        .unwrap_or(exchanges.len());
-    let cost = |xs: &[Exchange]| {
-        let mut by_operation = BTreeMap::new();
-        for x in xs {
-            *by_operation.entry(x.operation.clone()).or_default() += 1;
-        }
-        (xs.len(), by_operation)
-    };
-    let (s, a) = (
-        &exchanges[..audit_starts],
-        &exchanges[audit_starts..audit_ends.max(audit_starts)],
+    let (s, a) = phases(&exchanges);
+    let (straggler_phase, audit_phase) = (
+        phase_cost(&direct, &table, s).await,
+        phase_cost(&direct, &table, a).await,
     );
-    let ((s_requests, s_ops), (a_requests, a_ops)) = (cost(s), cost(a));
     let backlog = Ok(Backlog {
         open,
         stragglers,
@@ -831,16 +848,8 @@ pub async fn backlog(
         expired: report.expired,
         audited: report.audited_accounts,
         complete: report.complete,
-        straggler_phase: PhaseCost {
-            requests: s_requests,
-            by_operation: s_ops,
-            units: units(&direct, &table, s).await,
-        },
-        audit_phase: PhaseCost {
-            requests: a_requests,
-            by_operation: a_ops,
-            units: units(&direct, &table, a).await,
-        },
+        straggler_phase,
+        audit_phase,
         took,
         peak_growth_bytes: peak.saturating_sub(at_start),
     });

@@ -1,5 +1,5 @@
-//! `cargo xtask test --mutants`: mutation testing of the pure core and the
-//! DynamoDB adapter's store (`cargo-mutants`). Each mutant is one small
+//! `cargo xtask test --mutants`: mutation testing of the pure core, the
+//! DynamoDB adapter's store and the sweep's lanes (`cargo-mutants`). Each mutant is one small
 //! change of the code (an operator flipped, a condition dropped, a function
 //! returning a default); the unit tests of both crates must fail for each.
 //! A mutant they let through is a test missing, or a change that makes no
@@ -135,7 +135,7 @@ mod tests {
     /// The mutants are the core's and the store's, judged by both crates'
     /// tests, one at a time under a timeout; test-only files are left alone.
     #[test]
-    fn the_run_mutates_the_core_and_the_store_one_at_a_time() {
+    fn the_run_mutates_the_core_the_store_and_the_lanes_one_at_a_time() {
         let args = arguments(Path::new("/t/mutants"), Some(Path::new("/t/d.diff")));
         let after = |flag: &str| -> Vec<&str> {
             args.windows(2)
@@ -150,7 +150,8 @@ mod tests {
             after("--file"),
             [
                 "functions/core/src/**/*.rs",
-                "functions/reconciler/src/store/**/*.rs"
+                "functions/reconciler/src/store/**/*.rs",
+                "functions/reconciler/src/sweep/lanes.rs"
             ]
         );
         assert!(after("--exclude").contains(&"functions/reconciler/src/store/run_tests.rs"));
