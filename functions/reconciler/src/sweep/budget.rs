@@ -21,6 +21,13 @@ impl Default for Margin {
     }
 }
 
+impl Margin {
+    /// The reserve of an invocation that had `total` when the sweep started.
+    pub fn reserve(&self, total: Duration) -> Duration {
+        self.min.max(total.mul_f64(self.fraction.clamp(0.0, 1.0)))
+    }
+}
+
 /// When to stop, on a given clock (milliseconds since the Unix epoch).
 #[derive(Debug, Clone, Copy)]
 pub struct Budget {
@@ -33,8 +40,9 @@ impl Budget {
     /// A budget ending `margin` before `deadline_ms`, measured from now.
     pub fn new(deadline_ms: i64, margin: Margin, clock: fn() -> i64) -> Budget {
         let total_ms = (deadline_ms - clock()).max(0);
-        let reserve_ms = (margin.min.as_millis() as i64)
-            .max((total_ms as f64 * margin.fraction.clamp(0.0, 1.0)) as i64);
+        let reserve_ms = margin
+            .reserve(Duration::from_millis(total_ms as u64))
+            .as_millis() as i64;
         Budget {
             deadline_ms,
             stop_at_ms: deadline_ms - reserve_ms,

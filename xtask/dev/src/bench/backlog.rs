@@ -14,6 +14,8 @@
 
 use std::time::Duration;
 
+use reconciler::store::open::{OPEN_PAGE_ITEMS, OPEN_READ_CONCURRENCY, Open};
+use reconciler::sweep::Margin;
 use serde_json::json;
 use testkit::measure::{self, Backlog};
 
@@ -32,10 +34,6 @@ const TARGET_ACCOUNTS: f64 = 100_000.0;
 /// The measured backlog: stragglers, and the accounts they are spread over.
 const STRAGGLERS: usize = 400;
 const ACCOUNTS: usize = 200;
-
-/// Index pages read before the first straggler: the first page of every
-/// shard and the old key, for the kind read (8 at a time).
-const FIRST_PAGES: f64 = 33.0;
 
 /// The measured runs; returns the one the target's scale is derived from
 /// ([`derived`], once the release sweep's CPU is known).
@@ -144,7 +142,11 @@ fn at_scale(b: &Backlog, r: Runs) -> AtScale {
     let queries = *b.straggler_phase.by_operation.get("Query").unwrap_or(&0) as f64;
     // Expiry requests per straggler: the phase without its index pages.
     let expiry = (b.straggler_phase.requests as f64 - queries) / b.stragglers as f64;
-    let pages = FIRST_PAGES / 8.0 + TARGET_STRAGGLERS / 100.0;
+    // The first page of every partition of the kind, a few at a time, then
+    // one page per page's worth of stragglers.
+    let first_pages = Open::HeldBefore(0).partitions().len() as f64;
+    let pages =
+        first_pages / OPEN_READ_CONCURRENCY as f64 + TARGET_STRAGGLERS / f64::from(OPEN_PAGE_ITEMS);
     let stragglers_s = (pages + TARGET_STRAGGLERS * expiry / lanes) * AWS_REQUEST_MS / 1000.0;
     let per_account = b.audit_phase.requests as f64 / b.accounts as f64;
     let audit_s = TARGET_ACCOUNTS * per_account / lanes * AWS_REQUEST_MS / 1000.0;
@@ -162,11 +164,13 @@ fn at_scale(b: &Backlog, r: Runs) -> AtScale {
     }
 }
 
-/// The usable seconds of a run of `timeout_s`: the sweep keeps 10 s or
-/// 15 % in reserve (`Margin::default`).
+/// The usable seconds of a run of `timeout_s`: what the sweep's reserve
+/// (`Margin::default`) leaves.
 fn usable(timeout_s: u32) -> f64 {
-    let t = f64::from(timeout_s);
-    t - (t * 0.15).max(10.0)
+    let total = Duration::from_secs(u64::from(timeout_s));
+    total
+        .saturating_sub(Margin::default().reserve(total))
+        .as_secs_f64()
 }
 
 /// The target's scale on prod's sweep, from `b` and the release sweep's CPU
