@@ -18,6 +18,8 @@ pub struct Balances {
     pub granted: i64,
     pub debited: i64,
     pub adjusted: i64,
+    /// A cell's net transfers from the account's other cells.
+    pub transferred: i64,
     /// The account's version; recomputed: the number of entries.
     pub seq: u64,
 }
@@ -31,6 +33,7 @@ impl Balances {
             granted: account.granted,
             debited: account.debited,
             adjusted: account.adjusted,
+            transferred: account.transferred,
             seq: account.seq,
         }
     }
@@ -43,6 +46,7 @@ impl Balances {
         self.granted = self.granted.saturating_add(entry.granted_delta);
         self.debited = self.debited.saturating_add(entry.debited_delta);
         self.adjusted = self.adjusted.saturating_add(entry.adjusted_delta);
+        self.transferred = self.transferred.saturating_add(entry.transferred_delta);
         self.seq = self.seq.saturating_add(1);
         self
     }
@@ -53,6 +57,9 @@ impl Balances {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Drift {
     pub account_id: String,
+    /// The cell of the account that drifted (0: its home, the only one of
+    /// an account never split).
+    pub cell: u32,
     pub stored: Balances,
     pub recomputed: Balances,
     /// Every disagreement found, for a human.
@@ -83,6 +90,7 @@ pub fn audit(account: &Account, base: Balances, entries: &[Entry]) -> Option<Dri
     }
     (!problems.is_empty()).then(|| Drift {
         account_id: account.account_id.clone(),
+        cell: account.cell,
         stored: Balances::of(account),
         recomputed,
         problems,
@@ -108,7 +116,7 @@ fn after_values(entry: &Entry, recomputed: &Balances) -> Option<String> {
 /// The stored balances against what the entries sum to, field by field.
 fn compare(account: &Account, recomputed: &Balances) -> Vec<String> {
     let stored = Balances::of(account);
-    let compared: [(&str, i128, i128); 6] = [
+    let compared: [(&str, i128, i128); 7] = [
         (
             "available",
             stored.available.into(),
@@ -121,6 +129,11 @@ fn compare(account: &Account, recomputed: &Balances) -> Vec<String> {
             "adjusted",
             stored.adjusted.into(),
             recomputed.adjusted.into(),
+        ),
+        (
+            "transferred",
+            stored.transferred.into(),
+            recomputed.transferred.into(),
         ),
         ("seq", stored.seq.into(), recomputed.seq.into()),
     ];
@@ -332,12 +345,14 @@ pub fn audit_holds(
         let holds_now = (job.status == JobStatus::Held)
             .then_some(job.hold)
             .flatten();
-        if holds_now != hold || job.account_id != account.account_id {
+        if holds_now != hold || job.account_id != account.account_id || job.cell != account.cell {
             result.problems.push(format!(
-                "job {job_id} of account {} is {} with hold {:?}, but the account's entries leave it {}",
+                "job {job_id} of account {} cell {} is {} with hold {:?}, but the entries of {} leave it {}",
                 job.account_id,
+                job.cell,
                 job.status,
                 job.hold,
+                account.name(),
                 match hold {
                     Some(h) => format!("holding {h}"),
                     None => "holding nothing".to_owned(),
@@ -369,6 +384,7 @@ fn check_take(
     let matches = take.kind == EntryKind::Hold
         && take.job_id() == Some(job.job_id.as_str())
         && take.account_id == job.account_id
+        && take.cell == job.cell
         && Some(take.held_delta) == r.checked_neg()
         && release > taken;
     if matches { Ok(()) } else { Err(None) }
@@ -640,6 +656,7 @@ impl AccountAudit {
         problems.extend(self.account.check().err());
         let drift = (!problems.is_empty()).then(|| Drift {
             account_id: self.account.account_id.clone(),
+            cell: self.account.cell,
             stored: Balances::of(&self.account),
             recomputed: self.running,
             problems,

@@ -14,6 +14,12 @@
 //! | `video.rendered` | `job:<job_id>:video.rendered` | `job:<job_id>:debit` |
 //! | `video.failed` | `job:<job_id>:video.failed` | `job:<job_id>:refund` |
 //! | the sweep's expiry | `job:<job_id>:expire` | `job:<job_id>:expire` |
+//! | a transfer between cells | `transfer:<job_id>` | `transfer:<job_id>` |
+//!
+//! A transfer is the one key that is not an event's: it moves credits
+//! between two cells of one account (see [`crate::ledger::gather`]) so that
+//! the hold of `<job_id>` fits in its cell. It is applied once by the guard
+//! on the cells it moves, not by its key, and names no job's history.
 //!
 //! - The **transition** spelling names the event by its detail-type, what a
 //!   person holding the event has in hand. It is the conflict record's
@@ -34,6 +40,7 @@ use crate::ledger::EntryKind;
 const GRANT: &str = "grant:";
 const ADJUSTMENT: &str = "adjustment:";
 const JOB: &str = "job:";
+const TRANSFER: &str = "transfer:";
 /// The sweep's expiry: not an event, so no detail-type; both spellings.
 const EXPIRE: &str = "expire";
 
@@ -86,9 +93,20 @@ impl JobStep {
 /// (see the module's table for which one goes where).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum BusinessKey {
-    Grant { grant_id: String },
-    Adjustment { adjustment_id: String },
-    Job { job_id: String, step: JobStep },
+    Grant {
+        grant_id: String,
+    },
+    Adjustment {
+        adjustment_id: String,
+    },
+    Job {
+        job_id: String,
+        step: JobStep,
+    },
+    /// Credits moved between an account's cells for the hold of `job_id`.
+    Transfer {
+        job_id: String,
+    },
 }
 
 /// The two spellings of a key.
@@ -116,7 +134,7 @@ impl Spelling {
     fn expected(self) -> String {
         let steps: Vec<&str> = JobStep::ALL.iter().map(|s| self.suffix(*s)).collect();
         format!(
-            "grant:<id>, adjustment:<id> or job:<id>:<{}>",
+            "grant:<id>, adjustment:<id>, transfer:<id> or job:<id>:<{}>",
             steps.join("|")
         )
     }
@@ -141,6 +159,7 @@ impl std::error::Error for BadKey {}
 enum Parts<'a> {
     Grant(&'a str),
     Adjustment(&'a str),
+    Transfer(&'a str),
     Job(&'a str, JobStep),
 }
 
@@ -153,6 +172,8 @@ fn parts(text: &str, spelling: Spelling) -> Result<Parts<'_>, BadKey> {
         Parts::Grant(id)
     } else if let Some(id) = text.strip_prefix(ADJUSTMENT) {
         Parts::Adjustment(id)
+    } else if let Some(id) = text.strip_prefix(TRANSFER) {
+        Parts::Transfer(id)
     } else if let Some(rest) = text.strip_prefix(JOB) {
         JobStep::ALL
             .into_iter()
@@ -173,7 +194,7 @@ fn parts(text: &str, spelling: Spelling) -> Result<Parts<'_>, BadKey> {
         return Err(bad(format!("expected {}", spelling.expected())));
     };
     let id = match parts {
-        Parts::Grant(id) | Parts::Adjustment(id) | Parts::Job(id, _) => id,
+        Parts::Grant(id) | Parts::Adjustment(id) | Parts::Transfer(id) | Parts::Job(id, _) => id,
     };
     if id.is_empty() {
         return Err(bad("its id is empty".into()));
@@ -182,7 +203,7 @@ fn parts(text: &str, spelling: Spelling) -> Result<Parts<'_>, BadKey> {
 }
 
 /// The job an entry's key names (entry spelling), borrowed from the text;
-/// `None` for grants, adjustments and what is not a key.
+/// `None` for grants, adjustments, transfers and what is not a key.
 pub(crate) fn entry_job_id(text: &str) -> Option<&str> {
     match parts(text, Spelling::Entry) {
         Ok(Parts::Job(job_id, _)) => Some(job_id),
@@ -203,6 +224,12 @@ impl BusinessKey {
         }
     }
 
+    pub fn transfer(job_id: impl Into<String>) -> Self {
+        BusinessKey::Transfer {
+            job_id: job_id.into(),
+        }
+    }
+
     pub fn job(job_id: impl Into<String>, step: JobStep) -> Self {
         BusinessKey::Job {
             job_id: job_id.into(),
@@ -210,11 +237,14 @@ impl BusinessKey {
         }
     }
 
-    /// The job it is about; `None` for grants and adjustments.
+    /// The job it is about; `None` for grants, adjustments and transfers
+    /// (a transfer is made for a job's hold but is no step of the job).
     pub fn job_id(&self) -> Option<&str> {
         match self {
             BusinessKey::Job { job_id, .. } => Some(job_id),
-            BusinessKey::Grant { .. } | BusinessKey::Adjustment { .. } => None,
+            BusinessKey::Grant { .. }
+            | BusinessKey::Adjustment { .. }
+            | BusinessKey::Transfer { .. } => None,
         }
     }
 
@@ -223,6 +253,7 @@ impl BusinessKey {
         match self {
             BusinessKey::Grant { .. } => EntryKind::Grant,
             BusinessKey::Adjustment { .. } => EntryKind::Adjustment,
+            BusinessKey::Transfer { .. } => EntryKind::Transfer,
             BusinessKey::Job { step, .. } => step.entry_kind(),
         }
     }
@@ -252,6 +283,7 @@ impl BusinessKey {
         match self {
             BusinessKey::Grant { grant_id } => format!("{GRANT}{grant_id}"),
             BusinessKey::Adjustment { adjustment_id } => format!("{ADJUSTMENT}{adjustment_id}"),
+            BusinessKey::Transfer { job_id } => format!("{TRANSFER}{job_id}"),
             BusinessKey::Job { job_id, step } => {
                 format!("{JOB}{job_id}:{}", spelling.suffix(*step))
             }
@@ -262,6 +294,7 @@ impl BusinessKey {
         Ok(match parts(text, spelling)? {
             Parts::Grant(id) => BusinessKey::grant(id),
             Parts::Adjustment(id) => BusinessKey::adjustment(id),
+            Parts::Transfer(id) => BusinessKey::transfer(id),
             Parts::Job(id, step) => BusinessKey::job(id, step),
         })
     }
@@ -281,6 +314,7 @@ mod tests {
                 "adjustment:adj-1",
                 "adjustment:adj-1",
             ),
+            (BusinessKey::transfer("j1"), "transfer:j1", "transfer:j1"),
             (
                 BusinessKey::job("j1", JobStep::Requested),
                 "job:j1:video.requested",
@@ -355,6 +389,7 @@ mod tests {
             );
         }
         assert_eq!(entry_job_id("grant:g1"), None);
+        assert_eq!(entry_job_id("transfer:j1"), None);
         assert_eq!(entry_job_id("job:j1:video.requested"), None);
     }
 }

@@ -7,14 +7,28 @@
 
 use std::fmt;
 
+use crate::cells::{Need, across, alone, cell_of};
 use crate::contract;
 use crate::event::{Event, VIDEO_RENDERED, VIDEO_REQUESTED};
 use crate::key::{BusinessKey, JobStep};
 
-/// Balances of one account, plus what the ledger needs to keep them honest.
+/// Balances of one account, or of one of its cells, plus what the ledger
+/// needs to keep them honest.
+///
+/// An account's money may be spread over **cells** (see [`gather`](crate::cells::gather)): items
+/// of their own, each with its own balances, `seq` and entries, so that one
+/// busy account's writes spread over several partition keys. Cell 0, the
+/// home cell, is the account as it always was; an account that was never
+/// split has only that one. The account's balances are the sums over its
+/// cells ([`total`](crate::cells::total)), and invariant 1 holds on each cell, so on the sum.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Account {
     pub account_id: String,
+    /// Which cell of the account this is: 0 for the home cell.
+    pub cell: u32,
+    /// On the home cell: how many cells the account has (0 and 1 both mean
+    /// one: the account was never split). Not kept on the other cells.
+    pub cells: u32,
     /// Credits the account may spend. Negative only through a counted overdraft.
     pub available: i64,
     /// Credits on hold for HELD jobs.
@@ -25,6 +39,13 @@ pub struct Account {
     pub debited: i64,
     /// Net total of the operators' corrections (signed).
     pub adjusted: i64,
+    /// Net credits moved into this cell from the account's other cells
+    /// (signed; 0 on an account that was never split, and 0 summed over
+    /// the cells of any account).
+    pub transferred: i64,
+    /// Some cell of the account may be below zero: a hold here looks at
+    /// every cell ([`crate::cells`]). Never set on an account never split.
+    pub owing: bool,
     /// Number of ledger entries written for this account: entry `seq` is the
     /// last one. Every write is conditioned on the whole account as decided on
     /// (optimistic concurrency: no lost update, no overwritten correction).
@@ -41,30 +62,54 @@ impl Account {
         }
     }
 
-    /// contract §3 invariant 1 on one account (conservation), and `held` never
-    /// negative. Invariant 2 (`held` = the holds of its HELD jobs) needs the
+    /// Cell `cell` of `account_id`, empty.
+    pub fn in_cell(account_id: impl Into<String>, cell: u32) -> Self {
+        Account {
+            cell,
+            ..Account::new(account_id)
+        }
+    }
+
+    /// How many cells the account has, read on its home cell.
+    pub fn cell_count(&self) -> u32 {
+        self.cells.max(1)
+    }
+
+    /// contract §3 invariant 1 on one account or cell (conservation, a
+    /// cell's transfers counted), and `held` never negative. Invariant 2 (`held` = the holds of its HELD jobs) needs the
     /// jobs: [`crate::audit`] and [`crate::memory::MemoryLedger`] check it.
     pub fn check(&self) -> Result<(), String> {
         let owned = i128::from(self.available) + i128::from(self.held);
-        let net = i128::from(self.granted) - i128::from(self.debited) + i128::from(self.adjusted);
+        let net = i128::from(self.granted) - i128::from(self.debited)
+            + i128::from(self.adjusted)
+            + i128::from(self.transferred);
         if owned != net {
             return Err(format!(
-                "account {}: conservation broken: available {} + held {} != granted {} - debited {} + adjusted {}",
-                self.account_id,
+                "{}: conservation broken: available {} + held {} != granted {} - debited {} + adjusted {}{}",
+                self.name(),
                 self.available,
                 self.held,
                 self.granted,
                 self.debited,
-                self.adjusted
+                self.adjusted,
+                match self.transferred {
+                    0 => String::new(),
+                    t => format!(" + transferred {t}"),
+                }
             ));
         }
         if self.held < 0 {
-            return Err(format!(
-                "account {}: held {} is negative",
-                self.account_id, self.held
-            ));
+            return Err(format!("{}: held {} is negative", self.name(), self.held));
         }
         Ok(())
+    }
+
+    /// `account <id>`, or `account <id> cell <k>` for a cell past the home.
+    pub fn name(&self) -> String {
+        match self.cell {
+            0 => format!("account {}", self.account_id),
+            k => format!("account {} cell {k}", self.account_id),
+        }
     }
 }
 
@@ -113,6 +158,9 @@ impl fmt::Display for JobStatus {
 pub struct Job {
     pub job_id: String,
     pub account_id: String,
+    /// The cell of its account the job's money moves in (0 unless the
+    /// account was split when the job first came).
+    pub cell: u32,
     pub status: JobStatus,
     /// The estimate of the applied `video.requested`, if one was applied.
     pub requested: Option<i64>,
@@ -179,6 +227,8 @@ pub enum EntryKind {
     Refund,
     Expire,
     Adjustment,
+    /// Credits moved between two cells of one account ([`gather`](crate::cells::gather)).
+    Transfer,
 }
 
 impl EntryKind {
@@ -190,16 +240,18 @@ impl EntryKind {
             EntryKind::Refund => "refund",
             EntryKind::Expire => "expire",
             EntryKind::Adjustment => "adjustment",
+            EntryKind::Transfer => "transfer",
         }
     }
 
-    pub const ALL: [EntryKind; 6] = [
+    pub const ALL: [EntryKind; 7] = [
         EntryKind::Grant,
         EntryKind::Hold,
         EntryKind::Debit,
         EntryKind::Refund,
         EntryKind::Expire,
         EntryKind::Adjustment,
+        EntryKind::Transfer,
     ];
 
     pub fn parse(s: &str) -> Option<EntryKind> {
@@ -211,7 +263,9 @@ impl EntryKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub account_id: String,
-    /// Position in the account's ledger, 1-based; equals the account's `seq` after it.
+    /// The cell of the account whose ledger it is in.
+    pub cell: u32,
+    /// Position in the cell's ledger, 1-based; equals the cell's `seq` after it.
     pub seq: u64,
     pub kind: EntryKind,
     /// The business key the entry applies, as stored: its entry spelling
@@ -225,6 +279,7 @@ pub struct Entry {
     pub granted_delta: i64,
     pub debited_delta: i64,
     pub adjusted_delta: i64,
+    pub transferred_delta: i64,
     /// Credits of this debit not covered by a hold (0 when covered).
     pub overdraft: i64,
     pub available_after: i64,
@@ -355,6 +410,34 @@ pub enum Decision {
     Apply(Change),
     Duplicate,
     Conflict(ConflictReason),
+    /// The hold does not fit in its cell, and only the account's other
+    /// cells can say whether it fits in the account: read every cell of the
+    /// account together (into [`Known::others`]) and decide again.
+    ReadCells,
+    /// The event's cell cannot decide alone, and the account's cells must
+    /// change first: commit this (it changes no account balance), then
+    /// decide again.
+    Gather(Gather),
+}
+
+/// Credits moved between an account's cells, or their `owing` marks set or
+/// cleared ([`crate::cells`]), each leg guarded by the cell as read: what
+/// lets a hold land in its own cell while `rejected` still means that the
+/// whole account lacks the estimate. It changes no balance of the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gather {
+    /// The receiving cell first, then each giving cell.
+    pub legs: Vec<Leg>,
+}
+
+/// One cell's part of a [`Gather`]: the cell as read (`None`: it does not
+/// exist yet), after, and the `transfer` entry that records the credits it
+/// moved (`None`: it moved none, only its `owing` mark changed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leg {
+    pub before: Option<Account>,
+    pub after: Account,
+    pub entry: Option<Entry>,
 }
 
 /// An atomic change, computed from `before` states that the commit must still find.
@@ -384,8 +467,16 @@ impl Change {
 /// What the commit found (or assumed) when deciding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Known {
-    /// The event's account; `None` if it does not exist.
+    /// How many cells the event's account has, as its home cell says (0
+    /// and 1: one). It picks the cell of an event whose job is not known
+    /// ([`cell_of`](crate::cells::cell_of)).
+    pub cells: u32,
+    /// The event's account's cell the event is decided in; `None` if it
+    /// does not exist.
     pub account: Option<Account>,
+    /// The account's other existing cells, read together with `account`:
+    /// only when its cell cannot decide alone ([`Decision::ReadCells`]).
+    pub others: Option<Vec<Account>>,
     /// The event's job; `None` if it does not exist (or for grants).
     pub job: Option<Job>,
     /// The grant with the event's grant id; `None` if never applied.
@@ -442,21 +533,22 @@ impl std::error::Error for LedgerError {}
 
 /// A money movement on one account: the deltas of its balances, and the key
 /// of the effect (which names the entry's kind).
-struct Movement {
-    key: BusinessKey,
-    amount: i64,
-    available: i64,
-    held: i64,
-    granted: i64,
-    debited: i64,
-    adjusted: i64,
-    overdraft: i64,
+pub(crate) struct Movement {
+    pub(crate) key: BusinessKey,
+    pub(crate) amount: i64,
+    pub(crate) available: i64,
+    pub(crate) held: i64,
+    pub(crate) granted: i64,
+    pub(crate) debited: i64,
+    pub(crate) adjusted: i64,
+    pub(crate) transferred: i64,
+    pub(crate) overdraft: i64,
 }
 
 impl Movement {
     /// A movement of `amount` under `key` that moves no balance yet: the
     /// caller names the deltas.
-    fn of(key: BusinessKey, amount: i64) -> Movement {
+    pub(crate) fn of(key: BusinessKey, amount: i64) -> Movement {
         Movement {
             key,
             amount,
@@ -465,6 +557,7 @@ impl Movement {
             granted: 0,
             debited: 0,
             adjusted: 0,
+            transferred: 0,
             overdraft: 0,
         }
     }
@@ -479,13 +572,14 @@ impl Movement {
     }
 
     /// Moves `account`'s balances and returns the entry that records it.
-    fn apply(self, account: &mut Account, meta: &Meta) -> Result<Entry, LedgerError> {
+    pub(crate) fn apply(self, account: &mut Account, meta: &Meta) -> Result<Entry, LedgerError> {
         let id = account.account_id.clone();
         account.available = add(account.available, self.available, &id)?;
         account.held = add(account.held, self.held, &id)?;
         account.granted = add(account.granted, self.granted, &id)?;
         account.debited = add(account.debited, self.debited, &id)?;
         account.adjusted = add(account.adjusted, self.adjusted, &id)?;
+        account.transferred = add(account.transferred, self.transferred, &id)?;
         account.seq = account
             .seq
             .checked_add(1)
@@ -503,6 +597,7 @@ impl Movement {
         }
         Ok(Entry {
             account_id: id,
+            cell: account.cell,
             seq: account.seq,
             kind: self.key.entry_kind(),
             key: self.key.entry(),
@@ -512,6 +607,7 @@ impl Movement {
             granted_delta: self.granted,
             debited_delta: self.debited,
             adjusted_delta: self.adjusted,
+            transferred_delta: self.transferred,
             overdraft: self.overdraft,
             available_after: account.available,
             held_after: account.held,
@@ -521,10 +617,23 @@ impl Movement {
     }
 }
 
-/// What one decision is taken on: the account it is about, what is known,
-/// and the identity of the event (or sweep run) being applied.
-struct Cell<'a> {
+/// What a need of a cell takes beyond it.
+// Short-lived, like `Decision`: boxing would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Across {
+    /// Nothing: the cell decides alone.
+    Alone,
+    /// The account, all its cells read together, cannot cover the hold.
+    Short,
+    /// This first: a read of every cell, or a change of the cells.
+    Then(Decision),
+}
+
+/// What one decision is taken on: the account and cell it is about, what
+/// is known, and the identity of the event (or sweep run) being applied.
+struct Subject<'a> {
     account_id: &'a str,
+    cell: u32,
     known: &'a Known,
     meta: &'a Meta,
 }
@@ -534,29 +643,31 @@ struct Cell<'a> {
 /// and adjustments).
 pub fn decide(event: &Event, known: &Known, meta: &Meta) -> Result<Decision, LedgerError> {
     let account_id = event.account_id();
-    check_known(known, account_id, event.job_id())?;
-    let cell = Cell {
+    let cell = cell_of(event, known.job.as_ref(), known.cells);
+    check_known(known, account_id, cell, event.job_id())?;
+    let subject = Subject {
         account_id,
+        cell,
         known,
         meta,
     };
     match event {
         Event::Granted {
             grant_id, credits, ..
-        } => cell.grant(grant_id, *credits),
+        } => subject.grant(grant_id, *credits),
         Event::Adjusted {
             adjustment_id,
             credits,
             reason,
             ..
-        } => cell.adjust(adjustment_id, *credits, reason),
+        } => subject.adjust(adjustment_id, *credits, reason),
         Event::Requested {
             job_id, credits, ..
-        } => cell.request(job_id, *credits),
+        } => subject.request(job_id, *credits),
         Event::Rendered {
             job_id, credits, ..
-        } => cell.render(job_id, *credits),
-        Event::Failed { job_id, reason, .. } => cell.fail(job_id, reason.as_ref()),
+        } => subject.render(job_id, *credits),
+        Event::Failed { job_id, reason, .. } => subject.fail(job_id, reason.as_ref()),
     }
 }
 
@@ -567,20 +678,21 @@ pub fn decide_expiry(job_id: &str, known: &Known, meta: &Meta) -> Result<Decisio
     let Some(job) = known.job.as_ref().filter(|j| j.status == JobStatus::Held) else {
         return Ok(Decision::Duplicate);
     };
-    check_known(known, &job.account_id, Some(job_id))?;
+    check_known(known, &job.account_id, job.cell, Some(job_id))?;
     let h = hold_of(job)?;
     let mut after = job.clone();
     after.status = JobStatus::Expired;
     let movement = Movement::release(BusinessKey::job(job_id, JobStep::Expired), h);
-    let cell = Cell {
+    let subject = Subject {
         account_id: &job.account_id,
+        cell: job.cell,
         known,
         meta,
     };
-    cell.apply(Outcome::Expired, Some(after), Some(movement))
+    subject.apply(Outcome::Expired, Some(after), Some(movement))
 }
 
-impl Cell<'_> {
+impl Subject<'_> {
     /// `credits.granted`: applied once per grant id; the same id with another
     /// account or amount is a conflict.
     fn grant(&self, grant_id: &str, credits: i64) -> Result<Decision, LedgerError> {
@@ -634,6 +746,10 @@ impl Cell<'_> {
                 })
             });
         }
+        let key = BusinessKey::transfer(adjustment_id);
+        if let Across::Then(decision) = self.across(Need::Take(credits.saturating_neg()), &key)? {
+            return Ok(decision);
+        }
         let movement = Movement {
             available: credits,
             adjusted: credits,
@@ -666,9 +782,14 @@ impl Cell<'_> {
                 _ => Decision::Duplicate,
             });
         }
-        let available = self.known.account.as_ref().map_or(0, |a| a.available);
-        if available >= c {
-            let mut job = new_job(job_id, self.account_id, JobStatus::Held);
+        let key = BusinessKey::transfer(job_id);
+        let fits = match self.across(Need::Hold(c), &key)? {
+            Across::Alone => self.known.account.as_ref().map_or(0, |a| a.available) >= c,
+            Across::Short => false,
+            Across::Then(decision) => return Ok(decision),
+        };
+        if fits {
+            let mut job = new_job(job_id, self.account_id, self.cell, JobStatus::Held);
             job.requested = Some(c);
             job.hold = Some(c);
             let movement = Movement {
@@ -678,7 +799,7 @@ impl Cell<'_> {
             };
             self.apply(Outcome::Held, Some(job), Some(movement))
         } else {
-            let mut job = new_job(job_id, self.account_id, JobStatus::Rejected);
+            let mut job = new_job(job_id, self.account_id, self.cell, JobStatus::Rejected);
             job.requested = Some(c);
             self.apply(Outcome::Rejected, Some(job), None)
         }
@@ -689,7 +810,10 @@ impl Cell<'_> {
     /// a HELD job's hold covers the debit, the rest overdraws.
     fn render(&self, job_id: &str, a: i64) -> Result<Decision, LedgerError> {
         let (hold, base) = match &self.known.job {
-            None => (0, new_job(job_id, self.account_id, JobStatus::Debited)),
+            None => (
+                0,
+                new_job(job_id, self.account_id, self.cell, JobStatus::Debited),
+            ),
             Some(job) if job.account_id != self.account_id => return Ok(account_mismatch(job)),
             Some(job) => match job.status {
                 JobStatus::Held => (hold_of(job)?, job.clone()),
@@ -713,13 +837,18 @@ impl Cell<'_> {
                 }
             },
         };
+        let available = hold.checked_sub(a).ok_or_else(|| LedgerError::Overflow {
+            account_id: self.account_id.into(),
+        })?;
+        let key = BusinessKey::transfer(job_id);
+        if let Across::Then(decision) = self.across(Need::Take(available.saturating_neg()), &key)? {
+            return Ok(decision);
+        }
         let mut job = base;
         job.status = JobStatus::Debited;
         job.debited = Some(a);
         let movement = Movement {
-            available: hold.checked_sub(a).ok_or_else(|| LedgerError::Overflow {
-                account_id: self.account_id.into(),
-            })?,
+            available,
             held: -hold,
             debited: a,
             overdraft: a.saturating_sub(hold).max(0),
@@ -733,7 +862,7 @@ impl Cell<'_> {
     /// a conflict, any other a duplicate.
     fn fail(&self, job_id: &str, reason: Option<&String>) -> Result<Decision, LedgerError> {
         let Some(job) = &self.known.job else {
-            let mut job = new_job(job_id, self.account_id, JobStatus::Refunded);
+            let mut job = new_job(job_id, self.account_id, self.cell, JobStatus::Refunded);
             job.reason = reason.cloned();
             return self.apply(Outcome::Refunded, Some(job), None);
         };
@@ -758,6 +887,37 @@ impl Cell<'_> {
         }
     }
 
+    /// What `need` takes beyond this cell on a split account
+    /// ([`crate::cells`]).
+    fn across(&self, need: Need, key: &BusinessKey) -> Result<Across, LedgerError> {
+        let cell = self.account();
+        if alone(&cell, self.known.cells, need) {
+            return Ok(Across::Alone);
+        }
+        let Some(others) = &self.known.others else {
+            return Ok(Across::Then(Decision::ReadCells));
+        };
+        let exists = self.known.account.is_some();
+        let gather = across(
+            &cell,
+            exists,
+            others,
+            self.known.cells,
+            need,
+            key,
+            self.meta,
+        )?;
+        Ok(gather.map_or(Across::Short, |g| Across::Then(Decision::Gather(g))))
+    }
+
+    /// The cell decided in, as known, or new and empty.
+    fn account(&self) -> Account {
+        self.known
+            .account
+            .clone()
+            .unwrap_or_else(|| Account::in_cell(self.account_id, self.cell))
+    }
+
     fn apply(
         &self,
         outcome: Outcome,
@@ -778,9 +938,7 @@ impl Cell<'_> {
         movement: Option<Movement>,
     ) -> Result<Change, LedgerError> {
         let account_before = self.known.account.clone();
-        let mut after = account_before
-            .clone()
-            .unwrap_or_else(|| Account::new(self.account_id));
+        let mut after = self.account();
         let entry = movement
             .map(|m| m.apply(&mut after, self.meta))
             .transpose()?;
@@ -845,15 +1003,30 @@ fn refuse_broken(account: &Account) -> Result<(), LedgerError> {
 /// account is the one decided for (`account_id`) and unbroken
 /// ([`refuse_broken`]); the job is the one decided for (`job_id`) and has
 /// its shape ([`Job::check`]); and the pictures agree ([`check_consistent`]).
-fn check_known(known: &Known, account_id: &str, job_id: Option<&str>) -> Result<(), LedgerError> {
+fn check_known(
+    known: &Known,
+    account_id: &str,
+    cell: u32,
+    job_id: Option<&str>,
+) -> Result<(), LedgerError> {
     if let Some(account) = &known.account {
-        if account.account_id != account_id {
+        if account.account_id != account_id || account.cell != cell {
             return Err(LedgerError::Inconsistent(format!(
-                "account {} was read for account {account_id}",
-                account.account_id
+                "{} was read for account {account_id} cell {cell}",
+                account.name()
             )));
         }
         refuse_broken(account)?;
+    }
+    for other in known.others.iter().flatten() {
+        if other.account_id != account_id || other.cell == cell || other.cell >= known.cells {
+            return Err(LedgerError::Inconsistent(format!(
+                "{} was read as another of the {} cells of account {account_id} than cell {cell}",
+                other.name(),
+                known.cells
+            )));
+        }
+        refuse_broken(other)?;
     }
     if let Some(job) = &known.job {
         if job_id != Some(job.job_id.as_str()) {
@@ -908,10 +1081,11 @@ fn shapeless(job: &Job) -> LedgerError {
     )
 }
 
-fn new_job(job_id: &str, account_id: &str, status: JobStatus) -> Job {
+fn new_job(job_id: &str, account_id: &str, cell: u32, status: JobStatus) -> Job {
     Job {
         job_id: job_id.into(),
         account_id: account_id.into(),
+        cell,
         status,
         requested: None,
         hold: None,

@@ -4,6 +4,8 @@
 //! - [`key`]: the business key an effect is applied once by, and its two
 //!   stored spellings;
 //! - [`ledger`]: the job state machine, deciding what an event does (contract §3);
+//! - [`cells`]: one busy account's money spread over several items, and
+//!   the transfers that keep a hold's answer the whole account's;
 //! - [`audit`]: the money audit (invariants 1–3), written once, used by the
 //!   sweep, the local run, the reference model and the tests;
 //! - [`memory`]: an in-memory ledger applying decisions, the reference model
@@ -25,6 +27,7 @@
 )]
 
 pub mod audit;
+pub mod cells;
 pub mod contract;
 pub mod event;
 pub mod key;

@@ -44,22 +44,33 @@ fn account() -> impl Strategy<Value = Account> {
         id("a"),
         (number(), number(), number(), number(), number()),
         (count(), count()),
-        any::<bool>(),
+        (
+            any::<bool>(),
+            0..4u32,
+            0..5u32,
+            prop_oneof![Just(0), number()],
+            any::<bool>(),
+        ),
     )
         .prop_map(
             |(
                 account_id,
                 (available, held, granted, debited, adjusted),
                 (seq, overdrafts),
-                conserve,
+                (conserve, cell, cells, transferred, owing),
             )| {
                 let conserving = i64::try_from(
                     i128::from(available) + i128::from(held) - i128::from(granted)
-                        + i128::from(debited),
+                        + i128::from(debited)
+                        - i128::from(transferred),
                 )
                 .ok();
                 Account {
                     account_id,
+                    cell,
+                    cells,
+                    transferred,
+                    owing,
                     available,
                     held,
                     granted,
@@ -89,11 +100,13 @@ fn job() -> impl Strategy<Value = Job> {
             prop::option::of(number()),
         ),
         prop::collection::vec(count(), 0..4),
+        0..4u32,
     )
         .prop_map(
-            |(job_id, account_id, status, (requested, hold, debited), entries)| Job {
+            |(job_id, account_id, status, (requested, hold, debited), entries, cell)| Job {
                 job_id,
                 account_id,
+                cell,
                 status,
                 requested,
                 hold,
@@ -110,9 +123,15 @@ fn known() -> impl Strategy<Value = Known> {
         prop::option::of(job()),
         prop::option::of((id("a"), number())),
         prop::option::of((id("a"), number(), "[a-z]{0,3}")),
+        (
+            0..5u32,
+            prop::option::of(prop::collection::vec(account(), 0..4)),
+        ),
     )
-        .prop_map(|(account, job, grant, adjustment)| Known {
+        .prop_map(|(account, job, grant, adjustment, (cells, others))| Known {
+            cells,
             account,
+            others,
             job,
             grant: grant.map(|(account_id, credits)| Grant {
                 grant_id: "g".into(),
@@ -179,21 +198,24 @@ fn entry() -> impl Strategy<Value = Entry> {
         Just("job:j:debit".to_owned()),
         Just("job:j-other:refund".to_owned()),
         Just("job::hold".to_owned()),
+        Just("transfer:j".to_owned()),
         "[a-z:]{0,8}",
     ];
     (
         (id("a"), count(), kind, key),
         (number(), number(), number(), number(), number()),
-        (number(), number()),
+        (number(), number(), 0..3u32, number()),
     )
         .prop_map(
             |(
                 (account_id, seq, kind, key),
                 (available, held, granted, debited, adjusted),
-                (a, h),
+                (a, h, cell, transferred),
             )| {
                 Entry {
                     account_id,
+                    cell,
+                    transferred_delta: transferred,
                     seq,
                     kind,
                     key,
@@ -214,16 +236,22 @@ fn entry() -> impl Strategy<Value = Entry> {
 }
 
 fn balances() -> impl Strategy<Value = Balances> {
-    ((number(), number(), number(), number(), number()), count()).prop_map(
-        |((available, held, granted, debited, adjusted), seq)| Balances {
-            available,
-            held,
-            granted,
-            debited,
-            adjusted,
-            seq,
-        },
+    (
+        (number(), number(), number(), number(), number()),
+        count(),
+        number(),
     )
+        .prop_map(
+            |((available, held, granted, debited, adjusted), seq, transferred)| Balances {
+                transferred,
+                available,
+                held,
+                granted,
+                debited,
+                adjusted,
+                seq,
+            },
+        )
 }
 
 proptest! {
@@ -234,8 +262,16 @@ proptest! {
     /// would have panicked otherwise).
     #[test]
     fn deciding_on_any_stored_state_answers_or_refuses(known in known(), event in event()) {
-        if let Ok(Decision::Apply(change)) = decide(&event, &known, &meta()) {
-            prop_assert!(change.account_after.check().is_ok());
+        match decide(&event, &known, &meta()) {
+            Ok(Decision::Apply(change)) => prop_assert!(change.account_after.check().is_ok()),
+            Ok(Decision::Gather(gather)) => {
+                for leg in &gather.legs {
+                    prop_assert!(leg.after.check().is_ok());
+                }
+                let net: i64 = gather.legs.iter().map(|l| l.entry.as_ref().map_or(0, |e| e.transferred_delta)).sum();
+                prop_assert_eq!(net, 0);
+            }
+            _ => {}
         }
     }
 
