@@ -63,7 +63,7 @@ impl Env {
     /// The account's ledger entries, in order.
     async fn entries(&self, account: &str) -> Vec<Entry> {
         self.instance()
-            .entries_between(account, 1, u64::MAX, None)
+            .entries_between(account, 0, 1, u64::MAX, None)
             .await
             .unwrap()
     }
@@ -73,7 +73,7 @@ impl Env {
     /// the last command answered.
     async fn assert_no_drift(&self, account: &str, applied: &Applied) {
         let entries = self.entries(account).await;
-        let stored = self.instance().account(account).await.unwrap().unwrap();
+        let stored = self.instance().account(account, 0).await.unwrap().unwrap();
         assert_eq!(stored, applied.account, "the answer is what was stored");
         assert_eq!(
             audit(&stored, Balances::default(), &entries),

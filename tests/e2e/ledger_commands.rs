@@ -94,7 +94,7 @@ async fn a_statement_and_a_job_history_read_the_ledger_without_a_scan() {
     );
     // Once the sweep has checkpointed the account, --since reads the window
     // (and the entry before it), not the history, and still checks it.
-    let account = s.ledger().account("acme").await.unwrap().unwrap();
+    let account = s.ledger().account("acme", 0).await.unwrap().unwrap();
     assert!(
         s.ledger()
             .clear_audit_mark(&account, now, "run-test")

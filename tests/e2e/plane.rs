@@ -264,7 +264,7 @@ async fn a_bad_event_is_retried_dead_lettered_alarmed_and_paged() {
     .await;
     plane.settle().await;
     let ledger = Ledger::new(op.dynamodb.clone(), plane.outputs.ledger_table_name.clone());
-    let account = ledger.account("a1").await.unwrap().expect("a1 exists");
+    let account = ledger.account("a1", 0).await.unwrap().expect("a1 exists");
     assert_eq!((account.available, account.held), (100, 0));
 
     let bad = op
@@ -298,7 +298,7 @@ async fn a_bad_event_is_retried_dead_lettered_alarmed_and_paged() {
     assert_eq!(record["requestContext"]["approximateInvokeCount"], 3);
     assert_eq!(record["requestContext"]["condition"], "RetriesExhausted");
     assert_eq!(record["requestPayload"]["id"], bad);
-    let account = ledger.account("a1").await.unwrap().unwrap();
+    let account = ledger.account("a1", 0).await.unwrap().unwrap();
     assert_eq!(
         (account.available, account.held),
         (100, 0),
@@ -390,7 +390,7 @@ async fn only_the_named_producer_mints_credits() {
     plane.settle().await;
     let ledger = Ledger::new(op.dynamodb.clone(), plane.outputs.ledger_table_name.clone());
     let account = ledger
-        .account("a1")
+        .account("a1", 0)
         .await
         .unwrap()
         .expect("the grant applied");

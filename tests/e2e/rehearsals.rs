@@ -322,7 +322,10 @@ async fn alarm_unrouted_a_misspelt_detail_type() {
         op.dynamodb.clone(),
         plane.outputs.ledger_table_name.clone(),
     );
-    assert_eq!(ledger.account("a1").await.unwrap().unwrap().available, 40);
+    assert_eq!(
+        ledger.account("a1", 0).await.unwrap().unwrap().available,
+        40
+    );
     until(
         &plane,
         &op,
@@ -394,7 +397,10 @@ async fn alarm_failed_invocations_a_permission_removed() {
         op.dynamodb.clone(),
         plane.outputs.ledger_table_name.clone(),
     );
-    assert_eq!(ledger.account("a1").await.unwrap().unwrap().available, 30);
+    assert_eq!(
+        ledger.account("a1", 0).await.unwrap().unwrap().available,
+        30
+    );
 }
 
 /// `alarm-dlq-oldest` and the 14-day deadline: a letter nobody handles
@@ -542,7 +548,10 @@ async fn alarm_ledger_throttled_dynamodb_throttles_the_writes() {
         op.dynamodb.clone(),
         plane.outputs.ledger_table_name.clone(),
     );
-    assert_eq!(ledger.account("a1").await.unwrap().unwrap().available, 25);
+    assert_eq!(
+        ledger.account("a1", 0).await.unwrap().unwrap().available,
+        25
+    );
     until(
         &plane,
         &op,
@@ -648,7 +657,7 @@ async fn alarm_throttles_a_burst_beyond_the_reserved_concurrency() {
         plane.outputs.ledger_table_name.clone(),
     );
     for i in 0..12 {
-        let account = ledger.account(&format!("a{i}")).await.unwrap();
+        let account = ledger.account(&format!("a{i}"), 0).await.unwrap();
         assert_eq!(account.map(|a| a.available), Some(10), "a{i}");
     }
     assert!(

@@ -51,7 +51,7 @@ async fn deliver(s: &HandBuilt, lambda: &aws_sdk_lambda::Client) -> Vec<Value> {
 }
 
 async fn balances(s: &HandBuilt, account: &str) -> (i64, i64) {
-    let a = s.ledger().account(account).await.unwrap().unwrap();
+    let a = s.ledger().account(account, 0).await.unwrap().unwrap();
     (a.available, a.held)
 }
 
@@ -182,7 +182,7 @@ async fn replaying_a_window_twice_applies_it_once() {
     let c = s.clients();
     let from = operator::base::when::now_ms() - 60_000;
     produce_and_lose(&s).await;
-    assert!(s.ledger().account("acme").await.unwrap().is_none());
+    assert!(s.ledger().account("acme", 0).await.unwrap().is_none());
     let to = operator::base::when::now_ms();
 
     // The dry run: what the API tells, nothing started.

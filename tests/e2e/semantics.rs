@@ -54,9 +54,9 @@ impl Env {
     /// The account as stored, audited against its entries (the core's audit).
     async fn audited(&self, account: &str) -> Option<reconciler_core::audit::Drift> {
         let ledger = Ledger::new(self.direct.clone(), self.table.clone());
-        let stored = ledger.account(account).await.unwrap().unwrap();
+        let stored = ledger.account(account, 0).await.unwrap().unwrap();
         let entries = ledger
-            .entries_between(account, 1, stored.seq, None)
+            .entries_between(account, 0, 1, stored.seq, None)
             .await
             .unwrap();
         audit(&stored, Balances::default(), &entries)
@@ -378,7 +378,7 @@ async fn a_long_reason_is_cut_and_an_item_over_the_size_limit_is_refused_not_ret
     assert!(matches!(error, StoreError::Refused { .. }), "{error}");
     assert_eq!(error.error_type(), "LedgerError");
     assert_eq!(env.count("too-large"), 1, "refused once, not retried");
-    let account = direct.account("a1").await.unwrap().unwrap();
+    let account = direct.account("a1", 0).await.unwrap().unwrap();
     assert_eq!(account.granted, 100, "nothing was written");
 }
 
@@ -430,7 +430,7 @@ async fn a_change_made_out_of_band_is_never_overwritten() {
     assert_eq!(error.error_type(), "LedgerError");
     assert!(error.to_string().contains("conservation"), "{error}");
     let stored = Ledger::new(env.direct.clone(), env.table.clone())
-        .account("a1")
+        .account("a1", 0)
         .await
         .unwrap()
         .unwrap();
@@ -445,6 +445,7 @@ async fn a_malformed_job_is_a_ledger_error_naming_it() {
     let ledger = env.instance();
     ledger.apply(&grant("g0", "a1", 100), "e0").await.unwrap();
     let job = Job {
+        cell: 0,
         job_id: "j1".into(),
         account_id: "a1".into(),
         status: JobStatus::Held,

@@ -163,14 +163,14 @@ impl Env {
     }
 
     async fn balances(&self, account_id: &str) -> (i64, i64) {
-        let a = self.account(account_id).await;
+        let a = self.account(account_id, 0).await;
         (a.available, a.held)
     }
 
     /// The account's ledger entries, in order.
     async fn entries(&self, account_id: &str) -> Vec<Entry> {
         Ledger::new(self.client.clone(), self.table.clone())
-            .entries_between(account_id, 1, u64::MAX, None)
+            .entries_between(account_id, 0, 1, u64::MAX, None)
             .await
             .unwrap()
     }
@@ -312,7 +312,7 @@ async fn stragglers_are_found_and_expired() {
     assert_eq!(expiries.len(), 2);
     assert!(expiries.iter().all(|e| e.event_id == report.run_id));
     assert_eq!(
-        env.account("a1").await.open_kind,
+        env.account("a1", 0).await.open_kind,
         None,
         "audited, mark removed"
     );
@@ -566,6 +566,7 @@ fn settled_jobs(n: usize) -> Vec<Item> {
     (0..n)
         .map(|i| {
             let job = Job {
+                cell: 0,
                 job_id: format!("settled-{i:05}"),
                 account_id: format!("old-{:02}", i % 10),
                 status: JobStatus::Debited,
@@ -587,6 +588,8 @@ fn audited_accounts_with_history(per_account: u64) -> Vec<Item> {
         let account_id = format!("old-{a:02}");
         for seq in 1..=per_account {
             let entry = Entry {
+                cell: 0,
+                transferred_delta: 0,
                 account_id: account_id.clone(),
                 seq,
                 kind: EntryKind::Grant,
@@ -669,7 +672,7 @@ async fn the_sweeps_reads_grow_with_stragglers_and_touched_accounts_not_the_tabl
             .checkpoint(account)
             .await
             .expect("a clean audit checkpoints");
-        assert_eq!(checkpoint.audited_seq, env.account(account).await.seq);
+        assert_eq!(checkpoint.audited_seq, env.account(account, 0).await.seq);
     }
     env.sent();
 
@@ -706,12 +709,15 @@ async fn the_next_audit_reads_only_the_entries_after_the_checkpoint() {
         ),
         (40, 40, 0, 40, 0)
     );
-    assert!(env.account("a1").await.open_kind.is_none(), "mark removed");
+    assert!(
+        env.account("a1", 0).await.open_kind.is_none(),
+        "mark removed"
+    );
 
     // The handler writes the account again (a full Put): the checkpoint,
     // a separate item, survives it.
     apply(&handler, req("j1", "a1", 5)).await;
-    assert_eq!(env.account("a1").await.seq, 41);
+    assert_eq!(env.account("a1", 0).await.seq, 41);
     assert_eq!(env.checkpoint("a1").await, Some(checkpoint));
 
     // The second audit reads entry 41 only: one page of entries, plus the
@@ -809,9 +815,9 @@ async fn a_busy_accounts_checkpoint_moves_while_money_keeps_moving() {
         // Let the writer move the account on before the next sweep (a
         // writer that stopped fails the test with its reason, not a hang).
         // A guard against a hang, not a speed check.
-        let seq = env.account("busy").await.seq;
+        let seq = env.account("busy", 0).await.seq;
         let waiting = Instant::now();
-        while env.account("busy").await.seq == seq {
+        while env.account("busy", 0).await.seq == seq {
             if writer.is_finished() {
                 writer.await.unwrap();
                 panic!("the writer stopped before it was told to");
@@ -844,7 +850,7 @@ async fn a_busy_accounts_checkpoint_moves_while_money_keeps_moving() {
         u64::try_from(written).unwrap() + 1
     );
     assert!(
-        env.account("busy").await.open_kind.is_none(),
+        env.account("busy", 0).await.open_kind.is_none(),
         "mark removed"
     );
 }
@@ -904,7 +910,7 @@ async fn drift_after_a_direct_corruption_is_reported() {
     assert_eq!(again.drift[0].account_id, "a2");
     assert_eq!(again.metric_values()[3], ("LedgerDrift", 1.0));
     assert_eq!(
-        env.account("a2").await.open_kind.as_deref(),
+        env.account("a2", 0).await.open_kind.as_deref(),
         Some("AUDIT#09")
     );
     assert_eq!(env.checkpoint("a2").await, None);
@@ -946,7 +952,7 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     apply(&handler, req("j1", "a1", 30)).await;
     apply(&handler, rendered("j1", "a1", 25)).await;
     let clean =
-        operator::commands::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| {
+        operator::commands::ledger::repair(&env.ledger(), &env.table, ("a1", 0), false, |_, _| {
             panic!("nothing to confirm")
         })
         .await
@@ -972,33 +978,34 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     );
 
     // The dry run says what would change and writes nothing.
-    let dry = operator::commands::ledger::repair(&env.ledger(), &env.table, "a1", true, |_, _| {
-        panic!("a dry run asks nothing")
-    })
-    .await
-    .unwrap();
+    let dry =
+        operator::commands::ledger::repair(&env.ledger(), &env.table, ("a1", 0), true, |_, _| {
+            panic!("a dry run asks nothing")
+        })
+        .await
+        .unwrap();
     let operator::commands::ledger::Repair::Needed { stored, recomputed } = &dry else {
         panic!("{dry:?}");
     };
     assert_eq!((stored.available, stored.seq), (82, 3));
     assert_eq!((recomputed.available, recomputed.seq), (75, 3));
-    assert_eq!(env.account("a1").await.available, 82);
+    assert_eq!(env.account("a1", 0).await.available, 82);
     let text = operator::commands::ledger::render_repair("a1", &dry);
     println!("{text}");
     assert!(text.contains("dry run: nothing written"), "{text}");
 
     // Not confirmed: nothing written.
     let refused =
-        operator::commands::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| {
+        operator::commands::ledger::repair(&env.ledger(), &env.table, ("a1", 0), false, |_, _| {
             anyhow::bail!("not confirmed: nothing repaired")
         })
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("not confirmed"));
-    assert_eq!(env.account("a1").await.available, 82);
+    assert_eq!(env.account("a1", 0).await.available, 82);
 
     // A repair planned on a version that then moved writes nothing.
-    let stale = env.ledger().account("a1").await.unwrap().unwrap();
+    let stale = env.ledger().account("a1", 0).await.unwrap().unwrap();
     env.client
         .update_item()
         .table_name(&env.table)
@@ -1017,29 +1024,31 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
             .unwrap()
     );
     assert_eq!(
-        env.account("a1").await.available,
+        env.account("a1", 0).await.available,
         82,
         "guarded: nothing written"
     );
 
     // Confirmed: repaired, marked, and the next sweep finds it clean.
     let done =
-        operator::commands::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| Ok(()))
-            .await
-            .unwrap();
+        operator::commands::ledger::repair(&env.ledger(), &env.table, ("a1", 0), false, |_, _| {
+            Ok(())
+        })
+        .await
+        .unwrap();
     assert!(
         matches!(done, operator::commands::ledger::Repair::Repaired { .. }),
         "{done:?}"
     );
     println!("{}", operator::commands::ledger::render_repair("a1", &done));
-    let account = env.account("a1").await;
+    let account = env.account("a1", 0).await;
     assert_eq!((account.available, account.seq), (75, 3));
     assert_eq!(account.open_kind.as_deref(), Some("AUDIT#15"));
     let after = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((after.audited_accounts, after.drifted_accounts), (1, 0));
     // And the handler goes on from the repaired version.
     apply(&handler, grant("g-2", "a1", 5)).await;
-    assert_eq!(env.account("a1").await.seq, 4);
+    assert_eq!(env.account("a1", 0).await.seq, 4);
 
     // A job edited by hand: the balances alone cannot make the ledger
     // whole; refused, nothing written.
@@ -1055,10 +1064,12 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
         .await
         .unwrap();
     let error =
-        operator::commands::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| Ok(()))
-            .await
-            .unwrap_err()
-            .to_string();
+        operator::commands::ledger::repair(&env.ledger(), &env.table, ("a1", 0), false, |_, _| {
+            Ok(())
+        })
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("jobs disagree with its entries") && error.contains("escalate"),
         "{error}"
@@ -1081,7 +1092,10 @@ async fn a_release_that_does_not_match_its_audited_take_is_drift() {
     let clean = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((clean.audited_accounts, clean.drifted_accounts), (1, 0));
     assert_eq!(env.checkpoint("a1").await.unwrap().audited_seq, 2);
-    assert!(env.account("a1").await.open_kind.is_none(), "mark removed");
+    assert!(
+        env.account("a1", 0).await.open_kind.is_none(),
+        "mark removed"
+    );
 
     env.client
         .update_item()
@@ -1109,7 +1123,7 @@ async fn a_release_that_does_not_match_its_audited_take_is_drift() {
             "{problems}"
         );
         assert_eq!(
-            env.account("a1").await.open_kind.as_deref(),
+            env.account("a1", 0).await.open_kind.as_deref(),
             Some("AUDIT#15")
         );
         assert_eq!(env.checkpoint("a1").await.unwrap().audited_seq, 2);
@@ -1128,10 +1142,12 @@ async fn a_repair_refuses_a_raised_seq_and_a_missing_last_entry() {
     apply(&handler, grant("g-1", "a1", 100)).await;
     apply(&handler, grant("g-2", "a1", 50)).await;
     let repair = || async {
-        operator::commands::ledger::repair(&env.ledger(), &env.table, "a1", false, |_, _| Ok(()))
-            .await
-            .unwrap_err()
-            .to_string()
+        operator::commands::ledger::repair(&env.ledger(), &env.table, ("a1", 0), false, |_, _| {
+            Ok(())
+        })
+        .await
+        .unwrap_err()
+        .to_string()
     };
 
     env.client
@@ -1149,7 +1165,7 @@ async fn a_repair_refuses_a_raised_seq_and_a_missing_last_entry() {
             && refused.contains("nothing is repaired"),
         "{refused}"
     );
-    assert_eq!(env.account("a1").await.seq, 5, "nothing written");
+    assert_eq!(env.account("a1", 0).await.seq, 5, "nothing written");
 
     env.client
         .update_item()
@@ -1172,7 +1188,7 @@ async fn a_repair_refuses_a_raised_seq_and_a_missing_last_entry() {
         refused.contains("its seq is 2, but its entries end at 1"),
         "{refused}"
     );
-    let account = env.account("a1").await;
+    let account = env.account("a1", 0).await;
     assert_eq!(
         (account.available, account.granted),
         (150, 150),
@@ -1561,6 +1577,7 @@ async fn a_held_job_without_its_hold_is_reported_and_the_others_expire() {
     let env = Env::new("no-hold").await;
     two_stragglers_and_a_fresh_hold(&env).await;
     let held = Job {
+        cell: 0,
         job_id: "j0".into(),
         account_id: "a1".into(),
         status: JobStatus::Held,
@@ -1598,6 +1615,7 @@ async fn an_item_that_cannot_be_swept_fails_the_invocation_after_the_others() {
     // A HELD-indexed job the ledger cannot read (an unknown status), older than
     // the real stragglers so the sweep meets it first.
     let held = Job {
+        cell: 0,
         job_id: "j0".into(),
         account_id: "a1".into(),
         status: JobStatus::Held,
@@ -1699,7 +1717,7 @@ async fn a_table_of_item_format_1_is_swept_and_migrates_by_use() {
         apply(&env.ledger(), rendered("j3", "a1", 10)).await,
         Outcome::Debited
     );
-    let account = env.account("a1").await;
+    let account = env.account("a1", 0).await;
     assert_eq!(
         (account.v, account.open_kind.as_deref()),
         (2, Some("AUDIT#15"))

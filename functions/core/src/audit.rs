@@ -486,6 +486,12 @@ impl AccountAudit {
         &self.account.account_id
     }
 
+    /// The cell of the account audited (0: its home, the whole of an
+    /// account never split).
+    pub fn cell(&self) -> u32 {
+        self.account.cell
+    }
+
     /// The first entry the next page starts at.
     pub fn next_seq(&self) -> u64 {
         self.next

@@ -93,12 +93,8 @@ impl MemoryLedger {
         for _ in 0..DECISIONS {
             match decide(event, &known, meta)? {
                 Decision::ReadCells => {
-                    let cell = known.account.as_ref().map_or_else(
-                        || cell_of(event, known.job.as_ref(), known.cells),
-                        |a| a.cell,
-                    );
-                    let others = self.cells_of(event.account_id()).filter(|c| c.cell != cell);
-                    known.others = Some(others.cloned().collect());
+                    let cell = cell_of(event, known.job.as_ref(), known.cells);
+                    known.others = Some(self.others(event.account_id(), cell));
                 }
                 Decision::Gather(gather) => {
                     self.transfer(gather);
@@ -142,7 +138,17 @@ impl MemoryLedger {
         }
     }
 
-    fn transfer(&mut self, gather: Gather) {
+    /// Every existing cell of `account_id` but `cell`, in order: what a
+    /// read of every cell adds to what a decision in `cell` knows.
+    pub fn others(&self, account_id: &str, cell: u32) -> Vec<Account> {
+        self.cells_of(account_id)
+            .filter(|c| c.cell != cell)
+            .cloned()
+            .collect()
+    }
+
+    /// Commits a change between an account's cells.
+    pub fn transfer(&mut self, gather: Gather) {
         for leg in gather.legs {
             assert_eq!(
                 self.cell(&leg.after.account_id, leg.after.cell),

@@ -190,6 +190,8 @@ fn seed_entry(account: &mut Account, key: BusinessKey, amount: i64, deltas: [i64
     account.debited += debited;
     account.seq += 1;
     Entry {
+        cell: 0,
+        transferred_delta: 0,
         account_id: account.account_id.clone(),
         seq: account.seq,
         kind: key.entry_kind(),
@@ -211,6 +213,7 @@ fn seed_entry(account: &mut Account, key: BusinessKey, amount: i64, deltas: [i64
 /// A job of `account_id` holding 10 credits since entry `seq`.
 fn held_job(job_id: &str, account_id: &str, seq: u64) -> Job {
     Job {
+        cell: 0,
         job_id: job_id.to_owned(),
         account_id: account_id.to_owned(),
         status: JobStatus::Held,
@@ -387,6 +390,7 @@ pub async fn sweep_reads(
     let items: Vec<Item> = (0..settled)
         .map(|i| {
             let job = Job {
+                cell: 0,
                 job_id: format!("settled-{i:06}"),
                 account_id: format!("old-{:02}", i % 10),
                 status: JobStatus::Debited,
@@ -666,7 +670,7 @@ pub async fn long_window(
             report.errors
         );
         let checkpoint = Ledger::new(direct.clone(), table.clone())
-            .account_for_audit(account_id)
+            .account_for_audit(account_id, 0)
             .await?
             .and_then(|(_, c)| c)
             .map_or(0, |c| c.audited_seq);

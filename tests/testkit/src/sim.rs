@@ -45,6 +45,7 @@ use reconciler::store::keys;
 use reconciler::store::{Applied, Ledger, now_ms};
 use reconciler::sweep::{Sweep, SweepInput, Tuning};
 use reconciler_core::audit::{Balances, audit};
+use reconciler_core::cells::total;
 use reconciler_core::event::Event;
 use reconciler_core::ledger::EntryKind;
 use reconciler_core::ledger::{Account, Entry, Job, JobStatus};
@@ -193,6 +194,16 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
     };
     let history = History::new(seed, size);
     let log: Arc<Mutex<Vec<Invocation>>> = Arc::default();
+    // Two accounts are split before anything happens to them, so that
+    // holds gather credits between cells, debits past zero mark every cell
+    // owing and holds clear the marks, all under the same faults.
+    let direct_ledger = Ledger::new(direct.clone(), table.clone());
+    for (account, cells) in SPLIT {
+        direct_ledger
+            .split_account(account, *cells)
+            .await
+            .with_context(|| format!("split {account}"))?;
+    }
 
     // Phase 1: the history, shuffled, shared among concurrent instances,
     // with sweeps expiring every hold meanwhile.
@@ -543,6 +554,10 @@ impl History {
     }
 }
 
+/// The accounts the simulator splits before its history, and into how many
+/// cells.
+const SPLIT: &[(&str, u32)] = &[("a0", 4), ("a1", 2)];
+
 /// The simulated table, read whole and parsed.
 struct Table {
     accounts: Vec<Account>,
@@ -606,17 +621,29 @@ impl Table {
         Ok(t)
     }
 
-    fn entries_of<'a>(&'a self, account_id: &'a str) -> impl Iterator<Item = &'a Entry> + 'a {
+    /// The entries of one cell of an account (0: its home cell).
+    fn entries_of<'a>(
+        &'a self,
+        account_id: &'a str,
+        cell: u32,
+    ) -> impl Iterator<Item = &'a Entry> + 'a {
         self.entries
             .iter()
-            .filter(move |e| e.account_id == account_id)
+            .filter(move |e| e.account_id == account_id && e.cell == cell)
     }
 
-    /// Every version of the account: its balances after entries `1..=seq`,
-    /// indexed by `seq` (0: before any).
-    fn versions(&self, account_id: &str) -> Vec<Balances> {
+    /// The cells of an account.
+    fn cells_of<'a>(&'a self, account_id: &'a str) -> impl Iterator<Item = &'a Account> + 'a {
+        self.accounts
+            .iter()
+            .filter(move |a| a.account_id == account_id)
+    }
+
+    /// Every version of a cell of the account: its balances after entries
+    /// `1..=seq`, indexed by `seq` (0: before any).
+    fn versions(&self, account_id: &str, cell: u32) -> Vec<Balances> {
         let mut versions = vec![Balances::default()];
-        for e in self.entries_of(account_id) {
+        for e in self.entries_of(account_id, cell) {
             let last = *versions.last().unwrap_or(&Balances::default());
             versions.push(last.plus(e));
         }
@@ -642,7 +669,7 @@ impl Table {
             EntryKind::Debit => Some(JobStatus::Debited),
             EntryKind::Refund => Some(JobStatus::Refunded),
             EntryKind::Expire => Some(JobStatus::Expired),
-            EntryKind::Grant | EntryKind::Adjustment => None,
+            EntryKind::Grant | EntryKind::Adjustment | EntryKind::Transfer => None,
         };
         seen.extend(
             self.entries
@@ -729,31 +756,51 @@ async fn held_in_the_index(
 /// (invariant 2), and every business key applied once.
 fn invariants(t: &Table, problems: &mut Vec<String>) {
     for account in &t.accounts {
-        let own: Vec<Entry> = t.entries_of(&account.account_id).cloned().collect();
+        let (id, cell) = (&account.account_id, account.cell);
+        let own: Vec<Entry> = t.entries_of(id, cell).cloned().collect();
         if let Some(drift) = audit(account, Balances::default(), &own) {
-            problems.push(format!(
-                "{}: {}",
-                account.account_id,
-                drift.problems.join("; ")
-            ));
+            problems.push(format!("{}: {}", account.name(), drift.problems.join("; ")));
         }
         let holds: i64 = t
             .jobs
             .iter()
-            .filter(|(j, _)| j.account_id == account.account_id && j.status == JobStatus::Held)
+            .filter(|(j, _)| &j.account_id == id && j.cell == cell && j.status == JobStatus::Held)
             .map(|(j, _)| j.hold.unwrap_or(0))
             .sum();
         if holds != account.held {
             problems.push(format!(
                 "{}: held {} but its HELD jobs hold {holds}",
-                account.account_id, account.held
+                account.name(),
+                account.held
             ));
         }
     }
+    cells(t, problems);
+    // Every business key applied once per account (a transfer is no
+    // event's effect: its key names the hold it was made for).
     let mut keys = BTreeSet::new();
-    for e in &t.entries {
+    for e in t.entries.iter().filter(|e| e.kind != EntryKind::Transfer) {
         if !keys.insert((e.account_id.clone(), e.key.clone())) {
             problems.push(format!("{} applied twice on {}", e.key, e.account_id));
+        }
+    }
+}
+
+/// What cells keep true: an account's transfers between its cells sum to
+/// zero, and a cell is below zero only while every cell is marked owing.
+fn cells(t: &Table, problems: &mut Vec<String>) {
+    for (account_id, cells) in SPLIT {
+        let all: Vec<&Account> = t.cells_of(account_id).collect();
+        let moved: i64 = all.iter().map(|c| c.transferred).sum();
+        if moved != 0 {
+            problems.push(format!("{account_id}: its cells' transfers sum to {moved}"));
+        }
+        let below = all.iter().any(|c| c.available < 0);
+        let marked = all.len() == *cells as usize && all.iter().all(|c| c.owing);
+        if below && !marked {
+            problems.push(format!(
+                "{account_id}: a cell is below zero while not every cell is marked owing"
+            ));
         }
     }
 }
@@ -801,7 +848,11 @@ fn writes(
         }
     }
     for (run_id, expired) in sweep_expired {
-        let wrote = t.entries.iter().filter(|e| e.event_id == *run_id).count() as u64;
+        let wrote = t
+            .entries
+            .iter()
+            .filter(|e| e.event_id == *run_id && e.kind == EntryKind::Expire)
+            .count() as u64;
         if wrote != *expired {
             problems.push(format!(
                 "{run_id} reported {expired} expired but wrote {wrote} expiry entries"
@@ -822,19 +873,36 @@ fn writes(
 /// rejection and a tombstone are the job items they wrote; the job's
 /// status is the one that write left, or — for `duplicate` and `conflict`
 /// — one the job has been in.
+///
+/// A split account answers the sums over its cells read together after the
+/// write: no one version of one item, so they are held to what any moment
+/// of the account keeps (conservation, transfers netting to zero), and the
+/// entry to its own cell.
 fn response_truth(t: &Table, i: &Invocation, response: &Applied) -> Result<(), String> {
     let account = &response.account;
-    let versions = t.versions(&account.account_id);
-    let at = versions.get(usize::try_from(account.seq).unwrap_or(usize::MAX));
+    let split = account.cell_count() > 1;
     let answered = Balances::of(account);
-    if at != Some(&answered) {
-        return Err(format!(
-            "balances {answered:?}, but version {} of the account was {at:?}",
-            account.seq
-        ));
+    if split {
+        if account.transferred != 0 || account.check().is_err() {
+            return Err(format!(
+                "balances {answered:?} are no moment of the split account"
+            ));
+        }
+    } else {
+        let versions = t.versions(&account.account_id, 0);
+        let at = versions.get(usize::try_from(account.seq).unwrap_or(usize::MAX));
+        if at != Some(&answered) {
+            return Err(format!(
+                "balances {answered:?}, but version {} of the account was {at:?}",
+                account.seq
+            ));
+        }
     }
     let status = response.job.as_ref().map(|(_, s)| *s);
-    let entry = t.entries.iter().find(|e| e.event_id == i.event_id);
+    let entry = t
+        .entries
+        .iter()
+        .find(|e| e.event_id == i.event_id && e.kind != EntryKind::Transfer);
     let job_item = i
         .event
         .job_id()
@@ -887,7 +955,7 @@ fn response_truth(t: &Table, i: &Invocation, response: &Applied) -> Result<(), S
             entry.kind.as_str()
         ));
     }
-    if entry.seq != account.seq || entry.account_id != account.account_id {
+    if (!split && entry.seq != account.seq) || entry.account_id != account.account_id {
         return Err(format!(
             "its entry is {} of {}, its balances version {}",
             entry.seq, entry.account_id, account.seq
@@ -950,10 +1018,8 @@ fn oracle(t: &Table, history: &History, size: Size, problems: &mut Vec<String>) 
         }
     }
     for (id, money) in &oracle.accounts {
-        let stored = t
-            .accounts
-            .iter()
-            .find(|a| a.account_id == *id)
+        let stored = Some(total(id, t.cells_of(id)))
+            .filter(|_| t.cells_of(id).next().is_some())
             .map(|a| Money {
                 available: a.available,
                 held: a.held,

@@ -171,12 +171,12 @@ fn describe(line: &str) -> String {
 /// The core's audit of an account as stored (every entry, and the jobs whose
 /// holds they took or released): its problems, none for an exact ledger.
 async fn audit(ledger: &Ledger, account_id: &str) -> anyhow::Result<Vec<String>> {
-    let Some(account) = ledger.account(account_id).await? else {
+    let Some(account) = ledger.account(account_id, 0).await? else {
         // Only rejections and tombstones: no money moved, no account item.
         return Ok(Vec::new());
     };
     let entries = ledger
-        .entries_between(account_id, 1, account.seq, None)
+        .entries_between(account_id, 0, 1, account.seq, None)
         .await
         .context("query the ledger entries")?;
     let jobs = ledger.jobs(&money::jobs_holding(&entries)).await?;

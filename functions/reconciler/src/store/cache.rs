@@ -17,24 +17,38 @@ const CAPACITY: usize = 10_000;
 /// (the state a `video.rendered` or `video.failed` needs).
 #[derive(Debug, Default)]
 pub(super) struct Cache {
-    accounts: HashMap<String, Account>,
+    /// By account and cell (0: the home cell, the whole of an account
+    /// never split).
+    accounts: HashMap<(String, u32), Account>,
     jobs: HashMap<String, Job>,
+    /// How many cells each split account has, as its home cell last said:
+    /// a count only grows, and an older one still names cells of the
+    /// account, so it is kept after its home cell is forgotten.
+    cells: HashMap<String, u32>,
 }
 
 /// What a command confirmed about one account and, for a job's command,
 /// its job. `None` leaves the cache's picture as it is.
 pub(super) struct Confirmed<'a> {
     pub account_id: &'a str,
-    /// `Some(None)`: the account does not exist.
+    /// Which cell of the account `account` is about.
+    pub cell: u32,
+    /// `Some(None)`: the account (that cell of it) does not exist.
     pub account: Option<Option<&'a Account>>,
     /// The job's id and the job (`None`: it does not exist).
     pub job: Option<(&'a str, Option<&'a Job>)>,
 }
 
 impl Cache {
-    /// The account as last confirmed, if this instance knows it.
-    pub(super) fn account(&self, account_id: &str) -> Option<&Account> {
-        self.accounts.get(account_id)
+    /// Cell `cell` of the account as last confirmed, if this instance
+    /// knows it.
+    pub(super) fn account(&self, account_id: &str, cell: u32) -> Option<&Account> {
+        self.accounts.get(&(account_id.to_owned(), cell))
+    }
+
+    /// How many cells the account has, if this instance saw it split.
+    pub(super) fn cells(&self, account_id: &str) -> Option<u32> {
+        self.cells.get(account_id).copied()
     }
 
     /// The job, if this instance last saw it HELD.
@@ -48,14 +62,23 @@ impl Cache {
     pub(super) fn confirm(&mut self, confirmed: Confirmed<'_>) {
         match confirmed.account {
             Some(Some(account)) => {
-                let id = &account.account_id;
-                if self.accounts.len() >= CAPACITY && !self.accounts.contains_key(id) {
+                if account.cell == 0 && account.cell_count() > 1 {
+                    if self.cells.len() >= CAPACITY && !self.cells.contains_key(&account.account_id)
+                    {
+                        self.cells.clear();
+                    }
+                    self.cells
+                        .insert(account.account_id.clone(), account.cell_count());
+                }
+                let id = (account.account_id.clone(), account.cell);
+                if self.accounts.len() >= CAPACITY && !self.accounts.contains_key(&id) {
                     self.accounts.clear();
                 }
-                self.accounts.insert(id.clone(), account.clone());
+                self.accounts.insert(id, account.clone());
             }
             Some(None) => {
-                self.accounts.remove(confirmed.account_id);
+                self.accounts
+                    .remove(&(confirmed.account_id.to_owned(), confirmed.cell));
             }
             None => {}
         }
@@ -88,6 +111,7 @@ mod tests {
         Job {
             job_id: format!("j{n}"),
             account_id: "a".into(),
+            cell: 0,
             status: JobStatus::Held,
             requested: Some(1),
             hold: Some(1),
@@ -102,6 +126,7 @@ mod tests {
         let (a, j) = (account(n), held(n));
         cache.confirm(Confirmed {
             account_id: &a.account_id,
+            cell: 0,
             account: Some(Some(&a)),
             job: Some((&j.job_id, Some(&j))),
         });
@@ -126,9 +151,9 @@ mod tests {
         );
         confirm(&mut cache, CAPACITY);
         assert_eq!((cache.accounts.len(), cache.jobs.len()), (1, 1));
-        assert!(cache.account("a0").is_none() && cache.held_job("j0").is_none());
+        assert!(cache.account("a0", 0).is_none() && cache.held_job("j0").is_none());
         let (a, j) = (account(CAPACITY), held(CAPACITY));
-        assert_eq!(cache.account(&a.account_id), Some(&a));
+        assert_eq!(cache.account(&a.account_id, 0), Some(&a));
         assert_eq!(cache.held_job(&j.job_id), Some(&j));
     }
 
@@ -144,16 +169,18 @@ mod tests {
         settled.debited = Some(1);
         cache.confirm(Confirmed {
             account_id: &a.account_id,
+            cell: 0,
             account: None,
             job: Some((&j.job_id, Some(&settled))),
         });
         assert!(cache.held_job("j1").is_none());
-        assert_eq!(cache.account("a1"), Some(&a), "left as it was");
+        assert_eq!(cache.account("a1", 0), Some(&a), "left as it was");
         cache.confirm(Confirmed {
             account_id: &a.account_id,
+            cell: 0,
             account: Some(None),
             job: None,
         });
-        assert!(cache.account("a1").is_none());
+        assert!(cache.account("a1", 0).is_none());
     }
 }

@@ -8,7 +8,7 @@
 //! Every item carries `v`, the item format version ([`FORMAT_VERSION`]), so
 //! that a change of layout can migrate: a reader refuses a version it does
 //! not know instead of misreading it, and reads the ones it does
-//! ([`readable`]: format 1 and 2).
+//! ([`readable`]: formats 1 to 3).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use reconciler_core::audit::Balances;
@@ -20,10 +20,16 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{self, ACCOUNT_SK, ADJUSTMENT_SK, AUDIT_SK, GRANT_SK, Item, JOB_SK};
 
-/// The item format this code writes. Format 2 spreads the open-items index
-/// over shards (`HELD#<shard>`, `AUDIT#<shard>`, `CONFLICT#<shard>`);
-/// format 1 put each kind under one key. Nothing else differs.
-pub const FORMAT_VERSION: u32 = 2;
+/// The item format this code writes. Format 3 adds cells: an account split
+/// over several items (`CELL#<k>#<id>`), and the attributes that say so —
+/// `cell`, `cells`, `transferred` and `owing` on an account, `cell` on a
+/// job and an entry, `transferred_delta` on an entry, `audited_transferred`
+/// on a checkpoint — each absent when it is its unsplit value (0, 1,
+/// false), so that an item of format 2 reads as an account never split.
+/// Format 2 spread the open-items index over shards (`HELD#<shard>`,
+/// `AUDIT#<shard>`, `CONFLICT#<shard>`); format 1 put each kind under one
+/// key.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest item format this code reads: an item of format 1 is read as
 /// it is (its fields are format 2's), and becomes format 2 when next
@@ -69,6 +75,16 @@ pub struct AccountItem {
     pub sk: String,
     pub v: u32,
     pub account_id: String,
+    /// Which cell of the account (absent: the home cell, 0).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub cell: u32,
+    /// On the home cell of a split account: how many cells it has.
+    #[serde(default, skip_serializing_if = "is_one_or_less")]
+    pub cells: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub transferred: i64,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub owing: bool,
     pub available: i64,
     pub held: i64,
     pub granted: i64,
@@ -87,10 +103,14 @@ impl AccountItem {
     /// The account item after a money-moving write: it awaits the next audit.
     pub fn new(a: &Account, now_ms: i64) -> Self {
         AccountItem {
-            pk: keys::account_pk(&a.account_id),
+            pk: keys::cell_pk(&a.account_id, a.cell),
             sk: ACCOUNT_SK.into(),
             v: FORMAT_VERSION,
             account_id: a.account_id.clone(),
+            cell: a.cell,
+            cells: a.cells,
+            transferred: a.transferred,
+            owing: a.owing,
             available: a.available,
             held: a.held,
             granted: a.granted,
@@ -108,12 +128,26 @@ impl AccountItem {
     pub fn account(&self) -> Result<Account, String> {
         let what = format!("account item {}", self.pk);
         version(self.v, &what)?;
-        key_matches(&what, &self.pk, &keys::account_pk(&self.account_id))?;
+        key_matches(&what, &self.pk, &keys::cell_pk(&self.account_id, self.cell))?;
         if self.sk != ACCOUNT_SK {
             return Err(format!("{what} has sort key {:?}", self.sk));
         }
+        if !(self.cell == 0 || self.cells <= 1) {
+            return Err(format!("{what} is cell {} yet counts cells", self.cell));
+        }
+        if self.cells > reconciler_core::cells::MAX_CELLS {
+            return Err(format!(
+                "{what} counts {} cells, more than {}",
+                self.cells,
+                reconciler_core::cells::MAX_CELLS
+            ));
+        }
         Ok(Account {
             account_id: self.account_id.clone(),
+            cell: self.cell,
+            cells: self.cells,
+            transferred: self.transferred,
+            owing: self.owing,
             available: self.available,
             held: self.held,
             granted: self.granted,
@@ -134,6 +168,9 @@ pub struct JobItem {
     pub v: u32,
     pub job_id: String,
     pub account_id: String,
+    /// The cell of its account its money moves in (absent: 0).
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub cell: u32,
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requested: Option<i64>,
@@ -175,6 +212,7 @@ impl JobItem {
             v: FORMAT_VERSION,
             job_id: job.job_id.clone(),
             account_id: job.account_id.clone(),
+            cell: job.cell,
             status: job.status.as_str().into(),
             requested: job.requested,
             hold: job.hold,
@@ -207,6 +245,7 @@ impl JobItem {
         let job = Job {
             job_id: self.job_id.clone(),
             account_id: self.account_id.clone(),
+            cell: self.cell,
             status,
             requested: self.requested,
             hold: self.hold,
@@ -308,6 +347,8 @@ pub struct EntryItem {
     pub sk: String,
     pub v: u32,
     pub account_id: String,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    pub cell: u32,
     pub seq: u64,
     pub kind: String,
     pub key: String,
@@ -317,6 +358,8 @@ pub struct EntryItem {
     pub granted_delta: i64,
     pub debited_delta: i64,
     pub adjusted_delta: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub transferred_delta: i64,
     pub overdraft: i64,
     pub available_after: i64,
     pub held_after: i64,
@@ -330,10 +373,11 @@ pub struct EntryItem {
 impl EntryItem {
     pub fn new(e: &Entry) -> Self {
         EntryItem {
-            pk: keys::account_pk(&e.account_id),
+            pk: keys::cell_pk(&e.account_id, e.cell),
             sk: keys::entry_sk(e.seq),
             v: FORMAT_VERSION,
             account_id: e.account_id.clone(),
+            cell: e.cell,
             seq: e.seq,
             kind: e.kind.as_str().into(),
             key: e.key.clone(),
@@ -343,6 +387,7 @@ impl EntryItem {
             granted_delta: e.granted_delta,
             debited_delta: e.debited_delta,
             adjusted_delta: e.adjusted_delta,
+            transferred_delta: e.transferred_delta,
             overdraft: e.overdraft,
             available_after: e.available_after,
             held_after: e.held_after,
@@ -361,10 +406,11 @@ impl EntryItem {
     pub fn entry(&self) -> Result<Entry, String> {
         let what = format!("entry item {} {}", self.pk, self.sk);
         version(self.v, &what)?;
-        key_matches(&what, &self.pk, &keys::account_pk(&self.account_id))?;
+        key_matches(&what, &self.pk, &keys::cell_pk(&self.account_id, self.cell))?;
         key_matches(&what, &self.sk, &keys::entry_sk(self.seq))?;
         Ok(Entry {
             account_id: self.account_id.clone(),
+            cell: self.cell,
             seq: self.seq,
             kind: EntryKind::parse(&self.kind)
                 .ok_or_else(|| format!("{what} has an unknown kind {:?}", self.kind))?,
@@ -375,6 +421,7 @@ impl EntryItem {
             granted_delta: self.granted_delta,
             debited_delta: self.debited_delta,
             adjusted_delta: self.adjusted_delta,
+            transferred_delta: self.transferred_delta,
             overdraft: self.overdraft,
             available_after: self.available_after,
             held_after: self.held_after,
@@ -461,17 +508,20 @@ pub struct AuditCheckpointItem {
     pub audited_granted: i64,
     pub audited_debited: i64,
     pub audited_adjusted: i64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub audited_transferred: i64,
     pub audited_at_ms: i64,
     /// The sweep run that audited it.
     pub run_id: String,
 }
 
 impl AuditCheckpointItem {
-    /// The checkpoint of an audit of `account_id` that proved its entries
-    /// `1..=audited.seq` sum to `audited`, every hold among them verified.
-    pub fn new(account_id: &str, audited: &Balances, now_ms: i64, run_id: &str) -> Self {
+    /// The checkpoint of an audit of cell `cell` of `account_id` that
+    /// proved its entries `1..=audited.seq` sum to `audited`, every hold
+    /// among them verified.
+    pub fn new(account_id: &str, cell: u32, audited: &Balances, now_ms: i64, run_id: &str) -> Self {
         AuditCheckpointItem {
-            pk: keys::account_pk(account_id),
+            pk: keys::cell_pk(account_id, cell),
             sk: AUDIT_SK.into(),
             v: FORMAT_VERSION,
             account_id: account_id.to_owned(),
@@ -481,6 +531,7 @@ impl AuditCheckpointItem {
             audited_granted: audited.granted,
             audited_debited: audited.debited,
             audited_adjusted: audited.adjusted,
+            audited_transferred: audited.transferred,
             audited_at_ms: now_ms,
             run_id: run_id.into(),
         }
@@ -494,6 +545,7 @@ impl AuditCheckpointItem {
             granted: self.audited_granted,
             debited: self.audited_debited,
             adjusted: self.audited_adjusted,
+            transferred: self.audited_transferred,
             seq: self.audited_seq,
         }
     }
@@ -520,6 +572,27 @@ impl Default for SweepStateItem {
             updated_at_ms: None,
         }
     }
+}
+
+// Serde's `skip_serializing_if` takes a path to a function of a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero_u32(n: &u32) -> bool {
+    *n == 0
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_one_or_less(n: &u32) -> bool {
+    *n <= 1
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// An item as the SDK carries it.

@@ -5,6 +5,7 @@
 //! | account          | `ACCOUNT#<id>`      | `ACCOUNT`          | `AUDIT#<shard>` / `<id>` until audited      |
 //! | audit checkpoint | `ACCOUNT#<id>`      | `AUDIT`            | —                                           |
 //! | entry            | `ACCOUNT#<id>`      | `ENTRY#<seq:020>`  | —                                           |
+//! | cell `k` ≥ 1 of a split account, its checkpoint, its entries | `CELL#<k>#<id>` | as the account's | as the account's |
 //! | job              | `JOB#<id>`          | `JOB`              | `HELD#<shard>` / `<held_at_ms:015>#<hash>` while HELD |
 //! | grant            | `GRANT#<id>`        | `GRANT`            | —                                           |
 //! | adjustment       | `ADJUSTMENT#<id>`   | `ADJUSTMENT`       | —                                           |
@@ -23,6 +24,13 @@
 //! The sweep reads every shard, and the unsharded keys of item format 1
 //! ([`LEGACY_OPEN_KINDS`]) while a table written by format 1 still has
 //! entries there.
+//!
+//! An account split into cells (`reconciler_core::cells`) keeps its home
+//! cell, cell 0, where the account always was; each other cell is a
+//! partition of its own, `CELL#<k>#<id>`, laid out as an account's (item,
+//! checkpoint, entries), so that one busy account's writes spread over as
+//! many partition keys as it has cells. `CELL#` cannot be mistaken for an
+//! account's `ACCOUNT#`, whatever the id.
 
 use std::collections::HashMap;
 
@@ -34,6 +42,7 @@ use reconciler_core::key::BusinessKey;
 pub type Item = HashMap<String, AttributeValue>;
 
 const ACCOUNT: &str = "ACCOUNT";
+const CELL: &str = "CELL";
 const JOB: &str = "JOB";
 const GRANT: &str = "GRANT";
 const ADJUSTMENT: &str = "ADJUSTMENT";
@@ -73,6 +82,25 @@ pub fn account_of_pk(pk: &str) -> Option<&str> {
     pk.strip_prefix(ACCOUNT)?.strip_prefix('#')
 }
 
+/// The partition of cell `cell` of an account: the account's own for its
+/// home cell (0), `CELL#<k>#<id>` for the others.
+pub fn cell_pk(account_id: &str, cell: u32) -> String {
+    match cell {
+        0 => account_pk(account_id),
+        k => format!("{CELL}#{k}#{account_id}"),
+    }
+}
+
+/// The account id and cell of an account's or a cell's partition key.
+pub fn cell_of_pk(pk: &str) -> Option<(&str, u32)> {
+    if let Some(id) = account_of_pk(pk) {
+        return Some((id, 0));
+    }
+    let (k, id) = pk.strip_prefix(CELL)?.strip_prefix('#')?.split_once('#')?;
+    let cell: u32 = k.parse().ok()?;
+    (cell > 0 && cell.to_string() == k).then_some((id, cell))
+}
+
 pub fn job_pk(job_id: &str) -> String {
     format!("{JOB}#{job_id}")
 }
@@ -108,11 +136,21 @@ pub const GRANT_SK: &str = GRANT;
 pub const ADJUSTMENT_SK: &str = ADJUSTMENT;
 
 pub fn account_key(account_id: &str) -> Item {
-    key(account_pk(account_id), ACCOUNT_SK)
+    cell_key(account_id, 0)
+}
+
+/// The item of cell `cell` of an account (its home cell: the account's).
+pub fn cell_key(account_id: &str, cell: u32) -> Item {
+    key(cell_pk(account_id, cell), ACCOUNT_SK)
 }
 
 pub fn audit_checkpoint_key(account_id: &str) -> Item {
-    key(account_pk(account_id), AUDIT_SK)
+    checkpoint_key(account_id, 0)
+}
+
+/// The audit checkpoint of cell `cell` of an account.
+pub fn checkpoint_key(account_id: &str, cell: u32) -> Item {
+    key(cell_pk(account_id, cell), AUDIT_SK)
 }
 
 pub fn job_key(job_id: &str) -> Item {
@@ -128,7 +166,12 @@ pub fn adjustment_key(adjustment_id: &str) -> Item {
 }
 
 pub fn entry_key(account_id: &str, seq: u64) -> Item {
-    key(account_pk(account_id), &entry_sk(seq))
+    cell_entry_key(account_id, 0, seq)
+}
+
+/// Entry `seq` of cell `cell` of an account.
+pub fn cell_entry_key(account_id: &str, cell: u32, seq: u64) -> Item {
+    key(cell_pk(account_id, cell), &entry_sk(seq))
 }
 
 /// The sweep's own state.
@@ -218,6 +261,14 @@ mod tests {
     fn keys_round_trip_and_sort() {
         assert_eq!(account_of_pk(&account_pk("a#1")), Some("a#1"));
         assert_eq!(account_of_pk("JOB#a"), None);
+        for (id, cell) in [("a#1", 0), ("a#1", 7), ("CELL#2#x", 31), ("", 1)] {
+            assert_eq!(cell_of_pk(&cell_pk(id, cell)), Some((id, cell)));
+        }
+        // The home cell is never spelled `CELL#0#`, nor a cell with zeros.
+        for pk in ["CELL#0#a", "CELL#01#a", "CELL#x#a", "CELL#1", "JOB#a"] {
+            assert_eq!(cell_of_pk(pk), None, "{pk}");
+        }
+        assert_eq!(account_of_pk(&cell_pk("a", 2)), None);
         assert!(entry_sk(9) < entry_sk(10), "entries sort by seq");
         assert!(ACCOUNT_SK < AUDIT_SK && AUDIT_SK < entry_sk(1).as_str());
         let long = "é".repeat(256);
@@ -254,6 +305,16 @@ mod tests {
             pair("ADJUSTMENT#x1", "ADJUSTMENT")
         );
         assert_eq!(spelled(&sweep_state_key()), pair("SWEEP", "STATE"));
+        assert_eq!(spelled(&cell_key("a1", 0)), pair("ACCOUNT#a1", "ACCOUNT"));
+        assert_eq!(spelled(&cell_key("a1", 3)), pair("CELL#3#a1", "ACCOUNT"));
+        assert_eq!(
+            spelled(&checkpoint_key("a1", 3)),
+            pair("CELL#3#a1", "AUDIT")
+        );
+        assert_eq!(
+            spelled(&cell_entry_key("a#1", 12, 2)),
+            pair("CELL#12#a#1", "ENTRY#00000000000000000002")
+        );
         assert_eq!(
             conflict_pk(&BusinessKey::job(
                 "j1",

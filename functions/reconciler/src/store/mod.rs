@@ -24,10 +24,12 @@
 //! - [`read`]: the command's consistent read, and the reads of the sweep
 //!   and the operator commands; [`open`]: the sweep's reads of the
 //!   `open-items` index across its shards; [`sweep`]: the sweep's own writes;
-//!   [`repair`]: the repair of an account; [`schema`]: the table for local
+//!   [`repair`]: the repair of an account; [`cells`]: an account's balances
+//!   over its cells, and the split; [`schema`]: the table for local
 //!   runs; [`size`]: DynamoDB's item-size rules (capacity).
 
 mod cache;
+pub mod cells;
 mod errors;
 pub mod expr;
 pub mod items;

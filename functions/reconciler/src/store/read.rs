@@ -11,6 +11,7 @@ use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_get_items::TransactGetItemsOutput;
 use aws_sdk_dynamodb::types::{AttributeValue, Get, KeysAndAttributes, TransactGetItem};
 use reconciler_core::audit::{Doubt, MAX_DOUBTS, Snapshot};
+use reconciler_core::cells::{cell_of, total};
 use reconciler_core::contract::table;
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{Account, Entry, Job, Known};
@@ -49,27 +50,94 @@ fn job_of(cmd: &Command<'_>, item: Item) -> Result<Job, StoreError> {
     Ok(job)
 }
 
+/// The cell a command decides in, for an account of `cells` cells
+/// (`reconciler_core::cells`): an event's by its job or id, an expiry's by
+/// its job.
+pub(super) fn route(cmd: &Command<'_>, job: Option<&Job>, cells: u32) -> u32 {
+    match cmd {
+        Command::Event(event) => cell_of(event, job, cells),
+        Command::Expire { .. } => job.map_or(0, |j| j.cell),
+    }
+}
+
+/// How many times a command reads its cell again because the job it read
+/// with it routes elsewhere (a job created meanwhile by an instance that
+/// knew another count of cells); past it, the decision says what is wrong.
+const ROUTINGS: usize = 3;
+
+/// An account's (or a cell's) item read for `account_id`, validated.
+fn account_of(item: Item, account_id: &str) -> Result<Account, StoreError> {
+    let account = from_item::<AccountItem>(item, "account")
+        .and_then(|i| i.account())
+        .map_err(StoreError::Malformed)?;
+    if account.account_id != account_id {
+        return Err(StoreError::Malformed(format!(
+            "the account item of {account_id} names account {}",
+            account.account_id
+        )));
+    }
+    Ok(account)
+}
+
+fn get(table: &str, key: Item) -> TransactGetItem {
+    let get = Get::builder()
+        .table_name(table)
+        .set_key(Some(key))
+        .build()
+        .expect("a get with a table and a key is complete");
+    TransactGetItem::builder().get(get).build()
+}
+
 impl Ledger {
     /// A consistent snapshot of the command's items (one `TransactGetItems`;
     /// read again after a backoff while a write to them is in flight),
-    /// validated and remembered.
+    /// validated and remembered: the cell of its account the command lands
+    /// in, its job, its record. An account this instance never saw split
+    /// is read in its home cell, which says how many cells it has; when the
+    /// command lands in another cell (or the job read lives in another),
+    /// that cell is read with the job and the record again. An account
+    /// seen split is read in its cell at once: a settlement's job is in the
+    /// cell its id lands in, unless the account was split again since.
     pub(super) async fn read(
         &self,
         cmd: &Command<'_>,
         started: Instant,
         requests: &mut u32,
     ) -> Result<Knowledge, StoreError> {
-        let keys = self.keys(cmd);
-        let gets: Vec<TransactGetItem> = keys
+        let seen = self.cache().cells(cmd.account_id());
+        let mut cell = seen.map_or(0, |cells| route(cmd, None, cells));
+        let mut known = self.read_in(cmd, cell, started, requests).await?;
+        let cells = match (cell, &known.account) {
+            (0, Some(home)) => home.cell_count(),
+            _ => seen.unwrap_or(1),
+        };
+        for _ in 0..ROUTINGS {
+            let routed = route(cmd, known.job.as_ref(), cells);
+            if routed == cell {
+                break;
+            }
+            cell = routed;
+            known = self.read_in(cmd, cell, started, requests).await?;
+        }
+        known.cells = cells;
+        let k = Knowledge::read(known, cell);
+        self.remember_confirmed(cmd, &k);
+        Ok(k)
+    }
+
+    /// Cell `cell` of the command's account, its job and its record, in
+    /// one `TransactGetItems`.
+    async fn read_in(
+        &self,
+        cmd: &Command<'_>,
+        cell: u32,
+        started: Instant,
+        requests: &mut u32,
+    ) -> Result<Known, StoreError> {
+        let keys = self.keys(cmd, cell);
+        let gets = keys
             .iter()
-            .map(|(_, key)| {
-                let get = Get::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key.clone()))
-                    .build()
-                    .expect("a get with a table and a key is complete");
-                TransactGetItem::builder().get(get).build()
-            })
+            .map(|(_, key)| get(&self.table, key.clone()))
             .collect();
         let out = self.transact_get(gets, started, requests).await?;
         let mut known = Known::default();
@@ -78,9 +146,99 @@ impl Ledger {
                 self.absorb(cmd, &mut known, *role, item)?;
             }
         }
-        let k = Knowledge::read(known);
-        self.remember_confirmed(cmd, &k);
-        Ok(k)
+        Ok(known)
+    }
+
+    /// Every cell of the command's split account with its job and its
+    /// record, in one `TransactGetItems` (what a cell that cannot decide
+    /// alone decides on: `Decision::ReadCells`). The home cell says how
+    /// many cells there are: read again if it counts more than `cells`.
+    pub(super) async fn read_cells(
+        &self,
+        cmd: &Command<'_>,
+        mut cells: u32,
+        started: Instant,
+        requests: &mut u32,
+    ) -> Result<Knowledge, StoreError> {
+        loop {
+            let rest = self.keys(cmd, 0).into_iter().skip(1).collect();
+            let (mut all, mut known) = self
+                .cells_with(Some(cmd), cmd.account_id(), cells, rest, started, requests)
+                .await?;
+            let counted = all
+                .first()
+                .filter(|h| h.cell == 0)
+                .map_or(1, Account::cell_count);
+            if counted > cells {
+                cells = counted;
+                continue;
+            }
+            let cell = route(cmd, known.job.as_ref(), cells);
+            known.account = all
+                .iter()
+                .position(|c| c.cell == cell)
+                .map(|i| all.remove(i));
+            known.others = Some(all);
+            known.cells = cells;
+            let k = Knowledge::read(known, cell);
+            self.remember_confirmed(cmd, &k);
+            return Ok(k);
+        }
+    }
+
+    /// Cells `0..cells` of `account_id` (those that exist, in order), and
+    /// the `rest` of the command's items, in one `TransactGetItems`.
+    async fn cells_with(
+        &self,
+        cmd: Option<&Command<'_>>,
+        account_id: &str,
+        cells: u32,
+        rest: Vec<(Role, Item)>,
+        started: Instant,
+        requests: &mut u32,
+    ) -> Result<(Vec<Account>, Known), StoreError> {
+        let keys: Vec<(Role, Item)> = (0..cells)
+            .map(|k| (Role::Account, keys::cell_key(account_id, k)))
+            .chain(rest)
+            .collect();
+        let gets = keys
+            .iter()
+            .map(|(_, key)| get(&self.table, key.clone()))
+            .collect();
+        let out = self.transact_get(gets, started, requests).await?;
+        let (mut all, mut known) = (Vec::new(), Known::default());
+        for ((role, _), response) in keys.iter().zip(out.responses()) {
+            let Some(item) = response.item().cloned() else {
+                continue;
+            };
+            match (role, cmd) {
+                (Role::Account, _) => all.push(account_of(item, account_id)?),
+                (role, Some(cmd)) => self.absorb(cmd, &mut known, *role, item)?,
+                (_, None) => {}
+            }
+        }
+        Ok((all, known))
+    }
+
+    /// The account's balances: the sums over its `cells` cells, read
+    /// together right after what the command did (for a split account
+    /// they include what its other events did meanwhile); `cell`, the one
+    /// the command wrote or read, when it has one cell.
+    pub(super) async fn balances(
+        &self,
+        cell: Account,
+        cells: u32,
+        started: Instant,
+        requests: &mut u32,
+    ) -> Result<Account, StoreError> {
+        if cells <= 1 {
+            return Ok(cell);
+        }
+        let account_id = cell.account_id.clone();
+        let (all, _) = self
+            .cells_with(None, &account_id, cells, Vec::new(), started, requests)
+            .await?;
+        Ok(total(&account_id, &all))
     }
 
     /// One `TransactGetItems`, sent again after a backoff while others
@@ -119,9 +277,10 @@ impl Ledger {
         }
     }
 
-    /// The keys a command's decision rests on, with their roles.
-    fn keys(&self, cmd: &Command<'_>) -> Vec<(Role, Item)> {
-        let mut keys = vec![(Role::Account, keys::account_key(cmd.account_id()))];
+    /// The keys a command's decision in cell `cell` of its account rests
+    /// on, with their roles: the cell first.
+    fn keys(&self, cmd: &Command<'_>, cell: u32) -> Vec<(Role, Item)> {
+        let mut keys = vec![(Role::Account, keys::cell_key(cmd.account_id(), cell))];
         if let Some(job_id) = cmd.job_id() {
             keys.push((Role::Job, keys::job_key(job_id)));
         }
@@ -148,19 +307,7 @@ impl Ledger {
     ) -> Result<(), StoreError> {
         let malformed = StoreError::Malformed;
         match role {
-            Role::Account => {
-                let account = from_item::<AccountItem>(item, "account")
-                    .and_then(|i| i.account())
-                    .map_err(malformed)?;
-                if account.account_id != cmd.account_id() {
-                    return Err(StoreError::Malformed(format!(
-                        "the account item of {} names account {}",
-                        cmd.account_id(),
-                        account.account_id
-                    )));
-                }
-                known.account = Some(account);
-            }
+            Role::Account => known.account = Some(account_of(item, cmd.account_id())?),
             Role::Job => known.job = Some(job_of(cmd, item)?),
             Role::Record => match cmd {
                 Command::Event(Event::Adjusted { .. }) => {
@@ -183,15 +330,20 @@ impl Ledger {
         Ok(())
     }
 
-    /// The account as it is now (strongly consistent), if it exists.
-    pub async fn account(&self, account_id: &str) -> Result<Option<Account>, StoreError> {
+    /// Cell `cell` of the account as it is now (strongly consistent; its
+    /// home cell, 0: the account's item), if it exists.
+    pub async fn account(
+        &self,
+        account_id: &str,
+        cell: u32,
+    ) -> Result<Option<Account>, StoreError> {
         let out = self
             .retry
             .resend(|| {
                 self.client
                     .get_item()
                     .table_name(&self.table)
-                    .set_key(Some(keys::account_key(account_id)))
+                    .set_key(Some(keys::cell_key(account_id, cell)))
                     .consistent_read(true)
                     .send()
             })
@@ -226,11 +378,17 @@ impl Ledger {
             .transpose()
     }
 
-    /// The account's entries with these `seq`s (a job's history), in order.
-    pub async fn entries(&self, account_id: &str, seqs: &[u64]) -> Result<Vec<Entry>, StoreError> {
+    /// The entries of cell `cell` of the account with these `seq`s (a
+    /// job's history), in order.
+    pub async fn entries(
+        &self,
+        account_id: &str,
+        cell: u32,
+        seqs: &[u64],
+    ) -> Result<Vec<Entry>, StoreError> {
         let keys = seqs
             .iter()
-            .map(|seq| keys::entry_key(account_id, *seq))
+            .map(|seq| keys::cell_entry_key(account_id, cell, *seq))
             .collect();
         let mut entries = self
             .batch_get(keys)
@@ -257,6 +415,7 @@ impl Ledger {
     pub async fn entries_between(
         &self,
         account_id: &str,
+        cell: u32,
         first_seq: u64,
         last_seq: u64,
         page_size: Option<i32>,
@@ -265,7 +424,7 @@ impl Ledger {
         let mut start = None;
         loop {
             let page = self
-                .entries_page(account_id, first_seq, last_seq, page_size, start)
+                .entries_page(account_id, cell, first_seq, last_seq, page_size, start)
                 .await?;
             entries.extend(page.items);
             match page.next {
@@ -283,6 +442,7 @@ impl Ledger {
     pub async fn entries_page(
         &self,
         account_id: &str,
+        cell: u32,
         first_seq: u64,
         last_seq: u64,
         page_size: Option<i32>,
@@ -295,7 +455,7 @@ impl Ledger {
             });
         }
         let q = Expr::new()
-            .key_eq(table::PARTITION_KEY, text(keys::account_pk(account_id)))
+            .key_eq(table::PARTITION_KEY, text(keys::cell_pk(account_id, cell)))
             .key_between(
                 table::SORT_KEY,
                 text(keys::entry_sk(first_seq)),
@@ -322,12 +482,13 @@ impl Ledger {
     pub async fn audit_snapshot(
         &self,
         account_id: &str,
+        cell: u32,
         doubts: &[Doubt],
     ) -> Result<Snapshot, StoreError> {
-        let mut keys = vec![keys::account_key(account_id)];
+        let mut keys = vec![keys::cell_key(account_id, cell)];
         for doubt in doubts.iter().take(MAX_DOUBTS) {
             let key = match doubt {
-                Doubt::Entry(seq) => keys::entry_key(account_id, *seq),
+                Doubt::Entry(seq) => keys::cell_entry_key(account_id, cell, *seq),
                 Doubt::Job { job_id, .. } => keys::job_key(job_id),
             };
             if !keys.contains(&key) {

@@ -39,6 +39,7 @@ pub fn account_repair(stored: &Account, recomputed: &Balances, now_ms: i64) -> E
         .set("granted", num(recomputed.granted))
         .set("debited", num(recomputed.debited))
         .set("adjusted", num(recomputed.adjusted))
+        .set("transferred", num(recomputed.transferred))
         .set("updated_at_ms", num(now_ms))
         .set(
             table::OPEN_INDEX_PARTITION_KEY,
@@ -79,10 +80,10 @@ pub enum Repair {
 pub fn plan_repair(account: &Account, entries: &[Entry], jobs: &[Job]) -> Result<Repair, String> {
     let refuse = |found: String| {
         Err(format!(
-            "account {}: {found}; putting the balances back to what the entries sum to would \
+            "{}: {found}; putting the balances back to what the entries sum to would \
              not make the ledger whole, so nothing is repaired: escalate \
              (docs/operations.md#alarm-drift)",
-            account.account_id
+            account.name()
         ))
     };
     let mut recomputed = Balances::default();
@@ -167,7 +168,7 @@ impl Ledger {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(keys::account_key(&stored.account_id)))
+            .set_key(Some(keys::cell_key(&stored.account_id, stored.cell)))
             .set_update_expression(e.update_expression())
             .set_condition_expression(e.condition_expression())
             .set_expression_attribute_names(e.names())

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::CancellationReason;
 use reconciler_core::contract::table;
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{
-    Account, Change, ConflictReason, Decision, Known, LedgerError, Meta, Outcome, decide,
+    Account, Change, ConflictReason, Decision, Gather, Known, LedgerError, Meta, Outcome, decide,
     decide_expiry,
 };
 
@@ -28,21 +28,26 @@ use super::errors::{Answer, ItemAnswer, classify, item_answer};
 use super::expr::Expr;
 use super::items::{ConflictItem, to_item};
 use super::keys::Item;
-use super::txn::{Role, Transaction, transaction};
+use super::read::route;
+use super::txn::{Role, Transaction, gather_transaction, transaction};
 use super::{Applied, Command, Ledger, StoreError};
 
 /// What a command knows, and which parts DynamoDB confirmed during it.
 pub(super) struct Knowledge {
     pub(super) known: Known,
+    /// The cell of the account the command decides in (0: the home cell,
+    /// the whole of an account never split).
+    pub(super) cell: u32,
     account: bool,
     job: bool,
     record: bool,
 }
 
 impl Knowledge {
-    fn guessed(known: Known) -> Knowledge {
+    fn guessed(known: Known, cell: u32) -> Knowledge {
         Knowledge {
             known,
+            cell,
             account: false,
             job: false,
             record: false,
@@ -50,12 +55,29 @@ impl Knowledge {
     }
 
     /// What a consistent read of every item the command rests on knows.
-    pub(super) fn read(known: Known) -> Knowledge {
+    pub(super) fn read(known: Known, cell: u32) -> Knowledge {
         Knowledge {
             known,
+            cell,
             account: true,
             job: true,
             record: true,
+        }
+    }
+
+    /// What a committed change between the cells made of them: each cell
+    /// as it is after.
+    fn gathered(&mut self, gather: &Gather) {
+        for leg in &gather.legs {
+            let after = leg.after.clone();
+            if after.cell == self.cell {
+                self.known.account = Some(after);
+            } else if let Some(others) = &mut self.known.others {
+                match others.iter_mut().find(|o| o.cell == after.cell) {
+                    Some(other) => *other = after,
+                    None => others.push(after),
+                }
+            }
         }
     }
 
@@ -109,6 +131,10 @@ impl Progress {
 enum Next {
     /// Read a consistent snapshot and decide again.
     Read,
+    /// Read every cell of the account together and decide again.
+    ReadCells,
+    /// Commit this change between the account's cells, and decide again.
+    Gather(Gather),
     /// Answer without writing money: `duplicate`, or `conflict` and why.
     Answer(Outcome, Option<ConflictReason>),
     /// Commit this change.
@@ -183,7 +209,7 @@ impl Ledger {
             last: String::from("no attempt finished"),
         };
         let mut k = match self.guess(&cmd) {
-            Some(known) => Knowledge::guessed(known),
+            Some((known, cell)) => Knowledge::guessed(known, cell),
             None => self.read(&cmd, p.started, &mut p.requests).await?,
         };
         loop {
@@ -195,8 +221,19 @@ impl Ledger {
                     k = self.read(&cmd, p.started, &mut p.requests).await?;
                     continue;
                 }
+                Next::ReadCells => {
+                    let cells = k.known.cells;
+                    k = self
+                        .read_cells(&cmd, cells, p.started, &mut p.requests)
+                        .await?;
+                    continue;
+                }
+                Next::Gather(gather) => {
+                    k = self.gather(&cmd, k, &gather, &mut p).await?;
+                    continue;
+                }
                 Next::Answer(outcome, conflict) => {
-                    return self.answer(&cmd, k.known, outcome, conflict, &mut p).await;
+                    return self.answer(&cmd, k, outcome, conflict, &mut p).await;
                 }
                 Next::Commit(change) => change,
             };
@@ -209,7 +246,15 @@ impl Ledger {
                 &p.request_id,
             );
             match self.send(&txn, p.started, &mut p.requests).await? {
-                Sent::Committed => return Ok(self.committed(change, &p)),
+                Sent::Committed => {
+                    let cells = k.known.cells;
+                    let mut applied = self.committed(change, &p);
+                    applied.account = self
+                        .balances(applied.account, cells, p.started, &mut p.requests)
+                        .await?;
+                    applied.requests = p.requests;
+                    return Ok(applied);
+                }
                 Sent::Cancelled(cancelled) => {
                     p.last = cancelled.describe.clone();
                     let contended = cancelled.contended;
@@ -235,7 +280,7 @@ impl Ledger {
     async fn answer(
         &self,
         cmd: &Command<'_>,
-        known: Known,
+        k: Knowledge,
         outcome: Outcome,
         conflict: Option<ConflictReason>,
         p: &mut Progress,
@@ -244,11 +289,16 @@ impl Ledger {
             p.requests += 1;
             self.record_conflict(event, reason, &p.meta).await?;
         }
+        let known = k.known;
+        let cell = known
+            .account
+            .unwrap_or_else(|| Account::in_cell(cmd.account_id(), k.cell));
+        let account = self
+            .balances(cell, known.cells, p.started, &mut p.requests)
+            .await?;
         Ok(Applied {
             outcome,
-            account: known
-                .account
-                .unwrap_or_else(|| Account::new(cmd.account_id())),
+            account,
             job: known.job.map(|j| (j.job_id, j.status)),
             conflict,
             overdraft: 0,
@@ -263,6 +313,7 @@ impl Ledger {
         let stored = change.moves_money() || change.account_before.is_some();
         self.cache().confirm(Confirmed {
             account_id: &change.account_after.account_id,
+            cell: change.account_after.cell,
             account: stored.then_some(Some(&change.account_after)),
             job: change
                 .job
@@ -288,13 +339,17 @@ impl Ledger {
     /// read: a wrong guess costs a cancelled write, a read costs less); the
     /// job HELD as this instance knows it, or new for a `video.requested`;
     /// a grant's or adjustment's record new.
-    fn guess(&self, cmd: &Command<'_>) -> Option<Known> {
+    ///
+    /// A split account is guessed in the cell its home cell, as this
+    /// instance knows it, routes the event to: an older count of cells
+    /// still names a cell of the account, and the write is guarded by it.
+    fn guess(&self, cmd: &Command<'_>) -> Option<(Known, u32)> {
         let Command::Event(event) = cmd else {
             // The sweep acts on an index entry that may be stale: read.
             return None;
         };
         let cache = self.cache();
-        let account = Some(cache.account(event.account_id())?.clone());
+        let cells = cache.account(event.account_id(), 0)?.cell_count();
         let job = match event {
             Event::Requested { job_id, .. } => cache.held_job(job_id).cloned(),
             Event::Rendered { job_id, .. } | Event::Failed { job_id, .. } => {
@@ -302,17 +357,22 @@ impl Ledger {
             }
             Event::Granted { .. } | Event::Adjusted { .. } => None,
         };
-        Some(Known {
+        let cell = route(cmd, job.as_ref(), cells);
+        let account = Some(cache.account(event.account_id(), cell)?.clone());
+        let known = Known {
+            cells,
             account,
             job,
             ..Known::default()
-        })
+        };
+        Some((known, cell))
     }
 
     /// Remembers what the command confirmed of its account and its job.
     pub(super) fn remember_confirmed(&self, cmd: &Command<'_>, k: &Knowledge) {
         self.cache().confirm(Confirmed {
             account_id: cmd.account_id(),
+            cell: k.cell,
             account: k.account.then_some(k.known.account.as_ref()),
             job: cmd
                 .job_id()
@@ -424,6 +484,49 @@ impl Ledger {
         }
     }
 
+    /// Commits a change between the account's cells (`Decision::Gather`)
+    /// and learns the cells as they are after; a cancelled one (the cells
+    /// moved meanwhile) reads them all again, backing off while others
+    /// write them.
+    async fn gather(
+        &self,
+        cmd: &Command<'_>,
+        mut k: Knowledge,
+        gather: &Gather,
+        p: &mut Progress,
+    ) -> Result<Knowledge, StoreError> {
+        p.attempts += 1;
+        let txn = gather_transaction(&self.table, gather, &p.meta, &p.request_id);
+        match self.send(&txn, p.started, &mut p.requests).await? {
+            Sent::Committed => {
+                for leg in &gather.legs {
+                    self.cache().confirm(Confirmed {
+                        account_id: &leg.after.account_id,
+                        cell: leg.after.cell,
+                        account: Some(Some(&leg.after)),
+                        job: None,
+                    });
+                }
+                k.gathered(gather);
+                return Ok(k);
+            }
+            Sent::Cancelled(cancelled) => {
+                p.last = cancelled.describe;
+                if cancelled.contended || p.losses > 0 {
+                    let delay = self.retry.delay(p.losses, p.started.elapsed());
+                    tokio::time::sleep(delay).await;
+                }
+                p.losses += 1;
+            }
+            Sent::Superseded => {
+                p.last = "the change between cells was committed by an earlier attempt".into();
+            }
+        }
+        let cells = k.known.cells;
+        self.read_cells(cmd, cells, p.started, &mut p.requests)
+            .await
+    }
+
     /// Keeps a conflict for a human (idempotent: one record per key and payload).
     async fn record_conflict(
         &self,
@@ -481,6 +584,8 @@ fn next(cmd: &Command<'_>, k: &Knowledge, meta: &Meta) -> Result<Next, StoreErro
         Ok(Decision::Duplicate) => Ok(Next::Answer(Outcome::Duplicate, None)),
         Ok(Decision::Conflict(reason)) => Ok(Next::Answer(Outcome::Conflict, Some(reason))),
         Ok(Decision::Apply(change)) => Ok(Next::Commit(change)),
+        Ok(Decision::ReadCells) => Ok(Next::ReadCells),
+        Ok(Decision::Gather(gather)) => Ok(Next::Gather(gather)),
     }
 }
 

@@ -69,13 +69,22 @@ pub fn open_hold(item: Item) -> Result<OpenHold, String> {
     from_item(item, "held job (index)")
 }
 
-/// The account id of an audit mark; a mark without one is its own error,
-/// naming the item.
-pub fn audit_mark(item: &Item) -> Result<String, String> {
-    match item.get(table::OPEN_INDEX_SORT_KEY) {
-        Some(AttributeValue::S(account_id)) => Ok(account_id.clone()),
+/// The account id and cell of an audit mark: the partition key of the item
+/// it marks (an account's, or a cell's) names both, and its `open_key` the
+/// account. A mark whose keys do not say so is its own error, naming the
+/// item.
+pub fn audit_mark(item: &Item) -> Result<(String, u32), String> {
+    let text = |name: &str| match item.get(name) {
+        Some(AttributeValue::S(s)) => Some(s.as_str()),
+        _ => None,
+    };
+    let marked = text(table::PARTITION_KEY).and_then(keys::cell_of_pk);
+    match (marked, text(table::OPEN_INDEX_SORT_KEY)) {
+        (Some((account_id, cell)), Some(named)) if named == account_id => {
+            Ok((account_id.to_owned(), cell))
+        }
         _ => Err(format!(
-            "an item marked for audit has no account id: {}",
+            "an item marked for audit does not name its account by its keys: {}",
             super::items::describe_key(item)
         )),
     }
@@ -124,9 +133,10 @@ impl Ledger {
     pub async fn account_for_audit(
         &self,
         account_id: &str,
+        cell: u32,
     ) -> Result<Option<(Account, Option<AuditCheckpointItem>)>, StoreError> {
         let q = Expr::new()
-            .key_eq(table::PARTITION_KEY, text(keys::account_pk(account_id)))
+            .key_eq(table::PARTITION_KEY, text(keys::cell_pk(account_id, cell)))
             .key_between(table::SORT_KEY, text(keys::ACCOUNT_SK), text(AUDIT_SK));
         let out = self.query_consistent(&q, None, None).await?;
         let (mut account, mut checkpoint) = (None, None);
@@ -167,10 +177,16 @@ impl Ledger {
         now_ms: i64,
         run_id: &str,
     ) -> Result<bool, StoreError> {
-        let checkpoint =
-            AuditCheckpointItem::new(&audited.account_id, &Balances::of(audited), now_ms, run_id);
+        let checkpoint = AuditCheckpointItem::new(
+            &audited.account_id,
+            audited.cell,
+            &Balances::of(audited),
+            now_ms,
+            run_id,
+        );
+        let key = keys::cell_key(&audited.account_id, audited.cell);
         let items = vec![
-            audit_mark_removal(audited).update(&self.table, keys::account_key(&audited.account_id)),
+            audit_mark_removal(audited).update(&self.table, key),
             audit_checkpoint_guard(&checkpoint).put(&self.table, to_item(&checkpoint)),
         ];
         // Resent after a lost answer: a second arrival finds the account as
@@ -219,11 +235,12 @@ impl Ledger {
     pub async fn advance_checkpoint(
         &self,
         account_id: &str,
+        cell: u32,
         proven: &Balances,
         now_ms: i64,
         run_id: &str,
     ) -> Result<bool, StoreError> {
-        let checkpoint = AuditCheckpointItem::new(account_id, proven, now_ms, run_id);
+        let checkpoint = AuditCheckpointItem::new(account_id, cell, proven, now_ms, run_id);
         let guard = audit_checkpoint_guard(&checkpoint);
         let result = self
             .retry

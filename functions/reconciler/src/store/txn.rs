@@ -4,7 +4,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 use reconciler_core::contract::table;
 use reconciler_core::key::BusinessKey;
-use reconciler_core::ledger::{Account, Change, Job, JobStatus, Meta};
+use reconciler_core::ledger::{Account, Change, Gather, Job, JobStatus, Meta};
 
 use super::expr::{Expr, num, text};
 use super::items::{
@@ -56,18 +56,34 @@ pub fn token(business_key: &BusinessKey, change: &Change, request_id: &str) -> S
 /// made out of band (by hand, or by a restore) is never overwritten by a
 /// decision taken on an older picture; the write is cancelled and the real
 /// item comes back.
+///
+/// The attributes of cells are absent when they hold their unsplit value
+/// (`items::AccountItem`), and guarded so: absent, or equal.
 pub fn account_guard(before: Option<&Account>) -> Expr {
-    match before {
-        None => Expr::new().absent(table::PARTITION_KEY),
-        Some(a) => Expr::new()
-            .at_most("v", num(FORMAT_VERSION))
-            .eq("seq", num(a.seq))
-            .eq("available", num(a.available))
-            .eq("held", num(a.held))
-            .eq("granted", num(a.granted))
-            .eq("debited", num(a.debited))
-            .eq("adjusted", num(a.adjusted))
-            .eq("overdrafts", num(a.overdrafts)),
+    let Some(a) = before else {
+        return Expr::new().absent(table::PARTITION_KEY);
+    };
+    let e = Expr::new()
+        .at_most("v", num(FORMAT_VERSION))
+        .eq("seq", num(a.seq))
+        .eq("available", num(a.available))
+        .eq("held", num(a.held))
+        .eq("granted", num(a.granted))
+        .eq("debited", num(a.debited))
+        .eq("adjusted", num(a.adjusted))
+        .eq("overdrafts", num(a.overdrafts));
+    let e = match a.transferred {
+        0 => e.absent("transferred"),
+        t => e.eq("transferred", num(t)),
+    };
+    let e = match a.cells {
+        0 | 1 => e.absent("cells"),
+        n => e.eq("cells", num(n)),
+    };
+    if a.owing {
+        e.eq("owing", AttributeValue::Bool(true))
+    } else {
+        e.absent("owing")
     }
 }
 
@@ -158,7 +174,7 @@ pub fn transaction(
         if change.moves_money() {
             guard.put(table, to_item(&AccountItem::new(account, now)))
         } else {
-            guard.check(table, keys::account_key(&account.account_id))
+            guard.check(table, keys::cell_key(&account.account_id, account.cell))
         },
     ));
     if let Some((before, after)) = &change.job {
@@ -188,6 +204,37 @@ pub fn transaction(
         items,
         token: token(business_key, change, request_id),
     }
+}
+
+/// The transaction of a change between an account's cells: each cell put
+/// as it is after, guarded by what it was read as (or absent), and the
+/// `transfer` entry of each that moved credits. Resent unchanged after a
+/// lost answer; its token is the invocation's and the cells' as read, so
+/// a resend of a committed one answers with its success.
+pub fn gather_transaction(
+    table: &str,
+    gather: &Gather,
+    meta: &Meta,
+    request_id: &str,
+) -> Transaction {
+    let mut items = Vec::new();
+    for leg in &gather.legs {
+        let put = to_item(&AccountItem::new(&leg.after, meta.at_ms));
+        items.push((
+            Role::Account,
+            account_guard(leg.before.as_ref()).put(table, put),
+        ));
+        if let Some(entry) = &leg.entry {
+            let item = to_item(&EntryItem::new(entry).by(request_id));
+            items.push((
+                Role::Entry,
+                Expr::new().absent(table::PARTITION_KEY).put(table, item),
+            ));
+        }
+    }
+    let befores: Vec<_> = gather.legs.iter().map(|l| &l.before).collect();
+    let token = keys::fingerprint(&format!("{request_id}\ngather\n{befores:?}"))[..36].to_owned();
+    Transaction { items, token }
 }
 
 #[cfg(test)]

@@ -582,18 +582,20 @@ impl Sweep {
                 Ok(None) => break Ok(true),
                 Err(e) => break Err(e),
             };
-            let account_id = match audit_mark(&item) {
-                Ok(id) => id,
+            let (account_id, cell) = match audit_mark(&item) {
+                Ok(marked) => marked,
                 Err(malformed) => {
                     run.report.audit_failures += 1;
                     run.fail(format!("audit: {malformed}"), self.tuning.list_cap);
                     continue;
                 }
             };
+            // One lane per account: the cells of a split account are
+            // audited one after the other.
             let lane = account_id.clone();
             let work = async move {
-                let audited = self.audit_account(at, &account_id).await;
-                (account_id, audited)
+                let audited = self.audit_account(at, &account_id, cell).await;
+                (describe(&account_id, cell), audited)
             };
             lanes.push(lane, Box::pin(work));
         };
@@ -613,10 +615,7 @@ impl Sweep {
             Ok(audited) => audited,
             Err(e) => {
                 run.report.audit_failures += 1;
-                run.fail(
-                    format!("audit account {account_id}: {e}"),
-                    self.tuning.list_cap,
-                );
+                run.fail(format!("audit {account_id}: {e}"), self.tuning.list_cap);
                 return true;
             }
         };
@@ -640,8 +639,14 @@ impl Sweep {
     /// checkpoint folded a page at a time, the checkpoint moved as the pages
     /// are proven. `finished: false`: the budget stopped it; the next run
     /// goes on from the checkpoint.
-    async fn audit_account(&self, at: At<'_>, account_id: &str) -> Result<Audited, StoreError> {
-        let Some((account, checkpoint)) = self.ledger.account_for_audit(account_id).await? else {
+    async fn audit_account(
+        &self,
+        at: At<'_>,
+        account_id: &str,
+        cell: u32,
+    ) -> Result<Audited, StoreError> {
+        let Some((account, checkpoint)) = self.ledger.account_for_audit(account_id, cell).await?
+        else {
             // The index entry outlived its item: nothing to audit.
             return Ok(Audited::nothing());
         };
@@ -668,6 +673,7 @@ impl Sweep {
             tracing::error!(
                 run_id = at.run_id,
                 account_id,
+                cell,
                 problems = ?drift.problems,
                 "ledger drift: the entries do not sum to the balances, or the jobs do not back the holds"
             );
@@ -692,7 +698,7 @@ impl Sweep {
         audited.mark_kept = true;
         if verdict.proven.seq > saved {
             self.ledger
-                .advance_checkpoint(account_id, &verdict.proven, at.now_ms, at.run_id)
+                .advance_checkpoint(account_id, cell, &verdict.proven, at.now_ms, at.run_id)
                 .await?;
         }
         Ok(audited)
@@ -712,7 +718,7 @@ impl Sweep {
         audit: &mut AccountAudit,
         mut saved: u64,
     ) -> Result<(bool, u64), StoreError> {
-        let account_id = audit.account_id().to_owned();
+        let (account_id, cell) = (audit.account_id().to_owned(), audit.cell());
         let mut start = None;
         while !audit.done() {
             if at.budget.exhausted() {
@@ -722,6 +728,7 @@ impl Sweep {
                 .ledger
                 .entries_page(
                     &account_id,
+                    cell,
                     audit.next_seq(),
                     audit.last_seq(),
                     self.tuning.page_size,
@@ -731,20 +738,20 @@ impl Sweep {
             let jobs = self.ledger.jobs(&money::jobs_holding(&page.items)).await?;
             let takes = self
                 .ledger
-                .entries(&account_id, &audit.takes_needed(&page.items, &jobs))
+                .entries(&account_id, cell, &audit.takes_needed(&page.items, &jobs))
                 .await?;
             let doubts = audit.fold(&page.items, &jobs, &takes);
-            self.settle_doubts(&account_id, audit, doubts).await?;
+            self.settle_doubts(audit, doubts).await?;
             let Some(next) = page.next else {
                 let doubts = audit.end();
-                self.settle_doubts(&account_id, audit, doubts).await?;
+                self.settle_doubts(audit, doubts).await?;
                 break;
             };
             start = Some(next);
             let verdict = audit.verdict();
             if verdict.drift.is_none() && verdict.proven.seq > saved && !at.dry_run {
                 self.ledger
-                    .advance_checkpoint(&account_id, &verdict.proven, at.now_ms, at.run_id)
+                    .advance_checkpoint(&account_id, cell, &verdict.proven, at.now_ms, at.run_id)
                     .await?;
                 saved = verdict.proven.seq;
             }
@@ -756,15 +763,27 @@ impl Sweep {
     /// with the account.
     async fn settle_doubts(
         &self,
-        account_id: &str,
         audit: &mut AccountAudit,
         doubts: Vec<Doubt>,
     ) -> Result<(), StoreError> {
         if !doubts.is_empty() {
-            let snapshot = self.ledger.audit_snapshot(account_id, &doubts).await?;
+            let (account_id, cell) = (audit.account_id().to_owned(), audit.cell());
+            let snapshot = self
+                .ledger
+                .audit_snapshot(&account_id, cell, &doubts)
+                .await?;
             audit.settle(&snapshot);
         }
         Ok(())
+    }
+}
+
+/// An account as a report names it: `account <id>`, or `account <id> cell
+/// <k>` for a cell past its home.
+fn describe(account_id: &str, cell: u32) -> String {
+    match cell {
+        0 => format!("account {account_id}"),
+        k => format!("account {account_id} cell {k}"),
     }
 }
 

@@ -7,12 +7,16 @@
 //! into exactly the requests the handler sends (`store::txn::transaction`,
 //! `ConflictItem::new`: the store's own items and keys), and each request is
 //! charged by DynamoDB's rules (`store::size`) to the partition keys it
-//! writes: the table's `pk`, and the index's `open_kind` when an item enters,
+//! writes (a split account's transfers between cells, `store::txn::
+//! gather_transaction`, included): the table's `pk`, and the index's `open_kind` when an item enters,
 //! changes in or leaves the index (an index entry is written only then: an
 //! account's `Put` that keeps its audit mark and projected attributes costs
 //! the index nothing). Reads are the worst case: every event read cold, its
 //! account and its job (or record) in one `TransactGetItems`; a warm
-//! instance reads nothing.
+//! instance reads nothing. A split account is read in the cell the event
+//! lands in (an instance that saw the account once knows its count of
+//! cells, which only grows), every cell when a hold gathers, and every
+//! cell again for the response's balances.
 //!
 //! The stream: `rate` events per second over `accounts` accounts chosen by
 //! a Zipf law (rank `k` with weight `1/k^s`: a few render farms at the head,
@@ -20,6 +24,9 @@
 //! rendered, one in ten failed), 1 % grants, 0.1 % redeliveries with another
 //! payload (conflicts). It starts just after a sweep: no account carries its
 //! audit mark, so each account's first write puts it back in the index.
+//! The accounts the mix sends more than [`EVENTS_PER_CELL`] events per
+//! second are split as the operator is told to (`ledger split`, docs/cost.md):
+//! into [`cells_for`] their rate cells, all their credits in the home cell.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -27,7 +34,8 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 use reconciler::store::items::{AccountItem, ConflictItem, to_item};
 use reconciler::store::keys::{self, Item};
 use reconciler::store::size::{item_size, read_units, write_units};
-use reconciler::store::txn::transaction;
+use reconciler::store::txn::{gather_transaction, transaction};
+use reconciler_core::cells::{MAX_CELLS, cell_of};
 use reconciler_core::contract::table;
 use reconciler_core::event::Event;
 use reconciler_core::ledger::{Account, Decision, Meta, decide};
@@ -38,6 +46,22 @@ use reconciler_core::memory::MemoryLedger;
 pub(crate) const WCU_PER_KEY: f64 = 1_000.0;
 pub(crate) const RCU_PER_KEY: f64 = 3_000.0;
 
+/// The events per second one cell of an account is planned for: an event
+/// writes its cell and an entry under its key (4 WCU), so 400 WCU/s, 40 %
+/// of a partition, leaving room for bursts and an uneven hash of job ids.
+pub(crate) const EVENTS_PER_CELL: f64 = 100.0;
+
+/// The cells an account sending `rate` events per second is split into.
+pub(crate) fn cells_for(rate: f64) -> u32 {
+    let cells = (rate / EVENTS_PER_CELL)
+        .ceil()
+        .clamp(1.0, f64::from(MAX_CELLS));
+    // Clamped to 1..=32 above: the cast cannot truncate.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let cells = cells as u32;
+    cells
+}
+
 /// The generated load.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Mix {
@@ -47,6 +71,8 @@ pub(crate) struct Mix {
     /// The Zipf exponent `s`.
     pub(crate) zipf: f64,
     pub(crate) seed: u64,
+    /// Whether the accounts past [`EVENTS_PER_CELL`] are split.
+    pub(crate) split: bool,
 }
 
 impl Mix {
@@ -58,6 +84,7 @@ impl Mix {
         accounts: 100_000,
         zipf: 1.0,
         seed: 22,
+        split: true,
     };
 }
 
@@ -80,6 +107,8 @@ pub(crate) struct Load {
 pub(crate) struct Heat {
     pub(crate) peak: HashMap<(Space, String), Load>,
     pub(crate) account_events: HashMap<String, u32>,
+    /// The accounts split, and into how many cells.
+    pub(crate) split: BTreeMap<String, u32>,
 }
 
 impl Heat {
@@ -264,9 +293,10 @@ impl Table {
         }
     }
 
-    /// A cold read: the event's account and its job or record, together.
-    fn read_cold(&mut self, event: &Event) {
-        let mut read = vec![keys::account_key(event.account_id())];
+    /// A cold read: the event's cell of its account and its job or
+    /// record, together.
+    fn read_cold(&mut self, event: &Event, cell: u32) {
+        let mut read = vec![keys::cell_key(event.account_id(), cell)];
         match event {
             Event::Granted { grant_id, .. } => read.push(keys::grant_key(grant_id)),
             Event::Adjusted { adjustment_id, .. } => {
@@ -274,6 +304,15 @@ impl Table {
             }
             _ => read.extend(event.job_id().map(keys::job_key)),
         }
+        self.read_together(read);
+    }
+
+    /// Every cell of a split account, read together (`TransactGetItems`).
+    fn read_cells(&mut self, account_id: &str, cells: u32) {
+        self.read_together((0..cells).map(|k| keys::cell_key(account_id, k)).collect());
+    }
+
+    fn read_together(&mut self, read: Vec<Item>) {
         for key in read {
             let (pk, sk) = key_of(&key);
             let units = read_units(self.size(&pk, &sk), true);
@@ -313,6 +352,20 @@ impl Zipf {
         Zipf { cumulative }
     }
 
+    /// The share of draws that fall on `rank`.
+    fn weight(&self, rank: u32) -> f64 {
+        let at = |k: u32| {
+            usize::try_from(k)
+                .ok()
+                .and_then(|k| k.checked_sub(1))
+                .and_then(|i| self.cumulative.get(i))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let total = self.cumulative.last().copied().unwrap_or(1.0);
+        (at(rank) - at(rank - 1)) / total
+    }
+
     fn draw(&self, rng: &mut fastrand::Rng) -> u32 {
         let total = self.cumulative.last().copied().unwrap_or(1.0);
         let at = rng.f64() * total;
@@ -321,14 +374,16 @@ impl Zipf {
     }
 }
 
-/// Every account funded, none marked for audit: a sweep just ran.
-fn funded(accounts: u32) -> (MemoryLedger, Table) {
+/// Every account funded, none marked for audit: a sweep just ran. An
+/// account that `cells` splits has all its credits in its home cell.
+fn funded(accounts: u32, cells: impl Fn(u32) -> u32) -> (MemoryLedger, Table) {
     let (mut ledger, mut t) = (MemoryLedger::default(), Table::default());
     for rank in 1..=accounts {
         let mut account = Account::new(account_id(rank));
         account.available = 1_000_000_000;
         account.granted = 1_000_000_000;
         account.seq = 1;
+        account.cells = cells(rank);
         let mut item = AccountItem::new(&account, 0);
         item.open_kind = None;
         item.open_key = None;
@@ -413,7 +468,10 @@ impl Model {
         }
     }
 
-    /// One event as the handler applies it, read cold.
+    /// One event as the handler applies it, read cold: the decision's
+    /// reads and transactions as the store sends them, a split account's
+    /// reads of every cell and transfers between cells included, and its
+    /// response's read of every cell.
     fn feed(&mut self, event: &Event) {
         let n = self.n;
         *self
@@ -424,20 +482,43 @@ impl Model {
             event_id: format!("e{n}"),
             at_ms: 1_800_000_000_000 + i64::try_from(n * 1_000 / self.rate).unwrap_or(0),
         };
-        self.table.read_cold(event);
-        match decide(event, &self.ledger.known(event), &meta) {
-            Ok(Decision::Apply(change)) => {
-                let tx = transaction("ledger", &change, &meta, &event.business_key(), "model");
-                for (_, write) in &tx.items {
-                    self.table.transact(write);
+        let mut known = self.ledger.known(event);
+        let (cells, id) = (known.cells, event.account_id().to_owned());
+        let cell = cell_of(event, known.job.as_ref(), cells);
+        self.table.read_cold(event, cell);
+        // A read of every cell, a transfer, the change: at most three.
+        for _ in 0..3 {
+            match decide(event, &known, &meta) {
+                Ok(Decision::ReadCells) => {
+                    self.table.read_cells(&id, cells);
+                    known.others = Some(self.ledger.others(&id, cell));
                 }
-                let _ = self.ledger.apply(event, &meta);
+                Ok(Decision::Gather(gather)) => {
+                    let tx = gather_transaction("ledger", &gather, &meta, "model");
+                    for (_, write) in &tx.items {
+                        self.table.transact(write);
+                    }
+                    self.ledger.transfer(gather);
+                    known = self.ledger.known(event);
+                }
+                Ok(Decision::Apply(change)) => {
+                    let tx = transaction("ledger", &change, &meta, &event.business_key(), "model");
+                    for (_, write) in &tx.items {
+                        self.table.transact(write);
+                    }
+                    let _ = self.ledger.apply(event, &meta);
+                    break;
+                }
+                Ok(Decision::Conflict(reason)) => {
+                    let item = to_item(&ConflictItem::new(event, &reason, &meta));
+                    self.table.write(Some(item.clone()), key_of(&item), false);
+                    break;
+                }
+                Ok(Decision::Duplicate) | Err(_) => break,
             }
-            Ok(Decision::Conflict(reason)) => {
-                let item = to_item(&ConflictItem::new(event, &reason, &meta));
-                self.table.write(Some(item.clone()), key_of(&item), false);
-            }
-            Ok(Decision::Duplicate) | Err(_) => {}
+        }
+        if cells > 1 {
+            self.table.read_cells(&id, cells);
         }
         self.n += 1;
         if self.n.is_multiple_of(self.rate) {
@@ -458,8 +539,16 @@ impl Model {
 pub(crate) fn model(mix: &Mix) -> Heat {
     let mut rng = fastrand::Rng::with_seed(mix.seed);
     let zipf = Zipf::new(mix.accounts, mix.zipf);
-    let (ledger, table) = funded(mix.accounts);
+    let cells = |rank| {
+        let rate = f64::from(mix.rate) * zipf.weight(rank);
+        if mix.split { cells_for(rate) } else { 1 }
+    };
+    let (ledger, table) = funded(mix.accounts, cells);
     let mut m = Model::new(ledger, table, mix.rate);
+    m.heat.split = (1..=mix.accounts)
+        .filter(|rank| cells(*rank) > 1)
+        .map(|rank| (account_id(rank), cells(rank)))
+        .collect();
     let mut open = VecDeque::new();
     for n in 0..u64::from(mix.rate) * u64::from(mix.seconds) {
         m.feed(&next_event(&mut rng, &zipf, &mut open, n));
@@ -555,7 +644,7 @@ mod tests {
     /// under 1 KB (a transactional write: 2 units, a cold read: 2 units).
     #[test]
     fn each_key_is_charged_what_its_writes_and_reads_cost() {
-        let (ledger, table) = funded(2);
+        let (ledger, table) = funded(2, |_| 1);
         let mut m = Model::new(ledger, table, 4);
         let (a1, a2) = (account_id(1), account_id(2));
         let req = |job: &str, account: &str| Event::Requested {
@@ -594,6 +683,80 @@ mod tests {
         assert_eq!(kinds["AUDIT"], (2, "AUDIT#28".to_owned(), 1.0));
     }
 
+    /// A split account's events, counted by hand: two cells, every credit
+    /// in the home cell; two holds and their debits land in cell 1
+    /// (FNV-1a of `j2` and `j4`, modulo 2). The first hold finds its cell
+    /// empty: a read of both cells and a transfer of half the credits
+    /// (each leg a put and an entry: 2 + 2 on each key), then its own
+    /// writes; every event reads its cell and job cold (absent: still 2)
+    /// and both cells for its response.
+    #[test]
+    fn a_split_accounts_events_write_their_cell_and_gather_once() {
+        let (ledger, table) = funded(1, |_| 2);
+        let mut m = Model::new(ledger, table, 4);
+        let a = account_id(1);
+        for job in ["j2", "j4"] {
+            m.feed(&Event::Requested {
+                job_id: job.into(),
+                account_id: a.clone(),
+                credits: 10,
+            });
+        }
+        for job in ["j2", "j4"] {
+            m.feed(&Event::Rendered {
+                job_id: job.into(),
+                account_id: a.clone(),
+                credits: 10,
+            });
+        }
+        let heat = &m.heat;
+        // Cell 1: the transfer in (4), four events of a put and an entry (16).
+        // Read: 4 cold, 4 responses, 1 read of every cell: 9 × 2.
+        assert_eq!(load(heat, Space::Table, "CELL#1#acct-000001"), (20.0, 18.0));
+        // Home: the transfer out (4); read for the gather and 4 responses.
+        assert_eq!(load(heat, Space::Table, "ACCOUNT#acct-000001"), (4.0, 10.0));
+        let home = &m.ledger.accounts[&a];
+        assert_eq!(
+            (home.available, home.transferred),
+            (500_000_000, -500_000_000)
+        );
+    }
+
+    /// The head account of a stream sends past what one key takes: alone
+    /// its key passes 1,000 WCU/s; split as [`cells_for`] says, no key of
+    /// it does, nor 3,000 RCU/s.
+    #[test]
+    fn splitting_the_head_account_cools_every_key_it_writes() {
+        let mix = |split| Mix {
+            rate: 2_000,
+            seconds: 2,
+            accounts: 50,
+            zipf: 1.0,
+            seed: 7,
+            split,
+        };
+        let whole = model(&mix(false));
+        let (key, wcu) = whole.max_by(Space::Table, |l| l.wcu).unwrap();
+        assert_eq!(key, "ACCOUNT#acct-000001");
+        assert!(wcu > WCU_PER_KEY, "{wcu}");
+        let split = model(&mix(true));
+        // Rank 1 of 50: ≈ 440 events/s, 5 cells.
+        assert_eq!(split.split.get(&account_id(1)), Some(&5));
+        let (key, wcu) = split.max_by(Space::Table, |l| l.wcu).unwrap();
+        assert!(wcu <= WCU_PER_KEY * 0.6, "{key}: {wcu}");
+        let (key, rcu) = split.max_by(Space::Table, |l| l.rcu).unwrap();
+        assert!(rcu <= RCU_PER_KEY, "{key}: {rcu}");
+    }
+
+    #[test]
+    fn cells_are_planned_at_a_hundred_events_a_second_each() {
+        assert_eq!(cells_for(0.0), 1);
+        assert_eq!(cells_for(100.0), 1);
+        assert_eq!(cells_for(100.5), 2);
+        assert_eq!(cells_for(884.0), 9);
+        assert_eq!(cells_for(1e9), MAX_CELLS);
+    }
+
     #[test]
     fn a_zipf_stream_puts_its_head_account_on_top() {
         let heat = model(&Mix {
@@ -602,6 +765,7 @@ mod tests {
             accounts: 50,
             zipf: 1.0,
             seed: 7,
+            split: false,
         });
         // Rank 1 of 50 weighs 1 / H(50) ≈ 22 %: ≈ 440 events/s.
         let events = heat.account_events[&account_id(1)];

@@ -334,11 +334,25 @@ fn partition_heat(figures: &mut Vec<Figure>) {
     );
     let per_key = format!("<= {WCU_PER_KEY:.0} WCU/s per key");
     let data = json!({"mix": {"rate": mix.rate, "seconds": mix.seconds, "accounts": mix.accounts,
-        "zipf": mix.zipf, "seed": mix.seed}, "hottest": heat::hottest_lines(&heat, 10),
+        "zipf": mix.zipf, "seed": mix.seed}, "split": heat.split, "hottest": heat::hottest_lines(&heat, 10),
         "index_kinds": heat::index_kinds(&heat)});
     for (kind, (keys, key, wcu)) in heat::index_kinds(&heat) {
         println!("index {kind}: {keys} partition key(s) written, busiest {key} at {wcu:.0} WCU/s");
     }
+    let split: Vec<String> = heat
+        .split
+        .iter()
+        .map(|(a, n)| format!("{a} ({n})"))
+        .collect();
+    println!(
+        "split into cells (past {} events/s each): {}",
+        heat::EVENTS_PER_CELL,
+        if split.is_empty() {
+            "none".into()
+        } else {
+            split.join(", ")
+        }
+    );
     for (space, what) in [(Space::Index, "index"), (Space::Table, "table")] {
         let (key, wcu) = heat.max_by(space, |l| l.wcu).unwrap_or(("-", 0.0));
         figures.push(
@@ -384,32 +398,52 @@ fn partition_heat(figures: &mut Vec<Figure>) {
             .target(target, ceiling >= f64::from(mix.rate)),
         );
     }
-    figures.push(one_account_ceiling(&heat));
+    account_ceilings(&heat, figures);
 }
 
-/// How many events per second one account can send before its partition
-/// (its item and its entries) reaches a limit: the head account's events
-/// in its busiest second, scaled to its partition's headroom.
-fn one_account_ceiling(heat: &heat::Heat) -> Figure {
+/// How many events per second one account can send before one of its
+/// partitions (its item and its entries; a split account's, one per cell)
+/// reaches a limit: its events in their busiest second, scaled to the
+/// headroom of its busiest key. For the head account of the mix (split,
+/// as the operator is told to) and for the busiest account left whole.
+fn account_ceilings(heat: &heat::Heat, figures: &mut Vec<Figure>) {
     use heat::{RCU_PER_KEY, Space, WCU_PER_KEY};
-    let head = heat
-        .account_events
-        .iter()
-        .max_by_key(|(id, n)| (**n, std::cmp::Reverse((*id).clone())));
-    let Some((account, events)) = head else {
-        return figure("heat", "one account's ceiling", "no events");
+    let busiest = |split: bool| {
+        heat.account_events
+            .iter()
+            .filter(|(id, _)| heat.split.contains_key(*id) == split)
+            .max_by_key(|(id, n)| (**n, std::cmp::Reverse((*id).clone())))
     };
-    let load = heat.peak[&(Space::Table, reconciler::store::keys::account_pk(account))];
-    let headroom = (WCU_PER_KEY / load.wcu).min(RCU_PER_KEY / load.rcu.max(f64::MIN_POSITIVE));
-    figure(
-        "heat",
-        "one account's ceiling (its item and entries share a key)",
-        format!(
-            "{:.0} events/s ({account}: {events} events/s, {:.1} WCU each)",
-            f64::from(*events) * headroom,
-            load.wcu / f64::from(*events)
+    for (split, what) in [
+        (true, "one split account's ceiling (a key per cell)"),
+        (
+            false,
+            "one whole account's ceiling (its item and entries share a key)",
         ),
-    )
+    ] {
+        let Some((account, events)) = busiest(split) else {
+            continue;
+        };
+        let cells = heat.split.get(account).copied().unwrap_or(1);
+        let keys = (0..cells).map(|k| reconciler::store::keys::cell_pk(account, k));
+        let loads: Vec<heat::Load> = keys
+            .filter_map(|pk| heat.peak.get(&(Space::Table, pk)).copied())
+            .collect();
+        let headroom = loads
+            .iter()
+            .map(|l| (WCU_PER_KEY / l.wcu).min(RCU_PER_KEY / l.rcu.max(f64::MIN_POSITIVE)))
+            .fold(f64::INFINITY, f64::min);
+        let wcu: f64 = loads.iter().map(|l| l.wcu).sum();
+        figures.push(figure(
+            "heat",
+            what,
+            format!(
+                "{:.0} events/s ({account}: {events} events/s over {cells} cell(s), {:.1} WCU each)",
+                f64::from(*events) * headroom,
+                wcu / f64::from(*events)
+            ),
+        ));
+    }
 }
 
 fn core(figures: &mut Vec<Figure>) -> anyhow::Result<()> {

@@ -31,7 +31,9 @@ pub async fn job_history(
     let Some(item) = ledger.job_item(job_id).await? else {
         bail!("no job {job_id:?} in {table_name}");
     };
-    let entries = ledger.entries(&item.account_id, &item.entries).await?;
+    let entries = ledger
+        .entries(&item.account_id, item.cell, &item.entries)
+        .await?;
     Ok(JobHistory { item, entries })
 }
 

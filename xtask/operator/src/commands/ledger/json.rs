@@ -11,6 +11,7 @@ use crate::base::when::{age, format_time};
 /// One entry, with the balances after it.
 pub fn entry(e: &Entry) -> Value {
     json!({
+        "cell": e.cell,
         "seq": e.seq,
         "at": format_time(e.at_ms),
         "kind": e.kind.as_str(),

@@ -1,4 +1,4 @@
-//! `cargo xtask ledger statement|job|adjust|repair`: read an account or a
+//! `cargo xtask ledger statement|job|adjust|repair|split`: read an account or a
 //! job, correct an account (contract §3 "Corrections"), and repair a drifted
 //! account item from its entries (`reconciler::store::repair`).
 //!
@@ -50,7 +50,7 @@ pub struct Args {
     pub command: Command,
 }
 
-/// `ledger statement|job|adjust`.
+/// `ledger statement|job|adjust|repair|split`.
 #[derive(clap::Subcommand, Debug)]
 pub enum Command {
     /// An account's balances, its entries with running balances, its open
@@ -102,9 +102,32 @@ pub enum Command {
         target: Target,
         /// The account id.
         account: String,
+        /// The cell of a split account to repair (the drift names it; 0:
+        /// its home cell, the whole of an account never split).
+        #[arg(long, default_value_t = 0)]
+        cell: u32,
         /// Say what would change; write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Do not ask for confirmation (staging and prod ask).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Spread a busy account over more cells, so that its events write
+    /// several partition keys (ARCHITECTURE.md, "Cells"): one transaction
+    /// on its home cell; money moves between the cells as holds need it.
+    /// A split only adds cells.
+    #[command(
+        after_help = "Examples:\n  cargo xtask ledger split --stage prod render-farm-7 --cells 8"
+    )]
+    Split {
+        #[command(flatten)]
+        target: Target,
+        /// The account id.
+        account: String,
+        /// How many cells it has from now on (2 to 32, more than it has).
+        #[arg(long)]
+        cells: u32,
         /// Do not ask for confirmation (staging and prod ask).
         #[arg(long)]
         yes: bool,
@@ -170,9 +193,16 @@ pub fn run(args: Args) -> anyhow::Result<std::process::ExitCode> {
             Command::Repair {
                 target,
                 account,
+                cell,
                 dry_run,
                 yes,
-            } => run_repair(&target, &account, dry_run, yes).await,
+            } => run_repair(&target, (&account, cell), dry_run, yes).await,
+            Command::Split {
+                target,
+                account,
+                cells,
+                yes,
+            } => run_split(&target, &account, cells, yes).await,
             Command::Job { target, job, json } => {
                 let console = Console::open(&target).await?;
                 eprintln!("{}", console.session.who_and_where());
@@ -245,10 +275,32 @@ async fn run_statement(
     Ok(false)
 }
 
+/// `ledger split`: the account's cells from now on.
+async fn run_split(target: &Target, account: &str, cells: u32, yes: bool) -> anyhow::Result<bool> {
+    let console = Console::open(target).await?;
+    console.session.before_writing()?;
+    let question = format!(
+        "{}: spread account {account} over {cells} cells (a split cannot be undone)?",
+        console.session.who_and_where()
+    );
+    adjust::adjust_confirmation(console.stage(), yes, &question).resolve("nothing split")?;
+    let home = console.ledger().split_account(account, cells).await?;
+    println!(
+        "Account {account} has {} cells from now on{}.",
+        home.cell_count(),
+        if home.owing {
+            " (it is below zero: every cell is marked owing until a hold finds it paid)"
+        } else {
+            ""
+        }
+    );
+    Ok(false)
+}
+
 /// `ledger repair`: a person is needed when a dry run found drift.
 async fn run_repair(
     target: &Target,
-    account: &str,
+    (account, cell): (&str, u32),
     dry_run: bool,
     yes: bool,
 ) -> anyhow::Result<bool> {
@@ -263,9 +315,15 @@ async fn run_repair(
         "{}: put account {account}'s balances back to what its entries sum to?",
         console.session.who_and_where()
     );
-    let done = repair(&console.ledger(), table_name, account, dry_run, |_, _| {
-        adjust::adjust_confirmation(console.stage(), yes, &question).resolve("nothing repaired")
-    })
+    let done = repair(
+        &console.ledger(),
+        table_name,
+        (account, cell),
+        dry_run,
+        |_, _| {
+            adjust::adjust_confirmation(console.stage(), yes, &question).resolve("nothing repaired")
+        },
+    )
     .await?;
     print!("{}", render_repair(account, &done));
     Ok(matches!(done, Repair::Needed { .. }))
@@ -285,7 +343,10 @@ async fn run_adjust(
     let console = Console::open(target).await?;
     console.session.before_writing()?;
     let table_name = &console.outputs.ledger_table_name;
-    let account = console.ledger().account(&adjustment.account_id).await?;
+    let account = console
+        .ledger()
+        .account_total(&adjustment.account_id)
+        .await?;
     let balance = preview(account.as_ref(), adjustment, create_account, table_name)
         .map_err(anyhow::Error::msg)?;
     eprintln!(

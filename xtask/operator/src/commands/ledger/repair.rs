@@ -6,6 +6,7 @@ use reconciler::store::Ledger;
 pub use reconciler::store::repair::Repair;
 use reconciler::store::repair::plan_repair;
 use reconciler_core::audit::{self, Balances};
+use reconciler_core::ledger::Account;
 
 use crate::base::ui::table;
 
@@ -16,20 +17,25 @@ use crate::base::ui::table;
 /// # Errors
 /// No such account, the jobs disagree, the account changed meanwhile, or
 /// DynamoDB failed.
+/// A split account is repaired one cell at a time (`cell`; 0: its home,
+/// the whole of an account never split): the sweep's drift names the cell.
 pub async fn repair(
     ledger: &Ledger,
     table_name: &str,
-    account_id: &str,
+    (account_id, cell): (&str, u32),
     dry_run: bool,
     confirm: impl FnOnce(&Balances, &Balances) -> anyhow::Result<()>,
 ) -> anyhow::Result<Repair> {
-    let Some(account) = ledger.account(account_id).await? else {
-        bail!("no account {account_id:?} in {table_name}");
+    let Some(account) = ledger.account(account_id, cell).await? else {
+        bail!(
+            "no {} in {table_name}",
+            Account::in_cell(account_id, cell).name()
+        );
     };
     // Every entry the account has, whatever its `seq` says (that may be
     // what was edited).
     let entries = ledger
-        .entries_between(account_id, 1, u64::MAX, None)
+        .entries_between(account_id, cell, 1, u64::MAX, None)
         .await?;
     let jobs = ledger.jobs(&audit::jobs_holding(&entries)).await?;
     let plan = plan_repair(&account, &entries, &jobs).map_err(anyhow::Error::msg)?;
@@ -42,8 +48,9 @@ pub async fn repair(
     confirm(&stored, &recomputed)?;
     if !ledger.repair_account(&account, &recomputed).await? {
         bail!(
-            "account {account_id} changed while it was being repaired: nothing written; run the \
-             repair again (it reads and checks the account afresh)"
+            "{} changed while it was being repaired: nothing written; run the repair again (it \
+             reads and checks the account afresh)",
+            account.name()
         );
     }
     Ok(Repair::Repaired { stored, recomputed })

@@ -4,6 +4,7 @@
 use anyhow::bail;
 use reconciler::store::Ledger;
 use reconciler_core::audit::{self, Balances};
+use reconciler_core::cells::total;
 use reconciler_core::ledger::{Account, Entry, EntryKind, Job, JobStatus};
 
 use crate::base::ui::{clip, table};
@@ -23,11 +24,12 @@ pub struct OpenHold {
 /// An account's statement.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Statement {
-    /// The account as it is now.
+    /// The account as it is now: the sums over its cells, if it is split.
     pub account: Account,
     /// The entries read, in order: `1..=seq`, or with `since_ms` from just
     /// before the first at or after it (and from the audit checkpoint, if
-    /// that is older).
+    /// that is older). A split account's cells each have their own: in
+    /// time order, then by cell and seq.
     pub entries: Vec<Entry>,
     /// Show only the entries at or after this time.
     pub since_ms: Option<i64>,
@@ -77,8 +79,58 @@ pub async fn statement(
     account_id: &str,
     since_ms: Option<i64>,
 ) -> anyhow::Result<Statement> {
-    let Some((account, checkpoint)) = ledger.account_for_audit(account_id).await? else {
+    let Some(home) = cell_statement(ledger, account_id, 0, since_ms).await? else {
         bail!("no account {account_id:?} in {table_name}");
+    };
+    let cells = home.account.cell_count();
+    if cells <= 1 {
+        return Ok(home);
+    }
+    let mut parts = vec![home];
+    for cell in 1..cells {
+        parts.extend(cell_statement(ledger, account_id, cell, since_ms).await?);
+    }
+    Ok(merge(account_id, parts, since_ms))
+}
+
+/// A split account's statement from its cells': the account's balances
+/// summed, the entries in time order (then by cell and seq), the holds
+/// oldest first, each cell's problems named by its cell.
+fn merge(account_id: &str, parts: Vec<Statement>, since_ms: Option<i64>) -> Statement {
+    let account = total(account_id, parts.iter().map(|p| &p.account));
+    let mut s = Statement {
+        account,
+        entries: Vec::new(),
+        since_ms,
+        open_holds: Vec::new(),
+        problems: Vec::new(),
+    };
+    for part in parts {
+        let cell = part.account.cell;
+        s.entries.extend(part.entries);
+        s.open_holds.extend(part.open_holds);
+        s.problems.extend(
+            part.problems
+                .into_iter()
+                .map(|p| format!("cell {cell}: {p}")),
+        );
+    }
+    s.entries.sort_by_key(|e| (e.at_ms, e.cell, e.seq));
+    s.open_holds
+        .sort_by_key(|h| (h.held_at_ms, h.job.job_id.clone()));
+    s
+}
+
+/// The statement of one cell of an account (its home cell, 0: the whole
+/// of an account never split); `None` if that cell does not exist.
+async fn cell_statement(
+    ledger: &Ledger,
+    account_id: &str,
+    cell: u32,
+    since_ms: Option<i64>,
+) -> anyhow::Result<Option<Statement>> {
+    let Some((account, checkpoint)) = ledger.account_for_audit(account_id, cell).await? else {
+        return Ok(None);
     };
     // An entry's time is taken when its event was first tried, and a retry
     // may commit it up to the retry budget later, after a younger one: the
@@ -89,7 +141,9 @@ pub async fn statement(
         None => 1,
         Some(since) => {
             first_seq_since(account.seq, since.saturating_sub(skew), |seq| async move {
-                let entry = ledger.entries_between(account_id, seq, seq, None).await?;
+                let entry = ledger
+                    .entries_between(account_id, cell, seq, seq, None)
+                    .await?;
                 Ok(entry.first().map_or(i64::MAX, |e| e.at_ms))
             })
             .await?
@@ -102,7 +156,7 @@ pub async fn statement(
         .map_or_else(Balances::default, |c| c.balances());
     let from = first.saturating_sub(1).max(1).min(base.seq + 1);
     let entries = ledger
-        .entries_between(account_id, from, account.seq, None)
+        .entries_between(account_id, cell, from, account.seq, None)
         .await?;
     let audited: Vec<Entry> = entries
         .iter()
@@ -114,7 +168,7 @@ pub async fn statement(
     let holding = audit::jobs_holding(&entries);
     let jobs = ledger.jobs(&holding).await?;
     let takes = ledger
-        .entries(account_id, &audit::takes_needed(&audited, &jobs))
+        .entries(account_id, cell, &audit::takes_needed(&audited, &jobs))
         .await?;
     let mut problems = Vec::new();
     if let Some(drift) = audit::audit(&account, base, &audited) {
@@ -138,13 +192,13 @@ pub async fn statement(
             })
             .collect();
     open_holds.sort_by_key(|h| (h.held_at_ms, h.job.job_id.clone()));
-    Ok(Statement {
+    Ok(Some(Statement {
         account,
         entries,
         since_ms,
         open_holds,
         problems,
-    })
+    }))
 }
 
 pub(super) fn signed(n: i64) -> String {
@@ -155,46 +209,50 @@ pub(super) fn signed(n: i64) -> String {
     }
 }
 
-/// The entries as a table: running balances after each.
+/// The entries as a table: running balances after each (its cell's, with
+/// a CELL column, when any entry is past a home cell).
 pub(super) fn entries_table(entries: &[&Entry]) -> String {
+    let split = entries.iter().any(|e| e.cell > 0);
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
-            vec![
-                e.seq.to_string(),
-                format_time(e.at_ms),
-                e.kind.as_str().to_owned(),
-                clip(&e.key, 48),
-                e.amount.to_string(),
-                signed(e.available_delta),
-                signed(e.held_delta),
-                e.available_after.to_string(),
-                e.held_after.to_string(),
-                if e.overdraft > 0 {
-                    e.overdraft.to_string()
-                } else {
-                    String::new()
-                },
-                clip(&e.event_id, 40),
-            ]
+            let cell = split.then(|| e.cell.to_string());
+            cell.into_iter()
+                .chain([
+                    e.seq.to_string(),
+                    format_time(e.at_ms),
+                    e.kind.as_str().to_owned(),
+                    clip(&e.key, 48),
+                    e.amount.to_string(),
+                    signed(e.available_delta),
+                    signed(e.held_delta),
+                    e.available_after.to_string(),
+                    e.held_after.to_string(),
+                    if e.overdraft > 0 {
+                        e.overdraft.to_string()
+                    } else {
+                        String::new()
+                    },
+                    clip(&e.event_id, 40),
+                ])
+                .collect()
         })
         .collect();
-    table(
-        &[
-            "SEQ",
-            "TIME",
-            "KIND",
-            "KEY",
-            "AMOUNT",
-            "Δ AVAILABLE",
-            "Δ HELD",
-            "AVAILABLE",
-            "HELD",
-            "OVERDRAFT",
-            "EVENT",
-        ],
-        &rows,
-    )
+    let header = [
+        "SEQ",
+        "TIME",
+        "KIND",
+        "KEY",
+        "AMOUNT",
+        "Δ AVAILABLE",
+        "Δ HELD",
+        "AVAILABLE",
+        "HELD",
+        "OVERDRAFT",
+        "EVENT",
+    ];
+    let header: Vec<&str> = split.then_some("CELL").into_iter().chain(header).collect();
+    table(&header, &rows)
 }
 
 /// The statement as text (pure; `now_ms` for the ages of the holds).
@@ -202,9 +260,16 @@ pub fn render_statement(s: &Statement, table_name: &str, now_ms: i64) -> String 
     let a = &s.account;
     let mut out = format!(
         "Account {} ({table_name})\n  available {}, held {}; granted {}, debited {}, adjusted \
-         {}; {} entries, {} overdraft(s)\n\n",
+         {}; {} entries, {} overdraft(s)\n",
         a.account_id, a.available, a.held, a.granted, a.debited, a.adjusted, a.seq, a.overdrafts
     );
+    if a.cell_count() > 1 {
+        out.push_str(&format!(
+            "  split over {} cells: each entry is its cell's, with its cell's balances after it\n",
+            a.cell_count()
+        ));
+    }
+    out.push('\n');
     let shown: Vec<&Entry> = s
         .entries
         .iter()
