@@ -163,7 +163,7 @@ impl Env {
     }
 
     async fn balances(&self, account_id: &str) -> (i64, i64) {
-        let a = self.account(account_id, 0).await;
+        let a = self.account(account_id).await;
         (a.available, a.held)
     }
 
@@ -312,7 +312,7 @@ async fn stragglers_are_found_and_expired() {
     assert_eq!(expiries.len(), 2);
     assert!(expiries.iter().all(|e| e.event_id == report.run_id));
     assert_eq!(
-        env.account("a1", 0).await.open_kind,
+        env.account("a1").await.open_kind,
         None,
         "audited, mark removed"
     );
@@ -672,7 +672,7 @@ async fn the_sweeps_reads_grow_with_stragglers_and_touched_accounts_not_the_tabl
             .checkpoint(account)
             .await
             .expect("a clean audit checkpoints");
-        assert_eq!(checkpoint.audited_seq, env.account(account, 0).await.seq);
+        assert_eq!(checkpoint.audited_seq, env.account(account).await.seq);
     }
     env.sent();
 
@@ -709,15 +709,12 @@ async fn the_next_audit_reads_only_the_entries_after_the_checkpoint() {
         ),
         (40, 40, 0, 40, 0)
     );
-    assert!(
-        env.account("a1", 0).await.open_kind.is_none(),
-        "mark removed"
-    );
+    assert!(env.account("a1").await.open_kind.is_none(), "mark removed");
 
     // The handler writes the account again (a full Put): the checkpoint,
     // a separate item, survives it.
     apply(&handler, req("j1", "a1", 5)).await;
-    assert_eq!(env.account("a1", 0).await.seq, 41);
+    assert_eq!(env.account("a1").await.seq, 41);
     assert_eq!(env.checkpoint("a1").await, Some(checkpoint));
 
     // The second audit reads entry 41 only: one page of entries, plus the
@@ -815,9 +812,9 @@ async fn a_busy_accounts_checkpoint_moves_while_money_keeps_moving() {
         // Let the writer move the account on before the next sweep (a
         // writer that stopped fails the test with its reason, not a hang).
         // A guard against a hang, not a speed check.
-        let seq = env.account("busy", 0).await.seq;
+        let seq = env.account("busy").await.seq;
         let waiting = Instant::now();
-        while env.account("busy", 0).await.seq == seq {
+        while env.account("busy").await.seq == seq {
             if writer.is_finished() {
                 writer.await.unwrap();
                 panic!("the writer stopped before it was told to");
@@ -850,7 +847,7 @@ async fn a_busy_accounts_checkpoint_moves_while_money_keeps_moving() {
         u64::try_from(written).unwrap() + 1
     );
     assert!(
-        env.account("busy", 0).await.open_kind.is_none(),
+        env.account("busy").await.open_kind.is_none(),
         "mark removed"
     );
 }
@@ -910,7 +907,7 @@ async fn drift_after_a_direct_corruption_is_reported() {
     assert_eq!(again.drift[0].account_id, "a2");
     assert_eq!(again.metric_values()[3], ("LedgerDrift", 1.0));
     assert_eq!(
-        env.account("a2", 0).await.open_kind.as_deref(),
+        env.account("a2").await.open_kind.as_deref(),
         Some("AUDIT#09")
     );
     assert_eq!(env.checkpoint("a2").await, None);
@@ -989,7 +986,7 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
     };
     assert_eq!((stored.available, stored.seq), (82, 3));
     assert_eq!((recomputed.available, recomputed.seq), (75, 3));
-    assert_eq!(env.account("a1", 0).await.available, 82);
+    assert_eq!(env.account("a1").await.available, 82);
     let text = operator::commands::ledger::render_repair("a1", &dry);
     println!("{text}");
     assert!(text.contains("dry run: nothing written"), "{text}");
@@ -1002,7 +999,7 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
         .await
         .unwrap_err();
     assert!(refused.to_string().contains("not confirmed"));
-    assert_eq!(env.account("a1", 0).await.available, 82);
+    assert_eq!(env.account("a1").await.available, 82);
 
     // A repair planned on a version that then moved writes nothing.
     let stale = env.ledger().account("a1", 0).await.unwrap().unwrap();
@@ -1024,7 +1021,7 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
             .unwrap()
     );
     assert_eq!(
-        env.account("a1", 0).await.available,
+        env.account("a1").await.available,
         82,
         "guarded: nothing written"
     );
@@ -1041,14 +1038,14 @@ async fn a_hand_edited_account_is_repaired_from_its_entries() {
         "{done:?}"
     );
     println!("{}", operator::commands::ledger::render_repair("a1", &done));
-    let account = env.account("a1", 0).await;
+    let account = env.account("a1").await;
     assert_eq!((account.available, account.seq), (75, 3));
     assert_eq!(account.open_kind.as_deref(), Some("AUDIT#15"));
     let after = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((after.audited_accounts, after.drifted_accounts), (1, 0));
     // And the handler goes on from the repaired version.
     apply(&handler, grant("g-2", "a1", 5)).await;
-    assert_eq!(env.account("a1", 0).await.seq, 4);
+    assert_eq!(env.account("a1").await.seq, 4);
 
     // A job edited by hand: the balances alone cannot make the ledger
     // whole; refused, nothing written.
@@ -1092,10 +1089,7 @@ async fn a_release_that_does_not_match_its_audited_take_is_drift() {
     let clean = sweep_once(&sweep, SweepInput::default()).await;
     assert_eq!((clean.audited_accounts, clean.drifted_accounts), (1, 0));
     assert_eq!(env.checkpoint("a1").await.unwrap().audited_seq, 2);
-    assert!(
-        env.account("a1", 0).await.open_kind.is_none(),
-        "mark removed"
-    );
+    assert!(env.account("a1").await.open_kind.is_none(), "mark removed");
 
     env.client
         .update_item()
@@ -1123,7 +1117,7 @@ async fn a_release_that_does_not_match_its_audited_take_is_drift() {
             "{problems}"
         );
         assert_eq!(
-            env.account("a1", 0).await.open_kind.as_deref(),
+            env.account("a1").await.open_kind.as_deref(),
             Some("AUDIT#15")
         );
         assert_eq!(env.checkpoint("a1").await.unwrap().audited_seq, 2);
@@ -1165,7 +1159,7 @@ async fn a_repair_refuses_a_raised_seq_and_a_missing_last_entry() {
             && refused.contains("nothing is repaired"),
         "{refused}"
     );
-    assert_eq!(env.account("a1", 0).await.seq, 5, "nothing written");
+    assert_eq!(env.account("a1").await.seq, 5, "nothing written");
 
     env.client
         .update_item()
@@ -1188,7 +1182,7 @@ async fn a_repair_refuses_a_raised_seq_and_a_missing_last_entry() {
         refused.contains("its seq is 2, but its entries end at 1"),
         "{refused}"
     );
-    let account = env.account("a1", 0).await;
+    let account = env.account("a1").await;
     assert_eq!(
         (account.available, account.granted),
         (150, 150),
@@ -1717,7 +1711,7 @@ async fn a_table_of_item_format_1_is_swept_and_migrates_by_use() {
         apply(&env.ledger(), rendered("j3", "a1", 10)).await,
         Outcome::Debited
     );
-    let account = env.account("a1", 0).await;
+    let account = env.account("a1").await;
     assert_eq!(
         (account.v, account.open_kind.as_deref()),
         (2, Some("AUDIT#15"))

@@ -632,6 +632,7 @@ mod tests {
         Job {
             job_id: "j1".into(),
             account_id: "a1".into(),
+            cell: 0,
             status: JobStatus::Held,
             requested: Some(5),
             hold: Some(5),
@@ -692,8 +693,8 @@ mod tests {
         );
 
         let mut newer = AccountItem::new(&Account::new("a1"), 1);
-        newer.v = 3;
-        assert!(newer.account().unwrap_err().contains("format version 3"));
+        newer.v = 4;
+        assert!(newer.account().unwrap_err().contains("format version 4"));
         let mut none = AccountItem::new(&Account::new("a1"), 1);
         none.v = 0;
         assert!(none.account().unwrap_err().contains("format version 0"));

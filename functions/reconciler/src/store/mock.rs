@@ -65,6 +65,7 @@ impl Ledger {
     pub(crate) fn remember(&self, account: &Account, job: Option<&Job>) {
         self.cache().confirm(Confirmed {
             account_id: &account.account_id,
+            cell: account.cell,
             account: Some(Some(account)),
             job: job.map(|job| (job.job_id.as_str(), Some(job))),
         });
@@ -72,7 +73,7 @@ impl Ledger {
 
     /// What this instance remembers of an account.
     pub(crate) fn remembered(&self, account_id: &str) -> Option<Account> {
-        self.cache().account(account_id).cloned()
+        self.cache().account(account_id, 0).cloned()
     }
 }
 

@@ -755,13 +755,13 @@ mod tests {
         let ledger = dynamo.ledger();
 
         assert_eq!(
-            ledger.account("a1").await.unwrap(),
+            ledger.account("a1", 0).await.unwrap(),
             Some(state.accounts["a1"].clone())
         );
         let job = ledger.job_item("j1").await.unwrap().unwrap();
         assert_eq!(job.job().unwrap(), state.jobs["j1"]);
         assert_eq!(ledger.job_item("j9").await.unwrap(), None);
-        let entries = ledger.entries("a1", &[1, 2]).await.unwrap();
+        let entries = ledger.entries("a1", 0, &[1, 2]).await.unwrap();
         assert_eq!(entries, state.entries, "both, in order");
 
         dynamo.assert_done();

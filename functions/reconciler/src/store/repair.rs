@@ -221,6 +221,7 @@ mod tests {
             plan(&edited, &ledger.entries, &ledger),
             Ok(Repair::Needed {
                 stored: Balances {
+                    transferred: 0,
                     available: 127,
                     held: 30,
                     granted: 150,
@@ -229,6 +230,7 @@ mod tests {
                     seq: 3
                 },
                 recomputed: Balances {
+                    transferred: 0,
                     available: 120,
                     held: 30,
                     granted: 150,
@@ -352,6 +354,10 @@ mod tests {
     fn a_repair_sets_the_entries_sums_on_the_account_as_read_and_marks_it() {
         let stored = Account {
             account_id: "a2".into(),
+            cell: 0,
+            cells: 0,
+            owing: false,
+            transferred: 0,
             available: 82,
             held: 0,
             granted: 100,

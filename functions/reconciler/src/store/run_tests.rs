@@ -72,7 +72,7 @@ fn a_move(
 ) -> Shape {
     let status = format!("status = {job_status:?}");
     let hold = hold.map(|h| format!("hold = {h}"));
-    let mut job = vec!["v <= 2", status.as_str(), "account_id = \"a1\""];
+    let mut job = vec!["v <= 3", status.as_str(), "account_id = \"a1\""];
     job.extend(hold.as_deref());
     vec![
         (
@@ -645,9 +645,9 @@ fn malformed_cases() -> Vec<(&'static str, Item, Item, &'static str)> {
     vec![
         (
             "an account of an unknown format version",
-            with(account.clone(), "v", num("3")),
+            with(account.clone(), "v", num("4")),
             job.clone(),
-            "format version 3",
+            "format version 4",
         ),
         (
             "an account whose id disagrees with its key",

@@ -188,14 +188,18 @@ pub(crate) fn spell_all(items: &[TransactWriteItem]) -> Vec<Spelled> {
 
 /// The guard of an account write, as the table spells it: the whole
 /// account as decided on — its format version, `seq`, every balance and
-/// the overdraft count.
+/// the overdraft count; an account never split has none of the attributes
+/// of cells.
 pub(crate) fn guard(
     seq: u64,
     [available, held, granted, debited, adjusted]: [i64; 5],
     overdrafts: u64,
 ) -> Vec<String> {
     let mut g = vec![
-        "v <= 2".to_owned(),
+        "v <= 3".to_owned(),
+        "attribute_not_exists(transferred)".to_owned(),
+        "attribute_not_exists(cells)".to_owned(),
+        "attribute_not_exists(owing)".to_owned(),
         format!("seq = {seq}"),
         format!("available = {available}"),
         format!("held = {held}"),

@@ -340,7 +340,7 @@ mod tests {
         let u = removal.update().unwrap();
         assert_eq!(u.update_expression(), "REMOVE #open_kind, #open_key");
         assert!(u.condition_expression().unwrap().contains("#available"));
-        let checkpoint = AuditCheckpointItem::new("a1", &Balances::of(&account), 2, "run");
+        let checkpoint = AuditCheckpointItem::new("a1", 0, &Balances::of(&account), 2, "run");
         let put = audit_checkpoint_guard(&checkpoint).put("t", to_item(&checkpoint));
         assert_write_grammar(&put);
         assert_eq!(

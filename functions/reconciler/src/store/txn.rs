@@ -441,7 +441,7 @@ mod tests {
                     "Update",
                     "JOB#j / JOB".to_owned(),
                     when(&[
-                        "v <= 2",
+                        "v <= 3",
                         "status = \"HELD\"",
                         "account_id = \"a\"",
                         "hold = 5",
@@ -596,7 +596,7 @@ mod tests {
         assert_eq!(spelled[0].when, guard(3, [10, 0, 10, 0, 0], 0));
         assert_eq!(
             spelled[1].when,
-            when(&["v <= 2", "status = \"EXPIRED\"", "account_id = \"a\""])
+            when(&["v <= 3", "status = \"EXPIRED\"", "account_id = \"a\""])
         );
         spelled[1].assert_writes(&["status = \"DEBITED\"", "debited = 7", "entries = [2, 3, 4]"]);
     }

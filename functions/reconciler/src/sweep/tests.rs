@@ -74,7 +74,7 @@ fn page_end(item: &Item) -> Item {
 /// An account's ledger entries, as stored.
 fn entry_items(ledger: &MemoryLedger, account_id: &str) -> Vec<Item> {
     ledger
-        .entries_of(account_id)
+        .entries_of(account_id, 0)
         .iter()
         .map(|e| to_item(&EntryItem::new(e)))
         .collect()
@@ -378,6 +378,7 @@ async fn a_mark_the_account_moved_past_is_kept_and_counted() {
     let a1_at_2 = after(&[grant("g1", "a1", 100), requested("j1", "a1", 30)]);
     let checkpoint = AuditCheckpointItem::new(
         "a1",
+        0,
         &Balances::of(&a1_at_2.accounts["a1"]),
         NOW - 1,
         "run-0",
@@ -705,7 +706,7 @@ async fn malformed_index_items_are_reported_and_the_rest_is_swept() {
         report.errors
     );
     assert!(
-        report.errors[1].contains("an item marked for audit has no account id"),
+        report.errors[1].contains("an item marked for audit does not name its account"),
         "{:?}",
         report.errors
     );
@@ -735,8 +736,13 @@ fn query_values(sent: &Sent) -> Vec<AttributeValue> {
 #[tokio::test]
 async fn a_release_is_compared_with_its_take_from_before_the_checkpoint() {
     let mut state = after(&[grant("g1", "a1", 100), requested("j1", "a1", 30)]);
-    let checkpoint =
-        AuditCheckpointItem::new("a1", &Balances::of(&state.accounts["a1"]), NOW - 1, "run-0");
+    let checkpoint = AuditCheckpointItem::new(
+        "a1",
+        0,
+        &Balances::of(&state.accounts["a1"]),
+        NOW - 1,
+        "run-0",
+    );
     state.jobs.get_mut("j1").unwrap().hold = Some(20);
     state.apply(&failed_job("j1", "a1"), &meta("e3")).unwrap();
     let account = &state.accounts["a1"];
@@ -845,7 +851,7 @@ async fn a_long_window_is_audited_a_page_at_a_time_and_resumed_from_its_checkpoi
         grant("g4", "a1", 10),
     ]);
     let checkpoint =
-        AuditCheckpointItem::new("a1", &Balances::of(&at_4.accounts["a1"]), NOW, "run-1");
+        AuditCheckpointItem::new("a1", 0, &Balances::of(&at_4.accounts["a1"]), NOW, "run-1");
     let second = Dynamo::new()
         .index("HELD", vec![], None)
         .index("AUDIT", vec![account.clone()], None)

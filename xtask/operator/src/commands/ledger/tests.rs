@@ -17,6 +17,8 @@ fn entry(
     after: (i64, i64),
 ) -> Entry {
     Entry {
+        cell: 0,
+        transferred_delta: 0,
         account_id: "acme".into(),
         seq,
         kind,
@@ -77,6 +79,7 @@ fn sample() -> Statement {
         since_ms: None,
         open_holds: vec![OpenHold {
             job: Job {
+                cell: 0,
                 job_id: "j1".into(),
                 account_id: "acme".into(),
                 status: JobStatus::Held,
@@ -207,6 +210,7 @@ fn csv_quotes_what_needs_quoting() {
 fn job_history() -> JobHistory {
     JobHistory {
         item: JobItem {
+            cell: 0,
             pk: "JOB#j1".into(),
             sk: "JOB".into(),
             v: 1,
