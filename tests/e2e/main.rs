@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod big_account;
+mod cells;
 mod console;
 mod deploy;
 mod dlq;

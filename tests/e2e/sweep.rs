@@ -1714,7 +1714,7 @@ async fn a_table_of_item_format_1_is_swept_and_migrates_by_use() {
     let account = env.account("a1").await;
     assert_eq!(
         (account.v, account.open_kind.as_deref()),
-        (2, Some("AUDIT#15"))
+        (3, Some("AUDIT#15"))
     );
     let report = sweep_once(&env.sweep(StragglerAction::Expire), SweepInput::default()).await;
 

@@ -75,10 +75,11 @@ impl Expr {
         self.compare(attr, "<=", value)
     }
 
-    /// Condition: the item does not exist, or `attr op value`
-    /// (`op` is `<` or `<=`): a marker that only moves forward.
+    /// Condition: the attribute does not exist, or `attr op value` (`op`
+    /// is `<` or `<=`: a marker that only moves forward; `=`: an attribute
+    /// absent while it holds its default).
     pub fn absent_or(mut self, attr: &str, op: &str, value: AttributeValue) -> Self {
-        debug_assert!(["<", "<="].contains(&op));
+        debug_assert!(["<", "<=", "="].contains(&op));
         let (n, v) = (self.name(attr), self.value(value));
         self.condition
             .push(format!("(attribute_not_exists({n}) OR {n} {op} {v})"));

@@ -661,6 +661,36 @@ mod tests {
 
     /// An item written by format 1 (its index entry under the unsharded
     /// key) is read as it is: the migration is by writing, not by refusal.
+    /// A split account's cell: its own partition key, its attributes of
+    /// cells written only when they are not an unsplit account's, read back
+    /// whole; a cell past its home that counts cells, or more than 32, is
+    /// malformed.
+    #[test]
+    fn a_cell_of_a_split_account_round_trips_under_its_own_key() {
+        let cell = Account {
+            available: 5,
+            transferred: 5,
+            owing: true,
+            seq: 1,
+            ..Account::in_cell("a1", 3)
+        };
+        let item = to_item(&AccountItem::new(&cell, 1));
+        assert_eq!(item["pk"], AttributeValue::S("CELL#3#a1".into()));
+        assert!(!item.contains_key("cells"));
+        let back: AccountItem = from_item(item, "account").unwrap();
+        assert_eq!(back.account(), Ok(cell.clone()));
+        let plain = to_item(&AccountItem::new(&Account::new("a1"), 1));
+        for absent in ["cell", "cells", "transferred", "owing"] {
+            assert!(!plain.contains_key(absent), "{absent}");
+        }
+        let mut counts = AccountItem::new(&cell, 1);
+        counts.cells = 4;
+        assert!(counts.account().unwrap_err().contains("yet counts cells"));
+        let mut home = AccountItem::new(&Account::new("a1"), 1);
+        home.cells = 33;
+        assert!(home.account().unwrap_err().contains("more than 32"));
+    }
+
     #[test]
     fn an_item_of_format_1_is_read() {
         let mut old = JobItem::new(&job(), "e1", 7);

@@ -197,9 +197,9 @@ pub(crate) fn guard(
 ) -> Vec<String> {
     let mut g = vec![
         "v <= 3".to_owned(),
-        "attribute_not_exists(transferred)".to_owned(),
-        "attribute_not_exists(cells)".to_owned(),
-        "attribute_not_exists(owing)".to_owned(),
+        "(attribute_not_exists(transferred) OR transferred = 0)".to_owned(),
+        "(attribute_not_exists(cells) OR cells <= 1)".to_owned(),
+        "(attribute_not_exists(owing) OR owing = false)".to_owned(),
         format!("seq = {seq}"),
         format!("available = {available}"),
         format!("held = {held}"),

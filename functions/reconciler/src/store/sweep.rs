@@ -329,6 +329,41 @@ mod tests {
     use crate::store::expr::assert_write_grammar;
     use aws_sdk_dynamodb::types::TransactWriteItem;
 
+    /// A mark names its account and cell by the partition key of the item
+    /// it marks, and its account again by its `open_key`; keys that
+    /// disagree are the mark's own error.
+    #[test]
+    fn an_audit_mark_names_the_account_and_the_cell_it_marks() {
+        let mark = |pk: &str, open_key: &str| {
+            Item::from([
+                (
+                    table::PARTITION_KEY.to_owned(),
+                    AttributeValue::S(pk.into()),
+                ),
+                (
+                    table::SORT_KEY.to_owned(),
+                    AttributeValue::S("ACCOUNT".into()),
+                ),
+                (
+                    table::OPEN_INDEX_SORT_KEY.to_owned(),
+                    AttributeValue::S(open_key.into()),
+                ),
+            ])
+        };
+        assert_eq!(
+            audit_mark(&mark("ACCOUNT#a#1", "a#1")),
+            Ok(("a#1".into(), 0))
+        );
+        assert_eq!(
+            audit_mark(&mark("CELL#3#a#1", "a#1")),
+            Ok(("a#1".into(), 3))
+        );
+        for (pk, open_key) in [("CELL#3#a1", "a2"), ("JOB#j1", "j1"), ("CELL#0#a1", "a1")] {
+            let err = audit_mark(&mark(pk, open_key)).unwrap_err();
+            assert!(err.contains(pk), "{err}");
+        }
+    }
+
     #[test]
     fn the_sweeps_requests_follow_the_aws_grammar() {
         let mut account = Account::new("a1");

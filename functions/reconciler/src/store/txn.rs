@@ -58,7 +58,7 @@ pub fn token(business_key: &BusinessKey, change: &Change, request_id: &str) -> S
 /// item comes back.
 ///
 /// The attributes of cells are absent when they hold their unsplit value
-/// (`items::AccountItem`), and guarded so: absent, or equal.
+/// (`items::AccountItem`), and guarded so: absent or that value, else equal.
 pub fn account_guard(before: Option<&Account>) -> Expr {
     let Some(a) = before else {
         return Expr::new().absent(table::PARTITION_KEY);
@@ -73,17 +73,17 @@ pub fn account_guard(before: Option<&Account>) -> Expr {
         .eq("adjusted", num(a.adjusted))
         .eq("overdrafts", num(a.overdrafts));
     let e = match a.transferred {
-        0 => e.absent("transferred"),
+        0 => e.absent_or("transferred", "=", num(0)),
         t => e.eq("transferred", num(t)),
     };
     let e = match a.cells {
-        0 | 1 => e.absent("cells"),
+        0 | 1 => e.absent_or("cells", "<=", num(1)),
         n => e.eq("cells", num(n)),
     };
     if a.owing {
         e.eq("owing", AttributeValue::Bool(true))
     } else {
-        e.absent("owing")
+        e.absent_or("owing", "=", AttributeValue::Bool(false))
     }
 }
 
@@ -599,5 +599,56 @@ mod tests {
             when(&["v <= 3", "status = \"EXPIRED\"", "account_id = \"a\""])
         );
         spelled[1].assert_writes(&["status = \"DEBITED\"", "debited = 7", "entries = [2, 3, 4]"]);
+    }
+
+    /// A change between a split account's cells, by hand: its home cell
+    /// holds 100 of 2 cells, a hold of 10 lands in cell 1, which does not
+    /// exist: half the credits move in. Each cell is put as it was read
+    /// (cell 1 absent; the home cell by its whole self, its count of cells
+    /// included), each with its `transfer` entry, under the invocation's
+    /// token.
+    #[test]
+    fn a_change_between_cells_puts_each_cell_as_read_with_its_entry() {
+        let home = Account {
+            available: 100,
+            granted: 100,
+            seq: 1,
+            cells: 2,
+            ..Account::new("a")
+        };
+        let gather = reconciler_core::cells::rebalance(
+            &Account::in_cell("a", 1),
+            false,
+            &[home],
+            2,
+            10,
+            &BusinessKey::transfer("j"),
+            &meta(),
+        )
+        .unwrap();
+        let txn = gather_transaction("t", &gather, &meta(), "r");
+        let items: Vec<TransactWriteItem> = txn.items.into_iter().map(|(_, w)| w).collect();
+        let spelled = spell_all(&items);
+        let shape: Vec<(&str, &str)> = spelled.iter().map(|s| (s.op, s.key.as_str())).collect();
+        assert_eq!(
+            shape,
+            [
+                ("Put", "CELL#1#a / ACCOUNT"),
+                ("Put", "CELL#1#a / ENTRY#00000000000000000001"),
+                ("Put", "ACCOUNT#a / ACCOUNT"),
+                ("Put", "ACCOUNT#a / ENTRY#00000000000000000002"),
+            ]
+        );
+        assert_eq!(spelled[0].when, absent());
+        assert_eq!(spelled[1].when, absent());
+        let mut home_guard = guard(1, [100, 0, 100, 0, 0], 0);
+        home_guard.retain(|c| !c.contains("cells"));
+        home_guard.push("cells = 2".to_owned());
+        home_guard.sort();
+        assert_eq!(spelled[2].when, home_guard);
+        spelled[0].assert_writes(&["available = 50", "transferred = 50", "cell = 1"]);
+        spelled[2].assert_writes(&["available = 50", "transferred = -50", "cells = 2"]);
+        spelled[3].assert_writes(&["kind = \"transfer\"", "key = \"transfer:j\""]);
+        assert_eq!(txn.token.len(), 36);
     }
 }

@@ -13,7 +13,15 @@ pub struct BalancesView {
     pub granted: i64,
     pub debited: i64,
     pub adjusted: i64,
+    /// A cell's net transfers from its account's other cells (absent: 0).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub transferred: i64,
     pub seq: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_zero(n: &i64) -> bool {
+    *n == 0
 }
 
 impl From<Balances> for BalancesView {
@@ -24,6 +32,7 @@ impl From<Balances> for BalancesView {
             granted: b.granted,
             debited: b.debited,
             adjusted: b.adjusted,
+            transferred: b.transferred,
             seq: b.seq,
         }
     }
@@ -34,16 +43,27 @@ impl From<Balances> for BalancesView {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DriftView {
     pub account_id: String,
+    /// The cell of a split account that drifted (`ledger repair --cell`);
+    /// absent for an account's home cell, the whole of one never split.
+    #[serde(skip_serializing_if = "is_home")]
+    pub cell: u32,
     pub stored: BalancesView,
     pub recomputed: BalancesView,
     /// Every disagreement found, for a human.
     pub problems: Vec<String>,
 }
 
+// Serde's `skip_serializing_if` takes a path to a function of a reference.
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_home(cell: &u32) -> bool {
+    *cell == 0
+}
+
 impl From<Drift> for DriftView {
     fn from(d: Drift) -> Self {
         DriftView {
             account_id: d.account_id,
+            cell: d.cell,
             stored: d.stored.into(),
             recomputed: d.recomputed.into(),
             problems: d.problems,

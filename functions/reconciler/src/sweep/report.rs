@@ -465,6 +465,7 @@ mod tests {
             });
         }
         r.drift.push(DriftView {
+            cell: 0,
             account_id: "a2".into(),
             stored: Balances::default(),
             recomputed: Balances::default(),

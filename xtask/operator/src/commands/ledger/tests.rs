@@ -390,7 +390,7 @@ fn statement_and_job_json_follow_their_schemas() {
     assert_eq!(v["entries"].as_array().unwrap().len(), 3);
     assert_eq!(
         v["entries"][1],
-        json!({"seq": 2, "at": "2026-11-29T11:00:00Z", "kind": "hold",
+        json!({"cell": 0, "seq": 2, "at": "2026-11-29T11:00:00Z", "kind": "hold",
                "key": "job:j1:video.requested", "amount": 30, "available_delta": -30,
                "held_delta": 30, "available_after": 70, "held_after": 30, "overdraft": 0,
                "event_id": "evt-2"})
