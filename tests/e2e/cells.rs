@@ -160,3 +160,32 @@ async fn a_split_account_holds_gathers_owes_and_is_audited_per_cell() {
         (Outcome::Refunded, (300, 200), 8)
     );
 }
+
+/// An instance that knew an account whole (its home cell cached) meets it
+/// split and below zero: its guess in the home cell is cancelled by the
+/// guard on the count of cells and the mark, and it reads again and
+/// decides on every cell. Deciding on the learnt home cell as if the
+/// account still had one would hold 30 of an account at -400.
+#[tokio::test]
+async fn an_instance_that_knew_the_account_whole_learns_it_was_split() {
+    let (client, table) = env().await;
+    let warm = Ledger::new(client.clone(), table.clone());
+    let a = warm.apply(&grant("g1", "farm2", 100), "e1").await.unwrap();
+    assert_eq!(balances(&a), (100, 0));
+    let other = Ledger::new(client, table);
+    other.split_account("farm2", 2).await.unwrap();
+    // j2 lands in cell 1 of 2, empty: the account goes to -400, every cell
+    // marked owing first.
+    let a = other
+        .apply(&rendered("j2", "farm2", 500), "e2")
+        .await
+        .unwrap();
+    assert_eq!((a.outcome, balances(&a)), (Outcome::Debited, (-400, 0)));
+
+    // j1 lands in cell 0 of 2 (and of 1): the warm instance's home cell.
+    let a = warm.apply(&req("j1", "farm2", 30), "e3").await.unwrap();
+    assert_eq!(
+        (a.outcome, balances(&a), a.account.cells),
+        (Outcome::Rejected, (-400, 0), 2)
+    );
+}

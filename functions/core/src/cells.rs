@@ -157,6 +157,8 @@ pub(crate) fn across(
 
 /// Marks every cell of the account `owing`, creating those that do not
 /// exist: the account is about to go below zero in `target`. Moves nothing.
+/// Every cell is written, a marked one as it was, so that each is guarded
+/// as read: marks set on some cells only would break the invariant.
 pub fn owe(target: &Account, exists: bool, others: &[Account], cells: u32) -> Gather {
     let mut legs = Vec::new();
     for k in 0..cells.max(1) {
@@ -168,9 +170,6 @@ pub fn owe(target: &Account, exists: bool, others: &[Account], cells: u32) -> Ga
                 None => (Account::in_cell(target.account_id.clone(), k), false),
             }
         };
-        if stored && before.owing {
-            continue;
-        }
         let after = Account {
             owing: true,
             ..before.clone()
@@ -190,6 +189,8 @@ pub fn owe(target: &Account, exists: bool, others: &[Account], cells: u32) -> Ga
 /// over `cells`), so that the next holds landing in it need no gather.
 /// Richest cells give first, and first only what they have above their own
 /// share. The caller made sure the cells hold at least `floor` in all.
+/// When a mark is cleared every cell is written, each guarded as read, so
+/// that no cell below zero, nor one marked since, is left behind.
 pub fn rebalance(
     target: &Account,
     exists: bool,
@@ -247,9 +248,10 @@ pub fn rebalance(
         };
         deltas.push((other, true, delta));
     }
+    let clearing = deltas.iter().any(|(cell, _, _)| cell.owing);
     let mut legs = Vec::new();
     for (before, stored, delta) in deltas {
-        if delta != 0 || before.owing {
+        if delta != 0 || clearing {
             legs.push(leg(before, stored, delta, key, meta)?);
         }
     }
@@ -390,6 +392,50 @@ mod tests {
         assert_eq!(after, [16, 49, 0, 0]);
     }
 
+    /// Clearing the marks writes every cell, even one that moves nothing
+    /// and was read unmarked: each is guarded as read.
+    #[test]
+    fn clearing_the_marks_writes_every_cell() {
+        let owing = Account {
+            owing: true,
+            ..cell(0, 100)
+        };
+        let g = rebalance(
+            &cell(1, 0),
+            true,
+            &[owing, cell(2, 0)],
+            3,
+            10,
+            &key(),
+            &meta(),
+        )
+        .unwrap();
+        assert_eq!(legs(&g), [(1, Some(33)), (0, Some(-33)), (2, None)]);
+        assert_eq!(g.legs[2].before, Some(cell(2, 0)));
+    }
+
+    /// What a cell that cannot decide alone does, given every other cell:
+    /// a debit the account covers gathers credits (it does not mark the
+    /// cells owing); one it does not marks every cell; a hold it does not
+    /// cover is left to be rejected where it is.
+    #[test]
+    fn across_the_cells_a_need_gathers_owes_or_is_short() {
+        let others = [cell(0, 100)];
+        let target = cell(1, 0);
+        let take = |x| across(&target, true, &others, 2, Need::Take(x), &key(), &meta());
+        let gathered = take(30).unwrap().unwrap();
+        assert_eq!(legs(&gathered), [(1, Some(50)), (0, Some(-50))]);
+        let owed = take(150).unwrap().unwrap();
+        assert!(owed.legs.iter().all(|l| l.after.owing && l.entry.is_none()));
+        assert_eq!(owed.legs.len(), 2);
+        let hold = |c| across(&target, true, &others, 2, Need::Hold(c), &key(), &meta());
+        assert_eq!(hold(150).unwrap(), None);
+        assert_eq!(
+            legs(&hold(100).unwrap().unwrap()),
+            [(1, Some(100)), (0, Some(-100))]
+        );
+    }
+
     #[test]
     fn cells_that_cannot_cover_the_need_are_an_error_not_a_rebalance() {
         let others = [cell(0, 10)];
@@ -409,13 +455,20 @@ mod tests {
             .iter()
             .map(|l| (l.after.cell, l.before.is_some(), l.entry.is_some()))
             .collect();
-        // Cell 0 is marked already; cell 2 does not exist.
+        // Cell 0 is marked already, and written as it is; cell 2 does not
+        // exist.
         assert_eq!(
             marked,
-            [(1, true, false), (2, false, false), (3, true, false)]
+            [
+                (0, true, false),
+                (1, true, false),
+                (2, false, false),
+                (3, true, false)
+            ]
         );
         assert!(g.legs.iter().all(|l| l.after.owing));
-        assert_eq!(g.legs[0].after.available, 5);
+        assert_eq!(g.legs[1].after.available, 5);
+        assert_eq!(g.legs[0].after, g.legs[0].before.clone().unwrap());
     }
 
     #[test]
@@ -440,6 +493,9 @@ mod tests {
         );
         assert!(split("a", Some(&four), 33).is_err());
         assert!(split("a", Some(&four), 4).is_ok());
+        // One cell is no split: an account below zero is not marked.
+        let whole = split("a", Some(&owes), 1).unwrap();
+        assert_eq!((whole.len(), whole[0].owing), (1, false));
     }
 
     /// FNV-1a 64 of the id's bytes, modulo the cells: values computed

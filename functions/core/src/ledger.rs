@@ -891,7 +891,9 @@ impl Subject<'_> {
     /// ([`crate::cells`]).
     fn across(&self, need: Need, key: &BusinessKey) -> Result<Across, LedgerError> {
         let cell = self.account();
-        if alone(&cell, self.known.cells, need) {
+        // A home cell read since the count was learnt may count more.
+        let cells = self.known.cells.max(cell.cell_count());
+        if alone(&cell, cells, need) {
             return Ok(Across::Alone);
         }
         let Some(others) = &self.known.others else {

@@ -10,6 +10,7 @@ use reconciler_core::ledger::Account;
 
 use super::expr::Expr;
 use super::items::{AccountItem, to_item};
+use super::keys;
 use super::txn::account_guard;
 use super::{Ledger, StoreError};
 use reconciler_core::contract::table;
@@ -68,11 +69,16 @@ impl Ledger {
                 source: None,
             })?;
         let writes = split_writes(&self.table, home.as_ref(), &written);
+        // Resent unchanged after a lost answer: the token makes a split that
+        // committed answer with its success, not fail its own guard.
+        let token =
+            keys::fingerprint(&format!("split\n{account_id}\n{cells}\n{home:?}"))[..36].to_owned();
         self.retry
             .resend(|| {
                 self.client
                     .transact_write_items()
                     .set_transact_items(Some(writes.clone()))
+                    .client_request_token(&token)
                     .send()
             })
             .await

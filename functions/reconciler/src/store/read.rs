@@ -235,10 +235,21 @@ impl Ledger {
             return Ok(cell);
         }
         let account_id = cell.account_id.clone();
-        let (all, _) = self
-            .cells_with(None, &account_id, cells, Vec::new(), started, requests)
-            .await?;
-        Ok(total(&account_id, &all))
+        let mut cells = cells;
+        loop {
+            let (all, _) = self
+                .cells_with(None, &account_id, cells, Vec::new(), started, requests)
+                .await?;
+            // Split again since the count was learnt: read them all.
+            let counted = all
+                .first()
+                .filter(|h| h.cell == 0)
+                .map_or(1, Account::cell_count);
+            if counted <= cells {
+                return Ok(total(&account_id, &all));
+            }
+            cells = counted;
+        }
     }
 
     /// One `TransactGetItems`, sent again after a backoff while others

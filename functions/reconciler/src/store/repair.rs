@@ -143,6 +143,15 @@ pub fn plan_repair(account: &Account, entries: &[Entry], jobs: &[Job]) -> Result
             disagree.join("; ")
         ));
     }
+    // A cell of a split account below zero while unmarked would let a hold
+    // in another cell commit on credits the account does not have.
+    let split = account.cell > 0 || account.cell_count() > 1;
+    if split && recomputed.available < 0 && !account.owing {
+        return refuse(format!(
+            "its entries sum to {} available, below zero, and it is not marked owing",
+            recomputed.available
+        ));
+    }
     let stored = Balances::of(account);
     Ok(if stored == recomputed {
         Repair::Clean
@@ -208,6 +217,44 @@ mod tests {
     fn plan(account: &Account, entries: &[Entry], ledger: &MemoryLedger) -> Result<Repair, String> {
         let jobs: Vec<Job> = ledger.jobs.values().cloned().collect();
         plan_repair(account, entries, &jobs)
+    }
+
+    /// A cell of a split account whose entries sum below zero while it is
+    /// not marked owing: repairing it would let holds elsewhere commit on
+    /// credits the account lacks. Refused; the same history on an account
+    /// never split is repaired.
+    #[test]
+    fn a_cell_below_zero_and_unmarked_is_not_repaired() {
+        let mut ledger = MemoryLedger::default();
+        let debit = reconciler_core::event::Event::Rendered {
+            job_id: "j1".into(),
+            account_id: "a1".into(),
+            credits: 10,
+        };
+        ledger
+            .apply(&debit, &crate::store::mock::meta("e1"))
+            .unwrap();
+        let whole = ledger.accounts["a1"].clone();
+        assert_eq!(whole.available, -10);
+        let mut edited = whole.clone();
+        edited.available = 0;
+        edited.debited = 0;
+        assert!(matches!(
+            plan(&edited, &ledger.entries, &ledger),
+            Ok(Repair::Needed { .. })
+        ));
+        let mut cell = edited.clone();
+        cell.cells = 2;
+        let err = plan(&cell, &ledger.entries, &ledger).unwrap_err();
+        assert!(
+            err.contains("below zero, and it is not marked owing"),
+            "{err}"
+        );
+        cell.owing = true;
+        assert!(matches!(
+            plan(&cell, &ledger.entries, &ledger),
+            Ok(Repair::Needed { .. })
+        ));
     }
 
     #[test]

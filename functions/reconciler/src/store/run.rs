@@ -65,20 +65,24 @@ impl Knowledge {
         }
     }
 
-    /// What a committed change between the cells made of them: each cell
-    /// as it is after.
+    /// What a committed change between the cells made of the command's:
+    /// its cell as it is after. The other cells are forgotten: a decision
+    /// that needs them again reads them all together again.
     fn gathered(&mut self, gather: &Gather) {
-        for leg in &gather.legs {
-            let after = leg.after.clone();
-            if after.cell == self.cell {
-                self.known.account = Some(after);
-            } else if let Some(others) = &mut self.known.others {
-                match others.iter_mut().find(|o| o.cell == after.cell) {
-                    Some(other) => *other = after,
-                    None => others.push(after),
-                }
-            }
+        if let Some(leg) = gather.legs.iter().find(|l| l.after.cell == self.cell) {
+            self.known.account = Some(leg.after.clone());
         }
+        self.known.others = None;
+    }
+
+    /// Whether the account's home cell, as learnt, counts more cells than
+    /// the decision assumed (it was split meanwhile): the command may land
+    /// in another cell, and the cells must be read again.
+    fn split_since(&self) -> bool {
+        self.known
+            .account
+            .as_ref()
+            .is_some_and(|a| a.cell == 0 && a.cell_count() > self.known.cells.max(1))
     }
 
     /// Marks the item of `role` as confirmed.
@@ -259,6 +263,9 @@ impl Ledger {
                     p.last = cancelled.describe.clone();
                     let contended = cancelled.contended;
                     k = self.learn(&cmd, k, cancelled)?;
+                    if k.split_since() {
+                        k = self.read(&cmd, p.started, &mut p.requests).await?;
+                    }
                     // A wrong first guess is corrected at once; losing again
                     // means others write the same items: back off.
                     if contended || p.losses > 0 {
@@ -406,6 +413,9 @@ impl Ledger {
                 _ => {}
             }
         }
+        // The account's other cells were read before this write was sent:
+        // a decision that needs them reads them all together again.
+        k.known.others = None;
         self.remember_confirmed(cmd, &k);
         Ok(k)
     }
