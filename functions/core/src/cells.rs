@@ -392,6 +392,20 @@ mod tests {
         assert_eq!(after, [16, 49, 0, 0]);
     }
 
+    /// Worked by hand: a target with 20, 15 past its hold of 5, pays the
+    /// cell at -10 itself, and so takes no top-up though its share (110 /
+    /// 3 = 36) is more than it keeps; the rich cell moves nothing.
+    #[test]
+    fn a_target_with_a_surplus_pays_the_cells_below_zero_itself() {
+        let owing = |k, available| Account {
+            owing: true,
+            ..cell(k, available)
+        };
+        let others = [owing(0, 100), owing(2, -10)];
+        let g = rebalance(&owing(1, 20), true, &others, 3, 5, &key(), &meta()).unwrap();
+        assert_eq!(legs(&g), [(1, Some(-10)), (0, None), (2, Some(10))]);
+    }
+
     /// Clearing the marks writes every cell, even one that moves nothing
     /// and was read unmarked: each is guarded as read.
     #[test]
