@@ -189,3 +189,35 @@ async fn an_instance_that_knew_the_account_whole_learns_it_was_split() {
         (Outcome::Rejected, (-400, 0), 2)
     );
 }
+
+/// A redelivered request whose job another instance created meanwhile in
+/// another cell (it knew the account split into 3, this instance into 2):
+/// the cancellation shows the job in cell 2 while this instance decided in
+/// cell 1 (`j6`: FNV-1a modulo 2 is 1, modulo 3 is 2). It reads again and
+/// answers `duplicate`; deciding on the two pictures together would call
+/// the account broken.
+#[tokio::test]
+async fn a_job_created_in_another_cell_meanwhile_is_read_where_it_is() {
+    let (client, table) = env().await;
+    let first = Ledger::new(client.clone(), table.clone());
+    first.split_account("farm3", 2).await.unwrap();
+    let warm = Ledger::new(client.clone(), table.clone());
+    for (grant_id, event_id) in [("g1", "e1"), ("g2", "e2")] {
+        warm.apply(&grant(grant_id, "farm3", 100), event_id)
+            .await
+            .unwrap();
+    }
+    let other = Ledger::new(client, table);
+    other.split_account("farm3", 3).await.unwrap();
+    let a = other.apply(&req("j6", "farm3", 30), "e3").await.unwrap();
+    assert_eq!((a.outcome, balances(&a)), (Outcome::Held, (170, 30)));
+
+    let a = warm
+        .apply(&req("j6", "farm3", 30), "e3-again")
+        .await
+        .unwrap();
+    assert_eq!(
+        (a.outcome, balances(&a), a.account.cells),
+        (Outcome::Duplicate, (170, 30), 3)
+    );
+}

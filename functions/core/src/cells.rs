@@ -221,18 +221,8 @@ pub fn rebalance(
     };
     let mut givers: Vec<&Account> = others.iter().filter(|o| o.available > 0).collect();
     givers.sort_by(|a, b| b.available.cmp(&a.available).then(a.cell.cmp(&b.cell)));
-    let mut gives = vec![0i128; givers.len()];
-    let mut moved = 0i128;
-    // First what the richest have above their share, then what is still
-    // lacking from whatever they have.
-    for (keep, goal) in [(fair, owed + want), (0, owed + need)] {
-        for (giver, give) in givers.iter().zip(gives.iter_mut()) {
-            let spare = (i128::from(giver.available) - *give - keep).max(0);
-            let more = spare.min(goal - moved).max(0);
-            *give += more;
-            moved += more;
-        }
-    }
+    let gives = gives(&givers, [(fair, owed + want), (0, owed + need)]);
+    let moved: i128 = gives.iter().sum();
     if moved < owed + need {
         return Err(LedgerError::Inconsistent(format!(
             "{} needs {floor} and the cells below zero {owed_all}; the other cells can give {moved}",
@@ -262,6 +252,24 @@ pub fn rebalance(
         .sum();
     assert_eq!(net, 0, "a rebalance moves credits, it does not make them");
     Ok(Gather { legs })
+}
+
+/// What each of `givers` (richest first) gives, pass by pass: in each,
+/// what it has above `keep`, until the passes' total reaches `goal` —
+/// first what the richest have above their share, then what is still
+/// lacking from whatever they have.
+fn gives(givers: &[&Account], passes: [(i128, i128); 2]) -> Vec<i128> {
+    let mut gives = vec![0i128; givers.len()];
+    let mut moved = 0i128;
+    for (keep, goal) in passes {
+        for (giver, give) in givers.iter().zip(gives.iter_mut()) {
+            let spare = (i128::from(giver.available) - *give - keep).max(0);
+            let more = spare.min(goal - moved).max(0);
+            *give += more;
+            moved += more;
+        }
+    }
+    gives
 }
 
 /// One cell's part of a rebalance: `credits` moved in (out if negative),

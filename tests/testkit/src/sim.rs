@@ -196,11 +196,12 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
     let log: Arc<Mutex<Vec<Invocation>>> = Arc::default();
     // Two accounts are split before anything happens to them, so that
     // holds gather credits between cells, debits past zero mark every cell
-    // owing and holds clear the marks, all under the same faults.
+    // owing and holds clear the marks, all under the same faults; two more
+    // splits come while the instances run, on accounts they have cached.
     let direct_ledger = Ledger::new(direct.clone(), table.clone());
-    for (account, cells) in SPLIT {
+    for (account, before, _) in SPLIT.iter().filter(|s| s.1 > 1) {
         direct_ledger
-            .split_account(account, *cells)
+            .split_account(account, *before)
             .await
             .with_context(|| format!("split {account}"))?;
     }
@@ -242,6 +243,7 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
             failed
         }));
     }
+    let splitter = tokio::spawn(split_meanwhile(Ledger::new(proxied.clone(), table.clone())));
     let sweep_config = SweepConfig {
         stage: "sim".into(),
         table: table.clone(),
@@ -293,6 +295,7 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
     for task in tasks {
         redeliver.extend(task.await.context("an instance panicked")?);
     }
+    splitter.await.context("the splitter panicked")??;
     // Lambda redelivers what failed: a fresh instance, new event ids.
     let retry = Ledger::new(proxied.clone(), table.clone());
     for attempt in 0..6 {
@@ -554,9 +557,28 @@ impl History {
     }
 }
 
-/// The accounts the simulator splits before its history, and into how many
-/// cells.
-const SPLIT: &[(&str, u32)] = &[("a0", 4), ("a1", 2)];
+/// The accounts the simulator splits: into how many cells before its
+/// history, and into how many while its instances run.
+const SPLIT: &[(&str, u32, u32)] = &[("a0", 4, 4), ("a1", 2, 3), ("a2", 1, 3)];
+
+/// The splits made while the instances run, as an operator makes them: a
+/// split whose account moved between its read and its write is cancelled,
+/// and run again.
+async fn split_meanwhile(ledger: Ledger) -> anyhow::Result<()> {
+    for (n, (account, before, during)) in SPLIT.iter().enumerate() {
+        if during <= before {
+            continue;
+        }
+        tokio::time::sleep(Duration::from_millis(40 * (n as u64 + 1))).await;
+        let mut tries = 0;
+        while let Err(e) = ledger.split_account(account, *during).await {
+            tries += 1;
+            anyhow::ensure!(tries < 100, "split {account} into {during}: {e}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    Ok(())
+}
 
 /// The simulated table, read whole and parsed.
 struct Table {
@@ -786,11 +808,21 @@ fn invariants(t: &Table, problems: &mut Vec<String>) {
     }
 }
 
-/// What cells keep true: an account's transfers between its cells sum to
-/// zero, and a cell is below zero only while every cell is marked owing.
+/// What cells keep true: each split account has the cells it was split
+/// into, its transfers between them sum to zero, and a cell is below zero
+/// only while every cell is marked owing.
 fn cells(t: &Table, problems: &mut Vec<String>) {
-    for (account_id, cells) in SPLIT {
+    for (account_id, _, cells) in SPLIT {
         let all: Vec<&Account> = t.cells_of(account_id).collect();
+        let counted = all
+            .iter()
+            .find(|c| c.cell == 0)
+            .map_or(1, |h| h.cell_count());
+        if counted != *cells {
+            problems.push(format!(
+                "{account_id}: {counted} cells, not the {cells} it was split into"
+            ));
+        }
         let moved: i64 = all.iter().map(|c| c.transferred).sum();
         if moved != 0 {
             problems.push(format!("{account_id}: its cells' transfers sum to {moved}"));
@@ -858,6 +890,13 @@ fn writes(
                 "{run_id} reported {expired} expired but wrote {wrote} expiry entries"
             ));
         }
+    }
+    // Nothing here is corrupt: an error that says so is a bug's.
+    for i in invocations.iter().filter(|i| i.outcome == "LedgerError") {
+        problems.push(format!(
+            "{} failed as LedgerError for {:?}",
+            i.event_id, i.event
+        ));
     }
     if let Some(i) = invocations
         .iter()

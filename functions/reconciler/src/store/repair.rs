@@ -66,6 +66,37 @@ pub enum Repair {
     },
 }
 
+/// What `entries` (every entry of the account's partition, in order) sum
+/// to, and how many overdrafts they count, if they are numbered `1..` with
+/// no gap and each says what its history sums to; else what is wrong.
+fn entries_sum(entries: &[Entry]) -> Result<(Balances, u64), String> {
+    let mut recomputed = Balances::default();
+    let mut overdrafts = 0u64;
+    for (position, entry) in (1u64..).zip(entries) {
+        if entry.seq != position {
+            return Err(format!(
+                "its entries are not numbered without a gap: entry {position} is missing (the \
+                 next one found is {})",
+                entry.seq
+            ));
+        }
+        recomputed = recomputed.plus(entry);
+        if (entry.available_after, entry.held_after) != (recomputed.available, recomputed.held) {
+            return Err(format!(
+                "entry {} says the balances after it were ({}, {}), but its history sums to \
+                 ({}, {}): an entry was edited",
+                entry.seq,
+                entry.available_after,
+                entry.held_after,
+                recomputed.available,
+                recomputed.held
+            ));
+        }
+        overdrafts += u64::from(entry.overdraft > 0);
+    }
+    Ok((recomputed, overdrafts))
+}
+
 /// The repair of a drifted account (pure): what its entries sum to, when
 /// that differs from its balances and nothing else is wrong. `entries` are
 /// every entry of the account's partition, in order; `jobs` those whose
@@ -86,30 +117,10 @@ pub fn plan_repair(account: &Account, entries: &[Entry], jobs: &[Job]) -> Result
             account.name()
         ))
     };
-    let mut recomputed = Balances::default();
-    let mut overdrafts = 0u64;
-    for (position, entry) in (1u64..).zip(entries) {
-        if entry.seq != position {
-            return refuse(format!(
-                "its entries are not numbered without a gap: entry {position} is missing (the \
-                 next one found is {})",
-                entry.seq
-            ));
-        }
-        recomputed = recomputed.plus(entry);
-        if (entry.available_after, entry.held_after) != (recomputed.available, recomputed.held) {
-            return refuse(format!(
-                "entry {} says the balances after it were ({}, {}), but its history sums to \
-                 ({}, {}): an entry was edited",
-                entry.seq,
-                entry.available_after,
-                entry.held_after,
-                recomputed.available,
-                recomputed.held
-            ));
-        }
-        overdrafts += u64::from(entry.overdraft > 0);
-    }
+    let (recomputed, overdrafts) = match entries_sum(entries) {
+        Ok(sum) => sum,
+        Err(found) => return refuse(found),
+    };
     if recomputed.seq != account.seq {
         return refuse(if recomputed.seq < account.seq {
             format!(

@@ -75,14 +75,17 @@ impl Knowledge {
         self.known.others = None;
     }
 
-    /// Whether the account's home cell, as learnt, counts more cells than
-    /// the decision assumed (it was split meanwhile): the command may land
-    /// in another cell, and the cells must be read again.
-    fn split_since(&self) -> bool {
-        self.known
+    /// Whether what was learnt sends the command to another cell than the
+    /// one it knows: the home cell counts more cells than assumed (the
+    /// account was split meanwhile), or the job, created meanwhile by an
+    /// instance that knew another count, lives in another cell. Read again.
+    fn rerouted(&self, cmd: &Command<'_>) -> bool {
+        let split = self
+            .known
             .account
             .as_ref()
-            .is_some_and(|a| a.cell == 0 && a.cell_count() > self.known.cells.max(1))
+            .is_some_and(|a| a.cell == 0 && a.cell_count() > self.known.cells.max(1));
+        split || route(cmd, self.known.job.as_ref(), self.known.cells) != self.cell
     }
 
     /// Marks the item of `role` as confirmed.
@@ -119,6 +122,21 @@ struct Progress {
 }
 
 impl Progress {
+    fn new(event_id: &str, at_ms: i64, request_id: &str) -> Progress {
+        Progress {
+            started: Instant::now(),
+            meta: Meta {
+                event_id: event_id.into(),
+                at_ms,
+            },
+            request_id: request_id.into(),
+            requests: 0,
+            attempts: 0,
+            losses: 0,
+            last: String::from("no attempt finished"),
+        }
+    }
+
     /// What the command answers when it gives up.
     fn gave_up(&self) -> StoreError {
         StoreError::Contention {
@@ -200,18 +218,7 @@ impl Ledger {
         event_id: &str,
         request_id: &str,
     ) -> Result<Applied, StoreError> {
-        let mut p = Progress {
-            started: Instant::now(),
-            meta: Meta {
-                event_id: event_id.into(),
-                at_ms: self.now_ms(),
-            },
-            request_id: request_id.into(),
-            requests: 0,
-            attempts: 0,
-            losses: 0,
-            last: String::from("no attempt finished"),
-        };
+        let mut p = Progress::new(event_id, self.now_ms(), request_id);
         let mut k = match self.guess(&cmd) {
             Some((known, cell)) => Knowledge::guessed(known, cell),
             None => self.read(&cmd, p.started, &mut p.requests).await?,
@@ -241,45 +248,59 @@ impl Ledger {
                 }
                 Next::Commit(change) => change,
             };
-            p.attempts += 1;
-            let txn = transaction(
-                &self.table,
-                &change,
-                &p.meta,
-                &cmd.business_key(),
-                &p.request_id,
-            );
-            match self.send(&txn, p.started, &mut p.requests).await? {
-                Sent::Committed => {
-                    let cells = k.known.cells;
-                    let mut applied = self.committed(change, &p);
-                    applied.account = self
-                        .balances(applied.account, cells, p.started, &mut p.requests)
-                        .await?;
-                    applied.requests = p.requests;
-                    return Ok(applied);
+            k = match self.commit(&cmd, k, change, &mut p).await? {
+                Ok(applied) => return Ok(applied),
+                Err(learnt) => learnt,
+            };
+        }
+    }
+
+    /// Sends the transaction of `change`: what it applied, or what the
+    /// command knows after it did not commit.
+    async fn commit(
+        &self,
+        cmd: &Command<'_>,
+        k: Knowledge,
+        change: Change,
+        p: &mut Progress,
+    ) -> Result<Result<Applied, Knowledge>, StoreError> {
+        p.attempts += 1;
+        let key = cmd.business_key();
+        let txn = transaction(&self.table, &change, &p.meta, &key, &p.request_id);
+        match self.send(&txn, p.started, &mut p.requests).await? {
+            Sent::Committed => {
+                let mut applied = self.committed(change, p);
+                applied.account = self
+                    .balances(applied.account, k.known.cells, p.started, &mut p.requests)
+                    .await?;
+                applied.requests = p.requests;
+                Ok(Ok(applied))
+            }
+            Sent::Cancelled(cancelled) => {
+                p.last = cancelled.describe.clone();
+                let contended = cancelled.contended;
+                let mut k = self.learn(cmd, k, cancelled)?;
+                if k.rerouted(cmd) {
+                    k = self.read(cmd, p.started, &mut p.requests).await?;
                 }
-                Sent::Cancelled(cancelled) => {
-                    p.last = cancelled.describe.clone();
-                    let contended = cancelled.contended;
-                    k = self.learn(&cmd, k, cancelled)?;
-                    if k.split_since() {
-                        k = self.read(&cmd, p.started, &mut p.requests).await?;
-                    }
-                    // A wrong first guess is corrected at once; losing again
-                    // means others write the same items: back off.
-                    if contended || p.losses > 0 {
-                        let delay = self.retry.delay(p.losses, p.started.elapsed());
-                        tokio::time::sleep(delay).await;
-                    }
-                    p.losses += 1;
-                }
-                Sent::Superseded => {
-                    p.last = "the decision's token was spent by an earlier attempt".into();
-                    k = self.read(&cmd, p.started, &mut p.requests).await?;
-                }
+                self.lost(p, contended).await;
+                Ok(Err(k))
+            }
+            Sent::Superseded => {
+                p.last = "the decision's token was spent by an earlier attempt".into();
+                Ok(Err(self.read(cmd, p.started, &mut p.requests).await?))
             }
         }
+    }
+
+    /// After a cancelled transaction: a wrong first guess is corrected at
+    /// once; losing again means others write the same items: back off.
+    async fn lost(&self, p: &mut Progress, contended: bool) {
+        if contended || p.losses > 0 {
+            let delay = self.retry.delay(p.losses, p.started.elapsed());
+            tokio::time::sleep(delay).await;
+        }
+        p.losses += 1;
     }
 
     /// A `duplicate` or a `conflict` (recorded for a human first): no money
@@ -522,11 +543,7 @@ impl Ledger {
             }
             Sent::Cancelled(cancelled) => {
                 p.last = cancelled.describe;
-                if cancelled.contended || p.losses > 0 {
-                    let delay = self.retry.delay(p.losses, p.started.elapsed());
-                    tokio::time::sleep(delay).await;
-                }
-                p.losses += 1;
+                self.lost(p, cancelled.contended).await;
             }
             Sent::Superseded => {
                 p.last = "the change between cells was committed by an earlier attempt".into();

@@ -121,6 +121,25 @@ fn merge(account_id: &str, parts: Vec<Statement>, since_ms: Option<i64>) -> Stat
     s
 }
 
+/// The holds among `entries` whose jobs are still HELD (`jobs`, as they
+/// are now), each with when its hold was taken.
+fn open_holds_of(entries: &[Entry], jobs: Vec<Job>) -> Vec<OpenHold> {
+    jobs.into_iter()
+        .filter(|j| j.status == JobStatus::Held)
+        .filter_map(|job| {
+            let taken = entries
+                .iter()
+                .rev()
+                .find(|e| e.kind == EntryKind::Hold && e.job_id() == Some(job.job_id.as_str()))?;
+            Some(OpenHold {
+                hold: job.hold.unwrap_or(taken.held_delta),
+                held_at_ms: taken.at_ms,
+                job,
+            })
+        })
+        .collect()
+}
+
 /// The statement of one cell of an account (its home cell, 0: the whole
 /// of an account never split); `None` if that cell does not exist.
 async fn cell_statement(
@@ -177,20 +196,7 @@ async fn cell_statement(
     let holds = audit::audit_holds(&account, &audited, &jobs, &takes);
     problems.extend(holds.problems);
     problems.extend(holds.doubts.iter().map(|d| format!("not proven yet: {d}")));
-    let mut open_holds: Vec<OpenHold> =
-        jobs.into_iter()
-            .filter(|j| j.status == JobStatus::Held)
-            .filter_map(|job| {
-                let taken = entries.iter().rev().find(|e| {
-                    e.kind == EntryKind::Hold && e.job_id() == Some(job.job_id.as_str())
-                })?;
-                Some(OpenHold {
-                    hold: job.hold.unwrap_or(taken.held_delta),
-                    held_at_ms: taken.at_ms,
-                    job,
-                })
-            })
-            .collect();
+    let mut open_holds = open_holds_of(&entries, jobs);
     open_holds.sort_by_key(|h| (h.held_at_ms, h.job.job_id.clone()));
     Ok(Some(Statement {
         account,
