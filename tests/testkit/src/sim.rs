@@ -208,41 +208,7 @@ async fn run_seed(endpoint: &str, seed: u64, size: Size) -> anyhow::Result<SimRe
 
     // Phase 1: the history, shuffled, shared among concurrent instances,
     // with sweeps expiring every hold meanwhile.
-    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
-    let mut deliveries = history.deliveries.clone();
-    rng.shuffle(&mut deliveries);
-    let mut shares: Vec<Vec<Event>> = vec![Vec::new(); size.instances];
-    for event in deliveries.iter() {
-        shares[rng.usize(..size.instances)].push(event.clone());
-    }
-    // Each instance sees its credits first, so that holds are taken (and
-    // expired, and captured late) rather than mostly rejected; the order of
-    // everything else stays random.
-    for share in &mut shares {
-        share.sort_by_key(|e| !matches!(e, Event::Granted { .. } | Event::Adjusted { .. }));
-    }
-    let mut tasks = Vec::new();
-    for (instance, share) in shares.into_iter().enumerate() {
-        let ledger = Ledger::new(proxied.clone(), table.clone());
-        let log = log.clone();
-        // Which invocations crash: drawn from the seed, per instance.
-        let mut crashes = fastrand::Rng::with_seed(seed ^ (instance as u64 + 1) << 32);
-        tasks.push(tokio::spawn(async move {
-            let mut failed = Vec::new();
-            for (n, event) in share.into_iter().enumerate() {
-                let id = format!("i{instance}-e{n}");
-                let crash = match crashes.u8(..100) {
-                    0..2 => Some(Crash::Before),
-                    2..4 => Some(Crash::After),
-                    _ => None,
-                };
-                if !deliver(&ledger, &event, &id, &log, crash).await {
-                    failed.push(event);
-                }
-            }
-            failed
-        }));
-    }
+    let tasks = instances(&history, seed, size, &proxied, &table, &log);
     let splitter = tokio::spawn(split_meanwhile(Ledger::new(proxied.clone(), table.clone())));
     let sweep_config = SweepConfig {
         stage: "sim".into(),
@@ -555,6 +521,55 @@ impl History {
             conflicts,
         }
     }
+}
+
+/// Phase 1's instances: the history shuffled and shared among
+/// `size.instances` concurrent handlers, each delivering its share (some
+/// invocations crash, drawn from the seed); each returns what failed.
+fn instances(
+    history: &History,
+    seed: u64,
+    size: Size,
+    proxied: &Client,
+    table: &str,
+    log: &Arc<Mutex<Vec<Invocation>>>,
+) -> Vec<tokio::task::JoinHandle<Vec<Event>>> {
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5eed);
+    let mut deliveries = history.deliveries.clone();
+    rng.shuffle(&mut deliveries);
+    let mut shares: Vec<Vec<Event>> = vec![Vec::new(); size.instances];
+    for event in deliveries.iter() {
+        shares[rng.usize(..size.instances)].push(event.clone());
+    }
+    // Each instance sees its credits first, so that holds are taken (and
+    // expired, and captured late) rather than mostly rejected; the order of
+    // everything else stays random.
+    for share in &mut shares {
+        share.sort_by_key(|e| !matches!(e, Event::Granted { .. } | Event::Adjusted { .. }));
+    }
+    let mut tasks = Vec::new();
+    for (instance, share) in shares.into_iter().enumerate() {
+        let ledger = Ledger::new(proxied.clone(), table.to_owned());
+        let log = log.clone();
+        // Which invocations crash: drawn from the seed, per instance.
+        let mut crashes = fastrand::Rng::with_seed(seed ^ (instance as u64 + 1) << 32);
+        tasks.push(tokio::spawn(async move {
+            let mut failed = Vec::new();
+            for (n, event) in share.into_iter().enumerate() {
+                let id = format!("i{instance}-e{n}");
+                let crash = match crashes.u8(..100) {
+                    0..2 => Some(Crash::Before),
+                    2..4 => Some(Crash::After),
+                    _ => None,
+                };
+                if !deliver(&ledger, &event, &id, &log, crash).await {
+                    failed.push(event);
+                }
+            }
+            failed
+        }));
+    }
+    tasks
 }
 
 /// The accounts the simulator splits: into how many cells before its
@@ -920,23 +935,7 @@ fn writes(
 fn response_truth(t: &Table, i: &Invocation, response: &Applied) -> Result<(), String> {
     let account = &response.account;
     let split = account.cell_count() > 1;
-    let answered = Balances::of(account);
-    if split {
-        if account.transferred != 0 || account.check().is_err() {
-            return Err(format!(
-                "balances {answered:?} are no moment of the split account"
-            ));
-        }
-    } else {
-        let versions = t.versions(&account.account_id, 0);
-        let at = versions.get(usize::try_from(account.seq).unwrap_or(usize::MAX));
-        if at != Some(&answered) {
-            return Err(format!(
-                "balances {answered:?}, but version {} of the account was {at:?}",
-                account.seq
-            ));
-        }
-    }
+    balances_truth(t, account)?;
     let status = response.job.as_ref().map(|(_, s)| *s);
     let entry = t
         .entries
@@ -1003,6 +1002,30 @@ fn response_truth(t: &Table, i: &Invocation, response: &Applied) -> Result<(), S
     if status != wrote_status {
         return Err(format!(
             "job {status:?}, its write left it {wrote_status:?}"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether answered balances are those of a version the account had; a
+/// split account's, read over its cells after the write, what any moment
+/// of it keeps (conservation, transfers netting to zero).
+fn balances_truth(t: &Table, account: &Account) -> Result<(), String> {
+    let answered = Balances::of(account);
+    if account.cell_count() > 1 {
+        if account.transferred != 0 || account.check().is_err() {
+            return Err(format!(
+                "balances {answered:?} are no moment of the split account"
+            ));
+        }
+        return Ok(());
+    }
+    let versions = t.versions(&account.account_id, 0);
+    let at = versions.get(usize::try_from(account.seq).unwrap_or(usize::MAX));
+    if at != Some(&answered) {
+        return Err(format!(
+            "balances {answered:?}, but version {} of the account was {at:?}",
+            account.seq
         ));
     }
     Ok(())

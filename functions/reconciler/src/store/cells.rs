@@ -5,7 +5,8 @@
 use std::time::Instant;
 
 use aws_sdk_dynamodb::types::TransactWriteItem;
-use reconciler_core::cells::{split, total};
+use reconciler_core::cells::split;
+use reconciler_core::contract::table;
 use reconciler_core::ledger::Account;
 
 use super::expr::Expr;
@@ -13,12 +14,11 @@ use super::items::{AccountItem, to_item};
 use super::keys;
 use super::txn::account_guard;
 use super::{Ledger, StoreError};
-use reconciler_core::contract::table;
 
 /// The writes of a split: the home cell put with its new count, guarded by
 /// what it was read as (absent: it is created), and each new cell marked
 /// owing created where none is.
-pub fn split_writes(
+fn split_writes(
     table_name: &str,
     home: Option<&Account>,
     cells: &[Account],
@@ -83,9 +83,10 @@ impl Ledger {
             })
             .await
             .map_err(StoreError::from_sdk)?;
+        // The home cell comes first: `split` always writes it.
         Ok(written
             .into_iter()
             .next()
-            .unwrap_or_else(|| total(account_id, [])))
+            .unwrap_or_else(|| Account::new(account_id)))
     }
 }

@@ -156,68 +156,69 @@ impl Ledger {
     pub(super) async fn read_cells(
         &self,
         cmd: &Command<'_>,
-        mut cells: u32,
+        cells: u32,
         started: Instant,
         requests: &mut u32,
     ) -> Result<Knowledge, StoreError> {
-        loop {
-            let rest = self.keys(cmd, 0).into_iter().skip(1).collect();
-            let (mut all, mut known) = self
-                .cells_with(Some(cmd), cmd.account_id(), cells, rest, started, requests)
-                .await?;
-            let counted = all
-                .first()
-                .filter(|h| h.cell == 0)
-                .map_or(1, Account::cell_count);
-            if counted > cells {
-                cells = counted;
-                continue;
-            }
-            let cell = route(cmd, known.job.as_ref(), cells);
-            known.account = all
-                .iter()
-                .position(|c| c.cell == cell)
-                .map(|i| all.remove(i));
-            known.others = Some(all);
-            known.cells = cells;
-            let k = Knowledge::read(known, cell);
-            self.remember_confirmed(cmd, &k);
-            return Ok(k);
-        }
+        let rest = self.keys(cmd, 0).into_iter().skip(1).collect();
+        let (mut all, mut known, cells) = self
+            .cells_with(Some(cmd), cmd.account_id(), cells, rest, started, requests)
+            .await?;
+        let cell = route(cmd, known.job.as_ref(), cells);
+        known.account = all
+            .iter()
+            .position(|c| c.cell == cell)
+            .map(|i| all.remove(i));
+        known.others = Some(all);
+        known.cells = cells;
+        let k = Knowledge::read(known, cell);
+        self.remember_confirmed(cmd, &k);
+        Ok(k)
     }
 
-    /// Cells `0..cells` of `account_id` (those that exist, in order), and
-    /// the `rest` of the command's items, in one `TransactGetItems`.
+    /// Every cell of `account_id` (those that exist, in order), and the
+    /// `rest` of the command's items, in one `TransactGetItems`; read again
+    /// while the home cell counts more cells than were read (the account
+    /// was split since `cells` was learnt). Returns the count read.
     async fn cells_with(
         &self,
         cmd: Option<&Command<'_>>,
         account_id: &str,
-        cells: u32,
+        mut cells: u32,
         rest: Vec<(Role, Item)>,
         started: Instant,
         requests: &mut u32,
-    ) -> Result<(Vec<Account>, Known), StoreError> {
-        let keys: Vec<(Role, Item)> = (0..cells)
-            .map(|k| (Role::Account, keys::cell_key(account_id, k)))
-            .chain(rest)
-            .collect();
-        let gets = keys
-            .iter()
-            .map(|(_, key)| get(&self.table, key.clone()))
-            .collect();
-        let out = self.transact_get(gets, started, requests).await?;
-        let (mut all, mut known) = (Vec::new(), Known::default());
-        for ((role, _), response) in keys.iter().zip(out.responses()) {
-            let Some(item) = response.item().cloned() else {
-                continue;
-            };
-            match (role, cmd) {
-                (Role::Account, _) => all.push(account_of(item, account_id)?),
-                (role, Some(cmd)) => self.absorb(cmd, &mut known, *role, item)?,
-                (_, None) => {}
+    ) -> Result<(Vec<Account>, Known, u32), StoreError> {
+        loop {
+            let keys: Vec<(Role, Item)> = (0..cells)
+                .map(|k| (Role::Account, keys::cell_key(account_id, k)))
+                .chain(rest.iter().cloned())
+                .collect();
+            let gets = keys
+                .iter()
+                .map(|(_, key)| get(&self.table, key.clone()))
+                .collect();
+            let out = self.transact_get(gets, started, requests).await?;
+            let (mut all, mut known) = (Vec::new(), Known::default());
+            for ((role, _), response) in keys.iter().zip(out.responses()) {
+                let Some(item) = response.item().cloned() else {
+                    continue;
+                };
+                match (role, cmd) {
+                    (Role::Account, _) => all.push(account_of(item, account_id)?),
+                    (role, Some(cmd)) => self.absorb(cmd, &mut known, *role, item)?,
+                    (_, None) => {}
+                }
             }
+            let counted = all
+                .first()
+                .filter(|h| h.cell == 0)
+                .map_or(1, Account::cell_count);
+            if counted <= cells {
+                return Ok((all, known, cells));
+            }
+            cells = counted;
         }
-        Ok((all, known))
     }
 
     /// The account's balances: the sums over its `cells` cells, read
@@ -235,21 +236,10 @@ impl Ledger {
             return Ok(cell);
         }
         let account_id = cell.account_id.clone();
-        let mut cells = cells;
-        loop {
-            let (all, _) = self
-                .cells_with(None, &account_id, cells, Vec::new(), started, requests)
-                .await?;
-            // Split again since the count was learnt: read them all.
-            let counted = all
-                .first()
-                .filter(|h| h.cell == 0)
-                .map_or(1, Account::cell_count);
-            if counted <= cells {
-                return Ok(total(&account_id, &all));
-            }
-            cells = counted;
-        }
+        let (all, _, _) = self
+            .cells_with(None, &account_id, cells, Vec::new(), started, requests)
+            .await?;
+        Ok(total(&account_id, &all))
     }
 
     /// One `TransactGetItems`, sent again after a backoff while others

@@ -37,7 +37,7 @@ pub mod report;
 use std::time::Duration;
 
 use lambda_runtime::Diagnostic;
-use reconciler_core::ledger::Outcome;
+use reconciler_core::ledger::{Account, Outcome};
 
 use crate::config::{StragglerAction, SweepConfig};
 use crate::store::items::OpenHold;
@@ -595,7 +595,7 @@ impl Sweep {
             let lane = account_id.clone();
             let work = async move {
                 let audited = self.audit_account(at, &account_id, cell).await;
-                (describe(&account_id, cell), audited)
+                (Account::in_cell(account_id, cell).name(), audited)
             };
             lanes.push(lane, Box::pin(work));
         };
@@ -775,15 +775,6 @@ impl Sweep {
             audit.settle(&snapshot);
         }
         Ok(())
-    }
-}
-
-/// An account as a report names it: `account <id>`, or `account <id> cell
-/// <k>` for a cell past its home.
-fn describe(account_id: &str, cell: u32) -> String {
-    match cell {
-        0 => format!("account {account_id}"),
-        k => format!("account {account_id} cell {k}"),
     }
 }
 

@@ -325,34 +325,11 @@ fn partition_heat(figures: &mut Vec<Figure>) {
         mix.rate, mix.seconds, mix.accounts, mix.zipf
     );
     let heat = heat::model(&mix);
-    println!(
-        "\nhottest partition keys (busiest second):\n{}",
-        operator::base::ui::table(
-            &["SPACE", "PARTITION KEY", "WCU/S", "RCU/S"],
-            &heat::hottest_lines(&heat, 10)
-        )
-    );
+    print_heat(&heat);
     let per_key = format!("<= {WCU_PER_KEY:.0} WCU/s per key");
     let data = json!({"mix": {"rate": mix.rate, "seconds": mix.seconds, "accounts": mix.accounts,
         "zipf": mix.zipf, "seed": mix.seed}, "split": heat.split, "hottest": heat::hottest_lines(&heat, 10),
         "index_kinds": heat::index_kinds(&heat)});
-    for (kind, (keys, key, wcu)) in heat::index_kinds(&heat) {
-        println!("index {kind}: {keys} partition key(s) written, busiest {key} at {wcu:.0} WCU/s");
-    }
-    let split: Vec<String> = heat
-        .split
-        .iter()
-        .map(|(a, n)| format!("{a} ({n})"))
-        .collect();
-    println!(
-        "split into cells (past {} events/s each): {}",
-        heat::EVENTS_PER_CELL,
-        if split.is_empty() {
-            "none".into()
-        } else {
-            split.join(", ")
-        }
-    );
     for (space, what) in [(Space::Index, "index"), (Space::Table, "table")] {
         let (key, wcu) = heat.max_by(space, |l| l.wcu).unwrap_or(("-", 0.0));
         figures.push(
@@ -399,6 +376,35 @@ fn partition_heat(figures: &mut Vec<Figure>) {
         );
     }
     account_ceilings(&heat, figures);
+}
+
+/// The model's hottest keys, its index kinds and its split accounts, as
+/// text (the figures follow).
+fn print_heat(heat: &heat::Heat) {
+    println!(
+        "\nhottest partition keys (busiest second):\n{}",
+        operator::base::ui::table(
+            &["SPACE", "PARTITION KEY", "WCU/S", "RCU/S"],
+            &heat::hottest_lines(heat, 10)
+        )
+    );
+    for (kind, (keys, key, wcu)) in heat::index_kinds(heat) {
+        println!("index {kind}: {keys} partition key(s) written, busiest {key} at {wcu:.0} WCU/s");
+    }
+    let split: Vec<String> = heat
+        .split
+        .iter()
+        .map(|(a, n)| format!("{a} ({n})"))
+        .collect();
+    println!(
+        "split into cells (past {} events/s each): {}",
+        heat::EVENTS_PER_CELL,
+        if split.is_empty() {
+            "none".into()
+        } else {
+            split.join(", ")
+        }
+    );
 }
 
 /// How many events per second one account can send before one of its
